@@ -1,0 +1,126 @@
+"""Frozen records returned by the Storage API. Never ORM rows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Program lifecycle: written as PENDING when proposed, EVALUATED once its cascade result is
+# recorded (whatever the outcome). Only PENDING programs are re-queued on resume.
+PENDING = "pending"
+EVALUATED = "evaluated"
+
+# Edge kinds of the lineage DAG.
+PARENT = "parent"
+SECOND_PARENT = "second_parent"
+INSPIRATION = "inspiration"
+MIGRATION = "migration"
+EDGE_KINDS = (PARENT, SECOND_PARENT, INSPIRATION, MIGRATION)
+
+
+@dataclass(frozen=True)
+class CampaignRecord:
+    id: int
+    name: str
+    problem: str
+    config: Mapping[str, Any]
+    seed: int
+    status: str  # "running", "finished", "failed", "interrupted"
+    created_at: datetime
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ProgramRecord:
+    id: int
+    campaign_id: int
+    code: str
+    genome: Any
+    code_hash: str
+    ast_hash: str
+    generation: int
+    island: int
+    operator: str
+    status: str  # PENDING or EVALUATED
+    created_at: datetime
+    # Summary of the final evaluation, filled when status == EVALUATED.
+    outcome: str | None = None
+    score: float | None = None
+    correct: bool | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    features: Mapping[str, float] = field(default_factory=dict)
+    feedback: str = ""
+    eval_seq: int | None = None  # 1, 2, 3... in the order evaluations were recorded
+    evaluated_at: datetime | None = None
+    parent_ids: tuple[int, ...] = ()  # PARENT then SECOND_PARENT edges, in that order
+
+
+@dataclass(frozen=True)
+class EdgeRecord:
+    parent_id: int
+    child_id: int
+    kind: str
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    id: int
+    program_id: int
+    stage: str
+    outcome: str
+    score: float | None
+    correct: bool | None
+    metrics: Mapping[str, float]
+    features: Mapping[str, float]
+    feedback: str
+    duration_s: float
+    worker: str
+    attempt: int
+    isolation: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: int
+    campaign_id: int | None
+    kind: str
+    payload: Mapping[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class LLMCallRecord:
+    id: int
+    campaign_id: int
+    program_id: int | None
+    model: str
+    prompt: str
+    response: str
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    cached_tokens: int
+    cost_usd: float
+    latency_s: float
+    request_id: str
+    retries: int
+    outcome: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewStageResult:
+    """One stage result handed to Storage.record_evaluation."""
+
+    stage: str
+    outcome: str
+    score: float | None
+    correct: bool | None
+    metrics: Mapping[str, float]
+    features: Mapping[str, float]
+    feedback: str
+    duration_s: float
+    isolation: str

@@ -1,0 +1,130 @@
+"""The Storage API: the only way the rest of evoforge touches data.
+
+Implementations: db.sql.SQLStorage (SQLite, PostgreSQL). Nothing is ever deleted.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from db.records import (
+    CampaignRecord,
+    EdgeRecord,
+    EvaluationRecord,
+    EventRecord,
+    LLMCallRecord,
+    NewStageResult,
+    ProgramRecord,
+)
+
+
+class StorageError(RuntimeError):
+    """A storage problem a user can fix; the message names the fix."""
+
+
+class SchemaOutdated(StorageError):
+    """The database was written by an older schema; the message names `evolve db upgrade`."""
+
+
+class Storage(abc.ABC):
+    # -- campaigns -----------------------------------------------------------------
+    @abc.abstractmethod
+    def create_campaign(
+        self, name: str, problem: str, config: Mapping[str, Any], seed: int
+    ) -> CampaignRecord:
+        """Raises StorageError if the name is taken."""
+
+    @abc.abstractmethod
+    def get_campaign(self, name_or_id: str | int) -> CampaignRecord | None: ...
+
+    @abc.abstractmethod
+    def list_campaigns(self) -> list[CampaignRecord]: ...
+
+    @abc.abstractmethod
+    def set_campaign_status(self, campaign_id: int, status: str) -> None:
+        """Sets finished_at when status is terminal ("finished", "failed")."""
+
+    # -- programs and lineage ------------------------------------------------------
+    @abc.abstractmethod
+    def add_program(
+        self,
+        campaign_id: int,
+        *,
+        code: str,
+        genome: Any,
+        code_hash: str,
+        ast_hash: str,
+        generation: int,
+        island: int,
+        operator: str,
+        edges: Sequence[tuple[int, str]] = (),
+        llm_call: Mapping[str, Any] | None = None,
+    ) -> ProgramRecord:
+        """Program + its lineage edges (parent_id, kind) + the LLM call that made it,
+        in one transaction. The program starts PENDING."""
+
+    @abc.abstractmethod
+    def get_program(self, program_id: int) -> ProgramRecord | None: ...
+
+    @abc.abstractmethod
+    def programs(
+        self, campaign_id: int, *, status: str | None = None, limit: int | None = None,
+        offset: int = 0,
+    ) -> list[ProgramRecord]:
+        """In id order."""
+
+    @abc.abstractmethod
+    def evaluated_in_order(self, campaign_id: int) -> Iterator[ProgramRecord]:
+        """EVALUATED programs in eval_seq order: what a resume replays."""
+
+    @abc.abstractmethod
+    def find_by_hash(self, campaign_id: int, code_hash: str, ast_hash: str) -> int | None:
+        """Id of a program of the campaign with either hash, if any (de-duplication)."""
+
+    @abc.abstractmethod
+    def best_programs(self, campaign_id: int, k: int = 1) -> list[ProgramRecord]:
+        """Correct evaluated programs, highest score first (ties: lowest id)."""
+
+    @abc.abstractmethod
+    def edges(self, campaign_id: int) -> list[EdgeRecord]: ...
+
+    @abc.abstractmethod
+    def add_edges(self, child_id: int, edges: Sequence[tuple[int, str]]) -> None:
+        """Extra edges added after the fact (migration)."""
+
+    # -- evaluations -----------------------------------------------------------------
+    @abc.abstractmethod
+    def record_evaluation(
+        self,
+        program_id: int,
+        stages: Sequence[NewStageResult],
+        *,
+        worker: str,
+        attempt: int,
+    ) -> bool:
+        """Write every stage row and the program's summary (from the last stage) and mark it
+        EVALUATED, in one transaction, fenced on the program being PENDING. Returns False
+        (and writes nothing) when it was already evaluated: a late duplicate."""
+
+    @abc.abstractmethod
+    def evaluations(self, program_id: int) -> list[EvaluationRecord]: ...
+
+    @abc.abstractmethod
+    def counts(self, campaign_id: int) -> dict[str, int]:
+        """{"programs": n, "pending": n, "evaluated": n, "outcome:<class>": n, ...}"""
+
+    # -- events and LLM calls --------------------------------------------------------------
+    @abc.abstractmethod
+    def add_event(self, campaign_id: int | None, kind: str, payload: Mapping[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    def events(self, campaign_id: int | None, kind: str | None = None) -> list[EventRecord]: ...
+
+    @abc.abstractmethod
+    def llm_calls(self, campaign_id: int) -> list[LLMCallRecord]: ...
+
+    # -- life cycle ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def close(self) -> None: ...

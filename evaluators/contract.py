@@ -1,0 +1,204 @@
+"""The evaluator contract: what a problem declares and what an evaluation returns.
+
+Everything here is plain data so that it crosses process (and Ray) boundaries as
+validated values, never as code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+# Outcome classes of one sandboxed run. Only SANDBOX_FAILURE is retried: every other
+# outcome is the candidate's own doing.
+OK = "ok"
+INVALID_RESULT = "invalid_result"
+ERROR = "error"
+TIMEOUT = "timeout"
+OOM = "oom"
+KILLED = "killed"
+SANDBOX_FAILURE = "sandbox_failure"
+OUTCOMES = (OK, INVALID_RESULT, ERROR, TIMEOUT, OOM, KILLED, SANDBOX_FAILURE)
+
+EVOLVE_BLOCK_START = "# EVOLVE-BLOCK-START"
+EVOLVE_BLOCK_END = "# EVOLVE-BLOCK-END"
+
+
+class InvalidResult(ValueError):
+    """A value that does not meet the contract (NaN, a bool as a number, wrong type...)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A program proposed for evaluation. ``genome`` is optional JSON (trees, vectors)."""
+
+    code: str
+    genome: Any = None
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    score: float  # the primary objective, higher is better
+    metrics: Mapping[str, float] = field(default_factory=dict)  # all finite
+    features: Mapping[str, float] = field(default_factory=dict)  # behaviour descriptors
+    correct: bool = True  # passed the problem's validity checks
+    feedback: str = ""  # text for the next prompt (errors, worst scenarios)
+    artifacts: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "score", finite_number(self.score, "score"))
+        object.__setattr__(self, "metrics", _finite_map(self.metrics, "metrics"))
+        object.__setattr__(self, "features", _finite_map(self.features, "features"))
+        if not isinstance(self.correct, bool):
+            raise InvalidResult(f"correct must be a bool, got {type(self.correct).__name__}")
+        if not isinstance(self.feedback, str):
+            raise InvalidResult("feedback must be a string")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.artifacts.items()):
+            raise InvalidResult("artifacts must map strings to strings")
+
+
+def finite_number(value: Any, what: str = "value") -> float:
+    """Strict number check: bools, strings, NaN and infinities are rejected."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidResult(f"{what} must be a number, got {type(value).__name__}")
+    try:
+        out = float(value)
+    except OverflowError as exc:  # a 5000-digit int
+        raise InvalidResult(f"{what} is too large") from exc
+    if not math.isfinite(out):
+        raise InvalidResult(f"{what} must be finite, got {out}")
+    return out
+
+
+def _finite_map(values: Mapping[str, Any], what: str) -> dict[str, float]:
+    if not isinstance(values, Mapping):
+        raise InvalidResult(f"{what} must be a mapping")
+    out = {}
+    for key, value in values.items():
+        if not isinstance(key, str):
+            raise InvalidResult(f"{what} keys must be strings")
+        out[key] = finite_number(value, f"{what}[{key!r}]")
+    return out
+
+
+def result_from_value(value: Any) -> EvalResult:
+    """Default scorer: a number is the score; a dict carries EvalResult's fields."""
+    if isinstance(value, Mapping):
+        allowed = {"score", "metrics", "features", "correct", "feedback", "artifacts"}
+        extra = set(value) - allowed
+        if extra:
+            raise InvalidResult(f"unexpected result keys: {sorted(extra)}")
+        if "score" not in value:
+            raise InvalidResult("result has no 'score'")
+        return EvalResult(
+            score=value["score"],
+            metrics=value.get("metrics", {}),
+            features=value.get("features", {}),
+            correct=value.get("correct", True),
+            feedback=value.get("feedback", ""),
+            artifacts=value.get("artifacts", {}),
+        )
+    return EvalResult(score=finite_number(value, "score"))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed run."""
+
+    wall_s: float = 10.0
+    cpu_s: float | None = None  # default: wall_s + 1
+    memory_mb: int = 2048  # address space
+    file_mb: int = 64
+    open_files: int = 256
+    processes: int = 64
+    output_kb: int = 64  # stdout/stderr kept, each
+    result_kb: int = 1024  # the JSON result line
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self.cpu_s if self.cpu_s is not None else self.wall_s + 1.0
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """What the sandbox runner returns: a classified outcome and, if ok, validated JSON."""
+
+    outcome: str
+    value: Any = None  # validated JSON value from the harness (only when outcome == ok)
+    detail: str = ""  # readable reason for any outcome but ok
+    stdout: str = ""
+    stderr: str = ""
+    duration_s: float = 0.0
+    isolation: str = ""  # e.g. "bwrap+uid", "uid+rlimits", "rlimits"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of a cascade.
+
+    ``harness`` names a function ("package.module:function" or "/path/file.py:function")
+    that runs *inside the sandbox* as ``harness(candidate_module, **params)`` and returns
+    JSON. ``score`` runs in the trusted worker on that validated JSON and builds the
+    EvalResult; it must recompute anything a candidate could forge. ``passes`` decides
+    whether the cascade goes on to the next stage.
+    """
+
+    name: str
+    harness: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    score: Callable[[Any], EvalResult] = result_from_value
+    limits: Limits = field(default_factory=Limits)
+    passes: Callable[[EvalResult], bool] = lambda result: result.correct
+
+
+@dataclass(frozen=True)
+class FeatureAxis:
+    """A MAP-Elites axis: feature name, range and number of cells."""
+
+    name: str
+    low: float
+    high: float
+    bins: int = 10
+
+
+@runtime_checkable
+class Problem(Protocol):
+    name: str  # "family.name"
+    description: str
+
+    def initial_programs(self) -> list[Candidate]: ...
+
+    def stages(self) -> list[Stage]: ...
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """One stage's record for the database."""
+
+    stage: str
+    outcome: str
+    result: EvalResult | None
+    detail: str
+    duration_s: float
+    isolation: str
+
+
+@dataclass(frozen=True)
+class CascadeOutcome:
+    """The whole cascade of one candidate: the final result is the last stage run."""
+
+    stages: Sequence[StageOutcome]
+
+    @property
+    def final(self) -> StageOutcome:
+        return self.stages[-1]
+
+    @property
+    def outcome(self) -> str:
+        return self.final.outcome
+
+    @property
+    def result(self) -> EvalResult | None:
+        return self.final.result
