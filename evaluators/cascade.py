@@ -1,0 +1,84 @@
+"""Run a problem's cascade of stages for one candidate through a sandbox runner.
+
+Evaluator exceptions and junk results become recorded failures with a readable reason:
+nothing a candidate or a scorer does can raise out of ``run_cascade``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from evaluators.contract import (
+    ERROR,
+    INVALID_RESULT,
+    OK,
+    SANDBOX_FAILURE,
+    CascadeOutcome,
+    EvalResult,
+    InvalidResult,
+    SandboxResult,
+    Stage,
+    StageOutcome,
+)
+
+FEEDBACK_CHARS = 2000  # stderr tail kept as feedback for a failed candidate
+SANDBOX_RETRIES = 2  # only sandbox_failure is retried: it is never the candidate's fault
+
+
+def run_stage(runner: Any, code: str, stage: Stage) -> StageOutcome:
+    started = time.monotonic()
+    sandboxed = _run_with_retries(runner, code, stage)
+    isolation = sandboxed.isolation
+    if sandboxed.outcome != OK:
+        detail = sandboxed.detail or sandboxed.outcome
+        feedback = _failure_feedback(detail, sandboxed.stderr)
+        return StageOutcome(stage.name, sandboxed.outcome, None, feedback,
+                            time.monotonic() - started, isolation)
+    try:
+        result = stage.score(sandboxed.value)
+        if not isinstance(result, EvalResult):
+            raise InvalidResult(f"scorer returned {type(result).__name__}, not EvalResult")
+    except InvalidResult as exc:
+        return StageOutcome(stage.name, INVALID_RESULT, None, f"invalid result: {exc}",
+                            time.monotonic() - started, isolation)
+    except Exception as exc:  # a scorer bug is recorded, never a crashed campaign
+        return StageOutcome(stage.name, ERROR, None,
+                            f"scorer of stage {stage.name!r} failed: {type(exc).__name__}: {exc}",
+                            time.monotonic() - started, isolation)
+    return StageOutcome(stage.name, OK, result, result.feedback,
+                        time.monotonic() - started, isolation)
+
+
+def run_cascade(runner: Any, code: str, stages: Sequence[Stage]) -> CascadeOutcome:
+    """Run stages in order; stop at the first failure or the first result that fails its gate."""
+    if not stages:
+        raise ValueError("a problem must declare at least one stage")
+    done: list[StageOutcome] = []
+    for stage in stages:
+        outcome = run_stage(runner, code, stage)
+        done.append(outcome)
+        if outcome.outcome != OK:
+            break
+        try:
+            go_on = bool(stage.passes(outcome.result))
+        except Exception:
+            go_on = False
+        if not go_on:
+            break
+    return CascadeOutcome(tuple(done))
+
+
+def _run_with_retries(runner: Any, code: str, stage: Stage) -> SandboxResult:
+    result = runner.run(code, stage.harness, dict(stage.params), stage.limits)
+    for _ in range(SANDBOX_RETRIES):
+        if result.outcome != SANDBOX_FAILURE:
+            break
+        result = runner.run(code, stage.harness, dict(stage.params), stage.limits)
+    return result
+
+
+def _failure_feedback(detail: str, stderr: str) -> str:
+    tail = stderr.strip()[-FEEDBACK_CHARS:]
+    return f"{detail}\n{tail}" if tail and tail not in detail else detail

@@ -1,0 +1,229 @@
+"""The Python API that the CLI is a thin layer over."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from db import open_storage
+from db.records import ProgramRecord
+from db.storage import Storage, StorageError
+from evaluators.registry import UnknownProblem, broken_plugins, make_problem, problem_names
+from evolve.config import CampaignConfig, ConfigError, build_config, resolve_db
+from evolve.controller import CampaignError, CampaignSummary, Controller
+from evolve.live import make_view
+
+__all__ = ["UserError", "run", "resume", "problems", "status", "best", "export_jsonl",
+           "upgrade_db", "resolve_db", "describe_summary"]
+
+
+class UserError(Exception):
+    """Something the user can fix; printed as one line."""
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    try:
+        yield
+    except (ConfigError, CampaignError, StorageError, UnknownProblem, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from exc
+    except ValueError as exc:  # bad problem options and friends
+        raise UserError(str(exc)) from exc
+
+
+@contextlib.contextmanager
+def _storage(url: str | None) -> Iterator[Storage]:
+    with _user_errors():
+        storage = open_storage(resolve_db(url))
+    try:
+        yield storage
+    finally:
+        storage.close()
+
+
+def run(target: str, overrides: Mapping[str, Any] | None = None, assignments: Sequence[str] = (),
+        *, quiet: bool = True, executor_factory: Any = None) -> CampaignSummary:
+    with _user_errors():
+        config = build_config(target, overrides or {}, assignments)
+    with _storage(config.db or None) as storage, _user_errors():
+        if config.name and storage.get_campaign(config.name) is not None:
+            raise UserError(f"a campaign named {config.name!r} exists; "
+                            f"continue it with `evolve resume {config.name}` or pick another --name")
+        kwargs = {"executor_factory": executor_factory} if executor_factory else {}
+        controller = Controller(storage, config, view=make_view(quiet), **kwargs)
+        return controller.run()
+
+
+def resume(campaign: str, *, db: str | None = None, max_evals: int | None = None,
+           workers: int | None = None, quiet: bool = True,
+           executor_factory: Any = None) -> CampaignSummary:
+    with _storage(db) as storage, _user_errors():
+        record = storage.get_campaign(campaign)
+        if record is None:
+            raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)} (see `evolve status`)")
+        data = dict(record.config)
+        if max_evals is not None:
+            data["max_evals"] = max_evals
+        if workers is not None:
+            data["workers"] = workers
+        config = CampaignConfig.from_dict(data)
+        kwargs = {"executor_factory": executor_factory} if executor_factory else {}
+        controller = Controller(storage, config, resume=record.name, view=make_view(quiet), **kwargs)
+        return controller.run()
+
+
+def problems() -> list[dict[str, str]]:
+    rows = []
+    for name in problem_names():
+        try:
+            description = (make_problem(name).description or "").strip().splitlines()[0]
+        except Exception as exc:  # a problem that fails to build is listed with its error
+            description = f"(cannot build: {exc})"
+        rows.append({"name": name, "description": description})
+    for name, error in broken_plugins().items():
+        rows.append({"name": f"{name} (broken)", "description": error})
+    return rows
+
+
+def _program_row(program: ProgramRecord) -> dict[str, Any]:
+    row = dataclasses.asdict(program)
+    for key in ("created_at", "evaluated_at"):
+        row[key] = row[key].isoformat() if row[key] else None
+    return row
+
+
+def status(db: str | None, campaign: str | None = None) -> list[dict[str, Any]]:
+    with _storage(db) as storage:
+        records = storage.list_campaigns()
+        if campaign is not None:
+            records = [r for r in records if r.name == campaign or str(r.id) == campaign]
+            if not records:
+                raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)}")
+        rows = []
+        for record in records:
+            counts = storage.counts(record.id)
+            best = storage.best_programs(record.id, 1)
+            rows.append({
+                "name": record.name, "problem": record.problem, "status": record.status,
+                "evaluated": counts.get("evaluated", 0), "pending": counts.get("pending", 0),
+                "budget": record.config.get("max_evals"),
+                "best_score": best[0].score if best else None,
+                "best_program": best[0].id if best else None,
+                "outcomes": {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("outcome:")},
+                "created_at": record.created_at.isoformat(),
+                "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+            })
+        return rows
+
+
+def best(db: str | None, campaign: str, k: int = 1) -> list[dict[str, Any]]:
+    with _storage(db) as storage:
+        record = storage.get_campaign(campaign)
+        if record is None:
+            raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)}")
+        programs = storage.best_programs(record.id, k)
+        if not programs:
+            raise UserError(f"campaign {campaign!r} has no correct evaluated program yet")
+        held = {e.payload.get("program_id"): e.payload for e in storage.events(record.id, "held_out")}
+        rows = []
+        for program in programs:
+            row = _program_row(program)
+            row["held_out"] = held.get(program.id)
+            rows.append(row)
+        return rows
+
+
+def export_jsonl(db: str | None, campaign: str, output: str | None) -> int:
+    with _storage(db) as storage:
+        record = storage.get_campaign(campaign)
+        if record is None:
+            raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)}")
+        stream = open(output, "w", encoding="utf-8") if output else sys.stdout
+        count = 0
+        try:
+            offset, page = 0, 500
+            while True:
+                batch = storage.programs(record.id, limit=page, offset=offset)
+                if not batch:
+                    break
+                for program in batch:
+                    row = _program_row(program)
+                    row["evaluations"] = [
+                        {**dataclasses.asdict(e), "created_at": e.created_at.isoformat()}
+                        for e in storage.evaluations(program.id)
+                    ]
+                    stream.write(json.dumps(row, default=str) + "\n")
+                    count += 1
+                offset += page
+        finally:
+            if output:
+                stream.close()
+        return count
+
+
+def upgrade_db(db: str | None) -> str:
+    from db.schema import upgrade
+
+    with _user_errors():
+        return upgrade(resolve_db(db))
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
+
+
+def format_status(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no campaigns yet: start one with `evolve run binpack.online`"
+    lines = [f"{'name':32} {'problem':22} {'status':11} {'evaluated':>11} {'best':>10}"]
+    for r in rows:
+        done = f"{r['evaluated']}/{r['budget']}"
+        lines.append(f"{r['name']:32} {r['problem'][-22:]:22} {r['status']:11} {done:>11} "
+                     f"{_fmt(r['best_score']):>10}")
+    return "\n".join(lines)
+
+
+def format_best(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for r in rows:
+        held = r.get("held_out")
+        held_text = f", held-out {_fmt(held.get('score'))}" if held else ""
+        out.append(f"# program {r['id']} · score {_fmt(r['score'])}{held_text} · "
+                   f"generation {r['generation']} · island {r['island']} · {r['operator']}")
+        out.append(r["code"].rstrip())
+        out.append("")
+    return "\n".join(out)
+
+
+def describe_summary(summary: CampaignSummary, db_url: str) -> str:
+    lines = [f"campaign {summary.name}: {summary.evaluated} evaluations ({summary.reason})"]
+    if summary.message:
+        lines.append(summary.message)
+    initial, best_program = summary.initial, summary.best
+    if initial is not None:
+        lines.append(f"  initial program (baseline): score {_fmt(initial.score)}"
+                     + _held(summary, initial.id))
+    if best_program is not None:
+        lines.append(f"  best program {best_program.id}: score {_fmt(best_program.score)}"
+                     + _held(summary, best_program.id)
+                     + f" (generation {best_program.generation}, {best_program.operator})")
+    failures = {k: v for k, v in summary.outcomes.items() if k != "ok"}
+    if failures:
+        lines.append(f"  failures by outcome: {failures}")
+    if summary.rejected:
+        lines.append(f"  proposals rejected before evaluation: {summary.rejected}")
+    lines.append(f"  results: {db_url} · `evolve best {summary.name}` · `evolve status`")
+    return "\n".join(lines)
+
+
+def _held(summary: CampaignSummary, program_id: int) -> str:
+    entry = summary.held_out.get(program_id)
+    if not entry:
+        return ""
+    if entry.get("score") is None:
+        return f", held-out {entry.get('outcome')}"
+    return f", held-out {_fmt(entry['score'])}"

@@ -1,0 +1,130 @@
+"""The `evolve` command: a thin layer over the Python API.
+
+Every error a user can cause ends in one line, ``evolve: error: ...``, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from evolve import api
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="database URL (default: $EVOLVE_DB or sqlite:///evolve.db)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evolve", description="evoforge: evolve programs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="start a campaign")
+    run.add_argument("target", help="a problem name (binpack.online), a problem .py file or a campaign .toml")
+    _add_db(run)
+    run.add_argument("--max-evals", type=int, help="evaluation budget")
+    run.add_argument("--time-limit", type=float, dest="time_limit_s", help="wall-time budget, seconds")
+    run.add_argument("--workers", type=int, help="evaluations in flight at once")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--name", help="campaign name (default: problem and time)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override any field, e.g. strategy.islands=8 or problem.seed=3")
+    run.add_argument("--quiet", action="store_true", help="no progress output")
+
+    resume = sub.add_parser("resume", help="finish an interrupted or killed campaign")
+    resume.add_argument("campaign")
+    _add_db(resume)
+    resume.add_argument("--max-evals", type=int, help="raise the evaluation budget")
+    resume.add_argument("--workers", type=int)
+    resume.add_argument("--quiet", action="store_true")
+
+    problems = sub.add_parser("problems", help="list registered problems")
+    problems.add_argument("--json", action="store_true")
+
+    status = sub.add_parser("status", help="campaigns and their progress")
+    status.add_argument("campaign", nargs="?")
+    _add_db(status)
+    status.add_argument("--json", action="store_true")
+
+    best = sub.add_parser("best", help="the best program of a campaign")
+    best.add_argument("campaign")
+    _add_db(best)
+    best.add_argument("-k", type=int, default=1, help="how many programs")
+    best.add_argument("--json", action="store_true")
+
+    export = sub.add_parser("export", help="export a campaign's programs and evaluations")
+    export.add_argument("campaign")
+    _add_db(export)
+    export.add_argument("--format", choices=["jsonl"], default="jsonl")
+    export.add_argument("--output", "-o", help="file to write (default: stdout)")
+
+    dbp = sub.add_parser("db", help="database maintenance")
+    dbsub = dbp.add_subparsers(dest="db_command", required=True)
+    upgrade = dbsub.add_parser("upgrade", help="migrate the database schema to this version")
+    _add_db(upgrade)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except api.UserError as exc:
+        print(f"evolve: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("evolve: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        overrides = {k: getattr(args, k) for k in
+                     ("max_evals", "time_limit_s", "workers", "seed", "name", "db")}
+        summary = api.run(args.target, overrides, args.set, quiet=args.quiet)
+        print(api.describe_summary(summary, api.resolve_db(args.db)))
+        return 0 if summary.reason not in ("initial_failed", "stalled") else 1
+    if args.command == "resume":
+        summary = api.resume(args.campaign, db=args.db, max_evals=args.max_evals,
+                             workers=args.workers, quiet=args.quiet)
+        print(api.describe_summary(summary, api.resolve_db(args.db)))
+        return 0
+    if args.command == "problems":
+        rows = api.problems()
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            for row in rows:
+                print(f"{row['name']:28} {row['description']}")
+        return 0
+    if args.command == "status":
+        rows = api.status(args.db, args.campaign)
+        _print(rows, args.json, api.format_status)
+        return 0
+    if args.command == "best":
+        rows = api.best(args.db, args.campaign, args.k)
+        _print(rows, args.json, api.format_best)
+        return 0
+    if args.command == "export":
+        count = api.export_jsonl(args.db, args.campaign, args.output)
+        if args.output:
+            print(f"wrote {count} programs to {args.output}", file=sys.stderr)
+        return 0
+    if args.command == "db":
+        print(api.upgrade_db(args.db))
+        return 0
+    raise AssertionError(args.command)
+
+
+def _print(rows: Any, as_json: bool, fmt: Any) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        print(fmt(rows))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

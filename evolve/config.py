@@ -1,0 +1,167 @@
+"""Campaign configuration: one TOML file, CLI flags over it, ``--set key=value`` over all."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DB = "sqlite:///evolve.db"
+
+
+class ConfigError(ValueError):
+    """A malformed configuration; the message is one line naming the fix."""
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    islands: int = 4
+    archive_size: int = 16  # elites kept per island for exploitation and crossover
+    exploit: float = 0.7  # chance of a tournament over the archive, else a random grid cell
+    tournament: int = 3
+    migration_interval: int = 40  # evaluations between ring migrations
+    migration_count: int = 1  # best programs copied to the next island
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    problem: str
+    name: str = ""
+    db: str = ""
+    max_evals: int = 300
+    time_limit_s: float = 0.0  # 0: no wall-time limit
+    workers: int = 2
+    seed: int = 0
+    isolation: str = "auto"  # sandbox isolation: auto, bwrap, uid, rlimits
+    operators: Mapping[str, float] = field(
+        default_factory=lambda: {"ast_mutate": 0.85, "ast_crossover": 0.15}
+    )
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    problem_options: Mapping[str, Any] = field(default_factory=dict)
+    held_out: bool = True  # evaluate the best program on the problem's held-out stages
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CampaignConfig:
+        data = dict(data)
+        strategy = data.pop("strategy", {}) or {}
+        if not isinstance(strategy, Mapping):
+            raise ConfigError("[strategy] must be a table")
+        if "problem" not in data:
+            raise ConfigError("the campaign names no problem: set problem = \"family.name\"")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown campaign keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        skeys = {f.name for f in dataclasses.fields(StrategyConfig)}
+        bad = sorted(set(strategy) - skeys)
+        if bad:
+            raise ConfigError(f"unknown [strategy] keys: {', '.join(bad)} (known: {', '.join(sorted(skeys))})")
+        try:
+            config = cls(strategy=StrategyConfig(**strategy), **data)
+        except TypeError as exc:
+            raise ConfigError(str(exc)) from exc
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise ConfigError(message)
+
+        need(isinstance(self.problem, str) and bool(self.problem), "problem must be a non-empty string")
+        need(_is_int(self.max_evals) and self.max_evals >= 1, "max_evals must be an integer >= 1")
+        need(_is_int(self.workers) and 1 <= self.workers <= 512, "workers must be an integer in 1..512")
+        need(_is_int(self.seed), "seed must be an integer")
+        need(_is_num(self.time_limit_s) and self.time_limit_s >= 0, "time_limit_s must be >= 0")
+        need(self.isolation in ("auto", "bwrap", "uid", "rlimits"),
+             "isolation must be one of auto, bwrap, uid, rlimits")
+        need(isinstance(self.operators, Mapping) and bool(self.operators),
+             "operators must be a table of name = weight")
+        for name, weight in self.operators.items():
+            need(_is_num(weight) and weight >= 0, f"operator weight for {name!r} must be >= 0")
+        need(sum(self.operators.values()) > 0, "at least one operator needs a positive weight")
+        s = self.strategy
+        need(_is_int(s.islands) and s.islands >= 1, "strategy.islands must be >= 1")
+        need(_is_int(s.archive_size) and s.archive_size >= 1, "strategy.archive_size must be >= 1")
+        need(_is_num(s.exploit) and 0 <= s.exploit <= 1, "strategy.exploit must be in [0, 1]")
+        need(_is_int(s.tournament) and s.tournament >= 1, "strategy.tournament must be >= 1")
+        need(_is_int(s.migration_interval) and s.migration_interval >= 1,
+             "strategy.migration_interval must be >= 1")
+        need(_is_int(s.migration_count) and s.migration_count >= 0,
+             "strategy.migration_count must be >= 0")
+        need(isinstance(self.problem_options, Mapping), "problem_options must be a table")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_num(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"campaign file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def parse_value(text: str) -> Any:
+    """A --set value: a TOML literal (1, 0.5, true, "s", [1, 2]) or else a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], assignments: Sequence[str]) -> dict[str, Any]:
+    """Apply ``key=value`` pairs; dotted keys reach into tables (strategy.islands=8,
+    problem.seed=3 is short for problem_options.seed=3, operators.ast_mutate=1)."""
+    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        parts = key.split(".")
+        if parts[0] == "problem" and len(parts) > 1:
+            parts[0] = "problem_options"
+        table = out
+        for part in parts[:-1]:
+            nxt = table.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"--set {key}: {part!r} is not a table")
+            table = nxt
+        table[parts[-1]] = parse_value(raw.strip())
+    return out
+
+
+def resolve_db(url: str | None) -> str:
+    return url or os.environ.get("EVOLVE_DB") or DEFAULT_DB
+
+
+def build_config(
+    target: str, overrides: Mapping[str, Any], assignments: Sequence[str] = ()
+) -> CampaignConfig:
+    """``target`` is a TOML campaign file, a registered problem name, or a problem .py file."""
+    if target.endswith(".toml"):
+        data = load_toml(target)
+        if isinstance(data.get("problem"), str) and data["problem"].endswith(".py"):
+            # A problem file named in a campaign file is relative to that file.
+            data["problem"] = str((Path(target).parent / data["problem"]).resolve())
+    else:
+        data = {"problem": str(Path(target).resolve()) if target.endswith(".py") else target}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    data.setdefault("operators", dict(CampaignConfig.__dataclass_fields__["operators"].default_factory()))
+    return CampaignConfig.from_dict(apply_overrides(data, assignments))

@@ -1,0 +1,106 @@
+"""Progress while a campaign runs: a rich live view on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Progress:
+    campaign: str
+    budget: int
+    done: int = 0
+    in_flight: int = 0
+    started: float = field(default_factory=time.monotonic)
+    done_at_start: int = 0
+    best: float | None = None
+    best_per_island: list[float | None] = field(default_factory=list)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+    isolation: str = ""
+
+    @property
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return (self.done - self.done_at_start) / elapsed if elapsed > 0 else 0.0
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def summary_line(p: Progress) -> str:
+    failures = ", ".join(f"{k} {v}" for k, v in sorted(p.outcomes.items()) if k != "ok") or "none"
+    islands = " ".join(_fmt(b) for b in p.best_per_island)
+    return (f"[{p.campaign}] {p.done}/{p.budget} evaluated, {p.in_flight} in flight, "
+            f"{p.rate:.1f} eval/s, best {_fmt(p.best)} | islands {islands} | failures: {failures}")
+
+
+class PlainView:
+    """One line every few seconds: for logs, pipes and CI."""
+
+    def __init__(self, every_s: float = 5.0, stream: Any = None) -> None:
+        self.every_s = every_s
+        self.stream = stream or sys.stdout
+        self._last = 0.0
+
+    def update(self, progress: Progress, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last >= self.every_s:
+            self._last = now
+            print(summary_line(progress), file=self.stream, flush=True)
+
+    def close(self, progress: Progress) -> None:
+        self.update(progress, force=True)
+
+
+class RichView:
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self._live = Live(console=Console(), refresh_per_second=4, transient=False)
+        self._live.start()
+
+    def _render(self, p: Progress) -> Any:
+        from rich.table import Table
+
+        table = Table(title=f"evoforge · {p.campaign}", expand=False)
+        table.add_column("evaluated")
+        table.add_column("in flight")
+        table.add_column("eval/s")
+        table.add_column("best")
+        table.add_column("best per island")
+        table.add_column("failures by outcome")
+        failures = "\n".join(f"{k}: {v}" for k, v in sorted(p.outcomes.items()) if k != "ok")
+        rejected = sum(p.rejected.values())
+        table.add_row(
+            f"{p.done}/{p.budget}", str(p.in_flight), f"{p.rate:.1f}", _fmt(p.best),
+            "\n".join(f"{i}: {_fmt(b)}" for i, b in enumerate(p.best_per_island)),
+            (failures or "none") + (f"\nproposals rejected: {rejected}" if rejected else ""),
+        )
+        return table
+
+    def update(self, progress: Progress, force: bool = False) -> None:
+        self._live.update(self._render(progress))
+
+    def close(self, progress: Progress) -> None:
+        self._live.update(self._render(progress))
+        self._live.stop()
+
+
+class QuietView:
+    def update(self, progress: Progress, force: bool = False) -> None:
+        pass
+
+    def close(self, progress: Progress) -> None:
+        pass
+
+
+def make_view(quiet: bool = False) -> Any:
+    if quiet:
+        return QuietView()
+    return RichView() if sys.stdout.isatty() else PlainView()

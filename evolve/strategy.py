@@ -1,0 +1,136 @@
+"""Population strategy: islands, each a MAP-Elites grid over problem-declared features
+plus an elite archive, with ring migration.
+
+The strategy holds no state that is not derived from evaluated programs: a resume rebuilds
+it exactly by replaying ``tell`` over the evaluations in the order they were recorded.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from db.records import ProgramRecord
+from evaluators.contract import FeatureAxis
+from evolve.config import StrategyConfig
+
+
+class NoParents(RuntimeError):
+    """No correct program has been evaluated yet, so there is nothing to select."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    island: int
+    parents: tuple[ProgramRecord, ...]
+    inspirations: tuple[ProgramRecord, ...] = ()
+
+
+@dataclass
+class Island:
+    grid: dict[tuple[int, ...], ProgramRecord] = field(default_factory=dict)
+    archive: list[ProgramRecord] = field(default_factory=list)  # best first
+    members: set[int] = field(default_factory=set)
+
+    @property
+    def best(self) -> ProgramRecord | None:
+        return self.archive[0] if self.archive else None
+
+
+def _rank(program: ProgramRecord) -> tuple[float, int]:
+    return (program.score if program.score is not None else float("-inf"), -program.id)
+
+
+class IslandsMapElites:
+    def __init__(self, config: StrategyConfig, axes: Sequence[FeatureAxis] = ()) -> None:
+        self.config = config
+        self.axes = tuple(axes)
+        self.islands = [Island() for _ in range(config.islands)]
+        self.told = 0
+        self.migrations = 0
+
+    # -- tell ------------------------------------------------------------------------
+    def tell(self, program: ProgramRecord) -> list[tuple[int, int, int]]:
+        """Take in an evaluated program. Returns the migrations it triggered as
+        (program_id, from_island, to_island)."""
+        self.told += 1
+        if program.correct and program.score is not None:
+            if program.generation == 0:
+                # Seeds go to every island, so that each starts from the same ground.
+                for index in range(len(self.islands)):
+                    self._place(index, program)
+            else:
+                self._place(program.island % len(self.islands), program)
+        if self.told % self.config.migration_interval == 0:
+            return self._migrate()
+        return []
+
+    def cell(self, program: ProgramRecord) -> tuple[int, ...]:
+        out = []
+        for axis in self.axes:
+            value = program.features.get(axis.name, axis.low)
+            span = (axis.high - axis.low) or 1.0
+            index = int((value - axis.low) / span * axis.bins)
+            out.append(min(max(index, 0), axis.bins - 1))
+        return tuple(out)
+
+    def _place(self, index: int, program: ProgramRecord) -> None:
+        island = self.islands[index]
+        if program.id in island.members:
+            return
+        island.members.add(program.id)
+        key = self.cell(program)
+        incumbent = island.grid.get(key)
+        if incumbent is None or _rank(program) > _rank(incumbent):
+            island.grid[key] = program
+        archive = island.archive
+        if len(archive) < self.config.archive_size or _rank(program) > _rank(archive[-1]):
+            archive.append(program)
+            archive.sort(key=_rank, reverse=True)
+            del archive[self.config.archive_size :]
+
+    def _migrate(self) -> list[tuple[int, int, int]]:
+        moves = []
+        count = len(self.islands)
+        if count < 2 or self.config.migration_count == 0:
+            return moves
+        emigrants = [list(isl.archive[: self.config.migration_count]) for isl in self.islands]
+        for index, programs in enumerate(emigrants):
+            target = (index + 1) % count
+            for program in programs:
+                if program.id not in self.islands[target].members:
+                    self._place(target, program)
+                    moves.append((program.id, index, target))
+        self.migrations += len(moves)
+        return moves
+
+    # -- ask ------------------------------------------------------------------------
+    def ask(self, rng: random.Random, arity: int = 1, inspirations: int = 2) -> Selection:
+        populated = [i for i, isl in enumerate(self.islands) if isl.archive]
+        if not populated:
+            raise NoParents("no correct program has been evaluated yet")
+        index = rng.choice(populated)
+        island = self.islands[index]
+        first = self._pick(island, rng)
+        parents = [first]
+        for _ in range(arity - 1):
+            pool = [p for p in island.archive if p.id != first.id] or island.archive
+            parents.append(rng.choice(pool))
+        chosen = {p.id for p in parents}
+        extra = tuple(p for p in island.archive if p.id not in chosen)[:inspirations]
+        return Selection(index, tuple(parents), extra)
+
+    def _pick(self, island: Island, rng: random.Random) -> ProgramRecord:
+        if rng.random() < self.config.exploit or len(island.grid) < 2:
+            size = min(self.config.tournament, len(island.archive))
+            return max(rng.sample(island.archive, size), key=_rank)
+        cells = sorted(island.grid)
+        return island.grid[rng.choice(cells)]
+
+    # -- reporting ------------------------------------------------------------------------
+    def best_per_island(self) -> list[float | None]:
+        return [isl.best.score if isl.best else None for isl in self.islands]
+
+    def grid_sizes(self) -> list[int]:
+        return [len(isl.grid) for isl in self.islands]

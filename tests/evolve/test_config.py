@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evolve.config import ConfigError, apply_overrides, build_config, parse_value
+
+
+def test_set_overrides_reach_nested_tables() -> None:
+    config = build_config("binpack.online", {"max_evals": 9},
+                          ["strategy.islands=3", "problem.seed=4", "operators.ast_mutate=1"])
+    assert config.max_evals == 9
+    assert config.strategy.islands == 3
+    assert config.problem_options == {"seed": 4}
+    assert config.operators["ast_mutate"] == 1 and "ast_crossover" in config.operators
+
+
+def test_values_are_toml_literals() -> None:
+    assert parse_value("3") == 3 and parse_value("0.5") == 0.5 and parse_value("true") is True
+    assert parse_value("[1, 2]") == [1, 2] and parse_value("hello") == "hello"
+
+
+def test_toml_campaign_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('problem = "binpack.online"\nmax_evals = 50\n[strategy]\nislands = 2\n')
+    config = build_config(str(path), {"workers": 1}, ["max_evals=60"])
+    assert (config.max_evals, config.workers, config.strategy.islands) == (60, 1, 2)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('problem = "x.y"\nmax_evals = "many"\n', "max_evals must be an integer"),
+    ('problem = "x.y"\n[strategy]\nislandz = 2\n', "unknown \\[strategy\\] keys: islandz"),
+    ('max_evals = 3\n', "names no problem"),
+    ('problem = "x.y"\nmax_evals = \n', "not valid TOML"),
+    ('problem = "x.y"\nmax_evals = true\n', "max_evals must be an integer"),
+])
+def test_malformed_config_is_one_clear_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        build_config(str(path), {})
+    assert "\n" not in str(info.value)
+
+
+def test_set_without_equals_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="key=value"):
+        apply_overrides({}, ["islands"])

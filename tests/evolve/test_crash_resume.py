@@ -1,0 +1,97 @@
+"""kill -9 the controller at random points, resume each time: nothing lost, nothing twice."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+from db import open_storage
+
+REPO = Path(__file__).resolve().parents[2]
+SINE = str(REPO / "examples" / "sine.py")
+BUDGET = 120
+
+
+def _our_processes() -> set[int]:
+    """Worker and sandbox processes of evoforge still alive on this machine."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"multiprocessing.spawn" in cmdline or b"evaluators.sandbox" in cmdline:
+            found.add(int(entry.name))
+    return found
+
+
+def test_kill_nine_and_resume(tmp_path: Path, evolve_bin: str) -> None:
+    db_path = tmp_path / "crash.db"
+    url = f"sqlite:///{db_path}"
+    before = _our_processes()
+    rng = random.Random(1234)
+    evolve = evolve_bin
+    common = ["--db", url, "--quiet"]
+    kills = 0
+    command = [evolve, "run", SINE, "--name", "crash", "--max-evals", str(BUDGET),
+               "--workers", "2", "--seed", "5", *common]
+    while True:
+        proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        if kills < 4:
+            time.sleep(rng.uniform(1.0, 3.0))
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                kills += 1
+                if db_path.exists() and _campaign_exists(db_path):
+                    command = [evolve, "resume", "crash", *common]
+                continue
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        break
+    assert kills >= 2, "the campaign finished before it could be killed: make the budget larger"
+
+    connection = sqlite3.connect(db_path)
+    assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert connection.execute("PRAGMA foreign_key_check").fetchall() == []
+    connection.close()
+
+    storage = open_storage(url)
+    try:
+        campaign = storage.get_campaign("crash")
+        programs = storage.programs(campaign.id)
+        evaluated = [p for p in programs if p.status == "evaluated"]
+        assert len(evaluated) == BUDGET
+        assert not [p for p in programs if p.status == "pending"]
+        assert sorted(p.eval_seq for p in evaluated) == list(range(1, BUDGET + 1))
+        for program in evaluated:
+            stages = Counter(e.stage for e in storage.evaluations(program.id))
+            assert max(stages.values()) == 1, f"program {program.id} evaluated twice"
+        assert len(storage.events(campaign.id, "resumed")) >= 1
+        assert campaign.status == "finished"
+    finally:
+        storage.close()
+
+    deadline = time.monotonic() + 10
+    while _our_processes() - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not (_our_processes() - before), "worker or sandbox processes outlived the controller"
+
+
+def _campaign_exists(db_path: Path) -> bool:
+    try:
+        connection = sqlite3.connect(db_path, timeout=5)
+        row = connection.execute("SELECT count(*) FROM campaigns WHERE name='crash'").fetchone()
+        connection.close()
+        return bool(row and row[0])
+    except sqlite3.Error:
+        return False

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import random
+from datetime import datetime, timezone
+
+import pytest
+
+from db.records import ProgramRecord
+from evaluators.contract import FeatureAxis
+from evolve.config import StrategyConfig
+from evolve.strategy import IslandsMapElites, NoParents
+
+
+def program(pid: int, score: float | None, island: int = 0, generation: int = 1,
+            length: float = 0.0, correct: bool = True) -> ProgramRecord:
+    return ProgramRecord(
+        id=pid, campaign_id=1, code=f"# {pid}", genome=None, code_hash=str(pid),
+        ast_hash=str(pid), generation=generation, island=island, operator="t",
+        status="evaluated", created_at=datetime.now(timezone.utc), outcome="ok",
+        score=score, correct=correct, features={"length": length},
+    )
+
+
+def make(islands: int = 3, **kw) -> IslandsMapElites:
+    config = StrategyConfig(islands=islands, **kw)
+    return IslandsMapElites(config, [FeatureAxis("length", 0.0, 10.0, 5)])
+
+
+def test_ask_before_any_correct_program_raises() -> None:
+    strategy = make()
+    strategy.tell(program(1, None, generation=0, correct=False))
+    with pytest.raises(NoParents):
+        strategy.ask(random.Random(0))
+
+
+def test_seeds_go_to_every_island_and_children_stay_home() -> None:
+    strategy = make(islands=3, migration_interval=1000)
+    strategy.tell(program(1, 1.0, generation=0))
+    assert [isl.best.id for isl in strategy.islands] == [1, 1, 1]
+    strategy.tell(program(2, 5.0, island=1))
+    assert strategy.islands[1].best.id == 2
+    assert strategy.islands[0].best.id == 1 and strategy.islands[2].best.id == 1
+    for seed in range(50):
+        selection = strategy.ask(random.Random(seed))
+        assert all(selection.island == 1 or p.id != 2 for p in selection.parents)
+
+
+def test_map_elites_keeps_best_per_cell() -> None:
+    strategy = make(islands=1, migration_interval=1000)
+    strategy.tell(program(1, 1.0, length=1.0))
+    strategy.tell(program(2, 2.0, length=1.5))  # same cell, better
+    strategy.tell(program(3, 0.5, length=9.0))  # other cell, worse but kept for diversity
+    grid = strategy.islands[0].grid
+    assert {p.id for p in grid.values()} == {2, 3}
+
+
+def test_ring_migration_moves_best_to_next_island() -> None:
+    strategy = make(islands=3, migration_interval=4, migration_count=1)
+    strategy.tell(program(1, 1.0, generation=0))
+    strategy.tell(program(2, 9.0, island=0))
+    strategy.tell(program(3, 2.0, island=1))
+    moves = strategy.tell(program(4, 3.0, island=2))
+    assert (2, 0, 1) in moves
+    assert strategy.islands[1].best.id == 2
+    assert 4 in strategy.islands[0].members  # island 2's best went round to island 0
+
+
+def test_replay_rebuilds_identical_state() -> None:
+    history = [program(1, 1.0, generation=0)] + [
+        program(i, random.Random(i).random(), island=i % 3, length=i % 10) for i in range(2, 60)
+    ]
+    a, b = make(migration_interval=7), make(migration_interval=7)
+    for p in history:
+        a.tell(p)
+    for p in history:
+        b.tell(p)
+    picks_a = [s.parents[0].id for s in (a.ask(random.Random(k)) for k in range(20))]
+    picks_b = [s.parents[0].id for s in (b.ask(random.Random(k)) for k in range(20))]
+    assert picks_a == picks_b
+    assert a.best_per_island() == b.best_per_island()
+
+
+def test_crossover_gets_two_distinct_parents() -> None:
+    strategy = make(islands=1)
+    for i in range(1, 6):
+        strategy.tell(program(i, float(i)))
+    selection = strategy.ask(random.Random(1), arity=2)
+    assert len(selection.parents) == 2 and selection.parents[0].id != selection.parents[1].id

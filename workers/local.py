@@ -1,0 +1,141 @@
+"""Local executor: a pool of worker processes, each driving its own sandbox runner.
+
+Workers are started with "spawn" (never fork: the controller holds database connections
+and threads). The executor assigns each job to one idle worker itself, so when a worker
+process dies mid-job it knows which job to re-queue.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from evaluators.contract import SANDBOX_FAILURE, StageOutcome
+from workers.jobs import Job, JobResult
+
+MAX_WORKER_DEATHS_PER_JOB = 2
+
+
+def _worker_main(conn: Connection, isolation: str) -> None:
+    from evaluators.sandbox import SandboxRunner
+    from workers.evaluate import ProblemCache, evaluate_job
+
+    name = f"local-{os.getpid()}"
+    problems = ProblemCache()
+    with SandboxRunner(isolation=isolation) as runner:
+        conn.send(("ready", runner.isolation))
+        while True:
+            try:
+                job = conn.recv()
+            except (EOFError, KeyboardInterrupt):
+                return
+            if job is None:
+                return
+            conn.send(("result", evaluate_job(job, runner, problems, name)))
+
+
+@dataclass
+class _Slot:
+    process: Any
+    conn: Connection
+    job: Job | None = None
+    ready: bool = False
+
+
+class LocalExecutor:
+    def __init__(self, workers: int = 2, isolation: str = "auto") -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.capacity = workers
+        self.isolation = isolation
+        self.isolation_level = ""
+        self._ctx = mp.get_context("spawn")
+        self._queue: deque[Job] = deque()
+        self._deaths: dict[tuple[str, int], int] = {}
+        self._slots = [self._start() for _ in range(workers)]
+
+    def _start(self) -> _Slot:
+        parent, child = self._ctx.Pipe()
+        process = self._ctx.Process(target=_worker_main, args=(child, self.isolation), daemon=True)
+        process.start()
+        child.close()
+        return _Slot(process, parent)
+
+    def submit(self, jobs: Sequence[Job]) -> None:
+        self._queue.extend(jobs)
+        self._dispatch()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._queue) + sum(slot.job is not None for slot in self._slots)
+
+    def _dispatch(self) -> None:
+        for slot in self._slots:
+            if not self._queue:
+                return
+            if slot.job is None and slot.ready:
+                slot.job = self._queue.popleft()
+                slot.conn.send(slot.job)
+
+    def completed(self, timeout: float) -> list[JobResult]:
+        results: list[JobResult] = []
+        waitables: list[Any] = [slot.conn for slot in self._slots]
+        waitables += [slot.process.sentinel for slot in self._slots]
+        ready = set(wait(waitables, timeout))
+        for index, slot in enumerate(self._slots):
+            if slot.conn in ready:
+                try:
+                    kind, payload = slot.conn.recv()
+                except (EOFError, OSError):
+                    results.extend(self._replace_dead(index))
+                    continue
+                if kind == "ready":
+                    slot.ready = True
+                    self.isolation_level = payload
+                else:
+                    slot.job = None
+                    results.append(payload)
+            elif slot.process.sentinel in ready:
+                results.extend(self._replace_dead(index))
+        self._dispatch()
+        return results
+
+    def _replace_dead(self, index: int) -> list[JobResult]:
+        """A worker died (killed, crashed): respawn it and re-queue its job, boundedly."""
+        slot = self._slots[index]
+        slot.process.join(timeout=1)
+        self._slots[index] = self._start()
+        job = slot.job
+        if job is None:
+            return []
+        key = (job.stage_set, job.job_id)
+        self._deaths[key] = self._deaths.get(key, 0) + 1
+        if self._deaths[key] <= MAX_WORKER_DEATHS_PER_JOB:
+            self._queue.appendleft(replace(job, attempt=job.attempt + 1))
+            return []
+        detail = f"worker process died {self._deaths[key]} times on this candidate"
+        failed = StageOutcome("worker", SANDBOX_FAILURE, None, detail, 0.0, "")
+        return [JobResult(job, f"local-{slot.process.pid}", (failed,))]
+
+    def close(self) -> None:
+        for slot in self._slots:
+            try:
+                slot.conn.send(None)
+            except OSError:
+                pass
+        for slot in self._slots:
+            slot.process.join(timeout=5)
+            if slot.process.is_alive():
+                slot.process.kill()
+                slot.process.join(timeout=5)
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
