@@ -1,0 +1,47 @@
+"""Operators that propose children: genetic AST edits here, LLM edits alongside.
+
+``make_operator(name, **kwargs)`` builds one by the name a campaign config uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evolve.operators.ast_mutation import DEFAULT_WEIGHTS, AstMutation, Mutation
+from evolve.operators.base import Context, Operator, ProposalRejected
+from evolve.operators.blocks import BlockError, Blocks, split_block
+from evolve.operators.crossover import AstCrossover
+from evolve.operators.hashing import ast_hash, code_hash
+
+OPERATORS: dict[str, type] = {
+    AstMutation.name: AstMutation,
+    AstCrossover.name: AstCrossover,
+}
+
+
+def make_operator(name: str, **kwargs: Any) -> Operator:
+    """The operator registered under ``name``, built with ``kwargs``."""
+    try:
+        cls = OPERATORS[name]
+    except KeyError:
+        known = ", ".join(sorted(OPERATORS))
+        raise ValueError(f"unknown operator {name!r}; known operators: {known}") from None
+    return cls(**kwargs)
+
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "OPERATORS",
+    "AstCrossover",
+    "AstMutation",
+    "BlockError",
+    "Blocks",
+    "Context",
+    "Mutation",
+    "Operator",
+    "ProposalRejected",
+    "ast_hash",
+    "code_hash",
+    "make_operator",
+    "split_block",
+]

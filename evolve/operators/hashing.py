@@ -1,0 +1,57 @@
+"""Hashes for de-duplicating children before anything is spent on them.
+
+``code_hash`` is the SHA-256 of the exact text. ``ast_hash`` is the SHA-256 of a normalised
+AST: comments and formatting vanish in parsing, docstrings are removed and source positions
+are left out of the dump, so two programs that differ only in whitespace, comments or
+docstrings hash equal.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import hashlib
+
+_DOCSTRING_OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def code_hash(code: str) -> str:
+    """SHA-256 (hex) of the exact program text."""
+    return hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def is_docstring(stmt: ast.stmt) -> bool:
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
+    )
+
+
+def strip_docstrings(tree: ast.AST) -> ast.AST:
+    """Remove docstrings in place (a body may end up empty: fine for hashing)."""
+    for node in ast.walk(tree):
+        if isinstance(node, _DOCSTRING_OWNERS) and node.body and is_docstring(node.body[0]):
+            del node.body[0]
+    return tree
+
+
+def normalised_dump(tree: ast.AST) -> str:
+    """ast.dump of a copy of ``tree`` without docstrings or source positions."""
+    return ast.dump(strip_docstrings(copy.deepcopy(tree)), include_attributes=False)
+
+
+def ast_hash(code: str) -> str:
+    """SHA-256 (hex) of the normalised AST of ``code``.
+
+    Code that does not parse falls back to a hash of its text with trailing whitespace and
+    blank lines dropped (prefixed so it can never equal the hash of a parsed program).
+    """
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        lines = (line.rstrip() for line in code.splitlines())
+        text = "unparsed:" + "\n".join(line for line in lines if line)
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    dump = ast.dump(strip_docstrings(tree), include_attributes=False)
+    return hashlib.sha256(dump.encode("utf-8", "surrogatepass")).hexdigest()
