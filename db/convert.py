@@ -1,0 +1,154 @@
+"""ORM rows -> frozen records, and checks on values before they are written."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from db.frozen import freeze
+from db.models import Campaign, Edge, Evaluation, Event, LLMCall, Program
+from db.records import (
+    CampaignRecord,
+    EdgeRecord,
+    EvaluationRecord,
+    EventRecord,
+    LLMCallRecord,
+    ProgramRecord,
+)
+
+
+def json_value(value: Any, what: str) -> Any:
+    """Check that `value` is finite JSON (NaN/Infinity are refused on every backend)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be finite JSON: {exc}") from exc
+    return value
+
+
+def json_mapping(value: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+    data = dict(value or {})
+    return json_value(data, what)
+
+
+def score_value(score: float | None, what: str) -> float | None:
+    if score is None:
+        return None
+    score = float(score)
+    if math.isnan(score):
+        raise ValueError(f"{what} must not be NaN")
+    return score
+
+
+def campaign(row: Campaign) -> CampaignRecord:
+    return CampaignRecord(
+        id=row.id,
+        name=row.name,
+        problem=row.problem,
+        config=freeze(row.config or {}),
+        seed=row.seed,
+        status=row.status,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+    )
+
+
+def program(row: Program, parent_ids: tuple[int, ...] = ()) -> ProgramRecord:
+    return ProgramRecord(
+        id=row.id,
+        campaign_id=row.campaign_id,
+        code=row.code,
+        genome=row.genome,
+        code_hash=row.code_hash,
+        ast_hash=row.ast_hash,
+        generation=row.generation,
+        island=row.island,
+        operator=row.operator,
+        status=row.status,
+        created_at=row.created_at,
+        outcome=row.outcome,
+        score=row.score,
+        correct=row.correct,
+        metrics=freeze(row.metrics or {}),
+        features=freeze(row.features or {}),
+        feedback=row.feedback or "",
+        eval_seq=row.eval_seq,
+        evaluated_at=row.evaluated_at,
+        parent_ids=parent_ids,
+    )
+
+
+def edge(row: Edge) -> EdgeRecord:
+    return EdgeRecord(parent_id=row.parent_id, child_id=row.child_id, kind=row.kind)
+
+
+def evaluation(row: Evaluation) -> EvaluationRecord:
+    return EvaluationRecord(
+        id=row.id,
+        program_id=row.program_id,
+        stage=row.stage,
+        outcome=row.outcome,
+        score=row.score,
+        correct=row.correct,
+        metrics=freeze(row.metrics or {}),
+        features=freeze(row.features or {}),
+        feedback=row.feedback or "",
+        duration_s=row.duration_s,
+        worker=row.worker,
+        attempt=row.attempt,
+        isolation=row.isolation,
+        created_at=row.created_at,
+    )
+
+
+def event(row: Event) -> EventRecord:
+    return EventRecord(
+        id=row.id,
+        campaign_id=row.campaign_id,
+        kind=row.kind,
+        payload=freeze(row.payload or {}),
+        created_at=row.created_at,
+    )
+
+
+def llm_call(row: LLMCall) -> LLMCallRecord:
+    return LLMCallRecord(
+        id=row.id,
+        campaign_id=row.campaign_id,
+        program_id=row.program_id,
+        model=row.model,
+        prompt=row.prompt,
+        response=row.response,
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        reasoning_tokens=row.reasoning_tokens,
+        cached_tokens=row.cached_tokens,
+        cost_usd=row.cost_usd,
+        latency_s=row.latency_s,
+        request_id=row.request_id,
+        retries=row.retries,
+        outcome=row.outcome,
+        created_at=row.created_at,
+    )
+
+
+# Keys an add_program(llm_call=...) mapping may carry (campaign/program ids are set by storage).
+LLM_CALL_FIELDS = frozenset(
+    {
+        "model",
+        "prompt",
+        "response",
+        "prompt_tokens",
+        "completion_tokens",
+        "reasoning_tokens",
+        "cached_tokens",
+        "cost_usd",
+        "latency_s",
+        "request_id",
+        "retries",
+        "outcome",
+        "created_at",
+    }
+)

@@ -1,0 +1,172 @@
+"""Engine creation: SQLite (embedded default) and PostgreSQL (clusters, concurrent campaigns).
+
+SQLite gets WAL, busy_timeout, foreign keys and synchronous=NORMAL on every connection, and
+writers open their transactions with BEGIN IMMEDIATE so that a read-then-write transaction
+never meets an SQLITE_BUSY the busy handler cannot resolve. Readers use a plain (deferred)
+BEGIN: in WAL mode they never block the writer.
+
+Every user-caused failure (bad URL, missing driver, unreachable server) ends in a
+StorageError with one line naming the fix. Passwords never appear in messages.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from db.storage import StorageError
+
+BUSY_TIMEOUT_MS = 30_000
+FIX_HINT = "set --db or EVOLVE_DB"
+# Execution option marking an engine whose transactions only read (plain BEGIN on SQLite).
+READ_ONLY = "evoforge_read_only"
+
+
+def _json_dumps(value: Any) -> str:
+    # NaN/Infinity are not JSON and PostgreSQL rejects them: refuse them on every backend.
+    return json.dumps(value, allow_nan=False)
+
+
+def parse_url(url: str) -> URL:
+    """Parse and normalise a database URL (postgresql:// means postgresql+psycopg://)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise StorageError(
+            f"invalid database URL {url!r}: expected sqlite:///PATH or "
+            f"postgresql+psycopg://USER@HOST/DB; {FIX_HINT}"
+        ) from exc
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise StorageError(
+            f"unsupported database {redact(parsed)}: evoforge supports sqlite:///PATH and "
+            f"postgresql+psycopg://USER@HOST/DB; {FIX_HINT}"
+        )
+    if backend == "postgresql" and parsed.get_driver_name() != "psycopg":
+        raise StorageError(
+            f"unsupported PostgreSQL driver in {redact(parsed)}: use "
+            f"postgresql+psycopg://USER@HOST/DB; {FIX_HINT}"
+        )
+    return parsed
+
+
+def redact(url: str | URL) -> str:
+    """The URL as text with its password masked."""
+    try:
+        parsed = url if isinstance(url, URL) else make_url(url)
+    except (ArgumentError, ValueError):
+        return "<unparsable URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def is_memory_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    )
+
+
+def create_engine_from_url(url: str | URL, *, echo: bool = False) -> Engine:
+    """Create an engine and check that the database is reachable."""
+    parsed = parse_url(url) if isinstance(url, str) else url
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            engine = _sqlite_engine(parsed, echo)
+        else:
+            engine = _postgres_engine(parsed, echo)
+    except NoSuchModuleError as exc:
+        raise StorageError(f"no SQLAlchemy driver for {redact(parsed)}: {exc}") from exc
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise connection_error(parsed, exc) from exc
+    return engine
+
+
+def _sqlite_engine(url: URL, echo: bool) -> Engine:
+    memory = is_memory_sqlite(url)
+    kwargs: dict[str, Any] = {
+        "connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+    }
+    if memory:
+        # One shared connection: the in-memory database lives as long as the engine.
+        kwargs["poolclass"] = StaticPool
+    engine = create_engine(url, echo=echo, json_serializer=_json_dumps, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite recipe).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        try:
+            if not memory:
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgres_engine(url: URL, echo: bool) -> Engine:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        raise StorageError(
+            "PostgreSQL needs the psycopg driver: pip install 'evoforge[postgres]'"
+        ) from exc
+    return create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        json_serializer=_json_dumps,
+        connect_args={"connect_timeout": 10},
+    )
+
+
+def connection_error(url: URL, exc: BaseException) -> StorageError:
+    """One line saying why the database at `url` is unusable and what to do."""
+    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    reason = _first_line(str(orig))
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    where = redact(url)
+    low = reason.lower()
+    if url.get_backend_name() == "sqlite":
+        return StorageError(
+            f"cannot open SQLite database {where}: {reason}; does the folder exist and is it "
+            f"writable (not on NFS)? {FIX_HINT}"
+        )
+    if "password" in low or "authentication" in low:
+        hint = "check the user and password in the URL"
+    elif "does not exist" in low and "database" in low:
+        hint = f"create it (createdb {url.database}) or fix the URL"
+    elif "refused" in low or "timeout" in low or "timed out" in low or "could not" in low:
+        hint = "is the server running and reachable?"
+    else:
+        hint = "is the server running and the URL right?"
+    return StorageError(f"cannot connect to {where}: {reason}; {hint} {FIX_HINT}")
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            # psycopg prefixes "connection failed: connection to server at ... failed: ..."
+            return line.rstrip(".")
+    return "unknown error"

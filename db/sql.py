@@ -1,0 +1,340 @@
+"""SQLStorage: the Storage API over SQLAlchemy (SQLite, PostgreSQL).
+
+One session context manager commits or rolls back; reads return frozen records; nothing is
+ever deleted. record_evaluation is fenced on the program being PENDING and hands out
+eval_seq from a per-campaign counter bumped atomically in the same transaction (the row lock
+on the campaign serialises concurrent writers on PostgreSQL; SQLite writers are serialised by
+BEGIN IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from db import convert, queries
+from db.engine import READ_ONLY, connection_error, create_engine_from_url, is_memory_sqlite
+from db.engine import parse_url, redact
+from db.models import Campaign, Edge, Evaluation, Event, LLMCall, Program, utcnow
+from db.records import (
+    EDGE_KINDS,
+    EVALUATED,
+    PARENT,
+    PENDING,
+    SECOND_PARENT,
+    CampaignRecord,
+    EdgeRecord,
+    EvaluationRecord,
+    EventRecord,
+    LLMCallRecord,
+    NewStageResult,
+    ProgramRecord,
+)
+from db.schema import check_schema
+from db.storage import Storage, StorageError
+
+TERMINAL_STATUSES = ("finished", "failed")
+_PAGE = 1000  # rows per read transaction when streaming evaluated_in_order
+
+
+class SQLStorage(Storage):
+    def __init__(self, url: str = "sqlite:///evolve.db", *, echo: bool = False) -> None:
+        parsed = parse_url(url)
+        self._url = parsed
+        self._engine = create_engine_from_url(parsed, echo=echo)
+        self._read_engine = self._engine.execution_options(**{READ_ONLY: True})
+        # In-memory SQLite is one shared connection: keep its transactions from interleaving.
+        self._lock: Any = threading.RLock() if is_memory_sqlite(parsed) else nullcontext()
+        try:
+            check_schema(self._engine, parsed)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    @property
+    def url(self) -> str:
+        """The database URL, password masked."""
+        return redact(self._url)
+
+    @contextmanager
+    def _session(self, write: bool = True) -> Iterator[Session]:
+        with self._lock:
+            session = Session(self._engine if write else self._read_engine)
+            try:
+                yield session
+                session.commit()
+            except OperationalError as exc:
+                session.rollback()
+                raise connection_error(self._url, exc) from exc
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+
+    # -- campaigns -----------------------------------------------------------------
+    def create_campaign(
+        self, name: str, problem: str, config: Mapping[str, Any], seed: int
+    ) -> CampaignRecord:
+        row = Campaign(
+            name=name,
+            problem=problem,
+            config=convert.json_mapping(config, "campaign config"),
+            seed=int(seed),
+            status="running",
+            eval_counter=0,
+            created_at=utcnow(),
+        )
+        try:
+            with self._session() as s:
+                s.add(row)
+                s.flush()
+                return convert.campaign(row)
+        except IntegrityError as exc:
+            raise StorageError(
+                f"a campaign named {name!r} already exists: choose another name, or resume it"
+            ) from exc
+
+    def get_campaign(self, name_or_id: str | int) -> CampaignRecord | None:
+        column = Campaign.id if isinstance(name_or_id, int) else Campaign.name
+        with self._session(write=False) as s:
+            row = s.scalars(select(Campaign).where(column == name_or_id)).one_or_none()
+            return convert.campaign(row) if row is not None else None
+
+    def list_campaigns(self) -> list[CampaignRecord]:
+        with self._session(write=False) as s:
+            return [convert.campaign(r) for r in s.scalars(select(Campaign).order_by(Campaign.id))]
+
+    def set_campaign_status(self, campaign_id: int, status: str) -> None:
+        finished = utcnow() if status in TERMINAL_STATUSES else None
+        with self._session() as s:
+            result = s.execute(
+                update(Campaign.__table__)
+                .where(Campaign.id == campaign_id)
+                .values(status=status, finished_at=finished)
+            )
+            if result.rowcount != 1:
+                raise StorageError(f"no campaign with id {campaign_id}")
+
+    # -- programs and lineage ------------------------------------------------------
+    def add_program(
+        self,
+        campaign_id: int,
+        *,
+        code: str,
+        genome: Any,
+        code_hash: str,
+        ast_hash: str,
+        generation: int,
+        island: int,
+        operator: str,
+        edges: Sequence[tuple[int, str]] = (),
+        llm_call: Mapping[str, Any] | None = None,
+    ) -> ProgramRecord:
+        _check_edges(edges)
+        call = dict(llm_call) if llm_call is not None else None
+        if call is not None:
+            unknown = set(call) - convert.LLM_CALL_FIELDS
+            if unknown:
+                raise ValueError(f"unknown llm_call fields: {sorted(unknown)}")
+        now = utcnow()
+        row = Program(
+            campaign_id=campaign_id,
+            code=code,
+            genome=convert.json_value(genome, "genome"),
+            code_hash=code_hash,
+            ast_hash=ast_hash,
+            generation=generation,
+            island=island,
+            operator=operator,
+            status=PENDING,
+            metrics={},
+            features={},
+            feedback="",
+            created_at=now,
+        )
+        try:
+            with self._session() as s:
+                s.add(row)
+                s.flush()
+                s.add_all(Edge(parent_id=p, child_id=row.id, kind=k) for p, k in edges)
+                if call is not None:
+                    call.setdefault("created_at", now)
+                    s.add(LLMCall(campaign_id=campaign_id, program_id=row.id, **call))
+                s.flush()
+                parents = tuple(p for kind in (PARENT, SECOND_PARENT) for p, k in edges if k == kind)
+                return convert.program(row, parents)
+        except IntegrityError as exc:
+            raise StorageError(
+                f"cannot add program to campaign {campaign_id}: {_reason(exc)}"
+            ) from exc
+
+    def get_program(self, program_id: int) -> ProgramRecord | None:
+        with self._session(write=False) as s:
+            row = s.get(Program, program_id)
+            return queries.with_parents(s, [row])[0] if row is not None else None
+
+    def programs(
+        self,
+        campaign_id: int,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[ProgramRecord]:
+        query = select(Program).where(Program.campaign_id == campaign_id)
+        if status is not None:
+            query = query.where(Program.status == status)
+        query = query.order_by(Program.id).offset(offset or None).limit(limit)
+        with self._session(write=False) as s:
+            return queries.with_parents(s, list(s.scalars(query)))
+
+    def evaluated_in_order(self, campaign_id: int) -> Iterator[ProgramRecord]:
+        last = 0
+        while True:
+            query = (
+                select(Program)
+                .where(Program.campaign_id == campaign_id, Program.status == EVALUATED)
+                .where(Program.eval_seq > last)
+                .order_by(Program.eval_seq)
+                .limit(_PAGE)
+            )
+            with self._session(write=False) as s:
+                page = queries.with_parents(s, list(s.scalars(query)))
+            yield from page
+            if len(page) < _PAGE:
+                return
+            last = page[-1].eval_seq or 0
+
+    def find_by_hash(self, campaign_id: int, code_hash: str, ast_hash: str) -> int | None:
+        # An empty hash (e.g. no AST for a parameter-vector genome) matches nothing.
+        matches = [Program.code_hash == h for h in (code_hash,) if h]
+        matches += [Program.ast_hash == h for h in (ast_hash,) if h]
+        if not matches:
+            return None
+        query = (
+            select(Program.id)
+            .where(Program.campaign_id == campaign_id, or_(*matches))
+            .order_by(Program.id)
+            .limit(1)
+        )
+        with self._session(write=False) as s:
+            return s.scalar(query)
+
+    def best_programs(self, campaign_id: int, k: int = 1) -> list[ProgramRecord]:
+        query = (
+            select(Program)
+            .where(
+                Program.campaign_id == campaign_id,
+                Program.status == EVALUATED,
+                Program.correct.is_(True),
+                Program.score.is_not(None),
+            )
+            .order_by(Program.score.desc(), Program.id)
+            .limit(k)
+        )
+        with self._session(write=False) as s:
+            return queries.with_parents(s, list(s.scalars(query)))
+
+    def edges(self, campaign_id: int) -> list[EdgeRecord]:
+        query = (
+            select(Edge)
+            .join(Program, Program.id == Edge.child_id)
+            .where(Program.campaign_id == campaign_id)
+            .order_by(Edge.id)
+        )
+        with self._session(write=False) as s:
+            return [convert.edge(r) for r in s.scalars(query)]
+
+    def add_edges(self, child_id: int, edges: Sequence[tuple[int, str]]) -> None:
+        _check_edges(edges)
+        if not edges:
+            return
+        try:
+            with self._session() as s:
+                s.add_all(Edge(parent_id=p, child_id=child_id, kind=k) for p, k in edges)
+        except IntegrityError as exc:
+            raise StorageError(f"cannot add edges to program {child_id}: {_reason(exc)}") from exc
+
+    # -- evaluations -----------------------------------------------------------------
+    def record_evaluation(
+        self,
+        program_id: int,
+        stages: Sequence[NewStageResult],
+        *,
+        worker: str,
+        attempt: int,
+    ) -> bool:
+        if not stages:
+            raise ValueError("record_evaluation needs at least one stage result")
+        rows = [queries.stage_row(program_id, st, worker, attempt) for st in stages]
+        with self._session() as s:
+            if queries.record_evaluation(s, program_id, rows):
+                return True
+            s.rollback()  # a late duplicate: undo the counter bump, write nothing
+            return False
+
+    def evaluations(self, program_id: int) -> list[EvaluationRecord]:
+        query = select(Evaluation).where(Evaluation.program_id == program_id)
+        with self._session(write=False) as s:
+            return [convert.evaluation(r) for r in s.scalars(query.order_by(Evaluation.id))]
+
+    def counts(self, campaign_id: int) -> dict[str, int]:
+        with self._session(write=False) as s:
+            return queries.counts(s, campaign_id)
+
+    # -- events and LLM calls --------------------------------------------------------------
+    def add_event(self, campaign_id: int | None, kind: str, payload: Mapping[str, Any]) -> None:
+        row = Event(
+            campaign_id=campaign_id,
+            kind=kind,
+            payload=convert.json_mapping(payload, "event payload"),
+            created_at=utcnow(),
+        )
+        try:
+            with self._session() as s:
+                s.add(row)
+        except IntegrityError as exc:
+            raise StorageError(f"cannot add event {kind!r}: {_reason(exc)}") from exc
+
+    def events(self, campaign_id: int | None, kind: str | None = None) -> list[EventRecord]:
+        """Events of the campaign in id order; campaign_id None means the global events
+        (those stored without a campaign)."""
+        query = select(Event).where(
+            Event.campaign_id.is_(None) if campaign_id is None else Event.campaign_id == campaign_id
+        )
+        if kind is not None:
+            query = query.where(Event.kind == kind)
+        with self._session(write=False) as s:
+            return [convert.event(r) for r in s.scalars(query.order_by(Event.id))]
+
+    def llm_calls(self, campaign_id: int) -> list[LLMCallRecord]:
+        query = select(LLMCall).where(LLMCall.campaign_id == campaign_id).order_by(LLMCall.id)
+        with self._session(write=False) as s:
+            return [convert.llm_call(r) for r in s.scalars(query)]
+
+    # -- life cycle ----------------------------------------------------------------------
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> SQLStorage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+def _check_edges(edges: Sequence[tuple[int, str]]) -> None:
+    for parent_id, kind in edges:
+        if kind not in EDGE_KINDS:
+            raise ValueError(f"unknown edge kind {kind!r} (parent {parent_id}); use {EDGE_KINDS}")
+
+
+def _reason(exc: IntegrityError) -> str:
+    text = str(exc.orig if exc.orig is not None else exc)
+    return next((ln.strip() for ln in text.splitlines() if ln.strip()), "integrity error")

@@ -1,0 +1,372 @@
+"""The storage conformance suite: written once, run over every backend
+(in-memory SQLite, file SQLite, real PostgreSQL) through the `storage` fixture."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import pickle
+from datetime import UTC
+
+import pytest
+
+from db.records import (
+    EVALUATED,
+    INSPIRATION,
+    MIGRATION,
+    PARENT,
+    PENDING,
+    SECOND_PARENT,
+    EdgeRecord,
+)
+from db.sql import SQLStorage
+from db.storage import Storage, StorageError
+from _dbtest_helpers import add, stage
+
+
+@pytest.fixture
+def camp(storage: SQLStorage) -> int:
+    return storage.create_campaign("c1", "toy.sum", {"pop": 10}, seed=7).id
+
+
+# -- campaigns ---------------------------------------------------------------------------
+def test_campaign_create_get_list(storage: SQLStorage) -> None:
+    c = storage.create_campaign("alpha", "adrs.eplb", {"a": 1, "nested": {"b": [1, 2]}}, 2**40)
+    assert c.id > 0 and c.name == "alpha" and c.problem == "adrs.eplb"
+    assert c.status == "running" and c.finished_at is None and c.seed == 2**40
+    assert c.created_at.tzinfo is not None and c.created_at.utcoffset().total_seconds() == 0
+    assert storage.get_campaign(c.id) == c
+    assert storage.get_campaign("alpha") == c
+    assert storage.get_campaign("missing") is None and storage.get_campaign(999) is None
+    d = storage.create_campaign("beta", "x", {}, 0)
+    assert [x.name for x in storage.list_campaigns()] == ["alpha", "beta"]
+    assert d.id != c.id
+
+
+def test_campaign_name_taken(storage: SQLStorage) -> None:
+    storage.create_campaign("same", "p", {}, 1)
+    with pytest.raises(StorageError, match="already exists"):
+        storage.create_campaign("same", "p", {}, 2)
+    assert len(storage.list_campaigns()) == 1
+    storage.create_campaign("other", "p", {}, 3)  # the session is still usable
+
+
+def test_campaign_status(storage: SQLStorage, camp: int) -> None:
+    storage.set_campaign_status(camp, "interrupted")
+    c = storage.get_campaign(camp)
+    assert c is not None and c.status == "interrupted" and c.finished_at is None
+    storage.set_campaign_status(camp, "finished")
+    c = storage.get_campaign(camp)
+    assert c is not None and c.status == "finished" and c.finished_at is not None
+    assert c.finished_at >= c.created_at
+    storage.set_campaign_status(camp, "running")  # resumed
+    c = storage.get_campaign(camp)
+    assert c is not None and c.finished_at is None
+    storage.set_campaign_status(camp, "failed")
+    assert storage.get_campaign(camp).finished_at is not None  # type: ignore[union-attr]
+    with pytest.raises(StorageError):
+        storage.set_campaign_status(12345, "finished")
+
+
+# -- programs and lineage ---------------------------------------------------------------
+def test_add_and_get_program(storage: SQLStorage, camp: int) -> None:
+    p = add(storage, camp, 1, genome={"w": [0.5, 1.25]}, generation=3, island=2, operator="llm")
+    assert p.status == PENDING and p.campaign_id == camp and p.generation == 3
+    assert p.island == 2 and p.operator == "llm" and p.genome == {"w": [0.5, 1.25]}
+    assert p.score is None and p.eval_seq is None and p.outcome is None
+    assert dict(p.metrics) == {} and p.feedback == "" and p.parent_ids == ()
+    got = storage.get_program(p.id)
+    assert got == p
+    assert got.created_at.tzinfo is not None  # type: ignore[union-attr]
+    assert storage.get_program(p.id + 1000) is None
+
+
+def test_edges_and_parent_ids(storage: SQLStorage, camp: int) -> None:
+    a, b, c = (add(storage, camp, i) for i in range(3))
+    child = add(
+        storage, camp, 9,
+        edges=[(b.id, SECOND_PARENT), (c.id, INSPIRATION), (a.id, PARENT)],
+    )
+    assert child.parent_ids == (a.id, b.id)
+    assert storage.get_program(child.id).parent_ids == (a.id, b.id)  # type: ignore[union-attr]
+    storage.add_edges(child.id, [(c.id, MIGRATION)])
+    storage.add_edges(child.id, [])
+    assert storage.edges(camp) == [
+        EdgeRecord(b.id, child.id, SECOND_PARENT),
+        EdgeRecord(c.id, child.id, INSPIRATION),
+        EdgeRecord(a.id, child.id, PARENT),
+        EdgeRecord(c.id, child.id, MIGRATION),
+    ]
+    other = storage.create_campaign("c2", "p", {}, 1).id
+    assert storage.edges(other) == []
+    with pytest.raises(ValueError, match="edge kind"):
+        storage.add_edges(child.id, [(a.id, "cousin")])
+    with pytest.raises(ValueError, match="edge kind"):
+        add(storage, camp, 10, edges=[(a.id, "cousin")])
+
+
+def test_bad_parent_rolls_back_program(storage: SQLStorage, camp: int) -> None:
+    add(storage, camp, 0)
+    with pytest.raises(StorageError, match="cannot add program"):
+        add(storage, camp, 1, edges=[(987654, PARENT)])
+    assert storage.counts(camp)["programs"] == 1
+    with pytest.raises(StorageError):
+        storage.add_edges(987654, [(1, PARENT)])
+    with pytest.raises(StorageError):
+        add(storage, 987654, 2)  # no such campaign
+
+
+def test_programs_listing(storage: SQLStorage, camp: int) -> None:
+    ps = [add(storage, camp, i) for i in range(6)]
+    other = storage.create_campaign("c2", "p", {}, 1).id
+    add(storage, other, 100)
+    for p in ps[::2]:
+        assert storage.record_evaluation(p.id, [stage()], worker="w", attempt=1)
+    assert [p.id for p in storage.programs(camp)] == [p.id for p in ps]
+    assert [p.id for p in storage.programs(camp, status=EVALUATED)] == [p.id for p in ps[::2]]
+    assert [p.id for p in storage.programs(camp, status=PENDING)] == [p.id for p in ps[1::2]]
+    assert [p.id for p in storage.programs(camp, limit=2, offset=3)] == [ps[3].id, ps[4].id]
+    assert [p.id for p in storage.programs(camp, offset=5)] == [ps[5].id]
+    assert storage.programs(camp, limit=0) == []
+
+
+def test_find_by_hash(storage: SQLStorage, camp: int) -> None:
+    p = add(storage, camp, 1, code_hash="C1", ast_hash="A1")
+    q = add(storage, camp, 2, code_hash="C2", ast_hash="A1")  # same AST, other code
+    assert storage.find_by_hash(camp, "C1", "zzz") == p.id
+    assert storage.find_by_hash(camp, "zzz", "A1") == p.id  # lowest id wins
+    assert storage.find_by_hash(camp, "C2", "zzz") == q.id
+    assert storage.find_by_hash(camp, "nope", "nope") is None
+    other = storage.create_campaign("c2", "p", {}, 1).id
+    assert storage.find_by_hash(other, "C1", "A1") is None  # per campaign
+    r = add(storage, other, 3, code_hash="V", ast_hash="")
+    add(storage, other, 4, code_hash="W", ast_hash="")
+    assert storage.find_by_hash(other, "X", "") is None  # an empty hash matches nothing
+    assert storage.find_by_hash(other, "V", "") == r.id
+
+
+def test_best_programs_order_and_ties(storage: SQLStorage, camp: int) -> None:
+    scores = [(0.5, True), (0.9, True), (0.9, True), (2.0, False), (None, True), (-1.0, True)]
+    ids = []
+    for i, (score, correct) in enumerate(scores):
+        p = add(storage, camp, i)
+        ids.append(p.id)
+        assert storage.record_evaluation(
+            p.id, [stage(score=score, correct=correct)], worker="w", attempt=1
+        )
+    add(storage, camp, 99)  # pending: never best
+    best = storage.best_programs(camp, k=10)
+    assert [b.id for b in best] == [ids[1], ids[2], ids[0], ids[5]]
+    assert [b.id for b in storage.best_programs(camp)] == [ids[1]]
+    assert storage.best_programs(storage.create_campaign("e", "p", {}, 0).id) == []
+
+
+# -- evaluations -------------------------------------------------------------------------
+def test_record_evaluation_summary_and_stages(storage: SQLStorage, camp: int) -> None:
+    p = add(storage, camp, 1)
+    stages = [
+        stage("syntax", score=None, correct=None, metrics={}, duration_s=0.01),
+        stage("full", score=0.75, metrics={"loss": 0.1 + 0.2, "n": 3.0},
+              features={"len": 12.0}, feedback="worst: case 3"),
+    ]
+    assert storage.record_evaluation(p.id, stages, worker="host:1", attempt=2) is True
+    got = storage.get_program(p.id)
+    assert got is not None and got.status == EVALUATED and got.eval_seq == 1
+    assert got.score == 0.75 and got.correct is True and got.outcome == "ok"
+    assert dict(got.metrics) == {"loss": 0.1 + 0.2, "n": 3.0}
+    assert dict(got.features) == {"len": 12.0} and got.feedback == "worst: case 3"
+    assert got.evaluated_at is not None and got.evaluated_at >= got.created_at
+    evs = storage.evaluations(p.id)
+    assert [e.stage for e in evs] == ["syntax", "full"]
+    assert all(e.worker == "host:1" and e.attempt == 2 and e.isolation == "bwrap" for e in evs)
+    assert evs[0].score is None and evs[0].correct is None and evs[0].duration_s == 0.01
+    assert evs[1].metrics["loss"] == 0.1 + 0.2 and evs[1].created_at.tzinfo is not None
+    assert storage.evaluations(p.id + 100) == []
+
+
+def test_record_evaluation_is_fenced(storage: SQLStorage, camp: int) -> None:
+    p = add(storage, camp, 1)
+    q = add(storage, camp, 2)
+    assert storage.record_evaluation(p.id, [stage(score=1.0)], worker="a", attempt=1)
+    before = storage.get_program(p.id)
+    late = [stage("s1", score=5.0), stage("s2", score=9.0)]
+    assert storage.record_evaluation(p.id, late, worker="b", attempt=2) is False
+    assert storage.get_program(p.id) == before
+    assert len(storage.evaluations(p.id)) == 1
+    # The rejected duplicate consumed no eval_seq: the next one is dense.
+    assert storage.record_evaluation(q.id, [stage()], worker="a", attempt=1)
+    assert storage.get_program(q.id).eval_seq == 2  # type: ignore[union-attr]
+
+
+def test_record_evaluation_errors_write_nothing(storage: SQLStorage, camp: int) -> None:
+    p = add(storage, camp, 1)
+    with pytest.raises(StorageError, match="no program"):
+        storage.record_evaluation(999_999, [stage()], worker="w", attempt=1)
+    with pytest.raises(ValueError):
+        storage.record_evaluation(p.id, [], worker="w", attempt=1)
+    with pytest.raises(ValueError, match="NaN"):
+        storage.record_evaluation(p.id, [stage(score=math.nan)], worker="w", attempt=1)
+    with pytest.raises(ValueError, match="finite"):
+        storage.record_evaluation(
+            p.id, [stage(metrics={"x": math.inf})], worker="w", attempt=1
+        )
+    assert storage.get_program(p.id).status == PENDING  # type: ignore[union-attr]
+    assert storage.evaluations(p.id) == []
+    assert storage.record_evaluation(p.id, [stage()], worker="w", attempt=1)
+    assert storage.get_program(p.id).eval_seq == 1  # type: ignore[union-attr]
+
+
+def test_eval_seq_order_and_resume_replay(storage: SQLStorage, camp: int) -> None:
+    ps = [add(storage, camp, i) for i in range(5)]
+    other = storage.create_campaign("c2", "p", {}, 1).id
+    o = add(storage, other, 50)
+    order = [ps[3], ps[0], ps[4], ps[1]]  # ps[2] stays pending
+    for p in order:
+        assert storage.record_evaluation(p.id, [stage()], worker="w", attempt=1)
+    assert storage.record_evaluation(o.id, [stage()], worker="w", attempt=1)
+    replay = list(storage.evaluated_in_order(camp))
+    assert [r.id for r in replay] == [p.id for p in order]
+    assert [r.eval_seq for r in replay] == [1, 2, 3, 4]
+    assert storage.get_program(o.id).eval_seq == 1  # type: ignore[union-attr]  # per campaign
+
+
+def test_evaluated_in_order_pages(storage: SQLStorage, camp: int, monkeypatch) -> None:
+    import db.sql
+
+    monkeypatch.setattr(db.sql, "_PAGE", 3)
+    ps = [add(storage, camp, i) for i in range(7)]
+    for p in reversed(ps):
+        storage.record_evaluation(p.id, [stage()], worker="w", attempt=1)
+    replay = list(storage.evaluated_in_order(camp))
+    assert [r.id for r in replay] == [p.id for p in reversed(ps)]
+    assert [r.eval_seq for r in replay] == list(range(1, 8))
+
+
+def test_counts(storage: SQLStorage, camp: int) -> None:
+    assert storage.counts(camp) == {"programs": 0, "pending": 0, "evaluated": 0, "correct": 0}
+    ps = [add(storage, camp, i) for i in range(5)]
+    storage.record_evaluation(ps[0].id, [stage(outcome="ok")], worker="w", attempt=1)
+    storage.record_evaluation(ps[1].id, [stage(outcome="ok", correct=False)], worker="w", attempt=1)
+    storage.record_evaluation(
+        ps[2].id, [stage(outcome="timeout", score=None, correct=False)], worker="w", attempt=1
+    )
+    assert storage.counts(camp) == {
+        "programs": 5, "pending": 2, "evaluated": 3, "correct": 1,
+        "outcome:ok": 2, "outcome:timeout": 1,
+    }
+
+
+# -- events and LLM calls --------------------------------------------------------------
+def test_events(storage: SQLStorage, camp: int) -> None:
+    storage.add_event(camp, "start", {"seed": 7, "cfg": {"a": [1, 2.5]}})
+    storage.add_event(camp, "checkpoint", {"gen": 1})
+    storage.add_event(None, "global", {})
+    evs = storage.events(camp)
+    assert [e.kind for e in evs] == ["start", "checkpoint"]
+    assert evs[0].payload == {"seed": 7, "cfg": {"a": (1, 2.5)}}
+    assert evs[0].created_at.tzinfo is not None and evs[0].campaign_id == camp
+    assert [e.kind for e in storage.events(camp, "checkpoint")] == ["checkpoint"]
+    assert [e.kind for e in storage.events(None)] == ["global"]
+    with pytest.raises(ValueError):
+        storage.add_event(camp, "bad", {"x": math.nan})
+    with pytest.raises(StorageError):
+        storage.add_event(424242, "orphan", {})
+
+
+def test_llm_call_stored_with_program(storage: SQLStorage, camp: int) -> None:
+    call = {
+        "model": "gpt-x", "prompt": "improve", "response": "<<<SEARCH", "prompt_tokens": 120,
+        "completion_tokens": 40, "reasoning_tokens": 8, "cached_tokens": 64,
+        "cost_usd": 0.00123, "latency_s": 1.5, "request_id": "req-1", "retries": 1,
+        "outcome": "ok",
+    }
+    p = add(storage, camp, 1, operator="llm_diff", llm_call=call)
+    add(storage, camp, 2)  # no call
+    (rec,) = storage.llm_calls(camp)
+    assert rec.program_id == p.id and rec.campaign_id == camp
+    assert {k: getattr(rec, k) for k in call} == call
+    assert rec.created_at.tzinfo is not None
+
+
+def test_failing_llm_call_rolls_back_program(storage: SQLStorage, camp: int) -> None:
+    parent = add(storage, camp, 0)
+    with pytest.raises(StorageError):
+        add(storage, camp, 1, edges=[(parent.id, PARENT)], llm_call={"model": None})
+    with pytest.raises(ValueError, match="unknown llm_call"):
+        add(storage, camp, 2, llm_call={"model": "m", "temperature": 0.2})
+    assert [p.id for p in storage.programs(camp)] == [parent.id]
+    assert storage.llm_calls(camp) == [] and storage.edges(camp) == []
+    assert storage.find_by_hash(camp, "c1", "a1") is None
+
+
+# -- records -----------------------------------------------------------------------------
+def test_records_are_frozen(storage: SQLStorage, camp: int) -> None:
+    p = add(storage, camp, 1)
+    storage.record_evaluation(p.id, [stage(metrics={"m": 1.0})], worker="w", attempt=1)
+    rec = storage.get_program(p.id)
+    c = storage.get_campaign(camp)
+    assert rec is not None and c is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rec.score = 3.0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        rec.metrics["m"] = 2.0  # type: ignore[index]
+    with pytest.raises(TypeError):
+        c.config["pop"] = 1  # type: ignore[index]
+    assert storage.get_program(p.id) == rec
+    # Still plain data: JSON, asdict, pickle and deepcopy work.
+    assert json.loads(json.dumps(dataclasses.asdict(rec), default=str))["metrics"] == {"m": 1.0}
+    assert pickle.loads(pickle.dumps(rec)) == rec
+    assert copy.deepcopy(rec) == rec
+
+
+def test_json_round_trip(storage: SQLStorage) -> None:
+    floats = [0.1 + 0.2, 1e-300, 5e-324, 1.7976931348623157e308, -2.5, 1 / 3, 123456789.123456789]
+    config = {
+        "floats": floats, "int": 2**53 + 1, "bool": True, "none": None, "text": "héllo ✓ \"q\"",
+        "nested": {"a": {"b": [1, [2, 3.5]]}},
+    }
+    c = storage.create_campaign("json", "p", config, 1)
+    got = storage.get_campaign(c.id)
+    assert got is not None
+    assert json.loads(json.dumps(got.config)) == json.loads(json.dumps(config))
+    assert got.config["floats"] == tuple(floats) and got.config["int"] == 2**53 + 1
+    genome = {"vec": floats, "tree": ["add", ["x", 0.5]]}
+    p = add(storage, c.id, 1, genome=genome)
+    metrics = {f"m{i}": v for i, v in enumerate(floats)}
+    storage.record_evaluation(p.id, [stage(metrics=metrics, score=1 / 3)], worker="w", attempt=1)
+    rec = storage.get_program(p.id)
+    assert rec is not None and rec.genome == genome and dict(rec.metrics) == metrics
+    assert rec.score == 1 / 3
+    q = add(storage, c.id, 2, genome=[1.5, 2.5])
+    assert storage.get_program(q.id).genome == [1.5, 2.5]  # type: ignore[union-attr]
+    with pytest.raises(ValueError):
+        add(storage, c.id, 3, genome=[math.nan])
+    assert storage.counts(c.id)["programs"] == 2
+
+
+def test_timestamps_are_utc(storage: SQLStorage, camp: int) -> None:
+    p = add(storage, camp, 1)
+    for ts in (p.created_at, storage.get_campaign(camp).created_at):  # type: ignore[union-attr]
+        assert ts.tzinfo is not None and ts.utcoffset().total_seconds() == 0
+        assert ts.tzinfo == UTC or ts.utcoffset().total_seconds() == 0
+
+
+def test_nothing_is_deleted(storage: SQLStorage, camp: int) -> None:
+    api = {n for n in dir(Storage) if not n.startswith("_")}
+    impl = {n for n in dir(SQLStorage) if not n.startswith("_")}
+    for name in api | impl:
+        assert not any(w in name for w in ("delete", "remove", "drop", "purge", "truncate"))
+    ps = [add(storage, camp, i) for i in range(3)]
+    for p in ps:
+        storage.record_evaluation(p.id, [stage()], worker="w", attempt=1)
+        storage.record_evaluation(p.id, [stage()], worker="w", attempt=2)
+    storage.set_campaign_status(camp, "finished")
+    assert storage.counts(camp)["programs"] == 3
+    assert all(len(storage.evaluations(p.id)) == 1 for p in ps)
+
+
+def test_storage_implements_whole_api() -> None:
+    abstract = set(Storage.__abstractmethods__)
+    assert abstract and not SQLStorage.__abstractmethods__
