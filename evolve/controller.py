@@ -114,7 +114,9 @@ class Controller:
         self.storage.add_event(campaign.id, "started", {"config": self.config.to_dict()})
         self._program_count = 0
         for candidate in self.problem.initial_programs():
-            program = self._store(campaign.id, candidate.code, candidate.genome, 0, 0, "initial", ())
+            # Submitted by run(), with everything else still pending.
+            program = self._store(campaign.id, candidate.code, candidate.genome, 0, 0, "initial",
+                                  (), submit=False)
             if program is not None and self._initial is None:
                 self._initial = program
         return campaign
@@ -244,7 +246,8 @@ class Controller:
         self._consecutive_rejections += 1
 
     def _store(self, campaign_id: int, code: str, genome: Any, generation: int, island: int,
-               operator: str, edges: tuple[tuple[int, str], ...]) -> ProgramRecord | None:
+               operator: str, edges: tuple[tuple[int, str], ...],
+               submit: bool = True) -> ProgramRecord | None:
         chash = code_hash(code)
         try:
             ahash = ast_hash(code)
@@ -260,7 +263,8 @@ class Controller:
         self._hashes.update((chash, ahash))
         self._program_count += 1
         self._consecutive_rejections = 0
-        self._submit(program, attempt=1)
+        if submit:
+            self._submit(program, attempt=1)
         return program
 
     def _submit(self, program: ProgramRecord, attempt: int) -> None:
