@@ -13,9 +13,18 @@ from pathlib import Path
 
 from db import open_storage
 
-REPO = Path(__file__).resolve().parents[2]
-SINE = str(REPO / "examples" / "sine.py")
-BUDGET = 120
+BUDGET = 200
+
+# Each evaluation takes about 30 ms, so that a campaign lasts several seconds and kills
+# land at random points of it: before, during and after the initial program's evaluation.
+PROBLEM = (
+    "import time\n"
+    "INITIAL_PROGRAM = '# EVOLVE-BLOCK-START\\ndef f(x):\\n    y = x * 1.0\\n    return y\\n"
+    "# EVOLVE-BLOCK-END\\n'\n"
+    "def evaluate(program):\n"
+    "    time.sleep(0.03)\n"
+    "    return {'score': -sum((program.f(x) - x * x) ** 2 for x in range(10))}\n"
+)
 
 
 def _our_processes() -> set[int]:
@@ -41,13 +50,15 @@ def test_kill_nine_and_resume(tmp_path: Path, evolve_bin: str) -> None:
     evolve = evolve_bin
     common = ["--db", url, "--quiet"]
     kills = 0
-    command = [evolve, "run", SINE, "--name", "crash", "--max-evals", str(BUDGET),
+    problem = tmp_path / "slow_square.py"
+    problem.write_text(PROBLEM)
+    command = [evolve, "run", str(problem), "--name", "crash", "--max-evals", str(BUDGET),
                "--workers", "2", "--seed", "5", *common]
     while True:
         proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         if kills < 4:
-            time.sleep(rng.uniform(1.0, 3.0))
+            time.sleep(rng.uniform(0.5, 2.5))
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()

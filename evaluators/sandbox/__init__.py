@@ -1,0 +1,25 @@
+"""Sandboxed execution of candidate programs (see DESIGN.md, "Sandbox contract").
+
+``SandboxRunner(preload, isolation).run(code, harness, params, limits) -> SandboxResult``.
+
+Isolation levels (``runner.isolation``), strongest first:
+
+* ``bwrap+uid`` (root + bubblewrap): the zygote runs inside bwrap with the whole file
+  system read-only, a private /tmp, /dev and /proc, no network, its own pid/ipc/uts
+  namespaces; each candidate runs as a private unprivileged uid with rlimits
+  (address space, CPU, file size, open files, processes) and no_new_privs.
+* ``uid+netns+rlimits`` / ``uid+rlimits`` (root, no bwrap): the same private uid and
+  rlimits, network cut by a network namespace when the kernel allows it; the file system
+  is protected only by ordinary permissions (world-writable dirs such as /tmp stay
+  writable).
+* ``rlimits`` (not root): rlimits and a process-tree kill only; the candidate runs as the
+  worker's own user and can read what that user can read, so only for trusted settings.
+
+Candidates run as another uid, so modules that are not preloaded can be imported only if
+their files are world-readable (here Python lives under /root, so they cannot): add them
+to ``preload`` (harness modules too, to keep them warm).
+"""
+
+from evaluators.sandbox.runner import DEFAULT_PRELOAD, SandboxRunner
+
+__all__ = ["DEFAULT_PRELOAD", "SandboxRunner"]

@@ -1,0 +1,236 @@
+"""The candidate process: set up the jail, drop privileges, run the code, report once.
+
+Runs in a process forked from the supervisor, still root. Order matters:
+setsid -> import the (trusted) harness as root -> wire fds 0-3, close the rest ->
+chdir -> rlimits -> drop to the job uid -> tell the supervisor "ready" on a pipe the
+candidate never sees -> exec the candidate -> one JSON line on fd 3 -> ``os._exit``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import linecache
+import os
+import random
+import resource
+import sys
+import traceback
+import types
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn
+
+from evaluators.sandbox.protocol import dumps, one_line
+from evaluators.sandbox.reaper import drop_to
+
+RESULT_FD = 3
+SETUP_FD = 4
+CANDIDATE_FILE = "<candidate>"
+MIB = 1024 * 1024
+TRACEBACK_FRAMES = 30  # innermost frames printed to stderr (a 10**6-deep one takes ages)
+_REPORTER_PID = 0  # the candidate process; processes it forks never report
+
+# Top-level module names a root process could import; set by the zygote at start.
+AVAILABLE_MODULES: frozenset[str] = frozenset()
+
+
+def load_harness(spec: str) -> Callable[..., Any]:
+    """"package.module:function" or "/abs/path/file.py:function" -> the function."""
+    target, _, name = spec.rpartition(":")
+    if not target or not name:
+        raise ValueError(f"harness must be 'module:function' or '/path/file.py:function', "
+                         f"got {spec!r}")
+    if target.endswith(".py") or os.sep in target:
+        module_name = "evoforge_harness_" + "".join(c if c.isalnum() else "_" for c in target)
+        module = sys.modules.get(module_name)
+        if module is None:
+            file_spec = importlib.util.spec_from_file_location(module_name, target)
+            if file_spec is None or file_spec.loader is None:
+                raise ImportError(f"cannot load harness file {target}")
+            module = importlib.util.module_from_spec(file_spec)
+            sys.modules[module_name] = module
+            file_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    func = getattr(module, name, None)
+    if not callable(func):
+        raise AttributeError(f"harness {spec!r}: {name} is not a function of {target}")
+    return func
+
+
+def set_rlimits(limits: Mapping[str, Any], count_processes: int) -> None:
+    def cap(which: int, soft: int, hard: int | None = None) -> None:
+        resource.setrlimit(which, (soft, soft if hard is None else hard))
+
+    cpu = max(1, int(-(-float(limits["cpu_s"]) // 1)))  # ceil
+    cap(resource.RLIMIT_CPU, cpu, cpu + 1)
+    cap(resource.RLIMIT_AS, int(limits["memory_mb"]) * MIB)
+    cap(resource.RLIMIT_FSIZE, int(limits["file_mb"]) * MIB)
+    cap(resource.RLIMIT_NOFILE, int(limits["open_files"]))
+    cap(resource.RLIMIT_NPROC, int(limits["processes"]) + count_processes)
+    cap(resource.RLIMIT_CORE, 0)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _where(exc: BaseException) -> str:
+    """" (line N)" of the innermost candidate frame, else the innermost file and line."""
+    where = ""
+    last = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == CANDIDATE_FILE:
+            where = f" (line {tb.tb_lineno})"
+        last = tb
+        tb = tb.tb_next
+    if not where and last is not None:
+        where = f" (in {os.path.basename(last.tb_frame.f_code.co_filename)}:{last.tb_lineno})"
+    return where
+
+
+def describe(exc: BaseException) -> str:
+    """"Type: message (line N)"."""
+    message = str(exc)
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return one_line(text) + _where(exc)
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """(kind, one-line message) of an exception raised by the candidate or the harness."""
+    if isinstance(exc, MemoryError):
+        return "oom", "MemoryError"
+    if isinstance(exc, SystemExit):
+        return "invalid_result", f"called sys.exit({exc.code!r}) before reporting a result"
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        top = exc.name.partition(".")[0]
+        if top in AVAILABLE_MODULES and exc.name not in sys.modules:
+            return "error", (f"module {exc.name} is not preloaded in the sandbox; "
+                             f"add it to preload{_where(exc)}")
+    return "error", describe(exc)
+
+
+def _report_failure(exc: BaseException) -> NoReturn:
+    try:
+        traceback.print_exception(exc, limit=-TRACEBACK_FRAMES, file=sys.stderr)
+    except BaseException:
+        pass
+    try:
+        kind, message = classify(exc)
+        line = dumps({"error": message, "kind": kind}) + b"\n"
+    except BaseException:  # no memory left to build a message: a prebuilt line
+        line = b'{"error":"MemoryError","kind":"oom"}\n'
+    _finish(line)
+
+
+def _finish(line: bytes) -> NoReturn:
+    if os.getpid() != _REPORTER_PID:  # a forked copy returning from the harness: no vote
+        os._exit(0)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    try:
+        _write_all(RESULT_FD, line)
+    except BaseException:
+        os._exit(1)
+    os._exit(0)
+
+
+def wait_and_run(job_fd: int, fds: Mapping[str, int], count_processes: int) -> NoReturn:
+    """Pre-forked: wait for the job on ``job_fd`` (JSON until end of file), then run it.
+
+    End of file with no job (the supervisor went away) ends the process quietly.
+    """
+    parts = []
+    try:
+        while chunk := os.read(job_fd, 1 << 16):
+            parts.append(chunk)
+        os.close(job_fd)
+        if not parts:
+            os._exit(0)
+        job = json.loads(b"".join(parts))
+    except BaseException:
+        os._exit(0)
+    run_candidate(job, job["jobdir"], job.get("uid"), fds, count_processes)
+
+
+def run_candidate(
+    job: Mapping[str, Any],
+    jobdir: str,
+    uid: int | None,
+    fds: Mapping[str, int],
+    count_processes: int = 0,
+) -> NoReturn:
+    """Never returns. ``fds``: stdin (/dev/null), stdout, stderr, result, setup (write ends)."""
+    global _REPORTER_PID
+    _REPORTER_PID = os.getpid()
+    try:
+        os.setsid()
+        harness: Callable[..., Any] | None = None
+        harness_error = ""
+        if job["harness"]:
+            try:
+                harness = load_harness(job["harness"])
+            except BaseException as exc:  # trusted code, but a broken config: say which
+                harness_error = f"harness {job['harness']!r} could not be loaded: {describe(exc)}"
+        code = compile(job["code"], CANDIDATE_FILE, "exec")  # before the memory limit
+        for target, name in ((0, "stdin"), (1, "stdout"), (2, "stderr"),
+                             (RESULT_FD, "result"), (SETUP_FD, "setup")):
+            os.dup2(fds[name], target)
+        os.closerange(SETUP_FD + 1, 1 << 16)
+        if harness_error:
+            _write_all(SETUP_FD, b"H" + harness_error.encode("utf-8", "replace"))
+            os._exit(0)
+        os.chdir(jobdir)
+        os.environ["TMPDIR"] = jobdir
+        random.seed()  # fresh like a new interpreter (may import, so still root)
+        numpy = sys.modules.get("numpy")
+        if numpy is not None:
+            numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
+        set_rlimits(job["limits"], count_processes)
+        if uid is not None:
+            drop_to(uid)
+            try:
+                os.setuid(0)
+            except PermissionError:
+                pass
+            else:
+                raise OSError("privileges could be regained after the drop")
+        _write_all(SETUP_FD, b"R")
+        os.close(SETUP_FD)
+    except BaseException as exc:
+        try:
+            _write_all(SETUP_FD, b"F" + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace"))
+        finally:
+            os._exit(0)
+
+    try:
+        module = types.ModuleType("candidate")
+        module.__file__ = CANDIDATE_FILE
+        sys.modules["candidate"] = module
+        source = job["code"]
+        linecache.cache[CANDIDATE_FILE] = (len(source), None, source.splitlines(True),
+                                           CANDIDATE_FILE)
+        exec(code, module.__dict__)
+        if harness is not None:
+            value = harness(module, **job["params"])
+        else:
+            main = getattr(module, "main", None)
+            if not callable(main):
+                raise AttributeError("the candidate defines no main() and no harness was given")
+            value = main()
+    except BaseException as exc:
+        _report_failure(exc)
+    try:
+        line = dumps({"ok": value}) + b"\n"
+    except BaseException as exc:
+        message = one_line(f"the result is not JSON: {type(exc).__name__}: {exc}")
+        kind = "oom" if isinstance(exc, MemoryError) else "invalid_result"
+        line = dumps({"error": message, "kind": kind}) + b"\n"
+    _finish(line)

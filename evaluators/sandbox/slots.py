@@ -1,0 +1,62 @@
+"""A pool of unprivileged uids, one per running job, shared by every runner on the machine.
+
+RLIMIT_NPROC is counted per uid and ``kill(-1)`` reaches every process of a uid, so two
+jobs must never share one. A uid is held through an exclusive ``flock`` on a lock file:
+threads and processes (several workers on one machine) exclude each other, and a crashed
+holder releases it automatically.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import stat
+import threading
+from dataclasses import dataclass
+
+DEFAULT_UID_BASE = 61000
+DEFAULT_UID_COUNT = 128
+
+
+@dataclass(frozen=True)
+class Slot:
+    uid: int
+    fd: int
+
+
+def _lock_dir() -> str:
+    for path in ("/run/evoforge-sandbox", f"/tmp/evoforge-sandbox-uids-{os.geteuid()}"):
+        try:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+            info = os.lstat(path)
+        except OSError:
+            continue
+        private = not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and private:
+            return path
+    raise OSError("no private directory for the sandbox uid locks (/run or /tmp)")
+
+
+class UidSlots:
+    def __init__(self, base: int = DEFAULT_UID_BASE, count: int = DEFAULT_UID_COUNT) -> None:
+        self.base = base
+        self.count = count
+        self._dir = _lock_dir()
+        self._mutex = threading.Lock()
+
+    def acquire(self) -> Slot | None:
+        """The lowest free uid (so that a runner keeps reusing the same few), or None."""
+        with self._mutex:
+            for uid in range(self.base, self.base + self.count):
+                fd = os.open(os.path.join(self._dir, f"{uid}.lock"),
+                             os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
+                return Slot(uid, fd)
+        return None
+
+    def release(self, slot: Slot) -> None:
+        os.close(slot.fd)  # drops the flock

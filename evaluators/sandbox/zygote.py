@@ -1,0 +1,134 @@
+"""The zygote: a long-lived, single-threaded, trusted server that forks one supervisor per job.
+
+Started by the runner (inside bwrap when available) with a minimal environment. It
+pre-imports the ``preload`` modules once so that candidates start warm, then waits on
+its control socket: every message carries one file descriptor, a socket private to one
+job, on which the forked supervisor reads the request and writes the answer. End of
+file on the control socket (the runner closed it or died) ends the zygote.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import importlib
+import os
+import pkgutil
+import signal
+import socket
+import sys
+from typing import Any
+
+from evaluators.sandbox import child, reaper, supervisor
+from evaluators.sandbox.protocol import dumps, one_line
+
+CLONE_NEWNET = 0x40000000
+# Imported lazily by the stdlib itself (codecs looked up by name): unreadable after the
+# uid drop when Python lives in a private directory, so always preloaded.
+INTERNAL_PRELOAD = (
+    "encodings.idna", "encodings.ascii", "encodings.latin_1", "encodings.utf_16",
+    "encodings.utf_32", "encodings.unicode_escape", "encodings.raw_unicode_escape",
+)
+SPARES = 2  # supervisors forked ahead, each waiting for one job
+
+
+def _preload(names: list[str]) -> list[str]:
+    missing = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # reported in the hello, not fatal
+            missing.append(one_line(f"{name}: {type(exc).__name__}: {exc}", 200))
+    return missing
+
+
+def _can_drop_privileges(uid: int) -> bool:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            reaper.drop_to(uid)
+            os.setuid(0)  # must fail
+            os._exit(2)
+        except PermissionError:
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def _unshare_network() -> bool:
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.unshare(CLONE_NEWNET) == 0
+
+
+def _count_own_processes() -> int:
+    return len(reaper.live_processes_of(os.getuid()))
+
+
+def _threads() -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _setup(config: dict[str, Any]) -> dict[str, Any]:
+    mode = config["mode"]
+    hello: dict[str, Any] = {"ready": True, "pid": os.getpid()}
+    _preload(list(INTERNAL_PRELOAD))
+    hello["missing"] = _preload(config["preload"])
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:  # the first seeding is slow (lazy imports): pay it once, here
+        numpy.random.seed(0)
+    available = set(sys.stdlib_module_names)
+    available.update(info.name for info in pkgutil.iter_modules())
+    child.AVAILABLE_MODULES = frozenset(available)
+    reaper.prctl(reaper.PR_SET_NO_NEW_PRIVS, 1)  # no setuid binary regains privileges
+    if mode in ("bwrap", "uid"):
+        if os.geteuid() != 0 or not _can_drop_privileges(int(config["probe_uid"])):
+            return {"ready": False, "error": "cannot switch to an unprivileged uid"}
+        level = "bwrap+uid" if mode == "bwrap" else "uid+rlimits"
+        if mode == "uid" and _unshare_network():
+            level = "uid+netns+rlimits"
+    else:
+        level = "rlimits"
+        config["count_processes"] = _count_own_processes() if os.geteuid() != 0 else 0
+    hello["level"] = level
+    hello["threads"] = _threads()
+    return hello
+
+
+def main(config: dict[str, Any]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ctl = socket.socket(fileno=int(config["ctl_fd"]))
+    try:
+        hello = _setup(config)
+    except Exception as exc:
+        hello = {"ready": False, "error": one_line(f"{type(exc).__name__}: {exc}")}
+    ctl.send(dumps(hello))
+    if not hello.get("ready"):
+        return
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
+    gc.collect()
+    gc.freeze()  # keep the preloaded heap out of the children's copy-on-write
+    notify_r, notify_w = os.pipe()
+    spares = 0
+    while True:
+        while spares < SPARES:
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.close(notify_r)
+                    supervisor.spare(ctl, notify_w, config)
+                finally:
+                    os._exit(1)
+            spares += 1
+        try:
+            news = os.read(notify_r, 64)
+        except InterruptedError:
+            continue
+        if not news or b"E" in news:
+            return  # the runner is gone (its end of the control socket is closed)
+        spares -= news.count(b"T")

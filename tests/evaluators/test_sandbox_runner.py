@@ -1,0 +1,181 @@
+"""SandboxRunner behaviour: harnesses, concurrency, recovery from sandbox failures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from evaluators.contract import ERROR, OK, SANDBOX_FAILURE, Limits
+from evaluators.sandbox import SandboxRunner, launch
+
+from sandbox_corpus import support as s
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox tests run as root")
+CORPUS = Path(__file__).parent / "sandbox_corpus"
+HARNESS_FILE = str(CORPUS / "harness.py")
+
+
+@pytest.fixture(scope="module")
+def runner():
+    with SandboxRunner() as sandbox:
+        yield sandbox
+
+
+def test_trivial_candidate(runner):
+    result = runner.run(s.TRIVIAL, "", {}, s.ROOMY)
+    assert result.outcome == OK and result.value == 1
+    assert result.detail == "" and result.isolation == runner.isolation
+    assert 0 < result.duration_s < 1
+
+
+def test_harness_by_path_gets_the_candidate_module_and_params(runner):
+    code = "def solve(x):\n    return x * 2\n"
+    result = runner.run(code, f"{HARNESS_FILE}:call", {"x": 21}, s.ROOMY)
+    assert result.outcome == OK and result.value == 42
+    result = runner.run("def solve(i):\n    return i\n", f"{HARNESS_FILE}:score", {"n": 4}, s.ROOMY)
+    assert result.value == {"score": 6.0, "metrics": {"n": 4}}
+
+
+def test_harness_by_module_name(monkeypatch):
+    monkeypatch.syspath_prepend(str(CORPUS))
+    with SandboxRunner() as sandbox:
+        result = sandbox.run("def solve(x):\n    return -x\n", "harness:call", {"x": 3}, s.ROOMY)
+    assert result.outcome == OK and result.value == -3
+
+
+def test_candidate_dataclasses_and_numpy_work(runner):
+    code = (
+        "from dataclasses import dataclass\nimport numpy as np\n"
+        "@dataclass\nclass P:\n    x: float\n"
+        "def main():\n    return float(np.sum([P(1.5).x, 2.0]))\n"
+    )
+    result = runner.run(code, "", {}, s.ROOMY)
+    assert result.outcome == OK and result.value == 3.5
+
+
+def test_broken_harness_is_an_error_not_a_retry(runner):
+    result = runner.run(s.TRIVIAL, f"{HARNESS_FILE}:missing", {}, s.ROOMY)
+    assert result.outcome == ERROR and "could not be loaded" in result.detail
+    result = runner.run(s.TRIVIAL, "no_such_pkg.mod:fn", {}, s.ROOMY)
+    assert result.outcome == ERROR and "no_such_pkg" in result.detail
+    result = runner.run(s.TRIVIAL, "nocolon", {}, s.ROOMY)
+    assert result.outcome == ERROR
+
+
+def test_params_must_be_json(runner):
+    result = runner.run(s.TRIVIAL, f"{HARNESS_FILE}:call", {"x": object()}, s.ROOMY)
+    assert result.outcome == ERROR and "params are not JSON" in result.detail
+
+
+def test_missing_main_is_an_error(runner):
+    result = runner.run("x = 1\n", "", {}, s.ROOMY)
+    assert result.outcome == ERROR and "main()" in result.detail
+
+
+def test_concurrent_jobs_get_their_own_results(runner):
+    results: dict[int, object] = {}
+
+    def job(i: int) -> None:
+        code = f"import time\ndef main():\n    time.sleep(0.3)\n    return {{'id': {i}}}\n"
+        results[i] = runner.run(code, "", {}, Limits(wall_s=5.0))
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=job, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    assert {i: r.outcome for i, r in results.items()} == {i: OK for i in range(4)}
+    assert {i: r.value["id"] for i, r in results.items()} == {i: i for i in range(4)}
+    assert elapsed < 4 * 0.3 + 0.5  # they overlapped
+    s.assert_no_survivors()
+
+
+def test_concurrent_bad_and_good_jobs_do_not_interfere(runner):
+    results = {}
+
+    def job(name: str, code: str) -> None:
+        results[name] = runner.run(code, "", {}, Limits(wall_s=2.0, processes=32))
+
+    threads = [threading.Thread(target=job, args=("bomb", s.FORK_BOMB))]
+    threads += [threading.Thread(target=job, args=(f"ok{i}", s.TRIVIAL)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results["bomb"].outcome != OK
+    assert all(results[f"ok{i}"].outcome == OK for i in range(3))
+    s.assert_no_survivors()
+
+
+def test_dead_zygote_is_restarted_transparently(runner):
+    os.killpg(runner._zygote.process.pid, signal.SIGKILL)
+    runner._zygote.process.wait()
+    s.assert_still_works(runner)
+
+
+def test_zygote_killed_mid_run_is_a_sandbox_failure_then_recovers(runner):
+    killer = threading.Timer(0.3, lambda: os.killpg(runner._zygote.process.pid, signal.SIGKILL))
+    killer.start()
+    result = runner.run(s.SLEEP_FOREVER, "", {}, Limits(wall_s=3.0))
+    killer.join()
+    assert result.outcome == SANDBOX_FAILURE, result
+    s.assert_still_works(runner)
+    s.assert_no_survivors()
+
+
+def test_missing_workdir_is_a_sandbox_failure_then_recovers(runner):
+    shutil.rmtree(runner._workdir)
+    result = runner.run(s.TRIVIAL, "", {}, s.ROOMY)
+    assert result.outcome == SANDBOX_FAILURE, result
+    s.assert_still_works(runner)
+
+
+def test_broken_bwrap_falls_back_in_auto_mode(monkeypatch):
+    monkeypatch.setattr(launch, "bwrap_path", lambda: "/nonexistent/bwrap")
+    with SandboxRunner() as sandbox:
+        assert sandbox.isolation.startswith("uid+")
+        s.assert_still_works(sandbox)
+
+
+def test_bwrap_requested_but_missing_raises(monkeypatch):
+    monkeypatch.setattr(launch, "bwrap_path", lambda: None)
+    with pytest.raises(RuntimeError, match="bwrap"):
+        SandboxRunner(isolation="bwrap")
+
+
+def test_unknown_isolation_raises():
+    with pytest.raises(ValueError):
+        SandboxRunner(isolation="docker")
+
+
+def test_close_ends_the_zygote_and_removes_the_workdir():
+    sandbox = SandboxRunner()
+    process, workdir = sandbox._zygote.process, sandbox._workdir
+    s.assert_still_works(sandbox)
+    sandbox.close()
+    assert process.poll() is not None
+    assert not os.path.exists(workdir)
+    sandbox.close()  # idempotent
+
+
+def test_missing_preload_is_reported_not_fatal():
+    with SandboxRunner(preload=["math", "no_such_module_abc"]) as sandbox:
+        assert any("no_such_module_abc" in line for line in sandbox.missing_preload)
+        s.assert_still_works(sandbox)
+
+
+def test_the_zygote_environment_is_minimal(runner):
+    assert sys.executable
+    result = runner.run("import os\ndef main():\n    return dict(os.environ)\n", "", {}, s.ROOMY)
+    assert set(result.value) <= set(launch.MINIMAL_ENV) | {"PWD"}  # PWD: set by bwrap
+    assert result.value["HOME"] == "/nonexistent"
+    assert result.value["TMPDIR"].startswith(runner._workdir)
