@@ -52,10 +52,11 @@ class CampaignSummary:
     message: str = ""
 
 
-def default_executor(config: CampaignConfig) -> Executor:
+def default_executor(config: CampaignConfig, problem: Any) -> Executor:
     from workers.local import LocalExecutor
 
-    return LocalExecutor(workers=config.workers, isolation=config.isolation)
+    return LocalExecutor(workers=config.workers, isolation=config.isolation,
+                         preload=tuple(getattr(problem, "preload", ())))
 
 
 def unique_name(storage: Storage, problem: str) -> str:
@@ -75,7 +76,7 @@ class Controller:
         config: CampaignConfig,
         *,
         resume: str | None = None,
-        executor_factory: Callable[[CampaignConfig], Executor] = default_executor,
+        executor_factory: Callable[[CampaignConfig, Any], Executor] = default_executor,
         view: Any = None,
     ) -> None:
         self.storage = storage
@@ -103,7 +104,7 @@ class Controller:
         self.rng = random.Random(f"{config.seed}:{self._program_count}")
         self.progress = Progress(self.campaign.name, config.max_evals, done=self._evaluated,
                                  done_at_start=self._evaluated)
-        self.executor = executor_factory(config)
+        self.executor = executor_factory(config, self.problem)
 
     # -- set-up ---------------------------------------------------------------------
     def _create(self) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -21,13 +22,16 @@ from workers.jobs import Job, JobResult
 MAX_WORKER_DEATHS_PER_JOB = 2
 
 
-def _worker_main(conn: Connection, isolation: str) -> None:
-    from evaluators.sandbox import SandboxRunner
+def _worker_main(conn: Connection, isolation: str, preload: tuple[str, ...]) -> None:
+    # Ctrl-C reaches the whole foreground process group; the controller decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from evaluators.sandbox import DEFAULT_PRELOAD, SandboxRunner
     from workers.evaluate import ProblemCache, evaluate_job
 
     name = f"local-{os.getpid()}"
     problems = ProblemCache()
-    with SandboxRunner(isolation=isolation) as runner:
+    modules = tuple(dict.fromkeys((*DEFAULT_PRELOAD, *preload)))
+    with SandboxRunner(preload=modules, isolation=isolation) as runner:
         conn.send(("ready", runner.isolation))
         while True:
             try:
@@ -48,11 +52,14 @@ class _Slot:
 
 
 class LocalExecutor:
-    def __init__(self, workers: int = 2, isolation: str = "auto") -> None:
+    def __init__(self, workers: int = 2, isolation: str = "auto",
+                 preload: tuple[str, ...] = ()) -> None:
+        """``preload``: modules the sandbox imports once, warm (a problem's harness)."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.capacity = workers
         self.isolation = isolation
+        self.preload = tuple(preload)
         self.isolation_level = ""
         self._ctx = mp.get_context("spawn")
         self._queue: deque[Job] = deque()
@@ -61,7 +68,7 @@ class LocalExecutor:
 
     def _start(self) -> _Slot:
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=_worker_main, args=(child, self.isolation), daemon=True)
+        process = self._ctx.Process(target=_worker_main, args=(child, self.isolation, self.preload), daemon=True)
         process.start()
         child.close()
         return _Slot(process, parent)
