@@ -32,12 +32,21 @@ def main(max_evals: int = 300, seed: int = 0) -> str:
         return "bench_binpack: ../shared/data/binpack is missing; nothing to compare against"
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        summary = api.run("binpack.online", {"max_evals": max_evals, "seed": seed,
-                                             "db": f"sqlite:///{tmp}/bench.db", "name": "bench"})
+        summary = api.run(
+            "binpack.online",
+            {
+                "max_evals": max_evals,
+                "seed": seed,
+                "db": f"sqlite:///{tmp}/bench.db",
+                "name": "bench",
+            },
+        )
         elapsed = time.perf_counter() - started
     programs = {**problem.baselines(), "evolved (ours)": summary.best.code}
     held = {summary.best.id: "evolved (ours)", summary.initial.id: "best_fit"}
-    held_excess = {held[k]: -v["score"] for k, v in summary.held_out.items() if v["score"] is not None}
+    held_excess = {
+        held[k]: -v["score"] for k, v in summary.held_out.items() if v["score"] is not None
+    }
     test_stage = problem.held_out_stages()[0]
     rows = []
     with SandboxRunner() as runner:
@@ -45,16 +54,21 @@ def main(max_evals: int = 300, seed: int = 0) -> str:
             if name not in held_excess:
                 held_excess[name] = _excess(runner, code, test_stage)
             cells = [name]
-            for ref_name, stage in references.items():
+            for stage in references.values():
                 cells.append(_fmt(_excess(runner, code, stage)))
             cells.append(_fmt(held_excess[name]))
             rows.append(cells)
     ours = {ref: float(rows[-1][i + 1]) for i, ref in enumerate(references)}
     best_fit = {ref: float(rows[1][i + 1]) for i, ref in enumerate(references)}
-    rows.append(["FunSearch (published, LLM)"]
-                + [f"{FUNSEARCH_PUBLISHED[r]:.2f}" for r in references] + ["-"])
-    gap = [f"{(best_fit[r] - ours[r]) / (best_fit[r] - FUNSEARCH_PUBLISHED[r]):.0%}"
-           for r in references]
+    rows.append(
+        ["FunSearch (published, LLM)"]
+        + [f"{FUNSEARCH_PUBLISHED[r]:.2f}" for r in references]
+        + ["-"]
+    )
+    gap = [
+        f"{(best_fit[r] - ours[r]) / (best_fit[r] - FUNSEARCH_PUBLISHED[r]):.0%}"
+        for r in references
+    ]
     rows.append(["gap closed, best fit -> FunSearch"] + gap + ["-"])
     notes = [
         f"Campaign: `evolve run binpack.online --max-evals {max_evals} --seed {seed}`, 2 workers, "
@@ -64,8 +78,9 @@ def main(max_evals: int = 300, seed: int = 0) -> str:
         "Gap closed = (best fit - ours) / (best fit - FunSearch) on each FunSearch set.",
     ]
     header = ["program", *[f"{r} excess %" for r in references], "held-out excess %"]
-    return write_table("binpack", "binpack.online: evolved heuristic vs baselines", header,
-                       rows, notes)
+    return write_table(
+        "binpack", "binpack.online: evolved heuristic vs baselines", header, rows, notes
+    )
 
 
 def _fmt(value: float | None) -> str:

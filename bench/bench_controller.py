@@ -47,8 +47,11 @@ def campaign(workers: int, total: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
         started = time.perf_counter()
-        summary = api.run(TRIVIAL, {"max_evals": total, "db": url, "workers": workers,
-                                    "name": "bench"}, ["held_out=false"])
+        summary = api.run(
+            TRIVIAL,
+            {"max_evals": total, "db": url, "workers": workers, "name": "bench"},
+            ["held_out=false"],
+        )
         elapsed = time.perf_counter() - started
         assert summary.evaluated == total, summary
         return total / elapsed, elapsed
@@ -67,9 +70,13 @@ def main(total: int = 400, workers: int = 2) -> str:
         f"including worker start-up ({elapsed:.1f} s wall in all).",
         "Ratio = candidates/s of the loop / candidates/s of the sandbox alone, same run.",
     ]
-    return write_table("controller", "Controller throughput vs sandbox alone",
-                       ["what", "workers", "candidates", "candidates/s", "ratio vs baseline"],
-                       rows, notes)
+    return write_table(
+        "controller",
+        "Controller throughput vs sandbox alone",
+        ["what", "workers", "candidates", "candidates/s", "ratio vs baseline"],
+        rows,
+        notes,
+    )
 
 
 if __name__ == "__main__":

@@ -52,11 +52,13 @@ def main() -> None:
 
     rows: list[tuple[str, list[float]]] = []
     bare = [sys.executable, "-c", "pass"]
-    rows.append(("`python -c pass` (baseline)",
-                 timed(lambda: subprocess.run(bare, check=True), args.reps)))
+    rows.append(
+        ("`python -c pass` (baseline)", timed(lambda: subprocess.run(bare, check=True), args.reps))
+    )
     isolated = [sys.executable, "-I", "-S", "-c", "pass"]
-    rows.append(("`python -I -S -c pass`",
-                 timed(lambda: subprocess.run(isolated, check=True), args.reps)))
+    rows.append(
+        ("`python -I -S -c pass`", timed(lambda: subprocess.run(isolated, check=True), args.reps))
+    )
 
     limits = Limits(wall_s=5.0)
     levels = ["bwrap", "uid"] if os.geteuid() == 0 else ["rlimits"]
@@ -67,9 +69,11 @@ def main() -> None:
             print(f"skipping {level}: {exc}", file=sys.stderr)
             continue
         with runner:
+
             def job(runner=runner):
                 result = runner.run(TRIVIAL, "", {}, limits)
                 assert result.outcome == OK, result
+
             rows.append((f"SandboxRunner.run, `{runner.isolation}`", timed(job, args.reps)))
 
     base = statistics.median(rows[0][1])
@@ -88,8 +92,9 @@ def main() -> None:
     ]
     for name, values in rows:
         median = statistics.median(values)
-        lines.append(f"| {name} | {median * 1e3:.2f} | {p90(values) * 1e3:.2f} | "
-                     f"{median / base:.2f} |")
+        lines.append(
+            f"| {name} | {median * 1e3:.2f} | {p90(values) * 1e3:.2f} | {median / base:.2f} |"
+        )
     table = "\n".join(lines) + "\n"
     print(table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -19,11 +19,17 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def write_table(name: str, title: str, header: list[str], rows: list[list[str]],
-                notes: list[str]) -> str:
-    lines = [f"# {title}", "",
-             f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}.", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+def write_table(
+    name: str, title: str, header: list[str], rows: list[list[str]], notes: list[str]
+) -> str:
+    lines = [
+        f"# {title}",
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += [""] + [f"- {note}" for note in notes] + [""]
     text = "\n".join(lines)

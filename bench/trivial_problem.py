@@ -3,14 +3,14 @@ the engine itself (ask, propose, de-duplicate, store, sandbox, record, tell)."""
 
 NAME = "trivial"
 
-INITIAL_PROGRAM = '''\
+INITIAL_PROGRAM = """\
 # EVOLVE-BLOCK-START
 def value():
     a = 1.0
     b = 2.0
     return a * b + 0.5
 # EVOLVE-BLOCK-END
-'''
+"""
 
 
 def evaluate(program):

@@ -19,8 +19,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from db import convert, queries
-from db.engine import READ_ONLY, connection_error, create_engine_from_url, is_memory_sqlite
-from db.engine import parse_url, redact
+from db.engine import (
+    READ_ONLY,
+    connection_error,
+    create_engine_from_url,
+    is_memory_sqlite,
+    parse_url,
+    redact,
+)
 from db.models import Campaign, Edge, Evaluation, Event, LLMCall, Program, utcnow
 from db.records import (
     EDGE_KINDS,
@@ -168,7 +174,9 @@ class SQLStorage(Storage):
                     call.setdefault("created_at", now)
                     s.add(LLMCall(campaign_id=campaign_id, program_id=row.id, **call))
                 s.flush()
-                parents = tuple(p for kind in (PARENT, SECOND_PARENT) for p, k in edges if k == kind)
+                parents = tuple(
+                    p for kind in (PARENT, SECOND_PARENT) for p, k in edges if k == kind
+                )
                 return convert.program(row, parents)
         except IntegrityError as exc:
             raise StorageError(
@@ -328,6 +336,7 @@ class SQLStorage(Storage):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
 
 def _check_edges(edges: Sequence[tuple[int, str]]) -> None:
     for parent_id, kind in edges:

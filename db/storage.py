@@ -70,7 +70,11 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def programs(
-        self, campaign_id: int, *, status: str | None = None, limit: int | None = None,
+        self,
+        campaign_id: int,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
         offset: int = 0,
     ) -> list[ProgramRecord]:
         """In id order."""

@@ -34,21 +34,34 @@ def run_stage(runner: Any, code: str, stage: Stage) -> StageOutcome:
     if sandboxed.outcome != OK:
         detail = sandboxed.detail or sandboxed.outcome
         feedback = _failure_feedback(detail, sandboxed.stderr)
-        return StageOutcome(stage.name, sandboxed.outcome, None, feedback,
-                            time.monotonic() - started, isolation)
+        return StageOutcome(
+            stage.name, sandboxed.outcome, None, feedback, time.monotonic() - started, isolation
+        )
     try:
         result = stage.score(sandboxed.value)
         if not isinstance(result, EvalResult):
             raise InvalidResult(f"scorer returned {type(result).__name__}, not EvalResult")
     except InvalidResult as exc:
-        return StageOutcome(stage.name, INVALID_RESULT, None, f"invalid result: {exc}",
-                            time.monotonic() - started, isolation)
+        return StageOutcome(
+            stage.name,
+            INVALID_RESULT,
+            None,
+            f"invalid result: {exc}",
+            time.monotonic() - started,
+            isolation,
+        )
     except Exception as exc:  # a scorer bug is recorded, never a crashed campaign
-        return StageOutcome(stage.name, ERROR, None,
-                            f"scorer of stage {stage.name!r} failed: {type(exc).__name__}: {exc}",
-                            time.monotonic() - started, isolation)
-    return StageOutcome(stage.name, OK, result, result.feedback,
-                        time.monotonic() - started, isolation)
+        return StageOutcome(
+            stage.name,
+            ERROR,
+            None,
+            f"scorer of stage {stage.name!r} failed: {type(exc).__name__}: {exc}",
+            time.monotonic() - started,
+            isolation,
+        )
+    return StageOutcome(
+        stage.name, OK, result, result.feedback, time.monotonic() - started, isolation
+    )
 
 
 def run_cascade(runner: Any, code: str, stages: Sequence[Stage]) -> CascadeOutcome:

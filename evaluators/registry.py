@@ -80,7 +80,9 @@ def make_problem(name: str, **options: Any) -> Any:
     factory = _FACTORIES.get(name)
     if factory is None:
         known = ", ".join(sorted(_FACTORIES)) or "none"
-        raise UnknownProblem(f"unknown problem {name!r}; known problems: {known} (see `evolve problems`)")
+        raise UnknownProblem(
+            f"unknown problem {name!r}; known problems: {known} (see `evolve problems`)"
+        )
     try:
         return factory(**options)
     except TypeError as exc:

@@ -52,8 +52,11 @@ class SingleFileProblem:
     def stages(self) -> list[Stage]:
         scorer = getattr(self._module, "score", None)
         score = result_from_value if scorer is None else _wrap_scorer(scorer)
-        return [Stage(name="evaluate", harness=f"{self.path}:evaluate", score=score,
-                      limits=self._limits)]
+        return [
+            Stage(
+                name="evaluate", harness=f"{self.path}:evaluate", score=score, limits=self._limits
+            )
+        ]
 
 
 def _wrap_scorer(scorer: Any) -> Any:

@@ -17,8 +17,18 @@ from evolve.config import CampaignConfig, ConfigError, build_config, resolve_db
 from evolve.controller import CampaignError, CampaignSummary, Controller
 from evolve.live import make_view
 
-__all__ = ["UserError", "run", "resume", "problems", "status", "best", "export_jsonl",
-           "upgrade_db", "resolve_db", "describe_summary"]
+__all__ = [
+    "UserError",
+    "run",
+    "resume",
+    "problems",
+    "status",
+    "best",
+    "export_jsonl",
+    "upgrade_db",
+    "resolve_db",
+    "describe_summary",
+]
 
 
 class UserError(Exception):
@@ -45,26 +55,42 @@ def _storage(url: str | None) -> Iterator[Storage]:
         storage.close()
 
 
-def run(target: str, overrides: Mapping[str, Any] | None = None, assignments: Sequence[str] = (),
-        *, quiet: bool = True, executor_factory: Any = None) -> CampaignSummary:
+def run(
+    target: str,
+    overrides: Mapping[str, Any] | None = None,
+    assignments: Sequence[str] = (),
+    *,
+    quiet: bool = True,
+    executor_factory: Any = None,
+) -> CampaignSummary:
     with _user_errors():
         config = build_config(target, overrides or {}, assignments)
     with _storage(config.db or None) as storage, _user_errors():
         if config.name and storage.get_campaign(config.name) is not None:
-            raise UserError(f"a campaign named {config.name!r} exists; "
-                            f"continue it with `evolve resume {config.name}` or pick another --name")
+            raise UserError(
+                f"a campaign named {config.name!r} exists; "
+                f"continue it with `evolve resume {config.name}` or pick another --name"
+            )
         kwargs = {"executor_factory": executor_factory} if executor_factory else {}
         controller = Controller(storage, config, view=make_view(quiet), **kwargs)
         return controller.run()
 
 
-def resume(campaign: str, *, db: str | None = None, max_evals: int | None = None,
-           workers: int | None = None, quiet: bool = True,
-           executor_factory: Any = None) -> CampaignSummary:
+def resume(
+    campaign: str,
+    *,
+    db: str | None = None,
+    max_evals: int | None = None,
+    workers: int | None = None,
+    quiet: bool = True,
+    executor_factory: Any = None,
+) -> CampaignSummary:
     with _storage(db) as storage, _user_errors():
         record = storage.get_campaign(campaign)
         if record is None:
-            raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)} (see `evolve status`)")
+            raise UserError(
+                f"no campaign named {campaign!r} in {resolve_db(db)} (see `evolve status`)"
+            )
         data = dict(record.config)
         if max_evals is not None:
             data["max_evals"] = max_evals
@@ -72,7 +98,9 @@ def resume(campaign: str, *, db: str | None = None, max_evals: int | None = None
             data["workers"] = workers
         config = CampaignConfig.from_dict(data)
         kwargs = {"executor_factory": executor_factory} if executor_factory else {}
-        controller = Controller(storage, config, resume=record.name, view=make_view(quiet), **kwargs)
+        controller = Controller(
+            storage, config, resume=record.name, view=make_view(quiet), **kwargs
+        )
         return controller.run()
 
 
@@ -107,16 +135,23 @@ def status(db: str | None, campaign: str | None = None) -> list[dict[str, Any]]:
         for record in records:
             counts = storage.counts(record.id)
             best = storage.best_programs(record.id, 1)
-            rows.append({
-                "name": record.name, "problem": record.problem, "status": record.status,
-                "evaluated": counts.get("evaluated", 0), "pending": counts.get("pending", 0),
-                "budget": record.config.get("max_evals"),
-                "best_score": best[0].score if best else None,
-                "best_program": best[0].id if best else None,
-                "outcomes": {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("outcome:")},
-                "created_at": record.created_at.isoformat(),
-                "finished_at": record.finished_at.isoformat() if record.finished_at else None,
-            })
+            rows.append(
+                {
+                    "name": record.name,
+                    "problem": record.problem,
+                    "status": record.status,
+                    "evaluated": counts.get("evaluated", 0),
+                    "pending": counts.get("pending", 0),
+                    "budget": record.config.get("max_evals"),
+                    "best_score": best[0].score if best else None,
+                    "best_program": best[0].id if best else None,
+                    "outcomes": {
+                        k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("outcome:")
+                    },
+                    "created_at": record.created_at.isoformat(),
+                    "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+                }
+            )
         return rows
 
 
@@ -128,7 +163,9 @@ def best(db: str | None, campaign: str, k: int = 1) -> list[dict[str, Any]]:
         programs = storage.best_programs(record.id, k)
         if not programs:
             raise UserError(f"campaign {campaign!r} has no correct evaluated program yet")
-        held = {e.payload.get("program_id"): e.payload for e in storage.events(record.id, "held_out")}
+        held = {
+            e.payload.get("program_id"): e.payload for e in storage.events(record.id, "held_out")
+        }
         rows = []
         for program in programs:
             row = _program_row(program)
@@ -182,8 +219,10 @@ def format_status(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'name':32} {'problem':22} {'status':11} {'evaluated':>11} {'best':>10}"]
     for r in rows:
         done = f"{r['evaluated']}/{r['budget']}"
-        lines.append(f"{r['name']:32} {r['problem'][-22:]:22} {r['status']:11} {done:>11} "
-                     f"{_fmt(r['best_score']):>10}")
+        lines.append(
+            f"{r['name']:32} {r['problem'][-22:]:22} {r['status']:11} {done:>11} "
+            f"{_fmt(r['best_score']):>10}"
+        )
     return "\n".join(lines)
 
 
@@ -192,8 +231,10 @@ def format_best(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         held = r.get("held_out")
         held_text = f", held-out {_fmt(held.get('score'))}" if held else ""
-        out.append(f"# program {r['id']} · score {_fmt(r['score'])}{held_text} · "
-                   f"generation {r['generation']} · island {r['island']} · {r['operator']}")
+        out.append(
+            f"# program {r['id']} · score {_fmt(r['score'])}{held_text} · "
+            f"generation {r['generation']} · island {r['island']} · {r['operator']}"
+        )
         out.append(r["code"].rstrip())
         out.append("")
     return "\n".join(out)
@@ -205,12 +246,16 @@ def describe_summary(summary: CampaignSummary, db_url: str) -> str:
         lines.append(summary.message)
     initial, best_program = summary.initial, summary.best
     if initial is not None:
-        lines.append(f"  initial program (baseline): score {_fmt(initial.score)}"
-                     + _held(summary, initial.id))
+        lines.append(
+            f"  initial program (baseline): score {_fmt(initial.score)}"
+            + _held(summary, initial.id)
+        )
     if best_program is not None:
-        lines.append(f"  best program {best_program.id}: score {_fmt(best_program.score)}"
-                     + _held(summary, best_program.id)
-                     + f" (generation {best_program.generation}, {best_program.operator})")
+        lines.append(
+            f"  best program {best_program.id}: score {_fmt(best_program.score)}"
+            + _held(summary, best_program.id)
+            + f" (generation {best_program.generation}, {best_program.operator})"
+        )
     failures = {k: v for k, v in summary.outcomes.items() if k != "ok"}
     if failures:
         lines.append(f"  failures by outcome: {failures}")

@@ -23,15 +23,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="start a campaign")
-    run.add_argument("target", help="a problem name (binpack.online), a problem .py file or a campaign .toml")
+    run.add_argument(
+        "target", help="a problem name (binpack.online), a problem .py file or a campaign .toml"
+    )
     _add_db(run)
     run.add_argument("--max-evals", type=int, help="evaluation budget")
-    run.add_argument("--time-limit", type=float, dest="time_limit_s", help="wall-time budget, seconds")
+    run.add_argument(
+        "--time-limit", type=float, dest="time_limit_s", help="wall-time budget, seconds"
+    )
     run.add_argument("--workers", type=int, help="evaluations in flight at once")
     run.add_argument("--seed", type=int)
     run.add_argument("--name", help="campaign name (default: problem and time)")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override any field, e.g. strategy.islands=8 or problem.seed=3")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any field, e.g. strategy.islands=8 or problem.seed=3",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress output")
 
     resume = sub.add_parser("resume", help="finish an interrupted or killed campaign")
@@ -82,14 +91,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
-        overrides = {k: getattr(args, k) for k in
-                     ("max_evals", "time_limit_s", "workers", "seed", "name", "db")}
+        overrides = {
+            k: getattr(args, k)
+            for k in ("max_evals", "time_limit_s", "workers", "seed", "name", "db")
+        }
         summary = api.run(args.target, overrides, args.set, quiet=args.quiet)
         print(api.describe_summary(summary, api.resolve_db(args.db)))
         return 0 if summary.reason not in ("initial_failed", "stalled") else 1
     if args.command == "resume":
-        summary = api.resume(args.campaign, db=args.db, max_evals=args.max_evals,
-                             workers=args.workers, quiet=args.quiet)
+        summary = api.resume(
+            args.campaign,
+            db=args.db,
+            max_evals=args.max_evals,
+            workers=args.workers,
+            quiet=args.quiet,
+        )
         print(api.describe_summary(summary, api.resolve_db(args.db)))
         return 0
     if args.command == "problems":

@@ -54,15 +54,19 @@ class CampaignConfig:
         if not isinstance(strategy, Mapping):
             raise ConfigError("[strategy] must be a table")
         if "problem" not in data:
-            raise ConfigError("the campaign names no problem: set problem = \"family.name\"")
+            raise ConfigError('the campaign names no problem: set problem = "family.name"')
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"unknown campaign keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+            raise ConfigError(
+                f"unknown campaign keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
         skeys = {f.name for f in dataclasses.fields(StrategyConfig)}
         bad = sorted(set(strategy) - skeys)
         if bad:
-            raise ConfigError(f"unknown [strategy] keys: {', '.join(bad)} (known: {', '.join(sorted(skeys))})")
+            raise ConfigError(
+                f"unknown [strategy] keys: {', '.join(bad)} (known: {', '.join(sorted(skeys))})"
+            )
         try:
             config = cls(strategy=StrategyConfig(**strategy), **data)
         except TypeError as exc:
@@ -75,15 +79,25 @@ class CampaignConfig:
             if not ok:
                 raise ConfigError(message)
 
-        need(isinstance(self.problem, str) and bool(self.problem), "problem must be a non-empty string")
+        need(
+            isinstance(self.problem, str) and bool(self.problem),
+            "problem must be a non-empty string",
+        )
         need(_is_int(self.max_evals) and self.max_evals >= 1, "max_evals must be an integer >= 1")
-        need(_is_int(self.workers) and 1 <= self.workers <= 512, "workers must be an integer in 1..512")
+        need(
+            _is_int(self.workers) and 1 <= self.workers <= 512,
+            "workers must be an integer in 1..512",
+        )
         need(_is_int(self.seed), "seed must be an integer")
         need(_is_num(self.time_limit_s) and self.time_limit_s >= 0, "time_limit_s must be >= 0")
-        need(self.isolation in ("auto", "bwrap", "uid", "rlimits"),
-             "isolation must be one of auto, bwrap, uid, rlimits")
-        need(isinstance(self.operators, Mapping) and bool(self.operators),
-             "operators must be a table of name = weight")
+        need(
+            self.isolation in ("auto", "bwrap", "uid", "rlimits"),
+            "isolation must be one of auto, bwrap, uid, rlimits",
+        )
+        need(
+            isinstance(self.operators, Mapping) and bool(self.operators),
+            "operators must be a table of name = weight",
+        )
         for name, weight in self.operators.items():
             need(_is_num(weight) and weight >= 0, f"operator weight for {name!r} must be >= 0")
         need(sum(self.operators.values()) > 0, "at least one operator needs a positive weight")
@@ -92,10 +106,14 @@ class CampaignConfig:
         need(_is_int(s.archive_size) and s.archive_size >= 1, "strategy.archive_size must be >= 1")
         need(_is_num(s.exploit) and 0 <= s.exploit <= 1, "strategy.exploit must be in [0, 1]")
         need(_is_int(s.tournament) and s.tournament >= 1, "strategy.tournament must be >= 1")
-        need(_is_int(s.migration_interval) and s.migration_interval >= 1,
-             "strategy.migration_interval must be >= 1")
-        need(_is_int(s.migration_count) and s.migration_count >= 0,
-             "strategy.migration_count must be >= 0")
+        need(
+            _is_int(s.migration_interval) and s.migration_interval >= 1,
+            "strategy.migration_interval must be >= 1",
+        )
+        need(
+            _is_int(s.migration_count) and s.migration_count >= 0,
+            "strategy.migration_count must be >= 0",
+        )
         need(isinstance(self.problem_options, Mapping), "problem_options must be a table")
 
 
@@ -163,5 +181,7 @@ def build_config(
     else:
         data = {"problem": str(Path(target).resolve()) if target.endswith(".py") else target}
     data.update({k: v for k, v in overrides.items() if v is not None})
-    data.setdefault("operators", dict(CampaignConfig.__dataclass_fields__["operators"].default_factory()))
+    data.setdefault(
+        "operators", dict(CampaignConfig.__dataclass_fields__["operators"].default_factory())
+    )
     return CampaignConfig.from_dict(apply_overrides(data, assignments))

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from db.records import EVALUATED, PARENT, PENDING, SECOND_PARENT, NewStageResult, ProgramRecord
@@ -55,13 +55,16 @@ class CampaignSummary:
 def default_executor(config: CampaignConfig, problem: Any) -> Executor:
     from workers.local import LocalExecutor
 
-    return LocalExecutor(workers=config.workers, isolation=config.isolation,
-                         preload=tuple(getattr(problem, "preload", ())))
+    return LocalExecutor(
+        workers=config.workers,
+        isolation=config.isolation,
+        preload=tuple(getattr(problem, "preload", ())),
+    )
 
 
 def unique_name(storage: Storage, problem: str) -> str:
     stem = problem.rsplit("/", 1)[-1].removesuffix(".py")
-    base = f"{stem}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    base = f"{stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     name, n = base, 1
     while storage.get_campaign(name) is not None:
         n += 1
@@ -87,7 +90,9 @@ class Controller:
         except Exception as exc:
             raise CampaignError(str(exc)) from exc
         self.strategy = IslandsMapElites(config.strategy, getattr(self.problem, "feature_axes", ()))
-        self.operators = {name: make_operator(name) for name, w in config.operators.items() if w > 0}
+        self.operators = {
+            name: make_operator(name) for name, w in config.operators.items() if w > 0
+        }
         self._weights = [config.operators[name] for name in self.operators]
         self._hashes: set[str] = set()
         self._outstanding: dict[int, Job] = {}
@@ -102,8 +107,12 @@ class Controller:
         self._held_results: dict[int, JobResult] = {}
         self.campaign = self._resume(resume) if resume else self._create()
         self.rng = random.Random(f"{config.seed}:{self._program_count}")
-        self.progress = Progress(self.campaign.name, config.max_evals, done=self._evaluated,
-                                 done_at_start=self._evaluated)
+        self.progress = Progress(
+            self.campaign.name,
+            config.max_evals,
+            done=self._evaluated,
+            done_at_start=self._evaluated,
+        )
         self.executor = executor_factory(config, self.problem)
 
     # -- set-up ---------------------------------------------------------------------
@@ -116,8 +125,9 @@ class Controller:
         self._program_count = 0
         for candidate in self.problem.initial_programs():
             # Submitted by run(), with everything else still pending.
-            program = self._store(campaign.id, candidate.code, candidate.genome, 0, 0, "initial",
-                                  (), submit=False)
+            program = self._store(
+                campaign.id, candidate.code, candidate.genome, 0, 0, "initial", (), submit=False
+            )
             if program is not None and self._initial is None:
                 self._initial = program
         return campaign
@@ -149,7 +159,10 @@ class Controller:
                 if self._stop.is_set():
                     reason = "interrupted"
                     break
-                if self.config.time_limit_s and time.monotonic() - started >= self.config.time_limit_s:
+                if (
+                    self.config.time_limit_s
+                    and time.monotonic() - started >= self.config.time_limit_s
+                ):
                     reason = "time_limit"
                     if not self._outstanding:
                         break
@@ -177,15 +190,28 @@ class Controller:
             restore()
         status = "interrupted" if reason == "interrupted" else "finished"
         self.storage.set_campaign_status(self.campaign.id, status)
-        self.storage.add_event(self.campaign.id, status, {
-            "reason": reason, "evaluated": self._evaluated,
-            "rejected": dict(self._rejections), "outcomes": dict(self._outcomes),
-        })
+        self.storage.add_event(
+            self.campaign.id,
+            status,
+            {
+                "reason": reason,
+                "evaluated": self._evaluated,
+                "rejected": dict(self._rejections),
+                "outcomes": dict(self._outcomes),
+            },
+        )
         self._refresh_progress()
         self.view.close(self.progress)
         return CampaignSummary(
-            self.campaign.name, reason, self._evaluated, self._best, self._initial, held_out,
-            dict(self._outcomes), dict(self._rejections), self._message(reason),
+            self.campaign.name,
+            reason,
+            self._evaluated,
+            self._best,
+            self._initial,
+            held_out,
+            dict(self._outcomes),
+            dict(self._rejections),
+            self._message(reason),
         )
 
     def _message(self, reason: str) -> str:
@@ -193,8 +219,10 @@ class Controller:
             feedback = self._initial.feedback if self._initial else ""
             return f"the initial program failed its evaluation: {feedback.strip()[:500]}"
         if reason == "stalled":
-            return (f"{MAX_CONSECUTIVE_REJECTIONS} proposals in a row were rejected "
-                    f"({dict(self._rejections)}); the operators cannot change this program")
+            return (
+                f"{MAX_CONSECUTIVE_REJECTIONS} proposals in a row were rejected "
+                f"({dict(self._rejections)}); the operators cannot change this program"
+            )
         return ""
 
     def _install_signal_handlers(self) -> Callable[[], None]:
@@ -238,17 +266,26 @@ class Controller:
         kinds = (PARENT, SECOND_PARENT)
         edges = tuple((p.id, kinds[min(i, 1)]) for i, p in enumerate(selection.parents))
         generation = 1 + max(p.generation for p in selection.parents)
-        program = self._store(self.campaign.id, child.code, child.genome, generation,
-                              selection.island, name, edges)
+        program = self._store(
+            self.campaign.id, child.code, child.genome, generation, selection.island, name, edges
+        )
         return program is not None
 
     def _reject(self, reason: str) -> None:
         self._rejections[reason] += 1
         self._consecutive_rejections += 1
 
-    def _store(self, campaign_id: int, code: str, genome: Any, generation: int, island: int,
-               operator: str, edges: tuple[tuple[int, str], ...],
-               submit: bool = True) -> ProgramRecord | None:
+    def _store(
+        self,
+        campaign_id: int,
+        code: str,
+        genome: Any,
+        generation: int,
+        island: int,
+        operator: str,
+        edges: tuple[tuple[int, str], ...],
+        submit: bool = True,
+    ) -> ProgramRecord | None:
         chash = code_hash(code)
         try:
             ahash = ast_hash(code)
@@ -258,8 +295,15 @@ class Controller:
             self._reject("duplicate")
             return None
         program = self.storage.add_program(
-            campaign_id, code=code, genome=genome, code_hash=chash, ast_hash=ahash,
-            generation=generation, island=island, operator=operator, edges=edges,
+            campaign_id,
+            code=code,
+            genome=genome,
+            code_hash=chash,
+            ast_hash=ahash,
+            generation=generation,
+            island=island,
+            operator=operator,
+            edges=edges,
         )
         self._hashes.update((chash, ahash))
         self._program_count += 1
@@ -269,8 +313,14 @@ class Controller:
         return program
 
     def _submit(self, program: ProgramRecord, attempt: int) -> None:
-        job = Job(program.id, program.code, self.config.problem,
-                  dict(self.config.problem_options), SEARCH, attempt)
+        job = Job(
+            program.id,
+            program.code,
+            self.config.problem,
+            dict(self.config.problem_options),
+            SEARCH,
+            attempt,
+        )
         self._outstanding[program.id] = job
         self.executor.submit([job])
 
@@ -293,7 +343,9 @@ class Controller:
                 self._stop.set()
                 raise CampaignError(f"workers cannot evaluate: {result.error}")
         stored = self.storage.record_evaluation(
-            job.job_id, [_to_new_stage(o) for o in outcomes], worker=result.worker,
+            job.job_id,
+            [_to_new_stage(o) for o in outcomes],
+            worker=result.worker,
             attempt=job.attempt,
         )
         self._outstanding.pop(job.job_id, None)
@@ -302,8 +354,11 @@ class Controller:
         program = self.storage.get_program(job.job_id)
         assert program is not None and program.status == EVALUATED
         for program_id, source, target in self._absorb(program):
-            self.storage.add_event(self.campaign.id, "migration",
-                                   {"program_id": program_id, "from": source, "to": target})
+            self.storage.add_event(
+                self.campaign.id,
+                "migration",
+                {"program_id": program_id, "from": source, "to": target},
+            )
 
     def _absorb(self, program: ProgramRecord) -> list[tuple[int, int, int]]:
         self._evaluated += 1
@@ -332,10 +387,12 @@ class Controller:
             return {}
         self._held_results = {}
         targets = {p.id: p for p in (self._best, self._initial) if p is not None}
-        self.executor.submit([
-            Job(p.id, p.code, self.config.problem, dict(self.config.problem_options), HELD_OUT)
-            for p in targets.values()
-        ])
+        self.executor.submit(
+            [
+                Job(p.id, p.code, self.config.problem, dict(self.config.problem_options), HELD_OUT)
+                for p in targets.values()
+            ]
+        )
         deadline = time.monotonic() + HELD_OUT_TIMEOUT_S
         while len(self._held_results) < len(targets) and time.monotonic() < deadline:
             for result in self.executor.completed(timeout=0.5):

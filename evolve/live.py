@@ -35,8 +35,10 @@ def _fmt(value: float | None) -> str:
 def summary_line(p: Progress) -> str:
     failures = ", ".join(f"{k} {v}" for k, v in sorted(p.outcomes.items()) if k != "ok") or "none"
     islands = " ".join(_fmt(b) for b in p.best_per_island)
-    return (f"[{p.campaign}] {p.done}/{p.budget} evaluated, {p.in_flight} in flight, "
-            f"{p.rate:.1f} eval/s, best {_fmt(p.best)} | islands {islands} | failures: {failures}")
+    return (
+        f"[{p.campaign}] {p.done}/{p.budget} evaluated, {p.in_flight} in flight, "
+        f"{p.rate:.1f} eval/s, best {_fmt(p.best)} | islands {islands} | failures: {failures}"
+    )
 
 
 class PlainView:
@@ -78,7 +80,10 @@ class RichView:
         failures = "\n".join(f"{k}: {v}" for k, v in sorted(p.outcomes.items()) if k != "ok")
         rejected = sum(p.rejected.values())
         table.add_row(
-            f"{p.done}/{p.budget}", str(p.in_flight), f"{p.rate:.1f}", _fmt(p.best),
+            f"{p.done}/{p.budget}",
+            str(p.in_flight),
+            f"{p.rate:.1f}",
+            _fmt(p.best),
             "\n".join(f"{i}: {_fmt(b)}" for i, b in enumerate(p.best_per_island)),
             (failures or "none") + (f"\nproposals rejected: {rejected}" if rejected else ""),
         )

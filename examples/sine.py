@@ -7,13 +7,13 @@ import math
 
 NAME = "sine"
 
-INITIAL_PROGRAM = '''\
+INITIAL_PROGRAM = """\
 # EVOLVE-BLOCK-START
 def f(x):
     y = x * 1.0
     return y
 # EVOLVE-BLOCK-END
-'''
+"""
 
 POINTS = [i * math.pi / 64 for i in range(65)]
 

@@ -12,15 +12,25 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _evolve(evolve_bin: str, *args: str, cwd: Path, env: dict | None = None) -> str:
-    done = subprocess.run([evolve_bin, *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [evolve_bin, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
 def test_single_file_problem(tmp_path: Path, evolve_bin: str) -> None:
-    out = _evolve(evolve_bin, "run", str(REPO / "examples" / "sine.py"), "--max-evals", "30",
-                  "--name", "sine-demo", "--quiet", cwd=tmp_path)
+    out = _evolve(
+        evolve_bin,
+        "run",
+        str(REPO / "examples" / "sine.py"),
+        "--max-evals",
+        "30",
+        "--name",
+        "sine-demo",
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert "campaign sine-demo: 30 evaluations" in out
     assert (tmp_path / "evolve.db").exists()
     best = json.loads(_evolve(evolve_bin, "best", "sine-demo", "--json", cwd=tmp_path))
@@ -32,14 +42,37 @@ def test_single_file_problem(tmp_path: Path, evolve_bin: str) -> None:
 
 def test_package_problem_via_entry_point(tmp_path: Path, evolve_bin: str) -> None:
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--target", str(target),
-                    str(REPO / "examples" / "sine_pkg")], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(REPO / "examples" / "sine_pkg"),
+        ],
+        check=True,
+        timeout=300,
+    )
     env = {**os.environ, "PYTHONPATH": str(target)}
     listing = json.loads(_evolve(evolve_bin, "problems", "--json", cwd=tmp_path, env=env))
     assert "demo.sine" in [row["name"] for row in listing]
-    out = _evolve(evolve_bin, "run", "demo.sine", "--max-evals", "20", "--name", "pkg",
-                  "--quiet", cwd=tmp_path, env=env)
+    out = _evolve(
+        evolve_bin,
+        "run",
+        "demo.sine",
+        "--max-evals",
+        "20",
+        "--name",
+        "pkg",
+        "--quiet",
+        cwd=tmp_path,
+        env=env,
+    )
     assert "campaign pkg: 20 evaluations" in out
     best = json.loads(_evolve(evolve_bin, "best", "pkg", "--json", cwd=tmp_path, env=env))
     assert best[0]["score"] <= 0

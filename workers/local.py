@@ -52,8 +52,9 @@ class _Slot:
 
 
 class LocalExecutor:
-    def __init__(self, workers: int = 2, isolation: str = "auto",
-                 preload: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, workers: int = 2, isolation: str = "auto", preload: tuple[str, ...] = ()
+    ) -> None:
         """``preload``: modules the sandbox imports once, warm (a problem's harness)."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -68,7 +69,9 @@ class LocalExecutor:
 
     def _start(self) -> _Slot:
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=_worker_main, args=(child, self.isolation, self.preload), daemon=True)
+        process = self._ctx.Process(
+            target=_worker_main, args=(child, self.isolation, self.preload), daemon=True
+        )
         process.start()
         child.close()
         return _Slot(process, parent)

@@ -36,11 +36,12 @@ AVAILABLE_MODULES: frozenset[str] = frozenset()
 
 
 def load_harness(spec: str) -> Callable[..., Any]:
-    """"package.module:function" or "/abs/path/file.py:function" -> the function."""
+    """ "package.module:function" or "/abs/path/file.py:function" -> the function."""
     target, _, name = spec.rpartition(":")
     if not target or not name:
-        raise ValueError(f"harness must be 'module:function' or '/path/file.py:function', "
-                         f"got {spec!r}")
+        raise ValueError(
+            f"harness must be 'module:function' or '/path/file.py:function', got {spec!r}"
+        )
     if target.endswith(".py") or os.sep in target:
         module_name = "evoforge_harness_" + "".join(c if c.isalnum() else "_" for c in target)
         module = sys.modules.get(module_name)
@@ -75,11 +76,11 @@ def set_rlimits(limits: Mapping[str, Any], count_processes: int) -> None:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _where(exc: BaseException) -> str:
-    """" (line N)" of the innermost candidate frame, else the innermost file and line."""
+    """ " (line N)" of the innermost candidate frame, else the innermost file and line."""
     where = ""
     last = None
     tb = exc.__traceback__
@@ -94,7 +95,7 @@ def _where(exc: BaseException) -> str:
 
 
 def describe(exc: BaseException) -> str:
-    """"Type: message (line N)"."""
+    """ "Type: message (line N)"."""
     message = str(exc)
     text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return one_line(text) + _where(exc)
@@ -109,8 +110,9 @@ def classify(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, ModuleNotFoundError) and exc.name:
         top = exc.name.partition(".")[0]
         if top in AVAILABLE_MODULES and exc.name not in sys.modules:
-            return "error", (f"module {exc.name} is not preloaded in the sandbox; "
-                             f"add it to preload{_where(exc)}")
+            return "error", (
+                f"module {exc.name} is not preloaded in the sandbox; add it to preload{_where(exc)}"
+            )
     return "error", describe(exc)
 
 
@@ -180,8 +182,13 @@ def run_candidate(
             except BaseException as exc:  # trusted code, but a broken config: say which
                 harness_error = f"harness {job['harness']!r} could not be loaded: {describe(exc)}"
         code = compile(job["code"], CANDIDATE_FILE, "exec")  # before the memory limit
-        for target, name in ((0, "stdin"), (1, "stdout"), (2, "stderr"),
-                             (RESULT_FD, "result"), (SETUP_FD, "setup")):
+        for target, name in (
+            (0, "stdin"),
+            (1, "stdout"),
+            (2, "stderr"),
+            (RESULT_FD, "result"),
+            (SETUP_FD, "setup"),
+        ):
             os.dup2(fds[name], target)
         os.closerange(SETUP_FD + 1, 1 << 16)
         if harness_error:
@@ -215,8 +222,12 @@ def run_candidate(
         module.__file__ = CANDIDATE_FILE
         sys.modules["candidate"] = module
         source = job["code"]
-        linecache.cache[CANDIDATE_FILE] = (len(source), None, source.splitlines(True),
-                                           CANDIDATE_FILE)
+        linecache.cache[CANDIDATE_FILE] = (
+            len(source),
+            None,
+            source.splitlines(True),
+            CANDIDATE_FILE,
+        )
         exec(code, module.__dict__)
         if harness is not None:
             value = harness(module, **job["params"])

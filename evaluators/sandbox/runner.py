@@ -30,8 +30,21 @@ from evaluators.sandbox.protocol import (
 from evaluators.sandbox.slots import DEFAULT_UID_BASE, DEFAULT_UID_COUNT, UidSlots
 
 DEFAULT_PRELOAD: tuple[str, ...] = (
-    "numpy", "math", "random", "itertools", "functools", "collections", "heapq", "bisect",
-    "operator", "statistics", "dataclasses", "typing", "re", "json", "fractions",
+    "numpy",
+    "math",
+    "random",
+    "itertools",
+    "functools",
+    "collections",
+    "heapq",
+    "bisect",
+    "operator",
+    "statistics",
+    "dataclasses",
+    "typing",
+    "re",
+    "json",
+    "fractions",
 )
 ISOLATIONS = ("auto", "bwrap", "uid", "rlimits")
 BACKSTOP_S = 5.0  # beyond limits.wall_s, before the runner gives up on a supervisor
@@ -68,8 +81,12 @@ class SandboxRunner:
             raise RuntimeError(f"isolation {isolation!r} needs root; use 'rlimits'")
         self._slots = UidSlots(uid_base, uid_count) if root and isolation != "rlimits" else None
         self._probe_uid = uid_base + uid_count  # never handed to a job
-        candidates = {"auto": ["bwrap", "uid"] if root else ["rlimits"],
-                      "bwrap": ["bwrap"], "uid": ["uid"], "rlimits": ["rlimits"]}[isolation]
+        candidates = {
+            "auto": ["bwrap", "uid"] if root else ["rlimits"],
+            "bwrap": ["bwrap"],
+            "uid": ["uid"],
+            "rlimits": ["rlimits"],
+        }[isolation]
         if "bwrap" in candidates and launch.bwrap_path() is None:
             if isolation == "bwrap":
                 raise RuntimeError("isolation 'bwrap' requested but bwrap is not installed")
@@ -120,20 +137,24 @@ class SandboxRunner:
             self._broken = False
             os.makedirs(self._workdir, mode=0o711, exist_ok=True)  # it may have been removed
             os.chmod(self._workdir, 0o711)
-            self._zygote = launch.start(self._mode, self._workdir, self.preload,
-                                        self._probe_uid)
+            self._zygote = launch.start(self._mode, self._workdir, self.preload, self._probe_uid)
             self._clean_uids.clear()
         return self._zygote
 
     # -- one job ---------------------------------------------------------------------
 
-    def run(self, code: str, harness: str, params: Mapping[str, Any],
-            limits: Limits) -> SandboxResult:
+    def run(
+        self, code: str, harness: str, params: Mapping[str, Any], limits: Limits
+    ) -> SandboxResult:
         started = time.monotonic()
 
         def failed(outcome: str, detail: str) -> SandboxResult:
-            return SandboxResult(outcome, detail=detail, isolation=self.isolation,
-                                 duration_s=time.monotonic() - started)
+            return SandboxResult(
+                outcome,
+                detail=detail,
+                isolation=self.isolation,
+                duration_s=time.monotonic() - started,
+            )
 
         try:
             compile(code, "<candidate>", "exec")
@@ -142,11 +163,17 @@ class SandboxRunner:
         except (ValueError, MemoryError, RecursionError) as exc:
             return failed(ERROR, one_line(f"{type(exc).__name__}: {exc}"))
         if harness and ":" not in harness:
-            return failed(ERROR, f"harness must be 'module:function' or "
-                                 f"'/path/file.py:function', got {harness!r}")
+            return failed(
+                ERROR,
+                f"harness must be 'module:function' or '/path/file.py:function', got {harness!r}",
+            )
         try:
-            request = {"code": code, "harness": harness, "params": dict(params),
-                       "limits": limits_to_dict(limits)}
+            request = {
+                "code": code,
+                "harness": harness,
+                "params": dict(params),
+                "limits": limits_to_dict(limits),
+            }
             dumps(request)
         except (TypeError, ValueError) as exc:
             return failed(ERROR, one_line(f"params are not JSON: {exc}"))
@@ -181,8 +208,7 @@ class SandboxRunner:
             isolation=self.isolation,
         )
 
-    def _exchange(self, request: dict[str, Any], limits: Limits,
-                  uid: int | None) -> dict[str, Any]:
+    def _exchange(self, request: dict[str, Any], limits: Limits, uid: int | None) -> dict[str, Any]:
         """Send one job and wait for its answer; every failure here is sandbox_failure."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -249,4 +275,3 @@ def _parse_response(raw: bytes) -> dict[str, Any]:
         if not isinstance(response.get(key, ""), str):
             return _failure("malformed answer from the supervisor")
     return response
-

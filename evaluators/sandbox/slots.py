@@ -48,8 +48,11 @@ class UidSlots:
         """The lowest free uid (so that a runner keeps reusing the same few), or None."""
         with self._mutex:
             for uid in range(self.base, self.base + self.count):
-                fd = os.open(os.path.join(self._dir, f"{uid}.lock"),
-                             os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fd = os.open(
+                    os.path.join(self._dir, f"{uid}.lock"),
+                    os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                    0o600,
+                )
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:

@@ -91,8 +91,9 @@ def spare(ctl: socket.socket, notify_fd: int, config: dict[str, Any]) -> NoRetur
     _serve(fds[0], pid, readers, job_w, config)
 
 
-def _serve(conn_fd: int, pid: int, readers: dict[str, int], job_w: int,
-           config: dict[str, Any]) -> NoReturn:
+def _serve(
+    conn_fd: int, pid: int, readers: dict[str, int], job_w: int, config: dict[str, Any]
+) -> NoReturn:
     conn = socket.socket(fileno=conn_fd)
     code = 0
     jobdir = ""
@@ -103,8 +104,10 @@ def _serve(conn_fd: int, pid: int, readers: dict[str, int], job_w: int,
         try:
             response = run_job(job, jobdir, pid, readers, job_w)
         except Exception as exc:  # a sandbox bug or a full disk: the caller retries
-            response = {"outcome": SANDBOX_FAILURE,
-                        "detail": one_line(f"supervisor: {type(exc).__name__}: {exc}")}
+            response = {
+                "outcome": SANDBOX_FAILURE,
+                "detail": one_line(f"supervisor: {type(exc).__name__}: {exc}"),
+            }
             _kill_everything(job.get("uid"), pid)
         conn.settimeout(REQUEST_TIMEOUT_S)
         conn.sendall(dumps(response))
@@ -135,8 +138,9 @@ def _read_all(conn: socket.socket) -> bytes:
         parts.append(chunk)
 
 
-def run_job(job: dict[str, Any], jobdir: str, pid: int, readers: dict[str, int],
-            job_w: int) -> dict[str, Any]:
+def run_job(
+    job: dict[str, Any], jobdir: str, pid: int, readers: dict[str, int], job_w: int
+) -> dict[str, Any]:
     limits = job["limits"]
     uid = job.get("uid")
     if uid is not None and job.get("prereap"):
@@ -181,8 +185,9 @@ def run_job(job: dict[str, Any], jobdir: str, pid: int, readers: dict[str, int],
     return response
 
 
-def _watch(pid: int, readers: dict[str, int], caps: dict[str, Capture],
-           deadline: float) -> tuple[int, Any, bool]:
+def _watch(
+    pid: int, readers: dict[str, int], caps: dict[str, Capture], deadline: float
+) -> tuple[int, Any, bool]:
     """Drain the pipes until the candidate exits or the wall clock runs out."""
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
@@ -244,8 +249,9 @@ def _drain_to_eof(readers: dict[str, int], caps: dict[str, Capture]) -> None:
         os.close(fd)
 
 
-def classify(status: int, rusage: Any, timed_out: bool, caps: dict[str, Capture],
-             limits: dict[str, Any]) -> tuple[str, Any, str]:
+def classify(
+    status: int, rusage: Any, timed_out: bool, caps: dict[str, Capture], limits: dict[str, Any]
+) -> tuple[str, Any, str]:
     """(outcome, value, detail) of a finished candidate."""
     setup = bytes(caps["setup"].data)
     if setup[:1] == b"F" or not setup:

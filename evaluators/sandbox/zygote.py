@@ -26,8 +26,13 @@ CLONE_NEWNET = 0x40000000
 # Imported lazily by the stdlib itself (codecs looked up by name): unreadable after the
 # uid drop when Python lives in a private directory, so always preloaded.
 INTERNAL_PRELOAD = (
-    "encodings.idna", "encodings.ascii", "encodings.latin_1", "encodings.utf_16",
-    "encodings.utf_32", "encodings.unicode_escape", "encodings.raw_unicode_escape",
+    "encodings.idna",
+    "encodings.ascii",
+    "encodings.latin_1",
+    "encodings.utf_16",
+    "encodings.utf_32",
+    "encodings.unicode_escape",
+    "encodings.raw_unicode_escape",
 )
 SPARES = 2  # supervisors forked ahead, each waiting for one job
 

@@ -29,6 +29,7 @@ if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
 from _dbtest_helpers import pg_unavailable as _unavailable  # noqa: E402
+
 from db.sql import SQLStorage  # noqa: E402
 
 BACKENDS = ["sqlite_memory", "sqlite_file", "postgresql"]
@@ -82,16 +83,33 @@ class _Cluster:
 
     def start(self) -> str:
         self._run(
-            str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
-            "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions",
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
         )
         opts = (
             f"-h 127.0.0.1 -p {self.port} -k {self.tmp} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
         )
         self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.tmp / "log"),
-            "-o", opts, "-w", "-t", "30", "start",
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.tmp / "log"),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "30",
+            "start",
         )
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/evoforge_test"
 
@@ -109,8 +127,13 @@ def _admin(url: str, sql: str) -> None:
 
     u = make_url(url)
     with psycopg.connect(
-        host=u.host, port=u.port, user=u.username, password=u.password,
-        dbname="postgres", autocommit=True, connect_timeout=10,
+        host=u.host,
+        port=u.port,
+        user=u.username,
+        password=u.password,
+        dbname="postgres",
+        autocommit=True,
+        connect_timeout=10,
     ) as conn:
         conn.execute(sql)
 

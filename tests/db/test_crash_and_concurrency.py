@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from _dbtest_helpers import add, stage
 
 from db.records import EVALUATED
 from db.sql import SQLStorage
-from _dbtest_helpers import add, stage
 
 WRITER = Path(__file__).with_name("_dbtest_writer.py")
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +27,12 @@ def _spawn(url: str, name: str, count: int, cwd: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(WRITER.parent)]))
     return subprocess.Popen(
         [sys.executable, str(WRITER), url, name, str(count)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=env,
     )
 
 

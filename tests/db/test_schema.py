@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _dbtest_helpers import add, stage
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -17,7 +18,6 @@ from db.records import EVALUATED, PENDING
 from db.schema import head_revision, known_revisions, upgrade
 from db.sql import SQLStorage
 from db.storage import SchemaOutdated, StorageError
-from _dbtest_helpers import add, stage
 
 
 def _revision(url: str) -> str | None:
@@ -66,19 +66,44 @@ def _write_at_0001(url: str) -> list[int]:
     ids = []
     try:
         with engine.begin() as conn:
-            camp = conn.execute(Campaign.__table__.insert().values(
-                name="old", problem="toy", config={"k": 0.5}, seed=3, status="running",
-                eval_counter=1, created_at=now,
-            ).returning(Campaign.__table__.c.id)).scalar_one()
+            camp = conn.execute(
+                Campaign.__table__.insert()
+                .values(
+                    name="old",
+                    problem="toy",
+                    config={"k": 0.5},
+                    seed=3,
+                    status="running",
+                    eval_counter=1,
+                    created_at=now,
+                )
+                .returning(Campaign.__table__.c.id)
+            ).scalar_one()
             for i, status in ((1, EVALUATED), (2, PENDING)):
-                ids.append(conn.execute(Program.__table__.insert().values(
-                    campaign_id=camp, code=f"c{i}", genome=None, code_hash=f"h{i}",
-                    ast_hash=f"a{i}", generation=0, island=0, operator="init", status=status,
-                    score=1.0 if status == EVALUATED else None,
-                    correct=True if status == EVALUATED else None,
-                    eval_seq=1 if status == EVALUATED else None, metrics={}, features={},
-                    feedback="", created_at=now,
-                ).returning(Program.__table__.c.id)).scalar_one())
+                ids.append(
+                    conn.execute(
+                        Program.__table__.insert()
+                        .values(
+                            campaign_id=camp,
+                            code=f"c{i}",
+                            genome=None,
+                            code_hash=f"h{i}",
+                            ast_hash=f"a{i}",
+                            generation=0,
+                            island=0,
+                            operator="init",
+                            status=status,
+                            score=1.0 if status == EVALUATED else None,
+                            correct=True if status == EVALUATED else None,
+                            eval_seq=1 if status == EVALUATED else None,
+                            metrics={},
+                            features={},
+                            feedback="",
+                            created_at=now,
+                        )
+                        .returning(Program.__table__.c.id)
+                    ).scalar_one()
+                )
     finally:
         engine.dispose()
     return ids

@@ -11,6 +11,7 @@ import pickle
 from datetime import UTC
 
 import pytest
+from _dbtest_helpers import add, stage
 
 from db.records import (
     EVALUATED,
@@ -23,7 +24,6 @@ from db.records import (
 )
 from db.sql import SQLStorage
 from db.storage import Storage, StorageError
-from _dbtest_helpers import add, stage
 
 
 @pytest.fixture
@@ -86,7 +86,9 @@ def test_add_and_get_program(storage: SQLStorage, camp: int) -> None:
 def test_edges_and_parent_ids(storage: SQLStorage, camp: int) -> None:
     a, b, c = (add(storage, camp, i) for i in range(3))
     child = add(
-        storage, camp, 9,
+        storage,
+        camp,
+        9,
         edges=[(b.id, SECOND_PARENT), (c.id, INSPIRATION), (a.id, PARENT)],
     )
     assert child.parent_ids == (a.id, b.id)
@@ -168,8 +170,13 @@ def test_record_evaluation_summary_and_stages(storage: SQLStorage, camp: int) ->
     p = add(storage, camp, 1)
     stages = [
         stage("syntax", score=None, correct=None, metrics={}, duration_s=0.01),
-        stage("full", score=0.75, metrics={"loss": 0.1 + 0.2, "n": 3.0},
-              features={"len": 12.0}, feedback="worst: case 3"),
+        stage(
+            "full",
+            score=0.75,
+            metrics={"loss": 0.1 + 0.2, "n": 3.0},
+            features={"len": 12.0},
+            feedback="worst: case 3",
+        ),
     ]
     assert storage.record_evaluation(p.id, stages, worker="host:1", attempt=2) is True
     got = storage.get_program(p.id)
@@ -209,9 +216,7 @@ def test_record_evaluation_errors_write_nothing(storage: SQLStorage, camp: int) 
     with pytest.raises(ValueError, match="NaN"):
         storage.record_evaluation(p.id, [stage(score=math.nan)], worker="w", attempt=1)
     with pytest.raises(ValueError, match="finite"):
-        storage.record_evaluation(
-            p.id, [stage(metrics={"x": math.inf})], worker="w", attempt=1
-        )
+        storage.record_evaluation(p.id, [stage(metrics={"x": math.inf})], worker="w", attempt=1)
     assert storage.get_program(p.id).status == PENDING  # type: ignore[union-attr]
     assert storage.evaluations(p.id) == []
     assert storage.record_evaluation(p.id, [stage()], worker="w", attempt=1)
@@ -253,8 +258,12 @@ def test_counts(storage: SQLStorage, camp: int) -> None:
         ps[2].id, [stage(outcome="timeout", score=None, correct=False)], worker="w", attempt=1
     )
     assert storage.counts(camp) == {
-        "programs": 5, "pending": 2, "evaluated": 3, "correct": 1,
-        "outcome:ok": 2, "outcome:timeout": 1,
+        "programs": 5,
+        "pending": 2,
+        "evaluated": 3,
+        "correct": 1,
+        "outcome:ok": 2,
+        "outcome:timeout": 1,
     }
 
 
@@ -277,9 +286,17 @@ def test_events(storage: SQLStorage, camp: int) -> None:
 
 def test_llm_call_stored_with_program(storage: SQLStorage, camp: int) -> None:
     call = {
-        "model": "gpt-x", "prompt": "improve", "response": "<<<SEARCH", "prompt_tokens": 120,
-        "completion_tokens": 40, "reasoning_tokens": 8, "cached_tokens": 64,
-        "cost_usd": 0.00123, "latency_s": 1.5, "request_id": "req-1", "retries": 1,
+        "model": "gpt-x",
+        "prompt": "improve",
+        "response": "<<<SEARCH",
+        "prompt_tokens": 120,
+        "completion_tokens": 40,
+        "reasoning_tokens": 8,
+        "cached_tokens": 64,
+        "cost_usd": 0.00123,
+        "latency_s": 1.5,
+        "request_id": "req-1",
+        "retries": 1,
         "outcome": "ok",
     }
     p = add(storage, camp, 1, operator="llm_diff", llm_call=call)
@@ -324,7 +341,11 @@ def test_records_are_frozen(storage: SQLStorage, camp: int) -> None:
 def test_json_round_trip(storage: SQLStorage) -> None:
     floats = [0.1 + 0.2, 1e-300, 5e-324, 1.7976931348623157e308, -2.5, 1 / 3, 123456789.123456789]
     config = {
-        "floats": floats, "int": 2**53 + 1, "bool": True, "none": None, "text": "héllo ✓ \"q\"",
+        "floats": floats,
+        "int": 2**53 + 1,
+        "bool": True,
+        "none": None,
+        "text": 'héllo ✓ "q"',
         "nested": {"a": {"b": [1, [2, 3.5]]}},
     }
     c = storage.create_campaign("json", "p", config, 1)

@@ -53,25 +53,33 @@ def test_scorer_exception_is_a_recorded_error(runner, harness: str) -> None:
     assert "scorer of stage 's' failed: KeyError" in out.final.detail
 
 
-@pytest.mark.parametrize("value, message", [
-    (float("nan"), "must be finite"),
-    (True, "must be a number"),
-    ("0.9", "must be a number"),
-    ({"score": 1.0, "bogus": 2}, "unexpected result keys"),
-    ({"metrics": {}}, "no 'score'"),
-    ({"score": 1.0, "metrics": {"m": float("inf")}}, "must be finite"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (float("nan"), "must be finite"),
+        (True, "must be a number"),
+        ("0.9", "must be a number"),
+        ({"score": 1.0, "bogus": 2}, "unexpected result keys"),
+        ({"metrics": {}}, "no 'score'"),
+        ({"score": 1.0, "metrics": {"m": float("inf")}}, "must be finite"),
+    ],
+)
 def test_junk_from_a_scorer_is_invalid_result(runner, harness: str, value, message) -> None:
     from evaluators.contract import result_from_value
 
-    out = run_cascade(runner, "def f():\n    return 1.0\n",
-                      [stage("s", harness, score=lambda _: result_from_value(value))])
+    out = run_cascade(
+        runner,
+        "def f():\n    return 1.0\n",
+        [stage("s", harness, score=lambda _: result_from_value(value))],
+    )
     assert out.outcome == "invalid_result"
     assert message in out.final.detail
 
 
 def test_scorer_returning_wrong_type_is_invalid(runner, harness: str) -> None:
-    out = run_cascade(runner, "def f():\n    return 1.0\n", [stage("s", harness, score=lambda v: 5)])
+    out = run_cascade(
+        runner, "def f():\n    return 1.0\n", [stage("s", harness, score=lambda v: 5)]
+    )
     assert out.outcome == "invalid_result" and "not EvalResult" in out.final.detail
 
 
@@ -86,5 +94,5 @@ def test_eval_result_is_strict() -> None:
     with pytest.raises(InvalidResult):
         EvalResult(score=1.0, correct=1)  # type: ignore[arg-type]
     with pytest.raises(InvalidResult):
-        EvalResult(score=10 ** 5000)
+        EvalResult(score=10**5000)
     assert EvalResult(score=2).score == 2.0

@@ -11,11 +11,10 @@ import os
 import resource
 
 import pytest
+from sandbox_corpus import support as s
 
 from evaluators.contract import ERROR, INVALID_RESULT, KILLED, OK, OOM, TIMEOUT, Limits
 from evaluators.sandbox import SandboxRunner
-
-from sandbox_corpus import support as s
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox tests run as root")
 
@@ -196,8 +195,14 @@ def test_files_outside_the_job_dir_survive(runner, tmp_path):
 
 @pytest.mark.parametrize(
     "code",
-    [s.EXIT_BEFORE_REPORT, s.SYS_EXIT, s.FAKE_RESULT_ON_STDOUT, s.RAW_NAN_ON_FD3,
-     s.TWO_RESULT_LINES, s.PICKLE_ON_FD3],
+    [
+        s.EXIT_BEFORE_REPORT,
+        s.SYS_EXIT,
+        s.FAKE_RESULT_ON_STDOUT,
+        s.RAW_NAN_ON_FD3,
+        s.TWO_RESULT_LINES,
+        s.PICKLE_ON_FD3,
+    ],
     ids=["os_exit", "sys_exit", "fake_stdout", "raw_nan", "two_lines", "pickle"],
 )
 def test_forged_or_missing_results_are_invalid(runner, code):
@@ -208,20 +213,36 @@ def test_forged_or_missing_results_are_invalid(runner, code):
 
 @pytest.mark.parametrize(
     "expression",
-    ["float('nan')", "float('inf')", "-float('inf')", "10**5000", "'x' * (2 << 20)",
-     "nested(100000)", "nested(200)"],
+    [
+        "float('nan')",
+        "float('inf')",
+        "-float('inf')",
+        "10**5000",
+        "'x' * (2 << 20)",
+        "nested(100000)",
+        "nested(200)",
+    ],
 )
 def test_bad_values_are_invalid(runner, expression):
-    code = f"def nested(n):\n    x = []\n    for _ in range(n):\n        x = [x]\n    return x\n" \
-           f"def main():\n    return {expression}\n"
+    code = (
+        f"def nested(n):\n    x = []\n    for _ in range(n):\n        x = [x]\n    return x\n"
+        f"def main():\n    return {expression}\n"
+    )
     check(runner, code, INVALID_RESULT)
 
 
 @pytest.mark.parametrize(
     ("expression", "expected"),
-    [("'0.9'", "0.9"), ("True", True), ("None", None), ("10**300", 10**300),
-     ("1e308", 1e308), ("{'score': 1.5, 'metrics': {'a': 2}}", {"score": 1.5, "metrics": {"a": 2}}),
-     ("[[[[1]]]]", [[[[1]]]]), ("'x' * 500_000", "x" * 500_000)],
+    [
+        ("'0.9'", "0.9"),
+        ("True", True),
+        ("None", None),
+        ("10**300", 10**300),
+        ("1e308", 1e308),
+        ("{'score': 1.5, 'metrics': {'a': 2}}", {"score": 1.5, "metrics": {"a": 2}}),
+        ("[[[[1]]]]", [[[[1]]]]),
+        ("'x' * 500_000", "x" * 500_000),
+    ],
 )
 def test_json_values_come_back_as_they_are(runner, expression, expected):
     result = check(runner, f"def main():\n    return {expression}\n", OK)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
+from sandbox_corpus import support as s
 
 from evaluators.contract import ERROR, KILLED, OK, TIMEOUT, Limits
 from evaluators.sandbox import SandboxRunner
-
-from sandbox_corpus import support as s
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox tests run as root")
 

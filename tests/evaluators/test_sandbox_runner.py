@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from sandbox_corpus import support as s
 
 from evaluators.contract import ERROR, OK, SANDBOX_FAILURE, Limits
 from evaluators.sandbox import SandboxRunner, launch
-
-from sandbox_corpus import support as s
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox tests run as root")
 CORPUS = Path(__file__).parent / "sandbox_corpus"

@@ -34,8 +34,22 @@ def test_problems_lists_builtin_problems(capsys) -> None:
 
 
 def test_run_status_best_export(capsys, db_url: str, tmp_path: Path) -> None:
-    code, out, _ = run_cli(capsys, "run", SINE, "--db", db_url, "--max-evals", "12",
-                           "--workers", "1", "--name", "cli", "--seed", "2", "--quiet")
+    code, out, _ = run_cli(
+        capsys,
+        "run",
+        SINE,
+        "--db",
+        db_url,
+        "--max-evals",
+        "12",
+        "--workers",
+        "1",
+        "--name",
+        "cli",
+        "--seed",
+        "2",
+        "--quiet",
+    )
     assert code == 0 and "campaign cli: 12 evaluations (budget)" in out
     code, out, _ = run_cli(capsys, "status", "--db", db_url, "--json")
     [row] = json.loads(out)
@@ -48,7 +62,9 @@ def test_run_status_best_export(capsys, db_url: str, tmp_path: Path) -> None:
     code, out, _ = run_cli(capsys, "best", "cli", "--db", db_url)
     assert out.startswith("# program") and "def f(x):" in out
     target = tmp_path / "out.jsonl"
-    code, _, _ = run_cli(capsys, "export", "cli", "--db", db_url, "--format", "jsonl", "-o", str(target))
+    code, _, _ = run_cli(
+        capsys, "export", "cli", "--db", db_url, "--format", "jsonl", "-o", str(target)
+    )
     lines = [json.loads(line) for line in target.read_text().splitlines()]
     assert code == 0 and len(lines) == 12
     assert all(line["evaluations"] and "code" in line for line in lines)
@@ -58,28 +74,45 @@ def test_run_status_best_export(capsys, db_url: str, tmp_path: Path) -> None:
 
 
 def test_resume_of_a_finished_campaign_extends_its_budget(capsys, db_url: str) -> None:
-    run_cli(capsys, "run", SINE, "--db", db_url, "--max-evals", "6", "--workers", "1",
-            "--name", "more", "--quiet")
+    run_cli(
+        capsys,
+        "run",
+        SINE,
+        "--db",
+        db_url,
+        "--max-evals",
+        "6",
+        "--workers",
+        "1",
+        "--name",
+        "more",
+        "--quiet",
+    )
     code, out, _ = run_cli(capsys, "resume", "more", "--db", db_url, "--max-evals", "10", "--quiet")
     assert code == 0 and "campaign more: 10 evaluations" in out
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["run", "no.such"], "unknown problem 'no.such'"),
-    (["run", "missing.toml"], "campaign file not found"),
-    (["run", SINE, "--set", "workers=0"], "workers must be an integer"),
-    (["run", SINE, "--set", "islands"], "--set expects key=value"),
-    (["best", "ghost"], "no campaign named 'ghost'"),
-    (["resume", "ghost"], "no campaign named 'ghost'"),
-    (["export", "ghost"], "no campaign named 'ghost'"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["run", "no.such"], "unknown problem 'no.such'"),
+        (["run", "missing.toml"], "campaign file not found"),
+        (["run", SINE, "--set", "workers=0"], "workers must be an integer"),
+        (["run", SINE, "--set", "islands"], "--set expects key=value"),
+        (["best", "ghost"], "no campaign named 'ghost'"),
+        (["resume", "ghost"], "no campaign named 'ghost'"),
+        (["export", "ghost"], "no campaign named 'ghost'"),
+    ],
+)
 def test_user_errors_are_one_line(capsys, db_url: str, argv, fragment) -> None:
     code, _, err = run_cli(capsys, *argv, "--db", db_url)
     assert_one_line_error(code, err, fragment)
 
 
 def test_unreachable_database_is_one_line(capsys) -> None:
-    code, _, err = run_cli(capsys, "status", "--db", "postgresql+psycopg://bob:secret@127.0.0.1:1/x")
+    code, _, err = run_cli(
+        capsys, "status", "--db", "postgresql+psycopg://bob:secret@127.0.0.1:1/x"
+    )
     assert_one_line_error(code, err, "cannot connect")
     assert "secret" not in err
 

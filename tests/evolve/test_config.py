@@ -8,8 +8,11 @@ from evolve.config import ConfigError, apply_overrides, build_config, parse_valu
 
 
 def test_set_overrides_reach_nested_tables() -> None:
-    config = build_config("binpack.online", {"max_evals": 9},
-                          ["strategy.islands=3", "problem.seed=4", "operators.ast_mutate=1"])
+    config = build_config(
+        "binpack.online",
+        {"max_evals": 9},
+        ["strategy.islands=3", "problem.seed=4", "operators.ast_mutate=1"],
+    )
     assert config.max_evals == 9
     assert config.strategy.islands == 3
     assert config.problem_options == {"seed": 4}
@@ -28,13 +31,16 @@ def test_toml_campaign_file(tmp_path: Path) -> None:
     assert (config.max_evals, config.workers, config.strategy.islands) == (60, 1, 2)
 
 
-@pytest.mark.parametrize("text, message", [
-    ('problem = "x.y"\nmax_evals = "many"\n', "max_evals must be an integer"),
-    ('problem = "x.y"\n[strategy]\nislandz = 2\n', "unknown \\[strategy\\] keys: islandz"),
-    ('max_evals = 3\n', "names no problem"),
-    ('problem = "x.y"\nmax_evals = \n', "not valid TOML"),
-    ('problem = "x.y"\nmax_evals = true\n', "max_evals must be an integer"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('problem = "x.y"\nmax_evals = "many"\n', "max_evals must be an integer"),
+        ('problem = "x.y"\n[strategy]\nislandz = 2\n', "unknown \\[strategy\\] keys: islandz"),
+        ("max_evals = 3\n", "names no problem"),
+        ('problem = "x.y"\nmax_evals = \n', "not valid TOML"),
+        ('problem = "x.y"\nmax_evals = true\n', "max_evals must be an integer"),
+    ],
+)
 def test_malformed_config_is_one_clear_line(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(text)

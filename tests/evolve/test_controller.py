@@ -15,8 +15,11 @@ SINE = str(REPO / "examples" / "sine.py")
 
 
 def test_campaign_reaches_budget_and_records_lineage(db_url: str) -> None:
-    summary = api.run(SINE, {"max_evals": 40, "db": db_url, "workers": 2, "seed": 7,
-                             "name": "sine-a"}, ["strategy.islands=2"])
+    summary = api.run(
+        SINE,
+        {"max_evals": 40, "db": db_url, "workers": 2, "seed": 7, "name": "sine-a"},
+        ["strategy.islands=2"],
+    )
     assert summary.reason == "budget"
     assert summary.evaluated == 40
     storage = open_storage(db_url)
@@ -33,8 +36,10 @@ def test_campaign_reaches_budget_and_records_lineage(db_url: str) -> None:
         assert {p.operator for p in children} <= {"ast_mutate", "ast_crossover"}
         ids = {p.id for p in programs}
         assert all(set(p.parent_ids) <= ids for p in children)
-        assert all(p.generation == 1 + max(storage.get_program(i).generation for i in p.parent_ids)
-                   for p in children)
+        assert all(
+            p.generation == 1 + max(storage.get_program(i).generation for i in p.parent_ids)
+            for p in children
+        )
         # every program evaluated exactly once, in a gapless sequence
         assert sorted(p.eval_seq for p in programs) == list(range(1, 41))
         for program in programs:

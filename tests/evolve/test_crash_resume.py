@@ -52,11 +52,24 @@ def test_kill_nine_and_resume(tmp_path: Path, evolve_bin: str) -> None:
     kills = 0
     problem = tmp_path / "slow_square.py"
     problem.write_text(PROBLEM)
-    command = [evolve, "run", str(problem), "--name", "crash", "--max-evals", str(BUDGET),
-               "--workers", "2", "--seed", "5", *common]
+    command = [
+        evolve,
+        "run",
+        str(problem),
+        "--name",
+        "crash",
+        "--max-evals",
+        str(BUDGET),
+        "--workers",
+        "2",
+        "--seed",
+        "5",
+        *common,
+    ]
     while True:
-        proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         if kills < 4:
             time.sleep(rng.uniform(0.5, 2.5))
             if proc.poll() is None:

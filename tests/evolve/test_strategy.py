@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,13 +11,30 @@ from evolve.config import StrategyConfig
 from evolve.strategy import IslandsMapElites, NoParents
 
 
-def program(pid: int, score: float | None, island: int = 0, generation: int = 1,
-            length: float = 0.0, correct: bool = True) -> ProgramRecord:
+def program(
+    pid: int,
+    score: float | None,
+    island: int = 0,
+    generation: int = 1,
+    length: float = 0.0,
+    correct: bool = True,
+) -> ProgramRecord:
     return ProgramRecord(
-        id=pid, campaign_id=1, code=f"# {pid}", genome=None, code_hash=str(pid),
-        ast_hash=str(pid), generation=generation, island=island, operator="t",
-        status="evaluated", created_at=datetime.now(timezone.utc), outcome="ok",
-        score=score, correct=correct, features={"length": length},
+        id=pid,
+        campaign_id=1,
+        code=f"# {pid}",
+        genome=None,
+        code_hash=str(pid),
+        ast_hash=str(pid),
+        generation=generation,
+        island=island,
+        operator="t",
+        status="evaluated",
+        created_at=datetime.now(UTC),
+        outcome="ok",
+        score=score,
+        correct=correct,
+        features={"length": length},
     )
 
 

@@ -8,13 +8,13 @@ from evaluators import Candidate, EvalResult, Limits, Stage, register_problem
 
 POINTS = [i * math.pi / 64 for i in range(65)]
 
-INITIAL_PROGRAM = '''\
+INITIAL_PROGRAM = """\
 # EVOLVE-BLOCK-START
 def f(x):
     y = x * 1.0
     return y
 # EVOLVE-BLOCK-END
-'''
+"""
 
 
 def run_candidate(program, points):
