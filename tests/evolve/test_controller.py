@@ -93,3 +93,38 @@ def test_bad_override_is_one_clear_error(db_url: str) -> None:
         api.run(SINE, {"db": db_url}, ["strategy.islands=0"])
     with pytest.raises(api.UserError, match="unknown campaign keys: bogus"):
         api.run(SINE, {"db": db_url}, ["bogus=1"])
+
+
+CANARY_PROBLEM = '''
+import os
+
+INITIAL_PROGRAM = "# EVOLVE-BLOCK-START\\ndef f():\\n    return 1.0\\n# EVOLVE-BLOCK-END\\n"
+
+
+def evaluate(program):
+    seen = [repr(dict(os.environ))]
+    for pid in os.listdir("/proc"):
+        for name in ("environ", "cmdline"):
+            try:
+                with open(f"/proc/{pid}/{name}", "rb") as handle:
+                    seen.append(handle.read().decode("utf-8", "replace"))
+            except OSError:
+                pass
+    text = "\\n".join(seen)
+    print(text[:50000])
+    return {"score": program.f(), "feedback": text[:3000]}
+'''
+
+
+def test_no_secret_reaches_the_database(db_url: str, tmp_path: Path, monkeypatch) -> None:
+    canary = "sk-canary-7c1e5b2d9f"
+    monkeypatch.setenv("OPENAI_API_KEY", canary)
+    monkeypatch.setenv("EVOFORGE_CANARY_KEY", canary)
+    problem = tmp_path / "snoop.py"
+    problem.write_text(CANARY_PROBLEM)
+    summary = api.run(str(problem), {"max_evals": 3, "db": db_url, "workers": 1})
+    assert summary.evaluated >= 1 and summary.best is not None
+    assert "PATH" in summary.best.feedback  # the snooping really ran and was stored
+    db_file = Path(db_url.removeprefix("sqlite:///"))
+    stored = b"".join(p.read_bytes() for p in db_file.parent.glob(db_file.name + "*"))
+    assert canary.encode() not in stored
