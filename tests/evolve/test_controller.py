@@ -95,7 +95,7 @@ def test_bad_override_is_one_clear_error(db_url: str) -> None:
         api.run(SINE, {"db": db_url}, ["bogus=1"])
 
 
-CANARY_PROBLEM = '''
+CANARY_PROBLEM = """
 import os
 
 INITIAL_PROGRAM = "# EVOLVE-BLOCK-START\\ndef f():\\n    return 1.0\\n# EVOLVE-BLOCK-END\\n"
@@ -113,7 +113,7 @@ def evaluate(program):
     text = "\\n".join(seen)
     print(text[:50000])
     return {"score": program.f(), "feedback": text[:3000]}
-'''
+"""
 
 
 def test_no_secret_reaches_the_database(db_url: str, tmp_path: Path, monkeypatch) -> None:
