@@ -202,6 +202,16 @@ def export_jsonl(db: str | None, campaign: str, output: str | None) -> int:
         return count
 
 
+def dashboard(db: str | None, host: str, port: int, token: str | None) -> int:
+    """Serve the lineage dashboard until interrupted."""
+    try:
+        from dashboards.server import serve
+    except ImportError as exc:
+        raise UserError(f"the dashboard is not available: {exc}") from exc
+    with _user_errors():
+        return serve(resolve_db(db), host=host, port=port, token=token)
+
+
 def upgrade_db(db: str | None) -> str:
     from db.schema import upgrade
 

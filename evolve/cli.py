@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override any field, e.g. strategy.islands=8 or problem.seed=3",
     )
+    run.add_argument("--executor", choices=["local", "ray"], help="where evaluations run")
+    run.add_argument(
+        "--ray-address", dest="ray_address", help="Ray cluster (default: Ray's lookup)"
+    )
     run.add_argument("--quiet", action="store_true", help="no progress output")
 
     resume = sub.add_parser("resume", help="finish an interrupted or killed campaign")
@@ -70,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["jsonl"], default="jsonl")
     export.add_argument("--output", "-o", help="file to write (default: stdout)")
 
+    dash = sub.add_parser("dashboard", help="browse campaigns and lineage in a web page")
+    _add_db(dash)
+    dash.add_argument("--host", default="127.0.0.1")
+    dash.add_argument("--port", type=int, default=8080)
+    dash.add_argument(
+        "--token", help="required on other interfaces than 127.0.0.1 (or $EVOLVE_DASHBOARD_TOKEN)"
+    )
+
     dbp = sub.add_parser("db", help="database maintenance")
     dbsub = dbp.add_subparsers(dest="db_command", required=True)
     upgrade = dbsub.add_parser("upgrade", help="migrate the database schema to this version")
@@ -93,7 +105,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         overrides = {
             k: getattr(args, k)
-            for k in ("max_evals", "time_limit_s", "workers", "seed", "name", "db")
+            for k in (
+                "max_evals",
+                "time_limit_s",
+                "workers",
+                "seed",
+                "name",
+                "db",
+                "executor",
+                "ray_address",
+            )
         }
         summary = api.run(args.target, overrides, args.set, quiet=args.quiet)
         print(api.describe_summary(summary, api.resolve_db(args.db)))
@@ -129,6 +150,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.output:
             print(f"wrote {count} programs to {args.output}", file=sys.stderr)
         return 0
+    if args.command == "dashboard":
+        return api.dashboard(args.db, args.host, args.port, args.token)
     if args.command == "db":
         print(api.upgrade_db(args.db))
         return 0

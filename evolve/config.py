@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_DB = "sqlite:///evolve.db"
+DEFAULT_OPERATORS = {"ast_mutate": 0.85, "ast_crossover": 0.15}
 
 
 class ConfigError(ValueError):
@@ -19,12 +20,16 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class StrategyConfig:
+    kind: str = (
+        ""  # a name in evolve.strategies.STRATEGIES; "": the problem's default, else islands
+    )
     islands: int = 4
     archive_size: int = 16  # elites kept per island for exploitation and crossover
     exploit: float = 0.7  # chance of a tournament over the archive, else a random grid cell
     tournament: int = 3
     migration_interval: int = 40  # evaluations between ring migrations
     migration_count: int = 1  # best programs copied to the next island
+    options: Mapping[str, Any] = field(default_factory=dict)  # for other kinds of strategy
 
 
 @dataclass(frozen=True)
@@ -37,9 +42,10 @@ class CampaignConfig:
     workers: int = 2
     seed: int = 0
     isolation: str = "auto"  # sandbox isolation: auto, bwrap, uid, rlimits
-    operators: Mapping[str, float] = field(
-        default_factory=lambda: {"ast_mutate": 0.85, "ast_crossover": 0.15}
-    )
+    executor: str = "local"  # local (process pool) or ray
+    ray_address: str = ""  # "" = Ray's own lookup (RAY_ADDRESS, a running cluster, or a new one)
+    # name -> weight; empty: the problem's default_operators, else DEFAULT_OPERATORS
+    operators: Mapping[str, float] = field(default_factory=dict)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     problem_options: Mapping[str, Any] = field(default_factory=dict)
     held_out: bool = True  # evaluate the best program on the problem's held-out stages
@@ -94,14 +100,16 @@ class CampaignConfig:
             self.isolation in ("auto", "bwrap", "uid", "rlimits"),
             "isolation must be one of auto, bwrap, uid, rlimits",
         )
-        need(
-            isinstance(self.operators, Mapping) and bool(self.operators),
-            "operators must be a table of name = weight",
-        )
+        need(isinstance(self.operators, Mapping), "operators must be a table of name = weight")
         for name, weight in self.operators.items():
             need(_is_num(weight) and weight >= 0, f"operator weight for {name!r} must be >= 0")
-        need(sum(self.operators.values()) > 0, "at least one operator needs a positive weight")
+        need(
+            not self.operators or sum(self.operators.values()) > 0,
+            "at least one operator needs a positive weight",
+        )
         s = self.strategy
+        need(isinstance(s.kind, str), "strategy.kind must be a name")
+        need(isinstance(s.options, Mapping), "strategy.options must be a table")
         need(_is_int(s.islands) and s.islands >= 1, "strategy.islands must be >= 1")
         need(_is_int(s.archive_size) and s.archive_size >= 1, "strategy.archive_size must be >= 1")
         need(_is_num(s.exploit) and 0 <= s.exploit <= 1, "strategy.exploit must be in [0, 1]")
@@ -181,7 +189,4 @@ def build_config(
     else:
         data = {"problem": str(Path(target).resolve()) if target.endswith(".py") else target}
     data.update({k: v for k, v in overrides.items() if v is not None})
-    data.setdefault(
-        "operators", dict(CampaignConfig.__dataclass_fields__["operators"].default_factory())
-    )
     return CampaignConfig.from_dict(apply_overrides(data, assignments))

@@ -23,12 +23,13 @@ from db.records import EVALUATED, PARENT, PENDING, SECOND_PARENT, NewStageResult
 from db.storage import Storage
 from evaluators.contract import ERROR, StageOutcome
 from evaluators.registry import make_problem
-from evolve.config import CampaignConfig
+from evolve.config import DEFAULT_OPERATORS, CampaignConfig
 from evolve.live import Progress, QuietView
 from evolve.operators import make_operator
 from evolve.operators.base import Context, ProposalRejected
 from evolve.operators.hashing import ast_hash, code_hash
-from evolve.strategy import IslandsMapElites, NoParents
+from evolve.strategies import make_strategy
+from evolve.strategy import NoParents
 from workers.jobs import HELD_OUT, SEARCH, Executor, Job, JobResult
 
 MAX_CONSECUTIVE_REJECTIONS = 500  # proposals in a row that yield nothing new: the search stalled
@@ -53,6 +54,12 @@ class CampaignSummary:
 
 
 def default_executor(config: CampaignConfig, problem: Any) -> Executor:
+    if config.executor == "ray":
+        try:
+            from workers.ray import RayExecutor
+        except ImportError as exc:
+            raise CampaignError(f"the Ray executor is not available: {exc}") from exc
+        return RayExecutor(config, problem)
     from workers.local import LocalExecutor
 
     return LocalExecutor(
@@ -89,11 +96,22 @@ class Controller:
             self.problem = make_problem(config.problem, **dict(config.problem_options))
         except Exception as exc:
             raise CampaignError(str(exc)) from exc
-        self.strategy = IslandsMapElites(config.strategy, getattr(self.problem, "feature_axes", ()))
-        self.operators = {
-            name: make_operator(name) for name, w in config.operators.items() if w > 0
-        }
-        self._weights = [config.operators[name] for name in self.operators]
+        try:
+            self.strategy = make_strategy(config.strategy, self.problem)
+        except ValueError as exc:
+            raise CampaignError(str(exc)) from exc
+        weights = (
+            config.operators
+            or getattr(self.problem, "default_operators", None)
+            or DEFAULT_OPERATORS
+        )
+        try:
+            self.operators = {
+                name: make_operator(name, self.problem) for name, w in weights.items() if w > 0
+            }
+        except ValueError as exc:
+            raise CampaignError(str(exc)) from exc
+        self._weights = [weights[name] for name in self.operators]
         self._hashes: set[str] = set()
         self._outstanding: dict[int, Job] = {}
         self._stop = threading.Event()

@@ -19,14 +19,20 @@ OPERATORS: dict[str, type] = {
 }
 
 
-def make_operator(name: str, **kwargs: Any) -> Operator:
-    """The operator registered under ``name``, built with ``kwargs``."""
-    try:
-        cls = OPERATORS[name]
-    except KeyError:
-        known = ", ".join(sorted(OPERATORS))
-        raise ValueError(f"unknown operator {name!r}; known operators: {known}") from None
-    return cls(**kwargs)
+def make_operator(name: str, problem: Any = None, **kwargs: Any) -> Operator:
+    """The operator registered under ``name``, built with ``kwargs``.
+
+    A problem may bring operators of its own (for its genome representation) through an
+    ``operators()`` method returning {name: factory}; those are looked up after ours.
+    """
+    extra = (
+        dict(problem.operators()) if problem is not None and hasattr(problem, "operators") else {}
+    )
+    factory = OPERATORS.get(name) or extra.get(name)
+    if factory is None:
+        known = ", ".join(sorted({*OPERATORS, *extra}))
+        raise ValueError(f"unknown operator {name!r}; known operators: {known}")
+    return factory(**kwargs)
 
 
 __all__ = [

@@ -16,7 +16,7 @@ def test_set_overrides_reach_nested_tables() -> None:
     assert config.max_evals == 9
     assert config.strategy.islands == 3
     assert config.problem_options == {"seed": 4}
-    assert config.operators["ast_mutate"] == 1 and "ast_crossover" in config.operators
+    assert config.operators == {"ast_mutate": 1}  # only what was set: no hidden defaults mixed in
 
 
 def test_values_are_toml_literals() -> None:

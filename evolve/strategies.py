@@ -1,0 +1,32 @@
+"""The registry of population strategies, chosen by ``strategy.kind``.
+
+A strategy implements ``tell(program) -> migrations``, ``ask(rng, arity) -> Selection`` and
+``best_per_island()``, and must hold no state that is not derived from the programs it was
+told about, in order: a resume (and a replay) rebuilds it by telling it the recorded
+evaluations again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from evolve.config import StrategyConfig
+from evolve.strategy import IslandsMapElites
+
+
+def _islands(config: StrategyConfig, problem: Any) -> IslandsMapElites:
+    return IslandsMapElites(config, getattr(problem, "feature_axes", ()))
+
+
+# kind -> factory(config, problem)
+STRATEGIES: dict[str, Callable[[StrategyConfig, Any], Any]] = {"islands": _islands}
+
+
+def make_strategy(config: StrategyConfig, problem: Any) -> Any:
+    kind = config.kind or getattr(problem, "default_strategy", "") or "islands"
+    factory = STRATEGIES.get(kind)
+    if factory is None:
+        known = ", ".join(sorted(STRATEGIES))
+        raise ValueError(f"unknown strategy.kind {kind!r}; known: {known}")
+    return factory(config, problem)

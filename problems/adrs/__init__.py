@@ -1,0 +1,1 @@
+"""Problem family adrs (work in progress: registers nothing yet)."""

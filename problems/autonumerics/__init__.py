@@ -1,0 +1,1 @@
+"""Problem family autonumerics (work in progress: registers nothing yet)."""

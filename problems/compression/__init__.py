@@ -1,0 +1,1 @@
+"""Problem family compression (work in progress: registers nothing yet)."""
