@@ -66,6 +66,7 @@ def default_executor(config: CampaignConfig, problem: Any) -> Executor:
         workers=config.workers,
         isolation=config.isolation,
         preload=tuple(getattr(problem, "preload", ())),
+        batch_size=int(getattr(problem, "batch_size", 1)),
     )
 
 
@@ -338,6 +339,7 @@ class Controller:
             dict(self.config.problem_options),
             SEARCH,
             attempt,
+            genome=program.genome,
         )
         self._outstanding[program.id] = job
         self.executor.submit([job])
@@ -407,7 +409,14 @@ class Controller:
         targets = {p.id: p for p in (self._best, self._initial) if p is not None}
         self.executor.submit(
             [
-                Job(p.id, p.code, self.config.problem, dict(self.config.problem_options), HELD_OUT)
+                Job(
+                    p.id,
+                    p.code,
+                    self.config.problem,
+                    dict(self.config.problem_options),
+                    HELD_OUT,
+                    genome=p.genome,
+                )
                 for p in targets.values()
             ]
         )

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Sequence
 from typing import Any
 
 from evaluators.cascade import run_cascade
+from evaluators.contract import ERROR, OK, Candidate, EvalResult, InvalidResult, StageOutcome
 from evaluators.registry import make_problem
 from workers.jobs import HELD_OUT, REFERENCE, Job, JobResult
+
+# Stage name and isolation label of results from a problem's evaluate_batch: the problem
+# interprets genomes itself (it must never execute candidate code outside the sandbox).
+BATCH_STAGE = "batch"
+BATCH_ISOLATION = "genome-interpreter"
 
 
 class ProblemCache:
@@ -40,3 +48,73 @@ def evaluate_job(job: Job, runner: Any, problems: ProblemCache, worker: str) -> 
     if not stages:
         return JobResult(job, worker, (), error=f"problem has no {job.stage_set} stages")
     return JobResult(job, worker, tuple(run_cascade(runner, job.code, stages).stages))
+
+
+def evaluate_jobs(
+    jobs: Sequence[Job], runner: Any, problems: ProblemCache, worker: str
+) -> list[JobResult]:
+    """Evaluate several jobs: in one call to the problem's
+    ``evaluate_batch(candidates, stage_set)`` when it has one (a whole population in one
+    vectorised, e.g. JAX, call; stage_set is "search", "held_out" or "reference"), else
+    one by one through the sandboxed cascade."""
+    first = jobs[0]
+    same = all(
+        j.problem == first.problem
+        and j.problem_options == first.problem_options
+        and j.stage_set == first.stage_set
+        for j in jobs
+    )
+    problem = None
+    if same:
+        try:
+            problem = problems.get(first.problem, dict(first.problem_options))
+        except Exception:
+            problem = None
+    if problem is None or not hasattr(problem, "evaluate_batch"):
+        return [evaluate_job(job, runner, problems, worker) for job in jobs]
+    return _batch(problem, jobs, worker)
+
+
+def _batch(problem: Any, jobs: Sequence[Job], worker: str) -> list[JobResult]:
+    started = time.monotonic()
+    candidates = [Candidate(code=j.code, genome=j.genome) for j in jobs]
+    try:
+        results = list(problem.evaluate_batch(candidates, jobs[0].stage_set))
+        if len(results) != len(jobs):
+            raise InvalidResult(
+                f"evaluate_batch returned {len(results)} results for {len(jobs)} candidates"
+            )
+    except Exception as exc:
+        detail = f"evaluate_batch failed: {type(exc).__name__}: {exc}"
+        return [
+            JobResult(
+                j, worker, (StageOutcome(BATCH_STAGE, ERROR, None, detail, 0.0, BATCH_ISOLATION),)
+            )
+            for j in jobs
+        ]
+    share = (time.monotonic() - started) / len(jobs)
+    out = []
+    for job, result in zip(jobs, results, strict=True):
+        if isinstance(result, EvalResult):
+            stages = (
+                StageOutcome(BATCH_STAGE, OK, result, result.feedback, share, BATCH_ISOLATION),
+            )
+        elif (
+            isinstance(result, (list, tuple))
+            and result
+            and all(isinstance(s, StageOutcome) for s in result)
+        ):
+            stages = tuple(result)
+        else:
+            stages = (
+                StageOutcome(
+                    BATCH_STAGE,
+                    ERROR,
+                    None,
+                    f"evaluate_batch returned {type(result).__name__}, not EvalResult",
+                    share,
+                    BATCH_ISOLATION,
+                ),
+            )
+        out.append(JobResult(job, worker, stages))
+    return out

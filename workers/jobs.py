@@ -22,6 +22,7 @@ class Job:
     problem_options: Mapping[str, Any] = field(default_factory=dict)
     stage_set: str = SEARCH
     attempt: int = 1
+    genome: Any = None  # JSON, for problems that evaluate genomes (evaluate_batch)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def _worker_main(conn: Connection, isolation: str, preload: tuple[str, ...]) -> 
     # Ctrl-C reaches the whole foreground process group; the controller decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from evaluators.sandbox import DEFAULT_PRELOAD, SandboxRunner
-    from workers.evaluate import ProblemCache, evaluate_job
+    from workers.evaluate import ProblemCache, evaluate_jobs
 
     name = f"local-{os.getpid()}"
     problems = ProblemCache()
@@ -40,25 +40,31 @@ def _worker_main(conn: Connection, isolation: str, preload: tuple[str, ...]) -> 
                 return
             if job is None:
                 return
-            conn.send(("result", evaluate_job(job, runner, problems, name)))
+            conn.send(("result", evaluate_jobs(job, runner, problems, name)))
 
 
 @dataclass
 class _Slot:
     process: Any
     conn: Connection
-    job: Job | None = None
+    jobs: list[Job] | None = None  # the batch this worker is evaluating
     ready: bool = False
 
 
 class LocalExecutor:
     def __init__(
-        self, workers: int = 2, isolation: str = "auto", preload: tuple[str, ...] = ()
+        self,
+        workers: int = 2,
+        isolation: str = "auto",
+        preload: tuple[str, ...] = (),
+        batch_size: int = 1,
     ) -> None:
-        """``preload``: modules the sandbox imports once, warm (a problem's harness)."""
+        """``preload``: modules the sandbox imports once, warm (a problem's harness).
+        ``batch_size``: jobs handed to a worker at once (problems with evaluate_batch)."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        self.capacity = workers
+        self.batch_size = max(1, int(batch_size))
+        self.capacity = workers * self.batch_size
         self.isolation = isolation
         self.preload = tuple(preload)
         self.isolation_level = ""
@@ -82,15 +88,16 @@ class LocalExecutor:
 
     @property
     def in_flight(self) -> int:
-        return len(self._queue) + sum(slot.job is not None for slot in self._slots)
+        return len(self._queue) + sum(len(slot.jobs or ()) for slot in self._slots)
 
     def _dispatch(self) -> None:
         for slot in self._slots:
             if not self._queue:
                 return
-            if slot.job is None and slot.ready:
-                slot.job = self._queue.popleft()
-                slot.conn.send(slot.job)
+            if slot.jobs is None and slot.ready:
+                count = min(self.batch_size, len(self._queue))
+                slot.jobs = [self._queue.popleft() for _ in range(count)]
+                slot.conn.send(slot.jobs)
 
     def completed(self, timeout: float) -> list[JobResult]:
         results: list[JobResult] = []
@@ -108,29 +115,29 @@ class LocalExecutor:
                     slot.ready = True
                     self.isolation_level = payload
                 else:
-                    slot.job = None
-                    results.append(payload)
+                    slot.jobs = None
+                    results.extend(payload)
             elif slot.process.sentinel in ready:
                 results.extend(self._replace_dead(index))
         self._dispatch()
         return results
 
     def _replace_dead(self, index: int) -> list[JobResult]:
-        """A worker died (killed, crashed): respawn it and re-queue its job, boundedly."""
+        """A worker died (killed, crashed): respawn it and re-queue its jobs, boundedly."""
         slot = self._slots[index]
         slot.process.join(timeout=1)
         self._slots[index] = self._start()
-        job = slot.job
-        if job is None:
-            return []
-        key = (job.stage_set, job.job_id)
-        self._deaths[key] = self._deaths.get(key, 0) + 1
-        if self._deaths[key] <= MAX_WORKER_DEATHS_PER_JOB:
-            self._queue.appendleft(replace(job, attempt=job.attempt + 1))
-            return []
-        detail = f"worker process died {self._deaths[key]} times on this candidate"
-        failed = StageOutcome("worker", SANDBOX_FAILURE, None, detail, 0.0, "")
-        return [JobResult(job, f"local-{slot.process.pid}", (failed,))]
+        failed_results = []
+        for job in reversed(slot.jobs or []):
+            key = (job.stage_set, job.job_id)
+            self._deaths[key] = self._deaths.get(key, 0) + 1
+            if self._deaths[key] <= MAX_WORKER_DEATHS_PER_JOB:
+                self._queue.appendleft(replace(job, attempt=job.attempt + 1))
+                continue
+            detail = f"worker process died {self._deaths[key]} times on this candidate"
+            failed = StageOutcome("worker", SANDBOX_FAILURE, None, detail, 0.0, "")
+            failed_results.append(JobResult(job, f"local-{slot.process.pid}", (failed,)))
+        return failed_results
 
     def close(self) -> None:
         for slot in self._slots:

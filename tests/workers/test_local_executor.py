@@ -1,0 +1,68 @@
+"""The local executor: batches for evaluate_batch problems, and worker deaths."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from evaluators.contract import EvalResult
+from workers.evaluate import ProblemCache, evaluate_jobs
+from workers.jobs import Job
+from workers.local import LocalExecutor
+
+REPO = Path(__file__).resolve().parents[2]
+SINE = str(REPO / "examples" / "sine.py")
+
+
+def collect(executor: LocalExecutor, count: int, timeout: float = 60.0) -> list:
+    results, deadline = [], time.monotonic() + timeout
+    while len(results) < count and time.monotonic() < deadline:
+        results.extend(executor.completed(timeout=0.2))
+    return results
+
+
+def test_evaluate_jobs_uses_one_batch_call() -> None:
+    class Batchy:
+        calls: list[int] = []
+
+        def evaluate_batch(self, candidates, stage_set="search"):
+            self.calls.append(len(candidates))
+            return [EvalResult(score=float(c.genome[0])) for c in candidates]
+
+    cache = ProblemCache()
+    cache._problems["batchy{}"] = Batchy()  # a problem built in-process, as a worker would
+    jobs = [Job(i, "", "batchy", {}, genome=[i]) for i in range(5)]
+    results = evaluate_jobs(jobs, runner=None, problems=cache, worker="w")
+    assert Batchy.calls == [5]
+    assert [r.stages[0].result.score for r in results] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert all(r.stages[0].isolation == "genome-interpreter" for r in results)
+
+
+def test_batch_errors_fail_every_job_readably() -> None:
+    class Broken:
+        def evaluate_batch(self, candidates, stage_set="search"):
+            return [EvalResult(score=1.0)]  # one result for many candidates
+
+    cache = ProblemCache()
+    cache._problems["broken{}"] = Broken()
+    results = evaluate_jobs([Job(i, "", "broken", {}) for i in range(3)], None, cache, "w")
+    assert [r.stages[0].outcome for r in results] == ["error"] * 3
+    assert "returned 1 results for 3 candidates" in results[0].stages[0].detail
+
+
+def test_killed_worker_requeues_its_job() -> None:
+    code = "# EVOLVE-BLOCK-START\ndef f(x):\n    return x\n# EVOLVE-BLOCK-END\n"
+    with LocalExecutor(workers=1) as executor:
+        collect(executor, 0, timeout=0.5)  # let the worker start
+        deadline = time.monotonic() + 30
+        while executor._slots[0].ready is False and time.monotonic() < deadline:
+            executor.completed(timeout=0.2)
+        executor.submit([Job(1, code, SINE)])
+        pid = executor._slots[0].process.pid
+        os.kill(pid, signal.SIGKILL)
+        results = collect(executor, 1)
+    assert len(results) == 1
+    assert results[0].job.attempt == 2  # re-run once, on the respawned worker
+    assert results[0].stages[-1].outcome == "ok"
