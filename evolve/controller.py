@@ -262,7 +262,10 @@ class Controller:
 
     def _fill(self) -> None:
         # A small queue beyond the workers' capacity keeps them busy between polls.
-        target = self.executor.capacity * 2
+        # With one worker, no queue: each child is proposed after the previous result was
+        # told, which makes a one-worker campaign deterministic for its seed.
+        capacity = self.executor.capacity
+        target = capacity if capacity == 1 else capacity * 2
         while len(self._outstanding) < target and self._can_propose():
             if self._consecutive_rejections >= MAX_CONSECUTIVE_REJECTIONS:
                 return
