@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,8 @@ def test_single_file_problem(tmp_path: Path, evolve_bin: str) -> None:
 
 def test_package_problem_via_entry_point(tmp_path: Path, evolve_bin: str) -> None:
     target = tmp_path / "site"
+    source = tmp_path / "sine_pkg"  # a copy: building writes build/ next to the sources
+    shutil.copytree(REPO / "examples" / "sine_pkg", source)
     subprocess.run(
         [
             sys.executable,
@@ -53,7 +56,7 @@ def test_package_problem_via_entry_point(tmp_path: Path, evolve_bin: str) -> Non
             "--no-build-isolation",
             "--target",
             str(target),
-            str(REPO / "examples" / "sine_pkg"),
+            str(source),
         ],
         check=True,
         timeout=300,
