@@ -1,0 +1,232 @@
+"""Server-side aggregation for the campaign page: every series is down-sampled, so the
+browser never receives more than MAX_POINTS points per series whatever the campaign size."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from dashboards.index import CampaignIndex, Node
+
+MAX_POINTS = 2000
+TIME_BUCKETS = 60
+
+
+def downsample(points: Sequence[Any], limit: int = MAX_POINTS) -> list[Any]:
+    """At most `limit` points, evenly spaced, always keeping the first and the last."""
+    n = len(points)
+    if n <= limit:
+        return list(points)
+    if limit < 2:
+        return [points[-1]]
+    step = (n - 1) / (limit - 1)
+    return [points[round(i * step)] for i in range(limit)]
+
+
+def step_series(pairs: Iterable[tuple[float, float | None]], limit: int) -> list[list[float]]:
+    """Running maximum of (x, y) pairs, as the points where it changes plus the last x."""
+    out: list[list[float]] = []
+    best = -math.inf
+    last_x = None
+    for x, y in pairs:
+        last_x = x
+        if y is not None and y > best:
+            best = y
+            out.append([x, y])
+    if out and last_x is not None and out[-1][0] != last_x:
+        out.append([last_x, best])
+    return downsample(out, limit)
+
+
+def _scored(node: Node) -> float | None:
+    return node.score if node.correct and node.score is not None else None
+
+
+def series(index: CampaignIndex, limit: int = MAX_POINTS) -> dict[str, Any]:
+    limit = max(10, min(limit, MAX_POINTS))
+    done = index.evaluated()
+    t0 = min((n.created_at for n in index.nodes), default=0.0)
+    by_evals = step_series(((n.eval_seq or 0, _scored(n)) for n in done), limit)
+    by_time = step_series((((n.evaluated_at or t0) - t0, _scored(n)) for n in done), limit)
+    islands: dict[int, list[tuple[float, float | None]]] = defaultdict(list)
+    for n in done:
+        islands[n.island].append((n.eval_seq or 0, _scored(n)))
+    per_island = {str(k): step_series(v, limit) for k, v in sorted(islands.items())}
+    # every evaluation's score, as the best score per bucket of consecutive evaluations
+    scores = [(n.eval_seq or 0, _scored(n)) for n in done]
+    scores = [(x, y) for x, y in scores if y is not None]
+    if len(scores) > limit:
+        size = math.ceil(len(scores) / limit)
+        scores = [
+            max(scores[i : i + size], key=lambda p: p[1]) for i in range(0, len(scores), size)
+        ]
+    return {
+        "t0": t0,
+        "evaluations": len(done),
+        "best_by_eval": by_evals,
+        "best_by_time": by_time,
+        "per_island": per_island,
+        "scores": [list(p) for p in scores],
+        **time_buckets(done, t0),
+    }
+
+
+def time_buckets(done: Sequence[Node], t0: float) -> dict[str, Any]:
+    """Outcome classes and evaluations per second over time, in at most TIME_BUCKETS."""
+    times = [n.evaluated_at for n in done if n.evaluated_at is not None]
+    if not times:
+        return {"buckets": [], "bucket_s": 0.0, "outcomes": {}, "rate": [], "mean_rate": 0.0}
+    start, end = t0, max(times)
+    span = max(end - start, 1e-3)
+    k = min(TIME_BUCKETS, max(1, len(times)))
+    width = span / k
+    counts: dict[str, list[int]] = defaultdict(lambda: [0] * k)
+    total = [0] * k
+    for n in done:
+        if n.evaluated_at is None:
+            continue
+        b = min(k - 1, int((n.evaluated_at - start) / width))
+        counts[n.outcome or "unknown"][b] += 1
+        total[b] += 1
+    return {
+        "buckets": [round(i * width, 3) for i in range(k)],
+        "bucket_s": width,
+        "outcomes": dict(sorted(counts.items())),
+        "rate": [c / width for c in total],
+        "mean_rate": len(times) / span,
+    }
+
+
+def grid(index: CampaignIndex, x: str | None, y: str | None, bins: int = 10) -> dict[str, Any]:
+    """The MAP-Elites grid over two features (one if there is only one): per cell the best
+    score, the number of programs and the elite's id."""
+    features = index.keys("features")
+    bins = max(1, min(int(bins), 50))
+    if not features:
+        return {"features": [], "x": None, "y": None, "cells": []}
+    x = x if x in features else features[0]
+    y = y if y in features else (features[1] if len(features) > 1 else None)
+    if y == x:
+        y = None
+    nodes = [n for n in index.evaluated() if x in n.features and (y is None or y in n.features)]
+    if not nodes:
+        return {"features": features, "x": x, "y": y, "cells": []}
+
+    def axis(name: str | None) -> dict[str, Any]:
+        if name is None:
+            return {"name": None, "min": 0.0, "max": 1.0, "bins": 1}
+        vals = [float(n.features[name]) for n in nodes]
+        lo, hi = min(vals), max(vals)
+        return {"name": name, "min": lo, "max": hi if hi > lo else lo + 1.0, "bins": bins}
+
+    ax, ay = axis(x), axis(y)
+
+    def cell(a: dict[str, Any], node: Node) -> int:
+        if a["name"] is None:
+            return 0
+        f = (float(node.features[a["name"]]) - a["min"]) / (a["max"] - a["min"])
+        return min(a["bins"] - 1, max(0, int(f * a["bins"])))
+
+    cells: dict[tuple[int, int], dict[str, Any]] = {}
+    for n in nodes:
+        key = (cell(ax, n), cell(ay, n))
+        c = cells.setdefault(key, {"i": key[0], "j": key[1], "count": 0, "best": None, "id": None})
+        c["count"] += 1
+        s = _scored(n)
+        if s is not None and (c["best"] is None or s > c["best"]):
+            c["best"], c["id"] = s, n.id
+    return {"features": features, "x": ax, "y": ay, "cells": list(cells.values())}
+
+
+def pareto(
+    index: CampaignIndex,
+    x: str | None,
+    y: str | None,
+    x_dir: str = "max",
+    y_dir: str = "max",
+    limit: int = MAX_POINTS,
+) -> dict[str, Any]:
+    """The non-dominated set of correct programs on two metrics, each maximised or minimised,
+    and a down-sampled cloud of the others."""
+    metrics = index.keys("metrics")
+    if len(metrics) < 2:
+        return {"metrics": metrics, "x": None, "y": None, "front": [], "others": []}
+    x = x if x in metrics else metrics[0]
+    y = y if y in metrics else next(m for m in metrics if m != x)
+    sx = 1.0 if x_dir != "min" else -1.0
+    sy = 1.0 if y_dir != "min" else -1.0
+    pts = [
+        (float(n.metrics[x]), float(n.metrics[y]), n.id)
+        for n in index.evaluated()
+        if n.correct and x in n.metrics and y in n.metrics
+    ]
+    # sweep: best x first; a point is on the front when its y beats every y seen before
+    order = sorted(pts, key=lambda p: (-sx * p[0], -sy * p[1], p[2]))
+    front, others = [], []
+    best_y = -math.inf
+    for p in order:
+        if sy * p[1] > best_y:
+            front.append(p)
+            best_y = sy * p[1]
+        else:
+            others.append(p)
+    others.sort(key=lambda p: p[2])
+    return {
+        "metrics": metrics,
+        "x": x,
+        "y": y,
+        "x_dir": "min" if sx < 0 else "max",
+        "y_dir": "min" if sy < 0 else "max",
+        "front": [list(p) for p in downsample(front, limit)],
+        "others": [list(p) for p in downsample(others, limit)],
+        "total": len(pts),
+    }
+
+
+def llm_spend(index: CampaignIndex) -> dict[str, Any]:
+    """LLM calls, tokens and cost by model and by the operator of the program they made."""
+
+    def build() -> dict[str, Any]:
+        calls = index.storage.llm_calls(index.campaign_id)
+        fields = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens")
+
+        def empty() -> dict[str, Any]:
+            return {"calls": 0, "cost_usd": 0.0, "latency_s": 0.0, **dict.fromkeys(fields, 0)}
+
+        by_model: dict[str, dict[str, Any]] = defaultdict(empty)
+        by_operator: dict[str, dict[str, Any]] = defaultdict(empty)
+        total = empty()
+        outcomes: Counter[str] = Counter()
+        for call in calls:
+            node = index.get(call.program_id) if call.program_id is not None else None
+            operator = getattr(call, "operator", "") or (node.operator if node else "(none)")
+            for bucket in (by_model[call.model], by_operator[operator], total):
+                bucket["calls"] += 1
+                bucket["cost_usd"] += call.cost_usd
+                bucket["latency_s"] += call.latency_s
+                for f in fields:
+                    bucket[f] += getattr(call, f)
+            outcomes[call.outcome] += 1
+        return {
+            "total": total,
+            "by_model": dict(sorted(by_model.items())),
+            "by_operator": dict(sorted(by_operator.items())),
+            "outcomes": dict(outcomes),
+        }
+
+    return index.cached("llm", build)
+
+
+def llm_calls_of(index: CampaignIndex, program_id: int) -> list[Any]:
+    """The LLM calls that made a program (a repair re-prompt makes two), in order."""
+
+    def build() -> dict[int, list[Any]]:
+        calls: dict[int, list[Any]] = defaultdict(list)
+        for c in index.storage.llm_calls(index.campaign_id):
+            if c.program_id is not None:
+                calls[c.program_id].append(c)
+        return dict(calls)
+
+    return index.cached("llm_by_program", build).get(program_id, [])

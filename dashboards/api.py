@@ -1,0 +1,249 @@
+"""The JSON API of the dashboard (all GET, all read through Storage and the index).
+
+/api/campaigns                               every campaign with its progress
+/api/campaigns/<c>                           one campaign: counts, best, config, keys
+/api/campaigns/<c>/updates?since=SEQ         live cursor: what was evaluated after SEQ
+/api/campaigns/<c>/series?points=N           best score by evaluation and by time, per
+                                             island, outcomes over time, evaluations/s
+/api/campaigns/<c>/grid?x=F&y=F&bins=N       MAP-Elites heatmap over two features
+/api/campaigns/<c>/pareto?x=M&y=M&x_dir=&y_dir=   Pareto front of two metrics
+/api/campaigns/<c>/llm                       LLM calls, tokens, cost by model/operator
+/api/campaigns/<c>/programs?offset&limit&sort&order&operator&outcome&island&min_score&max_score
+/api/campaigns/<c>/lineage?max_nodes&filters  overview subgraph (best ancestry + top)
+/api/programs/<id>                           one program in full
+/api/programs/<id>/diff[?parent=ID]          unified diffs against its parents
+/api/programs/<id>/lineage?depth&down&max_nodes&filters   neighbourhood subgraph
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dashboards import aggregate, lineage, program
+from dashboards.index import CampaignIndex, Indexes, ts
+from db.records import CampaignRecord
+from db.storage import Storage
+
+MAX_PAGE = 500
+SORTS = {"id", "score", "eval_seq", "generation", "island"}
+
+
+class NotFound(LookupError):
+    pass
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def _int(query: Mapping[str, str], key: str, default: int, lo: int, hi: int) -> int:
+    value = query.get(key, "")
+    if value == "":
+        return default
+    try:
+        return max(lo, min(int(value), hi))
+    except ValueError:
+        raise BadRequest(f"{key} must be an integer") from None
+
+
+class Api:
+    def __init__(self, storage: Storage, indexes: Indexes) -> None:
+        self.storage = storage
+        self.indexes = indexes
+        c, p = r"/api/campaigns/([^/]+)", r"/api/programs/(\d+)"
+        self.routes: list[tuple[re.Pattern[str], Callable[..., Any]]] = [
+            (re.compile(r"/api/campaigns/?"), self.campaigns),
+            (re.compile(c + r"/?"), self.campaign),
+            (re.compile(c + r"/updates"), self.updates),
+            (re.compile(c + r"/series"), self.series),
+            (re.compile(c + r"/grid"), self.grid),
+            (re.compile(c + r"/pareto"), self.pareto),
+            (re.compile(c + r"/llm"), self.llm),
+            (re.compile(c + r"/programs"), self.programs),
+            (re.compile(c + r"/lineage"), self.campaign_lineage),
+            (re.compile(p + r"/?"), self.program),
+            (re.compile(p + r"/diff"), self.diff),
+            (re.compile(p + r"/lineage"), self.program_lineage),
+        ]
+
+    def dispatch(self, path: str, query: Mapping[str, str]) -> Any:
+        from dashboards.app import Response
+
+        for pattern, handler in self.routes:
+            m = pattern.fullmatch(path)
+            if m:
+                return Response.json(handler(query, *m.groups()))
+        raise NotFound(f"no API route {path}")
+
+    # -- helpers ---------------------------------------------------------------------
+    def _campaign(self, key: str) -> tuple[CampaignRecord, CampaignIndex]:
+        from urllib.parse import unquote
+
+        key = unquote(key)
+        record = self.storage.get_campaign(int(key)) if key.isdigit() else None
+        record = record or self.storage.get_campaign(key)
+        if record is None:
+            raise NotFound(f"no campaign {key!r}")
+        return record, self.indexes(record.id)
+
+    def _program(self, pid: str) -> tuple[Any, CampaignIndex]:
+        record = self.storage.get_program(int(pid))
+        if record is None:
+            raise NotFound(f"no program {pid}")
+        return record, self.indexes(record.campaign_id)
+
+    @staticmethod
+    def _summary(record: CampaignRecord, index: CampaignIndex) -> dict[str, Any]:
+        best = index.best()
+        counts = index.counts
+        spend = aggregate.llm_spend(index)["total"]
+        return {
+            "id": record.id,
+            "name": record.name,
+            "problem": record.problem,
+            "status": index.status or record.status,
+            "programs": counts.get("programs", 0),
+            "evaluated": counts.get("evaluated", 0),
+            "pending": counts.get("pending", 0),
+            "correct": counts.get("correct", 0),
+            "budget": record.config.get("max_evals"),
+            "best_score": best.score if best else None,
+            "best_program": best.id if best else None,
+            "spend_usd": spend["cost_usd"],
+            "llm_calls": spend["calls"],
+            "created_at": ts(record.created_at),
+            "finished_at": ts(record.finished_at),
+            "outcomes": {
+                k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("outcome:")
+            },
+            "cursor": index.evaluated()[-1].eval_seq if index.evaluated() else 0,
+        }
+
+    # -- campaigns -------------------------------------------------------------------
+    def campaigns(self, query: Mapping[str, str]) -> Any:
+        rows = [self._summary(r, self.indexes(r.id)) for r in self.storage.list_campaigns()]
+        return {"campaigns": rows}
+
+    def campaign(self, query: Mapping[str, str], key: str) -> Any:
+        record, index = self._campaign(key)
+        return {
+            **self._summary(record, index),
+            "config": record.config,
+            "seed": record.seed,
+            "islands": index.values("island"),
+            "operators": index.values("operator"),
+            "outcome_classes": index.values("outcome"),
+            "metrics": index.keys("metrics"),
+            "features": index.keys("features"),
+        }
+
+    def updates(self, query: Mapping[str, str], key: str) -> Any:
+        record, index = self._campaign(key)
+        since = _int(query, "since", 0, 0, 2**62)
+        done = index.evaluated()
+        # eval_seq is dense: the programs evaluated after `since` are the tail of the list
+        lo, hi = 0, len(done)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if (done[mid].eval_seq or 0) <= since:
+                lo = mid + 1
+            else:
+                hi = mid
+        new = done[lo:]
+        return {
+            "cursor": done[-1].eval_seq if done else 0,
+            "version": index.version,
+            "status": index.status,
+            "counts": index.counts,
+            "new": len(new),
+            "programs": [n.row() for n in reversed(new[-50:])],
+        }
+
+    def series(self, query: Mapping[str, str], key: str) -> Any:
+        _, index = self._campaign(key)
+        points = _int(query, "points", aggregate.MAX_POINTS, 10, aggregate.MAX_POINTS)
+        return index.cached(f"series:{points}", lambda: aggregate.series(index, points))
+
+    def grid(self, query: Mapping[str, str], key: str) -> Any:
+        _, index = self._campaign(key)
+        bins = _int(query, "bins", 10, 1, 50)
+        return aggregate.grid(index, query.get("x"), query.get("y"), bins)
+
+    def pareto(self, query: Mapping[str, str], key: str) -> Any:
+        _, index = self._campaign(key)
+        return aggregate.pareto(
+            index,
+            query.get("x"),
+            query.get("y"),
+            query.get("x_dir", "max"),
+            query.get("y_dir", "max"),
+        )
+
+    def llm(self, query: Mapping[str, str], key: str) -> Any:
+        _, index = self._campaign(key)
+        return aggregate.llm_spend(index)
+
+    def programs(self, query: Mapping[str, str], key: str) -> Any:
+        _, index = self._campaign(key)
+        limit = _int(query, "limit", 50, 1, MAX_PAGE)
+        offset = _int(query, "offset", 0, 0, 2**62)
+        sort = query.get("sort", "id")
+        if sort not in SORTS:
+            raise BadRequest(f"sort must be one of {sorted(SORTS)}")
+        descending = query.get("order", "desc" if sort == "score" else "asc") == "desc"
+        filters = lineage.Filters.parse(query)
+        rows = [n for n in index.nodes if filters.match(n)] if filters.active else index.nodes
+
+        if sort == "id":
+            ordered = list(reversed(rows)) if descending else rows
+        else:
+            present = [n for n in rows if getattr(n, sort) is not None]
+            present.sort(key=lambda n: (getattr(n, sort), -n.id if descending else n.id))
+            if descending:
+                present.reverse()
+            ordered = present + [n for n in rows if getattr(n, sort) is None]
+        page = ordered[offset : offset + limit]
+        return {
+            "total": len(rows),
+            "offset": offset,
+            "limit": limit,
+            "programs": [n.row() for n in page],
+        }
+
+    def campaign_lineage(self, query: Mapping[str, str], key: str) -> Any:
+        _, index = self._campaign(key)
+        return lineage.overview(
+            index,
+            lineage.clamp_nodes(query.get("max_nodes", lineage.DEFAULT_NODES)),
+            lineage.Filters.parse(query),
+        )
+
+    # -- programs --------------------------------------------------------------------
+    def program(self, query: Mapping[str, str], pid: str) -> Any:
+        record, index = self._program(pid)
+        return program.detail(self.storage, index, record)
+
+    def diff(self, query: Mapping[str, str], pid: str) -> Any:
+        record, index = self._program(pid)
+        parents = index.parents_of.get(record.id) or [
+            (p, "parent" if i == 0 else "second_parent") for i, p in enumerate(record.parent_ids)
+        ]
+        wanted = query.get("parent")
+        if wanted:
+            parents = [(p, k) for p, k in parents if str(p) == wanted]
+            if not parents:
+                raise NotFound(f"program {pid} has no parent {wanted}")
+        return {"program": record.id, "diffs": program.diffs(self.storage, record, parents)}
+
+    def program_lineage(self, query: Mapping[str, str], pid: str) -> Any:
+        record, index = self._program(pid)
+        return lineage.neighbourhood(
+            index,
+            record.id,
+            depth=_int(query, "depth", 3, 0, 50),
+            down=_int(query, "down", 1, 0, 10),
+            max_nodes=lineage.clamp_nodes(query.get("max_nodes", lineage.DEFAULT_NODES)),
+            filters=lineage.Filters.parse(query),
+        )

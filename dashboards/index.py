@@ -1,0 +1,259 @@
+"""An incremental, in-memory summary of one campaign, read only through the Storage API.
+
+The dashboard answers chart, table and lineage requests from this index instead of reading
+every program on every request. It keeps one light `Node` per program (no code, no genome)
+and the lineage edges, and refreshes itself cheaply:
+
+- `Storage.counts()` (one GROUP BY) and the campaign's status form a signature; while the
+  signature is unchanged nothing else is read;
+- programs are append-only and listed in id order, so new programs are read with
+  `programs(limit, offset=len(known))`; programs still PENDING are re-read from the position
+  of the oldest pending one (in a running campaign: only the few in flight);
+- edges: PARENT and SECOND_PARENT come with each program (`parent_ids`); inspiration and
+  migration edges need `Storage.edges()`, whose cost grows with the campaign, so it is
+  re-read at most every `edge_ttl()` seconds (a TTL that grows with the size, as
+  optuna-dashboard does for its trial cache).
+
+See dashboards/STORAGE_PATCH.md for the read-only Storage methods that would make the cold
+load of a 100,000-program campaign cheaper.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from db.records import EVALUATED, PARENT, PENDING, SECOND_PARENT, ProgramRecord
+from db.storage import Storage
+
+PAGE = 2000  # programs per read
+CHECK_INTERVAL_S = 0.5  # minimum time between two signature checks of one campaign
+
+
+def ts(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+@dataclass(slots=True)
+class Node:
+    """What the dashboard keeps of one program."""
+
+    id: int
+    generation: int
+    island: int
+    operator: str
+    status: str
+    outcome: str | None
+    score: float | None
+    correct: bool | None
+    eval_seq: int | None
+    created_at: float
+    evaluated_at: float | None
+    metrics: Mapping[str, float]
+    features: Mapping[str, float]
+    parents: tuple[int, ...]
+
+    @classmethod
+    def of(cls, p: ProgramRecord) -> Node:
+        return cls(
+            id=p.id,
+            generation=p.generation,
+            island=p.island,
+            operator=p.operator,
+            status=p.status,
+            outcome=p.outcome,
+            score=p.score,
+            correct=p.correct,
+            eval_seq=p.eval_seq,
+            created_at=ts(p.created_at) or 0.0,
+            evaluated_at=ts(p.evaluated_at),
+            metrics=p.metrics,
+            features=p.features,
+            parents=p.parent_ids,
+        )
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "generation": self.generation,
+            "island": self.island,
+            "operator": self.operator,
+            "status": self.status,
+            "outcome": self.outcome,
+            "score": self.score,
+            "correct": self.correct,
+            "eval_seq": self.eval_seq,
+            "created_at": self.created_at,
+            "evaluated_at": self.evaluated_at,
+            "parents": list(self.parents),
+        }
+
+
+@dataclass
+class CampaignIndex:
+    storage: Storage
+    campaign_id: int
+    nodes: list[Node] = field(default_factory=list)
+    pos: dict[int, int] = field(default_factory=dict)
+    # child id -> [(parent id, kind)] for every edge kind; parent id -> [(child id, kind)]
+    parents_of: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    children_of: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    version: int = 0
+    _signature: tuple[Any, ...] | None = None
+    _checked_at: float = -1e9
+    _edges_at: float = -1e9
+    _extra_edges: list[tuple[int, int, str]] = field(default_factory=list)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _cache: dict[str, Any] = field(default_factory=dict)
+    status: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    # -- refreshing ------------------------------------------------------------------
+    def edge_ttl(self) -> float:
+        return min(30.0, len(self.nodes) / 2000.0)
+
+    def sync(self, force: bool = False) -> CampaignIndex:
+        with self._lock:
+            now = time.monotonic()
+            if not force and now - self._checked_at < CHECK_INTERVAL_S:
+                return self
+            self._checked_at = now
+            counts = self.storage.counts(self.campaign_id)
+            campaign = self.storage.get_campaign(self.campaign_id)
+            status = campaign.status if campaign is not None else "missing"
+            signature = (counts.get("programs", 0), counts.get(EVALUATED, 0), status)
+            if signature == self._signature:
+                return self
+            status_changed = self._signature is None or self._signature[2] != status
+            self.counts, self.status = counts, status
+            self._read_programs()
+            if status_changed or now - self._edges_at >= self.edge_ttl():
+                self._read_extra_edges()
+                self._edges_at = time.monotonic()
+            self._rebuild_edges()
+            self._signature = signature
+            self.version += 1
+            self._cache.clear()
+            return self
+
+    def _read_programs(self) -> None:
+        pending = [i for i, n in enumerate(self.nodes) if n.status == PENDING]
+        offset = pending[0] if pending else len(self.nodes)
+        while True:
+            page = self.storage.programs(self.campaign_id, limit=PAGE, offset=offset)
+            for record in page:
+                node = Node.of(record)
+                at = self.pos.get(node.id)
+                if at is None:
+                    self.pos[node.id] = len(self.nodes)
+                    self.nodes.append(node)
+                else:
+                    self.nodes[at] = node
+            if len(page) < PAGE:
+                return
+            offset += PAGE
+
+    def _read_extra_edges(self) -> None:
+        self._extra_edges = [
+            (e.parent_id, e.child_id, e.kind)
+            for e in self.storage.edges(self.campaign_id)
+            if e.kind not in (PARENT, SECOND_PARENT)
+        ]
+
+    def _rebuild_edges(self) -> None:
+        parents_of: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        children_of: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        for node in self.nodes:
+            for i, parent in enumerate(node.parents):
+                kind = PARENT if i == 0 else SECOND_PARENT
+                parents_of[node.id].append((parent, kind))
+                children_of[parent].append((node.id, kind))
+        for parent, child, kind in self._extra_edges:
+            parents_of[child].append((parent, kind))
+            children_of[parent].append((child, kind))
+        self.parents_of, self.children_of = dict(parents_of), dict(children_of)
+
+    # -- derived views, cached per version -------------------------------------------
+    def cached(self, key: str, build: Any) -> Any:
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = build()
+            return self._cache[key]
+
+    def get(self, program_id: int) -> Node | None:
+        at = self.pos.get(program_id)
+        return self.nodes[at] if at is not None else None
+
+    def evaluated(self) -> list[Node]:
+        """Evaluated programs in eval_seq order."""
+
+        def build() -> list[Node]:
+            done = [n for n in self.nodes if n.status == EVALUATED and n.eval_seq is not None]
+            return sorted(done, key=lambda n: n.eval_seq or 0)
+
+        return self.cached("evaluated", build)
+
+    def best(self) -> Node | None:
+        """The correct evaluated program of highest score (ties: lowest id)."""
+
+        def build() -> Node | None:
+            scored = [n for n in self.nodes if n.correct and n.score is not None]
+            return max(scored, key=lambda n: (n.score, -n.id), default=None)
+
+        return self.cached("best", build)
+
+    def best_ancestry(self) -> frozenset[int]:
+        """The best program and every ancestor through parent, crossover and migration edges."""
+
+        def build() -> frozenset[int]:
+            best = self.best()
+            if best is None:
+                return frozenset()
+            seen = {best.id}
+            stack = [best.id]
+            while stack:
+                for parent, kind in self.parents_of.get(stack.pop(), ()):
+                    if kind != "inspiration" and parent not in seen:
+                        seen.add(parent)
+                        stack.append(parent)
+            return frozenset(seen)
+
+        return self.cached("best_ancestry", build)
+
+    def keys(self, attr: str) -> list[str]:
+        """Metric or feature names seen on evaluated programs."""
+
+        def build() -> list[str]:
+            names: set[str] = set()
+            for node in self.evaluated():
+                names.update(getattr(node, attr))
+            return sorted(names)
+
+        return self.cached(f"keys:{attr}", build)
+
+    def values(self, attr: str) -> list[Any]:
+        def build() -> list[Any]:
+            return sorted({getattr(n, attr) for n in self.nodes if getattr(n, attr) is not None})
+
+        return self.cached(f"values:{attr}", build)
+
+
+class Indexes:
+    """One CampaignIndex per campaign, created on first use."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._indexes: dict[int, CampaignIndex] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, campaign_id: int) -> CampaignIndex:
+        with self._lock:
+            index = self._indexes.get(campaign_id)
+            if index is None:
+                index = self._indexes[campaign_id] = CampaignIndex(self.storage, campaign_id)
+        return index.sync()

@@ -1,0 +1,185 @@
+"""One program in full: code split into highlighted tokens, diffs against its parents
+(difflib, on the server), every evaluation stage, the LLM call that made it, its lineage.
+
+Tokens and diff lines are plain strings in JSON; the page inserts them with textContent, so
+a candidate's code or feedback is never parsed as HTML."""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import difflib
+import io
+import keyword
+import tokenize
+from typing import Any
+
+from dashboards.index import CampaignIndex, ts
+from db.records import ProgramRecord
+from db.storage import Storage
+
+MAX_DIFF_CHARS = 200_000  # longer code is diffed as "too large" instead of stalling a thread
+_BUILTINS = frozenset(dir(builtins))
+
+
+def highlight(code: str) -> list[list[str]]:
+    """[css class, text] segments whose texts concatenate to `code` exactly.
+
+    Classes: kw, bi (builtin), str, num, com, op, fn (a name after def/class), "" (plain).
+    Code that does not tokenize is highlighted up to the error and plain after it."""
+    lines = code.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    out: list[list[str]] = []
+    done = 0
+    previous = ""
+
+    def push(cls: str, end: int) -> None:
+        nonlocal done
+        if end > done:
+            out.append([cls, code[done:end]])
+            done = end
+
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+            if tok.type in (tokenize.ENDMARKER, tokenize.DEDENT, tokenize.INDENT):
+                continue
+            (sr, sc), (er, ec) = tok.start, tok.end
+            if sr - 1 >= len(lines):
+                break
+            begin, end = starts[sr - 1] + sc, starts[min(er - 1, len(lines) - 1)] + ec
+            push("", begin)
+            cls = _token_class(tok, previous)
+            push(cls, end)
+            if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT):
+                previous = tok.string
+    except (tokenize.TokenError, SyntaxError, IndexError):
+        pass
+    push("", len(code))
+    return _merge(out)
+
+
+def _token_class(tok: tokenize.TokenInfo, previous: str) -> str:
+    if tok.type == tokenize.NAME:
+        if previous in ("def", "class"):
+            return "fn"
+        if keyword.iskeyword(tok.string) or keyword.issoftkeyword(tok.string):
+            return "kw"
+        return "bi" if tok.string in _BUILTINS else ""
+    if tok.type == tokenize.STRING or tok.type in _FSTRING_TYPES:
+        return "str"
+    return {tokenize.NUMBER: "num", tokenize.COMMENT: "com", tokenize.OP: "op"}.get(tok.type, "")
+
+
+_FSTRING_TYPES = {
+    getattr(tokenize, name)
+    for name in ("FSTRING_START", "FSTRING_MIDDLE", "FSTRING_END")
+    if hasattr(tokenize, name)
+}
+
+
+def _merge(segments: list[list[str]]) -> list[list[str]]:
+    merged: list[list[str]] = []
+    for cls, text in segments:
+        if merged and merged[-1][0] == cls:
+            merged[-1][1] += text
+        else:
+            merged.append([cls, text])
+    return merged
+
+
+def diff(parent_code: str, child_code: str, context: int = 3) -> dict[str, Any]:
+    """A unified diff as [kind, text] lines: kind is "hunk", "add", "del" or "ctx"."""
+    if len(parent_code) + len(child_code) > MAX_DIFF_CHARS:
+        return {"lines": [], "too_large": True, "added": 0, "removed": 0}
+    a, b = parent_code.splitlines(), child_code.splitlines()
+    lines: list[list[str]] = []
+    added = removed = 0
+    for line in difflib.unified_diff(a, b, lineterm="", n=context):
+        if line.startswith(("---", "+++")):
+            continue
+        if line.startswith("@@"):
+            lines.append(["hunk", line])
+        elif line.startswith("+"):
+            lines.append(["add", line[1:]])
+            added += 1
+        elif line.startswith("-"):
+            lines.append(["del", line[1:]])
+            removed += 1
+        else:
+            lines.append(["ctx", line[1:]])
+    return {"lines": lines, "too_large": False, "added": added, "removed": removed}
+
+
+def _jsonable(record: Any) -> dict[str, Any]:
+    row = dataclasses.asdict(record)
+    for key, value in row.items():
+        if hasattr(value, "isoformat"):
+            row[key] = value.isoformat()
+    return row
+
+
+def detail(storage: Storage, index: CampaignIndex, program: ProgramRecord) -> dict[str, Any]:
+    from dashboards.aggregate import llm_calls_of
+
+    evaluations = [_jsonable(e) for e in storage.evaluations(program.id)]
+    parents = [
+        {"id": pid, "kind": kind, **_brief(index, pid)}
+        for pid, kind in index.parents_of.get(program.id, [])
+    ]
+    if not parents:  # not in the index yet: fall back to the record's own parent ids
+        parents = [
+            {"id": pid, "kind": "parent" if i == 0 else "second_parent", **_brief(index, pid)}
+            for i, pid in enumerate(program.parent_ids)
+        ]
+    children = [
+        {"id": cid, "kind": kind, **_brief(index, cid)}
+        for cid, kind in index.children_of.get(program.id, [])
+    ]
+    calls = llm_calls_of(index, program.id)
+    campaign = storage.get_campaign(program.campaign_id)
+    best = index.best()
+    return {
+        "id": program.id,
+        "campaign": {"id": program.campaign_id, "name": campaign.name if campaign else None},
+        "code": program.code,
+        "tokens": highlight(program.code),
+        "generation": program.generation,
+        "island": program.island,
+        "operator": program.operator,
+        "status": program.status,
+        "outcome": program.outcome,
+        "score": program.score,
+        "correct": program.correct,
+        "metrics": dict(program.metrics),
+        "features": dict(program.features),
+        "feedback": program.feedback,
+        "eval_seq": program.eval_seq,
+        "created_at": ts(program.created_at),
+        "evaluated_at": ts(program.evaluated_at),
+        "code_hash": program.code_hash,
+        "is_best": best is not None and best.id == program.id,
+        "in_best_ancestry": program.id in index.best_ancestry(),
+        "evaluations": evaluations,
+        "parents": parents,
+        "children": children,
+        "llm_calls": [_jsonable(c) for c in calls],
+    }
+
+
+def _brief(index: CampaignIndex, pid: int) -> dict[str, Any]:
+    n = index.get(pid)
+    if n is None:
+        return {}
+    return {"score": n.score, "operator": n.operator, "outcome": n.outcome, "island": n.island}
+
+
+def diffs(storage: Storage, program: ProgramRecord, parent_ids: list[tuple[int, str]]) -> list:
+    out = []
+    for pid, kind in parent_ids:
+        parent = storage.get_program(pid)
+        if parent is None:
+            continue
+        out.append({"parent": pid, "kind": kind, **diff(parent.code, program.code)})
+    return out

@@ -1,0 +1,189 @@
+// Small SVG charts written for this dashboard (no chart library). Text goes through
+// textContent; tooltips are SVG <title> elements.
+"use strict";
+
+const Charts = {};
+const SVGNS = "http://www.w3.org/2000/svg";
+
+Charts.S = function (tag, attrs, ...children) {
+  const el = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) if (v !== null && v !== undefined) el.setAttribute(k, String(v));
+  for (const c of children) if (c) el.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+  return el;
+};
+
+Charts.title = (text) => { const t = document.createElementNS(SVGNS, "title"); t.textContent = text; return t; };
+
+function ticks(lo, hi, n) {
+  if (!(hi > lo)) return [lo];
+  const step0 = (hi - lo) / n, mag = Math.pow(10, Math.floor(Math.log10(step0)));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= step0) || step0;
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  return out;
+}
+
+function extent(values, pad) {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  if (lo === Infinity) return [0, 1];
+  if (lo === hi) { lo -= 1; hi += 1; }
+  const p = (hi - lo) * (pad || 0);
+  return [lo - p, hi + p];
+}
+
+// frame: axes, grid and scales for a W x H viewBox
+function frame(svg, xs, ys, opts) {
+  const W = 640, H = 240, m = { l: 62, r: 12, t: 10, b: 30 };
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.setAttribute("class", "chart");
+  const [x0, x1] = opts.xDomain || extent(xs, 0);
+  const [y0, y1] = opts.yDomain || extent(ys, 0.05);
+  const sx = (v) => m.l + ((v - x0) / (x1 - x0 || 1)) * (W - m.l - m.r);
+  const sy = (v) => H - m.b - ((v - y0) / (y1 - y0 || 1)) * (H - m.t - m.b);
+  for (const t of ticks(y0, y1, 5)) {
+    svg.appendChild(Charts.S("line", { class: "grid", x1: m.l, x2: W - m.r, y1: sy(t), y2: sy(t) }));
+    svg.appendChild(Charts.S("text", { x: m.l - 6, y: sy(t) + 4, "text-anchor": "end" }, EF.num(t, 3)));
+  }
+  for (const t of ticks(x0, x1, 6)) {
+    svg.appendChild(Charts.S("text", { x: sx(t), y: H - m.b + 16, "text-anchor": "middle" },
+      opts.xFormat ? opts.xFormat(t) : EF.num(t, 2)));
+  }
+  svg.appendChild(Charts.S("line", { class: "axis", x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }));
+  svg.appendChild(Charts.S("line", { class: "axis", x1: m.l, x2: m.l, y1: m.t, y2: H - m.b }));
+  if (opts.xLabel) svg.appendChild(Charts.S("text", { x: W - m.r, y: H - 2, "text-anchor": "end" }, opts.xLabel));
+  return { sx, sy, W, H, m };
+}
+
+function legend(items) {
+  return EF.E("div", { class: "legend" }, items.map((it) => {
+    const sw = EF.E("span", { class: "swatch" });
+    sw.style.backgroundColor = it.color;
+    return EF.E("span", {}, sw, it.name);
+  }));
+}
+
+// series: [{name, points: [[x, y]...], color, step, dots}]
+Charts.line = function (container, series, opts) {
+  opts = opts || {};
+  const all = series.flatMap((s) => s.points);
+  if (!all.length) {
+    container.appendChild(EF.E("p", { class: "empty", text: opts.empty || "No data yet." }));
+    return;
+  }
+  const svg = Charts.S("svg", { role: "img", "aria-label": opts.label || "chart" });
+  const f = frame(svg, all.map((p) => p[0]), all.map((p) => p[1]), opts);
+  for (const s of series) {
+    if (!s.points.length) continue;
+    if (s.dots) {
+      const g = Charts.S("g", { fill: s.color, "fill-opacity": 0.35 });
+      for (const p of s.points) g.appendChild(Charts.S("circle", { cx: f.sx(p[0]), cy: f.sy(p[1]), r: 2 }));
+      svg.appendChild(g);
+      continue;
+    }
+    let d = "";
+    s.points.forEach((p, i) => {
+      const x = f.sx(p[0]), y = f.sy(p[1]);
+      if (i === 0) d += `M${x},${y}`;
+      else d += s.step ? `H${x}V${y}` : `L${x},${y}`;
+    });
+    const path = Charts.S("path", { d, fill: "none", stroke: s.color, "stroke-width": s.width || 2 });
+    path.appendChild(Charts.title(s.name));
+    svg.appendChild(path);
+    const last = s.points[s.points.length - 1];
+    const end = Charts.S("circle", { cx: f.sx(last[0]), cy: f.sy(last[1]), r: 3, fill: s.color });
+    end.appendChild(Charts.title(`${s.name}: ${EF.num(last[1])} at ${EF.num(last[0], 2)}`));
+    svg.appendChild(end);
+  }
+  container.appendChild(svg);
+  if (series.length > 1) container.appendChild(legend(series.filter((s) => s.points.length)));
+};
+
+// Stacked bars: buckets (x starts), layers {name: counts[]}
+Charts.stacked = function (container, buckets, layers, opts) {
+  opts = opts || {};
+  const names = Object.keys(layers);
+  if (!buckets.length || !names.length) {
+    container.appendChild(EF.E("p", { class: "empty", text: opts.empty || "No evaluations yet." }));
+    return;
+  }
+  const totals = buckets.map((_, i) => names.reduce((a, n) => a + layers[n][i], 0));
+  const width = opts.bucketWidth || (buckets.length > 1 ? buckets[1] - buckets[0] : 1);
+  const svg = Charts.S("svg", { role: "img", "aria-label": opts.label || "stacked bars" });
+  const f = frame(svg, [buckets[0], buckets[buckets.length - 1] + width], [0, ...totals],
+    { yDomain: [0, Math.max(1, ...totals) * 1.05], xFormat: opts.xFormat, xLabel: opts.xLabel });
+  buckets.forEach((b, i) => {
+    let acc = 0;
+    for (const n of names) {
+      const v = layers[n][i];
+      if (!v) continue;
+      const x = f.sx(b), w = Math.max(1, f.sx(b + width) - f.sx(b) - 1);
+      const rect = Charts.S("rect", { x, y: f.sy(acc + v), width: w, height: f.sy(acc) - f.sy(acc + v), fill: opts.color(n) });
+      rect.appendChild(Charts.title(`${n}: ${v}`));
+      svg.appendChild(rect);
+      acc += v;
+    }
+  });
+  container.appendChild(svg);
+  container.appendChild(legend(names.map((n) => ({ name: n, color: opts.color(n) }))));
+};
+
+// Scatter of [x, y, id] points; front drawn as a step line; click opens the program.
+Charts.scatter = function (container, others, front, opts) {
+  if (!others.length && !front.length) {
+    container.appendChild(EF.E("p", { class: "empty", text: opts.empty || "No points." }));
+    return;
+  }
+  const all = others.concat(front);
+  const svg = Charts.S("svg", { role: "img", "aria-label": opts.label || "scatter" });
+  const f = frame(svg, all.map((p) => p[0]), all.map((p) => p[1]), { xLabel: opts.xLabel });
+  const dot = (p, color, r) => {
+    const a = Charts.S("a", { href: "/programs/" + Number(p[2]) });
+    const c = Charts.S("circle", { cx: f.sx(p[0]), cy: f.sy(p[1]), r, fill: color, "fill-opacity": 0.8 });
+    c.appendChild(Charts.title(`#${p[2]}: ${opts.xName}=${EF.num(p[0])}, ${opts.yName}=${EF.num(p[1])}`));
+    a.appendChild(c);
+    return a;
+  };
+  for (const p of others) svg.appendChild(dot(p, "#adb5bd", 2.5));
+  const sorted = front.slice().sort((a, b) => a[0] - b[0]);
+  if (sorted.length > 1) {
+    const d = sorted.map((p, i) => (i ? "L" : "M") + f.sx(p[0]) + "," + f.sy(p[1])).join("");
+    svg.appendChild(Charts.S("path", { d, fill: "none", stroke: "#e0663a", "stroke-width": 1.5 }));
+  }
+  for (const p of front) svg.appendChild(dot(p, "#e0663a", 4));
+  container.appendChild(svg);
+  container.appendChild(legend([{ name: `Pareto front (${front.length})`, color: "#e0663a" },
+    { name: "dominated", color: "#adb5bd" }]));
+};
+
+// MAP-Elites heatmap as a CSS grid of cells (colours set through the CSSOM).
+Charts.heatmap = function (container, grid) {
+  const cells = grid.cells || [];
+  if (!cells.length) {
+    container.appendChild(EF.E("p", { class: "empty", text: "No program has behaviour features, so there is no MAP-Elites grid." }));
+    return;
+  }
+  const nx = grid.x.bins, ny = grid.y.bins;
+  const scores = cells.map((c) => c.best).filter((v) => v !== null);
+  const [lo, hi] = scores.length ? extent(scores, 0) : [0, 1];
+  const byKey = new Map(cells.map((c) => [c.i + "," + c.j, c]));
+  const box = EF.E("div", { class: "heat" });
+  box.style.gridTemplateColumns = `repeat(${nx}, 1fr)`;
+  for (let j = ny - 1; j >= 0; j--) {
+    for (let i = 0; i < nx; i++) {
+      const c = byKey.get(i + "," + j);
+      const cell = EF.E("div", { class: c ? "" : "emptycell" });
+      if (c) {
+        cell.style.backgroundColor = c.best === null ? "#d0d4db" : EF.ramp((c.best - lo) / (hi - lo || 1));
+        cell.title = `${grid.x.name} bin ${i}${grid.y.name ? ", " + grid.y.name + " bin " + j : ""}: ` +
+          `best ${EF.num(c.best)} (#${c.id}), ${c.count} programs`;
+        if (c.id !== null) cell.addEventListener("click", () => { window.location.href = "/programs/" + Number(c.id); });
+      }
+      box.appendChild(cell);
+    }
+  }
+  container.appendChild(box);
+  const ax = (a) => a.name ? `${a.name}: ${EF.num(a.min, 3)} … ${EF.num(a.max, 3)}` : "";
+  container.appendChild(EF.E("p", { class: "muted", text: `x ${ax(grid.x)}${grid.y.name ? " · y " + ax(grid.y) : ""} · ` +
+    `${cells.length} cells filled · colour: best score ${EF.num(lo)} … ${EF.num(hi)}` }));
+};

@@ -1,0 +1,125 @@
+// Program page: highlighted code, diffs against each parent (computed on the server),
+// metrics, features, feedback, evaluation stages, LLM calls, parents and children.
+"use strict";
+
+(function () {
+  const main = document.getElementById("main");
+  const pid = EF.pathPart(1);
+
+  function codeBlock(tokens, id) {
+    const pre = EF.E("pre", { class: "code", id });
+    for (const [cls, text] of tokens) pre.appendChild(cls ? EF.E("span", { class: cls, text }) : document.createTextNode(text));
+    return pre;
+  }
+
+  function diffBlock(d) {
+    if (d.too_large) return EF.E("p", { class: "empty", text: "Too large to diff here." });
+    if (!d.lines.length) return EF.E("p", { class: "empty", text: "Identical code." });
+    const pre = EF.E("pre", { class: "code diff" });
+    const mark = { add: "+", del: "-", ctx: " ", hunk: "" };
+    for (const [kind, text] of d.lines) {
+      pre.appendChild(EF.E("span", { class: "line " + kind },
+        EF.E("span", { class: "mark", text: mark[kind] }), text + "\n"));
+    }
+    return pre;
+  }
+
+  function kvTable(obj, empty) {
+    const entries = Object.entries(obj || {});
+    if (!entries.length) return EF.E("p", { class: "empty", text: empty });
+    return EF.E("table", { class: "kv" }, entries.map(([k, v]) => EF.E("tr", {}, EF.E("td", { text: k }), EF.E("td", { class: "num", text: EF.num(v) }))));
+  }
+
+  function relatives(list, empty) {
+    if (!list.length) return EF.E("p", { class: "empty", text: empty });
+    return EF.table([
+      { label: "program", get: (r) => EF.programLink(r.id) },
+      { label: "edge", get: (r) => r.kind },
+      { label: "score", num: true, get: (r) => EF.num(r.score) },
+      { label: "outcome", get: (r) => EF.badge(r.outcome || "pending") },
+      { label: "operator", get: (r) => r.operator },
+      { label: "island", num: true, get: (r) => r.island },
+    ], list);
+  }
+
+  function render(p, diffs) {
+    EF.clear(main);
+    EF.crumbs({ text: "campaigns", href: "/" }, { text: p.campaign.name || "campaign", href: "/campaigns/" + p.campaign.id },
+      { text: "program #" + p.id });
+    document.title = "evoforge · program " + p.id;
+    main.appendChild(EF.E("h1", {}, "Program #" + p.id, " ", EF.badge(p.outcome || p.status),
+      p.is_best ? [" ", EF.badge("best of campaign", "bestmark")] : null));
+    main.appendChild(EF.E("div", { class: "stats" },
+      EF.stat("score", EF.num(p.score)), EF.stat("correct", p.correct === null ? "–" : p.correct ? "yes" : "no"),
+      EF.stat("operator", p.operator), EF.stat("island", String(p.island)), EF.stat("generation", String(p.generation)),
+      EF.stat("evaluation #", p.eval_seq === null ? "–" : String(p.eval_seq)), EF.stat("created", EF.time(p.created_at)),
+      EF.stat("evaluated", EF.time(p.evaluated_at)), EF.stat("in best ancestry", p.in_best_ancestry ? "yes" : "no")));
+    main.appendChild(EF.E("p", { class: "links" },
+      EF.E("a", { href: "/campaigns/" + p.campaign.id + "/lineage?program=" + p.id, id: "lineage-link", text: "Lineage of this program →" })));
+
+    const codeCard = EF.card("Code", codeBlock(p.tokens, "code"));
+    const diffCard = EF.E("section", { class: "card", id: "diffs" }, EF.E("h2", { text: "Diff against parents" }));
+    if (!diffs.length) diffCard.appendChild(EF.E("p", { class: "empty", text: "No parent: an initial program." }));
+    const bodies = diffs.map((d) => EF.E("div", { class: "diff-body", "data-parent": d.parent }, diffBlock(d)));
+    if (diffs.length) {
+      const tabs = EF.E("div", { class: "tabs" });
+      diffs.forEach((d, i) => {
+        const b = EF.E("button", { class: i === 0 ? "on" : "", id: "diff-tab-" + d.parent,
+          text: `${d.kind} #${d.parent} (+${d.added} −${d.removed})` });
+        b.addEventListener("click", () => {
+          tabs.querySelectorAll("button").forEach((x) => x.classList.remove("on"));
+          b.classList.add("on");
+          bodies.forEach((body, j) => { body.hidden = j !== i; });
+        });
+        tabs.appendChild(b);
+      });
+      diffCard.appendChild(tabs);
+      bodies.forEach((body, i) => { body.hidden = i !== 0; diffCard.appendChild(body); });
+      diffCard.appendChild(EF.E("p", { class: "links" }, diffs.map((d) => EF.E("a", { href: "/programs/" + d.parent, text: "open parent #" + d.parent }))));
+    }
+    main.appendChild(EF.E("div", { class: "pair" }, codeCard, diffCard));
+    main.appendChild(EF.E("div", { class: "cards" },
+      EF.card("Metrics", kvTable(p.metrics, "No metrics.")),
+      EF.card("Features", kvTable(p.features, "No behaviour features.")),
+      EF.card("Feedback", p.feedback ? EF.E("pre", { class: "text", id: "feedback", text: p.feedback }) : EF.E("p", { class: "empty", text: "No feedback." })),
+      EF.card("Parents", relatives(p.parents, "No parents.")),
+      EF.card("Children", relatives(p.children, "No children yet."))));
+
+    const stages = p.evaluations.length ? EF.table([
+      { label: "stage", get: (e) => e.stage },
+      { label: "outcome", get: (e) => EF.badge(e.outcome) },
+      { label: "score", num: true, get: (e) => EF.num(e.score) },
+      { label: "correct", get: (e) => e.correct === null ? "–" : e.correct ? "yes" : "no" },
+      { label: "duration", num: true, get: (e) => EF.duration(e.duration_s) },
+      { label: "worker", get: (e) => e.worker },
+      { label: "attempt", num: true, get: (e) => e.attempt },
+      { label: "isolation", get: (e) => e.isolation },
+      { label: "at", get: (e) => e.created_at.replace("T", " ").slice(0, 19) },
+      { label: "feedback", get: (e) => (e.feedback || "").slice(0, 80) },
+    ], p.evaluations) : EF.E("p", { class: "empty", text: "Not evaluated yet." });
+    const evalCard = EF.E("section", { class: "card wide", id: "evaluations" }, EF.E("h2", { text: "Evaluation stages" }), stages);
+
+    const llmCard = EF.E("section", { class: "card wide", id: "llm" }, EF.E("h2", { text: "LLM call" }));
+    if (!p.llm_calls.length) llmCard.appendChild(EF.E("p", { class: "empty", text: "Made by a genetic operator: no LLM call." }));
+    for (const c of p.llm_calls) {
+      llmCard.appendChild(EF.E("p", { class: "muted", text: `${c.model} · ${c.outcome} · ${c.prompt_tokens}+${c.completion_tokens} tokens · ` +
+        `${EF.money(c.cost_usd)} · ${EF.duration(c.latency_s)}` + (c.attempt > 1 ? ` · attempt ${c.attempt}` : "") }));
+      llmCard.appendChild(EF.E("h2", { text: "Prompt" }));
+      llmCard.appendChild(EF.E("pre", { class: "text llm-prompt", text: c.prompt }));
+      llmCard.appendChild(EF.E("h2", { text: "Response" }));
+      llmCard.appendChild(EF.E("pre", { class: "text llm-response", text: c.response }));
+    }
+    main.appendChild(EF.E("div", { class: "cards" }, evalCard, llmCard));
+    main.setAttribute("data-ready", "1");
+  }
+
+  async function load() {
+    const [p, d] = await Promise.all([EF.api("/api/programs/" + pid), EF.api("/api/programs/" + pid + "/diff")]);
+    render(p, d.diffs);
+    return p;
+  }
+
+  load().then((p) => {
+    if (p.status === "pending") EF.poll(async () => (await load()).status === "pending", 2000);
+  }).catch((e) => EF.showError(main, e));
+})();

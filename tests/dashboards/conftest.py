@@ -1,0 +1,75 @@
+"""Fixtures: a database with a recorded campaign (the real engine on examples/sine.py) and
+synthetic edge cases, an in-process WSGI client, and a live server on a free port."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dash_client import Client
+from dash_synthetic import xss_campaign
+
+from dashboards.app import create_app
+from dashboards.server import make_http_server
+from db import open_storage
+from db.storage import Storage
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A SQLite database holding the "demo" campaign recorded by the real engine (40
+    evaluations of examples/sine.py on 2 workers) and the synthetic "xss" campaign."""
+    from evolve import api
+
+    path = tmp_path_factory.mktemp("dash") / "evolve.db"
+    url = f"sqlite:///{path}"
+    api.run(
+        str(REPO / "examples" / "sine.py"),
+        {"max_evals": 40, "db": url, "workers": 2, "name": "demo"},
+    )
+    storage = open_storage(url)
+    try:
+        ids = xss_campaign(storage)
+        demo = storage.get_campaign("demo")
+        assert demo is not None
+        best = storage.best_programs(demo.id, 1)[0]
+    finally:
+        storage.close()
+    return {"url": url, "demo": demo.id, "best": best.id, "xss": ids}
+
+
+@pytest.fixture
+def storage(recorded: dict[str, Any]) -> Iterator[Storage]:
+    s = open_storage(recorded["url"])
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def client(storage: Storage) -> Client:
+    return Client(create_app(storage))
+
+
+@pytest.fixture(scope="session")
+def live_server(recorded: dict[str, Any]) -> Iterator[str]:
+    """The dashboard on 127.0.0.1 and a free port, served from a thread."""
+    storage = open_storage(recorded["url"])
+    httpd = make_http_server(create_app(storage), "127.0.0.1", 0)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    httpd.server_close()
+    storage.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

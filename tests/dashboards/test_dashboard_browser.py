@@ -1,0 +1,158 @@
+"""Every page of a real campaign in headless Chromium (Debian's package, driven by
+Playwright; no browser download). Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("EVOLVE_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+pytestmark = pytest.mark.skipif(
+    not (os.path.exists(CHROMIUM) or shutil.which("chromium")),
+    reason="needs Debian's chromium package (apt-get install chromium)",
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any, live_server: str) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    problems: list[str] = []
+    dialogs: list[str] = []
+    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    # Nothing may be fetched from anywhere but the dashboard itself.
+    outside: list[str] = []
+    pg.route(
+        re.compile(r"^(?!" + re.escape(live_server) + ").*"),
+        lambda route: (outside.append(route.request.url), route.abort()),
+    )
+    pg.problems, pg.dialogs, pg.outside, pg.base = problems, dialogs, outside, live_server
+    yield pg
+    assert not outside, f"requests outside the dashboard: {outside}"
+    assert not problems, problems
+    assert not dialogs, f"a dialog fired: {dialogs}"
+    context.close()
+
+
+def wait_until(pg: Any, expression: str, timeout_s: float = 15.0) -> None:
+    """Poll a JS expression from outside the page: wait_for_function evaluates strings in the
+    page, which the dashboard's CSP (no 'unsafe-eval') rightly refuses."""
+    deadline = time.monotonic() + timeout_s
+    while not pg.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        pg.wait_for_timeout(50)
+
+
+def shot(pg: Any, artifacts: Path, name: str) -> None:
+    pg.screenshot(path=str(artifacts / f"dashboard_{name}.png"), full_page=True)
+
+
+def test_campaigns_page(page: Any, artifacts: Path) -> None:
+    page.goto(page.base + "/")
+    page.wait_for_selector("a.campaign-link")
+    names = page.locator("a.campaign-link").all_inner_texts()
+    assert "demo" in names and "xss" in names
+    shot(page, artifacts, "campaigns")
+    page.click("text=demo")
+    page.wait_for_selector("#slot-best-eval svg")
+    assert re.search(r"/campaigns/\d+$", page.url)
+
+
+def test_campaign_page(page: Any, artifacts: Path, recorded: dict[str, Any]) -> None:
+    page.goto(f"{page.base}/campaigns/{recorded['demo']}")
+    page.wait_for_selector("main[data-ready]")
+    for slot in ("best-eval", "best-time", "islands", "outcomes", "rate"):
+        assert page.locator(f"#slot-{slot} svg").count() == 1, slot
+    assert "has behaviour features, so there is no" in page.inner_text("#slot-grid")
+    assert "Pareto front needs at least two" in page.inner_text("#slot-pareto")
+    assert "No LLM calls" in page.inner_text("#slot-llm")
+    assert page.inner_text("#page-info").endswith("of 40")
+    page.click("#next-page")
+    wait_until(page, "document.querySelector('#page-info').textContent.startsWith('26')")
+    shot(page, artifacts, "campaign")
+
+
+def test_campaign_with_features_and_objectives(page: Any, artifacts: Path) -> None:
+    page.goto(page.base + "/campaigns/xss")
+    page.wait_for_selector("main[data-ready]")
+    assert page.locator("#slot-grid .heat div").count() == 100  # 10 x 10 cells
+    assert page.locator("#slot-pareto svg circle").count() == 2
+    assert "test-model" in page.inner_text("#slot-llm")
+    shot(page, artifacts, "campaign_xss")
+
+
+def test_lineage_click_through_to_program_and_diff(
+    page: Any, artifacts: Path, recorded: dict[str, Any]
+) -> None:
+    page.goto(f"{page.base}/campaigns/{recorded['demo']}/lineage")
+    wait_until(page, "!!window.evoforgeGraph")
+    overview = page.evaluate("window.evoforgeGraph")
+    assert overview["nodes"] == 40 and overview["focus"] == recorded["best"]
+    shot(page, artifacts, "lineage_overview")
+    # search for the best program: its neighbourhood loads as a subgraph
+    page.fill("#search", str(recorded["best"]))
+    page.click("#search-go")
+    wait_until(
+        page, f"!!window.evoforgeGraph && window.evoforgeGraph.program === '{recorded['best']}'"
+    )
+    assert "Program #" + str(recorded["best"]) in page.inner_text("#side")
+    shot(page, artifacts, "lineage_neighbourhood")
+    # tap a node through Cytoscape's API (the canvas has no DOM nodes), then follow the link
+    page.evaluate("document.getElementById('open-program').click()")
+    page.wait_for_selector("main[data-ready]")
+    assert page.url.endswith(f"/programs/{recorded['best']}")
+    assert "def" in page.inner_text("#code")
+    assert page.locator("#code span.kw").count() > 0  # highlighted
+    assert page.locator("#diffs .diff .add, #diffs .diff .del").count() > 0
+    shot(page, artifacts, "program")
+    page.click("text=open parent")
+    page.wait_for_selector("main[data-ready]")
+    assert "/programs/" in page.url and not page.url.endswith(f"/programs/{recorded['best']}")
+
+
+def test_script_in_program_renders_as_text(
+    page: Any, artifacts: Path, recorded: dict[str, Any]
+) -> None:
+    page.goto(f"{page.base}/programs/{recorded['xss']['child']}")
+    page.wait_for_selector("main[data-ready]")
+    code = page.inner_text("#code")
+    assert "<script>alert(1)</script>" in code and "onerror=alert(1)>" in code
+    assert "<script>alert(1)</script>" in page.inner_text("#feedback")
+    assert "<script>alert(1)</script>" in page.inner_text("#diffs")
+    assert "<script>alert(1)</script>" in page.inner_text(".llm-prompt")
+    assert page.locator("main img").count() == 0  # the <img onerror> never became an element
+    assert page.locator("main script").count() == 0
+    assert page.evaluate("document.querySelectorAll('script:not([src])').length") == 0
+    page.wait_for_timeout(300)
+    shot(page, artifacts, "program_xss")
+    # page fixture asserts: no dialog (alert) fired, no console error, nothing fetched outside
