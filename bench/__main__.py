@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bench.bench_sandbox", "bench.bench_controller", "bench.bench_binpack"]
+BENCHMARKS = [
+    "bench.bench_sandbox",
+    "bench.bench_controller",
+    "bench.bench_binpack",
+    "bench.bench_ray",
+    "bench.bench_adrs",
+]
 
 
 def main(names: list[str]) -> None:

@@ -10,7 +10,8 @@ The file defines:
 - optionally ``score(value)``: runs outside the sandbox, in the trusted worker, on what
   ``evaluate`` returned, and returns a number or such a dict. Use it to recompute anything
   a candidate could forge;
-- optionally ``NAME``, ``DESCRIPTION``, ``TIMEOUT_S`` (default 10) and ``MEMORY_MB``.
+- optionally ``NAME``, ``DESCRIPTION``, ``TIMEOUT_S`` (default 10), ``MEMORY_MB`` and
+  ``RESOURCES`` (what one evaluation needs on a Ray cluster: {"num_cpus": 1, ...}).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class SingleFileProblem:
         self.description = getattr(module, "DESCRIPTION", module.__doc__ or "")
         self.feature_axes = list(getattr(module, "FEATURE_AXES", []))
         self.options = options
+        resources = getattr(module, "RESOURCES", None)  # e.g. {"num_cpus": 1} for Ray
+        if resources is not None:
+            self.resources = lambda: dict(resources)
         self._limits = Limits(
             wall_s=float(getattr(module, "TIMEOUT_S", 10.0)),
             memory_mb=int(getattr(module, "MEMORY_MB", 2048)),

@@ -1,0 +1,360 @@
+"""Ray executor: the local pool's interface, with its workers spread over a Ray cluster.
+
+One Ray actor per evaluation slot (``workers.ray_actor.EvalActor``), each a long-lived
+worker process holding a warm sandbox runner and a problem cache, exactly like a local
+worker. The executor keeps its own queue and hands a batch (up to the problem's
+``batch_size`` jobs: one call to ``evaluate_batch`` when the problem has it) to one idle,
+ready actor at a time, so it always knows which jobs a dead or hung worker held.
+
+Fault tolerance (see docs/ray.md):
+
+* Every dispatch carries a lease token. A reply is accepted only for the live lease of
+  its slot, and at most one result per job (stage set, id) is ever handed to the
+  controller, whose ``record_evaluation`` fence is the second line of defence.
+* A worker or node dying mid-evaluation (ActorDiedError, node death, Ray's memory
+  monitor): the actor is replaced and its jobs re-queued with ``attempt + 1``, at most
+  ``MAX_WORKER_DEATHS_PER_JOB`` times per job; then the job ends as ``sandbox_failure``
+  (``oom`` when Ray's memory monitor did the killing), never retried forever.
+* A reply that does not come within the backstop (the sum of the stages' wall limits plus
+  slack, per job, plus a margin) ends the job as ``timeout``: the actor is killed (Ray's
+  equivalent of ``ray.cancel(force=True)`` for actor tasks) and replaced.
+* Actors run with ``max_restarts=0, max_task_retries=0``: Ray never re-runs an evaluation
+  behind our back, so the attempt number in the database is the real one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from evaluators.contract import ERROR, OOM, SANDBOX_FAILURE, TIMEOUT, InvalidResult, StageOutcome
+from workers.jobs import Job, JobResult
+from workers.ray_actor import EvalActor
+from workers.ray_cluster import (
+    BACKSTOP_MARGIN_S,
+    check_feasible,
+    connect,
+    describe_error,
+    import_ray,
+    is_memory_kill,
+    slot_resources,
+    stage_budget_s,
+)
+from workers.ray_codec import job_to_wire, result_from_wire
+
+log = logging.getLogger(__name__)
+
+MAX_WORKER_DEATHS_PER_JOB = 2  # as the local pool: a job is run at most 3 times
+MAX_START_FAILURES = 3  # actors in a row that cannot start: fail the queue readably
+SHUTDOWN_WAIT_S = 5.0
+
+
+@dataclass(eq=False)  # slots are compared by identity
+class _Slot:
+    actor: Any
+    ready_ref: Any = None  # actor.ready(): the sandbox is up
+    ready: bool = False
+    worker: str = ""
+    pid: int = 0
+    lease: str = ""  # the live lease, "" when idle
+    jobs: list[Job] = field(default_factory=list)
+    ref: Any = None
+    deadline: float = 0.0
+
+
+class RayExecutor:
+    def __init__(
+        self,
+        config: Any,
+        problem: Any,
+        *,
+        backstop_s: float | None = None,
+        backstop_margin_s: float = BACKSTOP_MARGIN_S,
+        max_deaths_per_job: int = MAX_WORKER_DEATHS_PER_JOB,
+    ) -> None:
+        """``config``: a CampaignConfig (workers, isolation, ray_address). ``backstop_s``
+        overrides the computed per-dispatch backstop (tests)."""
+        ray = import_ray()
+        self._ray = ray
+        self._owns_ray = connect(ray, getattr(config, "ray_address", "") or "")
+        try:
+            workers = int(config.workers)
+            if workers < 1:
+                raise ValueError("workers must be at least 1")
+            self.batch_size = max(1, int(getattr(problem, "batch_size", 1)))
+            self.capacity = workers * self.batch_size
+            self.isolation = getattr(config, "isolation", "auto")
+            self.preload = tuple(getattr(problem, "preload", ()))
+            self.resources, self.notes = slot_resources(problem, ray.cluster_resources())
+            check_feasible(self.resources, ray.nodes())
+        except Exception:
+            self._shutdown_ray()
+            raise
+        for note in self.notes:
+            log.warning("ray executor: %s", note)
+        self.isolation_level = ""
+        self.stats: Counter[str] = Counter()
+        self._problem = problem
+        self._backstop_s = backstop_s
+        self._margin_s = float(backstop_margin_s)
+        self._max_deaths = int(max_deaths_per_job)
+        self._budgets: dict[str, float] = {}
+        # SPREAD: slots land on as many nodes as possible, so one node's death costs few.
+        self._actor_class = ray.remote(EvalActor).options(
+            max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD", **self.resources
+        )
+        self._epoch = uuid.uuid4().hex[:12]  # leases of another executor never match
+        self._lease_ids = itertools.count(1)
+        self._queue: deque[Job] = deque()
+        self._deaths: Counter[tuple[str, int]] = Counter()
+        self._delivered: set[tuple[str, int]] = set()
+        self._refs: dict[Any, tuple[_Slot, str]] = {}  # ref -> (slot, "ready" | "eval")
+        self._start_failures = 0
+        self._early: list[JobResult] = []  # failed before dispatch, returned by completed()
+        self._closed = False
+        self._slots = [self._start() for _ in range(workers)]
+
+    # -- slots --------------------------------------------------------------------------
+    def _start(self) -> _Slot:
+        slot = _Slot(self._actor_class.remote(self.isolation, self.preload))
+        slot.ready_ref = slot.actor.ready.remote()
+        self._refs[slot.ready_ref] = (slot, "ready")
+        return slot
+
+    def _replace(self, slot: _Slot) -> None:
+        """Kill the slot's actor (whatever it is doing) and start a fresh one in its place."""
+        for ref in (slot.ready_ref, slot.ref):
+            self._refs.pop(ref, None)
+        try:
+            self._ray.kill(slot.actor, no_restart=True)
+        except Exception:  # already dead
+            pass
+        fresh = self._start()
+        self._slots[self._slots.index(slot)] = fresh
+
+    # -- the Executor interface ---------------------------------------------------------
+    def submit(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            self._delivered.discard((job.stage_set, job.job_id))  # a deliberate resubmission
+        self._queue.extend(jobs)
+        self._dispatch()
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the ready Ray workers (for operators and tests)."""
+        return [slot.pid for slot in self._slots if slot.ready]
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._queue) + sum(len(slot.jobs) for slot in self._slots)
+
+    def completed(self, timeout: float) -> list[JobResult]:
+        results, self._early = self._early, []
+        self._expire(results)
+        if results:
+            timeout = 0.0
+        refs = list(self._refs)
+        if refs:
+            wait_s = max(0.0, min(timeout, self._next_deadline() - time.monotonic()))
+            ready, _ = self._ray.wait(refs, num_returns=1, timeout=wait_s)
+            if ready:
+                ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
+            for ref in ready:
+                if ref in self._refs:
+                    slot, kind = self._refs.pop(ref)
+                    if kind == "ready":
+                        self._on_ready(slot, ref, results)
+                    else:
+                        self._on_reply(slot, ref, results)
+            self._expire(results)
+        elif timeout > 0:
+            time.sleep(timeout)
+        self._dispatch()
+        return results
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        idle = [s for s in self._slots if s.ready and not s.lease]
+        try:  # close the idle workers' sandboxes cleanly; busy ones are simply killed
+            goodbyes = [s.actor.shutdown.remote() for s in idle]
+            if goodbyes:
+                self._ray.wait(goodbyes, num_returns=len(goodbyes), timeout=SHUTDOWN_WAIT_S)
+        except Exception:  # Ray already gone
+            pass
+        for slot in self._slots:
+            try:
+                self._ray.kill(slot.actor, no_restart=True)
+            except Exception:
+                pass
+        self._refs.clear()
+        self._shutdown_ray()
+
+    def __enter__(self) -> RayExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- dispatch -----------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        for slot in list(self._slots):
+            while self._queue and slot.ready and not slot.lease:
+                jobs, wire = [], []
+                while self._queue and len(jobs) < self.batch_size:
+                    job = self._queue.popleft()
+                    try:
+                        wire.append(job_to_wire(job))
+                    except (TypeError, ValueError) as exc:  # a genome that is not JSON
+                        self._fail(job, ERROR, f"job cannot be sent to Ray: {exc}", self._early)
+                        continue
+                    jobs.append(job)
+                if not jobs:
+                    continue
+                slot.lease = f"{self._epoch}-{next(self._lease_ids)}"
+                slot.jobs = jobs
+                slot.deadline = time.monotonic() + self._backstop(jobs)
+                slot.ref = slot.actor.evaluate.remote(slot.lease, wire)
+                self._refs[slot.ref] = (slot, "eval")
+                self.stats["dispatches"] += 1
+                self.stats["jobs_dispatched"] += len(jobs)
+
+    def _backstop(self, jobs: list[Job]) -> float:
+        if self._backstop_s is not None:
+            return self._backstop_s
+        total = 0.0
+        for job in jobs:
+            if job.stage_set not in self._budgets:
+                self._budgets[job.stage_set] = stage_budget_s(self._problem, job.stage_set)
+            total += self._budgets[job.stage_set]
+        return total + self._margin_s
+
+    def _next_deadline(self) -> float:
+        deadlines = [slot.deadline for slot in self._slots if slot.lease]
+        return min(deadlines, default=float("inf"))
+
+    # -- replies ------------------------------------------------------------------------
+    def _on_ready(self, slot: _Slot, ref: Any, results: list[JobResult]) -> None:
+        try:
+            info = self._ray.get(ref)
+        except Exception as exc:  # __init__ failed (no sandbox) or the actor died starting
+            self._start_failures += 1
+            self.stats["start_failures"] += 1
+            log.warning("ray executor: a worker could not start: %s", describe_error(exc))
+            self._replace(slot)
+            if self._start_failures >= MAX_START_FAILURES:
+                message = f"Ray workers cannot start: {describe_error(exc)}"
+                while self._queue:
+                    job = self._queue.popleft()
+                    self._deliver(JobResult(job, "ray", (), error=message), results)
+            return
+        self._start_failures = 0
+        slot.ready = True
+        slot.worker = str(info.get("worker", ""))
+        slot.pid = int(info.get("pid", 0))
+        self.isolation_level = str(info.get("isolation", ""))
+
+    def _on_reply(self, slot: _Slot, ref: Any, results: list[JobResult]) -> None:
+        lease, jobs = slot.lease, slot.jobs
+        try:
+            reply = self._ray.get(ref)
+        except self._ray.exceptions.RayTaskError as exc:  # our worker code raised; it lives
+            self._release(slot)
+            for job in jobs:
+                self._fail(job, ERROR, f"the Ray worker failed: {describe_error(exc)}", results)
+            return
+        except self._ray.exceptions.RayError as exc:  # the worker process or node died
+            self._died(slot, exc, results)
+            return
+        if not isinstance(reply, dict) or reply.get("lease") != lease or not lease:
+            # Fenced: not the slot's live lease (cannot happen while each slot has one call
+            # in flight; if it ever did, the slot's backstop would end its real call).
+            self.stats["stale_replies"] += 1
+            return
+        self._release(slot)
+        answers = reply.get("results")
+        if not isinstance(answers, list) or len(answers) != len(jobs):
+            for job in jobs:
+                self._fail(job, ERROR, "the Ray worker's reply does not match its jobs", results)
+            return
+        for job, answer in zip(jobs, answers):
+            try:
+                result = result_from_wire(job, answer)
+            except (InvalidResult, KeyError, TypeError, ValueError) as exc:
+                self._fail(job, ERROR, f"invalid reply from the Ray worker: {exc}", results)
+                continue
+            self._deliver(result, results)
+
+    def _release(self, slot: _Slot) -> None:
+        self._refs.pop(slot.ref, None)
+        slot.lease, slot.jobs, slot.ref, slot.deadline = "", [], None, 0.0
+
+    def _died(self, slot: _Slot, exc: BaseException, results: list[JobResult]) -> None:
+        """The worker died mid-evaluation: re-queue its jobs (attempt + 1), boundedly."""
+        memory = is_memory_kill(exc)
+        self.stats["worker_deaths"] += 1
+        jobs, worker = slot.jobs, slot.worker
+        self._release(slot)
+        self._replace(slot)
+        for job in reversed(jobs):
+            key = (job.stage_set, job.job_id)
+            self._deaths[key] += 1
+            if self._deaths[key] <= self._max_deaths:
+                self._queue.appendleft(replace(job, attempt=job.attempt + 1))
+                self.stats["requeued"] += 1
+                continue
+            why = "Ray's memory monitor killed it" if memory else describe_error(exc)
+            detail = (
+                f"the Ray worker died {self._deaths[key]} times evaluating this candidate "
+                f"(last: {why})"
+            )
+            self._fail(job, OOM if memory else SANDBOX_FAILURE, detail, results, worker)
+
+    def _expire(self, results: list[JobResult]) -> None:
+        """Hung past the backstop: kill the worker, the job ends as ``timeout``."""
+        now = time.monotonic()
+        for slot in list(self._slots):
+            if not slot.lease or now < slot.deadline:
+                continue
+            self.stats["backstop_kills"] += 1
+            jobs, worker = slot.jobs, slot.worker
+            waited = self._backstop(jobs)
+            self._release(slot)
+            self._replace(slot)
+            for job in jobs:
+                detail = (
+                    f"no reply within the executor's backstop of {waited:.0f} s "
+                    "(stage wall limits + slack); the Ray worker was killed"
+                )
+                self._fail(job, TIMEOUT, detail, results, worker)
+
+    # -- results ------------------------------------------------------------------------
+    def _fail(
+        self, job: Job, outcome: str, detail: str, results: list[JobResult], worker: str = "ray"
+    ) -> None:
+        stage = StageOutcome("worker", outcome, None, detail, 0.0, "")
+        self._deliver(JobResult(job, worker or "ray", (stage,)), results)
+
+    def _deliver(self, result: JobResult, results: list[JobResult]) -> None:
+        """At most one result per job reaches the controller."""
+        key = (result.job.stage_set, result.job.job_id)
+        if key in self._delivered:
+            self.stats["duplicates_dropped"] += 1
+            return
+        self._delivered.add(key)
+        results.append(result)
+
+    def _shutdown_ray(self) -> None:
+        if self._owns_ray:
+            self._owns_ray = False
+            try:
+                self._ray.shutdown()
+            except Exception:
+                pass
