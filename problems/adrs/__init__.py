@@ -2,14 +2,24 @@
 
 Importing this package registers every problem: ``adrs.spot``, ``adrs.spot_multi``,
 ``adrs.eplb``, ``adrs.txn``,
-``adrs.llm_sql``.
+``adrs.llm_sql``, ``adrs.cloudcast``, ``adrs.prism``.
 """
 
 from __future__ import annotations
 
+from problems.adrs.cloudcast import Cloudcast
 from problems.adrs.eplb import Eplb
 from problems.adrs.llm_sql import LlmSql
+from problems.adrs.prism import PrismPlacement
 from problems.adrs.spot import SpotMulti, SpotSingle
 from problems.adrs.txn import TxnScheduling
 
-__all__ = ["Eplb", "LlmSql", "SpotMulti", "SpotSingle", "TxnScheduling"]
+__all__ = [
+    "Cloudcast",
+    "Eplb",
+    "LlmSql",
+    "PrismPlacement",
+    "SpotMulti",
+    "SpotSingle",
+    "TxnScheduling",
+]
