@@ -11,6 +11,7 @@ BENCHMARKS = [
     "bench.bench_binpack",
     "bench.bench_ray",
     "bench.bench_adrs",
+    "bench.bench_llm",
 ]
 
 

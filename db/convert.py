@@ -131,6 +131,13 @@ def llm_call(row: LLMCall) -> LLMCallRecord:
         retries=row.retries,
         outcome=row.outcome,
         created_at=row.created_at,
+        operator=row.operator or "",
+        parent_id=row.parent_id,
+        proposal=row.proposal or 0,
+        attempt=row.attempt or 1,
+        after_eval=row.after_eval or 0,
+        finish_reason=row.finish_reason or "",
+        detail=row.detail or "",
     )
 
 
@@ -150,5 +157,24 @@ LLM_CALL_FIELDS = frozenset(
         "retries",
         "outcome",
         "created_at",
+        "operator",
+        "parent_id",
+        "proposal",
+        "attempt",
+        "after_eval",
+        "finish_reason",
+        "detail",
     }
 )
+
+
+def llm_call_row(call: Mapping[str, Any]) -> dict[str, Any]:
+    """A checked copy of an llm_call mapping (unknown keys refused)."""
+    data = dict(call)
+    unknown = set(data) - LLM_CALL_FIELDS
+    if unknown:
+        raise ValueError(f"unknown llm_call fields: {sorted(unknown)}")
+    for key in ("cost_usd", "latency_s"):
+        if key in data:
+            data[key] = score_value(data[key], f"llm_call {key}")
+    return data

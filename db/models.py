@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -166,6 +167,15 @@ class LLMCall(Base):
     retries: Mapped[int] = mapped_column(Integer, default=0)
     outcome: Mapped[str] = mapped_column(String(32), default="ok")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Provenance (migration 0003): the operator and parent the call served, the proposal
+    # it belongs to, 1 or 2 (the repair re-prompt), evaluations recorded when it was stored.
+    operator: Mapped[str] = mapped_column(String(64), default="", server_default=text("''"))
+    parent_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    proposal: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    after_eval: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    finish_reason: Mapped[str] = mapped_column(String(32), default="", server_default=text("''"))
+    detail: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
 
 
 class Event(Base):

@@ -109,6 +109,13 @@ class LLMCallRecord:
     retries: int
     outcome: str
     created_at: datetime
+    operator: str = ""
+    parent_id: int | None = None
+    proposal: int = 0  # LLM proposals of the campaign are numbered 1, 2, ...
+    attempt: int = 1  # 2 for the repair re-prompt
+    after_eval: int = 0  # evaluations recorded in the campaign when the call was stored
+    finish_reason: str = ""
+    detail: str = ""  # why the reply was rejected (empty when it made a child)
 
 
 @dataclass(frozen=True)

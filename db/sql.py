@@ -141,14 +141,15 @@ class SQLStorage(Storage):
         island: int,
         operator: str,
         edges: Sequence[tuple[int, str]] = (),
-        llm_call: Mapping[str, Any] | None = None,
+        llm_call: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     ) -> ProgramRecord:
         _check_edges(edges)
-        call = dict(llm_call) if llm_call is not None else None
-        if call is not None:
-            unknown = set(call) - convert.LLM_CALL_FIELDS
-            if unknown:
-                raise ValueError(f"unknown llm_call fields: {sorted(unknown)}")
+        if llm_call is None:
+            calls = []
+        elif isinstance(llm_call, Mapping):
+            calls = [convert.llm_call_row(llm_call)]
+        else:
+            calls = [convert.llm_call_row(c) for c in llm_call]
         now = utcnow()
         row = Program(
             campaign_id=campaign_id,
@@ -170,7 +171,7 @@ class SQLStorage(Storage):
                 s.add(row)
                 s.flush()
                 s.add_all(Edge(parent_id=p, child_id=row.id, kind=k) for p, k in edges)
-                if call is not None:
+                for call in calls:
                     call.setdefault("created_at", now)
                     s.add(LLMCall(campaign_id=campaign_id, program_id=row.id, **call))
                 s.flush()
@@ -321,6 +322,29 @@ class SQLStorage(Storage):
             query = query.where(Event.kind == kind)
         with self._session(write=False) as s:
             return [convert.event(r) for r in s.scalars(query.order_by(Event.id))]
+
+    def add_llm_call(self, campaign_id: int, call: Mapping[str, Any]) -> LLMCallRecord:
+        data = convert.llm_call_row(call)
+        data.setdefault("created_at", utcnow())
+        row = LLMCall(campaign_id=campaign_id, program_id=None, **data)
+        try:
+            with self._session() as s:
+                s.add(row)
+                s.flush()
+                return convert.llm_call(row)
+        except IntegrityError as exc:
+            raise StorageError(f"cannot add an LLM call: {_reason(exc)}") from exc
+
+    def fork_campaign(
+        self, source_id: int, name: str, at_eval: int, config: Mapping[str, Any]
+    ) -> CampaignRecord:
+        try:
+            with self._session() as s:
+                return queries.fork_campaign(s, source_id, name, int(at_eval), config)
+        except IntegrityError as exc:
+            raise StorageError(
+                f"cannot fork into {name!r}: {_reason(exc)} (is the name taken?)"
+            ) from exc
 
     def llm_calls(self, campaign_id: int) -> list[LLMCallRecord]:
         query = select(LLMCall).where(LLMCall.campaign_id == campaign_id).order_by(LLMCall.id)

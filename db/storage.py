@@ -60,10 +60,11 @@ class Storage(abc.ABC):
         island: int,
         operator: str,
         edges: Sequence[tuple[int, str]] = (),
-        llm_call: Mapping[str, Any] | None = None,
+        llm_call: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     ) -> ProgramRecord:
-        """Program + its lineage edges (parent_id, kind) + the LLM call that made it,
-        in one transaction. The program starts PENDING."""
+        """Program + its lineage edges (parent_id, kind) + the LLM call (or calls: a
+        failed first reply and its repair) that made it, in one transaction. The program
+        starts PENDING."""
 
     @abc.abstractmethod
     def get_program(self, program_id: int) -> ProgramRecord | None: ...
@@ -127,7 +128,22 @@ class Storage(abc.ABC):
     def events(self, campaign_id: int | None, kind: str | None = None) -> list[EventRecord]: ...
 
     @abc.abstractmethod
-    def llm_calls(self, campaign_id: int) -> list[LLMCallRecord]: ...
+    def llm_calls(self, campaign_id: int) -> list[LLMCallRecord]:
+        """Every call of the campaign in id order."""
+
+    @abc.abstractmethod
+    def add_llm_call(self, campaign_id: int, call: Mapping[str, Any]) -> LLMCallRecord:
+        """An LLM call that made no program (a rejected reply, a failed request)."""
+
+    @abc.abstractmethod
+    def fork_campaign(
+        self, source_id: int, name: str, at_eval: int, config: Mapping[str, Any]
+    ) -> CampaignRecord:
+        """A new campaign holding a copy of the source's first ``at_eval`` evaluations:
+        the programs with eval_seq <= at_eval (same eval_seq), their lineage edges,
+        evaluations and LLM calls, and the failed calls stored before evaluation
+        ``at_eval + 1``, in one transaction. Its status is "running", ready to resume.
+        Raises StorageError when at_eval is out of range or the name is taken."""
 
     # -- life cycle ----------------------------------------------------------------------
     @abc.abstractmethod

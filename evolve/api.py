@@ -26,6 +26,8 @@ __all__ = [
     "best",
     "export_jsonl",
     "upgrade_db",
+    "replay",
+    "fork",
     "resolve_db",
     "describe_summary",
 ]
@@ -102,6 +104,65 @@ def resume(
             storage, config, resume=record.name, view=make_view(quiet), **kwargs
         )
         return controller.run()
+
+
+def replay(
+    campaign: str,
+    *,
+    db: str | None = None,
+    name: str = "",
+    quiet: bool = True,
+    executor_factory: Any = None,
+) -> Any:
+    """Re-run a campaign from its recorded LLM replies; returns a ReplayReport."""
+    from evolve import replay as replay_mod
+
+    with _storage(db) as storage, _user_errors():
+        return replay_mod.replay(
+            storage, campaign, name=name, executor_factory=executor_factory, view=make_view(quiet)
+        )
+
+
+def fork(
+    campaign: str,
+    at: int,
+    *,
+    db: str | None = None,
+    name: str = "",
+    max_evals: int | None = None,
+    assignments: Sequence[str] = (),
+    quiet: bool = True,
+    executor_factory: Any = None,
+    llm_backend: Any = None,
+) -> CampaignSummary:
+    """Copy a campaign's first ``at`` evaluations into a new campaign and continue it."""
+    from evolve import replay as replay_mod
+
+    with _storage(db) as storage, _user_errors():
+        return replay_mod.fork(
+            storage,
+            campaign,
+            at,
+            name=name,
+            max_evals=max_evals,
+            assignments=assignments,
+            executor_factory=executor_factory,
+            view=make_view(quiet),
+            llm_backend=llm_backend,
+        )
+
+
+def describe_replay(report: Any) -> str:
+    lines = [f"replay {report.replay} of {report.source}: {report.programs} programs"]
+    lines += [f"  warning: {w}" for w in report.warnings]
+    if report.identical:
+        lines.append("  identical lineage, codes and scores")
+    else:
+        lines.append("  DIVERGED:")
+        lines += [f"    {d}" for d in report.differences]
+    if report.misses:
+        lines.append(f"  {report.misses} requests had no recorded reply")
+    return "\n".join(lines)
 
 
 def problems() -> list[dict[str, str]]:
@@ -271,6 +332,14 @@ def describe_summary(summary: CampaignSummary, db_url: str) -> str:
         lines.append(f"  failures by outcome: {failures}")
     if summary.rejected:
         lines.append(f"  proposals rejected before evaluation: {summary.rejected}")
+    if summary.llm:
+        llm = summary.llm
+        lines.append(
+            f"  LLM: {llm['calls']} calls, ${llm['cost_usd']:.4f}, {llm['tokens']} tokens, "
+            f"outcomes {llm['outcomes']}"
+        )
+        if llm.get("disabled_models"):
+            lines.append(f"  models disabled: {llm['disabled_models']}")
     lines.append(f"  results: {db_url} · `evolve best {summary.name}` · `evolve status`")
     return "\n".join(lines)
 

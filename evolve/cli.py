@@ -54,6 +54,21 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--workers", type=int)
     resume.add_argument("--quiet", action="store_true")
 
+    rep = sub.add_parser("replay", help="re-run a campaign from its recorded LLM replies")
+    rep.add_argument("campaign")
+    _add_db(rep)
+    rep.add_argument("--name", default="", help="the replay's name (default: CAMPAIGN-replay)")
+    rep.add_argument("--quiet", action="store_true")
+
+    fork = sub.add_parser("fork", help="continue a copy of a campaign from evaluation N")
+    fork.add_argument("campaign")
+    fork.add_argument("--at", type=int, required=True, help="keep evaluations 1..N")
+    _add_db(fork)
+    fork.add_argument("--name", default="", help="the fork's name (default: CAMPAIGN-forkN)")
+    fork.add_argument("--max-evals", type=int, help="evaluation budget of the fork")
+    fork.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    fork.add_argument("--quiet", action="store_true")
+
     problems = sub.add_parser("problems", help="list registered problems")
     problems.add_argument("--json", action="store_true")
 
@@ -125,6 +140,22 @@ def _dispatch(args: argparse.Namespace) -> int:
             db=args.db,
             max_evals=args.max_evals,
             workers=args.workers,
+            quiet=args.quiet,
+        )
+        print(api.describe_summary(summary, api.resolve_db(args.db)))
+        return 0
+    if args.command == "replay":
+        report = api.replay(args.campaign, db=args.db, name=args.name, quiet=args.quiet)
+        print(api.describe_replay(report))
+        return 0 if report.identical else 1
+    if args.command == "fork":
+        summary = api.fork(
+            args.campaign,
+            args.at,
+            db=args.db,
+            name=args.name,
+            max_evals=args.max_evals,
+            assignments=args.set,
             quiet=args.quiet,
         )
         print(api.describe_summary(summary, api.resolve_db(args.db)))

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evolve.llm.config import LLMConfig
+
 DEFAULT_DB = "sqlite:///evolve.db"
 DEFAULT_OPERATORS = {"ast_mutate": 0.85, "ast_crossover": 0.15}
 
@@ -33,6 +35,13 @@ class StrategyConfig:
 
 
 @dataclass(frozen=True)
+class BanditConfig:
+    enabled: bool = False  # True: a cost-aware UCB picks operators and models, not weights
+    exploration: float = 0.5
+    eval_cost_usd: float = 1e-4  # notional price of one evaluation (see evolve/bandit.py)
+
+
+@dataclass(frozen=True)
 class CampaignConfig:
     problem: str
     name: str = ""
@@ -49,6 +58,8 @@ class CampaignConfig:
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     problem_options: Mapping[str, Any] = field(default_factory=dict)
     held_out: bool = True  # evaluate the best program on the problem's held-out stages
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    bandit: BanditConfig = field(default_factory=BanditConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -57,6 +68,21 @@ class CampaignConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> CampaignConfig:
         data = dict(data)
         strategy = data.pop("strategy", {}) or {}
+        llm = data.pop("llm", {}) or {}
+        bandit = data.pop("bandit", {}) or {}
+        if not isinstance(llm, Mapping) or not isinstance(bandit, Mapping):
+            raise ConfigError("[llm] and [bandit] must be tables")
+        try:
+            llm_config = llm if isinstance(llm, LLMConfig) else LLMConfig.from_dict(llm)
+            llm_config.validate()
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc)) from exc
+        bkeys = {f.name for f in dataclasses.fields(BanditConfig)}
+        if set(bandit) - bkeys:
+            raise ConfigError(
+                f"unknown [bandit] keys: {', '.join(sorted(set(bandit) - bkeys))} "
+                f"(known: {', '.join(sorted(bkeys))})"
+            )
         if not isinstance(strategy, Mapping):
             raise ConfigError("[strategy] must be a table")
         if "problem" not in data:
@@ -74,7 +100,12 @@ class CampaignConfig:
                 f"unknown [strategy] keys: {', '.join(bad)} (known: {', '.join(sorted(skeys))})"
             )
         try:
-            config = cls(strategy=StrategyConfig(**strategy), **data)
+            config = cls(
+                strategy=StrategyConfig(**strategy),
+                llm=llm_config,
+                bandit=BanditConfig(**bandit),
+                **data,
+            )
         except TypeError as exc:
             raise ConfigError(str(exc)) from exc
         config.validate()
@@ -123,6 +154,10 @@ class CampaignConfig:
             "strategy.migration_count must be >= 0",
         )
         need(isinstance(self.problem_options, Mapping), "problem_options must be a table")
+        b = self.bandit
+        need(isinstance(b.enabled, bool), "bandit.enabled must be true or false")
+        need(_is_num(b.exploration) and b.exploration >= 0, "bandit.exploration must be >= 0")
+        need(_is_num(b.eval_cost_usd) and b.eval_cost_usd > 0, "bandit.eval_cost_usd must be > 0")
 
 
 def _is_int(value: Any) -> bool:

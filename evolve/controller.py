@@ -1,7 +1,8 @@
 """The controller: an asynchronous steady-state ask/tell loop.
 
-It keeps the executor busy (N evaluations in flight), writes every program, edge and
-evaluation to the database as it happens, and is the database's only writer. A campaign
+It keeps the executor busy (N evaluations in flight) and, apart from it, M LLM requests in
+flight on proposal threads (evolve/llm/pipeline.py); it writes every program, edge,
+evaluation and LLM call to the database as it happens, and is the database's only writer. A campaign
 that was killed at any point resumes from the database alone: evaluated programs are
 replayed into the strategy in the order they were recorded, and programs that were written
 but never evaluated are submitted again.
@@ -13,18 +14,31 @@ import random
 import signal
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from db.records import EVALUATED, PARENT, PENDING, SECOND_PARENT, NewStageResult, ProgramRecord
+from db.records import (
+    EVALUATED,
+    INSPIRATION,
+    PARENT,
+    PENDING,
+    SECOND_PARENT,
+    NewStageResult,
+    ProgramRecord,
+)
 from db.storage import Storage
 from evaluators.contract import ERROR, StageOutcome
 from evaluators.registry import make_problem
+from evolve.bandit import CostAwareUCB
 from evolve.config import DEFAULT_OPERATORS, CampaignConfig
 from evolve.live import Progress, QuietView
+from evolve.llm.operator import LLM_OPERATORS, REPAIRABLE, LLMOperator, LLMOutcome
+from evolve.llm.pipeline import LLMPipeline
+from evolve.llm.prices import load_prices
+from evolve.llm.prompts import resolve_templates
 from evolve.operators import make_operator
 from evolve.operators.base import Context, ProposalRejected
 from evolve.operators.hashing import ast_hash, code_hash
@@ -43,7 +57,8 @@ class CampaignError(RuntimeError):
 @dataclass(frozen=True)
 class CampaignSummary:
     name: str
-    reason: str  # budget, time_limit, interrupted, stalled, initial_failed
+    reason: str  # budget, time_limit, interrupted, stalled, initial_failed,
+    # llm_budget (the dollar or token cap was reached), llm_unavailable (every model failed)
     evaluated: int
     best: ProgramRecord | None
     initial: ProgramRecord | None
@@ -51,6 +66,18 @@ class CampaignSummary:
     outcomes: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
     message: str = ""
+    llm: dict[str, Any] = field(default_factory=dict)  # calls, cost_usd, tokens, outcomes
+
+
+def reward(program: ProgramRecord, parent_score: float | None, best: float | None) -> float:
+    """What a child pays the bandit arms that made it (see evolve/bandit.py)."""
+    if not program.correct or program.score is None:
+        return 0.0
+    if best is None or program.score > best:
+        return 1.0
+    if parent_score is None or program.score > parent_score:
+        return 0.5
+    return 0.0
 
 
 def default_executor(config: CampaignConfig, problem: Any) -> Executor:
@@ -89,6 +116,7 @@ class Controller:
         resume: str | None = None,
         executor_factory: Callable[[CampaignConfig, Any], Executor] = default_executor,
         view: Any = None,
+        llm_backend: Any = None,
     ) -> None:
         self.storage = storage
         self.config = config
@@ -108,11 +136,41 @@ class Controller:
         )
         try:
             self.operators = {
-                name: make_operator(name, self.problem) for name, w in weights.items() if w > 0
+                name: self._make_operator(name) for name, w in weights.items() if w > 0
             }
         except ValueError as exc:
             raise CampaignError(str(exc)) from exc
         self._weights = [weights[name] for name in self.operators]
+        self._llm_names = [n for n in self.operators if n in LLM_OPERATORS]
+        self.op_bandit = (
+            CostAwareUCB(
+                list(self.operators), config.bandit.exploration, config.bandit.eval_cost_usd
+            )
+            if config.bandit.enabled
+            else None
+        )
+        self.llm: LLMPipeline | None = None
+        if self._llm_names:
+            if llm_backend is None:
+                from evolve.llm.client import OpenAIBackend
+
+                llm_backend = OpenAIBackend()
+            models = [m.label for m in config.llm.default_models() if m.weight > 0]
+            model_bandit = (
+                CostAwareUCB(models, config.bandit.exploration, config.bandit.eval_cost_usd)
+                if config.bandit.enabled
+                else None
+            )
+            self.llm = LLMPipeline(config.llm, llm_backend, model_bandit)
+        self._llm_stop = ""  # llm_budget / llm_unavailable once the LLM can no longer run
+        self._held: str | None = None  # an operator drawn while its stage was full
+        self._proposal_seq = 0
+        self._proposal_cost: dict[int, float] = {}
+        self._pulls: dict[int, tuple[str, str | None, float]] = {}  # program -> arm, model, $
+        self._scores: dict[int, float | None] = {}
+        self._history: defaultdict[int, deque[ProgramRecord]] = defaultdict(
+            lambda: deque(maxlen=max(1, config.llm.history))
+        )
         self._hashes: set[str] = set()
         self._outstanding: dict[int, Job] = {}
         self._stop = threading.Event()
@@ -135,6 +193,34 @@ class Controller:
         self.executor = executor_factory(config, self.problem)
 
     # -- set-up ---------------------------------------------------------------------
+    def _make_operator(self, name: str) -> Any:
+        if name not in LLM_OPERATORS:
+            return make_operator(name, self.problem)
+        llm = self.config.llm
+        templates = resolve_templates(
+            getattr(self.problem, "prompt_templates", None), llm.templates
+        )
+        if not hasattr(self, "_prices"):
+            self._prices = load_prices(llm.prices_file)
+        description = getattr(self.problem, "description", "") or ""
+        return LLMOperator(name, llm, templates, description, self._prices)
+
+    def _llm_event(self) -> None:
+        if self.llm is None:
+            return
+        unpriced = [label for label, m in self.llm.models.items() if self._prices.price(m) is None]
+        self.storage.add_event(
+            self.campaign.id,
+            "llm",
+            {
+                "prices_version": self._prices.version,
+                "models": list(self.llm.models),
+                "unpriced": unpriced,
+                "spent_usd": self.llm.spent_usd,
+                "spent_tokens": self.llm.spent_tokens,
+            },
+        )
+
     def _create(self) -> Any:
         name = self.config.name or unique_name(self.storage, self.config.problem)
         campaign = self.storage.create_campaign(
@@ -151,6 +237,41 @@ class Controller:
                 self._initial = program
         return campaign
 
+    def _replay_history(self, campaign_id: int) -> None:
+        """Tell the strategy the recorded evaluations in order and rebuild the bandit's
+        arms and the LLM spend from llm_calls: the same updates, in the same order, as the
+        live run made (failed proposals are settled after the evaluation count they were
+        stored at)."""
+        calls = self.storage.llm_calls(campaign_id) if self.llm or self.op_bandit else []
+        by_proposal: defaultdict[int, list[Any]] = defaultdict(list)
+        for call in calls:
+            by_proposal[call.proposal].append(call)
+            self._proposal_seq = max(self._proposal_seq, call.proposal)
+            if self.llm is not None:
+                self.llm.account(
+                    {
+                        "cost_usd": call.cost_usd,
+                        "prompt_tokens": call.prompt_tokens,
+                        "completion_tokens": call.completion_tokens,
+                        "outcome": call.outcome,
+                    }
+                )
+        failed: defaultdict[int, list[tuple[int, Any]]] = defaultdict(list)
+        for group in by_proposal.values():
+            cost = sum(c.cost_usd for c in group)
+            made = [c.program_id for c in group if c.program_id is not None]
+            if made:
+                self._pulls[made[0]] = (group[0].operator, group[0].model, cost)
+            else:
+                last = max(group, key=lambda c: c.id)
+                failed[last.after_eval].append((last.id, (group[0].operator, last.model, cost)))
+        for _, pull in sorted(failed.pop(0, [])):
+            self._settle(*pull, 0.0)
+        for program in self.storage.evaluated_in_order(campaign_id):
+            self._absorb(program)
+            for _, pull in sorted(failed.pop(self._evaluated, [])):
+                self._settle(*pull, 0.0)
+
     def _resume(self, name: str) -> Any:
         campaign = self.storage.get_campaign(name)
         if campaign is None:
@@ -161,8 +282,7 @@ class Controller:
             self._hashes.update((program.code_hash, program.ast_hash))
             if self._initial is None and program.operator == "initial":
                 self._initial = program
-        for program in self.storage.evaluated_in_order(campaign.id):
-            self._absorb(program)
+        self._replay_history(campaign.id)
         self.storage.set_campaign_status(campaign.id, "running")
         self.storage.add_event(campaign.id, "resumed", {"evaluated": self._evaluated})
         return campaign
@@ -174,6 +294,7 @@ class Controller:
         reason = "budget"
         try:
             self._requeue_pending()
+            self._llm_event()
             while True:
                 if self._stop.is_set():
                     reason = "interrupted"
@@ -187,7 +308,8 @@ class Controller:
                         break
                 else:
                     self._fill()
-                if not self._outstanding:
+                llm_busy = self.llm is not None and self.llm.in_flight > 0
+                if not self._outstanding and not llm_busy:
                     if self._evaluated >= self.config.max_evals:
                         break
                     if self._best is None:
@@ -196,8 +318,10 @@ class Controller:
                     if self._consecutive_rejections >= MAX_CONSECUTIVE_REJECTIONS:
                         reason = "stalled"
                         break
-                for result in self.executor.completed(timeout=0.2):
-                    self._record(result)
+                    if self._llm_stop:
+                        reason = self._llm_stop
+                        break
+                self._wait(llm_busy)
                 self._refresh_progress()
                 self.view.update(self.progress)
             held_out = self._held_out() if reason != "interrupted" and self.config.held_out else {}
@@ -206,6 +330,8 @@ class Controller:
             raise
         finally:
             self.executor.close()
+            if self.llm is not None:
+                self.llm.close()
             restore()
         status = "interrupted" if reason == "interrupted" else "finished"
         self.storage.set_campaign_status(self.campaign.id, status)
@@ -217,6 +343,8 @@ class Controller:
                 "evaluated": self._evaluated,
                 "rejected": dict(self._rejections),
                 "outcomes": dict(self._outcomes),
+                "llm": self._llm_summary(),
+                "bandit": self.bandit_state(),
             },
         )
         self._refresh_progress()
@@ -231,12 +359,52 @@ class Controller:
             dict(self._outcomes),
             dict(self._rejections),
             self._message(reason),
+            self._llm_summary(),
         )
+
+    def _llm_summary(self) -> dict[str, Any]:
+        if self.llm is None:
+            return {}
+        return {
+            "calls": self.llm.calls,
+            "cost_usd": round(self.llm.spent_usd, 6),
+            "tokens": self.llm.spent_tokens,
+            "outcomes": dict(self.llm.outcomes),
+            "disabled_models": dict(self.llm.broken),
+        }
+
+    def bandit_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        if self.op_bandit is not None:
+            state["operators"] = self.op_bandit.state()
+        if self.llm is not None and self.llm.bandit is not None:
+            state["models"] = self.llm.bandit.state()
+        return state
+
+    def _wait(self, llm_busy: bool) -> None:
+        """Wait for whatever finishes first: an evaluation or an LLM request."""
+        if self._outstanding or not llm_busy:
+            for result in self.executor.completed(timeout=0.002 if llm_busy else 0.2):
+                self._record(result)
+            if llm_busy:
+                for outcome in self.llm.done(0.0):
+                    self._handle_llm(outcome)
+        else:
+            for outcome in self.llm.done(0.2):
+                self._handle_llm(outcome)
 
     def _message(self, reason: str) -> str:
         if reason == "initial_failed":
             feedback = self._initial.feedback if self._initial else ""
             return f"the initial program failed its evaluation: {feedback.strip()[:500]}"
+        if reason == "llm_budget":
+            cap = self.config.llm
+            return (
+                f"the LLM budget was reached: ${self.llm.spent_usd:.4f} of ${cap.budget_usd} "
+                f"and {self.llm.spent_tokens} of {cap.budget_tokens or 'unlimited'} tokens"
+            )
+        if reason == "llm_unavailable":
+            return f"no LLM model can be used: {self.llm.broken if self.llm else {}}"
         if reason == "stalled":
             return (
                 f"{MAX_CONSECUTIVE_REJECTIONS} proposals in a row were rejected "
@@ -258,25 +426,66 @@ class Controller:
         return restore
 
     def _can_propose(self) -> bool:
-        return self._evaluated + len(self._outstanding) < self.config.max_evals
+        llm = self.llm.in_flight if self.llm is not None else 0
+        return self._evaluated + len(self._outstanding) + llm < self.config.max_evals
 
     def _fill(self) -> None:
-        # A small queue beyond the workers' capacity keeps them busy between polls.
-        # With one worker, no queue: each child is proposed after the previous result was
-        # told, which makes a one-worker campaign deterministic for its seed.
+        # A small queue beyond the workers' capacity keeps them busy between polls. With
+        # one worker, no queue and one thing in flight at a time: each child is proposed
+        # after the previous result was told, which makes a one-worker campaign
+        # deterministic for its seed (and replayable from its recorded LLM replies).
         capacity = self.executor.capacity
-        target = capacity if capacity == 1 else capacity * 2
-        while len(self._outstanding) < target and self._can_propose():
+        sequential = capacity == 1
+        target = capacity if sequential else capacity * 2
+        while self._can_propose():
             if self._consecutive_rejections >= MAX_CONSECUTIVE_REJECTIONS:
                 return
+            llm_busy = self.llm.in_flight if self.llm is not None else 0
+            if sequential and (self._outstanding or llm_busy):
+                return
+            evals_full = len(self._outstanding) >= target
+            if evals_full and not (self.llm is not None and self.llm.has_capacity()):
+                return
+            name = self._held or self._choose_operator()
+            if name is None:
+                return
+            self._held = None
             try:
-                if not self._propose():
+                if name in LLM_OPERATORS:
+                    if not self.llm.has_capacity():
+                        genetic = [n for n in self.operators if n not in LLM_OPERATORS]
+                        if self.config.llm.backfill_genetic and genetic and not evals_full:
+                            name = self.rng.choice(genetic)
+                        else:
+                            self._held = name
+                            return
+                if name in LLM_OPERATORS:
+                    if not self._start_llm(name):
+                        return
+                elif evals_full:
+                    self._held = name
+                    return
+                elif not self._propose(name):
                     continue
             except NoParents:
+                self._held = name
                 return  # wait for the initial programs to be evaluated
 
-    def _propose(self) -> bool:
-        name = self.rng.choices(list(self.operators), weights=self._weights)[0]
+    def _choose_operator(self) -> str | None:
+        names = list(self.operators)
+        if self._llm_stop or (self.llm is not None and not self.llm.alive()):
+            names = [n for n in names if n not in LLM_OPERATORS]
+            if not names:
+                self._llm_stop = self._llm_stop or "llm_unavailable"
+                return None
+        if self.op_bandit is not None:
+            return self.op_bandit.choose(self.rng, names)
+        if len(names) == len(self.operators):
+            return self.rng.choices(names, weights=self._weights)[0]
+        weights = dict(zip(self.operators, self._weights, strict=True))
+        return self.rng.choices(names, weights=[weights[n] for n in names])[0]
+
+    def _propose(self, name: str) -> bool:
         operator = self.operators[name]
         selection = self.strategy.ask(self.rng, arity=getattr(operator, "arity", 1))
         ctx = Context(problem=self.problem, inspirations=selection.inspirations)
@@ -291,7 +500,117 @@ class Controller:
         program = self._store(
             self.campaign.id, child.code, child.genome, generation, selection.island, name, edges
         )
+        if program is not None:
+            self._pulls[program.id] = (name, None, 0.0)
         return program is not None
+
+    # -- LLM proposals ------------------------------------------------------------------------
+    def _start_llm(self, name: str) -> bool:
+        """Prepare and send one LLM request; False when the LLM can no longer run."""
+        assert self.llm is not None
+        cap = self.llm.budget_reached()
+        if cap:
+            if not self._llm_stop:
+                self._llm_stop = "llm_budget"
+                self.storage.add_event(
+                    self.campaign.id,
+                    "llm_budget",
+                    {"cap": cap, "spent_usd": self.llm.spent_usd, "tokens": self.llm.spent_tokens},
+                )
+            return False
+        operator = self.operators[name]
+        selection = self.strategy.ask(self.rng, arity=1)
+        inspirations = list(selection.inspirations[: self.config.llm.inspirations])
+        diverse = self._diverse(
+            selection.island, {selection.parents[0].id, *(p.id for p in inspirations)}
+        )
+        if diverse is not None:
+            inspirations.append(diverse)
+        model = self.llm.choose_model(self.rng)
+        self._proposal_seq += 1
+        history = list(self._history[selection.island])[-self.config.llm.history :]
+        request = operator.prepare(
+            self._proposal_seq, model, selection.parents[0], selection.island, inspirations, history
+        )
+        self.llm.submit(operator, request)
+        return True
+
+    def _diverse(self, island: int, exclude: set[int]) -> ProgramRecord | None:
+        """A random MAP-Elites cell elite of the island (a diverse inspiration), if any."""
+        islands = getattr(self.strategy, "islands", None)
+        if not islands or self.config.llm.inspirations <= 0:
+            return None
+        grid = getattr(islands[island], "grid", {})
+        cells = [grid[k] for k in sorted(grid) if grid[k].id not in exclude]
+        return self.rng.choice(cells) if cells else None
+
+    def _handle_llm(self, outcome: LLMOutcome) -> None:
+        assert self.llm is not None
+        request = outcome.request
+        call = {**outcome.call, "after_eval": self._evaluated}
+        self.llm.account(call)
+        self._proposal_cost[request.proposal] = self._proposal_cost.get(
+            request.proposal, 0.0
+        ) + call.get("cost_usd", 0.0)
+        label = request.model.label
+        if outcome.fatal and label not in self.llm.broken:
+            self.llm.break_model(label, outcome.detail[:300])
+            self.storage.add_event(
+                self.campaign.id,
+                "model_disabled",
+                {"model": label, "reason": outcome.failure, "detail": outcome.detail[:500]},
+            )
+        if outcome.child is None:
+            self.storage.add_llm_call(self.campaign.id, call)
+            if (
+                self.config.llm.repair
+                and request.attempt == 1
+                and outcome.failure in REPAIRABLE
+                and label not in self.llm.broken
+                and not self.llm.budget_reached()
+                and not self._stop.is_set()
+            ):
+                self.llm.submit(
+                    self.operators[request.operator],
+                    self.operators[request.operator].repair(outcome),
+                )
+                return
+            self._reject(outcome.failure)
+            self._settle(
+                request.operator, label, self._proposal_cost.pop(request.proposal, 0.0), 0.0
+            )
+            return
+        edges = ((request.parent.id, PARENT), *((i, INSPIRATION) for i in request.inspirations))
+        program = self._store(
+            self.campaign.id,
+            outcome.child,
+            None,
+            request.parent.generation + 1,
+            request.island,
+            request.operator,
+            edges,
+            llm_call=call,
+        )
+        cost = self._proposal_cost.pop(request.proposal, 0.0)
+        if program is None:
+            self.storage.add_llm_call(
+                self.campaign.id,
+                {
+                    **call,
+                    "outcome": "duplicate",
+                    "detail": "the child equals a program already proposed",
+                },
+            )
+            self._settle(request.operator, label, cost, 0.0)
+        else:
+            self._pulls[program.id] = (request.operator, label, cost)
+
+    def _settle(self, operator: str, model: str | None, cost: float, gain: float) -> None:
+        """One pull of the operator's (and the model's) bandit arm."""
+        if self.op_bandit is not None:
+            self.op_bandit.update(operator, gain, cost)
+        if model is not None and self.llm is not None and self.llm.bandit is not None:
+            self.llm.bandit.update(model, gain, cost)
 
     def _reject(self, reason: str) -> None:
         self._rejections[reason] += 1
@@ -307,6 +626,7 @@ class Controller:
         operator: str,
         edges: tuple[tuple[int, str], ...],
         submit: bool = True,
+        llm_call: dict[str, Any] | None = None,
     ) -> ProgramRecord | None:
         chash = code_hash(code)
         try:
@@ -326,6 +646,7 @@ class Controller:
             island=island,
             operator=operator,
             edges=edges,
+            llm_call=llm_call,
         )
         self._hashes.update((chash, ahash))
         self._program_count += 1
@@ -386,6 +707,15 @@ class Controller:
     def _absorb(self, program: ProgramRecord) -> list[tuple[int, int, int]]:
         self._evaluated += 1
         self._outcomes[program.outcome or "unknown"] += 1
+        self._scores[program.id] = program.score if program.correct else None
+        pull = self._pulls.pop(program.id, None)
+        if pull is not None or (self.op_bandit is not None and program.operator != "initial"):
+            operator, model, cost = pull or (program.operator, None, 0.0)
+            parent = self._scores.get(program.parent_ids[0]) if program.parent_ids else None
+            best = self._best.score if self._best is not None else None
+            self._settle(operator, model, cost, reward(program, parent, best))
+        if program.operator != "initial":
+            self._history[program.island].append(program)
         if program.correct and program.score is not None:
             if self._best is None or program.score > (self._best.score or float("-inf")):
                 self._best = program

@@ -318,6 +318,77 @@ def test_failing_llm_call_rolls_back_program(storage: SQLStorage, camp: int) -> 
     assert storage.find_by_hash(camp, "c1", "a1") is None
 
 
+def test_llm_call_without_program_and_provenance(storage: SQLStorage, camp: int) -> None:
+    parent = add(storage, camp, 0)
+    failed = storage.add_llm_call(
+        camp,
+        {
+            "model": "m",
+            "prompt": "p",
+            "response": "no diff",
+            "outcome": "no_block",
+            "detail": "the reply has no block",
+            "operator": "llm_diff",
+            "parent_id": parent.id,
+            "proposal": 1,
+            "attempt": 1,
+            "after_eval": 3,
+            "finish_reason": "stop",
+            "cost_usd": 0.5,
+        },
+    )
+    assert failed.program_id is None and failed.outcome == "no_block"
+    repaired = {"model": "m", "outcome": "ok", "proposal": 1, "attempt": 2, "operator": "llm_diff"}
+    child = add(storage, camp, 1, edges=[(parent.id, PARENT)], llm_call=[repaired])
+    first, second = storage.llm_calls(camp)
+    assert (first.detail, first.parent_id, first.after_eval, first.cost_usd) == (
+        "the reply has no block",
+        parent.id,
+        3,
+        0.5,
+    )
+    assert (second.program_id, second.attempt, second.proposal) == (child.id, 2, 1)
+    assert second.detail == "" and second.finish_reason == "" and second.parent_id is None
+    with pytest.raises(ValueError, match="unknown llm_call"):
+        storage.add_llm_call(camp, {"model": "m", "api_key": "sk"})
+    with pytest.raises(ValueError):
+        storage.add_llm_call(camp, {"model": "m", "cost_usd": math.nan})
+    with pytest.raises(StorageError):
+        storage.add_llm_call(424242, {"model": "m"})
+
+
+def test_fork_copies_the_first_n_evaluations(storage: SQLStorage, camp: int) -> None:
+    root = add(storage, camp, 0)
+    a = add(storage, camp, 1, edges=[(root.id, PARENT)], llm_call={"model": "m", "proposal": 1})
+    b = add(storage, camp, 2, edges=[(a.id, PARENT), (root.id, SECOND_PARENT)])
+    late = add(storage, camp, 3, edges=[(b.id, PARENT)])
+    add(storage, camp, 4, edges=[(b.id, PARENT)])  # never evaluated
+    for p in (root, a, b, late):
+        storage.record_evaluation(p.id, [stage(metrics={"m": 1.0})], worker="w", attempt=1)
+    storage.add_llm_call(camp, {"model": "m", "outcome": "no_block", "after_eval": 2})
+    storage.add_llm_call(camp, {"model": "m", "outcome": "no_block", "after_eval": 4})
+    fork = storage.fork_campaign(camp, "c1-fork", 3, {"pop": 11})
+    assert fork.status == "running" and fork.seed == 7 and fork.config == {"pop": 11}
+    programs = storage.programs(fork.id)
+    assert [p.code for p in programs] == [root.code, a.code, b.code]
+    assert [p.eval_seq for p in programs] == [1, 2, 3]
+    assert all(p.status == "evaluated" and p.score == 1.0 for p in programs)
+    r, a2, b2 = programs
+    assert a2.parent_ids == (r.id,) and b2.parent_ids == (a2.id, r.id)
+    assert [len(storage.evaluations(p.id)) for p in programs] == [1, 1, 1]
+    calls = storage.llm_calls(fork.id)
+    assert [(c.program_id, c.after_eval) for c in calls] == [(a2.id, 0), (None, 2)]
+    # the source is untouched; a new evaluation continues the fork's sequence
+    assert len(storage.programs(camp)) == 5
+    more = add(storage, fork.id, 9, edges=[(b2.id, PARENT)])
+    storage.record_evaluation(more.id, [stage()], worker="w", attempt=1)
+    assert storage.get_program(more.id).eval_seq == 4
+    with pytest.raises(StorageError, match="1..4"):
+        storage.fork_campaign(camp, "bad", 5, {})
+    with pytest.raises(StorageError):
+        storage.fork_campaign(camp, "c1-fork", 1, {})
+
+
 # -- records -----------------------------------------------------------------------------
 def test_records_are_frozen(storage: SQLStorage, camp: int) -> None:
     p = add(storage, camp, 1)

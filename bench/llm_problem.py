@@ -1,0 +1,17 @@
+"""The throughput bench's trivial problem (the same as OpenEvolve's side of the bench):
+one constant to tune; evaluating costs nothing, so the loop itself is measured."""
+
+INITIAL_PROGRAM = """\
+# EVOLVE-BLOCK-START
+def scale(x):
+    return x * 1.0
+# EVOLVE-BLOCK-END
+
+
+def run():
+    return scale(1.0)
+"""
+
+
+def evaluate(program):
+    return {"score": 1.0 / (1.0 + abs(program.run() - 2.0))}

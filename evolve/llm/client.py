@@ -1,0 +1,194 @@
+"""Talking to OpenAI-compatible endpoints: lazy clients, one retry layer, classified errors.
+
+``OpenAIBackend.complete`` runs on a proposal thread. It never raises for an API failure:
+it returns a ``Completion`` whose ``error`` names the class (``rate_limited``,
+``server_error``, ``timeout``, ``connection``, ``auth``, ``quota``, ``bad_request``,
+``no_key``) and whose ``fatal`` says that the model should not be asked again in this
+campaign (the circuit breaker, which the controller keeps). Retries are the ``openai``
+client's own (``max_retries``: connection errors, 408, 409, 429 honouring retry-after,
+and 5xx), never a second loop around it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from evolve.llm.config import ModelConfig
+
+FATAL_ERRORS = ("auth", "quota", "no_key")
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str = ""
+    finish_reason: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+    request_id: str = ""
+    latency_s: float = 0.0
+    retries: int = 0
+    error: str = ""  # "" when the request succeeded
+    detail: str = ""
+    fatal: bool = False  # open the model's circuit breaker
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def usage_counts(usage: Any) -> tuple[int, int, int, int]:
+    """(prompt, completion, reasoning, cached) tokens of an OpenAI usage object or dict."""
+    if usage is None:
+        return 0, 0, 0, 0
+    get = usage.get if isinstance(usage, dict) else lambda k: getattr(usage, k, None)
+    details = get("completion_tokens_details")
+    pdetails = get("prompt_tokens_details")
+
+    def sub(obj: Any, key: str) -> int:
+        if obj is None:
+            return 0
+        return _int(obj.get(key) if isinstance(obj, dict) else getattr(obj, key, 0))
+
+    return (
+        _int(get("prompt_tokens")),
+        _int(get("completion_tokens")),
+        sub(details, "reasoning_tokens"),
+        sub(pdetails, "cached_tokens"),
+    )
+
+
+def _is_reasoning_model(model: str) -> bool:
+    name = model.rsplit("/", 1)[-1]
+    return name.startswith(("o1", "o3", "o4", "gpt-5"))
+
+
+class OpenAIBackend:
+    """One lazily created ``openai.OpenAI`` client per model."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, model: ModelConfig) -> Any:
+        with self._lock:
+            client = self._clients.get(model.label)
+            if client is None:
+                import openai
+
+                key = os.environ.get(model.api_key_env or "OPENAI_API_KEY")
+                if not key:
+                    raise LookupError(
+                        f"model {model.label!r} needs an API key in ${model.api_key_env}: "
+                        f"export {model.api_key_env}=... (for a local server any value works)"
+                    )
+                client = openai.OpenAI(
+                    api_key=key,
+                    base_url=model.base_url or None,
+                    max_retries=model.max_retries,
+                    timeout=model.timeout_s,
+                )
+                self._clients[model.label] = client
+            return client
+
+    def complete(self, model: ModelConfig, messages: Sequence[dict[str, str]]) -> Completion:
+        import openai
+
+        started = time.monotonic()
+        try:
+            client = self._client(model)
+        except LookupError as exc:
+            return Completion(error="no_key", detail=str(exc), fatal=True)
+        kwargs: dict[str, Any] = {"model": model.model, "messages": list(messages)}
+        if _is_reasoning_model(model.model):
+            kwargs["max_completion_tokens"] = model.max_tokens
+        else:
+            kwargs.update(
+                max_tokens=model.max_tokens, temperature=model.temperature, top_p=model.top_p
+            )
+        try:
+            raw = client.chat.completions.with_raw_response.create(**kwargs)
+            response = raw.parse()
+        except openai.APIStatusError as exc:
+            return _status_error(exc, model, time.monotonic() - started)
+        except openai.APITimeoutError as exc:
+            return Completion(
+                error="timeout",
+                detail=str(exc)[:500],
+                latency_s=time.monotonic() - started,
+                retries=model.max_retries,
+            )
+        except openai.APIConnectionError as exc:
+            return Completion(
+                error="connection",
+                detail=str(exc)[:500],
+                latency_s=time.monotonic() - started,
+                retries=model.max_retries,
+            )
+        except (openai.OpenAIError, ValueError) as exc:  # a body that is not a completion
+            return Completion(
+                error="bad_response", detail=str(exc)[:500], latency_s=time.monotonic() - started
+            )
+        latency = time.monotonic() - started
+        prompt, completion, reasoning, cached = usage_counts(getattr(response, "usage", None))
+        choices = getattr(response, "choices", None) or []
+        if not choices:
+            return Completion(
+                error="bad_response",
+                detail="the reply has no choices",
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                latency_s=latency,
+            )
+        choice = choices[0]
+        message = getattr(choice, "message", None)
+        return Completion(
+            text=(getattr(message, "content", None) or ""),
+            finish_reason=str(getattr(choice, "finish_reason", "") or ""),
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            reasoning_tokens=reasoning,
+            cached_tokens=cached,
+            request_id=str(getattr(raw, "request_id", None) or getattr(response, "id", "") or ""),
+            latency_s=latency,
+            retries=int(getattr(raw, "retries_taken", 0) or 0),
+        )
+
+
+def _status_error(exc: Any, model: ModelConfig, latency: float) -> Completion:
+    status = int(getattr(exc, "status_code", 0) or 0)
+    code = str(getattr(exc, "code", "") or "")
+    body = getattr(exc, "body", None)
+    if not code and isinstance(body, dict):
+        inner = body.get("error", body)
+        code = str(inner.get("code") or inner.get("type") or "") if isinstance(inner, dict) else ""
+    request_id = str(getattr(exc, "request_id", "") or "")
+    detail = f"HTTP {status}: {str(getattr(exc, 'message', exc))[:400]}"
+    if status in (401, 403):
+        kind, fatal = "auth", True
+    elif code == "insufficient_quota" or "insufficient_quota" in detail:
+        kind, fatal = "quota", True
+    elif status == 429:
+        kind, fatal = "rate_limited", False
+    elif status >= 500 or status in (408, 409):
+        kind, fatal = "server_error", False
+    else:
+        kind, fatal = "bad_request", False
+    retryable = status in (408, 409, 429) or status >= 500
+    return Completion(
+        error=kind,
+        detail=detail,
+        fatal=fatal,
+        request_id=request_id,
+        latency_s=latency,
+        retries=model.max_retries if retryable and kind != "quota" else 0,
+    )

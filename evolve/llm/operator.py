@@ -1,0 +1,233 @@
+"""The LLM mutation operator, split in two so that requests overlap evaluations.
+
+``prepare`` runs on the controller thread (every random draw, the prompt), ``execute``
+runs on a proposal thread (the HTTP request and the strict application of the reply) and
+touches neither the database nor the random generator. The controller stores what
+``execute`` returns, so it stays the only writer.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from db.records import ProgramRecord
+from evaluators.contract import Candidate
+from evolve.llm.client import FATAL_ERRORS, Completion
+from evolve.llm.config import LLMConfig, ModelConfig
+from evolve.llm.edits import EditFailed, apply_reply
+from evolve.llm.prices import PriceTable
+from evolve.llm.prompts import build_messages, render, repair_messages
+from evolve.operators.base import Context, ProposalRejected
+
+# operator name -> edit format
+LLM_OPERATORS = {"llm_diff": "diff", "llm_rewrite": "rewrite"}
+# failures worth one repair re-prompt that shows the model its error
+REPAIRABLE = frozenset(
+    {
+        "no_block",
+        "search_not_found",
+        "ambiguous_match",
+        "outside_block",
+        "no_op",
+        "syntax_error",
+        "too_long",
+        "truncated",
+    }
+)
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    proposal: int  # the campaign's LLM proposal number (1, 2, ...)
+    operator: str
+    edit_format: str
+    model: ModelConfig
+    parent: ProgramRecord
+    island: int
+    inspirations: tuple[int, ...]
+    messages: tuple[dict[str, str], ...]
+    attempt: int = 1  # 2: the repair re-prompt
+    earlier: tuple[dict[str, Any], ...] = ()  # calls of attempt 1 when this is a repair
+
+
+@dataclass(frozen=True)
+class LLMOutcome:
+    request: LLMRequest
+    completion: Completion
+    call: dict[str, Any]  # the llm_calls row (the controller adds after_eval)
+    child: str | None = None
+    failure: str = ""  # the failure class when child is None
+    detail: str = ""
+    calls: tuple[dict[str, Any], ...] = field(default=())  # every call of the proposal
+
+    @property
+    def fatal(self) -> bool:
+        return self.completion.fatal or self.failure in FATAL_ERRORS
+
+
+def crashed(request: LLMRequest, exc: BaseException) -> LLMOutcome:
+    """The outcome of a request whose thread raised (a bug, never an API failure)."""
+    detail = f"{type(exc).__name__}: {exc}"[:2000]
+    call = {
+        "model": request.model.label,
+        "prompt": render(request.messages),
+        "operator": request.operator,
+        "parent_id": request.parent.id,
+        "proposal": request.proposal,
+        "attempt": request.attempt,
+        "outcome": "internal_error",
+        "detail": detail,
+    }
+    return LLMOutcome(
+        request,
+        Completion(error="internal_error", detail=detail),
+        call,
+        None,
+        "internal_error",
+        detail,
+    )
+
+
+class LLMOperator:
+    """``llm_diff`` (SEARCH/REPLACE) or ``llm_rewrite`` (the whole EVOLVE-BLOCK)."""
+
+    arity = 1
+
+    def __init__(
+        self,
+        name: str,
+        config: LLMConfig,
+        templates: Mapping[str, str],
+        description: str,
+        prices: PriceTable,
+    ) -> None:
+        if name not in LLM_OPERATORS:
+            raise ValueError(f"unknown LLM operator {name!r}; known: {sorted(LLM_OPERATORS)}")
+        self.name = name
+        self.edit_format = LLM_OPERATORS[name]
+        self.config = config
+        self.templates = dict(templates)
+        self.description = description
+        self.prices = prices
+
+    # -- controller thread ----------------------------------------------------------
+    def prepare(
+        self,
+        proposal: int,
+        model: ModelConfig,
+        parent: ProgramRecord,
+        island: int,
+        inspirations: Sequence[ProgramRecord],
+        history: Sequence[ProgramRecord],
+    ) -> LLMRequest:
+        messages = build_messages(
+            self.templates,
+            self.edit_format,
+            self.description,
+            parent,
+            inspirations,
+            history,
+            self.config.feedback_chars,
+        )
+        return LLMRequest(
+            proposal,
+            self.name,
+            self.edit_format,
+            model,
+            parent,
+            island,
+            tuple(p.id for p in inspirations),
+            tuple(messages),
+        )
+
+    def repair(self, outcome: LLMOutcome) -> LLMRequest:
+        request = outcome.request
+        messages = repair_messages(
+            self.templates,
+            request.messages,
+            outcome.completion.text,
+            f"{outcome.failure}: {outcome.detail}",
+            self.edit_format,
+        )
+        return LLMRequest(
+            request.proposal,
+            request.operator,
+            request.edit_format,
+            request.model,
+            request.parent,
+            request.island,
+            request.inspirations,
+            tuple(messages),
+            attempt=2,
+            earlier=(*request.earlier, outcome.call),
+        )
+
+    # -- proposal thread --------------------------------------------------------------
+    def execute(self, request: LLMRequest, backend: Any) -> LLMOutcome:
+        completion = backend.complete(request.model, request.messages)
+        call = {
+            "model": request.model.label,
+            "prompt": render(request.messages),
+            "response": completion.text,
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "reasoning_tokens": completion.reasoning_tokens,
+            "cached_tokens": completion.cached_tokens,
+            "cost_usd": self.prices.cost(
+                request.model,
+                completion.prompt_tokens,
+                completion.completion_tokens,
+                completion.cached_tokens,
+            ),
+            "latency_s": completion.latency_s,
+            "request_id": completion.request_id[:255],
+            "retries": completion.retries,
+            "operator": request.operator,
+            "parent_id": request.parent.id,
+            "proposal": request.proposal,
+            "attempt": request.attempt,
+            "finish_reason": completion.finish_reason[:32],
+        }
+        if completion.error:
+            call.update(outcome=completion.error, detail=completion.detail[:2000])
+            return LLMOutcome(request, completion, call, None, completion.error, completion.detail)
+        try:
+            child = apply_reply(
+                request.parent.code,
+                completion.text,
+                request.edit_format,
+                completion.finish_reason,
+                self.config.max_code_chars,
+            )
+        except EditFailed as exc:
+            call.update(outcome=exc.reason, detail=exc.detail[:2000])
+            return LLMOutcome(request, completion, call, None, exc.reason, exc.detail)
+        call.update(outcome="ok", detail="")
+        return LLMOutcome(request, completion, call, child)
+
+    # -- the plain Operator protocol (synchronous; tests and scripts) ------------------------
+    def propose(
+        self,
+        parents: Sequence[ProgramRecord],
+        ctx: Context,
+        rng: random.Random,
+        *,
+        backend: Any = None,
+        model: ModelConfig | None = None,
+    ) -> Candidate:
+        if backend is None:
+            from evolve.llm.client import OpenAIBackend
+
+            backend = OpenAIBackend()
+        models = self.config.default_models()
+        model = model or rng.choices(models, weights=[m.weight for m in models])[0]
+        request = self.prepare(0, model, parents[0], parents[0].island, ctx.inspirations, ())
+        outcome = self.execute(request, backend)
+        if outcome.child is None and self.config.repair and outcome.failure in REPAIRABLE:
+            outcome = self.execute(self.repair(outcome), backend)
+        if outcome.child is None:
+            raise ProposalRejected(outcome.failure, outcome.detail)
+        return Candidate(outcome.child)

@@ -1,0 +1,160 @@
+"""Prompts: the problem, the parent (code, score, metrics, feedback), inspirations from the
+island, the island's recent history and the edit format's instructions.
+
+Templates use ``string.Template`` placeholders ($description, $code, $score, $metrics,
+$feedback, $inspirations, $history, $format, $error, $reply). A problem overrides any of
+them with a ``prompt_templates`` mapping, a campaign with ``[llm.templates]``; a value may
+be the text itself or ``@path/to/file.txt``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from string import Template
+
+from db.records import ProgramRecord
+
+SYSTEM = """\
+You are an expert programmer improving a program in an evolutionary search. Each program
+you write is run and scored automatically; higher scores are better. Change only the code
+between the lines `# EVOLVE-BLOCK-START` and `# EVOLVE-BLOCK-END`: edits anywhere else are
+rejected. Keep the function signatures the rest of the program relies on."""
+
+DIFF_FORMAT = """\
+Reply with one or more edits in exactly this form (several blocks are applied in order):
+
+<<<<<<< SEARCH
+lines copied exactly, character for character, from the current program's EVOLVE-BLOCK
+=======
+the lines that replace them
+>>>>>>> REPLACE
+
+Each SEARCH text must occur exactly once in the EVOLVE-BLOCK. Explain your idea in one or
+two sentences before the edits."""
+
+REWRITE_FORMAT = """\
+Reply with the complete new contents of the EVOLVE-BLOCK (without the marker lines) in a
+single ```python fenced code block. Explain your idea in one or two sentences before it."""
+
+USER = """\
+# Task
+$description
+
+# Current program (score $score)
+```python
+$code
+```
+
+## Its metrics
+$metrics
+
+## Feedback from its evaluation
+$feedback
+$inspirations$history
+# Your job
+Propose one improvement to the current program that should raise its score.
+
+$format
+"""
+
+REPAIR = """\
+Your previous reply could not be used: $error
+
+Answer again, fixing exactly that problem.
+
+$format
+"""
+
+DEFAULTS = {"system": SYSTEM, "diff": USER, "rewrite": USER, "repair": REPAIR}
+
+
+def resolve_templates(*layers: Mapping[str, str] | None) -> dict[str, str]:
+    """DEFAULTS overridden by each layer in turn (problem, then campaign)."""
+    out = dict(DEFAULTS)
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if key not in DEFAULTS:
+                raise ValueError(f"unknown prompt template {key!r} (known: {sorted(DEFAULTS)})")
+            text = str(value)
+            if text.startswith("@"):
+                try:
+                    text = Path(text[1:]).read_text("utf-8")
+                except OSError as exc:
+                    raise ValueError(
+                        f"prompt template {key!r}: cannot read {text[1:]}: {exc}"
+                    ) from None
+            out[key] = text
+    return out
+
+
+def _score(program: ProgramRecord) -> str:
+    if program.score is None:
+        return f"none: {program.outcome or 'not evaluated'}"
+    return f"{program.score:.6g}" + ("" if program.correct else " (incorrect)")
+
+
+def _metrics(program: ProgramRecord) -> str:
+    if not program.metrics:
+        return "(none)"
+    return json.dumps(dict(program.metrics), sort_keys=True, default=str)[:1500]
+
+
+def _others(title: str, programs: Sequence[ProgramRecord], show_code: bool) -> str:
+    # Programs are numbered by position, never by database id: a prompt depends only on
+    # the search's state, so a replay (new ids) sends the same prompts.
+    if not programs:
+        return ""
+    parts = [f"\n# {title}\n"]
+    for n, p in enumerate(programs, 1):
+        parts.append(f"## {n}. score {_score(p)} ({p.operator})")
+        if show_code:
+            parts.append(f"```python\n{p.code.rstrip()}\n```")
+    return "\n".join(parts) + "\n"
+
+
+def build_messages(
+    templates: Mapping[str, str],
+    edit_format: str,
+    description: str,
+    parent: ProgramRecord,
+    inspirations: Sequence[ProgramRecord],
+    history: Sequence[ProgramRecord],
+    feedback_chars: int,
+) -> list[dict[str, str]]:
+    fmt = DIFF_FORMAT if edit_format == "diff" else REWRITE_FORMAT
+    values = {
+        "description": (description or "Improve the program.").strip(),
+        "code": parent.code.rstrip(),
+        "score": _score(parent),
+        "metrics": _metrics(parent),
+        "feedback": (parent.feedback or "(none)").strip()[:feedback_chars],
+        "inspirations": _others("Other programs of this population", inspirations, True),
+        "history": _others("Recent attempts on this island", history, False),
+        "format": fmt,
+    }
+    user = Template(templates[edit_format]).safe_substitute(values)
+    return [
+        {"role": "system", "content": Template(templates["system"]).safe_substitute(values)},
+        {"role": "user", "content": user},
+    ]
+
+
+def repair_messages(
+    templates: Mapping[str, str],
+    messages: Sequence[dict[str, str]],
+    reply: str,
+    error: str,
+    edit_format: str,
+) -> list[dict[str, str]]:
+    fmt = DIFF_FORMAT if edit_format == "diff" else REWRITE_FORMAT
+    text = Template(templates["repair"]).safe_substitute(
+        {"error": error, "reply": reply[:6000], "format": fmt}
+    )
+    return [*messages, {"role": "assistant", "content": reply}, {"role": "user", "content": text}]
+
+
+def render(messages: Sequence[dict[str, str]]) -> str:
+    """The text stored in llm_calls.prompt (and the key replay looks replies up by)."""
+    return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
