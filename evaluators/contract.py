@@ -30,6 +30,17 @@ class InvalidResult(ValueError):
     """A value that does not meet the contract (NaN, a bool as a number, wrong type...)."""
 
 
+class ProposalRejected(Exception):
+    """An operator could not make a usable child; the reason is a short class name
+    (e.g. "syntax_error", "no_op", "no_block") and is counted, never evaluated. Here,
+    not in evolve, so that problems can bring operators of their own."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A program proposed for evaluation. ``genome`` is optional JSON (trees, vectors)."""

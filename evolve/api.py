@@ -24,6 +24,7 @@ __all__ = [
     "problems",
     "status",
     "best",
+    "export_best",
     "export_jsonl",
     "upgrade_db",
     "replay",
@@ -233,6 +234,34 @@ def best(db: str | None, campaign: str, k: int = 1) -> list[dict[str, Any]]:
             row["held_out"] = held.get(program.id)
             rows.append(row)
         return rows
+
+
+def export_best(
+    db: str | None, campaign: str, *, fmt: str | None = None, out_dir: str | None = None
+) -> str:
+    """The best program as a standalone function in ``fmt`` (a problem's ``export_source``),
+    or its artefact written to ``out_dir`` (a problem's ``export_artifact``)."""
+    with _storage(db) as storage:
+        record = storage.get_campaign(campaign)
+        if record is None:
+            raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)}")
+        programs = storage.best_programs(record.id, 1)
+        if not programs:
+            raise UserError(f"campaign {campaign!r} has no correct evaluated program yet")
+    program = programs[0]
+    with _user_errors():
+        problem = make_problem(record.problem, **dict(record.config.get("problem_options", {})))
+    method = "export_source" if fmt else "export_artifact"
+    exporter = getattr(problem, method, None)
+    if exporter is None:
+        what = f"--format {fmt}" if fmt else "--export"
+        raise UserError(
+            f"problem {record.problem!r} does not support {what}; `evolve best` prints its code"
+        )
+    with _user_errors():
+        if fmt:
+            return str(exporter(program.genome, dict(program.metrics), fmt))
+        return f"wrote {exporter(program.genome, out_dir)}"
 
 
 def export_jsonl(db: str | None, campaign: str, output: str | None) -> int:

@@ -82,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(best)
     best.add_argument("-k", type=int, default=1, help="how many programs")
     best.add_argument("--json", action="store_true")
+    best.add_argument(
+        "--format",
+        choices=["jax", "c", "python"],
+        help="print the best program as a standalone function (autonumerics)",
+    )
+    best.add_argument(
+        "--export",
+        metavar="DIR",
+        help="write the best program's artefact to DIR (compression.distill: the student)",
+    )
 
     export = sub.add_parser("export", help="export a campaign's programs and evaluations")
     export.add_argument("campaign")
@@ -173,6 +183,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         _print(rows, args.json, api.format_status)
         return 0
     if args.command == "best":
+        if args.format or args.export:
+            print(api.export_best(args.db, args.campaign, fmt=args.format, out_dir=args.export))
+            return 0
         rows = api.best(args.db, args.campaign, args.k)
         _print(rows, args.json, api.format_best)
         return 0

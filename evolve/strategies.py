@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from evolve.config import StrategyConfig
-from evolve.strategy import IslandsMapElites
+from evolve.strategies_moo import register as register_moo
+from evolve.strategy import IslandsMapElites, NoParents
 
 
 def _islands(config: StrategyConfig, problem: Any) -> IslandsMapElites:
@@ -21,12 +22,19 @@ def _islands(config: StrategyConfig, problem: Any) -> IslandsMapElites:
 
 # kind -> factory(config, problem)
 STRATEGIES: dict[str, Callable[[StrategyConfig, Any], Any]] = {"islands": _islands}
+register_moo(STRATEGIES)  # "nsga2" and "regularized"
 
 
 def make_strategy(config: StrategyConfig, problem: Any) -> Any:
+    """A problem may bring strategies of its own (a paper's baseline search) through
+    ``strategies() -> {kind: factory(config, no_parents)}``; ``no_parents`` is the exception
+    its ask() raises before any program is known (problems may not import evolve)."""
     kind = config.kind or getattr(problem, "default_strategy", "") or "islands"
+    own = dict(problem.strategies()) if hasattr(problem, "strategies") else {}
+    if kind in own:
+        return own[kind](config, NoParents)
     factory = STRATEGIES.get(kind)
     if factory is None:
-        known = ", ".join(sorted(STRATEGIES))
+        known = ", ".join(sorted({*STRATEGIES, *own}))
         raise ValueError(f"unknown strategy.kind {kind!r}; known: {known}")
     return factory(config, problem)

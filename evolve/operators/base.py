@@ -8,17 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from db.records import ProgramRecord
-from evaluators.contract import Candidate
+from evaluators.contract import Candidate, ProposalRejected
 
-
-class ProposalRejected(Exception):
-    """The operator could not make a usable child; the reason is a short class name
-    (e.g. "syntax_error", "no_op", "no_block") and is counted, never evaluated."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
+__all__ = ["Context", "Operator", "ProposalRejected"]  # ProposalRejected lives in the contract
 
 
 @dataclass(frozen=True)

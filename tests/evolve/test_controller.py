@@ -128,3 +128,50 @@ def test_no_secret_reaches_the_database(db_url: str, tmp_path: Path, monkeypatch
     db_file = Path(db_url.removeprefix("sqlite:///"))
     stored = b"".join(p.read_bytes() for p in db_file.parent.glob(db_file.name + "*"))
     assert canary.encode() not in stored
+
+
+def test_local_evaluated_record_matches_the_database() -> None:
+    """The controller tells the strategy a record it builds itself instead of reading it
+    back; it must be what the database holds."""
+    from evaluators.contract import EvalResult, StageOutcome
+    from evolve.controller import _evaluated, _to_new_stage
+
+    storage = open_storage("sqlite://")
+    campaign = storage.create_campaign("c", "p", {}, 0)
+    program = storage.add_program(
+        campaign.id,
+        code="x = 1\n",
+        genome=[1, 2],
+        code_hash="h",
+        ast_hash="a",
+        generation=0,
+        island=0,
+        operator="initial",
+    )
+    result = EvalResult(score=-1.25, metrics={"m": 0.1}, features={"f": 3.0}, feedback="fb")
+    stages = [
+        StageOutcome("quick", "ok", result, "", 0.1, "bwrap+uid"),
+        StageOutcome("full", "ok", result, "fb", 0.2, "bwrap+uid"),
+    ]
+    assert storage.record_evaluation(
+        program.id, [_to_new_stage(s) for s in stages], worker="w", attempt=1
+    )
+    stored = storage.get_program(program.id)
+    local = _evaluated(program, stages[-1])
+    for name in (
+        "status",
+        "outcome",
+        "score",
+        "correct",
+        "metrics",
+        "features",
+        "feedback",
+        "parent_ids",
+        "island",
+        "generation",
+        "operator",
+        "genome",
+        "code",
+    ):
+        assert getattr(local, name) == getattr(stored, name), name
+    storage.close()

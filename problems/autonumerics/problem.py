@@ -1,0 +1,212 @@
+"""The registered problems ``autonumerics.{exp2,exp,log2,erf}``.
+
+Genomes (graph.py) are data, interpreted by this trusted code: ``evaluate_batch`` tunes
+each program's constants (tune.py), then scores the whole batch on the validation points
+in one compiled JAX call (interp.py). Options (``--set problem.KEY=VALUE``):
+
+* ``mode``: ``reals`` (float64; error = max relative error, or with
+  ``error="ulp_point"`` AutoNumerics' float32 ULPs at the target's fixed point, the
+  default for log2 and erf whose value is 0 at an end of the domain) or
+  ``float32`` (programs run in float32 as XLA compiles them; error = max float32 ULP error
+  against the float64 reference on samples; verify the final front exhaustively with
+  verify.py).
+* ``max_ops`` (programs beyond it are not kept), ``train_points``, ``valid_points``,
+  ``lm_iters``, ``es_gens``, ``es_pop``, ``batch_size``.
+
+Score = -log10(error) (higher is better); features ``ops`` and ``log10_error`` are the two
+NSGA-II objectives; metrics carry ``error``, ``ops`` and the tuned constants ``c0, c1...``
+(children inherit them); feedback holds the tuned program's source.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from typing import Any, ClassVar
+
+import numpy as np
+
+from evaluators.contract import Candidate, EvalResult, FeatureAxis, Stage
+from evaluators.registry import register_problem
+from problems.autonumerics import interp
+from problems.autonumerics.graph import (
+    GenomeError,
+    constants,
+    fold,
+    identity,
+    op_count,
+    validate,
+    with_constants,
+)
+from problems.autonumerics.mutate import operator_factories
+from problems.autonumerics.render import render_python
+from problems.autonumerics.targets import TARGETS, float32_ulp
+from problems.autonumerics.tune import TuneConfig, es_float32, lm_lawson, max_error
+
+MODES = ("reals", "float32")
+ERRORS = ("relative", "ulp_point")
+WORST = 1e30  # error of a program that is not finite on the domain
+
+
+class AutoNumerics:
+    """Approximate ``target`` on its domain with few operations (AutoNumerics-Zero)."""
+
+    default_strategy = "nsga2"
+    default_operators: ClassVar[dict[str, float]] = {"expr_mutate": 1.0}
+    objectives: ClassVar[tuple[tuple[str, str], ...]] = (("log10_error", "min"), ("ops", "min"))
+    feature_axes: ClassVar[list[FeatureAxis]] = [
+        FeatureAxis("ops", 0, 24, 24),
+        FeatureAxis("log10_error", -16, 1, 17),
+    ]
+
+    def __init__(
+        self,
+        *,
+        target: str = "exp2",
+        mode: str = "reals",
+        error: str = "",
+        max_ops: int = 24,
+        train_points: int = 1000,
+        valid_points: int = 10000,
+        lm_iters: int = 120,
+        es_gens: int = 60,
+        es_pop: int = 32,
+        batch_size: int = 8,
+    ) -> None:
+        if target not in TARGETS:
+            raise ValueError(f"unknown target {target!r}; known: {', '.join(TARGETS)}")
+        if mode not in MODES or error not in ("", *ERRORS):
+            raise ValueError(f"mode must be one of {MODES}, error one of {ERRORS}")
+        self.target = TARGETS[target]
+        self.name = f"autonumerics.{target}"
+        self.mode = mode
+        self.error = error or ("relative" if self.target.relative else "ulp_point")
+        self.f32 = mode == "float32"
+        self.max_ops = int(max_ops)
+        self.batch_size = int(batch_size)
+        self.tune_config = TuneConfig(lm_iters, es_gens if self.f32 else 0, es_pop)
+        self.description = (
+            f"Approximate {self.target.description} with +, -, *, /, fma and constants, "
+            f"minimising the max error ({mode} mode) and the operation count."
+        )
+        lo, hi = self.target.lo, self.target.hi
+        self.x_train = np.linspace(lo, hi, int(train_points))
+        step = (hi - lo) / int(valid_points)
+        self.x_valid = np.concatenate(
+            [[lo], lo + step * (np.arange(int(valid_points)) + 0.5), [hi]]
+        )
+
+    # -- the Problem protocol -----------------------------------------------------------
+    def initial_programs(self) -> list[Candidate]:
+        return [self.candidate(identity())]
+
+    def stages(self) -> list[Stage]:
+        return []  # evaluated by evaluate_batch only: genomes are data, never run as code
+
+    def operators(self) -> dict[str, Any]:
+        return operator_factories()
+
+    def export_source(self, genome: Any, metrics: dict[str, float], fmt: str) -> str:
+        """Standalone source (jax, c or python) of an evaluated program, tuned constants in."""
+        from problems.autonumerics.export import export_program
+
+        return export_program(genome, metrics, fmt, f32=self.f32)
+
+    def candidate(self, genome: dict[str, Any]) -> Candidate:
+        ops = op_count(genome)
+        doc = f"{self.target.description}, {self.mode} mode, {ops} operations"
+        return Candidate(code=render_python(genome, f32=self.f32, doc=doc), genome=genome)
+
+    # -- evaluation ---------------------------------------------------------------------
+    def _points(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(inputs, reference, 1/scale) in the evaluation precision."""
+        if self.f32:
+            x = np.unique(x.astype(np.float32))
+            ref = self.target.ref(x.astype(np.float64))
+            return x, ref, 1.0 / float32_ulp(ref)
+        ref = np.asarray(self.target.ref_long(x), np.float64)
+        if self.error == "ulp_point":
+            return x, ref, np.full_like(x, 1.0 / float(float32_ulp(self.target.ulp_point)))
+        return x, ref, 1.0 / np.abs(ref)
+
+    def tune(self, genome: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        """Tuned folded genome and its training error (deterministic for a genome)."""
+        folded = fold(genome, np.float32 if self.f32 else np.float64)
+        x, y, s = self._points(self.x_train)
+        xs = x.astype(np.float64)
+        ref64 = self.target.ref(xs)
+        scale = 1.0 / float32_ulp(ref64) if self.f32 else s
+        c, err = lm_lawson(folded, constants(folded), xs, ref64 if self.f32 else y, scale,
+                           self.tune_config.lm_iters)  # fmt: skip
+        if self.f32:
+            seed = zlib.crc32(repr(folded).encode())
+            c, err = es_float32(folded, c, (x, y, s), self.tune_config, np.random.default_rng(seed))
+            c = c.astype(np.float64)
+        return with_constants(folded, [float(v) for v in c]), err
+
+    def evaluate_batch(self, candidates: list[Candidate], stage_set: str = "search") -> list[Any]:
+        import jax
+
+        tuned, results = [], []
+        for cand in candidates:
+            try:
+                genome = validate(cand.genome)
+            except GenomeError as exc:
+                tuned.append(None)
+                results.append(EvalResult(score=-30.0, correct=False, feedback=str(exc)))
+                continue
+            tuned.append(self.tune(genome))
+            results.append(None)
+        live = [i for i, t in enumerate(tuned) if t is not None]
+        if not live:
+            return results
+        x_eval = self.x_valid if stage_set == "search" else np.linspace(
+            self.target.lo, self.target.hi, 100_001
+        )  # fmt: skip
+        x, ref, inv_scale = self._points(x_eval)
+        with jax.enable_x64(True):
+            enc = interp.encode([tuned[i][0] for i in live], f32=self.f32, min_programs=8)
+            out = interp.evaluate(enc, x)
+        for row, i in enumerate(live):
+            genome, train_err = tuned[i]
+            with np.errstate(all="ignore"):
+                err = float(np.max(np.abs(out[row].astype(np.float64) - ref) * inv_scale))
+            results[i] = self._result(genome, err, train_err, len(x))
+        return results
+
+    def _result(self, genome: dict[str, Any], err: float, train_err: float, n: int) -> EvalResult:
+        ops = op_count(genome)
+        finite = math.isfinite(err) and math.isfinite(train_err)
+        err = min(err, WORST) if finite else WORST
+        metrics = {"error": err, "train_error": min(train_err, WORST) if finite else WORST}
+        metrics.update(ops=float(ops), points=float(n))
+        metrics.update({f"c{i}": v for i, v in enumerate(constants(genome))})
+        log_err = math.log10(max(err, 1e-300))
+        source = self.candidate(genome).code
+        unit = "ULP (float32)" if self.f32 or self.error == "ulp_point" else "relative"
+        return EvalResult(
+            score=-log_err,
+            metrics=metrics,
+            features={"ops": float(ops), "log10_error": log_err},
+            correct=finite and ops <= self.max_ops,
+            feedback=f"max error {err:.3e} {unit} with {ops} ops; tuned program:\n{source}",
+        )
+
+
+def _factory(target: str) -> Any:
+    def make(**options: Any) -> AutoNumerics:
+        return AutoNumerics(target=target, **options)
+
+    make.__qualname__ = f"autonumerics_{target}"
+    return make
+
+
+PROBLEMS = {name: register_problem(f"autonumerics.{name}")(_factory(name)) for name in TARGETS}
+
+
+def _max_error_of(problem: AutoNumerics, genome: dict[str, Any]) -> float:
+    """Error of a genome as given (no tuning), on the validation points (for tests)."""
+    x, ref, inv = problem._points(problem.x_valid)
+    folded = fold(genome, np.float32 if problem.f32 else np.float64)
+    c = np.asarray(constants(folded))
+    return max_error(folded, c, x, ref, inv)

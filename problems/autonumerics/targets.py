@@ -1,0 +1,141 @@
+"""Target functions: what to approximate, where, against which reference.
+
+Adding a target is one ``Target(...)`` in ``TARGETS`` (and, for a new problem name, one
+line in problem.py's ``PROBLEMS``): a name, the domain [lo, hi], a float64 NumPy reference
+(accurate to ~1 float64 ULP), optionally a long-double reference for the reals mode, the
+fixed point whose float32 ULP defines AutoNumerics' "ULP at a point" error, Taylor
+coefficients at a centre (for the Taylor and Pade baselines) and XLA's own float32
+function (the library baseline).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+LN2 = math.log(2.0)
+
+
+def _erf64(x: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erf, otypes=[np.float64])(np.asarray(x, np.float64))
+
+
+def _taylor_exp2(c: float, n: int) -> list[float]:
+    return [2.0**c * LN2**k / math.factorial(k) for k in range(n + 1)]
+
+
+def _taylor_exp(c: float, n: int) -> list[float]:
+    return [math.exp(c) / math.factorial(k) for k in range(n + 1)]
+
+
+def _taylor_log2(c: float, n: int) -> list[float]:
+    return [math.log2(c)] + [(-1) ** (k + 1) / (k * c**k * LN2) for k in range(1, n + 1)]
+
+
+def _hermite(k: int, x: float) -> float:
+    h0, h1 = 1.0, 2.0 * x
+    if k == 0:
+        return h0
+    for m in range(1, k):
+        h0, h1 = h1, 2.0 * x * h1 - 2.0 * m * h0
+    return h1
+
+
+def _taylor_erf(c: float, n: int) -> list[float]:
+    out = [math.erf(c)]
+    for k in range(1, n + 1):  # erf^(k)(c) = 2/sqrt(pi) (-1)^(k-1) H_{k-1}(c) e^{-c^2}
+        d = 2 / math.sqrt(math.pi) * (-1) ** (k - 1) * _hermite(k - 1, c) * math.exp(-c * c)
+        out.append(d / math.factorial(k))
+    return out
+
+
+def _xla(name: str) -> Callable[[Any], Any]:
+    import jax
+    import jax.numpy as jnp
+
+    return {"exp2": jnp.exp2, "exp": jnp.exp, "log2": jnp.log2, "erf": jax.lax.erf}[name]
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    lo: float
+    hi: float
+    ref: Callable[[np.ndarray], np.ndarray]  # float64 reference
+    ref_long: Callable[[np.ndarray], np.ndarray]  # extended precision where NumPy has it
+    taylor: Callable[[float, int], list[float]]  # coefficients of (x - c)^k
+    ulp_point: float  # AutoNumerics' fixed point for the "ULP at a point" error
+    xla: str  # name of XLA's own function (see xla_fn)
+    description: str
+    relative: bool = True  # False where the function has a zero in the domain (log2, erf):
+    # the reals-mode error is then absolute, in float32 ULPs at ``ulp_point``
+
+    @property
+    def center(self) -> float:
+        return 0.5 * (self.lo + self.hi)
+
+    def xla_fn(self) -> Callable[[Any], Any]:
+        return _xla(self.xla)
+
+
+def _long(fn: Callable[[Any], Any]) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda x: fn(np.asarray(x, np.longdouble))
+
+
+TARGETS: dict[str, Target] = {
+    "exp2": Target(
+        "exp2", 0.0, 1.0, np.exp2, _long(np.exp2), _taylor_exp2, 1.5, "exp2", "2^x on [0, 1]"
+    ),
+    "exp": Target(
+        "exp",
+        -LN2 / 2,
+        LN2 / 2,
+        np.exp,
+        _long(np.exp),
+        _taylor_exp,
+        1.0,
+        "exp",
+        "e^x on [-ln2/2, ln2/2]",
+    ),  # fmt: skip
+    "log2": Target(
+        "log2",
+        1.0,
+        2.0,
+        np.log2,
+        _long(np.log2),
+        _taylor_log2,
+        0.75,
+        "log2",
+        "log2(x) on [1, 2]",
+        relative=False,
+    ),
+    "erf": Target(
+        "erf",
+        0.0,
+        1.0,
+        _erf64,
+        _erf64,
+        _taylor_erf,
+        0.75,
+        "erf",
+        "erf(x) on [0, 1]",
+        relative=False,
+    ),
+}
+
+
+def float32_ulp(ref: np.ndarray) -> np.ndarray:
+    """ULP of the exact value r in float32: 2^(max(e, -126) - 23) for 2^e <= |r| < 2^(e+1).
+    Uses the unrounded reference (np.spacing(float32(r)) is off by 2x below powers of 2)."""
+    _, e = np.frexp(np.abs(np.asarray(ref, np.float64)))
+    return np.ldexp(1.0, np.maximum(e - 24, -149))
+
+
+def ulp_error(y32: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """|y - r| / ulp(r), y a float32 result and r the float64 reference."""
+    ref = np.asarray(ref, np.float64)
+    return np.abs(np.asarray(y32, np.float32).astype(np.float64) - ref) / float32_ulp(ref)

@@ -1,0 +1,188 @@
+"""Constant optimisation of one program, vectorised over points and candidates.
+
+* ``reals`` (float64): Levenberg-Marquardt on the weighted residuals with Lawson's
+  reweighting (w_i <- w_i |r_i|): iteratively reweighted least squares towards the
+  *minimax* (max-error) constants. Derivatives are exact (forward mode: the program is
+  evaluated once on a (1 + K, N) array of values and tangents). The best iterate by max
+  error is kept.
+* ``float32``: the same in float64 first, then a (1+S) evolution strategy that moves the
+  constants by whole float32 ULPs (bit-pattern steps, occasionally 64 at once) and
+  evaluates every candidate *in float32* (fma single-rounded), minimising the max ULP
+  error on the samples: constants tuned in the target precision, as AutoNumerics does
+  with CMA-ES.
+
+Why NumPy and not JAX here: a JAX tuner (the whole LM loop traced per batch) ran a batch in
+0.1 s but spent 4-5 s compiling each new batch of structures; a fixed-shape JAX
+interpreter compiles once but ran 10 s per batch. NumPy needs no compile and tunes a
+10-operation program in ~30 ms. JAX does the population scoring and the float32
+verification (interp.py, verify.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from problems.autonumerics.graph import ARITY
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    lm_iters: int = 120
+    es_gens: int = 0  # > 0 only in float32 mode
+    es_pop: int = 32
+    es_max_step: int = 4  # ULPs per move
+
+
+def _fma32(a: Any, b: Any, c: Any) -> Any:
+    """float32 fused multiply-add: the product of two float32 is exact in float64; one
+    float64 rounding of the sum then float32 (double rounding is possible but rare)."""
+    return (a.astype(np.float64) * b + c).astype(np.float32)
+
+
+def _eval(folded: dict[str, Any], consts: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Values on x for every constant set: consts (S, K) -> (S, N), in x's precision."""
+    f32 = x.dtype == np.float32
+    vals: list[Any] = []
+    j = 0
+    for vert in folded["v"]:
+        kind = vert[0]
+        if kind == "x":
+            vals.append(x[None, :])
+        elif kind == "c":
+            vals.append(consts[:, j : j + 1].astype(x.dtype))
+            j += 1
+        else:
+            a = [vals[i] for i in vert[1:]]
+            if kind == "add":
+                vals.append(a[0] + a[1])
+            elif kind == "sub":
+                vals.append(a[0] - a[1])
+            elif kind == "mul":
+                vals.append(a[0] * a[1])
+            elif kind == "div":
+                vals.append(a[0] / a[1])
+            else:
+                vals.append(_fma32(*a) if f32 else a[0] * a[1] + a[2])
+    return np.broadcast_to(vals[folded["out"]], (consts.shape[0], x.shape[0]))
+
+
+def _eval_dual(folded: dict[str, Any], c: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Forward mode: (1 + K, N), row 0 the values, row 1 + k the derivative in c_k."""
+    k = c.shape[0]
+    vals: list[np.ndarray] = []
+    j = 0
+    for vert in folded["v"]:
+        kind = vert[0]
+        if kind == "x":
+            v = np.zeros((1 + k, x.shape[0]))
+            v[0] = x
+        elif kind == "c":
+            v = np.zeros((1 + k, 1))
+            v[0, 0], v[1 + j, 0] = c[j], 1.0
+            j += 1
+        else:
+            a = [vals[i] for i in vert[1:]]
+            if kind == "add":
+                v = a[0] + a[1]
+            elif kind == "sub":
+                v = a[0] - a[1]
+            elif kind in ("mul", "fma"):
+                v = a[0][:1] * a[1]
+                v[1:] += a[0][1:] * a[1][:1]
+                if kind == "fma":
+                    v = v + a[2]
+            else:
+                q = a[0][:1] / a[1][:1]
+                v = np.concatenate([q, (a[0][1:] - q * a[1][1:]) / a[1][:1]])
+        vals.append(v)
+    assert all(ARITY.get(v[0], 0) <= 3 for v in folded["v"])
+    out = vals[folded["out"]]
+    return np.broadcast_to(out, (1 + k, x.shape[0]))
+
+
+def max_error(folded: dict[str, Any], c: np.ndarray, x: np.ndarray, y: np.ndarray, s: Any) -> float:
+    with np.errstate(all="ignore"):
+        e = float(np.max(np.abs((_eval(folded, c[None, :], x)[0] - y) * s)))
+    return e if np.isfinite(e) else np.inf
+
+
+def lm_lawson(
+    folded: dict[str, Any], c0: list[float], x: np.ndarray, y: np.ndarray, s: np.ndarray, iters: int
+) -> tuple[np.ndarray, float]:
+    """Minimise max |f(x; c) - y| * s over c, from c0. Returns (best c, its max error)."""
+    c = np.asarray(c0, np.float64)
+    best_c, best_e = c.copy(), max_error(folded, c, x, y, s)
+    if c.size == 0:
+        return best_c, best_e
+    cur_e, lam = best_e, 1e-3
+    w = np.full(x.shape[0], 1.0 / x.shape[0])
+    with np.errstate(all="ignore"):
+        for _ in range(iters):
+            dual = _eval_dual(folded, c, x)
+            r = (dual[0] - y) * s
+            jac = (dual[1:] * s).T  # (N, K)
+            if not (np.all(np.isfinite(r)) and np.all(np.isfinite(jac))):
+                break
+            sw = np.sqrt(w)
+            a, b = jac * sw[:, None], r * sw
+            h, g = a.T @ a, a.T @ b
+            d = np.sqrt(np.diag(h))
+            d[d == 0] = 1.0
+            hs = h / d[:, None] / d[None, :] + lam * np.eye(c.size)
+            try:
+                step = -np.linalg.solve(hs, g / d) / d
+            except np.linalg.LinAlgError:
+                lam *= 10.0
+                continue
+            c_new = c + step
+            r_new = (_eval(folded, c_new[None, :], x)[0] - y) * s
+            e_new = float(np.max(np.abs(r_new)))
+            ok = np.isfinite(e_new) and e_new < 4.0 * cur_e
+            if ok:
+                c, cur_e, r = c_new, e_new, r_new
+                lam = max(lam * 0.3, 1e-15)
+                if e_new < best_e:
+                    best_c, best_e = c_new.copy(), e_new
+            else:
+                lam = min(lam * 10.0, 1e8)
+            w = w * np.abs(r) + 1e-300
+            w /= np.sum(w)
+    return best_c, best_e
+
+
+def ulp_errors(folded: dict[str, Any], cands: np.ndarray, x32: np.ndarray, ref, inv_ulp):
+    """Max float32 ULP error of each candidate constant set (S, K) -> (S,)."""
+    with np.errstate(all="ignore"):
+        y = _eval(folded, cands.astype(np.float32), x32).astype(np.float64)
+        e = np.max(np.abs(y - ref[None, :]) * inv_ulp[None, :], axis=1)
+    return np.where(np.isfinite(e), e, np.inf)
+
+
+def es_float32(
+    folded: dict[str, Any],
+    c0: np.ndarray,
+    samples: tuple[np.ndarray, np.ndarray, np.ndarray],
+    config: TuneConfig,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, float]:
+    x32, ref, inv_ulp = samples
+    best = np.asarray(c0, np.float32)
+    best_e = float(ulp_errors(folded, best[None, :], x32, ref, inv_ulp)[0])
+    k = best.size
+    if k == 0:
+        return best, best_e
+    rate = max(1.0 / k, 0.3)
+    for _ in range(config.es_gens):
+        mask = rng.random((config.es_pop, k)) < rate
+        steps = rng.integers(-config.es_max_step, config.es_max_step + 1, (config.es_pop, k))
+        steps *= np.where(rng.random((config.es_pop, 1)) < 0.2, 64, 1)
+        bits = best.view(np.int32)[None, :] + (mask * steps).astype(np.int32)
+        cands = bits.view(np.float32)
+        errs = ulp_errors(folded, cands, x32, ref, inv_ulp)
+        i = int(np.argmin(errs))
+        if errs[i] < best_e:
+            best, best_e = cands[i].copy(), float(errs[i])
+    return best, best_e

@@ -1,0 +1,251 @@
+"""``compression.distill``: choose a student architecture by distilling it for real.
+
+The genome is Compressor's [V, A, H, I, L]. Cascade, in the trusted worker (genomes are
+data, so nothing runs in the sandbox): (1) ``size``: the analytic size must be within
+``tolerance`` of the target, else the score is -1 - relative error and the cascade stops;
+(2) ``proxy``: a short distillation (``proxy_steps`` steps) scored by the student's
+validation accuracy (minus 1 when ``min_speedup`` is set and its CPU latency is not that
+many times below the teacher's). The held-out stage set is (3) ``full``: the full distillation of the
+best, with test accuracy, retention, serialised size and CPU latency against the teacher.
+JAX uses a GPU when one is visible; ``resources()`` says so to the executor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from evaluators.contract import OK, Candidate, EvalResult, FeatureAxis, StageOutcome
+from evaluators.registry import register_problem
+from problems.compression.operators import OPERATOR_CLASSES
+from problems.compression.space import (
+    GENES,
+    SPACE,
+    InvalidGenome,
+    genome_of,
+    gflops,
+    render,
+    size_mb,
+)
+
+DESCRIPTION = (
+    "Compressor's distillation: a student of genome (vocab, heads, hidden, intermediate, "
+    "layers) learns clone detection on stdlib functions from a teacher's logits; cascade: "
+    "size check, short distillation proxy, full distillation of the best"
+)
+
+
+@register_problem("compression.distill")
+class Distillation:
+    name = "compression.distill"
+    description = DESCRIPTION
+    batch_size = 4
+    default_strategy = "islands"
+    default_operators: ClassVar[dict[str, float]] = {"arch_mutate": 0.8, "arch_crossover": 0.2}
+    feature_axes: ClassVar[list[FeatureAxis]] = [
+        FeatureAxis("n_layers", 1, 13, 12),
+        FeatureAxis("hidden_dim", 16, 784, 12),
+    ]
+
+    def __init__(
+        self,
+        *,
+        target_mb: float = 1.0,
+        tolerance: float = 0.05,
+        task: str = "clone",
+        count: int = 3000,
+        max_len: int = 96,
+        teacher: Sequence[int] = (16000, 4, 128, 512, 2),
+        teacher_epochs: int = 4,
+        student_epochs: int = 6,
+        teacher_lr: float = 1e-3,
+        student_lr: float = 2e-3,
+        proxy_steps: int = 60,
+        proxy_examples: int = 0,
+        modules: Sequence[str] = (),
+        min_speedup: float = 0.0,
+        initial: int = 8,
+        seed: int = 0,
+        device: str = "auto",
+        cache_dir: str = "",
+    ) -> None:
+        from problems.compression.pipeline import PipelineConfig
+        from problems.compression.train import TrainConfig
+
+        if device not in ("auto", "cpu", "gpu"):
+            raise ValueError("device must be auto, cpu or gpu")
+        self.target_mb = float(target_mb)
+        self.tolerance = float(tolerance)
+        self.proxy_steps = int(proxy_steps)
+        self.proxy_examples = int(proxy_examples)
+        self.min_speedup = float(min_speedup)
+        self.initial = int(initial)
+        self.seed = int(seed)
+        self.device = device
+        self.config = PipelineConfig(
+            task=task,
+            count=int(count),
+            max_len=int(max_len),
+            modules=tuple(modules) or None,
+            teacher=tuple(int(x) for x in teacher),
+            teacher_train=TrainConfig(epochs=int(teacher_epochs), lr=teacher_lr, seed=seed + 1),
+            student_train=TrainConfig(epochs=int(student_epochs), lr=student_lr, seed=seed + 2),
+            seed=seed,
+        )
+        key = hashlib.sha256(repr(self.config).encode()).hexdigest()[:12]
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.key = key
+        self._pipeline = None
+
+    @property
+    def pipeline(self) -> Any:
+        if self._pipeline is None:
+            from problems.compression.pipeline import Pipeline
+
+            self._pipeline = Pipeline(self.config)
+        return self._pipeline
+
+    # -- the engine's hooks -------------------------------------------------------------
+    def resources(self) -> dict[str, float]:
+        """Per evaluation: CPU cores, and a GPU when JAX sees one (or device="gpu")."""
+        gpu = self.device == "gpu"
+        if self.device == "auto":
+            try:
+                import jax
+
+                gpu = jax.default_backend() == "gpu"
+            except Exception:
+                gpu = False
+        return {"num_cpus": 2.0, "num_gpus": 1.0 if gpu else 0.0}
+
+    def initial_programs(self) -> list[Candidate]:
+        """``initial`` random genomes that pass the size check (rejection sampling)."""
+        rng = np.random.default_rng(self.seed)
+        picks: dict[tuple[int, ...], None] = {}
+        for _ in range(200):
+            draws = [rng.choice(SPACE[g], 20000) for g in GENES]
+            for row in zip(*draws, strict=True):
+                g = tuple(int(x) for x in row)
+                if self._size_ok(g):
+                    picks[g] = None
+                if len(picks) >= self.initial:
+                    return [Candidate(code=render(g), genome=list(g)) for g in picks]
+        if not picks:
+            raise ValueError(
+                f"no architecture is within {self.tolerance:.0%} of {self.target_mb} MB"
+            )
+        return [Candidate(code=render(g), genome=list(g)) for g in picks]
+
+    def stages(self) -> list[Any]:
+        return []
+
+    def held_out_stages(self) -> list[Any]:
+        return ["full"]  # marker: evaluate_batch runs the full distillation
+
+    def operators(self) -> dict[str, Any]:
+        return dict(OPERATOR_CLASSES)
+
+    def _size_ok(self, genome: Sequence[int]) -> bool:
+        return abs(size_mb(genome) - self.target_mb) <= self.tolerance * self.target_mb
+
+    def evaluate_batch(self, candidates: Sequence[Candidate], stage_set: str = "search"):
+        out = []
+        for candidate in candidates:
+            try:
+                genome = genome_of(candidate)
+            except InvalidGenome as exc:
+                out.append(EvalResult(score=-100.0, correct=False, feedback=str(exc)))
+                continue
+            out.append(self.evaluate(genome, full=stage_set == "held_out"))
+        return out
+
+    def evaluate(self, genome: Sequence[int], full: bool = False) -> Any:
+        size = size_mb(genome)
+        error = abs(size - self.target_mb) / self.target_mb
+        base = {"size_mb": size, "gflops": gflops(genome), "size_error": error}
+        features = {"n_layers": float(genome[4]), "hidden_dim": float(genome[2])}
+        check = EvalResult(
+            score=-1.0 - error,
+            metrics=base,
+            features=features,
+            feedback=f"analytic size {size:.3f} MB vs target {self.target_mb} MB",
+        )
+        stages = [StageOutcome("size", OK, check, check.feedback, 0.0, "genome-interpreter")]
+        if not self._size_ok(genome):
+            return stages
+        if full:
+            student = self.pipeline.distill(tuple(genome))
+            metrics = {**base, **self.pipeline.compare(student)}
+            score, name = student.metrics["test_accuracy"], "full"
+            if self.cache_dir is not None:
+                self.save(student)
+        else:
+            student = self.pipeline.distill(
+                tuple(genome), steps=self.proxy_steps, examples=self.proxy_examples, measure=False
+            )
+            metrics = {**base, **{k: float(v) for k, v in student.metrics.items()}}
+            score, name = student.metrics["valid_accuracy"], "proxy"
+            if self.min_speedup:
+                from problems.compression import train
+
+                ids = self.pipeline.arrays(student.bpe, "test")
+                latency = train.latency_ms(student.params, student.mcfg, ids, batch=1)
+                speedup = self.pipeline.teacher.metrics["latency_ms"] / latency
+                metrics.update(latency_ms=latency, speedup=speedup)
+                if speedup < self.min_speedup:
+                    score -= 1.0  # too slow: below every fast enough student
+        result = EvalResult(
+            score=float(score),
+            metrics=metrics,
+            features=features,
+            feedback=f"{name}: accuracy {score:.3f} at {size:.3f} MB",
+        )
+        duration = float(metrics.get("train_s", metrics.get("student_train_s", 0.0)))
+        stages.append(
+            StageOutcome(name, OK, result, result.feedback, duration, "genome-interpreter")
+        )
+        return stages
+
+    # -- export -------------------------------------------------------------------------
+    def student_dir(self, genome: Sequence[int]) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / self.key / "-".join(str(x) for x in genome)
+
+    def export_artifact(self, genome: Sequence[int], out_dir: str | Path) -> Path:
+        """Write the student of ``genome`` (weights, tokenizer, config, run_student.py):
+        copied from ``cache_dir`` when its full distillation saved it there, else
+        distilled again (deterministic for the same options)."""
+        import shutil
+
+        genome = genome_of(Candidate(code="", genome=list(genome)))
+        cached = self.student_dir(genome)
+        if cached is not None and (cached / "weights.npz").exists():
+            shutil.copytree(cached, out_dir, dirs_exist_ok=True)
+            return Path(out_dir)
+        from problems.compression.export import export_student
+
+        return export_student(self.pipeline.distill(genome), out_dir, self._meta())
+
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "max_len": self.config.max_len,
+            "task": self.config.task,
+            "target_mb": self.target_mb,
+            "labels": ["different", "clone"] if self.config.task == "clone" else [],
+        }
+
+    def save(self, student: Any) -> Path:
+        from problems.compression.export import export_student
+
+        return export_student(student, self.student_dir(student.genome), self._meta())
+
+
+def export_best(genome: Sequence[int], out_dir: str, options: dict[str, Any] | None = None) -> Path:
+    """``evolve best --export`` for compression.distill: the problem built from the
+    campaign's options writes its chosen student to ``out_dir``."""
+    return Distillation(**(options or {})).export_artifact(genome, out_dir)

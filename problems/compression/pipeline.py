@@ -1,0 +1,158 @@
+"""The distillation pipeline: data, tokenizers, the teacher, and one student's distillation.
+
+1. tasks from the stdlib corpus, split labelled / unlabelled / valid / test;
+2. the teacher (trained here from scratch: see docs/compression.md for why) with its own
+   BPE vocabulary, trained on the labelled half with labels;
+3. its logits on the unlabelled half: the only thing a student learns from;
+4. a student of a genome's architecture: a BPE tokenizer with the genome's vocabulary,
+   random init, soft-label training on the unlabelled half, best epoch on valid.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from problems.compression import model, train
+from problems.compression.bpe import BPE
+from problems.compression.corpus import stdlib_functions
+from problems.compression.tasks import clone_pairs, module_classification, normalise
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    task: str = "clone"  # clone | module
+    count: int = 3000  # anchors (clone: two pairs each) or functions (module)
+    classes: int = 10  # module classification
+    max_len: int = 96
+    modules: tuple[str, ...] | None = None  # corpus subset (tests)
+    teacher: tuple[int, ...] = (16000, 4, 128, 512, 2)  # V, A, H, I, L
+    teacher_train: train.TrainConfig = field(default_factory=lambda: train.TrainConfig(epochs=4))
+    student_train: train.TrainConfig = field(
+        default_factory=lambda: train.TrainConfig(epochs=6, lr=2e-3)
+    )
+    seed: int = 0
+
+
+@dataclass
+class Student:
+    genome: tuple[int, ...]
+    params: Any
+    mcfg: dict[str, int]
+    bpe: BPE
+    metrics: dict[str, float]
+
+
+class Pipeline:
+    def __init__(self, config: PipelineConfig) -> None:
+        self.config = config
+        self._bpe: dict[int, BPE] = {}
+
+    @cached_property
+    def data(self) -> dict[str, list]:
+        functions = stdlib_functions(modules=self.config.modules)
+        if self.config.task == "clone":
+            return clone_pairs(functions, self.config.count, self.config.seed)
+        splits, self.class_names = module_classification(
+            functions, self.config.count, self.config.classes, self.config.seed
+        )
+        return splits
+
+    @property
+    def num_labels(self) -> int:
+        return 2 if self.config.task == "clone" else len(self.class_names)
+
+    @property
+    def pair(self) -> bool:
+        return self.config.task == "clone"
+
+    def tokenizer(self, vocab_size: int) -> BPE:
+        """BPE trained on the training functions (both halves' text; no labels)."""
+        if vocab_size not in self._bpe:
+            texts = [t for s in ("labelled", "unlabelled") for ex in self.data[s] for t in ex.texts]
+            self._bpe[vocab_size] = BPE.train(texts, vocab_size)
+        return self._bpe[vocab_size]
+
+    def arrays(self, bpe: BPE, split: str) -> np.ndarray:
+        return train.tokenize(bpe, self.data[split], self.config.max_len)
+
+    @cached_property
+    def teacher(self) -> Student:
+        genome = self.config.teacher
+        bpe = self.tokenizer(genome[0])
+        mcfg = model.config(genome, self.num_labels, self.pair)
+        ids, y = self.arrays(bpe, "labelled"), train.labels(self.data["labelled"])
+        valid = (self.arrays(bpe, "valid"), train.labels(self.data["valid"]))
+        params, info = train.fit(
+            mcfg, ids, train.one_hot(y, self.num_labels), self.config.teacher_train, valid
+        )
+        metrics = self._measure(params, mcfg, bpe, info)
+        return Student(genome, params, mcfg, bpe, metrics)
+
+    @cached_property
+    def teacher_probs(self) -> np.ndarray:
+        """softmax(teacher logits / T), T = 1, on the unlabelled half."""
+        t = self.teacher
+        return train.softmax(
+            train.predict_logits(t.params, t.mcfg, self.arrays(t.bpe, "unlabelled"))
+        )
+
+    def distill(
+        self, genome: tuple[int, ...], steps: int = 0, examples: int = 0, measure: bool = True
+    ) -> Student:
+        """Train a student of ``genome`` on the teacher's logits; ``steps``/``examples``
+        cut the budget (the cascade's short proxy)."""
+        probs = self.teacher_probs
+        bpe = self.tokenizer(genome[0])
+        mcfg = model.config(genome, self.num_labels, self.pair)
+        ids = self.arrays(bpe, "unlabelled")
+        if examples:
+            ids, probs = ids[:examples], probs[:examples]
+        tcfg = self.config.student_train
+        if steps:
+            tcfg = replace(tcfg, max_steps=steps)
+        valid = (self.arrays(bpe, "valid"), train.labels(self.data["valid"]))
+        params, info = train.fit(mcfg, ids, probs, tcfg, valid)
+        if not measure:
+            info["valid_accuracy"] = train.accuracy(params, mcfg, *valid)
+            return Student(tuple(genome), params, mcfg, bpe, info)
+        return Student(tuple(genome), params, mcfg, bpe, self._measure(params, mcfg, bpe, info))
+
+    def _measure(self, params, mcfg, bpe, info) -> dict[str, float]:
+        test_ids, test_y = self.arrays(bpe, "test"), train.labels(self.data["test"])
+        valid = (self.arrays(bpe, "valid"), train.labels(self.data["valid"]))
+        return {
+            **info,
+            "valid_accuracy": train.accuracy(params, mcfg, *valid),
+            "test_accuracy": train.accuracy(params, mcfg, test_ids, test_y),
+            "params": float(model.count(params)),
+            "size_mb": train.size_mb(params),
+            "latency_ms": train.latency_ms(params, mcfg, test_ids, batch=1),
+            "latency_ms_batch32": train.latency_ms(params, mcfg, test_ids, batch=32),
+        }
+
+    def compare(self, student: Student) -> dict[str, float]:
+        """The student's numbers against the teacher's (retention, compression, speed-up)."""
+        t, s = self.teacher.metrics, student.metrics
+        return {
+            **{f"student_{k}": v for k, v in s.items()},
+            **{f"teacher_{k}": v for k, v in t.items()},
+            "retention": s["test_accuracy"] / max(t["test_accuracy"], 1e-9),
+            "compression": t["size_mb"] / s["size_mb"],
+            "speedup": t["latency_ms"] / s["latency_ms"],
+            "speedup_batch32": t["latency_ms_batch32"] / s["latency_ms_batch32"],
+        }
+
+
+def text_of(code: str) -> str:
+    return normalise(code)
+
+
+def timed(fn, *args, **kw) -> tuple[Any, float]:
+    started = time.perf_counter()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - started

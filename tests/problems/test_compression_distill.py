@@ -1,0 +1,214 @@
+"""compression.distill: clone pairs are real clones, BPE, a tiny end-to-end distillation
+that learns above chance, the cascade, and the export round trip."""
+
+from __future__ import annotations
+
+import ast
+import json
+import random
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from problems.compression import rewrites
+from problems.compression.bpe import BPE, PAD
+from problems.compression.corpus import stdlib_functions
+from problems.compression.tasks import clone_pairs, module_classification
+
+MODULES = ("json", "email", "logging", "argparse", "csv", "textwrap", "string", "shutil")
+
+
+@pytest.fixture(scope="module")
+def functions():
+    return stdlib_functions(modules=MODULES)
+
+
+def test_corpus_is_the_running_stdlib(functions) -> None:
+    assert len(functions) > 300
+    assert {f.module for f in functions} <= set(MODULES)
+    for f in functions[:50]:
+        ast.parse(f.source)
+
+
+def test_rewrites_compile_on_the_stdlib_and_renaming_is_a_bijection(functions) -> None:
+    rng = random.Random(0)
+    renamed = 0
+    for f in functions:
+        compile(rewrites.rewrite(f.source, rng), f.path, "exec")
+        tree = ast.parse(f.source)
+        fn = tree.body[0]
+        mapping = rewrites.rename_locals(fn, rng)
+        if mapping:
+            renamed += 1
+            back = {v: k for k, v in mapping.items()}
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Name) and node.id in back:
+                    node.id = back[node.id]
+            assert ast.dump(fn) == ast.dump(ast.parse(f.source).body[0])
+    assert renamed > len(functions) // 3
+
+
+SAMPLES = '''
+def f(x, y=2):
+    """Doc."""
+    a = 1
+    b = y
+    total = 0
+    for i in range(x):
+        if i % 3:
+            total += a * i
+        else:
+            total -= b
+    return (total, a, b)
+
+def g(items):
+    seen = []
+    count = 0
+    for item in items:
+        if item in seen:
+            count += 1
+        else:
+            seen.append(item)
+    return seen, count
+'''
+
+
+def test_rewritten_functions_behave_the_same() -> None:
+    rng = random.Random(0)
+    tree = ast.parse(SAMPLES)
+    for node in tree.body:
+        source = ast.unparse(node)
+        for _ in range(10):
+            variant = rewrites.rewrite(source, rng)
+            assert variant != ast.unparse(ast.parse(source))
+            a, b = {}, {}
+            exec(compile(source, "a", "exec"), a)  # trusted test code, not candidates
+            exec(compile(variant, "b", "exec"), b)
+            for args in ((5,), (7, 3), ([1, 2, 1, 3, 2],)):
+                try:
+                    want = a[node.name](*args)
+                except TypeError:
+                    continue
+                assert b[node.name](*args) == want
+
+
+def test_rename_skips_unsafe_functions() -> None:
+    fn = ast.parse("def f():\n    x = 1\n    return locals()").body[0]
+    assert rewrites.renameable(fn) == set()
+    fn = ast.parse("def f(a):\n    global x\n    x = a\n    y = 2\n    return y").body[0]
+    assert rewrites.renameable(fn) == {"y"}
+
+
+def test_clone_pairs_and_module_labels(functions) -> None:
+    data = clone_pairs(functions, 60, seed=1)
+    pos = [e for s in data.values() for e in s if e.label == 1]
+    neg = [e for s in data.values() for e in s if e.label == 0]
+    assert len(pos) == len(neg) == 60
+    anchors = {s: {e.texts[0] for e in data[s]} for s in data}
+    assert not anchors["labelled"] & anchors["test"]  # split by anchor
+    splits, names = module_classification(functions, 100, classes=4)
+    assert len(names) == 4 and all(0 <= e.label < 4 for s in splits.values() for e in s)
+
+
+def test_bpe_vocab_round_trip_and_json(functions) -> None:
+    texts = [f.source.lower() for f in functions[:200]]
+    bpe = BPE.train(texts, 500)
+    assert bpe.vocab_size == 500
+    ids = bpe.encode(texts[0], 4096)
+    assert ids[0] == 0 and max(ids) < 500
+    decoded = bpe.decode(i for i in ids[1:] if i > 3)
+    assert decoded == texts[0][: len(decoded)] and len(decoded) > 0.9 * min(len(texts[0]), 2000)
+    again = BPE.from_json(bpe.to_json())
+    assert again.encode(texts[1], 64) == bpe.encode(texts[1], 64)
+    assert bpe.encode("x", 8)[-1] == PAD
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from problems.compression.distill import Distillation
+
+    problem = Distillation(
+        target_mb=0.3,
+        tolerance=0.25,
+        count=160,
+        max_len=48,
+        modules=MODULES,
+        teacher=(600, 2, 64, 128, 1),
+        teacher_epochs=12,
+        student_epochs=12,
+        teacher_lr=3e-3,
+        student_lr=3e-3,
+        proxy_steps=10,
+    )
+    return problem
+
+
+def test_tiny_distillation_learns_above_chance(tiny) -> None:
+    pipe = tiny.pipeline
+    teacher = pipe.teacher
+    assert teacher.metrics["test_accuracy"] > 0.6
+    student = pipe.distill((1000, 2, 32, 64, 1))
+    cmp = pipe.compare(student)
+    test_n = len(pipe.data["test"])
+    assert student.metrics["test_accuracy"] > 0.5 + 2 / np.sqrt(test_n) / 2  # above chance
+    assert cmp["compression"] > 1 and student.metrics["params"] < teacher.metrics["params"]
+
+
+def test_cascade_stops_at_the_size_check(tiny) -> None:
+    from evaluators.contract import Candidate
+    from problems.compression.space import render, size_mb
+
+    big = (50000, 8, 768, 3040, 12)
+    ok = (1000, 2, 32, 128, 2)
+    assert tiny._size_ok(ok) and abs(size_mb(ok) - 0.3) <= 0.075
+    stages = tiny.evaluate_batch(
+        [Candidate(render(big), list(big)), Candidate(render(ok), list(ok))], "search"
+    )
+    assert [s.stage for s in stages[0]] == ["size"] and stages[0][0].result.score < -1
+    assert [s.stage for s in stages[1]] == ["size", "proxy"]
+    assert 0.0 <= stages[1][-1].result.score <= 1.0
+    assert tiny.resources()["num_gpus"] in (0.0, 1.0)
+
+
+def test_export_round_trip(tiny, tmp_path) -> None:
+    import jax.numpy as jnp
+
+    from problems.compression import export, model, train
+
+    student = tiny.pipeline.distill((1000, 2, 32, 64, 1), steps=5, measure=False)
+    out = export.export_student(student, tmp_path / "s", {"max_len": 48})
+    config, bpe, weights = export.load(out)
+    assert config["genome"] == [1000, 2, 32, 64, 1]
+    ids = tiny.pipeline.arrays(bpe, "test")[:4]
+    assert np.array_equal(ids, tiny.pipeline.arrays(student.bpe, "test")[:4])
+    restored = model.unflatten(weights, config["model"])
+    want = np.asarray(model.logits(student.params, jnp.asarray(ids), 2, True))
+    got = np.asarray(model.logits(restored, jnp.asarray(ids), 2, True))
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    sys.path.insert(0, str(out))
+    try:
+        import run_student
+
+        np.testing.assert_allclose(run_student.predict(weights, config, ids), want, atol=1e-4)
+        text = tiny.pipeline.data["test"][0].texts
+        assert run_student.Tokenizer(bpe.merges).encode(text[0], 48) == bpe.encode(text[0], 48)
+    finally:
+        sys.path.remove(str(out))
+        sys.modules.pop("run_student", None)
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text(textwrap.dedent(SAMPLES))
+    b.write_text("def h():\n    return 1\n")
+    proc = subprocess.run(
+        [sys.executable, str(out / "run_student.py"), str(out), str(a), str(b)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    answer = json.loads(proc.stdout)
+    assert answer["label"] in ("clone", "different") and 0.5 <= answer["probability"] <= 1
+    assert train.size_mb(student.params) == pytest.approx(
+        (out / "weights.npz").stat().st_size / 1e6, rel=0.01
+    )
