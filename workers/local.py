@@ -20,6 +20,7 @@ from evaluators.contract import SANDBOX_FAILURE, StageOutcome
 from workers.jobs import Job, JobResult
 
 MAX_WORKER_DEATHS_PER_JOB = 2
+MAX_START_FAILURES = 3  # workers in a row that die before they are ready
 
 
 def _worker_main(conn: Connection, isolation: str, preload: tuple[str, ...]) -> None:
@@ -70,6 +71,7 @@ class LocalExecutor:
         self.isolation_level = ""
         self._ctx = mp.get_context("spawn")
         self._queue: deque[Job] = deque()
+        self._start_failures = 0
         self._deaths: dict[tuple[str, int], int] = {}
         self._slots = [self._start() for _ in range(workers)]
 
@@ -113,6 +115,7 @@ class LocalExecutor:
                     continue
                 if kind == "ready":
                     slot.ready = True
+                    self._start_failures = 0
                     self.isolation_level = payload
                 else:
                     slot.jobs = None
@@ -126,8 +129,19 @@ class LocalExecutor:
         """A worker died (killed, crashed): respawn it and re-queue its jobs, boundedly."""
         slot = self._slots[index]
         slot.process.join(timeout=1)
-        self._slots[index] = self._start()
         failed_results = []
+        if not slot.ready:
+            # Died before it could take a job (a broken install, an import error...): after a
+            # few in a row, fail what is queued with the reason instead of respawning forever.
+            self._start_failures += 1
+            if self._start_failures >= MAX_START_FAILURES:
+                detail = (
+                    f"local worker process exited during start-up "
+                    f"(exit code {slot.process.exitcode}) {self._start_failures} times"
+                )
+                while self._queue:
+                    failed_results.append(JobResult(self._queue.popleft(), "local", (), detail))
+        self._slots[index] = self._start()
         for job in reversed(slot.jobs or []):
             key = (job.stage_set, job.job_id)
             self._deaths[key] = self._deaths.get(key, 0) + 1

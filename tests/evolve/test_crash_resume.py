@@ -27,17 +27,20 @@ PROBLEM = (
 )
 
 
-def _our_processes() -> set[int]:
-    """Worker and sandbox processes of evoforge still alive on this machine."""
+def _our_processes(tag: str) -> set[int]:
+    """Processes started by this test's controllers (their workers inherit the tag in their
+    environment; sandboxes die with their worker: --die-with-parent, tested in the sandbox
+    suite) that are still alive. Other evoforge runs on the machine don't count."""
     found = set()
+    needle = f"EVOFORGE_TEST_TAG={tag}".encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            environ = (entry / "environ").read_bytes()
         except OSError:
             continue
-        if b"multiprocessing.spawn" in cmdline or b"evaluators.sandbox" in cmdline:
+        if needle in environ:
             found.add(int(entry.name))
     return found
 
@@ -45,7 +48,8 @@ def _our_processes() -> set[int]:
 def test_kill_nine_and_resume(tmp_path: Path, evolve_bin: str) -> None:
     db_path = tmp_path / "crash.db"
     url = f"sqlite:///{db_path}"
-    before = _our_processes()
+    tag = f"crash-{os.getpid()}-{random.random()}"
+    env = {**os.environ, "EVOFORGE_TEST_TAG": tag}
     rng = random.Random(1234)
     evolve = evolve_bin
     common = ["--db", url, "--quiet"]
@@ -68,7 +72,12 @@ def test_kill_nine_and_resume(tmp_path: Path, evolve_bin: str) -> None:
     ]
     while True:
         proc = subprocess.Popen(
-            command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            command,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         if kills < 4:
             time.sleep(rng.uniform(0.5, 2.5))
@@ -106,9 +115,9 @@ def test_kill_nine_and_resume(tmp_path: Path, evolve_bin: str) -> None:
         storage.close()
 
     deadline = time.monotonic() + 10
-    while _our_processes() - before and time.monotonic() < deadline:
+    while _our_processes(tag) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not (_our_processes() - before), "worker or sandbox processes outlived the controller"
+    assert not _our_processes(tag), "worker processes outlived the controller"
 
 
 def _campaign_exists(db_path: Path) -> bool:

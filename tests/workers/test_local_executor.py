@@ -66,3 +66,12 @@ def test_killed_worker_requeues_its_job() -> None:
     assert len(results) == 1
     assert results[0].job.attempt == 2  # re-run once, on the respawned worker
     assert results[0].stages[-1].outcome == "ok"
+
+
+def test_workers_that_cannot_start_fail_the_queue_instead_of_looping() -> None:
+    code = "# EVOLVE-BLOCK-START\ndef f(x):\n    return x\n# EVOLVE-BLOCK-END\n"
+    with LocalExecutor(workers=1, isolation="no-such-level") as executor:
+        executor.submit([Job(1, code, SINE), Job(2, code, SINE)])
+        results = collect(executor, 2, timeout=120)
+    assert [r.job.job_id for r in results] == [1, 2]
+    assert all("exited during start-up" in r.error for r in results)
