@@ -186,10 +186,10 @@ def pareto(
 
 
 def llm_spend(index: CampaignIndex) -> dict[str, Any]:
-    """LLM calls, tokens and cost by model and by the operator of the program they made."""
+    """LLM calls, tokens and cost by model and by the operator of the program they made,
+    from Storage.llm_usage (aggregated by the database: no prompt or response is read)."""
 
     def build() -> dict[str, Any]:
-        calls = index.storage.llm_calls(index.campaign_id)
         fields = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens")
 
         def empty() -> dict[str, Any]:
@@ -199,16 +199,11 @@ def llm_spend(index: CampaignIndex) -> dict[str, Any]:
         by_operator: dict[str, dict[str, Any]] = defaultdict(empty)
         total = empty()
         outcomes: Counter[str] = Counter()
-        for call in calls:
-            node = index.get(call.program_id) if call.program_id is not None else None
-            operator = getattr(call, "operator", "") or (node.operator if node else "(none)")
-            for bucket in (by_model[call.model], by_operator[operator], total):
-                bucket["calls"] += 1
-                bucket["cost_usd"] += call.cost_usd
-                bucket["latency_s"] += call.latency_s
-                for f in fields:
-                    bucket[f] += getattr(call, f)
-            outcomes[call.outcome] += 1
+        for row in index.storage.llm_usage(index.campaign_id):
+            for bucket in (by_model[row["model"]], by_operator[row["operator"]], total):
+                for f in ("calls", "cost_usd", "latency_s", *fields):
+                    bucket[f] += row[f]
+            outcomes[row["outcome"]] += row["calls"]
         return {
             "total": total,
             "by_model": dict(sorted(by_model.items())),
@@ -221,12 +216,4 @@ def llm_spend(index: CampaignIndex) -> dict[str, Any]:
 
 def llm_calls_of(index: CampaignIndex, program_id: int) -> list[Any]:
     """The LLM calls that made a program (a repair re-prompt makes two), in order."""
-
-    def build() -> dict[int, list[Any]]:
-        calls: dict[int, list[Any]] = defaultdict(list)
-        for c in index.storage.llm_calls(index.campaign_id):
-            if c.program_id is not None:
-                calls[c.program_id].append(c)
-        return dict(calls)
-
-    return index.cached("llm_by_program", build).get(program_id, [])
+    return index.storage.llm_calls(index.campaign_id, program_id=program_id)

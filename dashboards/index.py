@@ -6,16 +6,15 @@ and the lineage edges, and refreshes itself cheaply:
 
 - `Storage.counts()` (one GROUP BY) and the campaign's status form a signature; while the
   signature is unchanged nothing else is read;
-- programs are append-only and listed in id order, so new programs are read with
-  `programs(limit, offset=len(known))`; programs still PENDING are re-read from the position
-  of the oldest pending one (in a running campaign: only the few in flight);
+- programs are append-only and listed in id order, so new programs are read as light
+  summaries (`programs(after_id=last known id, with_code=False)`: keyset paging, no code or
+  genome read);
+- eval_seq is dense per campaign, so the committed evaluations are exactly 1..counts'
+  "evaluated": programs evaluated since the last refresh are
+  `evaluated_in_order(after_eval_seq=cursor)`, however old their PENDING row was;
 - edges: PARENT and SECOND_PARENT come with each program (`parent_ids`); inspiration and
-  migration edges need `Storage.edges()`, whose cost grows with the campaign, so it is
-  re-read at most every `edge_ttl()` seconds (a TTL that grows with the size, as
-  optuna-dashboard does for its trial cache).
-
-See dashboards/STORAGE_PATCH.md for the read-only Storage methods that would make the cold
-load of a 100,000-program campaign cheaper.
+  migration edges come from `Storage.edges(kinds=...)`, re-read at most every `edge_ttl()`
+  seconds (a TTL that grows with the size, as optuna-dashboard does for its trial cache).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from db.records import EVALUATED, PARENT, PENDING, SECOND_PARENT, ProgramRecord
+from db.records import EVALUATED, INSPIRATION, MIGRATION, PARENT, SECOND_PARENT, ProgramRecord
 from db.storage import Storage
 
 PAGE = 2000  # programs per read
@@ -112,6 +111,8 @@ class CampaignIndex:
     _cache: dict[str, Any] = field(default_factory=dict)
     status: str = ""
     counts: dict[str, int] = field(default_factory=dict)
+    # every evaluation with eval_seq <= cursor is reflected in `nodes`
+    cursor: int = 0
 
     # -- refreshing ------------------------------------------------------------------
     def edge_ttl(self) -> float:
@@ -131,7 +132,7 @@ class CampaignIndex:
                 return self
             status_changed = self._signature is None or self._signature[2] != status
             self.counts, self.status = counts, status
-            self._read_programs()
+            self._read_programs(counts.get(EVALUATED, 0))
             if status_changed or now - self._edges_at >= self.edge_ttl():
                 self._read_extra_edges()
                 self._edges_at = time.monotonic()
@@ -141,28 +142,33 @@ class CampaignIndex:
             self._cache.clear()
             return self
 
-    def _read_programs(self) -> None:
-        pending = [i for i, n in enumerate(self.nodes) if n.status == PENDING]
-        offset = pending[0] if pending else len(self.nodes)
+    def _read_programs(self, evaluated: int) -> None:
+        """Bring `nodes` up to date; `evaluated` is the count read before (so every eval_seq
+        up to it was committed before this read started)."""
+        if self.nodes:  # known programs evaluated since the last refresh
+            for record in self.storage.evaluated_in_order(
+                self.campaign_id, after_eval_seq=self.cursor
+            ):
+                at = self.pos.get(record.id)
+                if at is not None:  # an unknown one comes with the new programs below
+                    self.nodes[at] = Node.of(record)
+        after = self.nodes[-1].id if self.nodes else None
         while True:
-            page = self.storage.programs(self.campaign_id, limit=PAGE, offset=offset)
+            page = self.storage.programs(
+                self.campaign_id, limit=PAGE, after_id=after, with_code=False
+            )
             for record in page:
-                node = Node.of(record)
-                at = self.pos.get(node.id)
-                if at is None:
-                    self.pos[node.id] = len(self.nodes)
-                    self.nodes.append(node)
-                else:
-                    self.nodes[at] = node
+                self.pos[record.id] = len(self.nodes)
+                self.nodes.append(Node.of(record))
             if len(page) < PAGE:
-                return
-            offset += PAGE
+                break
+            after = page[-1].id
+        self.cursor = max(self.cursor, evaluated)
 
     def _read_extra_edges(self) -> None:
         self._extra_edges = [
             (e.parent_id, e.child_id, e.kind)
-            for e in self.storage.edges(self.campaign_id)
-            if e.kind not in (PARENT, SECOND_PARENT)
+            for e in self.storage.edges(self.campaign_id, kinds=(INSPIRATION, MIGRATION))
         ]
 
     def _rebuild_edges(self) -> None:

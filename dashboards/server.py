@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import socket
 import sys
 import threading
@@ -105,6 +106,7 @@ def serve(
         threading.Thread(target=_warm, args=(app,), daemon=True, name="warm-index").start()
         print(f"evoforge dashboard for {getattr(storage, 'url', db_url)}", file=out)
         print(f"  open {url}  (Ctrl-C to stop)", file=out, flush=True)
+        _stop_on_signals()
         try:
             httpd.serve_forever()
         except KeyboardInterrupt:
@@ -114,3 +116,16 @@ def serve(
     finally:
         storage.close()
     return 0
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both stop the server cleanly, even when the process was started
+    with SIGINT ignored (background jobs of a shell script, some test runners)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)

@@ -55,12 +55,16 @@ def campaign(row: Campaign) -> CampaignRecord:
     )
 
 
-def program(row: Program, parent_ids: tuple[int, ...] = ()) -> ProgramRecord:
+def program(
+    row: Program | Any, parent_ids: tuple[int, ...] = (), light: bool = False
+) -> ProgramRecord:
+    """A record of an ORM row or of a Core row of its columns. light: the row has no code or
+    genome (Storage.programs(with_code=False)): the record has code "" and genome None."""
     return ProgramRecord(
         id=row.id,
         campaign_id=row.campaign_id,
-        code=row.code,
-        genome=row.genome,
+        code="" if light else row.code,
+        genome=None if light else row.genome,
         code_hash=row.code_hash,
         ast_hash=row.ast_hash,
         generation=row.generation,

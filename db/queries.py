@@ -1,37 +1,110 @@
-"""The multi-statement queries behind SQLStorage, as functions of an open Session."""
+"""The multi-statement queries behind SQLStorage, as functions of an open Session or (for
+the hot write paths) a Core Connection."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import Connection, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from db import convert
-from db.models import Campaign, Edge, Evaluation, Program, utcnow
+from db.models import Campaign, Edge, Evaluation, LLMCall, Program, utcnow
 from db.records import EVALUATED, PARENT, PENDING, SECOND_PARENT, NewStageResult, ProgramRecord
-from db.storage import StorageError
+from db.storage import TOKEN_FIELDS, StorageError
 
 PAGE = 1000  # ids per IN (...) list
+
+# Core tables and the write statements of the two hot paths (add_program and
+# record_evaluation), built once: executing them skips the ORM unit of work and
+# statement construction. Bind names start with "b_" so they never clash with columns.
+PROGRAMS, CAMPAIGNS = Program.__table__, Campaign.__table__
+EDGES, EVALUATIONS, LLM_CALLS = Edge.__table__, Evaluation.__table__, LLMCall.__table__
+INSERT_PROGRAM = insert(PROGRAMS)
+INSERT_EDGE = insert(EDGES)
+INSERT_LLM_CALL = insert(LLM_CALLS)
+INSERT_EVALUATION = insert(EVALUATIONS)
+# Row-locks the campaign of the program until commit (PostgreSQL): eval_seq is dense and
+# distinct. No row: there is no such program.
+BUMP_EVAL_COUNTER = (
+    update(CAMPAIGNS)
+    .where(
+        CAMPAIGNS.c.id
+        == select(PROGRAMS.c.campaign_id)
+        .where(PROGRAMS.c.id == bindparam("b_program"))
+        .scalar_subquery()
+    )
+    .values(eval_counter=CAMPAIGNS.c.eval_counter + 1)
+    .returning(CAMPAIGNS.c.eval_counter)
+)
+SUMMARY = ("outcome", "score", "correct", "metrics", "features", "feedback")
+MARK_EVALUATED = (
+    update(PROGRAMS)
+    .where(PROGRAMS.c.id == bindparam("b_program"), PROGRAMS.c.status == PENDING)
+    .values(
+        status=EVALUATED,
+        eval_seq=bindparam("b_eval_seq"),
+        evaluated_at=bindparam("b_evaluated_at", type_=PROGRAMS.c.evaluated_at.type),
+        **{k: bindparam(f"b_{k}", type_=PROGRAMS.c[k].type) for k in SUMMARY},
+    )
+)
+# Light program summaries: every column but code and genome.
+LIGHT_COLUMNS = tuple(c for c in PROGRAMS.c if c.name not in ("code", "genome"))
+
+
+def parent_ids(s: Session | Connection, ids: list[int]) -> dict[int, list[int]]:
+    """{program id: [parent ids]} (PARENT then SECOND_PARENT edges) for `ids`."""
+    parents: dict[int, list[int]] = {i: [] for i in ids}
+    order = case((EDGES.c.kind == PARENT, 0), else_=1)
+    for i in range(0, len(ids), PAGE):
+        query = (
+            select(EDGES.c.child_id, EDGES.c.parent_id)
+            .where(EDGES.c.child_id.in_(ids[i : i + PAGE]))
+            .where(EDGES.c.kind.in_((PARENT, SECOND_PARENT)))
+            .order_by(EDGES.c.child_id, order, EDGES.c.id)
+        )
+        for child, parent in s.execute(query):
+            parents[child].append(parent)
+    return parents
 
 
 def with_parents(s: Session, rows: list[Program]) -> list[ProgramRecord]:
     """Records of `rows` with their parent_ids (PARENT then SECOND_PARENT edges)."""
     if not rows:
         return []
-    parents: dict[int, list[int]] = {r.id: [] for r in rows}
-    ids = list(parents)
-    order = case((Edge.kind == PARENT, 0), else_=1)
-    for i in range(0, len(ids), PAGE):
-        query = (
-            select(Edge.child_id, Edge.parent_id)
-            .where(Edge.child_id.in_(ids[i : i + PAGE]))
-            .where(Edge.kind.in_((PARENT, SECOND_PARENT)))
-            .order_by(Edge.child_id, order, Edge.id)
-        )
-        for child, parent in s.execute(query):
-            parents[child].append(parent)
+    parents = parent_ids(s, [r.id for r in rows])
     return [convert.program(r, tuple(parents[r.id])) for r in rows]
+
+
+def light_with_parents(s: Session, rows: list[Any]) -> list[ProgramRecord]:
+    """Records (code "", genome None) of LIGHT_COLUMNS rows, with their parent_ids."""
+    if not rows:
+        return []
+    parents = parent_ids(s, [r.id for r in rows])
+    return [convert.program(r, tuple(parents[r.id]), light=True) for r in rows]
+
+
+def add_program(
+    conn: Connection,
+    program: dict[str, Any],
+    edges: Sequence[tuple[int, str]],
+    calls: list[dict[str, Any]],
+) -> int:
+    """Insert the program, its edges and LLM calls; returns the program id."""
+    program_id = conn.execute(INSERT_PROGRAM, program).inserted_primary_key[0]
+    if edges:
+        conn.execute(
+            INSERT_EDGE,
+            [{"parent_id": p, "child_id": program_id, "kind": k} for p, k in edges],
+        )
+    for call in calls:
+        # One statement per call: each may leave different columns to their defaults.
+        conn.execute(
+            INSERT_LLM_CALL,
+            {**call, "campaign_id": program["campaign_id"], "program_id": program_id},
+        )
+    return program_id
 
 
 def stage_row(program_id: int, st: NewStageResult, worker: str, attempt: int) -> dict[str, Any]:
@@ -52,42 +125,41 @@ def stage_row(program_id: int, st: NewStageResult, worker: str, attempt: int) ->
     }
 
 
-def record_evaluation(s: Session, program_id: int, rows: list[dict[str, Any]]) -> bool:
+def record_evaluation(conn: Connection, program_id: int, rows: list[dict[str, Any]]) -> bool:
     """Take the next eval_seq, mark the program EVALUATED (fenced on PENDING) and insert the
     stage rows. Returns False when the fence fails: the caller must roll back, which also
     returns the eval_seq it took."""
     last = rows[-1]
     now = utcnow()
-    programs, campaigns = Program.__table__, Campaign.__table__
-    campaign_id = s.scalar(select(Program.campaign_id).where(Program.id == program_id))
-    if campaign_id is None:
+    seq = conn.execute(BUMP_EVAL_COUNTER, {"b_program": program_id}).scalar()
+    if seq is None:
         raise StorageError(f"no program with id {program_id}")
-    # Row-locks the campaign until commit (PostgreSQL): eval_seq is dense and distinct.
-    seq = s.execute(
-        update(campaigns)
-        .where(campaigns.c.id == campaign_id)
-        .values(eval_counter=campaigns.c.eval_counter + 1)
-        .returning(campaigns.c.eval_counter)
-    ).scalar_one()
-    fenced = s.execute(
-        update(programs)
-        .where(programs.c.id == program_id, programs.c.status == PENDING)
-        .values(
-            status=EVALUATED,
-            outcome=last["outcome"],
-            score=last["score"],
-            correct=last["correct"],
-            metrics=last["metrics"],
-            features=last["features"],
-            feedback=last["feedback"],
-            eval_seq=seq,
-            evaluated_at=now,
-        )
-    )
-    if fenced.rowcount != 1:
+    params = {f"b_{k}": last[k] for k in SUMMARY}
+    params.update(b_program=program_id, b_eval_seq=seq, b_evaluated_at=now)
+    if conn.execute(MARK_EVALUATED, params).rowcount != 1:
         return False
-    s.execute(insert(Evaluation), [dict(row, created_at=now) for row in rows])
+    conn.execute(INSERT_EVALUATION, [dict(row, created_at=now) for row in rows])
     return True
+
+
+def llm_usage(s: Session, campaign_id: int) -> list[dict[str, Any]]:
+    """Storage.llm_usage as one GROUP BY over llm_calls (prompts and responses never read)."""
+    c, p = LLM_CALLS.c, PROGRAMS.c
+    operator = func.coalesce(func.nullif(c.operator, ""), p.operator, "(none)")
+    sums = [func.sum(c[f]) for f in ("cost_usd", "latency_s", *TOKEN_FIELDS)]
+    query = (
+        select(c.model, operator, c.outcome, func.count(), *sums)
+        .select_from(LLM_CALLS.outerjoin(PROGRAMS, p.id == c.program_id))
+        .where(c.campaign_id == campaign_id)
+        .group_by(c.model, operator, c.outcome)
+    )
+    rows = []
+    for model, op, outcome, n, cost, latency, *tokens in s.execute(query):
+        row = {"model": model, "operator": op, "outcome": outcome, "calls": int(n)}
+        row["cost_usd"], row["latency_s"] = float(cost or 0.0), float(latency or 0.0)
+        row.update(zip(TOKEN_FIELDS, (int(t or 0) for t in tokens), strict=True))
+        rows.append(row)
+    return sorted(rows, key=lambda r: (r["model"], r["operator"], r["outcome"]))
 
 
 def counts(s: Session, campaign_id: int) -> dict[str, int]:

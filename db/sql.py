@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from db.engine import (
     parse_url,
     redact,
 )
+from db.frozen import freeze
 from db.models import Campaign, Edge, Evaluation, Event, LLMCall, Program, utcnow
 from db.records import (
     EDGE_KINDS,
@@ -83,6 +84,17 @@ class SQLStorage(Storage):
                 raise
             finally:
                 session.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction on a Core connection (the hot write paths: no ORM unit of
+        work). Commits on success, rolls back on any exception; errors mapped as _session."""
+        with self._lock:
+            try:
+                with self._engine.connect() as conn, conn.begin():
+                    yield conn
+            except OperationalError as exc:
+                raise connection_error(self._url, exc) from exc
 
     # -- campaigns -----------------------------------------------------------------
     def create_campaign(
@@ -151,38 +163,47 @@ class SQLStorage(Storage):
         else:
             calls = [convert.llm_call_row(c) for c in llm_call]
         now = utcnow()
-        row = Program(
+        values = {
+            "campaign_id": campaign_id,
+            "code": code,
+            "genome": convert.json_value(genome, "genome"),
+            "code_hash": code_hash,
+            "ast_hash": ast_hash,
+            "generation": generation,
+            "island": island,
+            "operator": operator,
+            "status": PENDING,
+            "metrics": {},
+            "features": {},
+            "feedback": "",
+            "created_at": now,
+        }
+        for call in calls:
+            call.setdefault("created_at", now)
+        try:
+            with self._write() as conn:
+                program_id = queries.add_program(conn, values, edges, calls)
+        except IntegrityError as exc:
+            raise StorageError(
+                f"cannot add program to campaign {campaign_id}: {_reason(exc)}"
+            ) from exc
+        parents = tuple(p for kind in (PARENT, SECOND_PARENT) for p, k in edges if k == kind)
+        return ProgramRecord(
+            id=program_id,
             campaign_id=campaign_id,
             code=code,
-            genome=convert.json_value(genome, "genome"),
+            genome=values["genome"],
             code_hash=code_hash,
             ast_hash=ast_hash,
             generation=generation,
             island=island,
             operator=operator,
             status=PENDING,
-            metrics={},
-            features={},
-            feedback="",
             created_at=now,
+            metrics=freeze({}),
+            features=freeze({}),
+            parent_ids=parents,
         )
-        try:
-            with self._session() as s:
-                s.add(row)
-                s.flush()
-                s.add_all(Edge(parent_id=p, child_id=row.id, kind=k) for p, k in edges)
-                for call in calls:
-                    call.setdefault("created_at", now)
-                    s.add(LLMCall(campaign_id=campaign_id, program_id=row.id, **call))
-                s.flush()
-                parents = tuple(
-                    p for kind in (PARENT, SECOND_PARENT) for p, k in edges if k == kind
-                )
-                return convert.program(row, parents)
-        except IntegrityError as exc:
-            raise StorageError(
-                f"cannot add program to campaign {campaign_id}: {_reason(exc)}"
-            ) from exc
 
     def get_program(self, program_id: int) -> ProgramRecord | None:
         with self._session(write=False) as s:
@@ -196,16 +217,30 @@ class SQLStorage(Storage):
         status: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        after_id: int | None = None,
+        with_code: bool = True,
     ) -> list[ProgramRecord]:
-        query = select(Program).where(Program.campaign_id == campaign_id)
+        if with_code:
+            table: Any = Program
+            query = select(Program)
+        else:  # light: a Core select of every column but code and genome, no ORM rows
+            table = queries.PROGRAMS.c
+            query = select(*queries.LIGHT_COLUMNS)
+        query = query.where(table.campaign_id == campaign_id)
         if status is not None:
-            query = query.where(Program.status == status)
-        query = query.order_by(Program.id).offset(offset or None).limit(limit)
+            query = query.where(table.status == status)
+        if after_id is not None:
+            query = query.where(table.id > after_id)
+        query = query.order_by(table.id).offset(offset or None).limit(limit)
         with self._session(write=False) as s:
-            return queries.with_parents(s, list(s.scalars(query)))
+            if with_code:
+                return queries.with_parents(s, list(s.scalars(query)))
+            return queries.light_with_parents(s, list(s.execute(query)))
 
-    def evaluated_in_order(self, campaign_id: int) -> Iterator[ProgramRecord]:
-        last = 0
+    def evaluated_in_order(
+        self, campaign_id: int, *, after_eval_seq: int = 0
+    ) -> Iterator[ProgramRecord]:
+        last = int(after_eval_seq)
         while True:
             query = (
                 select(Program)
@@ -251,15 +286,17 @@ class SQLStorage(Storage):
         with self._session(write=False) as s:
             return queries.with_parents(s, list(s.scalars(query)))
 
-    def edges(self, campaign_id: int) -> list[EdgeRecord]:
+    def edges(self, campaign_id: int, *, kinds: Sequence[str] | None = None) -> list[EdgeRecord]:
+        e = queries.EDGES.c
         query = (
-            select(Edge)
-            .join(Program, Program.id == Edge.child_id)
-            .where(Program.campaign_id == campaign_id)
-            .order_by(Edge.id)
+            select(e.parent_id, e.child_id, e.kind)
+            .join(queries.PROGRAMS, queries.PROGRAMS.c.id == e.child_id)
+            .where(queries.PROGRAMS.c.campaign_id == campaign_id)
         )
+        if kinds is not None:
+            query = query.where(e.kind.in_(tuple(kinds)))
         with self._session(write=False) as s:
-            return [convert.edge(r) for r in s.scalars(query)]
+            return [EdgeRecord(p, c, k) for p, c, k in s.execute(query.order_by(e.id))]
 
     def add_edges(self, child_id: int, edges: Sequence[tuple[int, str]]) -> None:
         _check_edges(edges)
@@ -283,10 +320,12 @@ class SQLStorage(Storage):
         if not stages:
             raise ValueError("record_evaluation needs at least one stage result")
         rows = [queries.stage_row(program_id, st, worker, attempt) for st in stages]
-        with self._session() as s:
-            if queries.record_evaluation(s, program_id, rows):
-                return True
-            s.rollback()  # a late duplicate: undo the counter bump, write nothing
+        try:
+            with self._write() as conn:
+                if queries.record_evaluation(conn, program_id, rows):
+                    return True
+                raise _Duplicate  # a late duplicate: undo the counter bump, write nothing
+        except _Duplicate:
             return False
 
     def evaluations(self, program_id: int) -> list[EvaluationRecord]:
@@ -346,10 +385,16 @@ class SQLStorage(Storage):
                 f"cannot fork into {name!r}: {_reason(exc)} (is the name taken?)"
             ) from exc
 
-    def llm_calls(self, campaign_id: int) -> list[LLMCallRecord]:
-        query = select(LLMCall).where(LLMCall.campaign_id == campaign_id).order_by(LLMCall.id)
+    def llm_calls(self, campaign_id: int, *, program_id: int | None = None) -> list[LLMCallRecord]:
+        query = select(LLMCall).where(LLMCall.campaign_id == campaign_id)
+        if program_id is not None:
+            query = query.where(LLMCall.program_id == program_id)
         with self._session(write=False) as s:
-            return [convert.llm_call(r) for r in s.scalars(query)]
+            return [convert.llm_call(r) for r in s.scalars(query.order_by(LLMCall.id))]
+
+    def llm_usage(self, campaign_id: int) -> list[dict[str, Any]]:
+        with self._session(write=False) as s:
+            return queries.llm_usage(s, campaign_id)
 
     # -- life cycle ----------------------------------------------------------------------
     def close(self) -> None:
@@ -360,6 +405,10 @@ class SQLStorage(Storage):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Duplicate(Exception):
+    """Rolls back a record_evaluation whose fence failed."""
 
 
 def _check_edges(edges: Sequence[tuple[int, str]]) -> None:

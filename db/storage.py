@@ -19,6 +19,8 @@ from db.records import (
     ProgramRecord,
 )
 
+TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens")
+
 
 class StorageError(RuntimeError):
     """A storage problem a user can fix; the message names the fix."""
@@ -77,12 +79,19 @@ class Storage(abc.ABC):
         status: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        after_id: int | None = None,
+        with_code: bool = True,
     ) -> list[ProgramRecord]:
-        """In id order."""
+        """In id order. after_id: only programs with a larger id (keyset paging, cheaper
+        than offset on large campaigns). with_code=False: light summaries, with code "" and
+        genome None (every other field, parent_ids included, as with code)."""
 
     @abc.abstractmethod
-    def evaluated_in_order(self, campaign_id: int) -> Iterator[ProgramRecord]:
-        """EVALUATED programs in eval_seq order: what a resume replays."""
+    def evaluated_in_order(
+        self, campaign_id: int, *, after_eval_seq: int = 0
+    ) -> Iterator[ProgramRecord]:
+        """EVALUATED programs in eval_seq order: what a resume replays. after_eval_seq: only
+        those with a larger eval_seq."""
 
     @abc.abstractmethod
     def find_by_hash(self, campaign_id: int, code_hash: str, ast_hash: str) -> int | None:
@@ -93,7 +102,8 @@ class Storage(abc.ABC):
         """Correct evaluated programs, highest score first (ties: lowest id)."""
 
     @abc.abstractmethod
-    def edges(self, campaign_id: int) -> list[EdgeRecord]: ...
+    def edges(self, campaign_id: int, *, kinds: Sequence[str] | None = None) -> list[EdgeRecord]:
+        """Lineage edges of the campaign's programs in id order; kinds: only these kinds."""
 
     @abc.abstractmethod
     def add_edges(self, child_id: int, edges: Sequence[tuple[int, str]]) -> None:
@@ -128,8 +138,34 @@ class Storage(abc.ABC):
     def events(self, campaign_id: int | None, kind: str | None = None) -> list[EventRecord]: ...
 
     @abc.abstractmethod
-    def llm_calls(self, campaign_id: int) -> list[LLMCallRecord]:
-        """Every call of the campaign in id order."""
+    def llm_calls(self, campaign_id: int, *, program_id: int | None = None) -> list[LLMCallRecord]:
+        """Every call of the campaign in id order; program_id: only the calls that made it."""
+
+    def llm_usage(self, campaign_id: int) -> list[dict[str, Any]]:
+        """LLM calls of the campaign aggregated (no prompt or response read): one row per
+        (model, operator, outcome) with "calls" and the sums of cost_usd, latency_s and the
+        four token counts. operator is the call's, else that of the program it made, else
+        "(none)". Rows sorted by (model, operator, outcome).
+
+        This default reads every call; SQLStorage answers it with one GROUP BY."""
+        fields = ("cost_usd", "latency_s", *TOKEN_FIELDS)
+        ops: dict[int, str] = {}
+        calls = self.llm_calls(campaign_id)
+        if any(not c.operator and c.program_id is not None for c in calls):
+            ops = {p.id: p.operator for p in self.programs(campaign_id, with_code=False)}
+        groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for c in calls:
+            op = c.operator or (ops.get(c.program_id, "(none)") if c.program_id else "(none)")
+            key = (c.model, op, c.outcome)
+            row = groups.setdefault(
+                key,
+                {"model": key[0], "operator": key[1], "outcome": key[2], "calls": 0}
+                | dict.fromkeys(fields, 0),
+            )
+            row["calls"] += 1
+            for f in fields:
+                row[f] += getattr(c, f)
+        return [groups[k] for k in sorted(groups)]
 
     @abc.abstractmethod
     def add_llm_call(self, campaign_id: int, call: Mapping[str, Any]) -> LLMCallRecord:

@@ -462,3 +462,109 @@ def test_nothing_is_deleted(storage: SQLStorage, camp: int) -> None:
 def test_storage_implements_whole_api() -> None:
     abstract = set(Storage.__abstractmethods__)
     assert abstract and not SQLStorage.__abstractmethods__
+
+
+# -- read-only additions for large campaigns (the dashboard) ------------------------------
+def test_programs_after_id_pages_like_offset(storage: SQLStorage, camp: int) -> None:
+    ps = [add(storage, camp, i) for i in range(7)]
+    add(storage, storage.create_campaign("c2", "p", {}, 1).id, 100)
+    for p in ps[1::3]:
+        storage.record_evaluation(p.id, [stage()], worker="w", attempt=1)
+    keyset, after = [], None
+    while True:
+        page = storage.programs(camp, limit=3, after_id=after)
+        keyset += page
+        if len(page) < 3:
+            break
+        after = page[-1].id
+    assert keyset == storage.programs(camp)
+    assert storage.programs(camp, after_id=ps[4].id) == storage.programs(camp, offset=5)
+    assert [p.id for p in storage.programs(camp, status=PENDING, after_id=ps[2].id)] == [
+        ps[3].id,
+        ps[5].id,
+        ps[6].id,
+    ]
+    assert storage.programs(camp, after_id=ps[-1].id) == []
+
+
+def test_programs_without_code(storage: SQLStorage, camp: int) -> None:
+    a = add(storage, camp, 0, genome={"w": [1, 2]})
+    b = add(storage, camp, 1, genome=[3])
+    c = add(storage, camp, 2, edges=[(b.id, SECOND_PARENT), (a.id, INSPIRATION), (a.id, PARENT)])
+    storage.record_evaluation(
+        c.id, [stage(metrics={"m": 1.5}, features={"f": 2.0})], worker="w", attempt=1
+    )
+    full = storage.programs(camp)
+    light = storage.programs(camp, with_code=False)
+    assert [p.code for p in light] == ["", "", ""] and [p.genome for p in light] == [None] * 3
+    for f, g in zip(full, light, strict=True):
+        assert dataclasses.replace(f, code="", genome=None) == g
+    assert light[2].parent_ids == (a.id, b.id) and light[2].metrics == {"m": 1.5}
+    with pytest.raises(TypeError):
+        light[2].features["f"] = 0.0  # type: ignore[index]
+    assert storage.programs(camp, with_code=False, status=EVALUATED, limit=1) == [light[2]]
+    assert storage.programs(camp, with_code=False, after_id=a.id, limit=1) == [light[1]]
+
+
+def test_evaluated_in_order_after_eval_seq(storage: SQLStorage, camp: int, monkeypatch) -> None:
+    import db.sql
+
+    monkeypatch.setattr(db.sql, "_PAGE", 2)
+    ps = [add(storage, camp, i) for i in range(6)]
+    for p in reversed(ps[1:]):
+        storage.record_evaluation(p.id, [stage()], worker="w", attempt=1)
+    everything = list(storage.evaluated_in_order(camp))
+    assert list(storage.evaluated_in_order(camp, after_eval_seq=0)) == everything
+    tail = list(storage.evaluated_in_order(camp, after_eval_seq=2))
+    assert tail == everything[2:] and [r.eval_seq for r in tail] == [3, 4, 5]
+    assert list(storage.evaluated_in_order(camp, after_eval_seq=5)) == []
+
+
+def test_edges_by_kind(storage: SQLStorage, camp: int) -> None:
+    a, b, c = (add(storage, camp, i) for i in range(3))
+    child = add(
+        storage, camp, 9, edges=[(a.id, PARENT), (b.id, SECOND_PARENT), (c.id, INSPIRATION)]
+    )
+    storage.add_edges(child.id, [(b.id, MIGRATION)])
+    assert storage.edges(camp, kinds=None) == storage.edges(camp)
+    assert storage.edges(camp, kinds=(INSPIRATION, MIGRATION)) == [
+        EdgeRecord(c.id, child.id, INSPIRATION),
+        EdgeRecord(b.id, child.id, MIGRATION),
+    ]
+    assert storage.edges(camp, kinds=[PARENT]) == [EdgeRecord(a.id, child.id, PARENT)]
+    assert storage.edges(camp, kinds=()) == []
+
+
+def test_llm_calls_by_program_and_usage(storage: SQLStorage, camp: int) -> None:
+    def call(model: str, **kw: object) -> dict:
+        return {"model": model, "prompt": "p", "prompt_tokens": 10, "cost_usd": 0.5, **kw}
+
+    a = add(storage, camp, 0, operator="llm_diff", llm_call=call("m1"))
+    b = add(
+        storage,
+        camp,
+        1,
+        operator="llm_rewrite",
+        llm_call=[call("m1", outcome="no_block"), call("m2", operator="repair", attempt=2)],
+    )
+    add(storage, camp, 2)
+    storage.add_llm_call(camp, call("m2", completion_tokens=7, outcome="error"))
+    other = storage.create_campaign("c2", "p", {}, 1).id
+    add(storage, other, 5, llm_call=call("m1"))
+    everything = storage.llm_calls(camp)
+    assert storage.llm_calls(camp, program_id=b.id) == [
+        c for c in everything if c.program_id == b.id
+    ]
+    assert [c.program_id for c in storage.llm_calls(camp, program_id=a.id)] == [a.id]
+    assert storage.llm_calls(camp, program_id=987654) == []
+    usage = storage.llm_usage(camp)
+    assert usage == Storage.llm_usage(storage, camp)  # SQL == the generic default
+    assert [(r["model"], r["operator"], r["outcome"], r["calls"]) for r in usage] == [
+        ("m1", "llm_diff", "ok", 1),
+        ("m1", "llm_rewrite", "no_block", 1),
+        ("m2", "(none)", "error", 1),
+        ("m2", "repair", "ok", 1),
+    ]
+    assert usage[2]["completion_tokens"] == 7 and usage[2]["cost_usd"] == 0.5
+    assert sum(r["prompt_tokens"] for r in usage) == 40
+    assert storage.llm_usage(storage.create_campaign("c3", "p", {}, 1).id) == []

@@ -1,0 +1,338 @@
+"""Dashboard API latency on a 100,000-program campaign in SQLite (issue 8's scale target).
+
+Builds a synthetic campaign in a SQLite file with plain SQLAlchemy Core bulk inserts (the
+schema is created by open_storage; programs, lineage edges with crossover, inspiration and
+migration, one or two evaluation stages per program, metrics, features, LLM calls), then
+measures, in one run and in-process through the WSGI app (as tests/dashboards do):
+
+  - `SELECT count(*) FROM programs` on the same database: the baseline;
+  - the campaign (/api/campaigns/<c>), lineage-neighbourhood (/api/programs/<id>/lineage)
+    and program (/api/programs/<id>) endpoints;
+
+cold (first request on a freshly created app, which loads the campaign's light in-memory
+index) and warm (repeated requests on one app, over random programs), as median and p95.
+Prints a markdown table and writes it to bench/results/dashboard.md.
+
+    .venv/bin/python -m bench.bench_dashboard [--programs 100000] [--warm 40] [--cold 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import write_table  # noqa: E402
+from dashboards.app import create_app  # noqa: E402
+from db import open_storage  # noqa: E402
+from db.models import Campaign, Edge, Evaluation, LLMCall, Program  # noqa: E402
+
+TARGET_MS = 300.0
+OUTCOMES = ("ok",) * 7 + ("error", "timeout", "oom")
+OPERATORS = ("ast_mutate", "ast_crossover", "llm_diff", "llm_rewrite")
+ISLANDS = 4
+CHUNK = 10_000
+
+
+def build_campaign(path: Path, n: int, seed: int = 1) -> dict[str, Any]:
+    """A finished n-program campaign written with Core executemany, one transaction."""
+    storage = open_storage(f"sqlite:///{path}")  # creates the schema
+    campaign = storage.create_campaign("bench", "synthetic.dashboard", {"max_evals": n}, seed)
+    engine = storage._engine  # the same engine settings (WAL, foreign keys, BEGIN IMMEDIATE)
+    rng = random.Random(seed)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    programs: list[dict[str, Any]] = []
+    edges: list[dict[str, Any]] = []
+    evals: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    counts = {"edges": 0, "evaluations": 0, "llm_calls": 0}
+
+    def flush(conn: Any, final: bool = False) -> None:
+        for table, rows in (
+            (Program.__table__, programs),
+            (Edge.__table__, edges),
+            (Evaluation.__table__, evals),
+            (LLMCall.__table__, calls),
+        ):
+            if rows and (final or len(programs) >= CHUNK):
+                conn.execute(table.insert(), rows)
+                rows.clear()
+
+    start = time.perf_counter()
+    with engine.begin() as conn:
+        for i in range(n):
+            pid = i + 1  # a fresh database: ids are 1..n in insertion order
+            island = i % ISLANDS
+            operator = "initial" if i == 0 else rng.choice(OPERATORS)
+            if i:
+                lo = max(1, pid - 2000)
+                parent = rng.randrange(lo, pid)
+                edges.append({"parent_id": parent, "child_id": pid, "kind": "parent"})
+                r = rng.random()
+                other = rng.randrange(lo, pid)
+                if other != parent:
+                    if operator == "ast_crossover":
+                        edges.append({"parent_id": other, "child_id": pid, "kind": "second_parent"})
+                    elif r < 0.10:
+                        edges.append({"parent_id": other, "child_id": pid, "kind": "inspiration"})
+                    elif r < 0.12:
+                        edges.append({"parent_id": other, "child_id": pid, "kind": "migration"})
+            outcome = rng.choice(OUTCOMES)
+            quality = i / n + rng.gauss(0, 0.1)
+            metrics = {"accuracy": quality, "cost": rng.random() * 10, "size": float(i % 97)}
+            features = {"length": rng.random() * 100, "complexity": rng.random() * 10}
+            ok = outcome == "ok"
+            score = quality if ok else None
+            created = t0 + timedelta(seconds=i * 0.05)
+            evaluated = created + timedelta(seconds=0.5 + rng.random())
+            code = (
+                f"# EVOLVE-BLOCK-START\ndef f(x):\n    y = x * {i} + {rng.random():.6f}\n"
+                + "".join(f"    y = y + {k} * x ** {k % 5}\n" for k in range(20))
+                + "    return y\n# EVOLVE-BLOCK-END\n"
+            )
+            programs.append(
+                {
+                    "id": pid,
+                    "campaign_id": campaign.id,
+                    "code": code,
+                    "genome": None,
+                    "code_hash": hashlib.sha256(code.encode()).hexdigest(),
+                    "ast_hash": f"a{i}",
+                    "generation": min(i // 50, 2000),
+                    "island": island,
+                    "operator": operator,
+                    "status": "evaluated",
+                    "outcome": outcome,
+                    "score": score,
+                    "correct": ok,
+                    "metrics": metrics,
+                    "features": features,
+                    "feedback": "" if ok else f"{outcome} at line 3",
+                    "eval_seq": pid,
+                    "created_at": created,
+                    "evaluated_at": evaluated,
+                }
+            )
+            stage = {
+                "program_id": pid,
+                "duration_s": 0.01,
+                "worker": f"w{i % 8}",
+                "attempt": 1,
+                "isolation": "bwrap+uid",
+                "created_at": evaluated,
+                "feedback": "",
+            }
+            evals.append(
+                stage
+                | {"stage": "compile", "outcome": "ok", "score": None, "correct": None}
+                | {"metrics": {}, "features": {}}
+            )
+            evals.append(
+                stage
+                | {"stage": "evaluate", "outcome": outcome, "score": score, "correct": ok}
+                | {"metrics": metrics, "features": features}
+            )
+            if operator.startswith("llm_"):
+                calls.append(
+                    {
+                        "campaign_id": campaign.id,
+                        "program_id": pid,
+                        "model": rng.choice(("model-a", "model-b")),
+                        "prompt": f"improve program {pid - 1}\n" + code,
+                        "response": code,
+                        "prompt_tokens": 900 + i % 300,
+                        "completion_tokens": 200 + i % 100,
+                        "cost_usd": 0.001,
+                        "latency_s": 1.0 + rng.random(),
+                        "outcome": "ok",
+                        "created_at": created,
+                        "operator": operator,
+                        "attempt": 1,
+                    }
+                )
+                counts["llm_calls"] += 1
+            flush(conn)
+        flush(conn, final=True)
+        conn.execute(
+            Campaign.__table__.update()
+            .where(Campaign.__table__.c.id == campaign.id)
+            .values(eval_counter=n, status="finished", finished_at=t0 + timedelta(hours=2))
+        )
+    build_s = time.perf_counter() - start
+    storage.close()
+    with sqlite3.connect(path) as db:
+        counts["edges"] = db.execute("SELECT count(*) FROM edges").fetchone()[0]
+        counts["evaluations"] = db.execute("SELECT count(*) FROM evaluations").fetchone()[0]
+    return {"campaign": campaign.id, "build_s": build_s, **counts}
+
+
+class _Client:
+    """The WSGI app called in-process (as tests/dashboards/dash_client.py does)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def get(self, url: str) -> bytes:
+        path, _, query = url.partition("?")
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "HTTP_HOST": "127.0.0.1:8080",
+            "wsgi.url_scheme": "http",
+        }
+        seen: dict[str, str] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+            seen["status"] = status
+
+        body = b"".join(self.app(environ, start_response))
+        if not seen["status"].startswith("200"):
+            raise RuntimeError(f"{url}: {seen['status']} {body[:200]!r}")
+        return body
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000.0
+
+
+def _stats(ms: list[float]) -> tuple[float, float]:
+    ordered = sorted(ms)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p95
+
+
+def measure(path: Path, cid: int, n: int, warm: int, cold: int, seed: int = 2) -> list[dict]:
+    rng = random.Random(seed)
+    url = f"sqlite:///{path}"
+
+    def baseline_cold() -> float:
+        db = sqlite3.connect(path)
+        try:
+            return _timed(lambda: db.execute("SELECT count(*) FROM programs").fetchone())
+        finally:
+            db.close()
+
+    db = sqlite3.connect(path)
+    count = db.execute("SELECT count(*) FROM programs").fetchone()[0]
+    assert count == n, (count, n)
+    rows = [
+        {
+            "name": "baseline `SELECT count(*) FROM programs`",
+            "cold": [baseline_cold() for _ in range(cold)],
+            "warm": [
+                _timed(lambda: db.execute("SELECT count(*) FROM programs").fetchone())
+                for _ in range(warm)
+            ],
+        }
+    ]
+    db.close()
+
+    def program_ids(k: int) -> list[int]:
+        return [rng.randrange(n // 10, n) + 1 for _ in range(k)]  # ids are 1..n
+
+    endpoints: list[tuple[str, Callable[[int], str]]] = [
+        ("campaign `/api/campaigns/<c>`", lambda _pid: f"/api/campaigns/{cid}"),
+        (
+            "lineage neighbourhood `/api/programs/<id>/lineage`",
+            lambda p: f"/api/programs/{p}/lineage",
+        ),
+        ("program `/api/programs/<id>`", lambda p: f"/api/programs/{p}"),
+    ]
+    storage = open_storage(url)
+    try:
+        for name, make in endpoints:
+            cold_ms = []
+            for pid in program_ids(cold):
+                fresh = open_storage(url)
+                try:
+                    client = _Client(create_app(fresh))
+                    cold_ms.append(_timed(lambda c=client, u=make(pid): c.get(u)))
+                finally:
+                    fresh.close()
+            client = _Client(create_app(storage))
+            client.get(make(1))  # load the index once: every request after it is warm
+            warm_ms = [_timed(lambda c=client, u=make(p): c.get(u)) for p in program_ids(warm)]
+            rows.append({"name": name, "cold": cold_ms, "warm": warm_ms})
+        # sanity: the campaign answer is about the whole campaign
+        summary = json.loads(_Client(create_app(storage)).get(f"/api/campaigns/{cid}"))
+        assert summary["programs"] == n and summary["evaluated"] == n, summary
+    finally:
+        storage.close()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> str:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--programs", type=int, default=100_000)
+    ap.add_argument("--warm", type=int, default=40, help="warm requests per endpoint")
+    ap.add_argument("--cold", type=int, default=3, help="fresh apps per endpoint")
+    args = ap.parse_args(argv if argv is not None else [])
+    n = args.programs
+    with tempfile.TemporaryDirectory(prefix="evoforge-bench-dash-") as tmp:
+        path = Path(tmp) / "dashboard.db"
+        info = build_campaign(path, n)
+        size_mb = path.stat().st_size / 2**20
+        rows = measure(path, info["campaign"], n, args.warm, args.cold)
+    table = []
+    for row in rows:
+        cmed, cp95 = _stats(row["cold"])
+        wmed, wp95 = _stats(row["warm"])
+        baseline = row["name"].startswith("baseline")
+        verdict = "-" if baseline else ("yes" if wp95 < TARGET_MS else "no")
+        cold_verdict = "-" if baseline else ("yes" if cmed < TARGET_MS else "no")
+        table.append(
+            [
+                row["name"],
+                f"{cmed:.1f}",
+                f"{cp95:.1f}",
+                f"{wmed:.1f}",
+                f"{wp95:.1f}",
+                f"{cold_verdict} / {verdict}",
+            ]
+        )
+    notes = [
+        f"Synthetic campaign: {n:,} programs (all evaluated, 4 islands, {info['edges']:,} "
+        f"lineage edges incl. crossover, inspiration and migration, {info['evaluations']:,} "
+        f"evaluation stages, {info['llm_calls']:,} LLM calls with prompt and response, "
+        f"metrics and features), SQLite file of {size_mb:.0f} MiB.",
+        f"Built with SQLAlchemy Core executemany in one transaction in {info['build_s']:.1f} s "
+        f"({n / info['build_s']:,.0f} programs/s).",
+        "Requests go through the WSGI app in-process (tests/dashboards' way): routing, the "
+        "Storage reads, the in-memory index, JSON encoding; no HTTP socket.",
+        f"cold: the first request on a freshly created app and Storage ({args.cold} per "
+        "endpoint, random programs), which includes loading the campaign's light index "
+        "(every program without code or genome, keyset-paged); warm: "
+        f"{args.warm} requests per endpoint on one app, random programs (ids in the last 90%).",
+        "baseline: `SELECT count(*) FROM programs` through sqlite3 on the same file; cold is "
+        "the first query on a new connection.",
+        f"target: under {TARGET_MS:.0f} ms per request; the last column reads "
+        "cold median / warm p95 under target.",
+    ]
+    return write_table(
+        "dashboard",
+        f"Dashboard API latency, {n:,}-program campaign in SQLite",
+        ["request", "cold median ms", "cold p95 ms", "warm median ms", "warm p95 ms", "< 300 ms"],
+        table,
+        notes,
+    )
+
+
+if __name__ == "__main__":
+    print(main(sys.argv[1:]))
