@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from evaluators.contract import Candidate, FeatureAxis, Limits, Stage
 from evaluators.registry import register_problem
+from evaluators.splits import SplitStages
 from problems.adrs.cloudcast_graph import CONFIGS, scenario
 from problems.adrs.cloudcast_programs import BASELINES, DIJKSTRA
 from problems.adrs.cloudcast_scoring import CloudcastScorer
@@ -40,8 +41,11 @@ once and fan out inside, split partitions over parallel paths when throughput bi
 
 
 @register_problem("adrs.cloudcast")
-class Cloudcast:
-    """Every constructor argument is a problem option with a default."""
+class Cloudcast(SplitStages):
+    """Every constructor argument is a problem option with a default.
+
+    Cascade: one inter-cloud scenario, then the five training configurations.
+    """
 
     name = "adrs.cloudcast"
     description = DESCRIPTION
@@ -49,6 +53,7 @@ class Cloudcast:
         "problems.adrs.cloudcast_graph",
         "problems.adrs.cloudcast_harness",
     )
+    quick_wall_s = 5.0
     feature_axes: ClassVar[list[FeatureAxis]] = [FeatureAxis("vs_dijkstra", 0.4, 1.2, 16)]
 
     def __init__(
@@ -88,7 +93,6 @@ class Cloudcast:
             "train": gen(train_seed),
             "test": test,
         }
-        self._cache: dict[str, list[Stage]] = {}
 
     def _stage(self, name: str, scenarios: list[dict[str, Any]], wall_s: float) -> Stage:
         scorer = CloudcastScorer(name, scenarios, self.num_partitions, self.data_gb, self.num_vms)
@@ -99,32 +103,9 @@ class Cloudcast:
         params = {"scenarios": scenarios, "num_partitions": self.num_partitions}
         return Stage(name, HARNESS, params, scorer, limits, passes)
 
-    def _cached(self, key: str, build: Any) -> list[Stage]:
-        if key not in self._cache:
-            self._cache[key] = build()
-        return list(self._cache[key])
-
-    def stages(self) -> list[Stage]:
-        """The cascade: one inter-cloud scenario, then the five training configurations."""
-        return self._cached(
-            "cascade",
-            lambda: [
-                self._stage("quick", self.datasets["quick"], min(5.0, self.wall_s)),
-                self._stage("train", self.datasets["train"], self.wall_s),
-            ],
-        )
-
-    def held_out_stages(self) -> list[Stage]:
-        return self._cached(
-            "held_out", lambda: [self._stage("test", self.datasets["test"], 2 * self.wall_s)]
-        )
-
     def reference_stages(self) -> list[Stage]:
         """None: the leaderboard's dollar figures need Skyplane's real profiles."""
         return []
-
-    def all_stages(self) -> list[Stage]:
-        return self.stages() + self.held_out_stages()
 
     def initial_programs(self) -> list[Candidate]:
         return [Candidate(code=DIJKSTRA)]

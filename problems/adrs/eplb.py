@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from evaluators.contract import Candidate, FeatureAxis, Limits, Stage
 from evaluators.registry import register_problem
+from evaluators.splits import SplitStages
 from problems.adrs import eplb_data
 from problems.adrs.common import passes
 from problems.adrs.eplb_programs import BASELINES, DEEPSEEK
@@ -35,8 +36,11 @@ a serpentine order), refine the packing with swaps, replicate by load per replic
 
 
 @register_problem("adrs.eplb")
-class Eplb:
-    """Every constructor argument is a problem option with a default."""
+class Eplb(SplitStages):
+    """Every constructor argument is a problem option with a default.
+
+    Cascade: one plan, then the training windows.
+    """
 
     name = "adrs.eplb"
     description = DESCRIPTION
@@ -82,7 +86,6 @@ class Eplb:
             "train": eplb_data.spec("train", train_seed, train_windows, **shape),
             "test": eplb_data.spec("test", test_seed, test_windows, **shape),
         }
-        self._cache: dict[str, list[Stage]] = {}
 
     def _stage(self, name: str, spec: dict[str, Any], wall_s: float) -> Stage:
         plans = spec["windows"] - 1
@@ -93,32 +96,9 @@ class Eplb:
         scorer = EplbScorer(name, spec, self.placement["num_replicas"], self.placement["num_gpus"])
         return Stage(name, HARNESS, {"dataset": spec, **self.placement}, scorer, limits, passes)
 
-    def _cached(self, key: str, build: Any) -> list[Stage]:
-        if key not in self._cache:
-            self._cache[key] = build()
-        return list(self._cache[key])
-
-    def stages(self) -> list[Stage]:
-        """The cascade: one plan, then the training windows."""
-        return self._cached(
-            "cascade",
-            lambda: [
-                self._stage("quick", self.datasets["quick"], min(10.0, self.wall_s)),
-                self._stage("train", self.datasets["train"], self.wall_s),
-            ],
-        )
-
-    def held_out_stages(self) -> list[Stage]:
-        return self._cached(
-            "held_out", lambda: [self._stage("test", self.datasets["test"], 2 * self.wall_s)]
-        )
-
     def reference_stages(self) -> list[Stage]:
         """None: the real expert-load trace is not available (see adrs.md)."""
         return []
-
-    def all_stages(self) -> list[Stage]:
-        return self.stages() + self.held_out_stages()
 
     def initial_programs(self) -> list[Candidate]:
         return [Candidate(code=DEEPSEEK)]

@@ -19,6 +19,7 @@ import numpy as np
 
 from evaluators.contract import Candidate, EvalResult, FeatureAxis, Limits, Stage
 from evaluators.registry import register_problem
+from evaluators.splits import SplitStages
 from problems.adrs.common import data_dir as resolve_data_dir
 from problems.adrs.common import invalid, passes, worst
 from problems.adrs.sql_data import BEER_MERGE, read_csv, synthetic_table
@@ -80,7 +81,7 @@ class SqlScorer:
 
 
 @register_problem("adrs.llm_sql")
-class LlmSql:
+class LlmSql(SplitStages):
     """Every constructor argument is a problem option with a default."""
 
     name = "adrs.llm_sql"
@@ -130,31 +131,11 @@ class LlmSql:
             from pathlib import Path
 
             self.datasets["test"] = [read_csv(p) for p in sorted(Path(csv_dir).glob("*.csv"))]
-        self._cache: dict[str, list[Stage]] = {}
 
     def _stage(self, name: str, tables: list[dict[str, Any]], wall_s: float) -> Stage:
         chars = sum(len(c) + 4 for t in tables for r in t["rows"] for c in r)
         limits = Limits(wall_s=wall_s, memory_mb=self.memory_mb, result_kb=64 + chars // 1024)
         return Stage(name, HARNESS, {"tables": tables}, SqlScorer(name, tables), limits, passes)
-
-    def _cached(self, key: str, build: Any) -> list[Stage]:
-        if key not in self._cache:
-            self._cache[key] = build()
-        return list(self._cache[key])
-
-    def stages(self) -> list[Stage]:
-        return self._cached(
-            "cascade",
-            lambda: [
-                self._stage("quick", self.datasets["quick"], min(10.0, self.wall_s)),
-                self._stage("train", self.datasets["train"], self.wall_s),
-            ],
-        )
-
-    def held_out_stages(self) -> list[Stage]:
-        return self._cached(
-            "held_out", lambda: [self._stage("test", self.datasets["test"], 2 * self.wall_s)]
-        )
 
     def reference_stages(self) -> list[Stage]:
         """beer.csv as is and with the leaderboard's column merge, when present."""
@@ -168,9 +149,6 @@ class LlmSql:
                 self._stage("beer_merged", [read_csv(path, BEER_MERGE)], 4 * self.wall_s),
             ],
         )
-
-    def all_stages(self) -> list[Stage]:
-        return self.stages() + self.held_out_stages() + self.reference_stages()
 
     def initial_programs(self) -> list[Candidate]:
         return [Candidate(code=GGR)]

@@ -8,10 +8,11 @@ that published set.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from evaluators.contract import Candidate, FeatureAxis, Limits, Stage
 from evaluators.registry import register_problem
+from evaluators.splits import SplitStages
 from problems.adrs.common import passes
 from problems.adrs.prism_programs import BASELINES, GREEDY
 from problems.adrs.prism_scoring import PrismScorer
@@ -36,8 +37,11 @@ placing, then improve with moves and swaps between the most and least pressured 
 
 
 @register_problem("adrs.prism")
-class PrismPlacement:
-    """Every constructor argument is a problem option with a default."""
+class PrismPlacement(SplitStages):
+    """Every constructor argument is a problem option with a default.
+
+    Cascade: a few cases, then the training cases.
+    """
 
     name = "adrs.prism"
     description = DESCRIPTION
@@ -45,6 +49,7 @@ class PrismPlacement:
         "problems.adrs.prism_data",
         "problems.adrs.prism_harness",
     )
+    quick_wall_s = 5.0
     feature_axes: ClassVar[list[FeatureAxis]] = [FeatureAxis("vs_round_robin", 0.5, 1.05, 11)]
 
     def __init__(
@@ -69,32 +74,14 @@ class PrismPlacement:
             "train": (int(train_seed), int(cases)),
             "test": (int(test_seed), int(test_cases)),
         }
-        self._cache: dict[str, list[Stage]] = {}
 
     def _stage(self, name: str, seed: int, n_cases: int, wall_s: float) -> Stage:
         limits = Limits(wall_s=wall_s, memory_mb=self.memory_mb, result_kb=16 + n_cases * 2)
         params = {"seed": seed, "n_cases": n_cases}
         return Stage(name, HARNESS, params, PrismScorer(name, seed, n_cases), limits, passes)
 
-    def _cached(self, key: str, build: Any) -> list[Stage]:
-        if key not in self._cache:
-            self._cache[key] = build()
-        return list(self._cache[key])
-
-    def stages(self) -> list[Stage]:
-        """The cascade: a few cases, then the training cases."""
-        return self._cached(
-            "cascade",
-            lambda: [
-                self._stage("quick", *self.datasets["quick"], min(5.0, self.wall_s)),
-                self._stage("train", *self.datasets["train"], self.wall_s),
-            ],
-        )
-
-    def held_out_stages(self) -> list[Stage]:
-        return self._cached(
-            "held_out", lambda: [self._stage("test", *self.datasets["test"], 2 * self.wall_s)]
-        )
+    def _split_stage(self, name: str, wall_s: float) -> Stage:
+        return self._stage(name, *self.datasets[name], wall_s)  # a split is (seed, n_cases)
 
     def reference_stages(self) -> list[Stage]:
         """The published set: seed 42, 50 cases (greedy 0.0479, round-robin 0.0618)."""
@@ -102,9 +89,6 @@ class PrismPlacement:
             "reference",
             lambda: [self._stage("published", PUBLISHED_SEED, PUBLISHED_CASES, 2 * self.wall_s)],
         )
-
-    def all_stages(self) -> list[Stage]:
-        return self.stages() + self.held_out_stages() + self.reference_stages()
 
     def initial_programs(self) -> list[Candidate]:
         return [Candidate(code=GREEDY)]

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from evaluators.contract import Candidate, FeatureAxis, Limits, Stage
 from evaluators.registry import register_problem
+from evaluators.splits import SplitStages
 from problems.adrs import spot_traces as tr
 from problems.adrs.common import data_dir as resolve_data_dir
 from problems.adrs.common import passes
@@ -49,7 +50,10 @@ MULTI_DESCRIPTION = (
 )
 
 
-class _SpotBase:
+class _SpotBase(SplitStages):
+    """Cascade: one quick zone/scenario, then the training set; held out at 3x the wall time."""
+
+    held_out_wall_factor = 3
     preload: ClassVar[tuple[str, ...]] = (
         "problems.adrs.spot_sim",
         "problems.adrs.spot_traces",
@@ -59,14 +63,12 @@ class _SpotBase:
         FeatureAxis("spot_share", 0.0, 1.0, 10),  # share of running ticks on spot
         FeatureAxis("idle_share", 0.0, 0.5, 10),  # share of ticks with nothing running
     ]
-    datasets: dict[str, dict[str, Any]]
 
     def _init_common(self, pricing: str, wall_s: float, memory_mb: int, data_dir: Any) -> None:
         if pricing not in PRICINGS:
             raise ValueError(f"pricing must be one of {PRICINGS}, got {pricing!r}")
         self.pricing, self.wall_s, self.memory_mb = pricing, float(wall_s), int(memory_mb)
         self.data_dir = resolve_data_dir(data_dir)
-        self._cache: dict[str, list[Stage]] = {}
 
     def _stage(self, name: str, spec: dict[str, Any], wall_s: float) -> Stage:
         ticks = sum(
@@ -76,32 +78,6 @@ class _SpotBase:
         return Stage(
             name, HARNESS, {"dataset": spec}, SpotScorer(name, spec, self.pricing), limits, passes
         )
-
-    def _cached(self, key: str, build: Any) -> list[Stage]:
-        if key not in self._cache:
-            self._cache[key] = build()
-        return list(self._cache[key])
-
-    def stages(self) -> list[Stage]:
-        """The cascade: one quick zone/scenario, then the training set."""
-        return self._cached(
-            "cascade",
-            lambda: [
-                self._stage("quick", self.datasets["quick"], min(10.0, self.wall_s)),
-                self._stage("train", self.datasets["train"], self.wall_s),
-            ],
-        )
-
-    def held_out_stages(self) -> list[Stage]:
-        return self._cached(
-            "held_out", lambda: [self._stage("test", self.datasets["test"], 3 * self.wall_s)]
-        )
-
-    def all_stages(self) -> list[Stage]:
-        return self.stages() + self.held_out_stages() + self.reference_stages()
-
-    def reference_stages(self) -> list[Stage]:
-        raise NotImplementedError
 
 
 @register_problem("adrs.spot")

@@ -7,10 +7,11 @@ Training and held-out workloads are synthetic (``txn_model.synthetic``, differen
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from evaluators.contract import Candidate, FeatureAxis, Limits, Stage
 from evaluators.registry import register_problem
+from evaluators.splits import SplitStages
 from problems.adrs.common import data_dir as resolve_data_dir
 from problems.adrs.common import passes
 from problems.adrs.txn_harness import MODES
@@ -37,7 +38,7 @@ writes, by length), best-position insertion, swap/relocate hill climbing with re
 
 
 @register_problem("adrs.txn")
-class TxnScheduling:
+class TxnScheduling(SplitStages):
     """Every constructor argument is a problem option with a default."""
 
     name = "adrs.txn"
@@ -81,7 +82,6 @@ class TxnScheduling:
             "train": gen(train_seed, txns),
             "test": test,
         }
-        self._cache: dict[str, list[Stage]] = {}
 
     def _stage(
         self, name: str, workloads: dict[str, list[str]], seeds: list[int], wall_s: float
@@ -93,24 +93,8 @@ class TxnScheduling:
         limits = Limits(wall_s=wall_s, memory_mb=self.memory_mb, result_kb=64 + n * 6 // 1024)
         return Stage(name, HARNESS, params, scorer, limits, passes)
 
-    def _cached(self, key: str, build: Any) -> list[Stage]:
-        if key not in self._cache:
-            self._cache[key] = build()
-        return list(self._cache[key])
-
-    def stages(self) -> list[Stage]:
-        return self._cached(
-            "cascade",
-            lambda: [
-                self._stage("quick", self.datasets["quick"], [0], min(10.0, self.wall_s)),
-                self._stage("train", self.datasets["train"], [0], self.wall_s),
-            ],
-        )
-
-    def held_out_stages(self) -> list[Stage]:
-        return self._cached(
-            "held_out", lambda: [self._stage("test", self.datasets["test"], [0], 2 * self.wall_s)]
-        )
+    def _split_stage(self, name: str, wall_s: float) -> Stage:
+        return self._stage(name, self.datasets[name], [0], wall_s)  # the splits use seed 0
 
     def reference_stages(self) -> list[Stage]:
         """The real workloads W1-W3 with seeds 0-4 (the SMF protocol), when present."""
@@ -124,9 +108,6 @@ class TxnScheduling:
             return [self._stage("real_w123", workloads, [0, 1, 2, 3, 4], 4 * self.wall_s)]
 
         return self._cached("reference", build)
-
-    def all_stages(self) -> list[Stage]:
-        return self.stages() + self.held_out_stages() + self.reference_stages()
 
     def baselines(self) -> dict[str, str]:
         return dict(OFFLINE_BASELINES if self.mode == "offline" else ONLINE_BASELINES)

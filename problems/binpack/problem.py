@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from evaluators.contract import Candidate, FeatureAxis, Limits, Stage
 from evaluators.registry import register_problem
+from evaluators.splits import SplitStages
 from problems.binpack import instances as inst
 from problems.binpack.harness import SKELETONS
 from problems.binpack.programs import BASELINES, BEST_FIT
@@ -41,13 +42,18 @@ def _part(family: str, seed: int, count: int, n_items: int) -> list[dict[str, An
 
 
 @register_problem("binpack.online")
-class OnlineBinPacking:
-    """Online bin packing. Every constructor argument is a problem option with a default."""
+class OnlineBinPacking(SplitStages):
+    """Online bin packing. Every constructor argument is a problem option with a default.
+
+    Cascade: one small Weibull instance, then the training set. Held out: fresh seeds, never
+    selected on, reported for the best program (3x the wall time).
+    """
 
     name = "binpack.online"
     description = DESCRIPTION
     # modules the sandbox must preload for this problem's harness (not world-readable there)
     preload: ClassVar[tuple[str, ...]] = ("problems.binpack.harness",)
+    held_out_wall_factor = 3
     feature_axes: ClassVar[list[FeatureAxis]] = [
         # share of items placed where best fit would put them (1.0 = best fit itself)
         FeatureAxis("best_fit_agreement", 0.0, 1.0, 10),
@@ -90,7 +96,6 @@ class OnlineBinPacking:
         if min(sizes) < 1 or min(counts) < 0 or train_weibull + train_or < 1:
             raise ValueError("dataset sizes must be positive and train must hold an instance")
         self.skeleton = skeleton
-        self._stage_cache: dict[str, list[Stage]] = {}
         self.memory_mb = int(memory_mb)
         self.wall_s = float(wall_s)
         self.data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
@@ -117,28 +122,6 @@ class OnlineBinPacking:
         params = {"dataset": dataset, "skeleton": self.skeleton}
         return Stage(name, HARNESS, params, Scorer(name, dataset), limits, passes)
 
-    def _cached(self, key: str, build: Any) -> list[Stage]:
-        # a worker asks for the stages once per job: build them (and their instances) once
-        if key not in self._stage_cache:
-            self._stage_cache[key] = build()
-        return list(self._stage_cache[key])
-
-    def stages(self) -> list[Stage]:
-        """The cascade: one small Weibull instance, then the training set."""
-        return self._cached(
-            "cascade",
-            lambda: [
-                self._stage("quick", self.datasets["quick"], min(10.0, self.wall_s)),
-                self._stage("train", self.datasets["train"], self.wall_s),
-            ],
-        )
-
-    def held_out_stages(self) -> list[Stage]:
-        """Fresh seeds, never selected on: reported for the best program."""
-        return self._cached(
-            "held_out", lambda: [self._stage("test", self.datasets["test"], 3 * self.wall_s)]
-        )
-
     def reference_stages(self) -> list[Stage]:
         """FunSearch's OR3 and Weibull 5k sets, when ``data_dir`` holds them."""
         if inst.funsearch_path(self.data_dir) is None:
@@ -150,9 +133,6 @@ class OnlineBinPacking:
                 for name in inst.FUNSEARCH_SETS
             ],
         )
-
-    def all_stages(self) -> list[Stage]:
-        return self.stages() + self.held_out_stages() + self.reference_stages()
 
     # ---------------------------------------------------------------- programs
 
