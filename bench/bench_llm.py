@@ -47,8 +47,13 @@ class Server:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        self.proc.wait(timeout=10)
+        # SIGTERM, not SIGINT: a bench started in the background has SIGINT ignored
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
 
 
 def _toml(base_url: str, total: int, name: str) -> str:

@@ -37,11 +37,15 @@ def _worker_main(conn: Connection, isolation: str, preload: tuple[str, ...]) -> 
         while True:
             try:
                 job = conn.recv()
-            except (EOFError, KeyboardInterrupt):
-                return
+            except (EOFError, OSError):
+                return  # the controller is gone (killed, or closed the pipe): exit quietly
             if job is None:
                 return
-            conn.send(("result", evaluate_jobs(job, runner, problems, name)))
+            results = evaluate_jobs(job, runner, problems, name)
+            try:
+                conn.send(("result", results))
+            except OSError:
+                return
 
 
 @dataclass
