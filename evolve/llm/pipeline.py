@@ -42,6 +42,8 @@ class LLMPipeline:
         self.spent_tokens = 0
         self.calls = 0
         self.outcomes: Counter[str] = Counter()
+        if hasattr(backend, "warm_up"):
+            backend.warm_up(list(self.models.values()))
 
     # -- state -------------------------------------------------------------------------
     @property
