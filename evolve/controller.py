@@ -1,11 +1,11 @@
 """The controller: an asynchronous steady-state ask/tell loop.
 
 It keeps the executor busy (N evaluations in flight) and, apart from it, M LLM requests in
-flight on proposal threads (evolve/llm/pipeline.py); it writes every program, edge,
-evaluation and LLM call to the database as it happens, and is the database's only writer. A campaign
-that was killed at any point resumes from the database alone: evaluated programs are
-replayed into the strategy in the order they were recorded, and programs that were written
-but never evaluated are submitted again.
+flight on proposal threads (evolve/llm_proposals.py, evolve/llm/pipeline.py); it writes
+every program, edge, evaluation and LLM call to the database as it happens, and is the
+database's only writer. A campaign that was killed at any point resumes from the database
+alone: evaluated programs are replayed into the strategy in the order they were recorded,
+and programs that were written but never evaluated are submitted again.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import random
 import signal
 import threading
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,22 +34,20 @@ from db.records import (
 from db.storage import Storage
 from evaluators.contract import ERROR, StageOutcome
 from evaluators.registry import make_problem
-from evolve.bandit import CostAwareUCB
 from evolve.config import DEFAULT_OPERATORS, CampaignConfig
+from evolve.held_out import HELD_OUT_TIMEOUT_S, held_out_entry, held_out_jobs, held_out_targets
 from evolve.live import Progress, QuietView
-from evolve.llm.operator import LLM_OPERATORS, REPAIRABLE, LLMOperator, LLMOutcome
+from evolve.llm.operator import LLM_OPERATORS, LLMOutcome
 from evolve.llm.pipeline import LLMPipeline
-from evolve.llm.prices import load_prices
-from evolve.llm.prompts import resolve_templates
+from evolve.llm_proposals import LLMProposals
 from evolve.operators import make_operator
 from evolve.operators.base import Context, ProposalRejected
 from evolve.operators.hashing import ast_hash, code_hash
 from evolve.strategies import make_strategy
 from evolve.strategy import NoParents
-from workers.jobs import HELD_OUT, SEARCH, Executor, Job, JobResult
+from workers.jobs import SEARCH, Executor, Job, JobResult
 
 MAX_CONSECUTIVE_REJECTIONS = 500  # proposals in a row that yield nothing new: the search stalled
-HELD_OUT_TIMEOUT_S = 600.0
 
 
 class CampaignError(RuntimeError):
@@ -69,17 +67,6 @@ class CampaignSummary:
     rejected: dict[str, int] = field(default_factory=dict)
     message: str = ""
     llm: dict[str, Any] = field(default_factory=dict)  # calls, cost_usd, tokens, outcomes
-
-
-def reward(program: ProgramRecord, parent_score: float | None, best: float | None) -> float:
-    """What a child pays the bandit arms that made it (see evolve/bandit.py)."""
-    if not program.correct or program.score is None:
-        return 0.0
-    if best is None or program.score > best:
-        return 1.0
-    if parent_score is None or program.score > parent_score:
-        return 0.5
-    return 0.0
 
 
 def default_executor(config: CampaignConfig, problem: Any) -> Executor:
@@ -131,6 +118,7 @@ class Controller:
             self.strategy = make_strategy(config.strategy, self.problem)
         except ValueError as exc:
             raise CampaignError(str(exc)) from exc
+        self.proposals = LLMProposals(config, self.problem, self.strategy)
         weights = (
             config.operators
             or getattr(self.problem, "default_operators", None)
@@ -143,36 +131,8 @@ class Controller:
         except ValueError as exc:
             raise CampaignError(str(exc)) from exc
         self._weights = [weights[name] for name in self.operators]
-        self._llm_names = [n for n in self.operators if n in LLM_OPERATORS]
-        self.op_bandit = (
-            CostAwareUCB(
-                list(self.operators), config.bandit.exploration, config.bandit.eval_cost_usd
-            )
-            if config.bandit.enabled
-            else None
-        )
-        self.llm: LLMPipeline | None = None
-        if self._llm_names:
-            if llm_backend is None:
-                from evolve.llm.client import OpenAIBackend
-
-                llm_backend = OpenAIBackend()
-            models = [m.label for m in config.llm.default_models() if m.weight > 0]
-            model_bandit = (
-                CostAwareUCB(models, config.bandit.exploration, config.bandit.eval_cost_usd)
-                if config.bandit.enabled
-                else None
-            )
-            self.llm = LLMPipeline(config.llm, llm_backend, model_bandit)
-        self._llm_stop = ""  # llm_budget / llm_unavailable once the LLM can no longer run
+        self.proposals.set_up(list(self.operators), llm_backend)
         self._held: str | None = None  # an operator drawn while its stage was full
-        self._proposal_seq = 0
-        self._proposal_cost: dict[int, float] = {}
-        self._pulls: dict[int, tuple[str, str | None, float]] = {}  # program -> arm, model, $
-        self._scores: dict[int, float | None] = {}
-        self._history: defaultdict[int, deque[ProgramRecord]] = defaultdict(
-            lambda: deque(maxlen=max(1, config.llm.history))
-        )
         self._hashes: set[str] = set()
         self._outstanding: dict[int, Job] = {}
         self._pending: dict[int, ProgramRecord] = {}  # submitted, not yet evaluated
@@ -195,34 +155,16 @@ class Controller:
         )
         self.executor = executor_factory(config, self.problem)
 
+    @property
+    def llm(self) -> LLMPipeline | None:
+        """The LLM pipeline, None when no LLM operator is used."""
+        return self.proposals.llm
+
     # -- set-up ---------------------------------------------------------------------
     def _make_operator(self, name: str) -> Any:
         if name not in LLM_OPERATORS:
             return make_operator(name, self.problem)
-        llm = self.config.llm
-        templates = resolve_templates(
-            getattr(self.problem, "prompt_templates", None), llm.templates
-        )
-        if not hasattr(self, "_prices"):
-            self._prices = load_prices(llm.prices_file)
-        description = getattr(self.problem, "description", "") or ""
-        return LLMOperator(name, llm, templates, description, self._prices)
-
-    def _llm_event(self) -> None:
-        if self.llm is None:
-            return
-        unpriced = [label for label, m in self.llm.models.items() if self._prices.price(m) is None]
-        self.storage.add_event(
-            self.campaign.id,
-            "llm",
-            {
-                "prices_version": self._prices.version,
-                "models": list(self.llm.models),
-                "unpriced": unpriced,
-                "spent_usd": self.llm.spent_usd,
-                "spent_tokens": self.llm.spent_tokens,
-            },
-        )
+        return self.proposals.make_operator(name)
 
     def _create(self) -> Any:
         name = self.config.name or unique_name(self.storage, self.config.problem)
@@ -245,35 +187,13 @@ class Controller:
         arms and the LLM spend from llm_calls: the same updates, in the same order, as the
         live run made (failed proposals are settled after the evaluation count they were
         stored at)."""
-        calls = self.storage.llm_calls(campaign_id) if self.llm or self.op_bandit else []
-        by_proposal: defaultdict[int, list[Any]] = defaultdict(list)
-        for call in calls:
-            by_proposal[call.proposal].append(call)
-            self._proposal_seq = max(self._proposal_seq, call.proposal)
-            if self.llm is not None:
-                self.llm.account(
-                    {
-                        "cost_usd": call.cost_usd,
-                        "prompt_tokens": call.prompt_tokens,
-                        "completion_tokens": call.completion_tokens,
-                        "outcome": call.outcome,
-                    }
-                )
-        failed: defaultdict[int, list[tuple[int, Any]]] = defaultdict(list)
-        for group in by_proposal.values():
-            cost = sum(c.cost_usd for c in group)
-            made = [c.program_id for c in group if c.program_id is not None]
-            if made:
-                self._pulls[made[0]] = (group[0].operator, group[0].model, cost)
-            else:
-                last = max(group, key=lambda c: c.id)
-                failed[last.after_eval].append((last.id, (group[0].operator, last.model, cost)))
-        for _, pull in sorted(failed.pop(0, [])):
-            self._settle(*pull, 0.0)
+        p = self.proposals
+        calls = self.storage.llm_calls(campaign_id) if p.llm or p.op_bandit else []
+        p.rebuild(calls)
+        p.settle_replayed(0)
         for program in self.storage.evaluated_in_order(campaign_id):
             self._absorb(program)
-            for _, pull in sorted(failed.pop(self._evaluated, [])):
-                self._settle(*pull, 0.0)
+            p.settle_replayed(self._evaluated)
 
     def _resume(self, name: str) -> Any:
         campaign = self.storage.get_campaign(name)
@@ -297,7 +217,9 @@ class Controller:
         reason = "budget"
         try:
             self._requeue_pending()
-            self._llm_event()
+            llm_event = self.proposals.event()
+            if llm_event is not None:
+                self.storage.add_event(self.campaign.id, "llm", llm_event)
             while True:
                 if self._stop.is_set():
                     reason = "interrupted"
@@ -321,8 +243,8 @@ class Controller:
                     if self._consecutive_rejections >= MAX_CONSECUTIVE_REJECTIONS:
                         reason = "stalled"
                         break
-                    if self._llm_stop:
-                        reason = self._llm_stop
+                    if self.proposals.stop:
+                        reason = self.proposals.stop
                         break
                 self._wait(llm_busy)
                 self._refresh_progress()
@@ -333,8 +255,7 @@ class Controller:
             raise
         finally:
             self.executor.close()
-            if self.llm is not None:
-                self.llm.close()
+            self.proposals.close()
             restore()
         status = "interrupted" if reason == "interrupted" else "finished"
         self.storage.set_campaign_status(self.campaign.id, status)
@@ -346,7 +267,7 @@ class Controller:
                 "evaluated": self._evaluated,
                 "rejected": dict(self._rejections),
                 "outcomes": dict(self._outcomes),
-                "llm": self._llm_summary(),
+                "llm": self.proposals.summary(),
                 "bandit": self.bandit_state(),
             },
         )
@@ -362,27 +283,11 @@ class Controller:
             dict(self._outcomes),
             dict(self._rejections),
             self._message(reason),
-            self._llm_summary(),
+            self.proposals.summary(),
         )
 
-    def _llm_summary(self) -> dict[str, Any]:
-        if self.llm is None:
-            return {}
-        return {
-            "calls": self.llm.calls,
-            "cost_usd": round(self.llm.spent_usd, 6),
-            "tokens": self.llm.spent_tokens,
-            "outcomes": dict(self.llm.outcomes),
-            "disabled_models": dict(self.llm.broken),
-        }
-
     def bandit_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {}
-        if self.op_bandit is not None:
-            state["operators"] = self.op_bandit.state()
-        if self.llm is not None and self.llm.bandit is not None:
-            state["models"] = self.llm.bandit.state()
-        return state
+        return self.proposals.bandit_state()
 
     def _wait(self, llm_busy: bool) -> None:
         """Wait for whatever finishes first: an evaluation or an LLM request."""
@@ -400,14 +305,8 @@ class Controller:
         if reason == "initial_failed":
             feedback = self._initial.feedback if self._initial else ""
             return f"the initial program failed its evaluation: {feedback.strip()[:500]}"
-        if reason == "llm_budget":
-            cap = self.config.llm
-            return (
-                f"the LLM budget was reached: ${self.llm.spent_usd:.4f} of ${cap.budget_usd} "
-                f"and {self.llm.spent_tokens} of {cap.budget_tokens or 'unlimited'} tokens"
-            )
-        if reason == "llm_unavailable":
-            return f"no LLM model can be used: {self.llm.broken if self.llm else {}}"
+        if reason in ("llm_budget", "llm_unavailable"):
+            return self.proposals.message(reason)
         if reason == "stalled":
             return (
                 f"{MAX_CONSECUTIVE_REJECTIONS} proposals in a row were rejected "
@@ -475,14 +374,11 @@ class Controller:
                 return  # wait for the initial programs to be evaluated
 
     def _choose_operator(self) -> str | None:
-        names = list(self.operators)
-        if self._llm_stop or (self.llm is not None and not self.llm.alive()):
-            names = [n for n in names if n not in LLM_OPERATORS]
-            if not names:
-                self._llm_stop = self._llm_stop or "llm_unavailable"
-                return None
-        if self.op_bandit is not None:
-            return self.op_bandit.choose(self.rng, names)
+        names = self.proposals.usable(list(self.operators))
+        if names is None:
+            return None
+        if self.proposals.op_bandit is not None:
+            return self.proposals.op_bandit.choose(self.rng, names)
         if len(names) == len(self.operators):
             return self.rng.choices(names, weights=self._weights)[0]
         weights = dict(zip(self.operators, self._weights, strict=True))
@@ -504,84 +400,32 @@ class Controller:
             self.campaign.id, child.code, child.genome, generation, selection.island, name, edges
         )
         if program is not None:
-            self._pulls[program.id] = (name, None, 0.0)
+            self.proposals.pull(program.id, name)
         return program is not None
 
-    # -- LLM proposals ------------------------------------------------------------------------
+    # -- LLM proposals (evolve/llm_proposals.py; the writes stay here) -----------------------
     def _start_llm(self, name: str) -> bool:
         """Prepare and send one LLM request; False when the LLM can no longer run."""
-        assert self.llm is not None
-        cap = self.llm.budget_reached()
-        if cap:
-            if not self._llm_stop:
-                self._llm_stop = "llm_budget"
-                self.storage.add_event(
-                    self.campaign.id,
-                    "llm_budget",
-                    {"cap": cap, "spent_usd": self.llm.spent_usd, "tokens": self.llm.spent_tokens},
-                )
+        budget = self.proposals.check_budget()
+        if budget is not None:
+            if budget:
+                self.storage.add_event(self.campaign.id, "llm_budget", budget)
             return False
-        operator = self.operators[name]
-        selection = self.strategy.ask(self.rng, arity=1)
-        inspirations = list(selection.inspirations[: self.config.llm.inspirations])
-        diverse = self._diverse(
-            selection.island, {selection.parents[0].id, *(p.id for p in inspirations)}
-        )
-        if diverse is not None:
-            inspirations.append(diverse)
-        model = self.llm.choose_model(self.rng)
-        self._proposal_seq += 1
-        history = list(self._history[selection.island])[-self.config.llm.history :]
-        request = operator.prepare(
-            self._proposal_seq, model, selection.parents[0], selection.island, inspirations, history
-        )
-        self.llm.submit(operator, request)
+        self.proposals.start(self.operators[name], self.rng)
         return True
 
-    def _diverse(self, island: int, exclude: set[int]) -> ProgramRecord | None:
-        """A random MAP-Elites cell elite of the island (a diverse inspiration), if any."""
-        islands = getattr(self.strategy, "islands", None)
-        if not islands or self.config.llm.inspirations <= 0:
-            return None
-        grid = getattr(islands[island], "grid", {})
-        cells = [grid[k] for k in sorted(grid) if grid[k].id not in exclude]
-        return self.rng.choice(cells) if cells else None
-
     def _handle_llm(self, outcome: LLMOutcome) -> None:
-        assert self.llm is not None
         request = outcome.request
-        call = {**outcome.call, "after_eval": self._evaluated}
-        self.llm.account(call)
-        self._proposal_cost[request.proposal] = self._proposal_cost.get(
-            request.proposal, 0.0
-        ) + call.get("cost_usd", 0.0)
-        label = request.model.label
-        if outcome.fatal and label not in self.llm.broken:
-            self.llm.break_model(label, outcome.detail[:300])
-            self.storage.add_event(
-                self.campaign.id,
-                "model_disabled",
-                {"model": label, "reason": outcome.failure, "detail": outcome.detail[:500]},
-            )
+        call, disabled = self.proposals.receive(outcome, self._evaluated)
+        if disabled is not None:
+            self.storage.add_event(self.campaign.id, "model_disabled", disabled)
         if outcome.child is None:
             self.storage.add_llm_call(self.campaign.id, call)
-            if (
-                self.config.llm.repair
-                and request.attempt == 1
-                and outcome.failure in REPAIRABLE
-                and label not in self.llm.broken
-                and not self.llm.budget_reached()
-                and not self._stop.is_set()
-            ):
-                self.llm.submit(
-                    self.operators[request.operator],
-                    self.operators[request.operator].repair(outcome),
-                )
+            operator = self.operators[request.operator]
+            if self.proposals.repair(outcome, operator, self._stop.is_set()):
                 return
             self._reject(outcome.failure)
-            self._settle(
-                request.operator, label, self._proposal_cost.pop(request.proposal, 0.0), 0.0
-            )
+            self.proposals.failed(request)
             return
         edges = ((request.parent.id, PARENT), *((i, INSPIRATION) for i in request.inspirations))
         program = self._store(
@@ -594,7 +438,6 @@ class Controller:
             edges,
             llm_call=call,
         )
-        cost = self._proposal_cost.pop(request.proposal, 0.0)
         if program is None:
             self.storage.add_llm_call(
                 self.campaign.id,
@@ -604,16 +447,9 @@ class Controller:
                     "detail": "the child equals a program already proposed",
                 },
             )
-            self._settle(request.operator, label, cost, 0.0)
+            self.proposals.failed(request)
         else:
-            self._pulls[program.id] = (request.operator, label, cost)
-
-    def _settle(self, operator: str, model: str | None, cost: float, gain: float) -> None:
-        """One pull of the operator's (and the model's) bandit arm."""
-        if self.op_bandit is not None:
-            self.op_bandit.update(operator, gain, cost)
-        if model is not None and self.llm is not None and self.llm.bandit is not None:
-            self.llm.bandit.update(model, gain, cost)
+            self.proposals.made(program.id, request)
 
     def _reject(self, reason: str) -> None:
         self._rejections[reason] += 1
@@ -716,15 +552,7 @@ class Controller:
     def _absorb(self, program: ProgramRecord) -> list[tuple[int, int, int]]:
         self._evaluated += 1
         self._outcomes[program.outcome or "unknown"] += 1
-        self._scores[program.id] = program.score if program.correct else None
-        pull = self._pulls.pop(program.id, None)
-        if pull is not None or (self.op_bandit is not None and program.operator != "initial"):
-            operator, model, cost = pull or (program.operator, None, 0.0)
-            parent = self._scores.get(program.parent_ids[0]) if program.parent_ids else None
-            best = self._best.score if self._best is not None else None
-            self._settle(operator, model, cost, reward(program, parent, best))
-        if program.operator != "initial":
-            self._history[program.island].append(program)
+        self.proposals.absorb(program, self._best.score if self._best is not None else None)
         if program.correct and program.score is not None:
             if self._best is None or program.score > (self._best.score or float("-inf")):
                 self._best = program
@@ -745,38 +573,18 @@ class Controller:
     # -- held-out report ------------------------------------------------------------------
     def _held_out(self) -> dict[int, dict[str, Any]]:
         """Score the best and the initial program on the held-out stages (never selected on)."""
-        if not hasattr(self.problem, "held_out_stages") or self._best is None:
+        targets = held_out_targets(self.problem, self._best, self._initial)
+        if not targets:
             return {}
         self._held_results = {}
-        targets = {p.id: p for p in (self._best, self._initial) if p is not None}
-        self.executor.submit(
-            [
-                Job(
-                    p.id,
-                    p.code,
-                    self.config.problem,
-                    dict(self.config.problem_options),
-                    HELD_OUT,
-                    genome=p.genome,
-                )
-                for p in targets.values()
-            ]
-        )
+        self.executor.submit(held_out_jobs(self.config, targets))
         deadline = time.monotonic() + HELD_OUT_TIMEOUT_S
         while len(self._held_results) < len(targets) and time.monotonic() < deadline:
             for result in self.executor.completed(timeout=0.5):
                 self._record(result)
         report = {}
         for program_id, result in self._held_results.items():
-            final = result.stages[-1] if result.stages else None
-            entry: dict[str, Any] = {
-                "program_id": program_id,
-                "outcome": final.outcome if final else ERROR,
-                "score": final.result.score if final and final.result else None,
-                "metrics": dict(final.result.metrics) if final and final.result else {},
-                "detail": (final.detail if final else result.error)[:500],
-            }
-            report[program_id] = entry
+            report[program_id] = entry = held_out_entry(program_id, result)
             self.storage.add_event(self.campaign.id, "held_out", entry)
         return report
 

@@ -1,0 +1,290 @@
+"""The LLM half of the controller: LLM proposals and the bandits that choose them.
+
+`LLMProposals` sets up the LLM pipeline (evolve/llm/pipeline.py) and its operators, starts
+LLM requests, accounts their replies, checks the LLM budget, settles the bandit arms
+(evolve/bandit.py) when a proposal's outcome is known, and rebuilds all of that from the
+recorded LLM calls when a campaign resumes. It never writes to the database: where the
+controller must record something, a method returns what to record.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Iterable
+from typing import Any
+
+from db.records import ProgramRecord
+from evolve.bandit import CostAwareUCB
+from evolve.config import CampaignConfig
+from evolve.llm.operator import LLM_OPERATORS, REPAIRABLE, LLMOperator, LLMOutcome, LLMRequest
+from evolve.llm.pipeline import LLMPipeline
+from evolve.llm.prices import PriceTable, load_prices
+from evolve.llm.prompts import resolve_templates
+
+Pull = tuple[str, str | None, float]  # the operator's arm, the model's arm (or None), dollars
+
+
+def reward(program: ProgramRecord, parent_score: float | None, best: float | None) -> float:
+    """What a child pays the bandit arms that made it (see evolve/bandit.py)."""
+    if not program.correct or program.score is None:
+        return 0.0
+    if best is None or program.score > best:
+        return 1.0
+    if parent_score is None or program.score > parent_score:
+        return 0.5
+    return 0.0
+
+
+class LLMProposals:
+    """The LLM pipeline, the operator and model bandits, and each proposal's pull."""
+
+    def __init__(self, config: CampaignConfig, problem: Any, strategy: Any) -> None:
+        self.config = config
+        self.problem = problem
+        self.strategy = strategy
+        self.llm: LLMPipeline | None = None
+        self.op_bandit: CostAwareUCB | None = None
+        self.stop = ""  # llm_budget / llm_unavailable once the LLM can no longer run
+        self._prices: PriceTable | None = None
+        self._proposal_seq = 0
+        self._proposal_cost: dict[int, float] = {}
+        self._pulls: dict[int, Pull] = {}  # program -> its pull, settled when it is evaluated
+        self._scores: dict[int, float | None] = {}
+        self._history: defaultdict[int, deque[ProgramRecord]] = defaultdict(
+            lambda: deque(maxlen=max(1, config.llm.history))
+        )
+        self._replayed_failures: defaultdict[int, list[tuple[int, Pull]]] = defaultdict(list)
+
+    # -- set-up ---------------------------------------------------------------------
+    def make_operator(self, name: str) -> LLMOperator:
+        llm = self.config.llm
+        templates = resolve_templates(
+            getattr(self.problem, "prompt_templates", None), llm.templates
+        )
+        if self._prices is None:
+            self._prices = load_prices(llm.prices_file)
+        description = getattr(self.problem, "description", "") or ""
+        return LLMOperator(name, llm, templates, description, self._prices)
+
+    def set_up(self, operators: list[str], llm_backend: Any) -> None:
+        """The operator bandit and, when an LLM operator is used, the LLM pipeline."""
+        config = self.config
+        self.op_bandit = (
+            CostAwareUCB(operators, config.bandit.exploration, config.bandit.eval_cost_usd)
+            if config.bandit.enabled
+            else None
+        )
+        if any(n in LLM_OPERATORS for n in operators):
+            if llm_backend is None:
+                from evolve.llm.client import OpenAIBackend
+
+                llm_backend = OpenAIBackend()
+            models = [m.label for m in config.llm.default_models() if m.weight > 0]
+            model_bandit = (
+                CostAwareUCB(models, config.bandit.exploration, config.bandit.eval_cost_usd)
+                if config.bandit.enabled
+                else None
+            )
+            self.llm = LLMPipeline(config.llm, llm_backend, model_bandit)
+
+    def event(self) -> dict[str, Any] | None:
+        """The payload of the `llm` event a run starts with (None without an LLM)."""
+        if self.llm is None:
+            return None
+        assert self._prices is not None
+        unpriced = [label for label, m in self.llm.models.items() if self._prices.price(m) is None]
+        return {
+            "prices_version": self._prices.version,
+            "models": list(self.llm.models),
+            "unpriced": unpriced,
+            "spent_usd": self.llm.spent_usd,
+            "spent_tokens": self.llm.spent_tokens,
+        }
+
+    def close(self) -> None:
+        if self.llm is not None:
+            self.llm.close()
+
+    # -- resume -----------------------------------------------------------------------
+    def rebuild(self, calls: Iterable[Any]) -> None:
+        """Rebuild the LLM spend and the pulls from the recorded LLM calls. Failed proposals
+        are kept to be settled by `settle_replayed` after the evaluation count they were
+        stored at, as the live run settled them."""
+        by_proposal: defaultdict[int, list[Any]] = defaultdict(list)
+        for call in calls:
+            by_proposal[call.proposal].append(call)
+            self._proposal_seq = max(self._proposal_seq, call.proposal)
+            if self.llm is not None:
+                self.llm.account(
+                    {
+                        "cost_usd": call.cost_usd,
+                        "prompt_tokens": call.prompt_tokens,
+                        "completion_tokens": call.completion_tokens,
+                        "outcome": call.outcome,
+                    }
+                )
+        for group in by_proposal.values():
+            cost = sum(c.cost_usd for c in group)
+            made = [c.program_id for c in group if c.program_id is not None]
+            if made:
+                self._pulls[made[0]] = (group[0].operator, group[0].model, cost)
+            else:
+                last = max(group, key=lambda c: c.id)
+                self._replayed_failures[last.after_eval].append(
+                    (last.id, (group[0].operator, last.model, cost))
+                )
+
+    def settle_replayed(self, evaluated: int) -> None:
+        for _, pull in sorted(self._replayed_failures.pop(evaluated, [])):
+            self.settle(*pull, 0.0)
+
+    # -- choosing and starting ----------------------------------------------------------
+    def usable(self, names: list[str]) -> list[str] | None:
+        """The operators that can still run; None when none can (the LLM is gone)."""
+        if self.stop or (self.llm is not None and not self.llm.alive()):
+            names = [n for n in names if n not in LLM_OPERATORS]
+            if not names:
+                self.stop = self.stop or "llm_unavailable"
+                return None
+        return names
+
+    def check_budget(self) -> dict[str, Any] | None:
+        """None while the LLM budget lasts; once it is reached, the payload of the
+        `llm_budget` event the first time, an empty dict after that."""
+        assert self.llm is not None
+        cap = self.llm.budget_reached()
+        if not cap:
+            return None
+        if self.stop:
+            return {}
+        self.stop = "llm_budget"
+        return {"cap": cap, "spent_usd": self.llm.spent_usd, "tokens": self.llm.spent_tokens}
+
+    def start(self, operator: LLMOperator, rng: Any) -> None:
+        """Prepare and send one LLM request."""
+        assert self.llm is not None
+        selection = self.strategy.ask(rng, arity=1)
+        inspirations = list(selection.inspirations[: self.config.llm.inspirations])
+        diverse = self._diverse(
+            rng, selection.island, {selection.parents[0].id, *(p.id for p in inspirations)}
+        )
+        if diverse is not None:
+            inspirations.append(diverse)
+        model = self.llm.choose_model(rng)
+        self._proposal_seq += 1
+        history = list(self._history[selection.island])[-self.config.llm.history :]
+        request = operator.prepare(
+            self._proposal_seq, model, selection.parents[0], selection.island, inspirations, history
+        )
+        self.llm.submit(operator, request)
+
+    def _diverse(self, rng: Any, island: int, exclude: set[int]) -> ProgramRecord | None:
+        """A random MAP-Elites cell elite of the island (a diverse inspiration), if any."""
+        islands = getattr(self.strategy, "islands", None)
+        if not islands or self.config.llm.inspirations <= 0:
+            return None
+        grid = getattr(islands[island], "grid", {})
+        cells = [grid[k] for k in sorted(grid) if grid[k].id not in exclude]
+        return rng.choice(cells) if cells else None
+
+    # -- replies ----------------------------------------------------------------------
+    def receive(
+        self, outcome: LLMOutcome, evaluated: int
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Account one reply: its call record, and the payload of a `model_disabled` event
+        when the reply broke its model."""
+        assert self.llm is not None
+        request = outcome.request
+        call = {**outcome.call, "after_eval": evaluated}
+        self.llm.account(call)
+        self._proposal_cost[request.proposal] = self._proposal_cost.get(
+            request.proposal, 0.0
+        ) + call.get("cost_usd", 0.0)
+        label = request.model.label
+        disabled = None
+        if outcome.fatal and label not in self.llm.broken:
+            self.llm.break_model(label, outcome.detail[:300])
+            disabled = {"model": label, "reason": outcome.failure, "detail": outcome.detail[:500]}
+        return call, disabled
+
+    def repair(self, outcome: LLMOutcome, operator: LLMOperator, stopping: bool) -> bool:
+        """Send a repair request for a failed first attempt, if one is worth it."""
+        assert self.llm is not None
+        request = outcome.request
+        if (
+            self.config.llm.repair
+            and request.attempt == 1
+            and outcome.failure in REPAIRABLE
+            and request.model.label not in self.llm.broken
+            and not self.llm.budget_reached()
+            and not stopping
+        ):
+            self.llm.submit(operator, operator.repair(outcome))
+            return True
+        return False
+
+    def failed(self, request: LLMRequest) -> None:
+        """The proposal made no new program: its pull pays nothing."""
+        cost = self._proposal_cost.pop(request.proposal, 0.0)
+        self.settle(request.operator, request.model.label, cost, 0.0)
+
+    def made(self, program_id: int, request: LLMRequest) -> None:
+        """The proposal made a program: its pull is settled once it is evaluated."""
+        cost = self._proposal_cost.pop(request.proposal, 0.0)
+        self._pulls[program_id] = (request.operator, request.model.label, cost)
+
+    # -- the bandits ------------------------------------------------------------------
+    def pull(self, program_id: int, operator: str) -> None:
+        """A genetic operator made a program (it costs nothing but its evaluation)."""
+        self._pulls[program_id] = (operator, None, 0.0)
+
+    def absorb(self, program: ProgramRecord, best: float | None) -> None:
+        """An evaluated program: settle its pull, and add it to its island's history."""
+        self._scores[program.id] = program.score if program.correct else None
+        pull = self._pulls.pop(program.id, None)
+        if pull is not None or (self.op_bandit is not None and program.operator != "initial"):
+            operator, model, cost = pull or (program.operator, None, 0.0)
+            parent = self._scores.get(program.parent_ids[0]) if program.parent_ids else None
+            self.settle(operator, model, cost, reward(program, parent, best))
+        if program.operator != "initial":
+            self._history[program.island].append(program)
+
+    def settle(self, operator: str, model: str | None, cost: float, gain: float) -> None:
+        """One pull of the operator's (and the model's) bandit arm."""
+        if self.op_bandit is not None:
+            self.op_bandit.update(operator, gain, cost)
+        if model is not None and self.llm is not None and self.llm.bandit is not None:
+            self.llm.bandit.update(model, gain, cost)
+
+    # -- reporting --------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        if self.llm is None:
+            return {}
+        return {
+            "calls": self.llm.calls,
+            "cost_usd": round(self.llm.spent_usd, 6),
+            "tokens": self.llm.spent_tokens,
+            "outcomes": dict(self.llm.outcomes),
+            "disabled_models": dict(self.llm.broken),
+        }
+
+    def bandit_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        if self.op_bandit is not None:
+            state["operators"] = self.op_bandit.state()
+        if self.llm is not None and self.llm.bandit is not None:
+            state["models"] = self.llm.bandit.state()
+        return state
+
+    def message(self, reason: str) -> str:
+        """Why the campaign stopped, for the reasons that are about the LLM."""
+        if reason == "llm_budget":
+            assert self.llm is not None
+            cap = self.config.llm
+            return (
+                f"the LLM budget was reached: ${self.llm.spent_usd:.4f} of ${cap.budget_usd} "
+                f"and {self.llm.spent_tokens} of {cap.budget_tokens or 'unlimited'} tokens"
+            )
+        if reason == "llm_unavailable":
+            return f"no LLM model can be used: {self.llm.broken if self.llm else {}}"
+        return ""
