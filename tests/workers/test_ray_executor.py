@@ -159,14 +159,18 @@ def one_evaluation_per_program(url: str, name: str) -> tuple[int, list]:
 
 
 def test_campaign_on_two_nodes_evaluates_exactly_the_budget(cluster, tmp_path: Path) -> None:
+    # 0.3 s evaluations: long enough that the second node's actor, which starts a little
+    # later than the first, gets work before the budget is spent (fast ones made it flaky)
+    problem = tmp_path / "slow.py"
+    problem.write_text(SLOW)
     url = f"sqlite:///{tmp_path / 'ray.db'}"
-    overrides = {"max_evals": 30, "db": url, "workers": 2, "name": "on-ray"}
+    overrides = {"max_evals": 20, "db": url, "workers": 2, "name": "on-ray"}
     overrides |= {"executor": "ray", "ray_address": cluster.address}
-    summary = api.run(SINE, overrides)
+    summary = api.run(str(problem), overrides)
     assert summary.reason == "budget"
-    assert summary.evaluated == 30
+    assert summary.evaluated == 20
     count, evaluations = one_evaluation_per_program(url, "on-ray")
-    assert count == 30
+    assert count == 20
     assert len({e.worker for e in evaluations}) == 2  # both slots (one per node) worked
     assert all(e.worker.startswith("ray-") for e in evaluations)
     assert ray.is_initialized()  # the executor did not shut down a Ray it did not start
