@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
-from evaluators.contract import Candidate, EvalResult, FeatureAxis
+from evaluators.contract import Candidate, EvalResult
 from evaluators.registry import register_problem
 from problems.compression import pareto
-from problems.compression.operators import OPERATOR_CLASSES
+from problems.compression.operators import ArchitectureGenomeProblem
 from problems.compression.space import (
     InvalidGenome,
     fitness_many,
@@ -37,16 +37,10 @@ DESCRIPTION = (
 
 
 @register_problem("compression.arch")
-class ArchitectureSearch:
+class ArchitectureSearch(ArchitectureGenomeProblem):
     name = "compression.arch"
     description = DESCRIPTION
     batch_size = 16
-    default_strategy = "islands"
-    default_operators: ClassVar[dict[str, float]] = {"arch_mutate": 0.8, "arch_crossover": 0.2}
-    feature_axes: ClassVar[list[FeatureAxis]] = [
-        FeatureAxis("n_layers", 1, 13, 12),
-        FeatureAxis("hidden_dim", 16, 784, 12),
-    ]
 
     def __init__(
         self,
@@ -87,9 +81,6 @@ class ArchitectureSearch:
 
     def stages(self) -> list[Any]:
         return []  # every evaluation goes through evaluate_batch (genomes are data)
-
-    def operators(self) -> dict[str, Any]:
-        return dict(OPERATOR_CLASSES)
 
     def strategies(self) -> dict[str, Any]:
         """Compressor's own GA as a strategy kind: --set strategy.kind=compressor_ga."""

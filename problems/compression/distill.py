@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from evaluators.contract import OK, Candidate, EvalResult, FeatureAxis, StageOutcome
+from evaluators.contract import OK, Candidate, EvalResult, StageOutcome
 from evaluators.registry import register_problem
-from problems.compression.operators import OPERATOR_CLASSES
+from problems.compression.operators import ArchitectureGenomeProblem
 from problems.compression.space import (
     GENES,
     SPACE,
@@ -40,16 +40,10 @@ DESCRIPTION = (
 
 
 @register_problem("compression.distill")
-class Distillation:
+class Distillation(ArchitectureGenomeProblem):
     name = "compression.distill"
     description = DESCRIPTION
     batch_size = 4
-    default_strategy = "islands"
-    default_operators: ClassVar[dict[str, float]] = {"arch_mutate": 0.8, "arch_crossover": 0.2}
-    feature_axes: ClassVar[list[FeatureAxis]] = [
-        FeatureAxis("n_layers", 1, 13, 12),
-        FeatureAxis("hidden_dim", 16, 784, 12),
-    ]
 
     def __init__(
         self,
@@ -145,9 +139,6 @@ class Distillation:
 
     def held_out_stages(self) -> list[Any]:
         return ["full"]  # marker: evaluate_batch runs the full distillation
-
-    def operators(self) -> dict[str, Any]:
-        return dict(OPERATOR_CLASSES)
 
     def _size_ok(self, genome: Sequence[int]) -> bool:
         return abs(size_mb(genome) - self.target_mb) <= self.tolerance * self.target_mb

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from evaluators.contract import Candidate
+from evaluators.contract import Candidate, FeatureAxis
 from problems.compression.ga import ALPHABETICAL, Individual, crossover, tail_mutate
 from problems.compression.space import GENES, SPACE, genome_of, render, size_mb
 
@@ -128,3 +128,18 @@ class CompressorBreed(_Base):
 
 
 OPERATOR_CLASSES = {cls.name: cls for cls in (ArchMutate, ArchCrossover, CompressorBreed)}
+
+
+class ArchitectureGenomeProblem:
+    """What both compression problems share: their search defaults over the same genome,
+    its operators, and the MAP-Elites axes (depth and width)."""
+
+    default_strategy = "islands"
+    default_operators: ClassVar[dict[str, float]] = {"arch_mutate": 0.8, "arch_crossover": 0.2}
+    feature_axes: ClassVar[list[FeatureAxis]] = [
+        FeatureAxis("n_layers", 1, 13, 12),
+        FeatureAxis("hidden_dim", 16, 784, 12),
+    ]
+
+    def operators(self) -> dict[str, Any]:
+        return dict(OPERATOR_CLASSES)
