@@ -17,26 +17,15 @@ from db.records import ProgramRecord
 from evaluators.contract import Candidate
 from evolve.llm.client import FATAL_ERRORS, Completion
 from evolve.llm.config import LLMConfig, ModelConfig
-from evolve.llm.edits import EditFailed, apply_reply
+from evolve.llm.edits import EDIT_FAILURES, EditFailed, apply_reply
 from evolve.llm.prices import PriceTable
 from evolve.llm.prompts import build_messages, render, repair_messages
 from evolve.operators.base import Context, ProposalRejected
 
 # operator name -> edit format
 LLM_OPERATORS = {"llm_diff": "diff", "llm_rewrite": "rewrite"}
-# failures worth one repair re-prompt that shows the model its error
-REPAIRABLE = frozenset(
-    {
-        "no_block",
-        "search_not_found",
-        "ambiguous_match",
-        "outside_block",
-        "no_op",
-        "syntax_error",
-        "too_long",
-        "truncated",
-    }
-)
+# every edit failure is worth one repair re-prompt that shows the model its error
+REPAIRABLE = frozenset(EDIT_FAILURES)
 
 
 @dataclass(frozen=True)
