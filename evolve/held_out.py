@@ -14,6 +14,12 @@ from workers.jobs import HELD_OUT, Job, JobResult
 HELD_OUT_TIMEOUT_S = 600.0
 
 
+def held_out_timeout(problem: Any) -> float:
+    """How long the controller waits for the report: a problem whose held-out stage is a
+    long job (a full distillation) says so with ``held_out_timeout_s``."""
+    return float(getattr(problem, "held_out_timeout_s", HELD_OUT_TIMEOUT_S))
+
+
 def held_out_targets(
     problem: Any, best: ProgramRecord | None, initial: ProgramRecord | None
 ) -> dict[int, ProgramRecord]:

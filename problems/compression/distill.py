@@ -66,6 +66,7 @@ class Distillation(ArchitectureGenomeProblem):
         seed: int = 0,
         device: str = "auto",
         cache_dir: str = "",
+        held_out_hours: float = 6.0,
     ) -> None:
         from problems.compression.pipeline import PipelineConfig
         from problems.compression.train import TrainConfig
@@ -73,6 +74,9 @@ class Distillation(ArchitectureGenomeProblem):
         if device not in ("auto", "cpu", "gpu"):
             raise ValueError("device must be auto, cpu or gpu")
         self.target_mb = float(target_mb)
+        # the held-out stage is a full distillation (teacher included on a cold worker):
+        # the controller waits this long for it instead of its generic 10 minutes
+        self.held_out_timeout_s = 3600.0 * float(held_out_hours)
         self.tolerance = float(tolerance)
         self.proxy_steps = int(proxy_steps)
         self.proxy_examples = int(proxy_examples)

@@ -13,6 +13,7 @@ import textwrap
 import numpy as np
 import pytest
 
+from evolve.held_out import HELD_OUT_TIMEOUT_S, held_out_timeout
 from problems.compression import rewrites
 from problems.compression.bpe import BPE, PAD
 from problems.compression.corpus import stdlib_functions
@@ -130,20 +131,22 @@ def test_bpe_vocab_round_trip_and_json(functions) -> None:
 def tiny():
     from problems.compression.distill import Distillation
 
-    problem = Distillation(
-        target_mb=0.3,
-        tolerance=0.25,
-        count=160,
-        max_len=48,
-        modules=MODULES,
-        teacher=(600, 2, 64, 128, 1),
-        teacher_epochs=12,
-        student_epochs=12,
-        teacher_lr=3e-3,
-        student_lr=3e-3,
-        proxy_steps=10,
-    )
-    return problem
+    return Distillation(**TINY)
+
+
+TINY = dict(
+    target_mb=0.3,
+    tolerance=0.25,
+    count=160,
+    max_len=48,
+    modules=MODULES,
+    teacher=(600, 2, 64, 128, 1),
+    teacher_epochs=12,
+    student_epochs=12,
+    teacher_lr=3e-3,
+    student_lr=3e-3,
+    proxy_steps=10,
+)
 
 
 def test_tiny_distillation_learns_above_chance(tiny) -> None:
@@ -171,6 +174,7 @@ def test_cascade_stops_at_the_size_check(tiny) -> None:
     assert [s.stage for s in stages[1]] == ["size", "proxy"]
     assert 0.0 <= stages[1][-1].result.score <= 1.0
     assert tiny.resources()["num_gpus"] in (0.0, 1.0)
+    assert held_out_timeout(tiny) == 6 * 3600 > HELD_OUT_TIMEOUT_S  # full distillation is long
 
 
 def test_export_round_trip(tiny, tmp_path) -> None:
@@ -212,3 +216,36 @@ def test_export_round_trip(tiny, tmp_path) -> None:
     assert train.size_mb(student.params) == pytest.approx(
         (out / "weights.npz").stat().st_size / 1e6, rel=0.01
     )
+
+
+def test_export_of_a_campaign_student_comes_from_the_cache(tiny, tmp_path, monkeypatch) -> None:
+    """`evolve best --export` rebuilds the problem from the campaign's options: with the
+    same options and cache_dir it copies the student its full distillation saved, and
+    trains nothing (no teacher, no student)."""
+    from problems.compression import export
+    from problems.compression.distill import Distillation, export_best
+    from problems.compression.pipeline import Pipeline
+
+    genome = (1000, 2, 32, 64, 1)
+    student = tiny.pipeline.distill(genome, steps=5, measure=False)
+    monkeypatch.setattr(tiny, "cache_dir", tmp_path / "cache")
+    saved = tiny.save(student)
+    assert (saved / "weights.npz").exists()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("export retrained instead of using the cache")
+
+    monkeypatch.setattr(Pipeline, "distill", no_training)
+    monkeypatch.setattr(Pipeline, "teacher", property(no_training))
+    out = export_best(
+        list(genome), str(tmp_path / "out"), {**TINY, "cache_dir": str(tmp_path / "cache")}
+    )
+    config, bpe, weights = export.load(out)
+    assert config["genome"] == list(genome) and bpe.merges == student.bpe.merges
+    assert (out / "run_student.py").exists()
+    with np.load(saved / "weights.npz") as want:
+        assert sorted(want.files) == sorted(weights) and all(
+            np.array_equal(want[k], weights[k]) for k in want.files
+        )
+    other = Distillation(**{**TINY, "max_len": 40, "cache_dir": str(tmp_path / "cache")})
+    assert other.student_dir(genome) != tiny.student_dir(genome)  # other options: other key
