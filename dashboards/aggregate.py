@@ -212,8 +212,3 @@ def llm_spend(index: CampaignIndex) -> dict[str, Any]:
         }
 
     return index.cached("llm", build)
-
-
-def llm_calls_of(index: CampaignIndex, program_id: int) -> list[Any]:
-    """The LLM calls that made a program (a repair re-prompt makes two), in order."""
-    return index.storage.llm_calls(index.campaign_id, program_id=program_id)

@@ -1,5 +1,10 @@
 """The JSON API of the dashboard (all GET, all read through Storage and the index).
 
+The campaigns list, the campaign summary, one program, its diffs and its lineage
+neighbourhood are answered directly from the database (dashboards/direct.py: a few indexed
+queries each, whatever the campaign's size); the aggregate views wait for the campaign's
+in-memory index, which any request about the campaign starts loading in the background.
+
 /api/campaigns                               every campaign with its progress
 /api/campaigns/<c>                           one campaign: counts, best, config, keys
 /api/campaigns/<c>/updates?since=SEQ         live cursor: what was evaluated after SEQ
@@ -18,12 +23,15 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from typing import Any
 
-from dashboards import aggregate, lineage, program
-from dashboards.index import CampaignIndex, Indexes, ts
-from db.records import CampaignRecord
+from dashboards import aggregate, direct, lineage, program
+from dashboards.index import CampaignIndex
+from dashboards.indexes import Indexes
+from db.records import CampaignRecord, ProgramRecord
 from db.storage import Storage
 
 MAX_PAGE = 500
@@ -52,6 +60,9 @@ class Api:
     def __init__(self, storage: Storage, indexes: Indexes) -> None:
         self.storage = storage
         self.indexes = indexes
+        self.ancestry = direct.AncestryCache(storage)
+        indexes.before_load = self._read_ancestry
+        self._local = threading.local()  # the campaigns a request touched
         c, p = r"/api/campaigns/([^/]+)", r"/api/programs/(\d+)"
         self.routes: list[tuple[re.Pattern[str], Callable[..., Any]]] = [
             (re.compile(r"/api/campaigns/?"), self.campaigns),
@@ -74,11 +85,24 @@ class Api:
         for pattern, handler in self.routes:
             m = pattern.fullmatch(path)
             if m:
-                return Response.json(handler(query, *m.groups()))
+                self._local.touched = []
+                try:
+                    direct_read = handler in self._direct
+                    with self.indexes.direct() if direct_read else nullcontext():
+                        response = Response.json(handler(query, *m.groups()))
+                finally:  # once answered: load the campaign's index for what comes next
+                    for campaign_id in self._local.touched:
+                        self.indexes.prefetch(campaign_id)
+                return response
         raise NotFound(f"no API route {path}")
 
+    @property
+    def _direct(self) -> tuple[Callable[..., Any], ...]:
+        """The handlers answered without the index (background loads pause meanwhile)."""
+        return (self.campaigns, self.campaign, self.program, self.diff, self.program_lineage)
+
     # -- helpers ---------------------------------------------------------------------
-    def _campaign(self, key: str) -> tuple[CampaignRecord, CampaignIndex]:
+    def _record(self, key: str) -> CampaignRecord:
         from urllib.parse import unquote
 
         key = unquote(key)
@@ -86,57 +110,48 @@ class Api:
         record = record or self.storage.get_campaign(key)
         if record is None:
             raise NotFound(f"no campaign {key!r}")
+        self._local.touched.append(record.id)
+        return record
+
+    def _campaign(self, key: str) -> tuple[CampaignRecord, CampaignIndex]:
+        """The campaign and its index (loaded first if need be: the aggregate views)."""
+        record = self._record(key)
         return record, self.indexes(record.id)
 
-    def _program(self, pid: str) -> tuple[Any, CampaignIndex]:
+    def _program(self, pid: str) -> tuple[ProgramRecord, direct.DirectGraph]:
+        """The program and its campaign's lineage, read directly (the index only lends
+        the best program's ancestry when it is loaded)."""
         record = self.storage.get_program(int(pid))
         if record is None:
             raise NotFound(f"no program {pid}")
-        return record, self.indexes(record.campaign_id)
+        self._local.touched.append(record.campaign_id)
+        index = self.indexes.peek(record.campaign_id)
+        return record, direct.DirectGraph(self.storage, record.campaign_id, self.ancestry, index)
 
-    @staticmethod
-    def _summary(record: CampaignRecord, index: CampaignIndex) -> dict[str, Any]:
-        best = index.best()
-        counts = index.counts
-        spend = aggregate.llm_spend(index)["total"]
-        return {
-            "id": record.id,
-            "name": record.name,
-            "problem": record.problem,
-            "status": index.status or record.status,
-            "programs": counts.get("programs", 0),
-            "evaluated": counts.get("evaluated", 0),
-            "pending": counts.get("pending", 0),
-            "correct": counts.get("correct", 0),
-            "budget": record.config.get("max_evals"),
-            "best_score": best.score if best else None,
-            "best_program": best.id if best else None,
-            "spend_usd": spend["cost_usd"],
-            "llm_calls": spend["calls"],
-            "created_at": ts(record.created_at),
-            "finished_at": ts(record.finished_at),
-            "outcomes": {
-                k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("outcome:")
-            },
-            "cursor": index.evaluated()[-1].eval_seq if index.evaluated() else 0,
-        }
+    def _read_ancestry(self, campaign_id: int) -> None:
+        """The best program's whole ancestry, read ahead (in the background thread) for
+        the direct requests made while the index loads."""
+        top = self.storage.best_programs(campaign_id, 1)
+        if top:
+            self.ancestry.get(campaign_id, top[0].id)
 
     # -- campaigns -------------------------------------------------------------------
     def campaigns(self, query: Mapping[str, str]) -> Any:
-        rows = [self._summary(r, self.indexes(r.id)) for r in self.storage.list_campaigns()]
+        rows = [
+            direct.summary(self.storage, r, self.indexes.peek(r.id))
+            for r in self.storage.list_campaigns()
+        ]
         return {"campaigns": rows}
 
     def campaign(self, query: Mapping[str, str], key: str) -> Any:
-        record, index = self._campaign(key)
+        record = self._record(key)
+        index = self.indexes.peek(record.id)
+        summary = direct.summary(self.storage, record, index)
         return {
-            **self._summary(record, index),
+            **summary,
             "config": record.config,
             "seed": record.seed,
-            "islands": index.values("island"),
-            "operators": index.values("operator"),
-            "outcome_classes": index.values("outcome"),
-            "metrics": index.keys("metrics"),
-            "features": index.keys("features"),
+            **direct.details(self.storage, record, index, summary),
         }
 
     def updates(self, query: Mapping[str, str], key: str) -> Any:
@@ -222,12 +237,12 @@ class Api:
 
     # -- programs --------------------------------------------------------------------
     def program(self, query: Mapping[str, str], pid: str) -> Any:
-        record, index = self._program(pid)
-        return program.detail(self.storage, index, record)
+        record, graph = self._program(pid)
+        return program.detail(self.storage, graph, record)
 
     def diff(self, query: Mapping[str, str], pid: str) -> Any:
-        record, index = self._program(pid)
-        parents = index.parents_of.get(record.id) or [
+        record, graph = self._program(pid)
+        parents = graph.parents([record.id])[record.id] or [
             (p, "parent" if i == 0 else "second_parent") for i, p in enumerate(record.parent_ids)
         ]
         wanted = query.get("parent")
@@ -238,9 +253,9 @@ class Api:
         return {"program": record.id, "diffs": program.diffs(self.storage, record, parents)}
 
     def program_lineage(self, query: Mapping[str, str], pid: str) -> Any:
-        record, index = self._program(pid)
+        record, graph = self._program(pid)
         return lineage.neighbourhood(
-            index,
+            graph,
             record.id,
             depth=_int(query, "depth", 3, 0, 50),
             down=_int(query, "down", 1, 0, 10),

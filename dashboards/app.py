@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from dashboards import api
-from dashboards.index import Indexes
+from dashboards.indexes import Indexes
 from db.storage import Storage, StorageError
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -111,13 +111,18 @@ class DashboardApp:
         *,
         token: str | None = None,
         allowed_hosts: Iterable[str] | None = None,
+        background: bool = True,
     ) -> None:
         self.storage = storage
         self.token = token or None
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts) if allowed_hosts else None
-        self.indexes = Indexes(storage)
+        self.indexes = Indexes(storage, background=background)
         self.static = _static_files()
         self.api = api.Api(storage, self.indexes)
+
+    def close(self) -> None:
+        """Stop loading indexes in the background (before closing the storage)."""
+        self.indexes.close()
 
     # -- WSGI ------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
@@ -224,13 +229,20 @@ class DashboardApp:
 
 
 def create_app(
-    storage: Storage, *, token: str | None = None, allowed_hosts: Iterable[str] | None = None
+    storage: Storage,
+    *,
+    token: str | None = None,
+    allowed_hosts: Iterable[str] | None = None,
+    background: bool = True,
 ) -> DashboardApp:
     """The dashboard's WSGI app over `storage` (any Storage implementation).
+
+    background: after a request about a campaign, load its index (what the aggregate views
+    need) in a background thread; app.close() stops it.
 
     >>> from db import open_storage
     >>> app = create_app(open_storage("sqlite://"))
     >>> callable(app)
     True
     """
-    return DashboardApp(storage, token=token, allowed_hosts=allowed_hosts)
+    return DashboardApp(storage, token=token, allowed_hosts=allowed_hosts, background=background)

@@ -15,6 +15,12 @@ and the lineage edges, and refreshes itself cheaply:
 - edges: PARENT and SECOND_PARENT come with each program (`parent_ids`); inspiration and
   migration edges come from `Storage.edges(kinds=...)`, re-read at most every `edge_ttl()`
   seconds (a TTL that grows with the size, as optuna-dashboard does for its trial cache).
+
+Loading the index reads every program of the campaign (seconds at 100k programs), so only
+the aggregate views (series, grid, Pareto, program table, updates, campaign lineage) wait
+for it; the campaign summary, program and neighbourhood endpoints read the database
+directly (dashboards/direct.py); dashboards/indexes.py loads indexes in a background
+thread, so the aggregate views are warm by the time the page asks for them.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,7 +37,12 @@ from db.records import EVALUATED, INSPIRATION, MIGRATION, PARENT, SECOND_PARENT,
 from db.storage import Storage
 
 PAGE = 2000  # programs per read
+BACKGROUND_PAGE = 500  # programs per read in the background: shorter pauses between pages
 CHECK_INTERVAL_S = 0.5  # minimum time between two signature checks of one campaign
+
+
+class Stopped(Exception):
+    """A background load abandoned because the app is closing."""
 
 
 def ts(value: datetime | None) -> float | None:
@@ -118,7 +129,17 @@ class CampaignIndex:
     def edge_ttl(self) -> float:
         return min(30.0, len(self.nodes) / 2000.0)
 
-    def sync(self, force: bool = False) -> CampaignIndex:
+    @property
+    def ready(self) -> bool:
+        """Loaded at least once (sync() now only reads what changed)."""
+        return self._signature is not None
+
+    def sync(
+        self, force: bool = False, *, page: int = PAGE, pause: Callable[[], None] | None = None
+    ) -> CampaignIndex:
+        """Bring the index up to date. pause: called between pages (a background load
+        yields to direct requests there; it raises Stopped to abandon the load, which then
+        leaves the index unloaded)."""
         with self._lock:
             now = time.monotonic()
             if not force and now - self._checked_at < CHECK_INTERVAL_S:
@@ -131,8 +152,13 @@ class CampaignIndex:
             if signature == self._signature:
                 return self
             status_changed = self._signature is None or self._signature[2] != status
+            try:
+                self._read_programs(counts.get(EVALUATED, 0), page, pause)
+            except BaseException:
+                if self._signature is None:  # a first load cut short: start over next time
+                    self.nodes, self.pos, self.cursor = [], {}, 0
+                raise
             self.counts, self.status = counts, status
-            self._read_programs(counts.get(EVALUATED, 0))
             if status_changed or now - self._edges_at >= self.edge_ttl():
                 self._read_extra_edges()
                 self._edges_at = time.monotonic()
@@ -142,7 +168,9 @@ class CampaignIndex:
             self._cache.clear()
             return self
 
-    def _read_programs(self, evaluated: int) -> None:
+    def _read_programs(
+        self, evaluated: int, size: int = PAGE, pause: Callable[[], None] | None = None
+    ) -> None:
         """Bring `nodes` up to date; `evaluated` is the count read before (so every eval_seq
         up to it was committed before this read started)."""
         if self.nodes:  # known programs evaluated since the last refresh
@@ -155,14 +183,16 @@ class CampaignIndex:
         after = self.nodes[-1].id if self.nodes else None
         while True:
             page = self.storage.programs(
-                self.campaign_id, limit=PAGE, after_id=after, with_code=False
+                self.campaign_id, limit=size, after_id=after, with_code=False
             )
             for record in page:
                 self.pos[record.id] = len(self.nodes)
                 self.nodes.append(Node.of(record))
-            if len(page) < PAGE:
+            if len(page) < size:
                 break
             after = page[-1].id
+            if pause is not None:
+                pause()
         self.cursor = max(self.cursor, evaluated)
 
     def _read_extra_edges(self) -> None:
@@ -194,6 +224,21 @@ class CampaignIndex:
     def get(self, program_id: int) -> Node | None:
         at = self.pos.get(program_id)
         return self.nodes[at] if at is not None else None
+
+    # the lineage graph source (as dashboards.direct.DirectGraph): batches of ids
+    def nodes_of(self, ids: Iterable[int]) -> dict[int, Node]:
+        return {i: n for i in ids if (n := self.get(i)) is not None}
+
+    def parents(self, ids: Iterable[int]) -> dict[int, list[tuple[int, str]]]:
+        return {i: self.parents_of.get(i, []) for i in ids}
+
+    def children(self, ids: Iterable[int]) -> dict[int, list[tuple[int, str]]]:
+        return {i: self.children_of.get(i, []) for i in ids}
+
+    def best_ancestry_of(self, ids: Iterable[int]) -> frozenset[int]:
+        """Those of `ids` in the best program's ancestry."""
+        ancestry = self.best_ancestry()
+        return frozenset(i for i in ids if i in ancestry)
 
     def evaluated(self) -> list[Node]:
         """Evaluated programs in eval_seq order."""
@@ -247,19 +292,3 @@ class CampaignIndex:
             return sorted({getattr(n, attr) for n in self.nodes if getattr(n, attr) is not None})
 
         return self.cached(f"values:{attr}", build)
-
-
-class Indexes:
-    """One CampaignIndex per campaign, created on first use."""
-
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
-        self._indexes: dict[int, CampaignIndex] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, campaign_id: int) -> CampaignIndex:
-        with self._lock:
-            index = self._indexes.get(campaign_id)
-            if index is None:
-                index = self._indexes[campaign_id] = CampaignIndex(self.storage, campaign_id)
-        return index.sync()

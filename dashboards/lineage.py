@@ -1,14 +1,28 @@
 """Lineage subgraphs: the neighbourhood of one program, or an overview of a campaign.
 
-Both are bounded by max_nodes: the browser never receives the whole graph."""
+Both are bounded by max_nodes: the browser never receives the whole graph. They walk a
+graph source: the campaign's in-memory index (dashboards/index.py), or, for a
+neighbourhood, dashboards/direct.DirectGraph, which reads only the programs and edges the
+walk reaches; both give parents and children in the same order, so the same subgraph."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from dashboards.index import CampaignIndex, Node
+
+
+class GraphSource(Protocol):
+    """What the walks read: CampaignIndex and direct.DirectGraph."""
+
+    def nodes_of(self, ids: Iterable[int]) -> dict[int, Node]: ...
+    def parents(self, ids: Iterable[int]) -> dict[int, list[tuple[int, str]]]: ...
+    def children(self, ids: Iterable[int]) -> dict[int, list[tuple[int, str]]]: ...
+    def best(self) -> Node | None: ...
+    def best_ancestry_of(self, ids: Iterable[int]) -> frozenset[int]: ...
+
 
 DEFAULT_NODES = 300
 MAX_NODES = 2000
@@ -61,7 +75,7 @@ def clamp_nodes(value: Any) -> int:
 
 
 def neighbourhood(
-    index: CampaignIndex,
+    source: GraphSource,
     program_id: int,
     depth: int = 3,
     down: int = 1,
@@ -74,14 +88,15 @@ def neighbourhood(
     chosen: dict[int, int] = {program_id: 0}  # id -> signed distance (ancestors < 0)
     truncated = False
     for direction, limit, links in (
-        (-1, depth, index.parents_of),
-        (1, down, index.children_of),
+        (-1, depth, source.parents),
+        (1, down, source.children),
     ):
         frontier = [program_id]
         for level in range(1, limit + 1):
             nxt = []
+            linked = links(frontier)  # one batch per level
             for pid in frontier:
-                for other, _kind in links.get(pid, ()):
+                for other, _kind in linked[pid]:
                     if other in chosen:
                         continue
                     if len(chosen) >= max_nodes:
@@ -92,7 +107,7 @@ def neighbourhood(
             frontier = nxt
             if not frontier:
                 break
-    return _graph(index, chosen, program_id, filters or Filters(), truncated)
+    return _graph(source, chosen, program_id, filters or Filters(), truncated)
 
 
 def overview(
@@ -119,17 +134,22 @@ def overview(
 
 
 def _graph(
-    index: CampaignIndex,
+    source: GraphSource,
     chosen: Mapping[int, int],
     focus: int | None,
     filters: Filters,
     truncated: bool,
 ) -> dict[str, Any]:
-    ancestry = index.best_ancestry()
-    best = index.best()
+    prefetch = getattr(source, "prefetch", None)
+    if prefetch is not None:  # both directions' edges in one read
+        prefetch(chosen)
+    ancestry = source.best_ancestry_of(chosen)
+    best = source.best()
+    found = source.nodes_of(chosen)
+    parents, children = source.parents(chosen), source.children(chosen)
     nodes = []
     for pid, distance in chosen.items():
-        n = index.get(pid)
+        n = found.get(pid)
         if n is None:
             continue
         nodes.append(
@@ -146,12 +166,8 @@ def _graph(
                 "best_ancestry": n.id in ancestry,
                 "best": best is not None and n.id == best.id,
                 "match": filters.match(n),
-                "hidden_parents": sum(
-                    1 for p, _ in index.parents_of.get(pid, ()) if p not in chosen
-                ),
-                "hidden_children": sum(
-                    1 for c, _ in index.children_of.get(pid, ()) if c not in chosen
-                ),
+                "hidden_parents": sum(1 for p, _ in parents[pid] if p not in chosen),
+                "hidden_children": sum(1 for c, _ in children[pid] if c not in chosen),
             }
         )
     edges = [
@@ -161,7 +177,7 @@ def _graph(
             "kind": kind,
             "best_ancestry": parent in ancestry and child in ancestry,
         }
-        for child, parent, kind in _edges_among(index, chosen)
+        for child, parent, kind in _edges_among(parents, chosen)
     ]
     return {
         "focus": focus,
@@ -172,11 +188,13 @@ def _graph(
     }
 
 
-def _edges_among(index: CampaignIndex, ids: Iterable[int]) -> list[tuple[int, int, str]]:
+def _edges_among(
+    parents: Mapping[int, list[tuple[int, str]]], ids: Iterable[int]
+) -> list[tuple[int, int, str]]:
     members = set(ids)
     return [
         (child, parent, kind)
         for child in members
-        for parent, kind in index.parents_of.get(child, ())
+        for parent, kind in parents.get(child, ())
         if parent in members
     ]

@@ -14,7 +14,8 @@ import keyword
 import tokenize
 from typing import Any
 
-from dashboards.index import CampaignIndex, ts
+from dashboards.index import ts
+from dashboards.lineage import GraphSource
 from db.records import ProgramRecord
 from db.storage import Storage
 
@@ -120,26 +121,26 @@ def _jsonable(record: Any) -> dict[str, Any]:
     return row
 
 
-def detail(storage: Storage, index: CampaignIndex, program: ProgramRecord) -> dict[str, Any]:
-    from dashboards.aggregate import llm_calls_of
-
+def detail(storage: Storage, source: GraphSource, program: ProgramRecord) -> dict[str, Any]:
+    """Everything the program page shows; `source` is the campaign's lineage (the index, or
+    direct.DirectGraph: the program's edges, its neighbours' summaries, the best program)."""
     evaluations = [_jsonable(e) for e in storage.evaluations(program.id)]
-    parents = [
-        {"id": pid, "kind": kind, **_brief(index, pid)}
-        for pid, kind in index.parents_of.get(program.id, [])
-    ]
-    if not parents:  # not in the index yet: fall back to the record's own parent ids
-        parents = [
-            {"id": pid, "kind": "parent" if i == 0 else "second_parent", **_brief(index, pid)}
+    prefetch = getattr(source, "prefetch", None)
+    if prefetch is not None:
+        prefetch([program.id])
+    linked = source.parents([program.id])[program.id]
+    if not linked:  # not in the index yet: fall back to the record's own parent ids
+        linked = [
+            (pid, "parent" if i == 0 else "second_parent")
             for i, pid in enumerate(program.parent_ids)
         ]
-    children = [
-        {"id": cid, "kind": kind, **_brief(index, cid)}
-        for cid, kind in index.children_of.get(program.id, [])
-    ]
-    calls = llm_calls_of(index, program.id)
+    below = source.children([program.id])[program.id]
+    briefs = source.nodes_of([pid for pid, _ in linked] + [cid for cid, _ in below])
+    parents = [{"id": pid, "kind": kind, **_brief(briefs, pid)} for pid, kind in linked]
+    children = [{"id": cid, "kind": kind, **_brief(briefs, cid)} for cid, kind in below]
+    calls = storage.llm_calls(program.campaign_id, program_id=program.id)
     campaign = storage.get_campaign(program.campaign_id)
-    best = index.best()
+    best = source.best()
     return {
         "id": program.id,
         "campaign": {"id": program.campaign_id, "name": campaign.name if campaign else None},
@@ -160,7 +161,7 @@ def detail(storage: Storage, index: CampaignIndex, program: ProgramRecord) -> di
         "evaluated_at": ts(program.evaluated_at),
         "code_hash": program.code_hash,
         "is_best": best is not None and best.id == program.id,
-        "in_best_ancestry": program.id in index.best_ancestry(),
+        "in_best_ancestry": program.id in source.best_ancestry_of([program.id]),
         "evaluations": evaluations,
         "parents": parents,
         "children": children,
@@ -168,8 +169,8 @@ def detail(storage: Storage, index: CampaignIndex, program: ProgramRecord) -> di
     }
 
 
-def _brief(index: CampaignIndex, pid: int) -> dict[str, Any]:
-    n = index.get(pid)
+def _brief(nodes: dict[int, Any], pid: int) -> dict[str, Any]:
+    n = nodes.get(pid)
     if n is None:
         return {}
     return {"score": n.score, "operator": n.operator, "outcome": n.outcome, "island": n.island}

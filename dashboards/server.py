@@ -66,10 +66,11 @@ def make_http_server(app: Any, host: str = "127.0.0.1", port: int = 8080) -> WSG
 
 
 def _warm(app: Any) -> None:
-    """Load every campaign's index in the background, so the first page view is fast."""
+    """Queue every campaign's index for loading in the background (newest first), so the
+    aggregate views are warm; requests meanwhile are answered directly and pause it."""
     try:
-        for campaign in app.storage.list_campaigns():
-            app.indexes(campaign.id)
+        for campaign in reversed(app.storage.list_campaigns()):
+            app.indexes.prefetch(campaign.id, urgent=False)
     except Exception:  # a request will report the same problem with a proper status
         pass
 
@@ -113,6 +114,7 @@ def serve(
             print("dashboard stopped", file=out, flush=True)
         finally:
             httpd.server_close()
+            app.close()
     finally:
         storage.close()
     return 0

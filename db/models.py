@@ -95,6 +95,10 @@ class Program(Base):
         Index(None, "campaign_id", "ast_hash"),
         Index(None, "campaign_id", "status"),
         Index(None, "campaign_id", "correct", "score"),
+        # migration 0004: the dashboard's counts, distinct islands and operators
+        Index(None, "campaign_id", "status", "outcome", "correct"),
+        Index(None, "campaign_id", "island"),
+        Index(None, "campaign_id", "operator"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -148,6 +152,8 @@ class Evaluation(Base):
 
 class LLMCall(Base):
     __tablename__ = "llm_calls"
+    # migration 0004: a campaign's LLM spend total from the index alone
+    __table_args__ = (Index(None, "campaign_id", "cost_usd"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, Integer, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -44,7 +44,7 @@ from db.records import (
     ProgramRecord,
 )
 from db.schema import check_schema
-from db.storage import Storage, StorageError
+from db.storage import ANCESTRY_KINDS, VALUE_FIELDS, Storage, StorageError
 
 TERMINAL_STATUSES = ("finished", "failed")
 _PAGE = 1000  # rows per read transaction when streaming evaluated_in_order
@@ -395,6 +395,105 @@ class SQLStorage(Storage):
     def llm_usage(self, campaign_id: int) -> list[dict[str, Any]]:
         with self._session(write=False) as s:
             return queries.llm_usage(s, campaign_id)
+
+    # -- targeted reads (the dashboard on large campaigns) ----------------------------
+    def programs_by_id(
+        self, program_ids: Sequence[int], *, with_code: bool = False
+    ) -> list[ProgramRecord]:
+        ids = sorted({int(i) for i in program_ids})
+        out: list[ProgramRecord] = []
+        with self._session(write=False) as s:
+            for i in range(0, len(ids), queries.PAGE):
+                chunk = ids[i : i + queries.PAGE]
+                if with_code:
+                    rows = s.scalars(select(Program).where(Program.id.in_(chunk)))
+                    out += queries.with_parents(s, list(rows))
+                else:
+                    light = select(*queries.LIGHT_COLUMNS).where(queries.PROGRAMS.c.id.in_(chunk))
+                    out += queries.light_with_parents(s, list(s.execute(light)))
+        return sorted(out, key=lambda p: p.id)
+
+    def edges_of(
+        self, program_ids: Sequence[int], *, parents: bool = True, children: bool = True
+    ) -> list[EdgeRecord]:
+        ids = sorted({int(i) for i in program_ids})
+        e = queries.EDGES.c
+        found: dict[int, EdgeRecord] = {}
+        columns = [c for c, wanted in ((e.child_id, parents), (e.parent_id, children)) if wanted]
+        with self._session(write=False) as s:
+            for column in columns:  # one query per direction: each uses its own index
+                for i in range(0, len(ids), queries.PAGE):
+                    query = select(e.id, e.parent_id, e.child_id, e.kind).where(
+                        column.in_(ids[i : i + queries.PAGE])
+                    )
+                    for eid, p, c, k in s.execute(query):
+                        found[eid] = EdgeRecord(p, c, k)
+        return [found[k] for k in sorted(found)]
+
+    def ancestry(
+        self,
+        program_id: int,
+        *,
+        kinds: Sequence[str] = ANCESTRY_KINDS,
+        min_id: int | None = None,
+    ) -> set[int]:
+        e, p = queries.EDGES.c, queries.PROGRAMS.c
+        start = select(p.id.label("id")).where(p.id == literal(int(program_id), Integer))
+        anc = start.cte("ancestry", recursive=True)
+        step = select(e.parent_id).join(anc, e.child_id == anc.c.id)
+        step = step.where(e.kind.in_(tuple(kinds)))
+        with self._session(write=False) as s:
+            # The walk stops below min_id only if no edge goes from a newer program to an
+            # older one (add_edges could write one): then no path climbs back above it.
+            backwards = select(e.id).where(e.parent_id > e.child_id).limit(1)
+            if min_id is not None and s.scalar(backwards) is None:
+                step = step.where(e.parent_id >= int(min_id))
+            anc = anc.union(step)  # UNION: each id once, so the walk ends
+            ids = set(s.scalars(select(anc.c.id)))
+        return ids if min_id is None else {i for i in ids if i >= min_id}
+
+    def program_values(self, campaign_id: int, field: str) -> list[Any]:
+        if field not in VALUE_FIELDS:
+            raise ValueError(f"program_values: field must be one of {VALUE_FIELDS}, not {field!r}")
+        column = queries.PROGRAMS.c[field]
+        base = select(column).where(
+            queries.PROGRAMS.c.campaign_id == campaign_id, column.is_not(None)
+        )
+        values: list[Any] = []
+        with self._session(write=False) as s:
+            # a skip scan: the next larger value, one index probe per distinct value
+            while True:
+                query = base.where(column > values[-1]) if values else base
+                value = s.scalar(query.order_by(column).limit(1))
+                if value is None:
+                    return sorted(values)
+                values.append(value)
+
+    def program_keys(self, campaign_id: int, field: str, *, last: int | None = None) -> list[str]:
+        if field not in ("metrics", "features"):
+            raise ValueError(f"program_keys: field must be metrics or features, not {field!r}")
+        p = queries.PROGRAMS.c
+        query = (
+            select(p[field])
+            .where(p.campaign_id == campaign_id, p.eval_seq.is_not(None))
+            .where(p.status == EVALUATED)
+            .order_by(p.eval_seq.desc())
+            .limit(None if last is None else max(0, int(last)))
+        )
+        with self._session(write=False) as s:
+            return sorted({k for (value,) in s.execute(query) for k in (value or {})})
+
+    def last_eval_seq(self, campaign_id: int) -> int:
+        query = select(func.max(Program.eval_seq)).where(Program.campaign_id == campaign_id)
+        with self._session(write=False) as s:
+            return int(s.scalar(query) or 0)
+
+    def llm_totals(self, campaign_id: int) -> dict[str, Any]:
+        c = queries.LLM_CALLS.c
+        query = select(func.count(), func.sum(c.cost_usd)).where(c.campaign_id == campaign_id)
+        with self._session(write=False) as s:
+            calls, cost = s.execute(query).one()
+        return {"calls": int(calls or 0), "cost_usd": float(cost or 0.0)}
 
     # -- life cycle ----------------------------------------------------------------------
     def close(self) -> None:

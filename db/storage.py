@@ -6,10 +6,14 @@ Implementations: db.sql.SQLStorage (SQLite, PostgreSQL). Nothing is ever deleted
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from db.records import (
+    MIGRATION,
+    PARENT,
+    SECOND_PARENT,
     CampaignRecord,
     EdgeRecord,
     EvaluationRecord,
@@ -20,6 +24,10 @@ from db.records import (
 )
 
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens")
+# Program columns whose distinct values Storage.program_values lists.
+VALUE_FIELDS = ("island", "operator", "outcome", "status", "generation")
+# The edges an ancestry follows by default: every kind but inspiration.
+ANCESTRY_KINDS = (PARENT, SECOND_PARENT, MIGRATION)
 
 
 class StorageError(RuntimeError):
@@ -166,6 +174,90 @@ class Storage(abc.ABC):
             for f in fields:
                 row[f] += getattr(c, f)
         return [groups[k] for k in sorted(groups)]
+
+    # -- targeted reads (the dashboard on large campaigns) ----------------------------
+    # Non-abstract: each default computes the answer from the methods above; SQLStorage
+    # answers each with a few indexed queries, never a read of the whole campaign.
+    def programs_by_id(
+        self, program_ids: Sequence[int], *, with_code: bool = False
+    ) -> list[ProgramRecord]:
+        """The programs with these ids (of any campaign) in id order, each once; unknown
+        ids are skipped. with_code=False: light records, as programs(with_code=False)."""
+        out = []
+        for pid in sorted(set(program_ids)):
+            record = self.get_program(pid)
+            if record is not None:
+                out.append(
+                    record if with_code else dataclasses.replace(record, code="", genome=None)
+                )
+        return out
+
+    def edges_of(
+        self, program_ids: Sequence[int], *, parents: bool = True, children: bool = True
+    ) -> list[EdgeRecord]:
+        """The lineage edges, of every kind, into these programs (parents=True: the edges
+        to their parents) and out of them (children=True: the edges to their children),
+        each edge once, in the order they were stored."""
+        wanted = set(program_ids)
+        campaigns = {p.campaign_id for p in self.programs_by_id(list(wanted))}
+        return [
+            e
+            for cid in sorted(campaigns)
+            for e in self.edges(cid)
+            if (parents and e.child_id in wanted) or (children and e.parent_id in wanted)
+        ]
+
+    def ancestry(
+        self,
+        program_id: int,
+        *,
+        kinds: Sequence[str] = ANCESTRY_KINDS,
+        min_id: int | None = None,
+    ) -> set[int]:
+        """The program's id and the ids of all its ancestors through edges of these kinds
+        (by default every kind but inspiration); empty when there is no such program.
+        min_id: only the ids >= min_id (cheaper where every edge goes from an older program
+        to a newer one, as add_program writes them: the walk stops below min_id)."""
+        if not self.programs_by_id([program_id]):
+            return set()
+        seen, frontier = {program_id}, [program_id]
+        while frontier:
+            edges = self.edges_of(frontier, children=False)
+            frontier = [e.parent_id for e in edges if e.kind in kinds and e.parent_id not in seen]
+            seen.update(frontier)
+        return seen if min_id is None else {i for i in seen if i >= min_id}
+
+    def program_values(self, campaign_id: int, field: str) -> list[Any]:
+        """The distinct values, ascending, of one column of the campaign's programs (one of
+        VALUE_FIELDS: island, operator, outcome, status, generation), None left out."""
+        if field not in VALUE_FIELDS:
+            raise ValueError(f"program_values: field must be one of {VALUE_FIELDS}, not {field!r}")
+        values = {getattr(p, field) for p in self.programs(campaign_id, with_code=False)}
+        return sorted(v for v in values if v is not None)
+
+    def program_keys(self, campaign_id: int, field: str, *, last: int | None = None) -> list[str]:
+        """The names, sorted, in the metrics (field="metrics") or behaviour features
+        (field="features") of the campaign's evaluated programs; last=N: only of the N
+        evaluated last (highest eval_seq)."""
+        if field not in ("metrics", "features"):
+            raise ValueError(f"program_keys: field must be metrics or features, not {field!r}")
+        done = list(self.evaluated_in_order(campaign_id))
+        if last is not None:
+            done = done[len(done) - max(0, last) :]
+        return sorted({k for p in done for k in getattr(p, field)})
+
+    def last_eval_seq(self, campaign_id: int) -> int:
+        """The highest eval_seq of the campaign (its number of evaluations: eval_seq is
+        dense), 0 before the first."""
+        return max((p.eval_seq or 0 for p in self.evaluated_in_order(campaign_id)), default=0)
+
+    def llm_totals(self, campaign_id: int) -> dict[str, Any]:
+        """{"calls": n, "cost_usd": x} over every LLM call of the campaign."""
+        usage = self.llm_usage(campaign_id)
+        return {
+            "calls": sum(r["calls"] for r in usage),
+            "cost_usd": float(sum(r["cost_usd"] for r in usage)),
+        }
 
     @abc.abstractmethod
     def add_llm_call(self, campaign_id: int, call: Mapping[str, Any]) -> LLMCallRecord:

@@ -1,6 +1,7 @@
-"""Scale: a synthetic campaign written through Storage; every API request must answer well
-under a second once the index is loaded, and payloads stay bounded (down-sampled series,
-subgraphs, pages)."""
+"""Scale: a synthetic campaign written through Storage; the first request (answered from
+the database directly) and every API request once the index is loaded in the background
+must answer well under a second, and payloads stay bounded (down-sampled series, subgraphs,
+pages)."""
 
 from __future__ import annotations
 
@@ -39,11 +40,14 @@ def large(request: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def test_api_latency(large: Any) -> None:
     storage, n, cid, ids = large["storage"], large["n"], large["campaign"], large["ids"]
-    client = Client(create_app(storage))
+    app = create_app(storage)
+    client = Client(app)
     t = time.perf_counter()
     first = client.get(f"/api/campaigns/{cid}")
     cold = time.perf_counter() - t
     assert first.status == 200 and first.json()["programs"] == n
+    assert app.indexes.wait(cid, timeout=max(60.0, n / 100))  # loaded in the background
+    load = time.perf_counter() - t
     mid = ids[n // 2]
     paths = [
         "/api/campaigns",
@@ -69,14 +73,16 @@ def test_api_latency(large: Any) -> None:
         assert r.status == 200, (path, r.body[:200])
         assert len(r.body) < 1_000_000, path  # bounded payloads
     report = "\n".join(f"  {v * 1000:7.1f} ms  {k}" for k, v in timings.items())
-    print(f"\n{n} programs: cold index load {cold:.2f} s\n{report}")
+    print(f"\n{n} programs: first request {cold:.3f} s, index loaded {load:.2f} s\n{report}")
     limit = float(os.environ.get("EVOLVE_DASHBOARD_LATENCY_S", "0.5"))
     slow = {k: round(v, 3) for k, v in timings.items() if v > limit}
     assert not slow, slow
-    # the one full read, through programs(limit, offset): see dashboards/STORAGE_PATCH.md
-    assert cold < max(10.0, n / 500)
+    assert cold < limit  # answered without the index
+    # the one full read, keyset-paged in the background: see dashboards/STORAGE_PATCH.md
+    assert load < max(10.0, n / 500)
 
     series = client.get(f"/api/campaigns/{cid}/series").json()
     assert len(series["scores"]) <= 2000 and len(series["best_by_eval"]) <= 2000
     graph = client.get(f"/api/programs/{ids[-1]}/lineage?depth=50&max_nodes=2000").json()
     assert len(graph["nodes"]) <= 2000
+    app.close()

@@ -30,7 +30,7 @@ def _revision(url: str) -> str | None:
 
 
 def test_there_is_an_older_revision() -> None:
-    assert head_revision() == "0003" and known_revisions() == {"0001", "0002", "0003"}
+    assert head_revision() == "0004" and known_revisions() == {"0001", "0002", "0003", "0004"}
 
 
 def test_fresh_database_is_created_at_head(persistent_url: str) -> None:
@@ -49,7 +49,7 @@ def test_fresh_database_is_created_at_head(persistent_url: str) -> None:
 def test_migrations_build_exactly_the_models(persistent_url: str) -> None:
     result = upgrade(persistent_url)
     assert (result.from_revision, result.to_revision) == (None, head_revision())
-    assert "from revision empty to 0003" in str(result)
+    assert "from revision empty to 0004" in str(result)
     engine = create_engine_from_url(persistent_url)
     try:
         with engine.connect() as conn:
@@ -120,16 +120,16 @@ def test_older_schema_is_refused_then_upgraded(persistent_url: str, tmp_path: Pa
     with pytest.raises(SchemaOutdated) as info:
         SQLStorage(url)
     msg = str(info.value)
-    assert "database at revision 0001, this evoforge needs 0003" in msg
+    assert "database at revision 0001, this evoforge needs 0004" in msg
     assert "evolve db upgrade --db " in msg and "\n" not in msg
     assert "s3cret" not in msg
 
     result = upgrade(url)
-    assert (result.from_revision, result.to_revision) == ("0001", "0003")
-    assert "from revision 0001 to 0003" in str(result) and "s3cret" not in str(result)
+    assert (result.from_revision, result.to_revision) == ("0001", "0004")
+    assert "from revision 0001 to 0004" in str(result) and "s3cret" not in str(result)
     if url.startswith("sqlite"):
         assert result.backup is not None and Path(result.backup).exists()
-    assert "already at revision 0003" in str(upgrade(url))
+    assert "already at revision 0004" in str(upgrade(url))
 
     with SQLStorage(url) as storage:
         camp = storage.get_campaign("old")

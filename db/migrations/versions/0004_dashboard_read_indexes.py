@@ -1,0 +1,37 @@
+"""Indexes for the dashboard's direct reads on large campaigns: the counts by status,
+outcome and correctness from the index alone, the distinct islands and operators by index
+skip-scan, and the LLM spend total of a campaign from the index alone.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+INDEXES = {
+    "ix_programs_campaign_id_status_outcome_correct": (
+        "programs",
+        ["campaign_id", "status", "outcome", "correct"],
+    ),
+    "ix_programs_campaign_id_island": ("programs", ["campaign_id", "island"]),
+    "ix_programs_campaign_id_operator": ("programs", ["campaign_id", "operator"]),
+    "ix_llm_calls_campaign_id_cost_usd": ("llm_calls", ["campaign_id", "cost_usd"]),
+}
+
+
+def upgrade() -> None:
+    for name, (table, columns) in INDEXES.items():
+        op.create_index(name, table, columns)
+
+
+def downgrade() -> None:
+    for name, (table, _) in INDEXES.items():
+        op.drop_index(name, table_name=table)

@@ -1,0 +1,255 @@
+"""The direct reads (dashboards/direct.py): the campaign summary, program and
+neighbourhood endpoints answer without loading the campaign's index, with the same answers
+the index gives; the index loads in the background and can be stopped."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dash_client import Client
+from dash_synthetic import _h, _stage
+
+from dashboards import direct, indexes, lineage, program
+from dashboards.app import create_app
+from dashboards.index import CampaignIndex, Stopped
+from db import open_storage
+from db.storage import Storage
+
+N = 240
+
+
+def _tangled(storage: Storage) -> dict[str, Any]:
+    """N programs whose parents are near each other (neighbourhoods overlap and truncate),
+    every edge kind (migration edges added after the fact), a program with many children,
+    failures and pending programs; metric names that change over the campaign."""
+    rng = random.Random(5)
+    c = storage.create_campaign("tangled", "synthetic.tangled", {"max_evals": N}, seed=5)
+    ids: list[int] = []
+    for i in range(N):
+        edges: list[tuple[int, str]] = []
+        if ids:
+            window = ids[-25:]
+            parent = ids[1] if i % 7 == 0 and len(ids) > 1 else rng.choice(window)
+            edges.append((parent, "parent"))
+            other = rng.choice(window)
+            r = rng.random()
+            if other != parent and r < 0.3:
+                edges.append((other, "second_parent"))
+            elif other != parent and r < 0.5:
+                edges.append((other, "inspiration"))
+        p = storage.add_program(
+            c.id,
+            code=f"def f(x):\n    return x + {i}\n",
+            genome=None,
+            code_hash=_h(f"t{i}"),
+            ast_hash="",
+            generation=i // 10,
+            island=i % 3,
+            operator="initial" if not ids else rng.choice(("mutate", "crossover", "llm_diff")),
+            edges=edges,
+        )
+        if i % 11 == 5 and len(ids) > 30:
+            storage.add_edges(p.id, [(rng.choice(ids[-30:-10]), "migration")])
+        ids.append(p.id)
+        if i % 13 == 12:
+            continue  # left pending
+        outcome = "ok" if rng.random() < 0.8 else "error"
+        metrics = {"acc": rng.random(), ("early" if i < N // 2 else "late"): 1.0}
+        score = rng.random() if outcome == "ok" else None
+        storage.record_evaluation(
+            p.id, [_stage(score, outcome, metrics, {"len": float(i)})], worker="w", attempt=1
+        )
+    return {"campaign": c.id, "ids": ids}
+
+
+@pytest.fixture(scope="module")
+def tangled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    path: Path = tmp_path_factory.mktemp("direct") / "tangled.db"
+    storage = open_storage(f"sqlite:///{path}")
+    info = _tangled(storage)
+    yield {"storage": storage, **info}
+    storage.close()
+
+
+def _graph(storage: Storage, cid: int) -> direct.DirectGraph:
+    return direct.DirectGraph(storage, cid, direct.AncestryCache(storage))
+
+
+def test_neighbourhood_reads_the_same_subgraph_as_the_index(tangled: dict[str, Any]) -> None:
+    storage, cid, ids = tangled["storage"], tangled["campaign"], tangled["ids"]
+    index = CampaignIndex(storage, cid).sync()
+    shapes = [(3, 1, 300), (50, 0, 2000), (6, 2, 25), (0, 3, 10), (2, 10, 7), (50, 10, 1)]
+    filters = [lineage.Filters(), lineage.Filters(operator="mutate", min_score=0.3)]
+    checked = truncated = 0
+    for pid in ids[::9] + [ids[1], ids[-1]]:
+        for depth, down, max_nodes in shapes:
+            for f in filters:
+                want = lineage.neighbourhood(index, pid, depth, down, max_nodes, f)
+                got = lineage.neighbourhood(_graph(storage, cid), pid, depth, down, max_nodes, f)
+                assert got == want, (pid, depth, down, max_nodes, f)
+                checked += 1
+                truncated += want["truncated"]
+    assert checked > 300 and truncated > 50  # the truncation order is exercised too
+    big = lineage.neighbourhood(_graph(storage, cid), ids[1], 0, 2, 2000)
+    kinds = {e["kind"] for e in big["edges"]}
+    assert len(big["nodes"]) > 40 and {"parent", "second_parent"} <= kinds
+    best = index.best()
+    assert best is not None
+    around = lineage.neighbourhood(_graph(storage, cid), best.id, 50, 0, 2000)
+    assert [n["id"] for n in around["nodes"] if n["best"]] == [best.id]
+    assert sum(n["best_ancestry"] for n in around["nodes"]) > 10
+
+
+def test_program_detail_reads_the_same_as_the_index(tangled: dict[str, Any]) -> None:
+    storage, cid, ids = tangled["storage"], tangled["campaign"], tangled["ids"]
+    index = CampaignIndex(storage, cid).sync()
+    kinds = set()
+    for pid in ids:
+        record = storage.get_program(pid)
+        assert record is not None
+        want = program.detail(storage, index, record)
+        got = program.detail(storage, _graph(storage, cid), record)
+        assert got == want, pid
+        kinds |= {p["kind"] for p in got["parents"]}
+    assert kinds == {"parent", "second_parent", "inspiration", "migration"}
+    assert program.detail(storage, _graph(storage, cid), storage.get_program(ids[1]))["children"]
+
+
+def test_ancestry_cache_follows_the_best_program(tangled: dict[str, Any]) -> None:
+    storage, cid, ids = tangled["storage"], tangled["campaign"], tangled["ids"]
+    cache = direct.AncestryCache(storage)
+    index = CampaignIndex(storage, cid).sync()
+    best = index.best()
+    assert best is not None
+    whole = index.best_ancestry()
+    mid = sorted(whole)[len(whole) // 2]
+    upper = cache.get(cid, best.id, mid)
+    assert upper == {i for i in whole if i >= mid} and 0 < len(upper) < len(whole)
+    assert cache.get(cid, best.id, mid + 5) is upper  # reused for a higher bound
+    assert cache.get(cid, best.id, 0) == whole  # a lower one reads again
+    assert cache.get(cid, best.id, mid) == whole  # and is kept
+    assert cache.get(cid, ids[0]) == {ids[0]}  # another best: read again
+
+
+def test_cold_requests_do_not_load_the_index(tangled: dict[str, Any]) -> None:
+    storage, cid, ids = tangled["storage"], tangled["campaign"], tangled["ids"]
+    app = create_app(storage, background=False)
+    client = Client(app)
+    summary = client.get(f"/api/campaigns/{cid}").json()
+    assert client.get(f"/api/programs/{ids[100]}").status == 200
+    assert client.get(f"/api/programs/{ids[100]}/lineage?depth=4&down=2").status == 200
+    assert client.get(f"/api/programs/{ids[100]}/diff").status == 200
+    assert client.get("/api/campaigns").status == 200
+    assert app.indexes.peek(cid) is None  # nothing loaded the campaign's index
+    # the same answers as the index's
+    index = CampaignIndex(storage, cid).sync()
+    best = index.best()
+    assert best is not None and summary["best_program"] == best.id
+    assert summary["best_score"] == best.score
+    assert summary["cursor"] == index.evaluated()[-1].eval_seq == summary["evaluated"]
+    assert summary["programs"] == N and summary["pending"] == N // 13
+    assert summary["islands"] == index.values("island") == [0, 1, 2]
+    assert summary["operators"] == index.values("operator")
+    assert summary["outcome_classes"] == index.values("outcome") == ["error", "ok"]
+    assert summary["metrics"] == index.keys("metrics") == ["acc", "early", "late"]
+    assert summary["features"] == index.keys("features") == ["len"]
+    assert sum(summary["outcomes"].values()) == summary["evaluated"]
+    # an aggregate view loads it
+    assert client.get(f"/api/campaigns/{cid}/series").status == 200
+    assert app.indexes.peek(cid) is not None
+    # then the summary comes from the index: the same answer
+    assert client.get(f"/api/campaigns/{cid}").json() == summary
+    listed = client.get("/api/campaigns").json()["campaigns"]
+    fresh = Client(create_app(storage, background=False)).get("/api/campaigns").json()
+    assert listed == fresh["campaigns"]
+
+
+def test_metric_names_are_sampled_until_the_index_is_loaded(
+    tangled: dict[str, Any], monkeypatch: Any
+) -> None:
+    storage, cid = tangled["storage"], tangled["campaign"]
+    monkeypatch.setattr(direct, "KEY_SAMPLE", 5)
+    app = create_app(storage, background=False)
+    client = Client(app)
+    assert client.get(f"/api/campaigns/{cid}").json()["metrics"] == ["acc", "late"]
+    client.get(f"/api/campaigns/{cid}/grid")  # loads the index: every evaluation's names
+    assert client.get(f"/api/campaigns/{cid}").json()["metrics"] == ["acc", "early", "late"]
+
+
+def test_index_loads_in_the_background_after_a_request(tangled: dict[str, Any]) -> None:
+    storage, cid, ids = tangled["storage"], tangled["campaign"], tangled["ids"]
+    app = create_app(storage)
+    try:
+        client = Client(app)
+        assert client.get(f"/api/programs/{ids[7]}").status == 200
+        assert app.indexes.wait(cid, timeout=60)
+        index = app.indexes.peek(cid)
+        assert index is not None and len(index.nodes) == N
+    finally:
+        app.close()
+    assert app.indexes._worker is None or not app.indexes._worker.is_alive()
+    app.indexes.prefetch(cid + 1)  # closed: nothing starts
+    assert app.indexes._worker is None or not app.indexes._worker.is_alive()
+
+
+def test_background_load_yields_to_direct_requests(
+    tangled: dict[str, Any], monkeypatch: Any
+) -> None:
+    storage, cid = tangled["storage"], tangled["campaign"]
+    monkeypatch.setattr(indexes, "BACKGROUND_PAGE", 10)
+    monkeypatch.setattr(indexes, "MAX_YIELD_S", 0.05)
+    app = create_app(storage)
+    try:
+        with app.indexes.direct():  # a direct request in flight: 24 pages, 50 ms pause each
+            app.indexes.prefetch(cid)
+            time.sleep(0.3)
+            assert app.indexes.peek(cid) is None
+        assert app.indexes.wait(cid, timeout=60)
+    finally:
+        app.close()
+
+
+def test_a_stopped_load_leaves_the_index_unloaded(tangled: dict[str, Any]) -> None:
+    storage, cid = tangled["storage"], tangled["campaign"]
+    index = CampaignIndex(storage, cid)
+    pages = []
+
+    def stop_after_two() -> None:
+        pages.append(len(index.nodes))
+        if len(pages) == 2:
+            raise Stopped
+
+    with pytest.raises(Stopped):
+        index.sync(page=50, pause=stop_after_two)
+    assert pages == [50, 100] and not index.ready and index.nodes == [] and index.pos == {}
+    index.sync(force=True)
+    assert index.ready and len(index.nodes) == N and index.cursor == N - N // 13
+
+
+def test_prefetch_queue_puts_requested_campaigns_next(tangled: dict[str, Any]) -> None:
+    storage, cid = tangled["storage"], tangled["campaign"]
+    app = create_app(storage)
+    first = app.indexes._get(cid)
+    first._lock.acquire()  # the worker blocks on the first campaign
+    try:
+        app.indexes.prefetch(cid)
+        for other in (101, 102):
+            app.indexes.prefetch(other, urgent=False)  # as `evolve dashboard` queues them
+        app.indexes.prefetch(103)  # a page asks about 103: next
+        assert app.indexes._queue == [cid, 103, 101, 102]
+        app.indexes.prefetch(102)
+        app.indexes.prefetch(101, urgent=False)  # queued already: stays
+        assert app.indexes._queue == [cid, 102, 103, 101]
+    finally:
+        first._lock.release()
+    try:
+        for campaign_id in (cid, 101, 102, 103):  # unknown campaigns load empty
+            assert app.indexes.wait(campaign_id, timeout=60)
+        assert app.indexes._queue == []
+    finally:
+        app.close()

@@ -1,0 +1,232 @@
+"""Conformance of the targeted reads the dashboard answers its cold requests with
+(programs_by_id, edges_of, ancestry, program_values, program_keys, last_eval_seq,
+llm_totals), on every backend: each SQL answer equals the Storage default, which computes
+the same from the basic methods, and the hand-computed expectation."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from _dbtest_helpers import add, stage
+
+from db.records import INSPIRATION, MIGRATION, PARENT, SECOND_PARENT, EdgeRecord
+from db.sql import SQLStorage
+from db.storage import Storage
+
+
+@pytest.fixture
+def dag(storage: SQLStorage) -> dict[str, Any]:
+    """Two campaigns; in the first, a DAG with every edge kind:
+
+    a ── b ── d ─┬─ e        (d: crossover of b and c, inspired by a)
+    └─── c ──────┘           e: child of d, migrated from c
+    f: an unrelated root; g: pending child of f
+    """
+    cid = storage.create_campaign("dag", "p", {}, 1).id
+    a = add(storage, cid, "a", island=1, operator="init")
+    b = add(storage, cid, "b", island=0, operator="mutate", edges=[(a.id, PARENT)])
+    c = add(storage, cid, "c", island=2, operator="mutate", edges=[(a.id, PARENT)])
+    d = add(
+        storage,
+        cid,
+        "d",
+        island=0,
+        operator="crossover",
+        edges=[(c.id, SECOND_PARENT), (a.id, INSPIRATION), (b.id, PARENT)],
+    )
+    e = add(storage, cid, "e", island=3, operator="llm_diff", edges=[(d.id, PARENT)])
+    storage.add_edges(e.id, [(c.id, MIGRATION)])
+    f = add(storage, cid, "f", island=1, operator="init")
+    g = add(storage, cid, "g", island=1, operator="mutate", edges=[(f.id, PARENT)])
+    scores = {a: 0.1, b: 0.5, c: 0.2, d: 0.9, e: 0.7, f: 0.3}
+    for i, (p, score) in enumerate(scores.items()):
+        ok = i != 2
+        storage.record_evaluation(
+            p.id,
+            [
+                stage(
+                    outcome="ok" if ok else "error",
+                    score=score if ok else None,
+                    correct=ok,
+                    metrics={"acc": score, f"m{i % 2}": 1.0},
+                    features={"len": float(i)} if i < 4 else {"depth": 2.0},
+                )
+            ],
+            worker="w",
+            attempt=1,
+        )
+    other = storage.create_campaign("other", "p", {}, 2).id
+    x = add(storage, other, "x", island=9, operator="other_op")
+    ids = {"a": a.id, "b": b.id, "c": c.id, "d": d.id, "e": e.id, "f": f.id, "g": g.id}
+    return {"cid": cid, "other": other, "x": x.id, **ids}
+
+
+def test_programs_by_id(storage: SQLStorage, dag: dict[str, Any]) -> None:
+    ids = [dag["e"], dag["a"], dag["x"], 987654, dag["a"]]
+    light = storage.programs_by_id(ids)
+    assert [p.id for p in light] == sorted({dag["a"], dag["e"], dag["x"]})  # any campaign
+    assert all(p.code == "" and p.genome is None for p in light)
+    full = storage.programs_by_id(ids, with_code=True)
+    assert full == [storage.get_program(p.id) for p in light]
+    for f, g in zip(full, light, strict=True):
+        assert dataclasses.replace(f, code="", genome=None) == g
+    d = storage.programs_by_id([dag["d"]])[0]
+    assert d.parent_ids == (dag["b"], dag["c"]) and d.operator == "crossover"
+    assert storage.programs_by_id([]) == [] and storage.programs_by_id([987654]) == []
+    assert light == Storage.programs_by_id(storage, ids)
+
+
+def test_programs_by_id_pages_long_lists(storage: SQLStorage, monkeypatch) -> None:
+    import db.queries
+
+    monkeypatch.setattr(db.queries, "PAGE", 2)
+    cid = storage.create_campaign("long", "p", {}, 1).id
+    ps = [add(storage, cid, i) for i in range(5)]
+    got = storage.programs_by_id([p.id for p in reversed(ps)])
+    assert [p.id for p in got] == [p.id for p in ps]
+    assert storage.edges_of([p.id for p in ps]) == []
+
+
+def test_edges_of(storage: SQLStorage, dag: dict[str, Any]) -> None:
+    a, b, c, d, e = (dag[k] for k in "abcde")
+    into_d = [
+        EdgeRecord(c, d, SECOND_PARENT),
+        EdgeRecord(a, d, INSPIRATION),
+        EdgeRecord(b, d, PARENT),
+    ]
+    assert storage.edges_of([d], children=False) == into_d  # stored order
+    assert storage.edges_of([d], parents=False) == [EdgeRecord(d, e, PARENT)]
+    assert storage.edges_of([d]) == [*into_d, EdgeRecord(d, e, PARENT)]
+    out_of_a = storage.edges_of([a], parents=False)
+    assert out_of_a == [
+        EdgeRecord(a, b, PARENT),
+        EdgeRecord(a, c, PARENT),
+        EdgeRecord(a, d, INSPIRATION),
+    ]
+    # an edge between two of the ids comes once
+    both = storage.edges_of([c, e])
+    assert both == [
+        EdgeRecord(a, c, PARENT),
+        EdgeRecord(c, d, SECOND_PARENT),
+        EdgeRecord(d, e, PARENT),
+        EdgeRecord(c, e, MIGRATION),  # added after the fact: stored last
+    ]
+    assert storage.edges_of([c, e], parents=False, children=False) == []
+    assert storage.edges_of([]) == [] and storage.edges_of([dag["f"]], parents=False) == [
+        EdgeRecord(dag["f"], dag["g"], PARENT)
+    ]
+    for ids in ([d], [a], [c, e], [dag["g"]]):
+        for kw in ({}, {"parents": False}, {"children": False}):
+            assert storage.edges_of(ids, **kw) == Storage.edges_of(storage, ids, **kw)
+
+
+def test_ancestry(storage: SQLStorage, dag: dict[str, Any]) -> None:
+    a, b, c, d, e = (dag[k] for k in "abcde")
+    assert storage.ancestry(e) == {e, d, b, c, a}
+    assert storage.ancestry(d) == {d, b, c, a}  # inspiration is not ancestry by default
+    assert storage.ancestry(d, kinds=(PARENT,)) == {d, b, a}
+    assert storage.ancestry(d, kinds=(INSPIRATION,)) == {d, a}
+    assert storage.ancestry(e, kinds=(MIGRATION,)) == {e, c}
+    assert storage.ancestry(e, kinds=()) == {e}
+    assert storage.ancestry(a) == {a} and storage.ancestry(987654) == set()
+    assert storage.ancestry(dag["g"]) == {dag["g"], dag["f"]}
+    for pid in (a, d, e, dag["g"], 987654):
+        assert storage.ancestry(pid) == Storage.ancestry(storage, pid)
+
+
+def test_ancestry_of_a_long_chain(storage: SQLStorage) -> None:
+    cid = storage.create_campaign("chain", "p", {}, 1).id
+    prev = add(storage, cid, 0)
+    ids = [prev.id]
+    for i in range(1, 60):
+        prev = add(storage, cid, i, edges=[(prev.id, PARENT)])
+        ids.append(prev.id)
+    assert storage.ancestry(ids[-1]) == set(ids)
+    assert storage.ancestry(ids[30]) == set(ids[:31])
+
+
+def test_program_values(storage: SQLStorage, dag: dict[str, Any]) -> None:
+    cid = dag["cid"]
+    assert storage.program_values(cid, "island") == [0, 1, 2, 3]  # x (island 9) elsewhere
+    assert storage.program_values(cid, "operator") == [
+        "crossover",
+        "init",
+        "llm_diff",
+        "mutate",
+    ]
+    assert storage.program_values(cid, "outcome") == ["error", "ok"]  # pending g: None
+    assert storage.program_values(cid, "status") == ["evaluated", "pending"]
+    assert storage.program_values(cid, "generation") == [0]
+    empty = storage.create_campaign("empty", "p", {}, 3).id
+    assert storage.program_values(empty, "island") == []
+    for field in ("island", "operator", "outcome", "status"):
+        assert storage.program_values(cid, field) == Storage.program_values(storage, cid, field)
+    with pytest.raises(ValueError, match="island"):
+        storage.program_values(cid, "code")
+
+
+def test_program_keys(storage: SQLStorage, dag: dict[str, Any]) -> None:
+    cid = dag["cid"]
+    assert storage.program_keys(cid, "metrics") == ["acc", "m0", "m1"]
+    assert storage.program_keys(cid, "features") == ["depth", "len"]
+    # the last two evaluated (e, f: eval_seq 5 and 6) only
+    assert storage.program_keys(cid, "features", last=2) == ["depth"]
+    assert storage.program_keys(cid, "metrics", last=1) == ["acc", "m1"]
+    assert storage.program_keys(cid, "metrics", last=0) == []
+    assert storage.program_keys(dag["other"], "metrics") == []  # nothing evaluated
+    for field in ("metrics", "features"):
+        for last in (None, 0, 1, 2, 100):
+            assert storage.program_keys(cid, field, last=last) == Storage.program_keys(
+                storage, cid, field, last=last
+            )
+    with pytest.raises(ValueError):
+        storage.program_keys(cid, "genome")
+
+
+def test_last_eval_seq(storage: SQLStorage, dag: dict[str, Any]) -> None:
+    assert storage.last_eval_seq(dag["cid"]) == 6 == storage.counts(dag["cid"])["evaluated"]
+    assert storage.last_eval_seq(dag["other"]) == 0
+    assert Storage.last_eval_seq(storage, dag["cid"]) == 6
+
+
+def test_llm_totals(storage: SQLStorage) -> None:
+    cid = storage.create_campaign("spend", "p", {}, 1).id
+    assert storage.llm_totals(cid) == {"calls": 0, "cost_usd": 0.0}
+    call = {"model": "m", "prompt": "p", "cost_usd": 0.25, "prompt_tokens": 3}
+    add(storage, cid, 0, operator="llm_diff", llm_call=[call, {**call, "cost_usd": 0.5}])
+    storage.add_llm_call(cid, {**call, "outcome": "error", "cost_usd": 1.0})
+    other = storage.create_campaign("other", "p", {}, 1).id
+    add(storage, other, 1, llm_call=call)
+    totals = storage.llm_totals(cid)
+    assert totals["calls"] == 3 and totals["cost_usd"] == pytest.approx(1.75)
+    default = Storage.llm_totals(storage, cid)
+    assert default["calls"] == 3 and default["cost_usd"] == pytest.approx(1.75)
+    assert storage.llm_totals(other) == {"calls": 1, "cost_usd": 0.25}
+
+
+def test_ancestry_above_min_id(storage: SQLStorage, dag: dict[str, Any]) -> None:
+    a, b, c, d, e = (dag[k] for k in "abcde")
+    assert storage.ancestry(e, min_id=c) == {c, d, e}
+    assert storage.ancestry(e, min_id=e) == {e} and storage.ancestry(e, min_id=e + 1) == set()
+    assert storage.ancestry(e, min_id=0) == storage.ancestry(e)
+    assert storage.ancestry(d, kinds=(PARENT,), min_id=b) == {b, d}
+    for pid in (a, d, e):
+        for lo in (a, b, c, d, e):
+            assert storage.ancestry(pid, min_id=lo) == Storage.ancestry(storage, pid, min_id=lo)
+
+
+def test_ancestry_above_min_id_with_a_backward_edge(storage: SQLStorage) -> None:
+    """An edge from a newer program to an older one (add_edges may write one): the walk
+    must not stop below min_id, or it misses ancestors above it."""
+    cid = storage.create_campaign("back", "p", {}, 1).id
+    p1 = add(storage, cid, 1)
+    p2 = add(storage, cid, 2, edges=[(p1.id, PARENT)])
+    p3 = add(storage, cid, 3, edges=[(p2.id, PARENT)])
+    p4 = add(storage, cid, 4)
+    assert storage.ancestry(p3.id, min_id=p2.id) == {p2.id, p3.id}
+    storage.add_edges(p2.id, [(p4.id, MIGRATION)])  # p4 is newer than its "child" p2
+    assert storage.ancestry(p3.id) == {p1.id, p2.id, p3.id, p4.id}
+    assert storage.ancestry(p3.id, min_id=p4.id) == {p4.id}
+    assert storage.ancestry(p3.id, min_id=p2.id) == {p2.id, p3.id, p4.id}
