@@ -1,0 +1,194 @@
+"""AutoNumerics population evaluation throughput: the JAX register machine
+(problems/autonumerics/interp_switch.py) against DEAP's per-individual ``compile`` + NumPy.
+
+Both sides evaluate the same 500 random DEAP trees (ramped half-and-half, depth 2-6, +, -,
+*, protected /, ephemeral constants in U(-1, 1)) on the same points, in float64. DEAP's time
+includes its compile of every individual; ours includes lowering (fold, register
+allocation) every time, and the first call also the XLA compile of the bucket's executable
+(later batches of the same bucket reuse it: the steady column). DEAP and JAX runs alternate
+and each figure is the median of REPS runs, so the machine's load hits both alike.
+
+``python -m bench.autonumerics_throughput`` writes bench/results/autonumerics_throughput.md.
+Environment: AN_DEVICES (host devices to split the population over, default: all cores).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from bench.common import RESULTS, machine
+
+DEVICES = int(os.environ.get("AN_DEVICES", str(os.cpu_count() or 1)))
+try:  # must precede the backend's start; harmless (and ignored) after it
+    jax.config.update("jax_num_cpu_devices", DEVICES)
+except RuntimeError:
+    pass
+
+from problems.autonumerics import interp_switch  # noqa: E402
+
+REPS = 5
+POINTS = (1000, 10000)
+
+
+def deap_population(n: int = 500, seed: int = 0) -> tuple[Any, list, list[dict], Any]:
+    """(pset, trees, genomes, deap.gp): n random trees and the same functions as genomes
+    (DEAP's protected division pdiv becomes plain div: they differ only where |b| <= 1e-12)."""
+    from deap import gp
+
+    def pdiv(a: Any, b: Any) -> Any:
+        return np.divide(a, np.where(np.abs(b) > 1e-12, b, 1.0))
+
+    pset = gp.PrimitiveSet("MAIN", 1)
+    for fn in (np.add, np.subtract, np.multiply):
+        pset.addPrimitive(fn, 2)
+    pset.addPrimitive(pdiv, 2)
+    pset.addEphemeralConstant("an_throughput_c", uniform_constant)
+    random.seed(seed)
+    trees = [gp.PrimitiveTree(gp.genHalfAndHalf(pset, 2, 6)) for _ in range(n)]
+    names = {"add": "add", "subtract": "sub", "multiply": "mul", "pdiv": "div"}
+
+    def to_genome(tree: Any) -> dict:
+        verts: list[list] = [["x"]]
+        stack: list[int] = []
+        for node in reversed(tree):
+            if isinstance(node, gp.Primitive):
+                args = [stack.pop() for _ in range(node.arity)]
+                verts.append([names[node.name], *args])
+            elif isinstance(node, gp.Terminal) and node.name == "ARG0":
+                stack.append(0)
+                continue
+            else:
+                verts.append(["c", float(node.value)])
+            stack.append(len(verts) - 1)
+        return {"v": verts, "out": stack[-1]}
+
+    return pset, trees, [to_genome(t) for t in trees], gp
+
+
+def uniform_constant() -> float:
+    """DEAP's ephemeral constant (a named function: DEAP pickles and re-registers it)."""
+    return random.uniform(-1, 1)
+
+
+def _timed(fn: Any) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def measure(n: int, population: tuple, devices: list, reps: int = REPS) -> dict[str, float]:
+    """Seconds per population on n points: DEAP and ours end to end (first call and
+    steady), then their parts (compile / NumPy, lowering / XLA run, 1 device)."""
+    pset, trees, genomes, gp = population
+    x = np.linspace(0.01, 1, n)
+
+    def deap() -> None:
+        for tree in trees:
+            gp.compile(tree, pset)(x)
+
+    def ours() -> None:
+        interp_switch.evaluate(genomes, x, devices=devices)
+
+    first = _timed(ours)
+    compiled = [gp.compile(tree, pset) for tree in trees]
+    stream = interp_switch.encode(genomes, shards=len(devices))
+    single = interp_switch.encode(genomes)
+    interp_switch.run(single, x, devices[:1])
+    parts = {
+        "deap_s": deap,
+        "steady_s": ours,
+        "deap_compile_s": lambda: [gp.compile(tree, pset) for tree in trees],
+        "deap_numpy_s": lambda: [f(x) for f in compiled],
+        "lower_s": lambda: interp_switch.encode(genomes, shards=len(devices)),
+        "run_s": lambda: interp_switch.run(stream, x, devices),
+        "run_1dev_s": lambda: interp_switch.run(single, x, devices[:1]),
+    }
+    times: dict[str, list[float]] = {k: [] for k in parts}
+    for _ in range(reps):  # alternate, so load changes hit every part alike
+        for key, fn in parts.items():
+            times[key].append(_timed(fn))
+    return {"points": n, "first_s": first, **{k: statistics.median(v) for k, v in times.items()}}
+
+
+def throughput(reps: int = REPS) -> tuple[list[str], list[dict[str, float]]]:
+    """The markdown tables and their rows (seconds per population, points/s, ratios)."""
+    population = deap_population()
+    genomes = population[2]
+    devices = jax.devices()
+    with jax.enable_x64(True):
+        rows = [measure(n, population, devices, reps) for n in POINTS]
+    out = [
+        f"## Population evaluation throughput ({len(genomes)} random DEAP trees, depth 2-6)",
+        "",
+        f"Machine: {machine()}, JAX {jax.__version__}, {len(devices)} host device(s), float64;"
+        f" median of {reps} alternating runs; load average {os.getloadavg()[0]:.1f} at the end"
+        " (a shared machine: ratios, taken in one run, are what to compare).",
+        "",
+        "| points | DEAP s | JAX first call s | JAX steady s | DEAP cand-points/s |"
+        " JAX first cand-points/s | JAX steady cand-points/s | first vs DEAP |"
+        " steady vs DEAP |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        work = len(genomes) * r["points"]
+        out.append(
+            f"| {r['points']:,} | {r['deap_s']:.4f} | {r['first_s']:.4f} | {r['steady_s']:.4f} |"
+            f" {work / r['deap_s']:.3g} | {work / r['first_s']:.3g} | {work / r['steady_s']:.3g} |"
+            f" {r['deap_s'] / r['first_s']:.2f}x | {r['deap_s'] / r['steady_s']:.2f}x |"
+        )
+    out += [
+        "",
+        "Where the time goes (medians of separate runs, so the parts need not add up exactly):",
+        "",
+        "| points | DEAP compile s | DEAP NumPy s | ours: lowering s | ours: XLA run s |"
+        " XLA run, 1 device s | NumPy ns per op-point | XLA ns per instruction-point |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    pset, trees, _, gp = population
+    ops = sum(isinstance(node, gp.Primitive) for tree in trees for node in tree)
+    instrs = int(interp_switch.encode(genomes).counts.sum())
+    for r in rows:
+        per = r["run_1dev_s"] / (instrs * r["points"]) * 1e9
+        numpy_per = r["deap_numpy_s"] / (ops * r["points"]) * 1e9
+        out.append(
+            f"| {r['points']:,} | {r['deap_compile_s']:.4f} | {r['deap_numpy_s']:.4f} |"
+            f" {r['lower_s']:.4f} | {r['run_s']:.4f} | {r['run_1dev_s']:.4f} |"
+            f" {numpy_per:.2f} | {per:.2f} (1 device) |"
+        )
+    cores = len(devices)
+    bound = ", ".join(
+        f"{r['deap_s'] / (r['deap_numpy_s'] / cores):.1f}x at {r['points']:,}" for r in rows
+    )
+    out += [
+        "",
+        f"DEAP runs {ops} NumPy operations per population; the folded, register-allocated"
+        f" stream has {instrs} instructions (constant-only subtrees computed once).",
+        "",
+        "JAX first call = lowering + XLA compile of the bucket's executable + run; the steady"
+        " column is what every later batch of the same bucket costs (lowering + run). An"
+        " evaluator that did DEAP's NumPy work at NumPy's own speed per operation, on all"
+        f" {cores} device(s), with no lowering or compile at all, would reach {bound}: above"
+        " that, it must do less memory traffic per operation than NumPy (several operations"
+        " fused per pass over the points), which a per-instruction interpreter does not.",
+        "",
+    ]
+    return out, rows
+
+
+def main() -> str:
+    lines, _ = throughput()
+    text = "# AutoNumerics population throughput\n\n" + "\n".join(lines) + "\n"
+    print(text, flush=True)
+    (RESULTS / "autonumerics_throughput.md").write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
