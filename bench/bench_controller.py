@@ -8,6 +8,7 @@ evaluate in the sandbox -> record -> tell, on SQLite.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import threading
@@ -57,7 +58,12 @@ def campaign(workers: int, total: int) -> tuple[float, float]:
         return total / elapsed, elapsed
 
 
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main(total: int = 400, workers: int = 2) -> str:
+    load_before = _load()
     baseline = sandbox_only(workers, total)
     rate, elapsed = campaign(workers, total)
     rows = [
@@ -69,6 +75,8 @@ def main(total: int = 400, workers: int = 2) -> str:
         f"Controller: `evolve run bench/trivial_problem.py --max-evals {total}`, SQLite, "
         f"including worker start-up ({elapsed:.1f} s wall in all).",
         "Ratio = candidates/s of the loop / candidates/s of the sandbox alone, same run.",
+        f"Load averages (1/5/15 min) before: {load_before}; after: {_load()} "
+        f"(on {os.cpu_count()} cores, shared with other work: absolute rates are noisy).",
     ]
     return write_table(
         "controller",

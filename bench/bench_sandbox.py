@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from evaluators.contract import OK, Limits  # noqa: E402
 from evaluators.sandbox import SandboxRunner  # noqa: E402
+from evaluators.sandbox.spare import JOBS_PER_SUPERVISOR  # noqa: E402
 
 TRIVIAL = "def main():\n    return 1\n"
 
@@ -40,6 +41,10 @@ def timed(fn, reps: int) -> list[float]:
     return out
 
 
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def p90(values: list[float]) -> float:
     return statistics.quantiles(values, n=10)[-1]
 
@@ -50,6 +55,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "sandbox.md"))
     args = parser.parse_args()
 
+    load_before = _load()
     rows: list[tuple[str, list[float]]] = []
     bare = [sys.executable, "-c", "pass"]
     rows.append(
@@ -86,6 +92,10 @@ def main() -> None:
         "Trivial candidate: `def main(): return 1`, end to end through SandboxRunner.run "
         "(compile check, uid slot, zygote hand-over, fork, limits, uid drop, result "
         "validation, reaping). Target: sandbox median <= 1/3 of the baseline.",
+        "Each supervisor serves up to "
+        f"{JOBS_PER_SUPERVISOR} jobs with candidate processes it forked before reading any "
+        "job; the figure is the mean over that cycle. Load averages (1/5/15 min) before: "
+        f"{load_before}; after: {_load()} (the cores are shared with other work).",
         "",
         "| what | median ms | p90 ms | ratio to `python -c pass` median |",
         "|---|---:|---:|---:|",

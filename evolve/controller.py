@@ -35,7 +35,7 @@ from db.storage import Storage
 from evaluators.contract import ERROR, StageOutcome
 from evaluators.registry import make_problem
 from evolve.config import DEFAULT_OPERATORS, CampaignConfig
-from evolve.held_out import HELD_OUT_TIMEOUT_S, held_out_entry, held_out_jobs, held_out_targets
+from evolve.held_out import held_out_entry, held_out_jobs, held_out_targets, held_out_timeout
 from evolve.live import Progress, QuietView
 from evolve.llm.operator import LLM_OPERATORS, LLMOutcome
 from evolve.llm.pipeline import LLMPipeline
@@ -48,6 +48,7 @@ from evolve.strategy import NoParents
 from workers.jobs import SEARCH, Executor, Job, JobResult
 
 MAX_CONSECUTIVE_REJECTIONS = 500  # proposals in a row that yield nothing new: the search stalled
+WARM_UP_TIMEOUT_S = 60.0  # the most a run waits for its workers and LLM client to be ready
 
 
 class CampaignError(RuntimeError):
@@ -81,9 +82,25 @@ def default_executor(config: CampaignConfig, problem: Any) -> Executor:
     return LocalExecutor(
         workers=config.workers,
         isolation=config.isolation,
-        preload=tuple(getattr(problem, "preload", ())),
+        preload=(*getattr(problem, "preload", ()), *harness_files(problem)),
         batch_size=int(getattr(problem, "batch_size", 1)),
     )
+
+
+def harness_files(problem: Any) -> tuple[str, ...]:
+    """The harness files ("/path/file.py") of the problem's stages: the sandbox preloads
+    them with its modules, so that no candidate reads and compiles the file again."""
+    files: list[str] = []
+    for method in ("stages", "held_out_stages", "reference_stages"):
+        try:
+            stages = list(getattr(problem, method, lambda: [])())
+        except Exception:  # a problem that cannot build its stages here says so in a worker
+            continue
+        for stage in stages:
+            target = str(getattr(stage, "harness", "") or "").rpartition(":")[0]
+            if target.endswith(".py") and target not in files:
+                files.append(target)
+    return tuple(files)
 
 
 def unique_name(storage: Storage, problem: str) -> str:
@@ -216,6 +233,7 @@ class Controller:
         started = time.monotonic()
         reason = "budget"
         try:
+            self._warm_up()
             self._requeue_pending()
             llm_event = self.proposals.event()
             if llm_event is not None:
@@ -289,6 +307,19 @@ class Controller:
     def bandit_state(self) -> dict[str, Any]:
         return self.proposals.bandit_state()
 
+    def _warm_up(self) -> None:
+        """Start-up before the first evaluation: wait (bounded) until every worker has its
+        sandbox running and the LLM client is built, both started in the background by
+        __init__. The loop then starts at full speed instead of evaluating the first
+        programs on one worker while the others and the client are still starting (and
+        competing with it for the CPU). A worker that cannot start ends the wait early;
+        the loop reports it as before."""
+        wait_ready = getattr(self.executor, "wait_ready", None)
+        if wait_ready is not None:
+            wait_ready(WARM_UP_TIMEOUT_S)
+        if self.llm is not None:
+            self.llm.wait_warm(WARM_UP_TIMEOUT_S)
+
     def _wait(self, llm_busy: bool) -> None:
         """Wait for whatever finishes first: an evaluation or an LLM request."""
         if self._outstanding or not llm_busy:
@@ -336,9 +367,16 @@ class Controller:
         # one worker, no queue and one thing in flight at a time: each child is proposed
         # after the previous result was told, which makes a one-worker campaign
         # deterministic for its seed (and replayable from its recorded LLM replies).
+        # Back-pressure: an LLM request is started only while the evaluations waiting and
+        # the requests in flight together stay under the queue plus llm.max_in_flight. A
+        # slow model keeps all its requests in flight (the queue is empty), but a model
+        # faster than the workers cannot run ahead of them: without the bound, an instant
+        # model had the whole budget proposed from the first parents within seconds, with
+        # thousands of programs queued for evaluation.
         capacity = self.executor.capacity
         sequential = capacity == 1
         target = capacity if sequential else capacity * 2
+        backlog_cap = target + (self.config.llm.max_in_flight if self.llm is not None else 0)
         while self._can_propose():
             if self._consecutive_rejections >= MAX_CONSECUTIVE_REJECTIONS:
                 return
@@ -346,7 +384,12 @@ class Controller:
             if sequential and (self._outstanding or llm_busy):
                 return
             evals_full = len(self._outstanding) >= target
-            if evals_full and not (self.llm is not None and self.llm.has_capacity()):
+            llm_room = (
+                self.llm is not None
+                and self.llm.has_capacity()
+                and len(self._outstanding) + llm_busy < backlog_cap
+            )
+            if evals_full and not llm_room:
                 return
             name = self._held or self._choose_operator()
             if name is None:
@@ -354,7 +397,7 @@ class Controller:
             self._held = None
             try:
                 if name in LLM_OPERATORS:
-                    if not self.llm.has_capacity():
+                    if not llm_room:
                         genetic = [n for n in self.operators if n not in LLM_OPERATORS]
                         if self.config.llm.backfill_genetic and genetic and not evals_full:
                             name = self.rng.choice(genetic)
@@ -578,7 +621,7 @@ class Controller:
             return {}
         self._held_results = {}
         self.executor.submit(held_out_jobs(self.config, targets))
-        deadline = time.monotonic() + HELD_OUT_TIMEOUT_S
+        deadline = time.monotonic() + held_out_timeout(self.problem)
         while len(self._held_results) < len(targets) and time.monotonic() < deadline:
             for result in self.executor.completed(timeout=0.5):
                 self._record(result)

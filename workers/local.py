@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -27,8 +28,10 @@ def _worker_main(conn: Connection, isolation: str, preload: tuple[str, ...]) -> 
     # Ctrl-C reaches the whole foreground process group; the controller decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from evaluators.sandbox import DEFAULT_PRELOAD, SandboxRunner
+    from evaluators.sandbox.reaper import set_name
     from workers.evaluate import ProblemCache, evaluate_jobs
 
+    set_name("evo-worker")
     name = f"local-{os.getpid()}"
     problems = ProblemCache()
     modules = tuple(dict.fromkeys((*DEFAULT_PRELOAD, *preload)))
@@ -77,6 +80,7 @@ class LocalExecutor:
         self._queue: deque[Job] = deque()
         self._start_failures = 0
         self._deaths: dict[tuple[str, int], int] = {}
+        self._early: list[JobResult] = []  # results collected by wait_ready
         self._slots = [self._start() for _ in range(workers)]
 
     def _start(self) -> _Slot:
@@ -105,8 +109,21 @@ class LocalExecutor:
                 slot.jobs = [self._queue.popleft() for _ in range(count)]
                 slot.conn.send(slot.jobs)
 
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until every worker has started its sandbox (True), or up to ``timeout``
+        s, or until a worker dies during start-up (False)."""
+        deadline = time.monotonic() + timeout
+        while not all(slot.ready for slot in self._slots):
+            left = deadline - time.monotonic()
+            if left <= 0 or self._start_failures:
+                return False
+            self._early.extend(self.completed(min(left, 1.0)))
+        return True
+
     def completed(self, timeout: float) -> list[JobResult]:
-        results: list[JobResult] = []
+        results, self._early = self._early, []
+        if results:
+            timeout = 0.0
         waitables: list[Any] = [slot.conn for slot in self._slots]
         waitables += [slot.process.sentinel for slot in self._slots]
         ready = set(wait(waitables, timeout))

@@ -35,6 +35,31 @@ _REPORTER_PID = 0  # the candidate process; processes it forks never report
 AVAILABLE_MODULES: frozenset[str] = frozenset()
 
 
+def is_file_target(target: str) -> bool:
+    return target.endswith(".py") or os.sep in target
+
+
+def load_module(target: str) -> types.ModuleType:
+    """A module by dotted name, or a harness file by path (kept in sys.modules under a
+    name derived from the path, so that a file the zygote preloaded is found there)."""
+    if not is_file_target(target):
+        return importlib.import_module(target)
+    module_name = "evoforge_harness_" + "".join(c if c.isalnum() else "_" for c in target)
+    module = sys.modules.get(module_name)
+    if module is None:
+        file_spec = importlib.util.spec_from_file_location(module_name, target)
+        if file_spec is None or file_spec.loader is None:
+            raise ImportError(f"cannot load harness file {target}")
+        module = importlib.util.module_from_spec(file_spec)
+        sys.modules[module_name] = module
+        try:
+            file_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]
+            raise
+    return module
+
+
 def load_harness(spec: str) -> Callable[..., Any]:
     """ "package.module:function" or "/abs/path/file.py:function" -> the function."""
     target, _, name = spec.rpartition(":")
@@ -42,18 +67,7 @@ def load_harness(spec: str) -> Callable[..., Any]:
         raise ValueError(
             f"harness must be 'module:function' or '/path/file.py:function', got {spec!r}"
         )
-    if target.endswith(".py") or os.sep in target:
-        module_name = "evoforge_harness_" + "".join(c if c.isalnum() else "_" for c in target)
-        module = sys.modules.get(module_name)
-        if module is None:
-            file_spec = importlib.util.spec_from_file_location(module_name, target)
-            if file_spec is None or file_spec.loader is None:
-                raise ImportError(f"cannot load harness file {target}")
-            module = importlib.util.module_from_spec(file_spec)
-            sys.modules[module_name] = module
-            file_spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(target)
+    module = load_module(target)
     func = getattr(module, name, None)
     if not callable(func):
         raise AttributeError(f"harness {spec!r}: {name} is not a function of {target}")

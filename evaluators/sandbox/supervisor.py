@@ -1,15 +1,12 @@
-"""The per-job supervisor: one forked process (root) per candidate run.
+"""One job in the supervisor (root): run it on a waiting candidate process, and judge it.
 
-Forked by the zygote ahead of time, with its candidate process already forked and
-waiting. For its one job it reads the request from the job's own socket, hands the job
-to the candidate (see ``child``), enforces the wall clock while draining
-stdout/stderr/result, kills everything the job left behind, classifies the outcome,
-answers with one JSON object and removes the job dir.
+``run_job`` hands the job to the candidate (see ``child``), enforces the wall clock while
+draining stdout/stderr/result, kills everything the job left behind and classifies the
+outcome. The supervisor process itself, its candidates and its jobs are in ``spare``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import shutil
@@ -17,10 +14,10 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
 from evaluators.contract import INVALID_RESULT, KILLED, OK, OOM, SANDBOX_FAILURE, TIMEOUT
-from evaluators.sandbox import child, reaper
+from evaluators.sandbox import reaper
 from evaluators.sandbox.protocol import BadResult, dumps, one_line, parse_result_line
 
 CHUNK = 1 << 16
@@ -48,79 +45,15 @@ class Capture:
         return out
 
 
-def spare(ctl: socket.socket, notify_fd: int, config: dict[str, Any]) -> NoReturn:
-    """A pre-forked supervisor: it forks its candidate process ahead of time (both forks
-    and their first page faults stay off the critical path), then waits for ONE job on
-    the control socket, tells the zygote ("T": took one, "E": the runner is gone), runs
-    the job and exits. Never returns."""
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    reaper.become_subreaper()
-    ends: dict[str, int] = {}
-    readers: dict[str, int] = {}
-    for name in ("stdout", "stderr", "result", "setup", "job"):
-        readers[name], ends[name] = os.pipe()
-    ends["stdin"] = os.open(os.devnull, os.O_RDONLY)
-    job_r, job_w = readers.pop("job"), ends.pop("job")
-    pid = os.fork()
-    if pid == 0:
-        for fd in (*readers.values(), job_w, notify_fd):
-            os.close(fd)
-        ctl.close()
-        child.wait_and_run(job_r, ends, config.get("count_processes", 0))
-    for fd in (*ends.values(), job_r):
-        os.close(fd)
-
+def remove_dir(path: str) -> None:
+    """The job dir: usually empty (one rmdir), else the whole tree."""
     try:
-        while True:
-            try:
-                _, fds, _, _ = socket.recv_fds(ctl, 16, 8)
-                break
-            except InterruptedError:
-                continue
+        os.rmdir(path)
     except OSError:
-        fds = []
-    os.write(notify_fd, b"T" if fds else b"E")
-    os.close(notify_fd)
-    ctl.close()
-    for extra in fds[1:]:
-        os.close(extra)
-    if not fds:
-        os.close(job_w)  # the pre-forked child sees end of file and leaves
-        os.waitpid(pid, 0)
-        os._exit(0)
-    _serve(fds[0], pid, readers, job_w, config)
+        shutil.rmtree(path, ignore_errors=True)
 
 
-def _serve(
-    conn_fd: int, pid: int, readers: dict[str, int], job_w: int, config: dict[str, Any]
-) -> NoReturn:
-    conn = socket.socket(fileno=conn_fd)
-    code = 0
-    jobdir = ""
-    try:
-        conn.settimeout(REQUEST_TIMEOUT_S)
-        job = json.loads(_read_all(conn))
-        jobdir = os.path.join(config["workdir"], f"job-{job['job_id']}")
-        try:
-            response = run_job(job, jobdir, pid, readers, job_w)
-        except Exception as exc:  # a sandbox bug or a full disk: the caller retries
-            response = {
-                "outcome": SANDBOX_FAILURE,
-                "detail": one_line(f"supervisor: {type(exc).__name__}: {exc}"),
-            }
-            _kill_everything(job.get("uid"), pid)
-        conn.settimeout(REQUEST_TIMEOUT_S)
-        conn.sendall(dumps(response))
-        conn.close()
-    except BaseException:
-        code = 1
-        _kill_everything(None, pid)
-    if jobdir:
-        shutil.rmtree(jobdir, ignore_errors=True)
-    os._exit(code)
-
-
-def _kill_everything(uid: int | None, pid: int) -> None:
+def kill_everything(uid: int | None, pid: int) -> None:
     try:
         if uid is not None:
             reaper.kill_uid(uid)
@@ -129,7 +62,7 @@ def _kill_everything(uid: int | None, pid: int) -> None:
         pass
 
 
-def _read_all(conn: socket.socket) -> bytes:
+def read_all(conn: socket.socket) -> bytes:
     parts = []
     while True:
         chunk = conn.recv(CHUNK)
@@ -139,8 +72,15 @@ def _read_all(conn: socket.socket) -> bytes:
 
 
 def run_job(
-    job: dict[str, Any], jobdir: str, pid: int, readers: dict[str, int], job_w: int
+    job: dict[str, Any],
+    jobdir: str,
+    pid: int,
+    readers: dict[str, int],
+    job_w: int,
+    idle: frozenset[int] = frozenset(),
 ) -> dict[str, Any]:
+    """Run one job on the waiting candidate ``pid``; ``idle``: this supervisor's other
+    candidates, still waiting for their jobs (root, so never reached by the uid kill)."""
     limits = job["limits"]
     uid = job.get("uid")
     if uid is not None and job.get("prereap"):
@@ -165,7 +105,7 @@ def run_job(
     duration = time.monotonic() - started
 
     if uid is not None:
-        clean = reaper.kill_uid(uid) if reaper.reap_children() else True
+        clean = reaper.kill_uid(uid) if reaper.live_children(idle) else True
     else:
         clean = reaper.kill_tree(pid)
     _drain_to_eof(readers, caps)

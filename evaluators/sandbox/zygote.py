@@ -1,17 +1,19 @@
-"""The zygote: a long-lived, single-threaded, trusted server that forks one supervisor per job.
+"""The zygote: a long-lived, single-threaded, trusted server that forks the supervisors.
 
 Started by the runner (inside bwrap when available) with a minimal environment. It
-pre-imports the ``preload`` modules once so that candidates start warm, then waits on
-its control socket: every message carries one file descriptor, a socket private to one
-job, on which the forked supervisor reads the request and writes the answer. End of
-file on the control socket (the runner closed it or died) ends the zygote.
+pre-imports the ``preload`` modules (and harness files) once so that candidates start
+warm, then keeps ``SPARES`` supervisors (see ``spare``) waiting on its control socket:
+every message there carries one file descriptor, a socket private to one job, on which
+the supervisor that took it reads the request and writes the answer. Supervisors tell
+the zygote when they take a job ("T") and when they wait again ("W"); it forks a new one
+whenever fewer than ``SPARES`` wait. The zygote itself never reads a job. End of file on
+the control socket (the runner closed it or died) ends the zygote.
 """
 
 from __future__ import annotations
 
 import ctypes
 import gc
-import importlib
 import os
 import pkgutil
 import signal
@@ -19,7 +21,7 @@ import socket
 import sys
 from typing import Any
 
-from evaluators.sandbox import child, reaper, supervisor
+from evaluators.sandbox import child, reaper, spare
 from evaluators.sandbox.protocol import dumps, one_line
 
 CLONE_NEWNET = 0x40000000
@@ -34,14 +36,16 @@ INTERNAL_PRELOAD = (
     "encodings.unicode_escape",
     "encodings.raw_unicode_escape",
 )
-SPARES = 2  # supervisors forked ahead, each waiting for one job
+SPARES = 2  # supervisors kept waiting for a job (forked ahead when fewer wait)
 
 
 def _preload(names: list[str]) -> list[str]:
+    """Import each module (a dotted name, or a harness file by its path) once, here, so
+    that no candidate imports or compiles it again."""
     missing = []
     for name in names:
         try:
-            importlib.import_module(name)
+            child.load_module(name)
         except Exception as exc:  # reported in the hello, not fatal
             missing.append(one_line(f"{name}: {type(exc).__name__}: {exc}", 200))
     return missing
@@ -107,6 +111,7 @@ def _setup(config: dict[str, Any]) -> dict[str, Any]:
 
 def main(config: dict[str, Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    reaper.set_name("evo-zygote")
     ctl = socket.socket(fileno=int(config["ctl_fd"]))
     try:
         hello = _setup(config)
@@ -126,7 +131,7 @@ def main(config: dict[str, Any]) -> None:
             if pid == 0:
                 try:
                     os.close(notify_r)
-                    supervisor.spare(ctl, notify_w, config)
+                    spare.spare(ctl, notify_w, config)
                 finally:
                     os._exit(1)
             spares += 1
@@ -136,4 +141,4 @@ def main(config: dict[str, Any]) -> None:
             continue
         if not news or b"E" in news:
             return  # the runner is gone (its end of the control socket is closed)
-        spares -= news.count(b"T")
+        spares += news.count(b"W") - news.count(b"T")

@@ -4,8 +4,10 @@ The controller owns one ``LLMPipeline``. It submits prepared requests (``submit`
 ``has_capacity()``; the requests run on proposal threads; ``done()`` hands finished
 outcomes back to the controller thread, which stores them. The number of requests in
 flight is bounded by ``llm.max_in_flight`` and by each model's ``max_in_flight``, apart
-from the evaluations in flight, so a slow model never holds evaluations back and a full
-evaluation queue never holds requests back.
+from the evaluations in flight, so a slow model never holds evaluations back. The
+controller adds one bound across both (evolve/controller.py, ``_fill``): evaluations
+waiting plus requests in flight stay under the evaluation queue plus
+``llm.max_in_flight``, so a model faster than the workers cannot run ahead of them.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ class LLMPipeline:
         self.outcomes: Counter[str] = Counter()
         if hasattr(backend, "warm_up"):
             backend.warm_up(list(self.models.values()))
+
+    def wait_warm(self, timeout: float) -> None:
+        """Wait (bounded) until the backend's warm-up (client import and set-up) is done."""
+        if hasattr(self.backend, "wait_warm"):
+            self.backend.wait_warm(timeout)
 
     # -- state -------------------------------------------------------------------------
     @property

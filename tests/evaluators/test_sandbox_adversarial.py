@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
+from collections import Counter
 
 import pytest
 from sandbox_corpus import support as s
 
 from evaluators.contract import ERROR, INVALID_RESULT, KILLED, OK, OOM, TIMEOUT, Limits
 from evaluators.sandbox import SandboxRunner
+from evaluators.sandbox.spare import JOBS_PER_SUPERVISOR
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox tests run as root")
 
@@ -279,3 +281,55 @@ def test_a_module_that_is_not_preloaded_says_so(runner):
     result = check(runner, "def main():\n    import wave\n    return 1\n", ERROR)
     expected = "module wave is not preloaded in the sandbox; add it to preload (line 2)"
     assert result.detail == expected
+
+
+# -- one supervisor, several jobs -------------------------------------------------------
+
+# Scans the candidate's own writable memory for a marker. The marker is given in two
+# halves and searched with a pattern that holds it in two pieces as well, so that the scan
+# itself never puts the whole marker in memory: a match is data the process was given.
+SCAN_OWN_MEMORY = """
+import ctypes, os, re
+
+def main():
+    pattern = re.compile(re.escape(bytes.fromhex(A)) + b"(?:)" + re.escape(bytes.fromhex(B)))
+    found, step = 0, 1 << 20
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            if fields[1][:2] != "rw":
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            for at in range(start, end, step):
+                size = min(step + 64, end - at)
+                found += sum(1 for _ in pattern.finditer(ctypes.string_at(at, size)))
+    return {"pid": os.getpid(), "parent": os.getppid(), "found": found}
+"""
+
+
+def scan(runner, marker: str, params: dict) -> dict:
+    half = len(marker) // 2
+    code = (
+        f"A = {marker[:half].encode().hex()!r}\nB = {marker[half:].encode().hex()!r}\n"
+        + SCAN_OWN_MEMORY
+    )
+    result = check(runner, code, OK, s.ROOMY, params=params)
+    return result.value
+
+
+def test_supervisors_serve_several_jobs_with_a_fresh_candidate_each(runner):
+    jobs = 2 * JOBS_PER_SUPERVISOR + 2
+    values = [scan(runner, "no-such-marker", {}) for _ in range(jobs)]
+    assert len({v["pid"] for v in values}) == jobs  # a new process for every job
+    served = Counter(v["parent"] for v in values)
+    assert len(served) < jobs  # ... forked by fewer supervisors,
+    assert max(served.values()) <= JOBS_PER_SUPERVISOR  # each retiring after its share
+
+
+def test_a_candidate_never_holds_another_jobs_data(runner):
+    secret = "held-out-" + "7f3a9c" * 4
+    # positive control: the scan finds the marker when its own job carries it
+    assert scan(runner, secret, {"payload": secret})["found"] >= 1
+    for _ in range(8):  # every later job, whichever supervisor serves it
+        runner.run(s.TRIVIAL, "", {"payload": secret}, s.ROOMY)
+        assert scan(runner, secret, {})["found"] == 0

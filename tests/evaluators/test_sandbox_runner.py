@@ -178,3 +178,33 @@ def test_the_zygote_environment_is_minimal(runner):
     assert set(result.value) <= set(launch.MINIMAL_ENV) | {"PWD"}  # PWD: set by bwrap
     assert result.value["HOME"] == "/nonexistent"
     assert result.value["TMPDIR"].startswith(runner._workdir)
+
+
+def test_harness_file_in_preload_is_imported_once_by_the_zygote(tmp_path):
+    harness = tmp_path / "pid_harness.py"
+    harness.write_text(
+        "import os\nIMPORTED_BY = os.getpid()\n\n"
+        "def pids(candidate):\n    return [IMPORTED_BY, os.getpid(), candidate.solve()]\n"
+    )
+    code = "def solve():\n    return 7\n"
+    with SandboxRunner(preload=["math", str(harness)]) as warm:
+        assert warm.missing_preload == []
+        first = warm.run(code, f"{harness}:pids", {}, s.ROOMY)
+        second = warm.run(code, f"{harness}:pids", {}, s.ROOMY)
+    assert first.outcome == OK and second.outcome == OK, (first, second)
+    # imported by the zygote: not by the candidate, and the same import for every job
+    assert first.value[0] != first.value[1] and first.value[2] == 7
+    assert second.value[0] == first.value[0] and second.value[1] != first.value[1]
+    with SandboxRunner(preload=["math"]) as cold:  # not preloaded: each candidate imports it
+        result = cold.run(code, f"{harness}:pids", {}, s.ROOMY)
+    assert result.outcome == OK and result.value[0] == result.value[1]
+
+
+def test_broken_harness_file_in_preload_is_reported_and_fails_each_job(tmp_path):
+    harness = tmp_path / "broken_harness.py"
+    harness.write_text("raise RuntimeError('no data set')\n\ndef call(candidate):\n    return 1\n")
+    with SandboxRunner(preload=["math", str(harness)]) as sandbox:
+        assert any("no data set" in line for line in sandbox.missing_preload)
+        result = sandbox.run(s.TRIVIAL, f"{harness}:call", {}, s.ROOMY)
+        assert result.outcome == ERROR and "no data set" in result.detail
+        s.assert_still_works(sandbox)

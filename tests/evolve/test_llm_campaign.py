@@ -315,3 +315,30 @@ def test_binpack_mixes_llm_and_genetic_edges(db_url: str, server) -> None:
         print(f"operators {dict(operators)}, edges {dict(kinds)}, cross-kind edges {len(cross)}")
     finally:
         storage.close()
+
+
+def test_an_instant_model_cannot_run_ahead_of_the_workers(db_url: str, server) -> None:
+    """Back-pressure: programs waiting for evaluation stay bounded by the executor's queue
+    (2 x capacity) plus llm.max_in_flight, however fast the model answers; each child is
+    proposed from the population as it is then, not the whole budget up front."""
+    summary = run(
+        db_url,
+        "pressure",
+        {"models": [model(server)], "max_in_flight": 2, "repair": False},
+        {"llm_diff": 1.0},
+        workers=2,
+        max_evals=60,
+    )
+    assert summary.reason == "budget" and summary.evaluated == 60
+    _, programs, _ = calls_of(db_url, "pressure")
+    evaluated = sorted(p.evaluated_at for p in programs if p.evaluated_at is not None)
+    assert len(evaluated) == 60
+    waiting = []
+    for program in programs:
+        created = sum(1 for p in programs if p.created_at <= program.created_at)
+        done = sum(1 for t in evaluated if t <= program.created_at)
+        waiting.append(created - done)
+    assert max(waiting) <= 2 * 2 + 2, waiting
+    # and the later children descend from evaluated children, not only from the first program
+    generations = Counter(p.generation for p in programs)
+    assert max(generations) >= 3, generations

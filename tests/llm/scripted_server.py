@@ -137,7 +137,9 @@ class ScriptedLLM:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with server.lock:
                     server.count += 1
-                    server.requests.append({"headers": dict(self.headers), "body": body})
+                    server.requests.append(
+                        {"headers": dict(self.headers), "body": body, "peer": self.client_address}
+                    )
                     reply = server.replies.popleft() if server.replies else Reply()
                     content = reply.content
                     if content is None:

@@ -75,3 +75,24 @@ def test_workers_that_cannot_start_fail_the_queue_instead_of_looping() -> None:
         results = collect(executor, 2, timeout=120)
     assert [r.job.job_id for r in results] == [1, 2]
     assert all("exited during start-up" in r.error for r in results)
+
+
+def test_wait_ready_returns_once_every_worker_runs_its_sandbox() -> None:
+    code = "# EVOLVE-BLOCK-START\ndef f(x):\n    return x\n# EVOLVE-BLOCK-END\n"
+    with LocalExecutor(workers=2) as executor:
+        assert executor.wait_ready(120) is True
+        assert all(slot.ready for slot in executor._slots)
+        assert executor.isolation_level  # reported by the workers' "ready"
+        started = time.monotonic()
+        executor.submit([Job(1, code, SINE), Job(2, code, SINE)])
+        results = collect(executor, 2)
+    assert sorted(r.job.job_id for r in results) == [1, 2]
+    assert all(r.stages[-1].outcome == "ok" for r in results)
+    assert time.monotonic() - started < 30
+
+
+def test_wait_ready_gives_up_when_a_worker_cannot_start() -> None:
+    with LocalExecutor(workers=1, isolation="no-such-level") as executor:
+        started = time.monotonic()
+        assert executor.wait_ready(120) is False
+        assert time.monotonic() - started < 60  # ended by the start failure, not the timeout

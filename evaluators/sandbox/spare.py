@@ -1,0 +1,169 @@
+"""A supervisor process: forked by the zygote, it serves up to ``JOBS_PER_SUPERVISOR`` jobs.
+
+Right after it is forked, before it reads any job, the supervisor forks one candidate
+process per job it may serve, each waiting on its own job pipe (``child.wait_and_run``).
+So every candidate is a copy of the clean zygote image: no candidate ever holds another
+job's request or output, even though the supervisor (root, never running candidate code)
+serves several jobs one after the other. Forking a supervisor per job doubled the fork,
+exit and copy-on-write cost of every candidate; a supervisor now costs that once per
+``JOBS_PER_SUPERVISOR`` jobs.
+
+The life of a supervisor: fork the candidates; then, for each candidate, wait for ONE job
+on the control socket, tell the zygote ("T": took one, "E": the runner is gone), run it
+(``supervisor.run_job``), answer, remove the job dir, and tell the zygote it waits again
+("W"). It leaves after its last candidate, after any failure of its own, and after a job
+without a private uid ("rlimits" isolation, where the kill after a job is a kill of the
+whole process tree, waiting candidates included: there it serves one job).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from evaluators.contract import SANDBOX_FAILURE
+from evaluators.sandbox import child, reaper
+from evaluators.sandbox.protocol import dumps, one_line
+from evaluators.sandbox.supervisor import (
+    REQUEST_TIMEOUT_S,
+    kill_everything,
+    read_all,
+    remove_dir,
+    run_job,
+)
+
+JOBS_PER_SUPERVISOR = 8
+
+
+@dataclass
+class Waiting:
+    """A forked candidate process waiting for its job."""
+
+    pid: int
+    readers: dict[str, int]  # read ends of its stdout, stderr, result and setup pipes
+    job_w: int  # write end of its job pipe
+
+    def fds(self) -> tuple[int, ...]:
+        return (*self.readers.values(), self.job_w)
+
+
+def _fork_candidate(
+    ctl: socket.socket, notify_fd: int, config: dict[str, Any], others: list[Waiting]
+) -> Waiting:
+    ends: dict[str, int] = {}
+    readers: dict[str, int] = {}
+    for name in ("stdout", "stderr", "result", "setup", "job"):
+        readers[name], ends[name] = os.pipe()
+    ends["stdin"] = os.open(os.devnull, os.O_RDONLY)
+    job_r, job_w = readers.pop("job"), ends.pop("job")
+    pid = os.fork()
+    if pid == 0:
+        # only its own pipe ends: none of the supervisor's, none of another candidate's
+        for fd in (*readers.values(), job_w, notify_fd, *(f for w in others for f in w.fds())):
+            os.close(fd)
+        ctl.close()
+        reaper.set_name("evo-candidate")
+        child.wait_and_run(job_r, ends, config.get("count_processes", 0))
+    for fd in (*ends.values(), job_r):
+        os.close(fd)
+    return Waiting(pid, readers, job_w)
+
+
+def _take(ctl: socket.socket) -> list[int]:
+    """The next job's socket (one fd), or [] when the runner is gone."""
+    try:
+        while True:
+            try:
+                _, fds, _, _ = socket.recv_fds(ctl, 16, 8)
+                break
+            except InterruptedError:
+                continue
+    except OSError:
+        fds = []
+    for extra in fds[1:]:
+        os.close(extra)
+    return fds[:1]
+
+
+def _tell(notify_fd: int, news: bytes) -> bool:
+    """One byte to the zygote; False when it is gone."""
+    try:
+        os.write(notify_fd, news)
+        return True
+    except OSError:
+        return False
+
+
+def spare(ctl: socket.socket, notify_fd: int, config: dict[str, Any]) -> NoReturn:
+    """Never returns."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    reaper.set_name("evo-supervisor")
+    reaper.become_subreaper()
+    count = JOBS_PER_SUPERVISOR if config.get("mode") in ("bwrap", "uid") else 1
+    pool: list[Waiting] = []
+    for _ in range(count):
+        pool.append(_fork_candidate(ctl, notify_fd, config, pool))
+    code = 0
+    used = 0
+    while used < len(pool):
+        fds = _take(ctl)
+        if not _tell(notify_fd, b"T" if fds else b"E") or not fds:
+            for fd in fds:
+                os.close(fd)  # the runner sees end of file: a sandbox failure, retried
+            break
+        candidate = pool[used]
+        used += 1
+        idle = frozenset(w.pid for w in pool[used:])
+        again, code = _serve(fds[0], candidate, idle, config)
+        if not again or used == len(pool) or not _tell(notify_fd, b"W"):
+            break
+    os.close(notify_fd)
+    ctl.close()
+    for waiting in pool[used:]:  # end of file on its job pipe: it leaves at once
+        for fd in waiting.fds():
+            os.close(fd)
+    for waiting in pool[used:]:
+        try:
+            os.waitpid(waiting.pid, 0)
+        except ChildProcessError:
+            pass
+    os._exit(code)
+
+
+def _serve(
+    conn_fd: int, candidate: Waiting, idle: frozenset[int], config: dict[str, Any]
+) -> tuple[bool, int]:
+    """Run one job and answer it: (whether this supervisor may serve another, exit code)."""
+    conn = socket.socket(fileno=conn_fd)
+    pid = candidate.pid
+    again, code = True, 0
+    jobdir = ""
+    try:
+        conn.settimeout(REQUEST_TIMEOUT_S)
+        job = json.loads(read_all(conn))
+        jobdir = os.path.join(config["workdir"], f"job-{job['job_id']}")
+        again = job.get("uid") is not None
+        try:
+            response = run_job(job, jobdir, pid, candidate.readers, candidate.job_w, idle)
+        except Exception as exc:  # a sandbox bug or a full disk: the caller retries
+            response = {
+                "outcome": SANDBOX_FAILURE,
+                "detail": one_line(f"supervisor: {type(exc).__name__}: {exc}"),
+            }
+            kill_everything(job.get("uid"), pid)
+            again = False
+        if response["outcome"] == SANDBOX_FAILURE:
+            again = False  # the runner starts a fresh zygote; this one leaves
+        conn.settimeout(REQUEST_TIMEOUT_S)
+        conn.sendall(dumps(response))
+        conn.close()
+    except BaseException:
+        again, code = False, 1
+        kill_everything(None, pid)
+    if jobdir:
+        remove_dir(jobdir)
+    return again, code

@@ -1,0 +1,130 @@
+"""OpenAIBackend against the scripted server: what it sends, and how it reads every kind of
+reply (the client posts through the openai client's own request path and reads the JSON
+body itself, without the SDK's typed models)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+for _path in (str(REPO), str(HERE)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from scripted_server import Reply, ScriptedLLM  # noqa: E402
+
+from evolve.llm.client import OpenAIBackend  # noqa: E402
+from evolve.llm.config import ModelConfig  # noqa: E402
+
+KEY_ENV = "EVOFORGE_TEST_CLIENT_KEY"
+MESSAGES = [
+    {"role": "system", "content": "be brief"},
+    {"role": "user", "content": "# Current program (score 1)\n```python\nx = 1.0\n```\n"},
+]
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "secret-test-key")
+    with ScriptedLLM(seed=1) as llm:
+        yield llm
+
+
+def model(server: ScriptedLLM, **kw) -> ModelConfig:
+    return ModelConfig(
+        model="scripted", base_url=server.base_url, api_key_env=KEY_ENV, max_retries=1, **kw
+    )
+
+
+def test_a_reply_is_read_completely(server) -> None:
+    server.script(Reply(content="hello", reasoning_tokens=5, cached_tokens=2))
+    backend = OpenAIBackend()
+    done = backend.complete(model(server, temperature=0.3, max_tokens=99), MESSAGES)
+    assert done.error == "" and done.text == "hello" and done.finish_reason == "stop"
+    assert done.prompt_tokens > 0 and done.completion_tokens == len("hello") // 4 + 5
+    assert (done.reasoning_tokens, done.cached_tokens) == (5, 2)
+    assert done.request_id == "req-1" and done.retries == 0 and done.latency_s > 0
+    sent = server.requests[0]
+    headers = {k.lower(): v for k, v in sent["headers"].items()}
+    assert headers["authorization"] == "Bearer secret-test-key"
+    assert sent["body"] == {
+        "model": "scripted",
+        "messages": MESSAGES,
+        "max_tokens": 99,
+        "temperature": 0.3,
+        "top_p": 1.0,
+    }
+
+
+def test_reasoning_models_get_max_completion_tokens(server) -> None:
+    reasoning = ModelConfig(
+        model="o3-mini", base_url=server.base_url, api_key_env=KEY_ENV, max_tokens=50
+    )
+    done = OpenAIBackend().complete(reasoning, MESSAGES)
+    assert done.error == ""
+    assert server.requests[0]["body"] == {
+        "model": "o3-mini",
+        "messages": MESSAGES,
+        "max_completion_tokens": 50,
+    }
+
+
+def test_one_connection_serves_every_request(server) -> None:
+    backend = OpenAIBackend()
+    for _ in range(5):
+        assert backend.complete(model(server), MESSAGES).error == ""
+    ports = {r["peer"] for r in server.requests}  # the client's end of the TCP connection
+    assert len(server.requests) == 5 and len(ports) == 1
+    assert len(backend._clients) == 1  # one client per model, built once
+
+
+def test_server_errors_are_retried_by_the_client(server) -> None:
+    server.script(Reply(status=500), Reply(content="after a retry"))
+    done = OpenAIBackend().complete(model(server), MESSAGES)
+    assert done.error == "" and done.text == "after a retry" and done.retries == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        (b"this is not json", ""),
+        (b"[1, 2, 3]", "not a JSON object"),
+        (b'{"id": "x", "choices": []}', "no choices"),
+        (b'{"id": "x", "choices": ["text"]}', "no choices"),
+    ],
+)
+def test_malformed_bodies_are_bad_responses(server, raw: bytes, detail: str) -> None:
+    server.script(Reply(raw=raw))
+    done = OpenAIBackend().complete(model(server), MESSAGES)
+    assert done.error == "bad_response" and not done.fatal and done.text == ""
+    assert detail in done.detail
+
+
+def test_a_null_content_is_an_empty_text(server) -> None:
+    body = b'{"choices": [{"message": {"role": "assistant", "content": null}}], "usage": null}'
+    server.script(Reply(raw=body))
+    done = OpenAIBackend().complete(model(server), MESSAGES)
+    assert done.error == "" and done.text == "" and done.prompt_tokens == 0
+
+
+def test_auth_failure_is_fatal_and_not_retried(server) -> None:
+    server.script(Reply(status=401))
+    done = OpenAIBackend().complete(model(server), MESSAGES)
+    assert done.error == "auth" and done.fatal and len(server.requests) == 1
+
+
+def test_missing_key_is_reported_without_a_request(server, monkeypatch) -> None:
+    monkeypatch.delenv(KEY_ENV)
+    done = OpenAIBackend().complete(model(server), MESSAGES)
+    assert done.error == "no_key" and done.fatal and server.requests == []
+
+
+def test_warm_up_builds_the_client_in_the_background(server) -> None:
+    backend = OpenAIBackend()
+    backend.warm_up([model(server)])
+    backend.wait_warm(30)
+    assert "scripted" in backend._clients and server.requests == []
