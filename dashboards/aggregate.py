@@ -8,6 +8,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
+
 from dashboards.index import CampaignIndex, Node
 
 MAX_POINTS = 2000
@@ -99,9 +101,39 @@ def time_buckets(done: Sequence[Node], t0: float) -> dict[str, Any]:
     }
 
 
+def feature_column(index: CampaignIndex, name: str) -> tuple[Any, Any]:
+    """One feature over the evaluated programs (eval_seq order), cached per index version:
+    (values, present) arrays; a program without the feature has present False."""
+
+    def build() -> tuple[Any, Any]:
+        raw = [n.features.get(name) for n in index.evaluated()]
+        values = np.array(raw, dtype=np.float64)  # None (absent) becomes NaN
+        present = ~np.isnan(values)
+        if raw.count(None) != len(raw) - int(present.sum()):  # a NaN value is present too
+            present = np.array([v is not None for v in raw], dtype=bool)
+        values[~present] = 0.0
+        return values, present
+
+    return index.cached(f"feature:{name}", build)
+
+
+def scored_column(index: CampaignIndex) -> tuple[Any, Any]:
+    """(ids, scores) of the evaluated programs (eval_seq order), cached per index version;
+    scores NaN where not scored (not correct, or no score)."""
+
+    def build() -> tuple[Any, Any]:
+        done = index.evaluated()
+        ids = np.array([n.id for n in done], dtype=np.int64)
+        scores = [n.score if n.correct and n.score is not None else None for n in done]
+        return ids, np.array(scores, dtype=np.float64)
+
+    return index.cached("scored", build)
+
+
 def grid(index: CampaignIndex, x: str | None, y: str | None, bins: int = 10) -> dict[str, Any]:
     """The MAP-Elites grid over two features (one if there is only one): per cell the best
-    score, the number of programs and the elite's id."""
+    score, the number of programs and the elite's id (the first evaluated of the best
+    score). Cells in the order of their first program; cached per index version."""
     features = index.keys("features")
     bins = max(1, min(int(bins), 50))
     if not features:
@@ -110,34 +142,52 @@ def grid(index: CampaignIndex, x: str | None, y: str | None, bins: int = 10) -> 
     y = y if y in features else (features[1] if len(features) > 1 else None)
     if y == x:
         y = None
-    nodes = [n for n in index.evaluated() if x in n.features and (y is None or y in n.features)]
-    if not nodes:
+    return index.cached(f"grid:{x}:{y}:{bins}", lambda: _grid(index, features, x, y, bins))
+
+
+def _grid(
+    index: CampaignIndex, features: list[str], x: str, y: str | None, bins: int
+) -> dict[str, Any]:
+    xs, keep = feature_column(index, x)
+    if y is not None:
+        ys, y_present = feature_column(index, y)
+        keep = keep & y_present
+    ids, scores = scored_column(index)
+    if not keep.any():
         return {"features": features, "x": x, "y": y, "cells": []}
+    ids, scores = ids[keep], scores[keep]
 
-    def axis(name: str | None) -> dict[str, Any]:
+    def axis(name: str | None, vals: Any) -> tuple[dict[str, Any], Any]:
         if name is None:
-            return {"name": None, "min": 0.0, "max": 1.0, "bins": 1}
-        vals = [float(n.features[name]) for n in nodes]
-        lo, hi = min(vals), max(vals)
-        return {"name": name, "min": lo, "max": hi if hi > lo else lo + 1.0, "bins": bins}
+            return {"name": None, "min": 0.0, "max": 1.0, "bins": 1}, np.zeros(len(ids), np.int64)
+        lo, hi = float(vals.min()), float(vals.max())
+        a = {"name": name, "min": lo, "max": hi if hi > lo else lo + 1.0, "bins": bins}
+        f = (vals - a["min"]) / (a["max"] - a["min"])
+        return a, np.clip((f * bins).astype(np.int64), 0, bins - 1)
 
-    ax, ay = axis(x), axis(y)
-
-    def cell(a: dict[str, Any], node: Node) -> int:
-        if a["name"] is None:
-            return 0
-        f = (float(node.features[a["name"]]) - a["min"]) / (a["max"] - a["min"])
-        return min(a["bins"] - 1, max(0, int(f * a["bins"])))
-
-    cells: dict[tuple[int, int], dict[str, Any]] = {}
-    for n in nodes:
-        key = (cell(ax, n), cell(ay, n))
-        c = cells.setdefault(key, {"i": key[0], "j": key[1], "count": 0, "best": None, "id": None})
-        c["count"] += 1
-        s = _scored(n)
-        if s is not None and (c["best"] is None or s > c["best"]):
-            c["best"], c["id"] = s, n.id
-    return {"features": features, "x": ax, "y": ay, "cells": list(cells.values())}
+    ax, i = axis(x, xs[keep])
+    ay, j = axis(y, ys[keep] if y is not None else None)
+    key = i * ay["bins"] + j
+    cells_of, first, counts = np.unique(key, return_index=True, return_counts=True)
+    # the elite per cell: highest score, then first evaluated (stable sort on -score)
+    scored = np.flatnonzero(~np.isnan(scores))
+    order = scored[np.lexsort((scored, -scores[scored], key[scored]))]
+    heads = order[np.r_[True, key[order][1:] != key[order][:-1]]] if len(order) else order
+    elite = dict(zip(key[heads].tolist(), heads.tolist(), strict=True))
+    cells = []
+    for c in np.argsort(first, kind="stable").tolist():
+        k = int(cells_of[c])
+        e = elite.get(k)
+        cells.append(
+            {
+                "i": k // ay["bins"],
+                "j": k % ay["bins"],
+                "count": int(counts[c]),
+                "best": None if e is None else float(scores[e]),
+                "id": None if e is None else int(ids[e]),
+            }
+        )
+    return {"features": features, "x": ax, "y": ay, "cells": cells}
 
 
 def pareto(

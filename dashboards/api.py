@@ -8,8 +8,10 @@ in-memory index, which any request about the campaign starts loading in the back
 /api/campaigns                               every campaign with its progress
 /api/campaigns/<c>                           one campaign: counts, best, config, keys
 /api/campaigns/<c>/updates?since=SEQ         live cursor: what was evaluated after SEQ
-/api/campaigns/<c>/series?points=N           best score by evaluation and by time, per
+/api/campaigns/<c>/series?points=N&partial=1 best score by evaluation and by time, per
                                              island, outcomes over time, evaluations/s
+                                             (partial=1 while the index loads: best by
+                                             evaluation only, from SQL, "partial": true)
 /api/campaigns/<c>/grid?x=F&y=F&bins=N       MAP-Elites heatmap over two features
 /api/campaigns/<c>/pareto?x=M&y=M&x_dir=&y_dir=   Pareto front of two metrics
 /api/campaigns/<c>/llm                       LLM calls, tokens, cost by model/operator
@@ -177,8 +179,17 @@ class Api:
         }
 
     def series(self, query: Mapping[str, str], key: str) -> Any:
-        _, index = self._campaign(key)
         points = _int(query, "points", aggregate.MAX_POINTS, 10, aggregate.MAX_POINTS)
+        record = self._record(key)
+        partial = query.get("partial") == "1"  # the page: anything now, the rest later
+        if partial and self.indexes.background and not self.indexes.ready(record.id):
+            # the index loads in the background: the best score over evaluations now, from
+            # one SQL query ({"partial": true}); the page asks again for the rest. A direct
+            # read (the load pauses meanwhile), but not the wait for the index below: the
+            # load holds the index until done
+            with self.indexes.direct():
+                return direct.series(self.storage, record.id, points)
+        index = self.indexes(record.id)
         return index.cached(f"series:{points}", lambda: aggregate.series(index, points))
 
     def grid(self, query: Mapping[str, str], key: str) -> Any:

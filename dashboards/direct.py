@@ -26,26 +26,36 @@ _RANK = {PARENT: 0, SECOND_PARENT: 1}
 
 
 class AncestryCache:
-    """The best program's ancestry per campaign, above some id: one recursive query that
-    stops below the lowest id asked about (the whole ancestry of a late best program on a
-    large campaign is tens of thousands of ids), reused while the best program is the same,
-    the ids asked about are not lower, and for at most ANCESTRY_TTL_S."""
+    """The best program's ancestry per campaign: one recursive query per best program,
+    reused while the best program is the same, for at most ANCESTRY_TTL_S (read ahead in
+    the background when a campaign is first asked about: Api._read_ancestry). A read for a
+    batch of ids before that stops below the lowest id asked about (the whole ancestry of a
+    late best program on a large campaign is tens of thousands of ids), and is reused for
+    ids that are not lower."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self._cache: dict[int, tuple[int, int, float, frozenset[int]]] = {}
         self._lock = threading.Lock()
 
-    def get(self, campaign_id: int, best_id: int, min_id: int = 0) -> frozenset[int]:
-        """The best program's ancestors (itself included) with an id >= min_id, and maybe
-        some with a lower id (from an earlier, wider read)."""
-        now = time.monotonic()
+    def peek(self, campaign_id: int, best_id: int, min_id: int = 0) -> frozenset[int] | None:
+        """The cached ancestry of best_id if it holds every ancestor with an id >= min_id
+        and is fresh; else None (reads nothing)."""
         with self._lock:
             hit = self._cache.get(campaign_id)
         if hit is not None:
             best, low, at, ids = hit
-            if best == best_id and low <= min_id and now - at < ANCESTRY_TTL_S:
+            if best == best_id and low <= min_id and time.monotonic() - at < ANCESTRY_TTL_S:
                 return ids
+        return None
+
+    def get(self, campaign_id: int, best_id: int, min_id: int = 0) -> frozenset[int]:
+        """The best program's ancestors (itself included) with an id >= min_id, and maybe
+        some with a lower id (from an earlier, wider read)."""
+        hit = self.peek(campaign_id, best_id, min_id)
+        if hit is not None:
+            return hit
+        now = time.monotonic()
         ids = frozenset(self.storage.ancestry(best_id, kinds=ANCESTRY_KINDS, min_id=min_id))
         with self._lock:
             self._cache[campaign_id] = (best_id, min_id, now, ids)
@@ -139,9 +149,23 @@ class DirectGraph:
         index = self._index  # a loaded index has the whole ancestry already
         if index is not None and (ib := index.best()) is not None and ib.id == best.id:
             ancestry = index.best_ancestry()
+        elif (cached := self._ancestry.peek(self.campaign_id, best.id, min(ids))) is not None:
+            ancestry = cached
+        elif len(ids) == 1:  # one program (its page): a walk that stops once it is reached
+            return frozenset(ids) if self._in_best_ancestry(best.id, ids[0]) else frozenset()
         else:
             ancestry = self._ancestry.get(self.campaign_id, best.id, min(ids))
         return frozenset(i for i in ids if i in ancestry)
+
+    def _in_best_ancestry(self, best_id: int, program_id: int) -> bool:
+        if program_id == best_id:
+            return True
+        # an ancestor of the best program has a child in its ancestry: a program without
+        # children through those edges (a third of them, say) needs no walk
+        below = self.children([program_id])[program_id]
+        if not any(kind in ANCESTRY_KINDS for _, kind in below):
+            return False
+        return self.storage.in_ancestry(best_id, program_id, kinds=ANCESTRY_KINDS)
 
 
 def summary(
@@ -206,3 +230,18 @@ def details(
         "metrics": storage.program_keys(record.id, "metrics", last=KEY_SAMPLE),
         "features": storage.program_keys(record.id, "features", last=KEY_SAMPLE),
     }
+
+
+def series(storage: Storage, campaign_id: int, limit: int) -> dict[str, Any]:
+    """The best score over evaluations while the campaign's index loads (the page's main
+    chart, from Storage.best_score_steps: one window query), marked partial; the index
+    answers the rest of the series view (aggregate.series) once loaded. best_by_eval is
+    the index's answer exactly."""
+    from dashboards.aggregate import MAX_POINTS, downsample
+
+    limit = max(10, min(limit, MAX_POINTS))
+    steps = [[x, y] for x, y in storage.best_score_steps(campaign_id)]
+    last = storage.last_eval_seq(campaign_id)
+    if steps and steps[-1][0] != last:
+        steps.append([last, steps[-1][1]])
+    return {"partial": True, "evaluations": last, "best_by_eval": downsample(steps, limit)}

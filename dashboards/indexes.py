@@ -62,6 +62,12 @@ class Indexes:
         finally:
             index._lock.release()
 
+    def ready(self, campaign_id: int) -> bool:
+        """Whether the campaign's index has been loaded (a request for it waits at most
+        for a refresh, not for the whole load)."""
+        index = self._indexes.get(campaign_id)
+        return index is not None and index.ready
+
     @contextmanager
     def direct(self) -> Iterator[None]:
         """Around a request answered without the index: background loads pause meanwhile."""

@@ -5,6 +5,8 @@ ever deleted. record_evaluation is fenced on the program being PENDING and hands
 eval_seq from a per-campaign counter bumped atomically in the same transaction (the row lock
 on the campaign serialises concurrent writers on PostgreSQL; SQLite writers are serialised by
 BEGIN IMMEDIATE).
+
+The reads (but evaluated_in_order, the resume path) are the SQLReads mixin of db/reads.py.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import Connection, Integer, func, literal, or_, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -28,7 +30,8 @@ from db.engine import (
     redact,
 )
 from db.frozen import freeze
-from db.models import Campaign, Edge, Evaluation, Event, LLMCall, Program, utcnow
+from db.models import Campaign, Edge, Event, LLMCall, Program, utcnow
+from db.reads import SQLReads
 from db.records import (
     EDGE_KINDS,
     EVALUATED,
@@ -36,21 +39,18 @@ from db.records import (
     PENDING,
     SECOND_PARENT,
     CampaignRecord,
-    EdgeRecord,
-    EvaluationRecord,
-    EventRecord,
     LLMCallRecord,
     NewStageResult,
     ProgramRecord,
 )
 from db.schema import check_schema
-from db.storage import ANCESTRY_KINDS, VALUE_FIELDS, Storage, StorageError
+from db.storage import Storage, StorageError
 
 TERMINAL_STATUSES = ("finished", "failed")
 _PAGE = 1000  # rows per read transaction when streaming evaluated_in_order
 
 
-class SQLStorage(Storage):
+class SQLStorage(SQLReads, Storage):
     def __init__(self, url: str = "sqlite:///evolve.db", *, echo: bool = False) -> None:
         parsed = parse_url(url)
         self._url = parsed
@@ -205,38 +205,6 @@ class SQLStorage(Storage):
             parent_ids=parents,
         )
 
-    def get_program(self, program_id: int) -> ProgramRecord | None:
-        with self._session(write=False) as s:
-            row = s.get(Program, program_id)
-            return queries.with_parents(s, [row])[0] if row is not None else None
-
-    def programs(
-        self,
-        campaign_id: int,
-        *,
-        status: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        after_id: int | None = None,
-        with_code: bool = True,
-    ) -> list[ProgramRecord]:
-        if with_code:
-            table: Any = Program
-            query = select(Program)
-        else:  # light: a Core select of every column but code and genome, no ORM rows
-            table = queries.PROGRAMS.c
-            query = select(*queries.LIGHT_COLUMNS)
-        query = query.where(table.campaign_id == campaign_id)
-        if status is not None:
-            query = query.where(table.status == status)
-        if after_id is not None:
-            query = query.where(table.id > after_id)
-        query = query.order_by(table.id).offset(offset or None).limit(limit)
-        with self._session(write=False) as s:
-            if with_code:
-                return queries.with_parents(s, list(s.scalars(query)))
-            return queries.light_with_parents(s, list(s.execute(query)))
-
     def evaluated_in_order(
         self, campaign_id: int, *, after_eval_seq: int = 0
     ) -> Iterator[ProgramRecord]:
@@ -255,48 +223,6 @@ class SQLStorage(Storage):
             if len(page) < _PAGE:
                 return
             last = page[-1].eval_seq or 0
-
-    def find_by_hash(self, campaign_id: int, code_hash: str, ast_hash: str) -> int | None:
-        # An empty hash (e.g. no AST for a parameter-vector genome) matches nothing.
-        matches = [Program.code_hash == h for h in (code_hash,) if h]
-        matches += [Program.ast_hash == h for h in (ast_hash,) if h]
-        if not matches:
-            return None
-        query = (
-            select(Program.id)
-            .where(Program.campaign_id == campaign_id, or_(*matches))
-            .order_by(Program.id)
-            .limit(1)
-        )
-        with self._session(write=False) as s:
-            return s.scalar(query)
-
-    def best_programs(self, campaign_id: int, k: int = 1) -> list[ProgramRecord]:
-        query = (
-            select(Program)
-            .where(
-                Program.campaign_id == campaign_id,
-                Program.status == EVALUATED,
-                Program.correct.is_(True),
-                Program.score.is_not(None),
-            )
-            .order_by(Program.score.desc(), Program.id)
-            .limit(k)
-        )
-        with self._session(write=False) as s:
-            return queries.with_parents(s, list(s.scalars(query)))
-
-    def edges(self, campaign_id: int, *, kinds: Sequence[str] | None = None) -> list[EdgeRecord]:
-        e = queries.EDGES.c
-        query = (
-            select(e.parent_id, e.child_id, e.kind)
-            .join(queries.PROGRAMS, queries.PROGRAMS.c.id == e.child_id)
-            .where(queries.PROGRAMS.c.campaign_id == campaign_id)
-        )
-        if kinds is not None:
-            query = query.where(e.kind.in_(tuple(kinds)))
-        with self._session(write=False) as s:
-            return [EdgeRecord(p, c, k) for p, c, k in s.execute(query.order_by(e.id))]
 
     def add_edges(self, child_id: int, edges: Sequence[tuple[int, str]]) -> None:
         _check_edges(edges)
@@ -328,15 +254,6 @@ class SQLStorage(Storage):
         except _Duplicate:
             return False
 
-    def evaluations(self, program_id: int) -> list[EvaluationRecord]:
-        query = select(Evaluation).where(Evaluation.program_id == program_id)
-        with self._session(write=False) as s:
-            return [convert.evaluation(r) for r in s.scalars(query.order_by(Evaluation.id))]
-
-    def counts(self, campaign_id: int) -> dict[str, int]:
-        with self._session(write=False) as s:
-            return queries.counts(s, campaign_id)
-
     # -- events and LLM calls --------------------------------------------------------------
     def add_event(self, campaign_id: int | None, kind: str, payload: Mapping[str, Any]) -> None:
         row = Event(
@@ -350,17 +267,6 @@ class SQLStorage(Storage):
                 s.add(row)
         except IntegrityError as exc:
             raise StorageError(f"cannot add event {kind!r}: {_reason(exc)}") from exc
-
-    def events(self, campaign_id: int | None, kind: str | None = None) -> list[EventRecord]:
-        """Events of the campaign in id order; campaign_id None means the global events
-        (those stored without a campaign)."""
-        query = select(Event).where(
-            Event.campaign_id.is_(None) if campaign_id is None else Event.campaign_id == campaign_id
-        )
-        if kind is not None:
-            query = query.where(Event.kind == kind)
-        with self._session(write=False) as s:
-            return [convert.event(r) for r in s.scalars(query.order_by(Event.id))]
 
     def add_llm_call(self, campaign_id: int, call: Mapping[str, Any]) -> LLMCallRecord:
         data = convert.llm_call_row(call)
@@ -384,116 +290,6 @@ class SQLStorage(Storage):
             raise StorageError(
                 f"cannot fork into {name!r}: {_reason(exc)} (is the name taken?)"
             ) from exc
-
-    def llm_calls(self, campaign_id: int, *, program_id: int | None = None) -> list[LLMCallRecord]:
-        query = select(LLMCall).where(LLMCall.campaign_id == campaign_id)
-        if program_id is not None:
-            query = query.where(LLMCall.program_id == program_id)
-        with self._session(write=False) as s:
-            return [convert.llm_call(r) for r in s.scalars(query.order_by(LLMCall.id))]
-
-    def llm_usage(self, campaign_id: int) -> list[dict[str, Any]]:
-        with self._session(write=False) as s:
-            return queries.llm_usage(s, campaign_id)
-
-    # -- targeted reads (the dashboard on large campaigns) ----------------------------
-    def programs_by_id(
-        self, program_ids: Sequence[int], *, with_code: bool = False
-    ) -> list[ProgramRecord]:
-        ids = sorted({int(i) for i in program_ids})
-        out: list[ProgramRecord] = []
-        with self._session(write=False) as s:
-            for i in range(0, len(ids), queries.PAGE):
-                chunk = ids[i : i + queries.PAGE]
-                if with_code:
-                    rows = s.scalars(select(Program).where(Program.id.in_(chunk)))
-                    out += queries.with_parents(s, list(rows))
-                else:
-                    light = select(*queries.LIGHT_COLUMNS).where(queries.PROGRAMS.c.id.in_(chunk))
-                    out += queries.light_with_parents(s, list(s.execute(light)))
-        return sorted(out, key=lambda p: p.id)
-
-    def edges_of(
-        self, program_ids: Sequence[int], *, parents: bool = True, children: bool = True
-    ) -> list[EdgeRecord]:
-        ids = sorted({int(i) for i in program_ids})
-        e = queries.EDGES.c
-        found: dict[int, EdgeRecord] = {}
-        columns = [c for c, wanted in ((e.child_id, parents), (e.parent_id, children)) if wanted]
-        with self._session(write=False) as s:
-            for column in columns:  # one query per direction: each uses its own index
-                for i in range(0, len(ids), queries.PAGE):
-                    query = select(e.id, e.parent_id, e.child_id, e.kind).where(
-                        column.in_(ids[i : i + queries.PAGE])
-                    )
-                    for eid, p, c, k in s.execute(query):
-                        found[eid] = EdgeRecord(p, c, k)
-        return [found[k] for k in sorted(found)]
-
-    def ancestry(
-        self,
-        program_id: int,
-        *,
-        kinds: Sequence[str] = ANCESTRY_KINDS,
-        min_id: int | None = None,
-    ) -> set[int]:
-        e, p = queries.EDGES.c, queries.PROGRAMS.c
-        start = select(p.id.label("id")).where(p.id == literal(int(program_id), Integer))
-        anc = start.cte("ancestry", recursive=True)
-        step = select(e.parent_id).join(anc, e.child_id == anc.c.id)
-        step = step.where(e.kind.in_(tuple(kinds)))
-        with self._session(write=False) as s:
-            # The walk stops below min_id only if no edge goes from a newer program to an
-            # older one (add_edges could write one): then no path climbs back above it.
-            backwards = select(e.id).where(e.parent_id > e.child_id).limit(1)
-            if min_id is not None and s.scalar(backwards) is None:
-                step = step.where(e.parent_id >= int(min_id))
-            anc = anc.union(step)  # UNION: each id once, so the walk ends
-            ids = set(s.scalars(select(anc.c.id)))
-        return ids if min_id is None else {i for i in ids if i >= min_id}
-
-    def program_values(self, campaign_id: int, field: str) -> list[Any]:
-        if field not in VALUE_FIELDS:
-            raise ValueError(f"program_values: field must be one of {VALUE_FIELDS}, not {field!r}")
-        column = queries.PROGRAMS.c[field]
-        base = select(column).where(
-            queries.PROGRAMS.c.campaign_id == campaign_id, column.is_not(None)
-        )
-        values: list[Any] = []
-        with self._session(write=False) as s:
-            # a skip scan: the next larger value, one index probe per distinct value
-            while True:
-                query = base.where(column > values[-1]) if values else base
-                value = s.scalar(query.order_by(column).limit(1))
-                if value is None:
-                    return sorted(values)
-                values.append(value)
-
-    def program_keys(self, campaign_id: int, field: str, *, last: int | None = None) -> list[str]:
-        if field not in ("metrics", "features"):
-            raise ValueError(f"program_keys: field must be metrics or features, not {field!r}")
-        p = queries.PROGRAMS.c
-        query = (
-            select(p[field])
-            .where(p.campaign_id == campaign_id, p.eval_seq.is_not(None))
-            .where(p.status == EVALUATED)
-            .order_by(p.eval_seq.desc())
-            .limit(None if last is None else max(0, int(last)))
-        )
-        with self._session(write=False) as s:
-            return sorted({k for (value,) in s.execute(query) for k in (value or {})})
-
-    def last_eval_seq(self, campaign_id: int) -> int:
-        query = select(func.max(Program.eval_seq)).where(Program.campaign_id == campaign_id)
-        with self._session(write=False) as s:
-            return int(s.scalar(query) or 0)
-
-    def llm_totals(self, campaign_id: int) -> dict[str, Any]:
-        c = queries.LLM_CALLS.c
-        query = select(func.count(), func.sum(c.cost_usd)).where(c.campaign_id == campaign_id)
-        with self._session(write=False) as s:
-            calls, cost = s.execute(query).one()
-        return {"calls": int(calls or 0), "cost_usd": float(cost or 0.0)}
 
     # -- life cycle ----------------------------------------------------------------------
     def close(self) -> None:

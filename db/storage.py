@@ -227,6 +227,25 @@ class Storage(abc.ABC):
             seen.update(frontier)
         return seen if min_id is None else {i for i in seen if i >= min_id}
 
+    def in_ancestry(
+        self, program_id: int, ancestor_id: int, *, kinds: Sequence[str] = ANCESTRY_KINDS
+    ) -> bool:
+        """Whether ancestor_id is program_id itself or one of its ancestors through edges of
+        these kinds (as ancestry(program_id, kinds=kinds) would contain it); False when
+        there is no such program. SQLStorage stops its walk once it reaches ancestor_id."""
+        return ancestor_id in self.ancestry(program_id, kinds=kinds, min_id=ancestor_id)
+
+    def best_score_steps(self, campaign_id: int) -> list[tuple[int, float]]:
+        """The best score over the campaign's evaluations, as the points where it rises:
+        (eval_seq, score) of each correct evaluated program whose score is higher than that
+        of every correct program evaluated before it, in eval_seq order. SQLStorage answers
+        with one window query (a running maximum), reading no program into Python."""
+        steps: list[tuple[int, float]] = []
+        for p in self.evaluated_in_order(campaign_id):
+            if p.correct and p.score is not None and (not steps or p.score > steps[-1][1]):
+                steps.append((p.eval_seq or 0, p.score))
+        return steps
+
     def program_values(self, campaign_id: int, field: str) -> list[Any]:
         """The distinct values, ascending, of one column of the campaign's programs (one of
         VALUE_FIELDS: island, operator, outcome, status, generation), None left out."""

@@ -58,12 +58,21 @@
   const fmtS = (t) => EF.duration(t);
 
   async function loadSeries() {
-    const s = await EF.api(base + "/series");
+    // partial=1: while the campaign's index loads, the server answers the best score over
+    // evaluations at once ({partial: true}); the other charts follow once it is loaded
+    const s = await EF.api(base + "/series", { partial: 1 });
     EF.clear(slots["best-eval"]);
     Charts.line(slots["best-eval"], [
-      { name: "score of an evaluation (best per bucket)", points: s.scores, color: "#9aa5b8", dots: true },
+      s.partial ? null : { name: "score of an evaluation (best per bucket)", points: s.scores, color: "#9aa5b8", dots: true },
       { name: "best so far", points: s.best_by_eval, color: "#2f6fde", step: true },
-    ], { xLabel: "evaluations", label: "best score over evaluations", empty: "No correct evaluation yet." });
+    ].filter(Boolean), { xLabel: "evaluations", label: "best score over evaluations", empty: "No correct evaluation yet." });
+    if (s.partial) {
+      for (const k of ["best-time", "islands", "outcomes", "rate"]) {
+        EF.clear(slots[k]).appendChild(EF.E("p", { class: "muted loading", text: "loading…" }));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      return loadSeries();
+    }
     EF.clear(slots["best-time"]);
     Charts.line(slots["best-time"], [{ name: "best so far", points: s.best_by_time, color: "#1c8c4e", step: true }],
       { xLabel: "time since start", xFormat: fmtS, label: "best score over time", empty: "No correct evaluation yet." });

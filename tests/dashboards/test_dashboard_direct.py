@@ -14,7 +14,7 @@ import pytest
 from dash_client import Client
 from dash_synthetic import _h, _stage
 
-from dashboards import direct, indexes, lineage, program
+from dashboards import aggregate, direct, indexes, lineage, program
 from dashboards.app import create_app
 from dashboards.index import CampaignIndex, Stopped
 from db import open_storage
@@ -118,6 +118,50 @@ def test_program_detail_reads_the_same_as_the_index(tangled: dict[str, Any]) -> 
         kinds |= {p["kind"] for p in got["parents"]}
     assert kinds == {"parent", "second_parent", "inspiration", "migration"}
     assert program.detail(storage, _graph(storage, cid), storage.get_program(ids[1]))["children"]
+
+
+def test_program_page_tests_membership_without_reading_the_ancestry(
+    tangled: dict[str, Any], monkeypatch: Any
+) -> None:
+    """Cold, one program's page asks Storage.in_ancestry (a walk that stops once it reaches
+    the program), only for a program with children through ancestry edges; once the best
+    program's whole ancestry is cached, it asks nothing."""
+    storage, cid, ids = tangled["storage"], tangled["campaign"], tangled["ids"]
+    index = CampaignIndex(storage, cid).sync()
+    best, whole = index.best(), index.best_ancestry()
+    assert best is not None
+    asked: list[int] = []
+    real = storage.in_ancestry
+
+    def in_ancestry(program_id: int, ancestor_id: int, **kw: Any) -> bool:
+        asked.append(ancestor_id)
+        return real(program_id, ancestor_id, **kw)
+
+    def no_walk(*a: Any, **kw: Any) -> Any:
+        raise AssertionError("the whole ancestry was read")
+
+    monkeypatch.setattr(storage, "in_ancestry", in_ancestry)
+    monkeypatch.setattr(storage, "ancestry", no_walk)
+    lineal = {p for p, _, k in _edge_triples(index) if k != "inspiration"}
+    for pid in ids:
+        graph = _graph(storage, cid)
+        assert graph.best_ancestry_of([pid]) == ({pid} & whole), pid
+    assert set(asked) == {p for p in ids if p in lineal and p != best.id}
+    assert len(asked) < len(ids) and whole & set(asked) and set(asked) - whole
+    monkeypatch.setattr(storage, "ancestry", type(storage).ancestry.__get__(storage))
+    cache = direct.AncestryCache(storage)
+    assert cache.peek(cid, best.id) is None
+    assert cache.get(cid, best.id) == whole and cache.peek(cid, best.id) == whole
+    asked.clear()
+    graph = direct.DirectGraph(storage, cid, cache)
+    for pid in ids:
+        assert graph.best_ancestry_of([pid]) == ({pid} & whole)
+    assert asked == []  # answered from the cached ancestry
+    assert cache.peek(cid, ids[0]) is None  # another best program: not cached
+
+
+def _edge_triples(index: CampaignIndex) -> list[tuple[int, int, str]]:
+    return [(p, c, k) for c, ups in index.parents_of.items() for p, k in ups]
 
 
 def test_ancestry_cache_follows_the_best_program(tangled: dict[str, Any]) -> None:
@@ -253,3 +297,39 @@ def test_prefetch_queue_puts_requested_campaigns_next(tangled: dict[str, Any]) -
         assert app.indexes._queue == []
     finally:
         app.close()
+
+
+def test_partial_series_while_the_index_loads(tangled: dict[str, Any], monkeypatch: Any) -> None:
+    """partial=1 (the page): while the index loads, the best score over evaluations comes
+    from one SQL query, equal to the index's; without it, or once loaded, the full view."""
+    storage, cid = tangled["storage"], tangled["campaign"]
+    index = CampaignIndex(storage, cid).sync()
+    full = aggregate.series(index, aggregate.MAX_POINTS)
+    assert len(full["best_by_eval"]) > 3
+    app = create_app(storage)
+    loads: list[int] = []
+    monkeypatch.setattr(app.indexes, "prefetch", lambda c, urgent=True: loads.append(c))
+    try:
+        client = Client(app)
+        for points in (aggregate.MAX_POINTS, 10):
+            got = client.get(f"/api/campaigns/{cid}/series?partial=1&points={points}").json()
+            want = aggregate.series(index, points)
+            assert got == {
+                "partial": True,
+                "evaluations": want["evaluations"],
+                "best_by_eval": want["best_by_eval"],
+            }
+        assert app.indexes.peek(cid) is None and loads == [cid, cid]  # loading it is asked
+        assert direct.series(storage, cid, 2000)["best_by_eval"][-1][0] == full["evaluations"]
+        whole = client.get(f"/api/campaigns/{cid}/series").json()  # waits for the index
+        assert "partial" not in whole and whole == full
+        assert client.get(f"/api/campaigns/{cid}/series?partial=1").json() == full  # loaded
+    finally:
+        app.close()
+    empty = storage.create_campaign("no-evals-yet", "p", {}, 1).id
+    assert direct.series(storage, empty, 100) == {
+        "partial": True,
+        "evaluations": 0,
+        "best_by_eval": [],
+    }
+    assert aggregate.series(CampaignIndex(storage, empty).sync())["best_by_eval"] == []

@@ -230,3 +230,81 @@ def test_ancestry_above_min_id_with_a_backward_edge(storage: SQLStorage) -> None
     assert storage.ancestry(p3.id) == {p1.id, p2.id, p3.id, p4.id}
     assert storage.ancestry(p3.id, min_id=p4.id) == {p4.id}
     assert storage.ancestry(p3.id, min_id=p2.id) == {p2.id, p3.id, p4.id}
+
+
+def test_in_ancestry(storage: SQLStorage, dag: dict[str, Any]) -> None:
+    a, b, c, d, e, f, g = (dag[k] for k in "abcdefg")
+    ids = (a, b, c, d, e, f, g, dag["x"], 987654)
+    kind_sets = [None, (PARENT,), (INSPIRATION,), (MIGRATION,), (PARENT, MIGRATION), ()]
+    for kinds in kind_sets:
+        kw = {} if kinds is None else {"kinds": kinds}
+        for pid in ids:
+            whole = storage.ancestry(pid, **kw)
+            for other in ids:
+                want = other in whole
+                assert storage.in_ancestry(pid, other, **kw) is want, (pid, other, kinds)
+                assert Storage.in_ancestry(storage, pid, other, **kw) is want
+    assert storage.in_ancestry(e, a) and storage.in_ancestry(e, e) and storage.in_ancestry(d, c)
+    assert not storage.in_ancestry(d, e) and not storage.in_ancestry(e, f)
+    assert not storage.in_ancestry(d, a, kinds=(MIGRATION,))
+    assert storage.in_ancestry(e, c, kinds=(MIGRATION,))  # an edge added after the fact
+    assert not storage.in_ancestry(987654, 987654) and not storage.in_ancestry(a, 987654)
+
+
+def test_in_ancestry_of_a_long_chain_and_a_backward_edge(storage: SQLStorage) -> None:
+    cid = storage.create_campaign("chain", "p", {}, 1).id
+    prev = add(storage, cid, 0)
+    ids = [prev.id]
+    for i in range(1, 60):
+        two = [(ids[-2], SECOND_PARENT)] if i % 3 == 0 and len(ids) > 1 else []
+        prev = add(storage, cid, i, edges=[(prev.id, PARENT), *two])
+        ids.append(prev.id)
+    side = add(storage, cid, "side", edges=[(ids[10], PARENT)])  # newest; a dead end
+    assert all(storage.in_ancestry(ids[-1], i) for i in ids)
+    assert not storage.in_ancestry(ids[-1], side.id) and not storage.in_ancestry(ids[5], ids[6])
+    # an edge from the newest program to an old one: the walk must climb above the target
+    late = add(storage, cid, "late")
+    storage.add_edges(ids[3], [(late.id, MIGRATION)])
+    assert storage.in_ancestry(ids[-1], late.id) and storage.in_ancestry(ids[3], late.id)
+    assert not storage.in_ancestry(ids[2], late.id)
+    for pid, other in ((ids[-1], late.id), (ids[2], late.id), (ids[40], ids[0])):
+        want = Storage.in_ancestry(storage, pid, other)
+        assert storage.in_ancestry(pid, other) is want
+
+
+def test_best_score_steps(storage: SQLStorage, dag: dict[str, Any]) -> None:
+    # dag: evaluated a 0.1, b 0.5, c error, d 0.9, e 0.7, f 0.3 (eval_seq 1..6)
+    a, b, d = dag["a"], dag["b"], dag["d"]
+    got = storage.best_score_steps(dag["cid"])
+    want = [(storage.get_program(i).eval_seq, s) for i, s in ((a, 0.1), (b, 0.5), (d, 0.9))]
+    assert got == want == [(1, 0.1), (2, 0.5), (4, 0.9)]
+    assert got == Storage.best_score_steps(storage, dag["cid"])
+    assert storage.best_score_steps(dag["other"]) == []  # nothing evaluated
+
+
+def test_best_score_steps_ties_failures_and_order(storage: SQLStorage) -> None:
+    """Evaluated out of id order, equal scores (the first one counts), incorrect programs
+    with a high score, failures without one, a pending program, another campaign."""
+    cid = storage.create_campaign("steps", "p", {}, 1).id
+    other = storage.create_campaign("steps-other", "p", {}, 1).id
+    ps = [add(storage, cid, i) for i in range(9)]
+    add(storage, other, "o")
+    plan = [  # (program, outcome, score, correct), in evaluation order
+        (ps[5], "ok", 0.4, True),
+        (ps[0], "ok", 0.9, False),  # scored but not correct: not a step
+        (ps[3], "error", None, False),
+        (ps[1], "ok", 0.4, True),  # a tie: not higher
+        (ps[7], "ok", 0.6, True),
+        (ps[2], "ok", 0.5, True),
+        (ps[4], "ok", 0.61, True),
+        (ps[8], "ok", 0.61, True),
+    ]
+    for p, outcome, score, correct in plan:
+        st = stage(outcome=outcome, score=score, correct=correct)
+        assert storage.record_evaluation(p.id, [st], worker="w", attempt=1)
+    other_p = storage.programs(other)[0]
+    storage.record_evaluation(other_p.id, [stage(score=5.0)], worker="w", attempt=1)
+    got = storage.best_score_steps(cid)
+    assert got == [(1, 0.4), (5, 0.6), (7, 0.61)]
+    assert got == Storage.best_score_steps(storage, cid)
+    assert storage.best_score_steps(other) == [(1, 5.0)]

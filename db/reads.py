@@ -1,0 +1,321 @@
+"""The reads of SQLStorage, as a mixin: programs, lineage, evaluations, events and LLM calls,
+then the targeted reads the dashboard answers its cold requests with (programs by id, the
+edges of some programs, an ancestry, distinct values, metric names, the last eval_seq, the
+LLM spend total): each a few indexed queries, never a read of the whole campaign. The
+Storage docstrings (db/storage.py) define what each returns; db/sql.py holds the engine,
+the sessions and the writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from sqlalchemy import Integer, bindparam, func, literal, or_, select, text
+from sqlalchemy.orm import Session
+
+from db import convert, queries
+from db.models import Evaluation, Event, LLMCall, Program
+from db.records import (
+    EVALUATED,
+    EdgeRecord,
+    EvaluationRecord,
+    EventRecord,
+    LLMCallRecord,
+    ProgramRecord,
+)
+from db.storage import ANCESTRY_KINDS, VALUE_FIELDS
+
+# Any edge from a newer program to an older one (add_edges could write one)?
+_BACKWARDS = (
+    select(queries.EDGES.c.id).where(queries.EDGES.c.parent_id > queries.EDGES.c.child_id).limit(1)
+)
+_LAST_EDGE = select(func.max(queries.EDGES.c.id))
+# in_ancestry on SQLite: the ancestry walk from :start, lowest id first, stopped at :target
+# (below :lower nothing is walked when that is not NULL).
+_DIVE = text(
+    f"""
+    WITH RECURSIVE ancestry(id) AS (
+        SELECT id FROM {queries.PROGRAMS.name} WHERE id = :start
+        UNION
+        SELECT e.parent_id FROM ancestry JOIN {queries.EDGES.name} AS e ON e.child_id = ancestry.id
+        WHERE e.kind IN :kinds AND (:lower IS NULL OR e.parent_id >= :lower)
+        ORDER BY 1
+    )
+    SELECT 1 FROM ancestry WHERE id = :target LIMIT 1
+    """
+).bindparams(bindparam("kinds", expanding=True))
+
+
+class SQLReads:
+    """SQLStorage's reads; they need the host's `_session(write=False)`."""
+
+    _session: Callable[..., AbstractContextManager[Session]]
+    _backward_seen: tuple[bool, int]  # see _backward_edges
+
+    def _backward_edges(self, s: Session) -> bool:
+        """Whether an edge goes from a newer program to an older one (add_edges could
+        write one; then an ancestry walk cannot stop below an id). On SQLite, where writes
+        are serialised so edge ids commit in order, edges are append-only: the answer for
+        the edges up to an id is remembered, and only newer edges are scanned next time."""
+        if s.get_bind().dialect.name != "sqlite":
+            return s.scalar(_BACKWARDS) is not None
+        found, checked = getattr(self, "_backward_seen", (False, 0))
+        if found:
+            return True
+        last = s.scalar(_LAST_EDGE) or 0
+        if last <= checked:
+            return False
+        e = queries.EDGES.c
+        newer = _BACKWARDS.where(e.id > checked, e.id <= last)
+        found = s.scalar(newer) is not None
+        self._backward_seen = (found, last)
+        return found
+
+    # -- programs, lineage, evaluations, events, LLM calls ---------------------------
+    def get_program(self, program_id: int) -> ProgramRecord | None:
+        with self._session(write=False) as s:
+            row = s.get(Program, program_id)
+            return queries.with_parents(s, [row])[0] if row is not None else None
+
+    def programs(
+        self,
+        campaign_id: int,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        after_id: int | None = None,
+        with_code: bool = True,
+    ) -> list[ProgramRecord]:
+        if with_code:
+            table: Any = Program
+            query = select(Program)
+        else:  # light: a Core select of every column but code and genome, no ORM rows
+            table = queries.PROGRAMS.c
+            query = select(*queries.LIGHT_COLUMNS)
+        query = query.where(table.campaign_id == campaign_id)
+        if status is not None:
+            query = query.where(table.status == status)
+        if after_id is not None:
+            query = query.where(table.id > after_id)
+        query = query.order_by(table.id).offset(offset or None).limit(limit)
+        with self._session(write=False) as s:
+            if with_code:
+                return queries.with_parents(s, list(s.scalars(query)))
+            return queries.light_with_parents(s, list(s.execute(query)))
+
+    def find_by_hash(self, campaign_id: int, code_hash: str, ast_hash: str) -> int | None:
+        # An empty hash (e.g. no AST for a parameter-vector genome) matches nothing.
+        matches = [Program.code_hash == h for h in (code_hash,) if h]
+        matches += [Program.ast_hash == h for h in (ast_hash,) if h]
+        if not matches:
+            return None
+        query = (
+            select(Program.id)
+            .where(Program.campaign_id == campaign_id, or_(*matches))
+            .order_by(Program.id)
+            .limit(1)
+        )
+        with self._session(write=False) as s:
+            return s.scalar(query)
+
+    def best_programs(self, campaign_id: int, k: int = 1) -> list[ProgramRecord]:
+        query = (
+            select(Program)
+            .where(
+                Program.campaign_id == campaign_id,
+                Program.status == EVALUATED,
+                Program.correct.is_(True),
+                Program.score.is_not(None),
+            )
+            .order_by(Program.score.desc(), Program.id)
+            .limit(k)
+        )
+        with self._session(write=False) as s:
+            return queries.with_parents(s, list(s.scalars(query)))
+
+    def edges(self, campaign_id: int, *, kinds: Sequence[str] | None = None) -> list[EdgeRecord]:
+        e = queries.EDGES.c
+        query = (
+            select(e.parent_id, e.child_id, e.kind)
+            .join(queries.PROGRAMS, queries.PROGRAMS.c.id == e.child_id)
+            .where(queries.PROGRAMS.c.campaign_id == campaign_id)
+        )
+        if kinds is not None:
+            query = query.where(e.kind.in_(tuple(kinds)))
+        with self._session(write=False) as s:
+            return [EdgeRecord(p, c, k) for p, c, k in s.execute(query.order_by(e.id))]
+
+    def evaluations(self, program_id: int) -> list[EvaluationRecord]:
+        query = select(Evaluation).where(Evaluation.program_id == program_id)
+        with self._session(write=False) as s:
+            return [convert.evaluation(r) for r in s.scalars(query.order_by(Evaluation.id))]
+
+    def counts(self, campaign_id: int) -> dict[str, int]:
+        with self._session(write=False) as s:
+            return queries.counts(s, campaign_id)
+
+    def events(self, campaign_id: int | None, kind: str | None = None) -> list[EventRecord]:
+        """Events of the campaign in id order; campaign_id None means the global events
+        (those stored without a campaign)."""
+        query = select(Event).where(
+            Event.campaign_id.is_(None) if campaign_id is None else Event.campaign_id == campaign_id
+        )
+        if kind is not None:
+            query = query.where(Event.kind == kind)
+        with self._session(write=False) as s:
+            return [convert.event(r) for r in s.scalars(query.order_by(Event.id))]
+
+    def llm_calls(self, campaign_id: int, *, program_id: int | None = None) -> list[LLMCallRecord]:
+        if program_id is None:
+            query = select(LLMCall).where(LLMCall.campaign_id == campaign_id)
+        else:  # by program_id alone: SQLite would otherwise scan the campaign's calls
+            query = select(LLMCall).where(LLMCall.program_id == program_id)
+        with self._session(write=False) as s:
+            rows = s.scalars(query.order_by(LLMCall.id))
+            return [convert.llm_call(r) for r in rows if r.campaign_id == campaign_id]
+
+    def llm_usage(self, campaign_id: int) -> list[dict[str, Any]]:
+        with self._session(write=False) as s:
+            return queries.llm_usage(s, campaign_id)
+
+    # -- targeted reads (the dashboard on large campaigns) ----------------------------
+    def programs_by_id(
+        self, program_ids: Sequence[int], *, with_code: bool = False
+    ) -> list[ProgramRecord]:
+        ids = sorted({int(i) for i in program_ids})
+        out: list[ProgramRecord] = []
+        with self._session(write=False) as s:
+            for i in range(0, len(ids), queries.PAGE):
+                chunk = ids[i : i + queries.PAGE]
+                if with_code:
+                    rows = s.scalars(select(Program).where(Program.id.in_(chunk)))
+                    out += queries.with_parents(s, list(rows))
+                else:
+                    light = select(*queries.LIGHT_COLUMNS).where(queries.PROGRAMS.c.id.in_(chunk))
+                    out += queries.light_with_parents(s, list(s.execute(light)))
+        return sorted(out, key=lambda p: p.id)
+
+    def edges_of(
+        self, program_ids: Sequence[int], *, parents: bool = True, children: bool = True
+    ) -> list[EdgeRecord]:
+        ids = sorted({int(i) for i in program_ids})
+        e = queries.EDGES.c
+        found: dict[int, EdgeRecord] = {}
+        columns = [c for c, wanted in ((e.child_id, parents), (e.parent_id, children)) if wanted]
+        with self._session(write=False) as s:
+            for column in columns:  # one query per direction: each uses its own index
+                for i in range(0, len(ids), queries.PAGE):
+                    query = select(e.id, e.parent_id, e.child_id, e.kind).where(
+                        column.in_(ids[i : i + queries.PAGE])
+                    )
+                    for eid, p, c, k in s.execute(query):
+                        found[eid] = EdgeRecord(p, c, k)
+        return [found[k] for k in sorted(found)]
+
+    def ancestry(
+        self,
+        program_id: int,
+        *,
+        kinds: Sequence[str] = ANCESTRY_KINDS,
+        min_id: int | None = None,
+    ) -> set[int]:
+        e, p = queries.EDGES.c, queries.PROGRAMS.c
+        start = select(p.id.label("id")).where(p.id == literal(int(program_id), Integer))
+        anc = start.cte("ancestry", recursive=True)
+        step = select(e.parent_id).join(anc, e.child_id == anc.c.id)
+        step = step.where(e.kind.in_(tuple(kinds)))
+        with self._session(write=False) as s:
+            # The walk stops below min_id only if no edge goes from a newer program to an
+            # older one (add_edges could write one): then no path climbs back above it.
+            if min_id is not None and not self._backward_edges(s):
+                step = step.where(e.parent_id >= int(min_id))
+            anc = anc.union(step)  # UNION: each id once, so the walk ends
+            ids = set(s.scalars(select(anc.c.id)))
+        return ids if min_id is None else {i for i in ids if i >= min_id}
+
+    def in_ancestry(
+        self, program_id: int, ancestor_id: int, *, kinds: Sequence[str] = ANCESTRY_KINDS
+    ) -> bool:
+        e = queries.EDGES.c
+        with self._session(write=False) as s:
+            lower = None if self._backward_edges(s) else int(ancestor_id)
+            if s.get_bind().dialect.name == "sqlite":
+                # ORDER BY makes the walk's queue a priority queue, lowest id first: it dives
+                # toward the ancestor, and stops (LIMIT 1) as soon as it reaches it.
+                query = _DIVE.bindparams(
+                    start=int(program_id),
+                    target=int(ancestor_id),
+                    lower=lower,
+                    kinds=list(kinds),
+                )
+                return s.scalar(query) is not None
+            # PostgreSQL evaluates a WITH query only as far as the outer query fetches
+            p = queries.PROGRAMS.c
+            start = select(p.id.label("id")).where(p.id == literal(int(program_id), Integer))
+            anc = start.cte("ancestry", recursive=True)
+            step = select(e.parent_id).join(anc, e.child_id == anc.c.id)
+            step = step.where(e.kind.in_(tuple(kinds)))
+            if lower is not None:
+                step = step.where(e.parent_id >= lower)
+            anc = anc.union(step)
+            found = select(anc.c.id).where(anc.c.id == int(ancestor_id)).limit(1)
+            return s.scalar(found) is not None
+
+    def best_score_steps(self, campaign_id: int) -> list[tuple[int, float]]:
+        p = queries.PROGRAMS.c
+        before = func.max(p.score).over(order_by=p.eval_seq, rows=(None, -1))
+        scored = (
+            select(p.eval_seq, p.score, before.label("before"))
+            .where(p.campaign_id == campaign_id, p.status == EVALUATED)
+            .where(p.correct.is_(True), p.score.is_not(None), p.eval_seq.is_not(None))
+            .subquery()
+        )
+        c = scored.c
+        query = select(c.eval_seq, c.score).where(or_(c.before.is_(None), c.score > c.before))
+        with self._session(write=False) as s:
+            return [(int(x), float(y)) for x, y in s.execute(query.order_by(c.eval_seq))]
+
+    def program_values(self, campaign_id: int, field: str) -> list[Any]:
+        if field not in VALUE_FIELDS:
+            raise ValueError(f"program_values: field must be one of {VALUE_FIELDS}, not {field!r}")
+        column = queries.PROGRAMS.c[field]
+        base = select(column).where(
+            queries.PROGRAMS.c.campaign_id == campaign_id, column.is_not(None)
+        )
+        values: list[Any] = []
+        with self._session(write=False) as s:
+            # a skip scan: the next larger value, one index probe per distinct value
+            while True:
+                query = base.where(column > values[-1]) if values else base
+                value = s.scalar(query.order_by(column).limit(1))
+                if value is None:
+                    return sorted(values)
+                values.append(value)
+
+    def program_keys(self, campaign_id: int, field: str, *, last: int | None = None) -> list[str]:
+        if field not in ("metrics", "features"):
+            raise ValueError(f"program_keys: field must be metrics or features, not {field!r}")
+        p = queries.PROGRAMS.c
+        query = (
+            select(p[field])
+            .where(p.campaign_id == campaign_id, p.eval_seq.is_not(None))
+            .where(p.status == EVALUATED)
+            .order_by(p.eval_seq.desc())
+            .limit(None if last is None else max(0, int(last)))
+        )
+        with self._session(write=False) as s:
+            return sorted({k for (value,) in s.execute(query) for k in (value or {})})
+
+    def last_eval_seq(self, campaign_id: int) -> int:
+        query = select(func.max(Program.eval_seq)).where(Program.campaign_id == campaign_id)
+        with self._session(write=False) as s:
+            return int(s.scalar(query) or 0)
+
+    def llm_totals(self, campaign_id: int) -> dict[str, Any]:
+        c = queries.LLM_CALLS.c
+        query = select(func.count(), func.sum(c.cost_usd)).where(c.campaign_id == campaign_id)
+        with self._session(write=False) as s:
+            calls, cost = s.execute(query).one()
+        return {"calls": int(calls or 0), "cost_usd": float(cost or 0.0)}

@@ -1,0 +1,147 @@
+"""The MAP-Elites grid (dashboards/aggregate.grid): vectorised with numpy, it gives the
+answer of the plain per-program loop it replaced, and is cached per index version."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from dashboards import aggregate
+from dashboards.index import CampaignIndex, Node
+
+
+def _node(i: int, rng: random.Random, features: dict[str, float]) -> Node:
+    correct = rng.random() < 0.7
+    score = rng.choice((0.25, 0.5, 0.75, rng.random())) if rng.random() < 0.9 else None
+    return Node(
+        id=1000 + i,
+        generation=0,
+        island=0,
+        operator="mutate",
+        status="evaluated" if i % 17 else "pending",
+        outcome="ok",
+        score=score,
+        correct=correct,
+        eval_seq=None if i % 17 == 0 else (i * 7919) % 2003 + 1,  # not in id order
+        created_at=0.0,
+        evaluated_at=None,
+        metrics={},
+        features=features,
+        parents=(),
+    )
+
+
+def _index(n: int, seed: int = 3) -> CampaignIndex:
+    rng = random.Random(seed)
+    index = CampaignIndex(storage=None, campaign_id=1)  # type: ignore[arg-type]
+    for i in range(n):
+        features: dict[str, float] = {}
+        if rng.random() < 0.9:
+            features["length"] = rng.choice((1.0, 2.0, 5.0, rng.uniform(0, 100)))
+        if rng.random() < 0.8:
+            features["depth"] = rng.randrange(0, 12)  # ints, as a problem may report them
+        if i % 50 == 0:
+            features["rare"] = 3.0  # one value only: a degenerate axis
+        index.nodes.append(_node(i, rng, features))
+    return index
+
+
+def _reference(index: CampaignIndex, x: str | None, y: str | None, bins: int) -> dict[str, Any]:
+    """The grid as computed before numpy: one pass over the evaluated programs."""
+    features = index.keys("features")
+    bins = max(1, min(int(bins), 50))
+    if not features:
+        return {"features": [], "x": None, "y": None, "cells": []}
+    x = x if x in features else features[0]
+    y = y if y in features else (features[1] if len(features) > 1 else None)
+    if y == x:
+        y = None
+    nodes = [n for n in index.evaluated() if x in n.features and (y is None or y in n.features)]
+    if not nodes:
+        return {"features": features, "x": x, "y": y, "cells": []}
+
+    def axis(name: str | None) -> dict[str, Any]:
+        if name is None:
+            return {"name": None, "min": 0.0, "max": 1.0, "bins": 1}
+        vals = [float(n.features[name]) for n in nodes]
+        lo, hi = min(vals), max(vals)
+        return {"name": name, "min": lo, "max": hi if hi > lo else lo + 1.0, "bins": bins}
+
+    ax, ay = axis(x), axis(y)
+
+    def cell(a: dict[str, Any], node: Node) -> int:
+        if a["name"] is None:
+            return 0
+        f = (float(node.features[a["name"]]) - a["min"]) / (a["max"] - a["min"])
+        return min(a["bins"] - 1, max(0, int(f * a["bins"])))
+
+    cells: dict[tuple[int, int], dict[str, Any]] = {}
+    for n in nodes:
+        key = (cell(ax, n), cell(ay, n))
+        c = cells.setdefault(key, {"i": key[0], "j": key[1], "count": 0, "best": None, "id": None})
+        c["count"] += 1
+        s = n.score if n.correct and n.score is not None else None
+        if s is not None and (c["best"] is None or s > c["best"]):
+            c["best"], c["id"] = s, n.id
+    return {"features": features, "x": ax, "y": ay, "cells": list(cells.values())}
+
+
+@pytest.mark.parametrize("bins", [1, 3, 10, 50])
+@pytest.mark.parametrize(
+    "axes",
+    [
+        (None, None),
+        ("length", "depth"),
+        ("depth", "length"),
+        ("rare", "length"),
+        ("length", "length"),
+        ("length", "nope"),
+        ("rare", "depth"),
+    ],
+)
+def test_grid_equals_the_per_program_loop(axes: tuple[str | None, str | None], bins: int) -> None:
+    index = _index(600)
+    got = aggregate.grid(index, axes[0], axes[1], bins)
+    want = _reference(index, axes[0], axes[1], bins)
+    assert got == want
+    assert sum(c["count"] for c in got["cells"]) > 0
+
+
+def test_grid_elites_and_ties() -> None:
+    index = _index(600)
+    g = aggregate.grid(index, "length", "depth", 4)
+    done = index.evaluated()
+    for c in g["cells"]:
+        if c["id"] is None:
+            continue
+        elite = next(n for n in done if n.id == c["id"])
+        assert elite.correct and elite.score == c["best"]
+    tied = [c for c in g["cells"] if c["best"] in (0.25, 0.5, 0.75)]
+    assert tied  # the elite among equal scores is exercised
+
+
+def test_grid_without_features_or_programs() -> None:
+    empty = CampaignIndex(storage=None, campaign_id=1)  # type: ignore[arg-type]
+    assert aggregate.grid(empty, None, None) == {"features": [], "x": None, "y": None, "cells": []}
+    index = _index(60)
+    for n in index.nodes:  # "rare" alone: no program has both axes
+        n.features = {"rare": 1.0} if n.id % 2 else {"other": 2.0}
+    got = aggregate.grid(index, "rare", "other", 5)
+    assert got == _reference(index, "rare", "other", 5)
+    assert got["cells"] == [] and got["x"] == "rare"
+
+
+def test_grid_is_cached_per_version_and_axes() -> None:
+    index = _index(300)
+    first = aggregate.grid(index, "depth", "length", 10)
+    assert aggregate.grid(index, "depth", "length", 10) is first
+    assert aggregate.grid(index, None, None, 10) is first  # the same axes once resolved
+    assert aggregate.grid(index, "depth", "length", 5) is not first
+    assert aggregate.grid(index, "length", "depth", 10) != first
+    index.nodes[1].features = {"length": 1e6, "depth": 1}
+    index._cache.clear()  # what sync() does when the campaign changed (a new version)
+    again = aggregate.grid(index, "depth", "length", 10)
+    assert again is not first and again == _reference(index, "depth", "length", 10)
+    assert again["y"]["max"] == 1e6
