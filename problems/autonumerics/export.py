@@ -1,14 +1,13 @@
 """Export a program as a standalone function: ``jax``, ``c`` or ``python``, and for 2^x and
 e^x a full-range float32 function with the standard range reduction:
 
-    2^x = 2^n * 2^r,  n = floor(x), r = x - n in [0, 1)            (core on [0, 1])
+    2^x = 2^n * 2^r,  n = rint(x), r = x - n in [-1/2, 1/2], exact   (core: target exp2_half)
     e^x = 2^n * e^r,  n = rint(x / ln2), r = (x - n*LN2_HI) - n*LN2_LO in [-ln2/2, ln2/2]
 
-2^n is applied as two exact powers of two built from bit patterns (so n = 128 works);
-results below the normal range are flushed to zero by XLA on CPU.
+2^n is applied exactly, subnormal results included (see ``full_range_jax``).
 
-``export_program(genome, metrics, fmt)`` is what ``evolve best --format`` calls (see the
-report for the CLI patch); ``metrics`` carries the tuned constants c0, c1, ...
+``export_program(genome, metrics, fmt)`` is what ``evolve best --format`` calls (through
+``AutoNumerics.export_source``); ``metrics`` carries the tuned constants c0, c1, ...
 """
 
 from __future__ import annotations
@@ -55,57 +54,98 @@ def export_program(
     return body
 
 
+CORE_TARGET = {"exp2": "exp2_half", "exp": "exp"}  # target whose domain the core must cover
+# x is clamped to these first: beyond them 2^x / e^x is already 0 or inf in float32, and
+# n stays in [-151, 129], so the int32 conversion and the bit patterns are valid.
+X_CLAMP = {"exp2": (-151.0, 129.0), "exp": (-104.0, 89.0)}
+
+
+def _reduce_jax(x: Any, target: str) -> tuple[Any, Any]:
+    """(n, r) as float32 arrays: b^x = 2^n b^r."""
+    import jax.numpy as jnp
+
+    x = jnp.clip(x, *X_CLAMP[target])
+    if target == "exp2":
+        n = jnp.round(x)  # round half to even = rint
+        return n, x - n  # exact: |x - n| <= 1/2 and x, n share the binade scale
+    n = jnp.round(x * jnp.float32(INV_LN2))
+    t = x - n * jnp.float32(LN2_HI)  # exact (Sterbenz; n * LN2_HI exact, 12 + 8 bits)
+    return n, t - n * jnp.float32(LN2_LO)
+
+
 def full_range_jax(core: dict[str, Any], target: str) -> Any:
-    """A jitted float32 2^x or e^x over the whole float32 range from a core program."""
+    """A jitted float32 2^x or e^x for every float32 x, from a core program on the reduced
+    domain (``CORE_TARGET``: 2^r on [-1/2, 1/2], e^r on [-ln2/2, ln2/2]):
+
+        2^x = 2^n * 2^r,  n = rint(x),         r = x - n                       (exact)
+        e^x = 2^n * e^r,  n = rint(x / ln2),   r = (x - n*LN2_HI) - n*LN2_LO  (Cody-Waite)
+
+    For e^x, r's own rounding error r_lo (|r_lo| <= 2^-26) is not added back: after the
+    core, |p * r_lo| < 2^-25 < half an ULP of p (p >= 0.7), so p + p*r_lo rounds back to p;
+    it would have to enter the core before its last rounding. It costs e^x up to ~0.17 ULP
+    over its core's error (bench/results/autonumerics_float32.md).
+
+    2^n is applied exactly: as two powers of two built from bit patterns for normal results
+    (so n = 128 works), and for results below 2^-126 by rounding p * 2^(n + 149) to an
+    integer, which *is* the subnormal's bit pattern (XLA on CPU flushes subnormal
+    arithmetic, so they are never computed in float).
+    """
     import jax
     import jax.numpy as jnp
 
+    if target not in CORE_TARGET:
+        raise ValueError("full-range export exists for exp2 and exp")
     poly = compile_python(render_python(core, "core", f32=True), "core")
 
-    def pow2(n: Any) -> Any:
-        return jax.lax.bitcast_convert_type((n + 127) << 23, jnp.float32)
+    def pow2(k: Any) -> Any:  # 2^k for k in [-126, 127], exact
+        return jax.lax.bitcast_convert_type((k + 127) << 23, jnp.float32)
 
-    def scale(p: Any, n: Any) -> Any:  # p * 2^n in two exact steps (n may be 128)
-        n = jnp.clip(n, -252, 254)
-        half = n // 2
-        return p * pow2(half) * pow2(n - half)
+    def f(x: Any) -> Any:
+        x = jnp.asarray(x, jnp.float32)
+        n, r = _reduce_jax(x, target)
+        p = poly(r)
+        k = n.astype(jnp.int32)  # in [-151, 129] after the clamp
+        half = k >> 1
+        normal = p * pow2(half) * pow2(k - half)
+        m = jnp.round(p * pow2(k + 149))  # an integer < 2^24 where k <= -126 (else unused)
+        tiny = jax.lax.bitcast_convert_type(m.astype(jnp.int32), jnp.float32)
+        y = jnp.where(k <= -126, tiny, normal)
+        return jnp.where(jnp.isnan(x), x, y)
 
-    if target == "exp2":
-
-        def f(x: Any) -> Any:
-            n = jnp.floor(x)
-            return scale(poly(x - n), n.astype(jnp.int32))
-
-    elif target == "exp":
-
-        def f(x: Any) -> Any:
-            n = jnp.round(x * jnp.float32(INV_LN2))
-            r = (x - n * jnp.float32(LN2_HI)) - n * jnp.float32(LN2_LO)
-            return scale(poly(r), n.astype(jnp.int32))
-
-    else:
-        raise ValueError("full-range export exists for exp2 and exp")
     return jax.jit(f)
 
 
 def full_range_c(core: dict[str, Any], target: str) -> str:
-    """The same full-range function in C (float)."""
+    """The same full-range function in C99 (float; ``rintf`` in the default rounding mode;
+    contraction of the core's fmaf is explicit)."""
+    if target not in CORE_TARGET:
+        raise ValueError("full-range export exists for exp2 and exp")
     poly = render_c(core, "core", f32=True).replace("float core(", "static float core(")
+    lo, hi = X_CLAMP[target]
+    clamp = f"    x = fminf(fmaxf(x, {lo}f), {hi}f);\n"
     if target == "exp2":
-        reduce = "    float n = floorf(x);\n    float p = core(x - n);\n"
+        reduce = clamp + (
+            "    float n = rintf(x);\n    float p = core(x - n); /* x - n is exact */\n"
+        )
     else:
-        reduce = (
-            f"    float n = rintf(x * {INV_LN2!r}f);\n"
-            f"    float r = (x - n * {LN2_HI!r}f) - n * {LN2_LO!r}f;\n"
-            "    float p = core(r);\n"
+        reduce = clamp + (
+            f"    float n = rintf(x * {INV_LN2.hex()}f);\n"
+            f"    float t = x - n * {LN2_HI.hex()}f; /* exact */\n"
+            f"    float p = core(t - n * {LN2_LO.hex()}f);\n"
         )
     return (
-        f"{poly}\n#include <stdint.h>\n#include <string.h>\n"
+        f"#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n{poly}\n"
+        "static float pow2i(int32_t k) { /* 2^k, -126 <= k <= 127 */\n"
+        "    uint32_t b = (uint32_t)(k + 127) << 23; float f; memcpy(&f, &b, 4); return f;\n}\n\n"
+        "static int32_t clampi(int32_t k) { return k < -126 ? -126 : (k > 127 ? 127 : k); }\n\n"
         f"float {target}f_full(float x) {{\n"
-        f"    /* valid for x in the normal-result range */\n{reduce}"
-        "    int32_t k = (int32_t)n; k = k < -252 ? -252 : (k > 254 ? 254 : k);\n"
-        "    int32_t h = k / 2; uint32_t b1 = (uint32_t)(h + 127) << 23;\n"
-        "    uint32_t b2 = (uint32_t)(k - h + 127) << 23; float s1, s2;\n"
-        "    memcpy(&s1, &b1, 4); memcpy(&s2, &b2, 4);\n"
-        "    return p * s1 * s2;\n}\n"
+        "    /* every float32 x: normal, subnormal (exact scaling), 0 and inf results */\n"
+        "    if (isnan(x)) return x;\n"
+        f"{reduce}"
+        "    int32_t k = (int32_t)n;\n"
+        "    if (k <= -126) { /* subnormal result: p * 2^(k+149) rounded is its bit pattern */\n"
+        "        uint32_t m = (uint32_t)rintf(p * pow2i(clampi(k + 149)));\n"
+        "        float y; memcpy(&y, &m, 4); return y;\n    }\n"
+        "    int32_t h = k / 2;\n"
+        "    return p * pow2i(h) * pow2i(k - h);\n}\n"
     )

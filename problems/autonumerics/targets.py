@@ -6,6 +6,11 @@ line in problem.py's ``PROBLEMS``): a name, the domain [lo, hi], a float64 NumPy
 fixed point whose float32 ULP defines AutoNumerics' "ULP at a point" error, Taylor
 coefficients at a centre (for the Taylor and Pade baselines) and XLA's own float32
 function (the library baseline).
+
+``exp2_half`` (2^x on [-1/2, 1/2]) is the core of the full-range float32 2^x in export.py:
+with n = rint(x) the reduced argument r = x - n lies in [-1/2, 1/2] and is exact in
+float32, unlike x - floor(x) in [0, 1). Its search domain therefore differs from ``exp2``'s
+[0, 1] (the AutoNumerics benchmark domain); e^x's core domain [-ln2/2, ln2/2] is ``exp``'s.
 """
 
 from __future__ import annotations
@@ -89,6 +94,17 @@ def _long(fn: Callable[[Any], Any]) -> Callable[[np.ndarray], np.ndarray]:
 TARGETS: dict[str, Target] = {
     "exp2": Target(
         "exp2", 0.0, 1.0, np.exp2, _long(np.exp2), _taylor_exp2, 1.5, "exp2", "2^x on [0, 1]"
+    ),
+    "exp2_half": Target(
+        "exp2_half",
+        -0.5,
+        0.5,
+        np.exp2,
+        _long(np.exp2),
+        _taylor_exp2,
+        1.0,
+        "exp2",
+        "2^x on [-1/2, 1/2]",
     ),
     "exp": Target(
         "exp",

@@ -3,11 +3,17 @@
 ``exhaustive`` enumerates every float32 bit pattern in [lo, hi] (both signs when lo < 0),
 runs the function *as XLA compiles it* in float32, and computes the ULP error against a
 float64 reference (XLA's own float64 function, cross-checked by ``cross_check`` against
-NumPy's long double on a sample), all inside one jitted kernel per chunk.
+NumPy's long double on a sample, and by ``cross_check_mpmath`` against mpmath at 50 digits),
+all inside one jitted kernel per chunk.
+
+XLA on CPU flushes subnormals to zero (in float32 arithmetic and when converting float32 to
+float64), so the kernel reads a float32 result's value from its bits: a subnormal result
+(exported full-range functions build them from bits) is checked as the subnormal it is.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +25,15 @@ import numpy as np
 from problems.autonumerics.render import compile_python, render_python
 
 REF64 = {"exp2": jnp.exp2, "exp": jnp.exp, "log2": jnp.log2, "erf": jax.lax.erf}
+
+
+def ref64(target: str) -> Callable[[Any], Any]:
+    """XLA's float64 function for a target name (or a function name: "exp2", "exp", ...)."""
+    if target in REF64:
+        return REF64[target]
+    from problems.autonumerics.targets import TARGETS
+
+    return REF64[TARGETS[target].xla]
 
 
 def jax_function(genome: dict[str, Any]) -> Callable[[Any], Any]:
@@ -35,14 +50,27 @@ def _ulp64(ref: Any) -> Any:
     return jnp.ldexp(jnp.ones_like(ref), jnp.maximum(e - 24, -149))
 
 
-def _kernel(fn: Callable[[Any], Any], ref_fn: Callable[[Any], Any], negate: bool):
+def as_float64(y: Any) -> Any:
+    """float32 -> float64 exactly, subnormals included (XLA CPU's convert flushes them)."""
+    b = jax.lax.bitcast_convert_type(y, jnp.int32)
+    mag = (b & 0x7FFFFFFF).astype(jnp.float64) * 2.0**-149
+    sub = jnp.where(b < 0, -mag, mag)
+    return jnp.where((b & 0x7F800000) == 0, sub, y.astype(jnp.float64))
+
+
+@functools.lru_cache(maxsize=64)
+def _kernel(fn: Callable[[Any], Any], ref_fn: Callable[[Any], Any], negate: bool, stride: int,
+            size: int):  # fmt: skip
+    """One compiled check of ``size`` bit patterns from ``start`` (cached: repeated calls on
+    the same function, e.g. several slices, compile once)."""
+
     @jax.jit
-    def run(start: Any, count: Any, size: int = 0) -> Any:
-        bits = start + jnp.arange(CHUNK, dtype=jnp.int32)
-        valid = jnp.arange(CHUNK) < count
+    def run(start: Any, count: Any) -> Any:
+        bits = start + stride * jnp.arange(size, dtype=jnp.int32)
+        valid = jnp.arange(size) < count
         x = jax.lax.bitcast_convert_type(bits, jnp.float32)
         x = -x if negate else x
-        y = fn(x).astype(jnp.float64)
+        y = as_float64(fn(x))
         ref = ref_fn(x.astype(jnp.float64))
         err = jnp.where(valid, jnp.abs(y - ref) / _ulp64(ref), 0.0)
         err = jnp.where(jnp.isnan(err), jnp.inf, err)
@@ -55,8 +83,12 @@ def _kernel(fn: Callable[[Any], Any], ref_fn: Callable[[Any], Any], negate: bool
 CHUNK = 1 << 22
 
 
-def exhaustive(fn: Callable[[Any], Any], target: str, lo: float, hi: float) -> dict[str, float]:
-    """Max ULP error of float32 ``fn`` over every float32 in [lo, hi]."""
+def exhaustive(
+    fn: Callable[[Any], Any], target: str, lo: float, hi: float, stride: int = 1
+) -> dict[str, float]:
+    """Max ULP error of float32 ``fn`` over every float32 in [lo, hi] (with ``stride`` > 1:
+    every stride-th bit pattern, a dense sample). ``target`` names the reference: a target
+    of targets.py or an XLA function name."""
     started = time.perf_counter()
     worst, worst_x, count = 0.0, float("nan"), 0
     ranges = []
@@ -68,9 +100,11 @@ def exhaustive(fn: Callable[[Any], Any], target: str, lo: float, hi: float) -> d
             ranges[-1] = (True, ranges[-1][1] + 1, ranges[-1][2])
     with jax.enable_x64(True):
         for negate, first, last in ranges:
-            kernel = _kernel(fn, REF64[target], negate)
-            for start in range(first, last + 1, CHUNK):
-                n = min(CHUNK, last + 1 - start)
+            total = (last - first) // stride + 1
+            size = min(CHUNK, 1 << max(12, (total - 1).bit_length()))
+            kernel = _kernel(fn, ref64(target), negate, stride, size)
+            for start in range(first, last + 1, size * stride):
+                n = min(size, (last - start) // stride + 1)
                 err, x = kernel(jnp.int32(start), jnp.int32(n))
                 count += n
                 if float(err) > worst:
@@ -87,9 +121,33 @@ def cross_check(target: str, n: int = 100_000, seed: int = 0) -> float:
     t = TARGETS[target]
     x = np.random.default_rng(seed).uniform(t.lo, t.hi, n).astype(np.float32).astype(np.float64)
     with jax.enable_x64(True):
-        ref = np.asarray(REF64[target](jnp.asarray(x)))
+        ref = np.asarray(ref64(target)(jnp.asarray(x)))
     long = np.asarray(t.ref_long(x), np.longdouble)
     return float(np.max(np.abs((ref - long).astype(np.float64)) / float32_ulp(ref)))
+
+
+def cross_check_mpmath(target: str, n: int = 2001, digits: int = 50) -> dict[str, float]:
+    """Max |XLA float64 reference - mpmath at ``digits`` digits| in float32 ULPs on n evenly
+    spaced float32 inputs spanning the target's domain (ends included): the error of the
+    float64 reference that every ULP figure here is measured against. Needs mpmath."""
+    import mpmath
+
+    from problems.autonumerics.targets import TARGETS, float32_ulp
+
+    t = TARGETS[target]
+    x = np.unique(np.linspace(t.lo, t.hi, n).astype(np.float32)).astype(np.float64)
+    with jax.enable_x64(True):
+        ref = np.asarray(ref64(target)(jnp.asarray(x)), np.float64)
+    fn = {
+        "exp2": lambda v: mpmath.power(2, v),
+        "exp": mpmath.exp,
+        "log2": lambda v: mpmath.log(v, 2),
+        "erf": mpmath.erf,
+    }[t.xla]
+    with mpmath.workdps(digits):
+        diff = [abs(mpmath.mpf(float(r)) - fn(mpmath.mpf(float(v)))) for v, r in zip(x, ref)]
+        err = np.array([float(d) for d in diff]) / float32_ulp(ref)
+    return {"max_ulp32": float(err.max()), "points": float(x.size), "digits": float(digits)}
 
 
 def latency(fn: Callable[[Any], Any], lo: float, hi: float, n: int = 10_000, reps: int = 50):
