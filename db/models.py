@@ -99,6 +99,7 @@ class Program(Base):
         Index(None, "campaign_id", "status", "outcome", "correct"),
         Index(None, "campaign_id", "island"),
         Index(None, "campaign_id", "operator"),
+        Index(None, "campaign_id", "eval_seq", "status", "correct", "score"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,6 +1,7 @@
 """Indexes for the dashboard's direct reads on large campaigns: the counts by status,
 outcome and correctness from the index alone, the distinct islands and operators by index
-skip-scan, and the LLM spend total of a campaign from the index alone.
+skip-scan, the LLM spend total of a campaign from the index alone, and the best-score
+steps (a window over evaluated programs in eval_seq order) from a covering index.
 
 Revision ID: 0004
 Revises: 0003
@@ -24,6 +25,10 @@ INDEXES = {
     "ix_programs_campaign_id_island": ("programs", ["campaign_id", "island"]),
     "ix_programs_campaign_id_operator": ("programs", ["campaign_id", "operator"]),
     "ix_llm_calls_campaign_id_cost_usd": ("llm_calls", ["campaign_id", "cost_usd"]),
+    "ix_programs_campaign_id_eval_seq_status_correct_score": (
+        "programs",
+        ["campaign_id", "eval_seq", "status", "correct", "score"],
+    ),
 }
 
 
