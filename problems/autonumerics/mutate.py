@@ -1,9 +1,12 @@
 """Graph mutations (AutoNumerics-Zero's), as problem operators for the controller.
 
 insert: a random op spliced into a random edge u -> v (first input u, the others a random
-earlier vertex or a new constant); remove: a vertex's consumers re-pointed to one of its
-inputs; rewire: one input re-pointed to another earlier vertex; constant: one constant
-scaled by U(1/(1+d), 1+d) or re-drawn; swap: an op replaced by another of the same arity.
+earlier vertex or a new constant); grow: a *function-preserving* insertion on a random
+edge u -> v, its new constants at the identity (see ``_grow``), so a Lamarckian child
+starts exactly at its parent's error and the constant tuner can only improve it; remove:
+a vertex's consumers re-pointed to one of its inputs; rewire: one input re-pointed to
+another earlier vertex; constant: one constant scaled by U(1/(1+d), 1+d) or re-drawn;
+swap: an op replaced by another of the same arity.
 Every mutation is retried (accumulating) until the pruned graph changes; after 20 tries the
 proposal is rejected as ``no_op``. Children inherit their parent's *tuned* constants
 (Lamarckian), read from the parent's metrics c0, c1, ...
@@ -26,6 +29,7 @@ from problems.autonumerics.graph import (
     GenomeError,
     canonical,
     constants,
+    depends_on_x,
     fold,
     identity,
     op_count,
@@ -34,7 +38,8 @@ from problems.autonumerics.graph import (
     with_constants,
 )
 
-KINDS = ("insert", "remove", "rewire", "constant", "swap")
+KINDS = ("insert", "grow", "remove", "rewire", "constant", "swap")
+GROW_FORMS = ("term", "affine", "times", "divide")
 MAX_TRIES = 20
 
 
@@ -65,20 +70,62 @@ def _insert(g: dict[str, Any], rng: random.Random) -> dict[str, Any]:
             args.append(rng.randrange(pos))
     if rng.random() < 0.5 and len(args) > 1:
         args[0], args[1] = args[1], args[0]
-    shift = len(new) + 1
-    block = [*new, [op, *args]]
+    return _splice(g, vi, slot, [*new, [op, *args]], pos)
+
+
+def _splice(
+    g: dict[str, Any], vi: int, slot: int, block: list[list[Any]], pos: int
+) -> dict[str, Any]:
+    """Put ``block`` (vertex indices already absolute, starting at ``pos``) before vertex
+    ``vi`` (or at the end when vi < 0) and route the edge (vi, slot) through its last vertex."""
+    verts = [list(v) for v in g["v"]]
+    shift = len(block)
     rest = []
     for v in verts[pos:]:
         if v[0] in ARITY:
             v = [v[0], *(a + shift if a >= pos else a for a in v[1:])]
         rest.append(v)
-    out = pos + len(new)
+    last = pos + shift - 1
     if vi >= 0:
-        rest[0][slot] = out
-        new_out = g["out"] + shift if g["out"] >= pos else g["out"]
+        rest[0][slot] = last
+        out = g["out"] + shift if g["out"] >= pos else g["out"]
     else:
-        new_out = out
-    return {"v": verts[:pos] + block + rest, "out": new_out}
+        out = last
+    return {"v": verts[:pos] + block + rest, "out": out}
+
+
+def _grow(g: dict[str, Any], rng: random.Random, form: str | None = None) -> dict[str, Any]:
+    """Splice a function-preserving block into a random edge u -> v, w being a random
+    earlier vertex that depends on x (x itself included):
+
+    * term:   u + w * a           (fma(w, a, u), a = 0): a new term, e.g. a Horner degree
+    * affine: u * a + b           (fma(u, a, b), a = 1, b = 0)
+    * times:  u * (1 + w * a)     (fma then mul, a = 0): a new factor chain
+    * divide: u / (1 + w * a)     (fma then div, a = 0): a new denominator chain
+
+    The function is unchanged, the structure is not; with inherited (Lamarckian) constants
+    the tuner then starts at the parent's optimum with more freedom. Later grows on the
+    edges of a new chain lengthen it (a denominator polynomial, a factor that reuses an
+    intermediate result).
+    """
+    verts = g["v"]
+    consumers = [(i, j) for i, v in enumerate(verts) if v[0] in ARITY for j in range(1, len(v))]
+    vi, slot = rng.choice(consumers + [(-1, 0)])
+    u = g["out"] if vi < 0 else verts[vi][slot]
+    pos = len(verts) if vi < 0 else vi
+    dep = depends_on_x(g)
+    w = rng.choice([i for i in range(pos) if dep[i]])
+    form = form or rng.choice(GROW_FORMS)
+    if form == "affine" and not dep[u]:
+        form = "term"  # an affine map of a constant would fold away
+    if form == "term":
+        block = [["c", 0.0], ["fma", w, pos, u]]
+    elif form == "affine":
+        block = [["c", 1.0], ["c", 0.0], ["fma", u, pos, pos + 1]]
+    else:
+        op = "mul" if form == "times" else "div"
+        block = [["c", 0.0], ["c", 1.0], ["fma", w, pos, pos + 1], [op, u, pos + 2]]
+    return _splice(g, vi, slot, block, pos)
 
 
 def _remove(g: dict[str, Any], rng: random.Random) -> dict[str, Any]:
@@ -140,6 +187,7 @@ def _swap(g: dict[str, Any], rng: random.Random) -> dict[str, Any]:
 
 MUTATIONS = {
     "insert": _insert,
+    "grow": _grow,
     "remove": _remove,
     "rewire": _rewire,
     "constant": _constant,
@@ -147,15 +195,20 @@ MUTATIONS = {
 }
 
 
+# AutoNumerics' weights (insert 1, remove 2, edge switch 3, id 3) re-draw constants at every
+# evaluation, so its children are restarts; ours inherit tuned constants, and a
+# function-preserving grow is the move that keeps that investment: it gets most weight.
+WEIGHTS = {"grow": 4, "insert": 1, "remove": 2, "rewire": 2, "swap": 1, "constant": 1}
+
+
 def choose_kind(g: dict[str, Any], rng: random.Random) -> str:
-    """AutoNumerics' size-dependent weights (|G| counts x and the output)."""
+    """Size-dependent weights (|G| counts x and the output)."""
     size = len(g["v"]) + 1
     if size < 3:
-        return "insert"
+        return rng.choice(("grow", "insert"))
     if size >= MAX_VERTICES:
         return rng.choice(("remove", "rewire", "swap"))
-    kinds = ("insert", "remove", "rewire", "swap", "constant")
-    return rng.choices(kinds, weights=(1, 2, 3, 3, 1))[0]
+    return rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
 
 
 def mutate(
@@ -166,7 +219,7 @@ def mutate(
     g = genome
     for _ in range(MAX_TRIES):
         which = kind or choose_kind(g, rng)
-        if which == "insert" and op_count(g) >= max_ops:
+        if which in ("insert", "grow") and op_count(g) >= max_ops:
             which = "remove"
         try:
             g = MUTATIONS[which](g, rng)

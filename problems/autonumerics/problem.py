@@ -165,8 +165,7 @@ class AutoNumerics:
         )  # fmt: skip
         x, ref, inv_scale = self._points(x_eval)
         with jax.enable_x64(True):
-            enc = interp.encode([tuned[i][0] for i in live], f32=self.f32, min_programs=8)
-            out = interp.evaluate(enc, x)
+            out = interp.evaluate_population([tuned[i][0] for i in live], x, f32=self.f32)
         for row, i in enumerate(live):
             genome, train_err = tuned[i]
             with np.errstate(all="ignore"):

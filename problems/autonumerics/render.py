@@ -19,6 +19,11 @@ _SYMBOL = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 def _literal(value: float, c: bool, f32: bool) -> str:
     if f32:
         value = float(np.float32(value))
+    if not np.isfinite(value):  # a fold that overflowed or divided by zero
+        if c:
+            text = "NAN" if np.isnan(value) else ("-INFINITY" if value < 0 else "INFINITY")
+            return text
+        return f"float({repr(float(value))!r})"
     text = repr(float(value))
     if c:
         return f"{float(value).hex()}{'f' if f32 else ''} /* {text} */"

@@ -43,9 +43,13 @@ def _fma32(a: Any, b: Any, c: Any) -> Any:
 
 
 def _eval(folded: dict[str, Any], consts: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Values on x for every constant set: consts (S, K) -> (S, N), in x's precision."""
+    """Values on x for every constant set: consts (S, K) -> (S, N), in x's precision.
+    x samples the whole domain, so a denominator that takes both signs (or 0) on it has a
+    pole in the domain, possibly between samples: that row is NaN (rejected), never a
+    small error that happens to miss the pole."""
     f32 = x.dtype == np.float32
     vals: list[Any] = []
+    pole = np.zeros(consts.shape[0], bool)
     j = 0
     for vert in folded["v"]:
         kind = vert[0]
@@ -63,10 +67,15 @@ def _eval(folded: dict[str, Any], consts: np.ndarray, x: np.ndarray) -> np.ndarr
             elif kind == "mul":
                 vals.append(a[0] * a[1])
             elif kind == "div":
+                den = np.broadcast_to(a[1], (consts.shape[0], np.shape(a[1])[-1]))
+                pole |= ~((np.min(den, axis=1) > 0) | (np.max(den, axis=1) < 0))
                 vals.append(a[0] / a[1])
             else:
                 vals.append(_fma32(*a) if f32 else a[0] * a[1] + a[2])
-    return np.broadcast_to(vals[folded["out"]], (consts.shape[0], x.shape[0]))
+    out = np.broadcast_to(vals[folded["out"]], (consts.shape[0], x.shape[0]))
+    if pole.any():
+        out = np.where(pole[:, None], np.nan, out)
+    return out
 
 
 def _eval_dual(folded: dict[str, Any], c: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -110,9 +119,16 @@ def max_error(folded: dict[str, Any], c: np.ndarray, x: np.ndarray, y: np.ndarra
 
 
 def lm_lawson(
-    folded: dict[str, Any], c0: list[float], x: np.ndarray, y: np.ndarray, s: np.ndarray, iters: int
+    folded: dict[str, Any],
+    c0: list[float],
+    x: np.ndarray,
+    y: np.ndarray,
+    s: np.ndarray,
+    iters: int,
 ) -> tuple[np.ndarray, float]:
-    """Minimise max |f(x; c) - y| * s over c, from c0. Returns (best c, its max error)."""
+    """Minimise max |f(x; c) - y| * s over c, from c0. Returns (best c, its max error).
+    A step onto a pole (a denominator with a root in the domain: see ``_eval``) is
+    rejected like any step that makes the error non-finite."""
     c = np.asarray(c0, np.float64)
     best_c, best_e = c.copy(), max_error(folded, c, x, y, s)
     if c.size == 0:
