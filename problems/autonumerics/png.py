@@ -55,7 +55,7 @@ def pareto_plot(
         col = px(ops, 1)[0]
         img[top:bottom, col] = 225 if ops % 10 else 160
     img[top:bottom, left] = img[bottom, left:right] = 0
-    for k, (_, points) in enumerate(series):
+    for k, (_, points) in reversed(list(enumerate(series))):  # the first series on top
         colour = COLOURS[k % len(COLOURS)]
         for ops, err in points:
             c, r = px(ops, err)
