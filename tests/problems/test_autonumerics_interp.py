@@ -15,7 +15,7 @@ import pytest
 
 from problems.autonumerics import baselines, interp, interp_switch
 from problems.autonumerics.graph import evaluate_numpy, horner, identity
-from problems.autonumerics.mutate import mutate
+from problems.autonumerics.mutate import Rejected, mutate
 from problems.autonumerics.render import compile_python, render_python
 from problems.autonumerics.targets import TARGETS
 
@@ -37,7 +37,10 @@ def random_genome(seed: int, steps: int = 14) -> dict:
     rng = random.Random(seed)
     g = identity()
     for _ in range(steps):
-        g = mutate(g, rng)
+        try:
+            g = mutate(g, rng)
+        except Rejected:  # nothing to change this time (e.g. at max_ops): draw again
+            continue
     return g
 
 
