@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import RESULTS, machine
+from bench.deap_genome import deap_genome
 from problems.autonumerics.graph import evaluate_numpy, op_count
 from problems.autonumerics.targets import TARGETS
 
@@ -56,23 +57,7 @@ def _pdiv(a: Any, b: Any) -> Any:
         return np.divide(a, np.where(np.abs(b) > 1e-12, b, 1.0))
 
 
-def _deap_genome(tree: Any, gp: Any) -> dict[str, Any]:
-    """A DEAP prefix tree as a genome (protected division becomes plain division: on the
-    best trees the protection never triggers on [0, 1], which the recheck would show)."""
-    names = {"add": "add", "sub": "sub", "mul": "mul", "pdiv": "div"}
-    verts: list[list[Any]] = [["x"]]
-    stack: list[int] = []
-    for node in reversed(tree):
-        if isinstance(node, gp.Primitive):
-            args = [stack.pop() for _ in range(node.arity)]
-            verts.append([names[node.name], *args])
-        elif node.name == "ARG0":
-            stack.append(0)
-            continue
-        else:
-            verts.append(["c", float(node.value)])
-        stack.append(len(verts) - 1)
-    return {"v": verts, "out": stack[-1]}
+DEAP_OPS = {"add": "add", "sub": "sub", "mul": "mul", "pdiv": "div"}
 
 
 def deap_run(seed: int, budget: int) -> dict[str, Any]:
@@ -117,7 +102,7 @@ def deap_run(seed: int, budget: int) -> dict[str, Any]:
     hof = tools.HallOfFame(1)
     started = time.perf_counter()
     algorithms.eaSimple(tb.population(pop_size), tb, 0.9, 0.1, gens, halloffame=hof, verbose=False)
-    genome = _deap_genome(hof[0], gp)
+    genome = deap_genome(hof[0], DEAP_OPS)  # pdiv as div: never triggers on [0, 1] (rechecked)
     return {
         "evals": counter["evals"],
         "ops": op_count(genome),

@@ -24,6 +24,7 @@ import jax
 import numpy as np
 
 from bench.common import RESULTS, machine
+from bench.deap_genome import deap_genome
 
 DEVICES = int(os.environ.get("AN_DEVICES", str(os.cpu_count() or 1)))
 try:  # must precede the backend's start; harmless (and ignored) after it
@@ -54,22 +55,7 @@ def deap_population(n: int = 500, seed: int = 0) -> tuple[Any, list, list[dict],
     trees = [gp.PrimitiveTree(gp.genHalfAndHalf(pset, 2, 6)) for _ in range(n)]
     names = {"add": "add", "subtract": "sub", "multiply": "mul", "pdiv": "div"}
 
-    def to_genome(tree: Any) -> dict:
-        verts: list[list] = [["x"]]
-        stack: list[int] = []
-        for node in reversed(tree):
-            if isinstance(node, gp.Primitive):
-                args = [stack.pop() for _ in range(node.arity)]
-                verts.append([names[node.name], *args])
-            elif isinstance(node, gp.Terminal) and node.name == "ARG0":
-                stack.append(0)
-                continue
-            else:
-                verts.append(["c", float(node.value)])
-            stack.append(len(verts) - 1)
-        return {"v": verts, "out": stack[-1]}
-
-    return pset, trees, [to_genome(t) for t in trees], gp
+    return pset, trees, [deap_genome(t, names) for t in trees], gp
 
 
 def uniform_constant() -> float:
