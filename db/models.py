@@ -84,6 +84,10 @@ class Campaign(Base):
     eval_counter: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The controller running the campaign (migration 0004): "host:pid:start-time" and when
+    # its lease expires unless renewed; NULL when no controller holds it.
+    lease_owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Program(Base):

@@ -33,6 +33,15 @@ class CampaignRecord:
 
 
 @dataclass(frozen=True)
+class LeaseHolder:
+    """Who runs a campaign: the controller's owner string ("host:pid:start-time") and the
+    time (UTC) its lease expires unless renewed."""
+
+    owner: str
+    until: datetime
+
+
+@dataclass(frozen=True)
 class ProgramRecord:
     id: int
     campaign_id: int

@@ -39,6 +39,7 @@ from db.records import (
     PENDING,
     SECOND_PARENT,
     CampaignRecord,
+    LeaseHolder,
     LLMCallRecord,
     NewStageResult,
     ProgramRecord,
@@ -139,6 +140,27 @@ class SQLStorage(SQLReads, Storage):
             )
             if result.rowcount != 1:
                 raise StorageError(f"no campaign with id {campaign_id}")
+
+    # -- the campaign lease ----------------------------------------------------------
+    def acquire_lease(
+        self, campaign_id: int, owner: str, ttl_s: float, *, stale_owner: str | None = None
+    ) -> LeaseHolder | None:
+        for _ in range(3):
+            with self._write() as conn:
+                holder = queries.acquire_lease(conn, campaign_id, owner, float(ttl_s), stale_owner)
+            # A holder that let go between the UPDATE and the read (PostgreSQL, read
+            # committed): try again rather than report a lease no one holds.
+            if holder is None or (holder.owner and holder.until >= utcnow()):
+                return holder
+        return holder
+
+    def renew_lease(self, campaign_id: int, owner: str, ttl_s: float) -> bool:
+        with self._write() as conn:
+            return queries.renew_lease(conn, campaign_id, owner, float(ttl_s))
+
+    def release_lease(self, campaign_id: int, owner: str) -> bool:
+        with self._write() as conn:
+            return queries.release_lease(conn, campaign_id, owner)
 
     # -- programs and lineage ------------------------------------------------------
     def add_program(

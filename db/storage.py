@@ -18,6 +18,7 @@ from db.records import (
     EdgeRecord,
     EvaluationRecord,
     EventRecord,
+    LeaseHolder,
     LLMCallRecord,
     NewStageResult,
     ProgramRecord,
@@ -55,6 +56,26 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def set_campaign_status(self, campaign_id: int, status: str) -> None:
         """Sets finished_at when status is terminal ("finished", "failed")."""
+
+    # -- the campaign lease: one controller runs a campaign at a time ----------------
+    @abc.abstractmethod
+    def acquire_lease(
+        self, campaign_id: int, owner: str, ttl_s: float, *, stale_owner: str | None = None
+    ) -> LeaseHolder | None:
+        """Take the campaign's lease for ``owner`` until now + ttl_s, in one conditional
+        UPDATE: when no one holds it, its lease expired, ``owner`` already holds it, or
+        ``stale_owner`` (a holder the caller found dead) holds it. Returns None when
+        ``owner`` holds it now, else the holder (owner, until). Raises StorageError when
+        there is no such campaign."""
+
+    @abc.abstractmethod
+    def renew_lease(self, campaign_id: int, owner: str, ttl_s: float) -> bool:
+        """Extend ``owner``'s lease to now + ttl_s; False (nothing written) when someone
+        else holds it (it expired and was taken) or no one does."""
+
+    @abc.abstractmethod
+    def release_lease(self, campaign_id: int, owner: str) -> bool:
+        """Free the lease if ``owner`` holds it (True); otherwise change nothing (False)."""
 
     # -- programs and lineage ------------------------------------------------------
     @abc.abstractmethod

@@ -15,6 +15,7 @@ from db.storage import Storage, StorageError
 from evaluators.registry import UnknownProblem, broken_plugins, make_problem, problem_names
 from evolve.config import CampaignConfig, ConfigError, build_config, resolve_db
 from evolve.controller import CampaignError, CampaignSummary, Controller
+from evolve.lease import LeaseError
 from evolve.live import make_view
 
 __all__ = [
@@ -42,7 +43,14 @@ class UserError(Exception):
 def _user_errors() -> Iterator[None]:
     try:
         yield
-    except (ConfigError, CampaignError, StorageError, UnknownProblem, FileNotFoundError) as exc:
+    except (
+        ConfigError,
+        CampaignError,
+        LeaseError,
+        StorageError,
+        UnknownProblem,
+        FileNotFoundError,
+    ) as exc:
         raise UserError(str(exc)) from exc
     except ValueError as exc:  # bad problem options and friends
         raise UserError(str(exc)) from exc

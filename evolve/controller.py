@@ -3,9 +3,11 @@
 It keeps the executor busy (N evaluations in flight) and, apart from it, M LLM requests in
 flight on proposal threads (evolve/llm_proposals.py, evolve/llm/pipeline.py); it writes
 every program, edge, evaluation and LLM call to the database as it happens, and is the
-database's only writer. A campaign that was killed at any point resumes from the database
-alone: evaluated programs are replayed into the strategy in the order they were recorded,
-and programs that were written but never evaluated are submitted again.
+database's only writer: it holds the campaign's lease (evolve/lease.py) from before its
+first write to its end, so that no second controller runs the campaign. A campaign that was
+killed at any point resumes from the database alone: evaluated programs are replayed into
+the strategy in the order they were recorded, and programs that were written but never
+evaluated are submitted again.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from evaluators.contract import ERROR, StageOutcome
 from evaluators.registry import make_problem
 from evolve.config import DEFAULT_OPERATORS, CampaignConfig
 from evolve.held_out import held_out_entry, held_out_jobs, held_out_targets, held_out_timeout
+from evolve.lease import CampaignLease
 from evolve.live import Progress, QuietView
 from evolve.llm.operator import LLM_OPERATORS, LLMOutcome
 from evolve.llm.pipeline import LLMPipeline
@@ -162,15 +165,21 @@ class Controller:
         self._initial: ProgramRecord | None = None
         self._evaluated = 0
         self._held_results: dict[int, JobResult] = {}
-        self.campaign = self._resume(resume) if resume else self._create()
-        self.rng = random.Random(f"{config.seed}:{self._program_count}")
-        self.progress = Progress(
-            self.campaign.name,
-            config.max_evals,
-            done=self._evaluated,
-            done_at_start=self._evaluated,
-        )
-        self.executor = executor_factory(config, self.problem)
+        # Held from before the first write to the end; LeaseError when another has it.
+        self._lease = CampaignLease(storage)
+        try:
+            self.campaign = self._resume(resume) if resume else self._create()
+            self.rng = random.Random(f"{config.seed}:{self._program_count}")
+            self.progress = Progress(
+                self.campaign.name,
+                config.max_evals,
+                done=self._evaluated,
+                done_at_start=self._evaluated,
+            )
+            self.executor = executor_factory(config, self.problem)
+        except BaseException:
+            self._lease.release()
+            raise
 
     @property
     def llm(self) -> LLMPipeline | None:
@@ -188,6 +197,7 @@ class Controller:
         campaign = self.storage.create_campaign(
             name, self.config.problem, {**self.config.to_dict(), "name": name}, self.config.seed
         )
+        self._lease.acquire(campaign.id, campaign.name)
         self.storage.add_event(campaign.id, "started", {"config": self.config.to_dict()})
         self._program_count = 0
         for candidate in self.problem.initial_programs():
@@ -216,6 +226,7 @@ class Controller:
         campaign = self.storage.get_campaign(name)
         if campaign is None:
             raise CampaignError(f"no campaign named {name!r} (see `evolve status`)")
+        self._lease.acquire(campaign.id, campaign.name)
         programs = self.storage.programs(campaign.id)
         self._program_count = len(programs)
         for program in programs:
@@ -223,12 +234,20 @@ class Controller:
             if self._initial is None and program.operator == "initial":
                 self._initial = program
         self._replay_history(campaign.id)
+        self._lease.keep()
         self.storage.set_campaign_status(campaign.id, "running")
         self.storage.add_event(campaign.id, "resumed", {"evaluated": self._evaluated})
         return campaign
 
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> CampaignSummary:
+        """Run the campaign to its end; the lease is freed however the run ends."""
+        try:
+            return self._run()
+        finally:
+            self._lease.release()
+
+    def _run(self) -> CampaignSummary:
         restore = self._install_signal_handlers()
         started = time.monotonic()
         reason = "budget"
@@ -239,6 +258,7 @@ class Controller:
             if llm_event is not None:
                 self.storage.add_event(self.campaign.id, "llm", llm_event)
             while True:
+                self._lease.keep()
                 if self._stop.is_set():
                     reason = "interrupted"
                     break
@@ -276,6 +296,7 @@ class Controller:
             self.proposals.close()
             restore()
         status = "interrupted" if reason == "interrupted" else "finished"
+        self._lease.keep()
         self.storage.set_campaign_status(self.campaign.id, status)
         self.storage.add_event(
             self.campaign.id,
@@ -314,6 +335,7 @@ class Controller:
         programs on one worker while the others and the client are still starting (and
         competing with it for the CPU). A worker that cannot start ends the wait early;
         the loop reports it as before."""
+        self._lease.keep(extra_s=2 * WARM_UP_TIMEOUT_S)  # both waits below, at most
         wait_ready = getattr(self.executor, "wait_ready", None)
         if wait_ready is not None:
             wait_ready(WARM_UP_TIMEOUT_S)
@@ -623,9 +645,11 @@ class Controller:
         self.executor.submit(held_out_jobs(self.config, targets))
         deadline = time.monotonic() + held_out_timeout(self.problem)
         while len(self._held_results) < len(targets) and time.monotonic() < deadline:
+            self._lease.keep()
             for result in self.executor.completed(timeout=0.5):
                 self._record(result)
         report = {}
+        self._lease.keep()
         for program_id, result in self._held_results.items():
             report[program_id] = entry = held_out_entry(program_id, result)
             self.storage.add_event(self.campaign.id, "held_out", entry)

@@ -3,6 +3,10 @@ outcome and correctness from the index alone, the distinct islands and operators
 skip-scan, the LLM spend total of a campaign from the index alone, and the best-score
 steps (a window over evaluated programs in eval_seq order) from a covering index.
 
+Also the campaign lease: campaigns.lease_owner ("host:pid:start-time" of the controller
+running the campaign) and campaigns.lease_until (when that lease expires unless renewed),
+so that two controllers never run the same campaign at once.
+
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-29
@@ -10,6 +14,7 @@ Create Date: 2026-11-29
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
@@ -31,12 +36,23 @@ INDEXES = {
     ),
 }
 
+LEASE_COLUMNS = [
+    ("lease_owner", sa.String(255)),
+    ("lease_until", sa.DateTime(timezone=True)),
+]
+
 
 def upgrade() -> None:
     for name, (table, columns) in INDEXES.items():
         op.create_index(name, table, columns)
+    with op.batch_alter_table("campaigns") as batch:
+        for name, type_ in LEASE_COLUMNS:
+            batch.add_column(sa.Column(name, type_, nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("campaigns") as batch:
+        for name, _ in reversed(LEASE_COLUMNS):
+            batch.drop_column(name)
     for name, (table, _) in INDEXES.items():
         op.drop_index(name, table_name=table)

@@ -1,0 +1,129 @@
+"""The campaign lease: one controller runs a campaign at a time.
+
+The controller takes the campaign's lease (Storage.acquire_lease) before it writes anything,
+renews it every ttl/3 from its loop, and frees it when it stops. Its owner string is
+"host:pid:start-time" (the process's start time from /proc/<pid>/stat, where there is one),
+so that a lease left by a controller that was killed on this host (its pid is dead, or now
+belongs to another process) is taken over at once; any other lease must expire first.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from datetime import UTC
+
+from db.records import LeaseHolder
+from db.storage import Storage
+
+DEFAULT_TTL_S = 30.0
+
+
+class LeaseError(RuntimeError):
+    """The campaign is run by another controller, or this one lost its lease; one line.
+    Not a CampaignError: the controller writes nothing more (not even "failed")."""
+
+
+def process_start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22), ""
+    where /proc is not available or there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+    except OSError:
+        return ""
+    # The command name (field 2) may hold spaces and parentheses: split after the last ")".
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else ""
+
+
+def owner_id(pid: int | None = None) -> str:
+    """This process's owner string: "host:pid:start-time"."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{process_start_time(pid)}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True when ``owner`` names a process of this host that no longer runs (its pid is
+    gone, or was reused by a process that started at another time). False when it runs,
+    belongs to another host, or cannot be parsed: then only its lease's expiry frees it."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    except OSError:
+        return False
+    now_started = process_start_time(pid)
+    return bool(started and now_started and now_started != started)
+
+
+def describe(name: str, holder: LeaseHolder) -> str:
+    host, _, rest = holder.owner.partition(":")
+    who = f"{host}:{rest.partition(':')[0]}" if rest else holder.owner
+    until = holder.until.astimezone(UTC)
+    return (
+        f"campaign {name!r} is being run by {who} (lease until {until:%H:%M:%S} UTC); "
+        "stop it first or wait for its lease to expire"
+    )
+
+
+class CampaignLease:
+    """The lease of one campaign held by this process (acquire, keep, release); keep and
+    release do nothing before acquire."""
+
+    def __init__(
+        self, storage: Storage, *, ttl_s: float = DEFAULT_TTL_S, owner: str | None = None
+    ) -> None:
+        self.storage = storage
+        self.campaign_id = 0
+        self.name = ""
+        self.ttl_s = float(ttl_s)
+        self.owner = owner or owner_id()
+        self.held = False
+        self._renewed = 0.0
+
+    def acquire(self, campaign_id: int, name: str) -> None:
+        """Take the lease or raise LeaseError naming its holder; writes nothing else."""
+        self.campaign_id, self.name = campaign_id, name
+        holder = self.storage.acquire_lease(self.campaign_id, self.owner, self.ttl_s)
+        if holder is not None and owner_is_dead(holder.owner):
+            holder = self.storage.acquire_lease(
+                self.campaign_id, self.owner, self.ttl_s, stale_owner=holder.owner
+            )
+        if holder is not None:
+            raise LeaseError(describe(self.name, holder))
+        self.held = True
+        self._renewed = time.monotonic()
+
+    def keep(self, extra_s: float = 0.0) -> None:
+        """Renew the lease when a third of its ttl has passed since the last renewal (at
+        once, until now + ttl + extra_s, when extra_s > 0: before a wait that long); raise
+        LeaseError (and stop holding it) when another controller took it meanwhile."""
+        if not self.held or (not extra_s and time.monotonic() - self._renewed < self.ttl_s / 3):
+            return
+        if not self.storage.renew_lease(self.campaign_id, self.owner, self.ttl_s + extra_s):
+            self.held = False
+            raise LeaseError(
+                f"campaign {self.name!r}: this controller lost its lease (it was not renewed "
+                f"within {self.ttl_s:g} s and another controller took the campaign); "
+                "stopped without writing more"
+            )
+        self._renewed = time.monotonic()
+
+    def release(self) -> None:
+        """Free the lease if this process still holds it (never raises)."""
+        if not self.held:
+            return
+        self.held = False
+        try:
+            self.storage.release_lease(self.campaign_id, self.owner)
+        except Exception:  # the lease expires on its own; the stop must not fail on it
+            pass
