@@ -4,6 +4,10 @@ Words are pre-split runs (identifier characters, digits, spaces, one punctuation
 merges are learned over byte symbols with incremental pair counts. Ids 0..3 are the
 specials ``<s> <pad> </s> <unk>`` (pad = 1, as in RoBERTa), 4..259 the bytes, then one id
 per merge. JSON round-trips it; encoding is deterministic.
+
+Training is greedy and its target size only decides when it stops, so the merges learned for
+a vocabulary V are the first V - 260 merges learned for any larger one: ``prefix`` cuts a
+tokenizer trained once (the teacher's) down to a student's size instead of training again.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ WORD = re.compile(r" ?[A-Za-z_]+| ?[0-9]+| +(?! )|\s| ?[^\sA-Za-z_0-9]")
 
 
 class BPE:
-    def __init__(self, merges: list[tuple[int, int]]) -> None:
+    def __init__(self, merges: list[tuple[int, int]], exhausted: bool = False) -> None:
         self.merges = [tuple(m) for m in merges]
+        # training stopped because no pair occurs twice: larger sizes add nothing
+        self.exhausted = exhausted
         self.ranks = {pair: OFFSET + 256 + k for k, pair in enumerate(self.merges)}
         self._cache: dict[str, list[int]] = {}
 
@@ -80,7 +86,19 @@ class BPE:
                 if pair in pairs:
                     heapq.heappush(heap, (-pairs[pair], pair))
             touched.clear()
-        return cls(merges)
+        exhausted = OFFSET + 256 + len(merges) < vocab_size
+        return cls(merges, exhausted=exhausted)
+
+    def covers(self, vocab_size: int) -> bool:
+        """Whether ``prefix(vocab_size)`` equals training with ``vocab_size``."""
+        return self.exhausted or self.vocab_size >= vocab_size
+
+    def prefix(self, vocab_size: int) -> BPE:
+        """The tokenizer training with ``vocab_size`` gives (see the module docstring)."""
+        if not self.covers(vocab_size):
+            raise ValueError(f"trained to {self.vocab_size}, cannot give {vocab_size}")
+        keep = max(0, vocab_size - OFFSET - 256)
+        return BPE(self.merges[:keep], exhausted=self.exhausted and keep >= len(self.merges))
 
     def _word(self, word: str) -> list[int]:
         cached = self._cache.get(word)

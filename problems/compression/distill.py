@@ -48,14 +48,15 @@ class Distillation(ArchitectureGenomeProblem):
     def __init__(
         self,
         *,
-        target_mb: float = 1.0,
+        target_mb: float = 3.0,
         tolerance: float = 0.05,
         task: str = "clone",
         count: int = 3000,
+        extra_unlabelled: int = 1050,
         max_len: int = 96,
-        teacher: Sequence[int] = (16000, 4, 128, 512, 2),
+        teacher: Sequence[int] = (16000, 4, 256, 1024, 2),
         teacher_epochs: int = 4,
-        student_epochs: int = 6,
+        student_epochs: int = 4,
         teacher_lr: float = 1e-3,
         student_lr: float = 2e-3,
         proxy_steps: int = 60,
@@ -87,6 +88,7 @@ class Distillation(ArchitectureGenomeProblem):
         self.config = PipelineConfig(
             task=task,
             count=int(count),
+            extra_unlabelled=int(extra_unlabelled) if task == "clone" else 0,
             max_len=int(max_len),
             modules=tuple(modules) or None,
             teacher=tuple(int(x) for x in teacher),
@@ -187,11 +189,16 @@ class Distillation(ArchitectureGenomeProblem):
             if self.min_speedup:
                 from problems.compression import train
 
+                # both regimes count: one request at a time (fixed per-call costs) and
+                # batch 32 (where the GELU over I and the heads x T^2 softmax show)
                 ids = self.pipeline.arrays(student.bpe, "test")
-                latency = train.latency_ms(student.params, student.mcfg, ids, batch=1)
-                speedup = self.pipeline.teacher.metrics["latency_ms"] / latency
-                metrics.update(latency_ms=latency, speedup=speedup)
-                if speedup < self.min_speedup:
+                teacher = self.pipeline.teacher.metrics
+                one = train.latency_ms(student.params, student.mcfg, ids, batch=1)
+                many = train.latency_ms(student.params, student.mcfg, ids, batch=32)
+                speedup = teacher["latency_ms"] / one
+                speedup32 = teacher["latency_ms_batch32"] / many
+                metrics.update(latency_ms=one, speedup=speedup, speedup_batch32=speedup32)
+                if min(speedup, speedup32) < self.min_speedup:
                     score -= 1.0  # too slow: below every fast enough student
         result = EvalResult(
             score=float(score),

@@ -50,13 +50,32 @@ def _split(items: list, fractions: Sequence[float], rng: random.Random) -> dict[
     return out
 
 
+def _pairs(f: Function, pool, by_module, rng: random.Random) -> list[Example]:
+    """The positive (f vs a rewrite of f) and the negative (f vs a rewrite of another
+    function, from f's module half of the time) of anchor ``f``."""
+    out = [Example((normalise(f.source), normalise(rewrite(f.source, rng))), 1)]
+    same = [g for g in by_module[f.module] if g.source != f.source]
+    others = same if same and rng.random() < 0.5 else pool
+    g = rng.choice(others)
+    while g.source == f.source:
+        g = rng.choice(pool)
+    out.append(Example((normalise(f.source), normalise(rewrite(g.source, rng))), 0))
+    return out
+
+
 def clone_pairs(
     functions: Sequence[Function],
     count: int,
     seed: int = 0,
     fractions: Sequence[float] = (0.35, 0.35, 0.1, 0.2),
+    extra_unlabelled: int = 0,
 ) -> dict[str, list[Example]]:
-    """``count`` anchors (two pairs each), split by anchor."""
+    """``count`` anchors (two pairs each), split by anchor.
+
+    ``extra_unlabelled``: that many more anchors, drawn from the functions that are no
+    split's anchor, add their pairs to the unlabelled half only (more data for the teacher
+    to label; the student never sees their labels). A separate random stream: the four
+    splits of the ``count`` anchors are the same with or without them."""
     rng = random.Random(seed)
     pool = list(functions)
     anchors = rng.sample(pool, min(count, len(pool)))
@@ -65,17 +84,17 @@ def clone_pairs(
         by_module.setdefault(f.module, []).append(f)
     out: dict[str, list[Example]] = {}
     for split, group in _split(anchors, fractions, rng).items():
-        examples = []
-        for f in group:
-            examples.append(Example((normalise(f.source), normalise(rewrite(f.source, rng))), 1))
-            same = [g for g in by_module[f.module] if g.source != f.source]
-            others = same if same and rng.random() < 0.5 else pool
-            g = rng.choice(others)
-            while g.source == f.source:
-                g = rng.choice(pool)
-            examples.append(Example((normalise(f.source), normalise(rewrite(g.source, rng))), 0))
+        examples = [e for f in group for e in _pairs(f, pool, by_module, rng)]
         rng.shuffle(examples)
         out[split] = examples
+    if extra_unlabelled > 0:
+        extra_rng = random.Random(f"{seed}:unlabelled")
+        used = {f.source for f in anchors}
+        rest = [f for f in pool if f.source not in used]
+        extra = extra_rng.sample(rest, min(extra_unlabelled, len(rest)))
+        more = [e for f in extra for e in _pairs(f, pool, by_module, extra_rng)]
+        extra_rng.shuffle(more)
+        out["unlabelled"] = out["unlabelled"] + more
     return out
 
 

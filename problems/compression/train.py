@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from problems.compression import model
-from problems.compression.bpe import BPE
+from problems.compression.bpe import BPE, PAD
 
 
 @dataclass(frozen=True)
@@ -55,24 +55,24 @@ def _adam_update(params, grads, state, lr, wd, b1=0.9, b2=0.999, eps=1e-8):
     return jax.tree_util.tree_map(apply, params, m, v), {"t": step, "m": m, "v": v}
 
 
-def _schedule(step, total, base, warmup):
-    warm = jnp.maximum(1.0, warmup * total)
-    return base * jnp.minimum((step + 1) / warm, jnp.maximum(0.0, (total - step) / (total - warm)))
+def _schedule(step: int, total: int, base: float, warmup: float) -> float:
+    """Linear warm-up over ``warmup`` of the steps, then linear decay to 0 (host side, so
+    the jitted step does not depend on the budget and a genome compiles once)."""
+    warm = max(1.0, warmup * total)
+    return base * min((step + 1) / warm, max(0.0, (total - step) / max(total - warm, 1.0)))
 
 
 def _soft_ce(z, target_probs):
     return -(target_probs * jax.nn.log_softmax(z)).sum(-1).mean()
 
 
-@partial(jax.jit, static_argnames=("heads", "pair", "total", "cfg"))
-def _step(params, state, ids, target, step, *, heads, pair, total, cfg):
-    lr = _schedule(step, total, cfg.lr, cfg.warmup)
-
+@partial(jax.jit, static_argnames=("heads", "pair"))
+def _step(params, state, ids, target, lr, wd, *, heads, pair):
     def loss_fn(p):
         return _soft_ce(model.logits(p, ids, heads, pair), target)
 
     loss, grads = jax.value_and_grad(loss_fn)(params)
-    params, state = _adam_update(params, grads, state, lr, cfg.weight_decay)
+    params, state = _adam_update(params, grads, state, lr, wd)
     return params, state, loss
 
 
@@ -109,13 +109,12 @@ def fit(
                 state,
                 jnp.asarray(ids[idx]),
                 jnp.asarray(targets[idx]),
-                step,
+                jnp.float32(_schedule(step, total, tcfg.lr, tcfg.warmup)),
+                jnp.float32(tcfg.weight_decay),
                 heads=heads,
                 pair=pair,
-                total=total,
-                cfg=tcfg,
             )
-            losses.append(float(loss))
+            losses.append(loss)  # kept on the device: no sync per step
             step += 1
         if valid is None:
             best = params
@@ -123,19 +122,27 @@ def fit(
             acc = accuracy(params, mcfg, *valid)
             if acc > best_acc:
                 best, best_acc = params, acc
+    tail = losses[-max(1, per_epoch // 4) :]
     info = {
         "steps": float(step),
         "train_s": time.perf_counter() - started,
-        "final_loss": float(np.mean(losses[-max(1, per_epoch // 4) :])),
+        "final_loss": float(np.mean([float(x) for x in tail])) if tail else float("nan"),
     }
     return best, info
 
 
 def predict_logits(params, mcfg: Mapping[str, int], ids: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Logits in batches of ``batch`` (the last one padded, so one shape compiles once)."""
     fn = _forward(mcfg["attention_heads"], bool(mcfg["pair"]))
-    out = [
-        np.asarray(fn(params, jnp.asarray(ids[k : k + batch]))) for k in range(0, len(ids), batch)
-    ]
+    out = []
+    for k in range(0, len(ids), batch):
+        chunk = ids[k : k + batch]
+        n = len(chunk)
+        if n < batch and len(ids) > batch:
+            chunk = np.concatenate(
+                [chunk, np.full((batch - n, *chunk.shape[1:]), PAD, chunk.dtype)]
+            )
+        out.append(np.asarray(fn(params, jnp.asarray(chunk)))[:n])
     return np.concatenate(out) if out else np.zeros((0, mcfg["num_labels"]), np.float32)
 
 
@@ -168,16 +175,29 @@ def size_mb(params) -> float:
     return buffer.tell() / 1e6
 
 
-def latency_ms(params, mcfg, ids: np.ndarray, batch: int = 1, repeats: int = 20) -> float:
-    """Median CPU wall time per example of the jitted forward pass (after warm-up)."""
+def latency_times(
+    params, mcfg, ids: np.ndarray, batch: int = 1, repeats: int = 30, budget_s: float = 20.0
+) -> np.ndarray:
+    """CPU wall times (s) of ``repeats`` jitted forward passes of the first ``batch``
+    examples, after a warm-up call (compilation excluded), each to ``block_until_ready``;
+    stops early after ``budget_s`` seconds (at least 5 calls)."""
     cpu = jax.devices("cpu")[0]
     params = jax.device_put(params, cpu)
     x = jax.device_put(jnp.asarray(ids[:batch]), cpu)
     fn = _forward(mcfg["attention_heads"], bool(mcfg["pair"]))
     fn(params, x).block_until_ready()
-    times = []
-    for _ in range(repeats):
+    fn(params, x).block_until_ready()
+    times: list[float] = []
+    started = time.perf_counter()
+    while len(times) < repeats and (len(times) < 5 or time.perf_counter() - started < budget_s):
         t = time.perf_counter()
         fn(params, x).block_until_ready()
         times.append(time.perf_counter() - t)
-    return 1e3 * float(np.median(times)) / batch
+    return np.asarray(times)
+
+
+def latency_ms(params, mcfg, ids: np.ndarray, batch: int = 1, repeats: int = 30) -> float:
+    """CPU time per example (ms) of the jitted forward pass: the **minimum** over repeats.
+    On a shared machine other work only ever adds time, so the minimum is the estimate of
+    the model's own cost; the median moves with the load (see ``latency_times``)."""
+    return 1e3 * float(latency_times(params, mcfg, ids, batch, repeats).min()) / batch

@@ -110,6 +110,14 @@ def test_clone_pairs_and_module_labels(functions) -> None:
     assert len(pos) == len(neg) == 60
     anchors = {s: {e.texts[0] for e in data[s]} for s in data}
     assert not anchors["labelled"] & anchors["test"]  # split by anchor
+    more = clone_pairs(functions, 60, seed=1, extra_unlabelled=25)
+    for split in ("labelled", "valid", "test"):
+        assert more[split] == data[split]  # the extra anchors change no other split
+    n = len(data["unlabelled"])
+    assert more["unlabelled"][:n] == data["unlabelled"] and len(more["unlabelled"]) == n + 50
+    extra = {e.texts[0] for e in more["unlabelled"][n:]}
+    assert len(extra) == 25 and not extra & {e.texts[0] for s in data.values() for e in s}
+    assert {e.label for e in more["unlabelled"][n:]} == {0, 1}
     splits, names = module_classification(functions, 100, classes=4)
     assert len(names) == 4 and all(0 <= e.label < 4 for s in splits.values() for e in s)
 
@@ -127,6 +135,20 @@ def test_bpe_vocab_round_trip_and_json(functions) -> None:
     assert bpe.encode("x", 8)[-1] == PAD
 
 
+def test_a_smaller_bpe_is_a_prefix_of_a_larger_one(functions) -> None:
+    """Greedy merges do not depend on the target size: the cascade cuts the teacher's
+    tokenizer down instead of training one per vocabulary size."""
+    texts = [f.source.lower() for f in functions[:150]]
+    small, large = BPE.train(texts, 400), BPE.train(texts, 700)
+    assert large.covers(400) and not small.covers(700)
+    cut = large.prefix(400)
+    assert cut.merges == small.merges and cut.vocab_size == 400
+    assert cut.encode(texts[3], 64) == small.encode(texts[3], 64)
+    tiny = BPE.train(texts[:2], 100_000)  # runs out of pairs seen twice
+    assert tiny.exhausted and tiny.covers(200_000) and tiny.vocab_size < 100_000
+    assert tiny.prefix(200_000).merges == tiny.merges
+
+
 @pytest.fixture(scope="module")
 def tiny():
     from problems.compression.distill import Distillation
@@ -138,6 +160,7 @@ TINY = dict(
     target_mb=0.3,
     tolerance=0.25,
     count=160,
+    extra_unlabelled=0,
     max_len=48,
     modules=MODULES,
     teacher=(600, 2, 64, 128, 1),
