@@ -41,7 +41,7 @@ from problems.autonumerics.graph import (
 from problems.autonumerics.mutate import operator_factories
 from problems.autonumerics.render import render_python
 from problems.autonumerics.targets import TARGETS, float32_ulp
-from problems.autonumerics.tune import TuneConfig, es_float32, lm_lawson, max_error
+from problems.autonumerics.tune import TuneConfig, es_float32, lm_lawson
 
 MODES = ("reals", "float32")
 ERRORS = ("relative", "ulp_point")
@@ -201,11 +201,3 @@ def _factory(target: str) -> Any:
 
 
 PROBLEMS = {name: register_problem(f"autonumerics.{name}")(_factory(name)) for name in TARGETS}
-
-
-def _max_error_of(problem: AutoNumerics, genome: dict[str, Any]) -> float:
-    """Error of a genome as given (no tuning), on the validation points (for tests)."""
-    x, ref, inv = problem._points(problem.x_valid)
-    folded = fold(genome, np.float32 if problem.f32 else np.float64)
-    c = np.asarray(constants(folded))
-    return max_error(folded, c, x, ref, inv)

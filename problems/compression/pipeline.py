@@ -20,7 +20,7 @@ import numpy as np
 from problems.compression import model, train
 from problems.compression.bpe import BPE
 from problems.compression.corpus import stdlib_functions
-from problems.compression.tasks import clone_pairs, module_classification, normalise
+from problems.compression.tasks import clone_pairs, module_classification
 
 
 @dataclass(frozen=True)
@@ -173,10 +173,6 @@ class Pipeline:
             "speedup_batch32_median": t["latency_ms_batch32_median"]
             / s["latency_ms_batch32_median"],
         }
-
-
-def text_of(code: str) -> str:
-    return normalise(code)
 
 
 def timed(fn, *args, **kw) -> tuple[Any, float]:
