@@ -36,6 +36,7 @@ from problems.autonumerics.problem import AutoNumerics
 from problems.autonumerics.render import render_python
 from problems.autonumerics.targets import TARGETS
 from problems.autonumerics.tune import lm_lawson
+from problems.autonumerics.verify import dense_error
 
 TARGET = 7.5e-11
 # the issue's target, then AutoNumerics-Zero's 10-op program (4.9e-15 in float64)
@@ -45,13 +46,7 @@ EXP2 = TARGETS["exp2"]
 
 
 def rel_error(genome: dict[str, Any], n: int = 200_001) -> float:
-    """Max relative error of the float64 program on n points, long-double reference."""
-    x = np.linspace(EXP2.lo, EXP2.hi, n)
-    ref = EXP2.ref_long(x)
-    with np.errstate(all="ignore"):
-        y = evaluate_numpy(genome, x).astype(np.longdouble)
-        err = float(np.max(np.abs((y - ref) / ref)))
-    return err if np.isfinite(err) else float("inf")
+    return dense_error(genome, "exp2", n)
 
 
 def mp_error(genome: dict[str, Any], n: int = 2001) -> float | None:

@@ -18,14 +18,13 @@ from __future__ import annotations
 import os
 import sys
 
-import numpy as np
-
 from bench.common import RESULTS, machine
 from problems.autonumerics import baselines
 from problems.autonumerics.export import tuned_genome
-from problems.autonumerics.graph import evaluate_numpy, op_count
+from problems.autonumerics.graph import op_count
 from problems.autonumerics.png import pareto_plot
 from problems.autonumerics.targets import TARGETS
+from problems.autonumerics.verify import dense_error
 
 OUT: list[str] = []
 SIBLINGS = ("autonumerics_reals", "autonumerics_float32", "autonumerics_throughput",
@@ -35,15 +34,6 @@ SIBLINGS = ("autonumerics_reals", "autonumerics_float32", "autonumerics_throughp
 def emit(line: str = "") -> None:
     print(line, flush=True)
     OUT.append(line)
-
-
-def rel_error(genome: dict, target: str, n: int = 200_001) -> float:
-    t = TARGETS[target]
-    x = np.linspace(t.lo, t.hi, n)
-    r = np.asarray(t.ref_long(x), np.float64)
-    scale = np.abs(r) if t.relative else 1.0
-    with np.errstate(all="ignore"):
-        return float(np.max(np.abs(evaluate_numpy(genome, x) - r) / scale))
 
 
 def baseline_table() -> dict[str, list[tuple[float, float]]]:
@@ -58,7 +48,7 @@ def baseline_table() -> dict[str, list[tuple[float, float]]]:
     series: dict[str, list[tuple[float, float]]] = {}
     for name in ("exp2", "exp", "log2", "erf"):
         for label, plain, fused in _forms(TARGETS[name]):
-            e_plain, e_fused = rel_error(plain, name), rel_error(fused, name)
+            e_plain, e_fused = dense_error(plain, name), dense_error(fused, name)
             emit(f"| {name} | {label} | {op_count(plain)} | {e_plain:.3g} | {op_count(fused)} "
                  f"| {e_fused:.3g} |")  # fmt: skip
             if name == "exp2":
@@ -89,7 +79,7 @@ def reals_front(db: str | None) -> list[tuple[float, float]]:
     points = []
     for p in result["front"]:
         tuned = tuned_genome(p.genome, p.metrics, f32=False)  # the constants it was scored with
-        points.append((float(p.metrics["ops"]), rel_error(tuned, "exp2")))
+        points.append((float(p.metrics["ops"]), dense_error(tuned, "exp2")))
     return sorted(points)
 
 

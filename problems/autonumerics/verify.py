@@ -171,3 +171,20 @@ def latency(fn: Callable[[Any], Any], lo: float, hi: float, n: int = 10_000, rep
         loop(x).block_until_ready()
         best = min(best, time.perf_counter() - t)
     return best / (100 * n) * 1e9
+
+
+def dense_error(genome: dict[str, Any], target: str, n: int = 200_001) -> float:
+    """Max error of the float64 program on n evenly spaced points of the target's domain,
+    against the long-double reference: relative, or absolute for targets with a zero;
+    inf when the program is not finite there."""
+    from problems.autonumerics.graph import evaluate_numpy
+    from problems.autonumerics.targets import TARGETS
+
+    t = TARGETS[target]
+    x = np.linspace(t.lo, t.hi, n)
+    ref = np.asarray(t.ref_long(x), np.longdouble)
+    scale = np.abs(ref) if t.relative else 1.0
+    with np.errstate(all="ignore"):
+        y = evaluate_numpy(genome, x).astype(np.longdouble)
+        err = float(np.max(np.abs(y - ref) / scale))
+    return err if np.isfinite(err) else float("inf")

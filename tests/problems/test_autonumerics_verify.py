@@ -120,3 +120,18 @@ def test_short_campaign_improves_on_its_initial_program(tmp_path) -> None:
     )
     assert summary.evaluated == 48
     assert summary.best.score > summary.initial.score + 0.5  # error at least 3x smaller
+
+
+def test_dense_error_is_relative_or_absolute_by_target_and_inf_when_not_finite() -> None:
+    from problems.autonumerics.graph import identity
+    from problems.autonumerics.verify import dense_error
+
+    assert dense_error(baselines.minimax(TARGETS["exp2"], 5), "exp2") == pytest.approx(
+        7.49e-8, rel=0.01
+    )
+    # log2 has a zero at x = 1: its error is absolute; x - 1 is off by at most ~0.086
+    chord = {"v": [["x"], ["c", 1.0], ["sub", 0, 1]], "out": 2}
+    assert dense_error(chord, "log2") == pytest.approx(0.0861, abs=2e-4)
+    assert dense_error(identity(), "log2") == pytest.approx(1.0)  # x at x = 1, log2 = 0
+    pole = {"v": [["x"], ["c", 0.5], ["sub", 0, 1], ["div", 1, 2]], "out": 3}  # 0.5/(x-0.5)
+    assert dense_error(pole, "exp2", 2001) == float("inf")
