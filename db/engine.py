@@ -147,6 +147,13 @@ def connection_error(url: URL, exc: BaseException) -> StorageError:
         reason = reason.replace(str(url.password), "***")
     where = redact(url)
     low = reason.lower()
+    missing = "no such column" in low or "no such table" in low  # SQLite's words
+    if missing or (("column " in low or "relation " in low) and "does not exist" in low):
+        # it opened, but its tables are not this evoforge's: an older or unfinished schema
+        return StorageError(
+            f"the database {where} does not match this evoforge's schema ({reason}); "
+            f"run `evolve db upgrade --db {where}`"
+        )
     if url.get_backend_name() == "sqlite":
         return StorageError(
             f"cannot open SQLite database {where}: {reason}; does the folder exist and is it "

@@ -137,3 +137,19 @@ def test_missing_postgres_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("CI", "")
     with pytest.raises(pytest.skip.Exception):
         pg_unavailable("no binaries")
+
+
+def test_a_schema_that_does_not_match_says_upgrade(tmp_path: Path) -> None:
+    """A file at the right revision whose tables lack a column (a half-applied or hand-edited
+    schema) is one line pointing at `evolve db upgrade`, not at the folder."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    SQLStorage(url).close()
+    with sqlite3.connect(tmp_path / "old.db") as con:
+        con.execute("ALTER TABLE campaigns DROP COLUMN lease_owner")
+    storage = SQLStorage(url)
+    with pytest.raises(StorageError) as err:
+        storage.list_campaigns()
+    storage.close()
+    message = str(err.value)
+    assert "does not match this evoforge's schema" in message and "lease_owner" in message
+    assert f"evolve db upgrade --db {url}" in message and "\n" not in message
