@@ -215,7 +215,7 @@ def controller_run(max_evals: int = 300) -> str:
 
 # -- distillation -----------------------------------------------------------------------------
 DISTILL_OPTIONS: dict[str, Any] = {"target_mb": 3.0, "min_speedup": 4.0}
-DISTILL_BUDGET = 12
+DISTILL_BUDGET = 24
 
 
 class LoadSampler:
@@ -259,7 +259,9 @@ def distill_table(
     t_label = time.perf_counter() - started - t_data - t_teacher
     _progress(f"teacher logits {t_label:.0f} s")
     mark = time.perf_counter()
-    best, _ = ask_tell_loop(_Unwrap(problem), budget, seed=0, workers=1)
+    searched = _Unwrap(problem)
+    best, _ = ask_tell_loop(searched, budget, seed=0, workers=1)
+    stopped = {k: searched.last_stages.count(k) for k in ("size", "speed", "proxy")}
     t_search = time.perf_counter() - mark
     _progress(f"search {t_search:.0f} s: best {best.genome} {best.score:.4f}")
     student = problem.pipeline.distill(tuple(best.genome))
@@ -317,7 +319,9 @@ def distill_table(
         f"epochs ({tm['steps']:.0f} steps of 16 pairs, {tm['train_s']:.0f} s; "
         f"{t_teacher:.0f} s with tokenizer and measurements); teacher logits on the "
         f"unlabelled half {t_label:.0f} s; architecture search {budget} cascade evaluations "
-        f"({problem.proxy_steps}-step proxies, {t_search:.0f} s); full student distillation "
+        f"({t_search:.0f} s: {stopped['speed']} stopped at the speed stage, untrained; "
+        f"{stopped['proxy']} trained for a {problem.proxy_steps}-step proxy; "
+        f"{stopped['size']} failed the size check); full student distillation "
         f"{problem.config.student_train.epochs} epochs ({sm['steps']:.0f} steps, "
         f"{sm['train_s']:.0f} s). Total {t_all:.0f} s.",
         "Bar (issue 7): "
@@ -337,13 +341,16 @@ class _Unwrap:
 
     def __init__(self, problem: Any) -> None:
         self.p = problem
+        self.last_stages: list[str] = []  # the stage each evaluation stopped at
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.p, name)
 
     def evaluate_batch(self, candidates: Any, stage_set: str = "search") -> list[Any]:
         started = time.perf_counter()
-        out = [_final(r) for r in self.p.evaluate_batch(candidates, stage_set)]
+        stages = self.p.evaluate_batch(candidates, stage_set)
+        self.last_stages.extend(r[-1].stage for r in stages if isinstance(r, (list, tuple)))
+        out = [_final(r) for r in stages]
         for c, r in zip(candidates, out, strict=True):
             _progress(f"cascade {c.genome}: score {r.score:.4f} {r.metrics.get('speedup', '')}")
         _progress(f"batch of {len(out)} in {time.perf_counter() - started:.0f} s")

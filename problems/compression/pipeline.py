@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from problems.compression import model, train
-from problems.compression.bpe import BPE
+from problems.compression.bpe import BPE, UNK
 from problems.compression.corpus import stdlib_functions
 from problems.compression.tasks import clone_pairs, module_classification
 
@@ -53,6 +53,7 @@ class Pipeline:
         self.config = config
         self._bpe: dict[int, BPE] = {}
         self._arrays: dict[tuple[int, int, str], np.ndarray] = {}
+        self._latency: dict[tuple[tuple[int, ...], int], float] = {}
 
     @cached_property
     def data(self) -> dict[str, list]:
@@ -139,6 +140,23 @@ class Pipeline:
             info["valid_accuracy"] = train.accuracy(params, mcfg, *valid)
             return Student(tuple(genome), params, mcfg, bpe, info)
         return Student(tuple(genome), params, mcfg, bpe, self._measure(params, mcfg, bpe, info))
+
+    def latency(self, genome: tuple[int, ...], batch: int) -> float:
+        """CPU time per example (ms) of ``genome``'s forward pass at ``batch``, untrained:
+        a dense encoder's cost does not depend on its weights or on which tokens it reads
+        (padding is masked, not skipped), so the cascade can reject a slow architecture
+        before training it. Minimum over repeats; cached (the teacher's is asked for every
+        candidate)."""
+        key = (tuple(int(x) for x in genome), int(batch))
+        if key not in self._latency:
+            import jax
+
+            mcfg = model.config(key[0], self.num_labels, self.pair)
+            params = model.init(jax.random.PRNGKey(0), mcfg)
+            rows = (batch, 2, self.config.max_len) if self.pair else (batch, self.config.max_len)
+            ids = np.random.default_rng(0).integers(UNK + 1, key[0][0], rows, dtype=np.int32)
+            self._latency[key] = train.latency_ms(params, mcfg, ids, batch=batch)
+        return self._latency[key]
 
     def _measure(self, params, mcfg, bpe, info) -> dict[str, float]:
         test_ids, test_y = self.arrays(bpe, "test"), train.labels(self.data["test"])

@@ -200,6 +200,62 @@ def test_cascade_stops_at_the_size_check(tiny) -> None:
     assert held_out_timeout(tiny) == 6 * 3600 > HELD_OUT_TIMEOUT_S  # full distillation is long
 
 
+def test_speed_stage_rejects_a_slow_architecture_before_training(monkeypatch) -> None:
+    """With min_speedup, the cascade measures the untrained student's latency against the
+    teacher's before any proxy: a slow genome stops there (no tokenizer, no teacher, no
+    training), scored above every size failure and below every trained student."""
+    from evaluators.contract import Candidate
+    from problems.compression.distill import Distillation
+    from problems.compression.pipeline import Pipeline
+    from problems.compression.space import render
+
+    problem = Distillation(**{**TINY, "min_speedup": 4.0})
+    teacher, slow, fast = problem.config.teacher, (1000, 2, 32, 128, 2), (1000, 2, 32, 64, 1)
+    per_example = {  # ms per example by (genome, batch): the slow one fails at batch 32
+        (teacher, 1): 8.0,
+        (teacher, 32): 4.0,
+        (slow, 1): 1.0,
+        (slow, 32): 2.0,
+        (fast, 1): 1.0,
+        (fast, 32): 0.5,
+    }
+    asked: list[tuple] = []
+
+    def latency(self, genome, batch):
+        asked.append((tuple(genome), batch))
+        return per_example[(tuple(genome), batch)]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a slow architecture was trained")
+
+    distill = Pipeline.distill
+    monkeypatch.setattr(Pipeline, "latency", latency)
+    monkeypatch.setattr(Pipeline, "distill", no_training)
+    [stages] = problem.evaluate_batch([Candidate(render(slow), list(slow))], "search")
+    assert [s.stage for s in stages] == ["size", "speed"]
+    result = stages[-1].result
+    assert result.score == pytest.approx(-1 + 2.0 / 4.0)  # 4.0 / 2.0 = 2x of the 4x needed
+    assert result.metrics["speedup_batch32"] == pytest.approx(2.0)
+    assert "speedup" not in result.metrics  # batch 1 is not measured once batch 32 fails
+    assert (slow, 1) not in asked and "needs 4x" in result.feedback
+
+    monkeypatch.setattr(Pipeline, "distill", distill)
+    [stages] = problem.evaluate_batch([Candidate(render(fast), list(fast))], "search")
+    assert [s.stage for s in stages] == ["size", "speed", "proxy"]
+    assert stages[1].result.metrics["speedup"] == pytest.approx(8.0)
+    assert stages[-1].result.metrics["speedup_batch32"] == pytest.approx(8.0)
+    assert 0.0 <= stages[-1].result.score <= 1.0
+
+
+def test_untrained_latency_orders_architectures_by_cost(tiny) -> None:
+    """The speed stage's measurement: a 6-layer wide encoder is several times slower per
+    example than a 1-layer narrow one (real jitted calls, minimum over repeats)."""
+    narrow = tiny.pipeline.latency((600, 1, 16, 32, 1), 32)
+    wide = tiny.pipeline.latency((600, 4, 128, 512, 6), 32)
+    assert 0 < narrow and wide > 3 * narrow
+    assert tiny.pipeline.latency((600, 1, 16, 32, 1), 32) == narrow  # cached
+
+
 def test_export_round_trip(tiny, tmp_path) -> None:
     import jax.numpy as jnp
 
