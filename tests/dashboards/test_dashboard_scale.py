@@ -78,7 +78,7 @@ def test_api_latency(large: Any) -> None:
     slow = {k: round(v, 3) for k, v in timings.items() if v > limit}
     assert not slow, slow
     assert cold < limit  # answered without the index
-    # the one full read, keyset-paged in the background: see dashboards/STORAGE_PATCH.md
+    # the one full read, keyset-paged in the background: see docs/dashboard-storage-reads.md
     assert load < max(10.0, n / 500)
 
     series = client.get(f"/api/campaigns/{cid}/series").json()
