@@ -134,6 +134,29 @@ def test_buckets_pad_and_reuse_one_executable() -> None:
     assert all(n <= interp_switch.bucket_points(n) <= 1.125 * n for n in (65, 999, 4097, 10**5))
 
 
+def test_register_file_is_reused_without_leaking_between_calls() -> None:
+    x = np.linspace(-1, 1, 700)  # 768 points: the last 68 are padding
+    first = [random_genome(100 + s) for s in range(20)]
+    second = SPECIAL[:3] + [random_genome(200 + s) for s in range(20)]
+    with jax.enable_x64(True):
+        a, b = interp_switch.encode(first), interp_switch.encode(second)
+        assert a.key == b.key  # one executable, one register file
+        key = interp_switch._key(a, interp_switch.bucket_points(700), jax.devices()[:1])
+
+        def pointer() -> int:
+            (regs,) = interp_switch._FILES[key]
+            return regs.addressable_shards[0].data.unsafe_buffer_pointer()
+
+        out_a = interp_switch.run(a, x)
+        held = pointer()
+        out_b = interp_switch.run(b, x)  # the rows a left behind are never read
+        assert pointer() == held  # the donated file came back and is reused
+        np.testing.assert_array_equal(interp_switch.run(a, x), out_a)
+        np.testing.assert_array_equal(interp_switch.run(b, x, chunk=256), out_b)
+    assert_matches(out_a, reference(first, x))
+    assert_matches(out_b, reference(second, x))
+
+
 def test_split_balances_programs_and_runs_on_one_device() -> None:
     genomes = [random_genome(300 + s) for s in range(30)]
     stream = interp_switch.encode(genomes, shards=3)
