@@ -18,11 +18,13 @@ from db.records import (
     ProgramRecord,
 )
 
+_STRICT_JSON = json.JSONEncoder(allow_nan=False)  # json.dumps(allow_nan=False), built once
+
 
 def json_value(value: Any, what: str) -> Any:
     """Check that `value` is finite JSON (NaN/Infinity are refused on every backend)."""
     try:
-        json.dumps(value, allow_nan=False)
+        _STRICT_JSON.encode(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{what} must be finite JSON: {exc}") from exc
     return value

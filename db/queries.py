@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Connection, Dialect, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from db import convert
 from db.models import Campaign, Edge, Evaluation, LLMCall, Program, utcnow
+from db.prepared import Prepared, PreparedInsert
 from db.records import (
     EVALUATED,
     PARENT,
@@ -26,14 +27,10 @@ from db.storage import TOKEN_FIELDS, StorageError
 PAGE = 1000  # ids per IN (...) list
 
 # Core tables and the write statements of the two hot paths (add_program and
-# record_evaluation), built once: executing them skips the ORM unit of work and
-# statement construction. Bind names start with "b_" so they never clash with columns.
+# record_evaluation), built once and prepared per dialect (HotStatements, db/prepared.py).
+# Bind names start with "b_" so they never clash with columns.
 PROGRAMS, CAMPAIGNS = Program.__table__, Campaign.__table__
 EDGES, EVALUATIONS, LLM_CALLS = Edge.__table__, Evaluation.__table__, LLMCall.__table__
-INSERT_PROGRAM = insert(PROGRAMS)
-INSERT_EDGE = insert(EDGES)
-INSERT_LLM_CALL = insert(LLM_CALLS)
-INSERT_EVALUATION = insert(EVALUATIONS)
 # Row-locks the campaign of the program until commit (PostgreSQL): eval_seq is dense and
 # distinct. No row: there is no such program.
 BUMP_EVAL_COUNTER = (
@@ -47,6 +44,16 @@ BUMP_EVAL_COUNTER = (
     .values(eval_counter=CAMPAIGNS.c.eval_counter + 1)
     .returning(CAMPAIGNS.c.eval_counter)
 )
+UNBUMP_EVAL_COUNTER = (
+    update(CAMPAIGNS)
+    .where(
+        CAMPAIGNS.c.id
+        == select(PROGRAMS.c.campaign_id)
+        .where(PROGRAMS.c.id == bindparam("b_program"))
+        .scalar_subquery()
+    )
+    .values(eval_counter=CAMPAIGNS.c.eval_counter - 1)
+)
 SUMMARY = ("outcome", "score", "correct", "metrics", "features", "feedback")
 MARK_EVALUATED = (
     update(PROGRAMS)
@@ -58,6 +65,21 @@ MARK_EVALUATED = (
         **{k: bindparam(f"b_{k}", type_=PROGRAMS.c[k].type) for k in SUMMARY},
     )
 )
+
+
+class HotStatements:
+    """The statements of add_program and record_evaluation, prepared for one dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.program = PreparedInsert(PROGRAMS, dialect, returning=True)
+        self.edge = PreparedInsert(EDGES, dialect)
+        self.llm_call = PreparedInsert(LLM_CALLS, dialect)
+        self.evaluation = PreparedInsert(EVALUATIONS, dialect)
+        self.bump = Prepared(BUMP_EVAL_COUNTER, dialect)
+        self.unbump = Prepared(UNBUMP_EVAL_COUNTER, dialect)
+        self.mark = Prepared(MARK_EVALUATED, dialect)
+
+
 # Light program summaries: every column but code and genome.
 LIGHT_COLUMNS = tuple(c for c in PROGRAMS.c if c.name not in ("code", "genome"))
 
@@ -96,22 +118,21 @@ def light_with_parents(s: Session, rows: list[Any]) -> list[ProgramRecord]:
 
 def add_program(
     conn: Connection,
+    hot: HotStatements,
     program: dict[str, Any],
     edges: Sequence[tuple[int, str]],
     calls: list[dict[str, Any]],
 ) -> int:
     """Insert the program, its edges and LLM calls; returns the program id."""
-    program_id = conn.execute(INSERT_PROGRAM, program).inserted_primary_key[0]
+    program_id = hot.program.scalar(conn, program)
     if edges:
-        conn.execute(
-            INSERT_EDGE,
-            [{"parent_id": p, "child_id": program_id, "kind": k} for p, k in edges],
+        hot.edge.executemany(
+            conn, [{"parent_id": p, "child_id": program_id, "kind": k} for p, k in edges]
         )
-    for call in calls:
-        # One statement per call: each may leave different columns to their defaults.
-        conn.execute(
-            INSERT_LLM_CALL,
-            {**call, "campaign_id": program["campaign_id"], "program_id": program_id},
+    if calls:
+        campaign_id = program["campaign_id"]
+        hot.llm_call.executemany(
+            conn, [{**c, "campaign_id": campaign_id, "program_id": program_id} for c in calls]
         )
     return program_id
 
@@ -134,20 +155,27 @@ def stage_row(program_id: int, st: NewStageResult, worker: str, attempt: int) ->
     }
 
 
-def record_evaluation(conn: Connection, program_id: int, rows: list[dict[str, Any]]) -> bool:
+def record_evaluation(
+    conn: Connection, hot: HotStatements, program_id: int, rows: list[dict[str, Any]]
+) -> bool:
     """Take the next eval_seq, mark the program EVALUATED (fenced on PENDING) and insert the
-    stage rows. Returns False when the fence fails: the caller must roll back, which also
-    returns the eval_seq it took."""
+    stage rows. When the fence fails (a late duplicate) it gives the eval_seq back and
+    returns False, having changed nothing: the transaction may go on (Storage.transaction)."""
     last = rows[-1]
     now = utcnow()
-    seq = conn.execute(BUMP_EVAL_COUNTER, {"b_program": program_id}).scalar()
+    seq = hot.bump.scalar(conn, {"b_program": program_id})
     if seq is None:
         raise StorageError(f"no program with id {program_id}")
     params = {f"b_{k}": last[k] for k in SUMMARY}
     params.update(b_program=program_id, b_eval_seq=seq, b_evaluated_at=now)
-    if conn.execute(MARK_EVALUATED, params).rowcount != 1:
+    cursor = hot.mark.execute(conn, params)
+    marked = cursor.rowcount == 1
+    cursor.close()
+    if not marked:
+        # The campaign row is still locked by the bump: no other writer took a seq since.
+        hot.unbump.execute(conn, {"b_program": program_id}).close()
         return False
-    conn.execute(INSERT_EVALUATION, [dict(row, created_at=now) for row in rows])
+    hot.evaluation.executemany(conn, [dict(row, created_at=now) for row in rows])
     return True
 
 

@@ -59,6 +59,8 @@ class SQLStorage(SQLReads, Storage):
         self._read_engine = self._engine.execution_options(**{READ_ONLY: True})
         # In-memory SQLite is one shared connection: keep its transactions from interleaving.
         self._lock: Any = threading.RLock() if is_memory_sqlite(parsed) else nullcontext()
+        self._tx = threading.local()  # .conn: this thread's open transaction() block
+        self._hot = queries.HotStatements(self._engine.dialect)
         try:
             check_schema(self._engine, parsed)
         except BaseException:
@@ -72,6 +74,15 @@ class SQLStorage(SQLReads, Storage):
 
     @contextmanager
     def _session(self, write: bool = True) -> Iterator[Session]:
+        tx = getattr(self._tx, "conn", None)
+        if tx is not None:  # inside transaction(): its commit leaves the block's open
+            session = Session(bind=tx)
+            try:
+                yield session
+                session.commit()
+            finally:
+                session.close()
+            return
         with self._lock:
             session = Session(self._engine if write else self._read_engine)
             try:
@@ -89,13 +100,29 @@ class SQLStorage(SQLReads, Storage):
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """One write transaction on a Core connection (the hot write paths: no ORM unit of
-        work). Commits on success, rolls back on any exception; errors mapped as _session."""
+        work). Commits on success, rolls back on any exception; errors mapped as _session.
+        Inside transaction(): that block's connection, committed when the block ends."""
+        tx = getattr(self._tx, "conn", None)
+        if tx is not None:
+            yield tx
+            return
         with self._lock:
             try:
                 with self._engine.connect() as conn, conn.begin():
                     yield conn
             except OperationalError as exc:
                 raise connection_error(self._url, exc) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if getattr(self._tx, "conn", None) is not None:
+            raise RuntimeError("Storage.transaction() blocks do not nest")
+        with self._write() as conn:
+            self._tx.conn = conn
+            try:
+                yield
+            finally:
+                self._tx.conn = None
 
     # -- campaigns -----------------------------------------------------------------
     def create_campaign(
@@ -204,7 +231,7 @@ class SQLStorage(SQLReads, Storage):
             call.setdefault("created_at", now)
         try:
             with self._write() as conn:
-                program_id = queries.add_program(conn, values, edges, calls)
+                program_id = queries.add_program(conn, self._hot, values, edges, calls)
         except IntegrityError as exc:
             raise StorageError(
                 f"cannot add program to campaign {campaign_id}: {_reason(exc)}"
@@ -268,13 +295,8 @@ class SQLStorage(SQLReads, Storage):
         if not stages:
             raise ValueError("record_evaluation needs at least one stage result")
         rows = [queries.stage_row(program_id, st, worker, attempt) for st in stages]
-        try:
-            with self._write() as conn:
-                if queries.record_evaluation(conn, program_id, rows):
-                    return True
-                raise _Duplicate  # a late duplicate: undo the counter bump, write nothing
-        except _Duplicate:
-            return False
+        with self._write() as conn:
+            return queries.record_evaluation(conn, self._hot, program_id, rows)
 
     # -- events and LLM calls --------------------------------------------------------------
     def add_event(self, campaign_id: int | None, kind: str, payload: Mapping[str, Any]) -> None:
@@ -322,10 +344,6 @@ class SQLStorage(SQLReads, Storage):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class _Duplicate(Exception):
-    """Rolls back a record_evaluation whose fence failed."""
 
 
 def _check_edges(edges: Sequence[tuple[int, str]]) -> None:

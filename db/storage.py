@@ -6,6 +6,7 @@ Implementations: db.sql.SQLStorage (SQLite, PostgreSQL). Nothing is ever deleted
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -312,6 +313,17 @@ class Storage(abc.ABC):
         evaluations and LLM calls, and the failed calls stored before evaluation
         ``at_eval + 1``, in one transaction. Its status is "running", ready to resume.
         Raises StorageError when at_eval is out of range or the name is taken."""
+
+    # -- transactions ---------------------------------------------------------------------
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """Group the writes this thread makes inside the block into one transaction,
+        committed when the block ends (one commit for many writes: the controller's loop
+        writes each tick's evaluations and new programs this way); an exception rolls back
+        every write of the block. Reads inside see the block's writes. Each method keeps
+        its own promise (record_evaluation still writes all or nothing). Blocks do not
+        nest. Default: every write commits on its own, as outside a block; either way
+        everything written inside is committed once the block has ended."""
+        return contextlib.nullcontext()
 
     # -- life cycle ----------------------------------------------------------------------
     @abc.abstractmethod

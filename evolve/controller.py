@@ -344,15 +344,27 @@ class Controller:
 
     def _wait(self, llm_busy: bool) -> None:
         """Wait for whatever finishes first: an evaluation or an LLM request."""
+        outcomes: list[LLMOutcome] = []
         if self._outstanding or not llm_busy:
-            for result in self.executor.completed(timeout=0.002 if llm_busy else 0.2):
-                self._record(result)
+            results = self.executor.completed(timeout=0.002 if llm_busy else 0.2)
             if llm_busy:
-                for outcome in self.llm.done(0.0):
-                    self._handle_llm(outcome)
+                outcomes = self.llm.done(0.0)
         else:
-            for outcome in self.llm.done(0.2):
+            results, outcomes = [], self.llm.done(0.2)
+        if results or outcomes:
+            self._settle(results, outcomes)
+
+    def _settle(self, results: list[JobResult], outcomes: list[LLMOutcome]) -> None:
+        """One transaction for what one wait brought: the evaluations are recorded and the
+        LLM replies' children (with their calls) stored, then committed together; only
+        then are the evaluations counted and told to the strategy."""
+        with self.storage.transaction():
+            recorded = [self._write_result(result) for result in results]
+            for outcome in outcomes:
                 self._handle_llm(outcome)
+        for program in recorded:
+            if program is not None:
+                self._count(program)
 
     def _message(self, reason: str) -> str:
         if reason == "initial_failed":
@@ -581,10 +593,15 @@ class Controller:
 
     # -- results --------------------------------------------------------------------------
     def _record(self, result: JobResult) -> None:
+        self._settle([result], [])
+
+    def _write_result(self, result: JobResult) -> ProgramRecord | None:
+        """Record one evaluation (not yet committed inside a transaction): the program as
+        the database will hold it, or None (a held-out result, a late duplicate)."""
         job = result.job
         if job.stage_set != SEARCH:
             self._held_results[job.job_id] = result
-            return
+            return None
         outcomes = list(result.stages) or [StageOutcome("load", ERROR, None, result.error, 0.0, "")]
         if result.error:
             self._load_errors += 1
@@ -600,13 +617,17 @@ class Controller:
         self._outstanding.pop(job.job_id, None)
         pending = self._pending.pop(job.job_id, None)
         if not stored:
-            return  # a late duplicate: already evaluated once
+            return None  # a late duplicate: already evaluated once
         # What the database now holds for it, without reading it back (a round trip per
         # child was a third of the loop's storage time).
         program = _evaluated(pending, outcomes[-1]) if pending else None
         if program is None:
             program = self.storage.get_program(job.job_id)
         assert program is not None and program.status == EVALUATED
+        return program
+
+    def _count(self, program: ProgramRecord) -> None:
+        """A committed evaluation: count it and tell the strategy."""
         for program_id, source, target in self._absorb(program):
             self.storage.add_event(
                 self.campaign.id,
