@@ -6,9 +6,9 @@ data, so nothing runs in the sandbox), cheapest first:
 is -1 - relative error and the cascade stops;
 (2) ``speed`` (when ``min_speedup`` is set): the CPU latency of the untrained student
 (weights do not change a dense encoder's cost) against the teacher's, at batch 1 and per
-example at batch 32; below ``min_speedup`` in either, the score is
--1 + speedup / min_speedup (above every size failure, below every trained student) and
-the cascade stops, so no proxy is paid for an architecture that cannot be fast enough;
+example at batch 32; below ``min_speedup`` x (1 + ``speed_margin``) in either, the score
+is -1 + speedup / that (above every size failure, below every trained student) and the
+cascade stops, so no proxy is paid for an architecture that cannot be fast enough;
 (3) ``proxy``: a short distillation (``proxy_steps`` steps) scored by the student's
 validation accuracy. The held-out stage set is (4) ``full``: the full distillation of the
 best, with test accuracy, retention, serialised size and CPU latency against the teacher.
@@ -69,6 +69,7 @@ class Distillation(ArchitectureGenomeProblem):
         proxy_examples: int = 0,
         modules: Sequence[str] = (),
         min_speedup: float = 0.0,
+        speed_margin: float = 0.1,
         initial: int = 8,
         seed: int = 0,
         device: str = "auto",
@@ -88,6 +89,10 @@ class Distillation(ArchitectureGenomeProblem):
         self.proxy_steps = int(proxy_steps)
         self.proxy_examples = int(proxy_examples)
         self.min_speedup = float(min_speedup)
+        # two measurements of one architecture differed by up to ~8% on the shared 2-core
+        # machine: the speed stage asks this much more, so a student chosen at the edge does
+        # not measure below min_speedup in its final measurement
+        self.speed_margin = float(speed_margin)
         self.initial = int(initial)
         self.seed = int(seed)
         self.device = device
@@ -136,7 +141,7 @@ class Distillation(ArchitectureGenomeProblem):
             draws = [rng.choice(SPACE[g], 20000) for g in GENES]
             for row in zip(*draws, strict=True):
                 g = tuple(int(x) for x in row)
-                if self._size_ok(g):
+                if self.feasible(g):
                     picks[g] = None
                 if len(picks) >= self.initial:
                     return [Candidate(code=render(g), genome=list(g)) for g in picks]
@@ -152,7 +157,8 @@ class Distillation(ArchitectureGenomeProblem):
     def held_out_stages(self) -> list[Any]:
         return ["full"]  # marker: evaluate_batch runs the full distillation
 
-    def _size_ok(self, genome: Sequence[int]) -> bool:
+    def feasible(self, genome: Sequence[int]) -> bool:
+        """The size check, analytic: the operators only propose children that pass it."""
         return abs(size_mb(genome) - self.target_mb) <= self.tolerance * self.target_mb
 
     def evaluate_batch(self, candidates: Sequence[Candidate], stage_set: str = "search"):
@@ -178,7 +184,7 @@ class Distillation(ArchitectureGenomeProblem):
             feedback=f"analytic size {size:.3f} MB vs target {self.target_mb} MB",
         )
         stages = [StageOutcome("size", OK, check, check.feedback, 0.0, "genome-interpreter")]
-        if not self._size_ok(genome):
+        if not self.feasible(genome):
             return stages
         if self.min_speedup and not full:
             speed = self._speed_stage(genome, base, features)
@@ -218,22 +224,23 @@ class Distillation(ArchitectureGenomeProblem):
         # heads x T^2 softmax show; checked first, it fails most often) and one request at
         # a time (fixed per-call costs)
         metrics = dict(base)
+        needed = self.min_speedup * (1.0 + self.speed_margin)
         for batch, name in ((32, "speedup_batch32"), (1, "speedup")):
             student = self.pipeline.latency(tuple(genome), batch)
             metrics[name] = self.pipeline.latency(self.config.teacher, batch) / student
             metrics["latency_ms" if batch == 1 else "latency_ms_batch32"] = student
-            if metrics[name] < self.min_speedup:
+            if metrics[name] < needed:
                 break
         slowest = min(metrics.get("speedup", np.inf), metrics["speedup_batch32"])
-        fast = slowest >= self.min_speedup
+        fast = slowest >= needed
         shown = ", ".join(
             f"{metrics[k]:.2f}x {k}" for k in ("speedup_batch32", "speedup") if k in metrics
         )
         result = EvalResult(
-            score=0.0 if fast else -1.0 + slowest / self.min_speedup,
+            score=0.0 if fast else -1.0 + slowest / needed,
             metrics=metrics,
             features=features,
-            feedback=f"untrained latency vs the teacher's: {shown} (needs {self.min_speedup:g}x)",
+            feedback=f"untrained latency vs the teacher's: {shown} (needs {needed:g}x)",
         )
         duration = time.perf_counter() - started
         return StageOutcome("speed", OK, result, result.feedback, duration, "genome-interpreter")

@@ -37,6 +37,16 @@ def _redraw(genome: Sequence[int], rng: random.Random) -> list[int]:
     return child
 
 
+# A problem with a hard, analytic constraint (``feasible(genome)``, e.g. compression.distill's
+# size tolerance) gets children that meet it: an infeasible child would spend an evaluation
+# to learn what the operator can compute. Tries before giving up and returning any child.
+FEASIBLE_TRIES = 64
+
+
+def _feasibility(ctx: Any) -> Any:
+    return getattr(ctx.problem, "feasible", None) or (lambda genome: True)
+
+
 class _Base:
     name = ""
     arity = 1
@@ -87,9 +97,10 @@ class ArchMutate(_Base):
     def propose(self, parents: Sequence[Any], ctx: Any, rng: random.Random) -> Candidate:
         genome = list(genome_of(parents[0]))
         target = float(getattr(ctx.problem, "target_mb", 0.0))
-        for _ in range(8):
+        feasible = _feasibility(ctx)
+        for _ in range(FEASIBLE_TRIES):
             child = self.mutate(genome, rng, target)
-            if child != genome:
+            if child != genome and feasible(child):
                 return _child(child)
         return _child(_redraw(genome, rng))
 
@@ -100,9 +111,10 @@ class ArchCrossover(_Base):
 
     def propose(self, parents: Sequence[Any], ctx: Any, rng: random.Random) -> Candidate:
         a, b = genome_of(parents[0]), genome_of(parents[-1])
-        for _ in range(8):
+        feasible = _feasibility(ctx)
+        for _ in range(FEASIBLE_TRIES):
             child = [x if rng.random() < 0.5 else y for x, y in zip(a, b, strict=True)]
-            if child not in (list(a), list(b)):
+            if child not in (list(a), list(b)) and feasible(child):
                 return _child(child)
         return _child(_redraw(a, rng))
 

@@ -178,8 +178,19 @@ class Pipeline:
         }
 
     def compare(self, student: Student) -> dict[str, float]:
-        """The student's numbers against the teacher's (retention, compression, speed-up)."""
-        t, s = self.teacher.metrics, student.metrics
+        """The student's numbers against the teacher's (retention, compression, speed-up).
+        Latencies are measured again here, the two models' calls interleaved, so that other
+        work on the machine slows both alike (each model's own measurement, taken when it
+        was trained, can be minutes and a different load apart)."""
+        t, s = dict(self.teacher.metrics), dict(student.metrics)
+        models = [(m.params, m.mcfg, self.arrays(m.bpe, "test")) for m in (self.teacher, student)]
+        for batch, key in ((1, "latency_ms"), (32, "latency_ms_batch32")):
+            for metrics, times in zip(
+                (t, s), train.paired_latency_times(models, batch=batch), strict=True
+            ):
+                metrics[key] = 1e3 * float(times.min()) / batch
+                metrics[f"{key}_median"] = 1e3 * float(np.median(times)) / batch
+                metrics["latency_repeats"] = float(len(times))
         return {
             **{f"student_{k}": v for k, v in s.items()},
             **{f"teacher_{k}": v for k, v in t.items()},

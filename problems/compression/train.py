@@ -181,19 +181,36 @@ def latency_times(
     """CPU wall times (s) of ``repeats`` jitted forward passes of the first ``batch``
     examples, after a warm-up call (compilation excluded), each to ``block_until_ready``;
     stops early after ``budget_s`` seconds (at least 5 calls)."""
+    return paired_latency_times([(params, mcfg, ids)], batch, repeats, budget_s)[0]
+
+
+def paired_latency_times(
+    models: Sequence[tuple[Any, Mapping[str, int], np.ndarray]],
+    batch: int = 1,
+    repeats: int = 30,
+    budget_s: float = 60.0,
+) -> list[np.ndarray]:
+    """``latency_times`` of several (params, mcfg, ids) models with their calls interleaved
+    (one call of each per round), so that load from other work falls on all of them alike:
+    the figures to take a ratio of. Stops early after ``budget_s`` (at least 5 rounds)."""
     cpu = jax.devices("cpu")[0]
-    params = jax.device_put(params, cpu)
-    x = jax.device_put(jnp.asarray(ids[:batch]), cpu)
-    fn = _forward(mcfg["attention_heads"], bool(mcfg["pair"]))
-    fn(params, x).block_until_ready()
-    fn(params, x).block_until_ready()
-    times: list[float] = []
+    calls = []
+    for params, mcfg, ids in models:
+        fn = _forward(mcfg["attention_heads"], bool(mcfg["pair"]))
+        args = (jax.device_put(params, cpu), jax.device_put(jnp.asarray(ids[:batch]), cpu))
+        fn(*args).block_until_ready()
+        fn(*args).block_until_ready()
+        calls.append((fn, args))
+    times: list[list[float]] = [[] for _ in calls]
     started = time.perf_counter()
-    while len(times) < repeats and (len(times) < 5 or time.perf_counter() - started < budget_s):
-        t = time.perf_counter()
-        fn(params, x).block_until_ready()
-        times.append(time.perf_counter() - t)
-    return np.asarray(times)
+    while len(times[0]) < repeats and (
+        len(times[0]) < 5 or time.perf_counter() - started < budget_s
+    ):
+        for (fn, args), out in zip(calls, times, strict=True):
+            t = time.perf_counter()
+            fn(*args).block_until_ready()
+            out.append(time.perf_counter() - t)
+    return [np.asarray(t) for t in times]
 
 
 def latency_ms(params, mcfg, ids: np.ndarray, batch: int = 1, repeats: int = 30) -> float:

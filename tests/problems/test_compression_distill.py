@@ -189,7 +189,7 @@ def test_cascade_stops_at_the_size_check(tiny) -> None:
 
     big = (50000, 8, 768, 3040, 12)
     ok = (1000, 2, 32, 128, 2)
-    assert tiny._size_ok(ok) and abs(size_mb(ok) - 0.3) <= 0.075
+    assert tiny.feasible(ok) and abs(size_mb(ok) - 0.3) <= 0.075
     stages = tiny.evaluate_batch(
         [Candidate(render(big), list(big)), Candidate(render(ok), list(ok))], "search"
     )
@@ -234,10 +234,11 @@ def test_speed_stage_rejects_a_slow_architecture_before_training(monkeypatch) ->
     [stages] = problem.evaluate_batch([Candidate(render(slow), list(slow))], "search")
     assert [s.stage for s in stages] == ["size", "speed"]
     result = stages[-1].result
-    assert result.score == pytest.approx(-1 + 2.0 / 4.0)  # 4.0 / 2.0 = 2x of the 4x needed
+    # 4.0 / 2.0 = 2x, of the 4x asked plus the 10% margin for measurement noise
+    assert result.score == pytest.approx(-1 + 2.0 / 4.4)
     assert result.metrics["speedup_batch32"] == pytest.approx(2.0)
     assert "speedup" not in result.metrics  # batch 1 is not measured once batch 32 fails
-    assert (slow, 1) not in asked and "needs 4x" in result.feedback
+    assert (slow, 1) not in asked and "needs 4.4x" in result.feedback
 
     monkeypatch.setattr(Pipeline, "distill", distill)
     [stages] = problem.evaluate_batch([Candidate(render(fast), list(fast))], "search")
@@ -245,6 +246,29 @@ def test_speed_stage_rejects_a_slow_architecture_before_training(monkeypatch) ->
     assert stages[1].result.metrics["speedup"] == pytest.approx(8.0)
     assert stages[-1].result.metrics["speedup_batch32"] == pytest.approx(8.0)
     assert 0.0 <= stages[-1].result.score <= 1.0
+
+    per_example[(fast, 32)] = 4.0 / 4.2  # 4.2x: above the bar, inside the margin
+    [stages] = problem.evaluate_batch([Candidate(render(fast), list(fast))], "search")
+    assert [s.stage for s in stages] == ["size", "speed"]
+    problem.speed_margin = 0.0
+    [stages] = problem.evaluate_batch([Candidate(render(fast), list(fast))], "search")
+    assert [s.stage for s in stages] == ["size", "speed", "proxy"]
+
+
+def test_operators_propose_only_children_within_the_size_tolerance(tiny) -> None:
+    """distill's size check is a hard, analytic constraint: mutation and crossover only
+    propose children that pass it (an infeasible child would waste an evaluation)."""
+    from evolve.operators.base import Context
+    from problems.compression.operators import ArchCrossover, ArchMutate
+    from problems.compression.space import genome_of
+
+    rng = random.Random(3)
+    parents = [c for c in tiny.initial_programs()[:2]]
+    ctx = Context(tiny, [])
+    children = [ArchMutate().propose(parents[:1], ctx, rng) for _ in range(100)]
+    children += [ArchCrossover().propose(parents, ctx, rng) for _ in range(100)]
+    assert all(tiny.feasible(genome_of(c)) for c in children)
+    assert len({tuple(c.genome) for c in children}) > 20
 
 
 def test_untrained_latency_orders_architectures_by_cost(tiny) -> None:
