@@ -5,7 +5,7 @@ The controller owns one ``LLMPipeline``. It submits prepared requests (``submit`
 outcomes back to the controller thread, which stores them. The number of requests in
 flight is bounded by ``llm.max_in_flight`` and by each model's ``max_in_flight``, apart
 from the evaluations in flight, so a slow model never holds evaluations back. The
-controller adds one bound across both (evolve/controller.py, ``_fill``): evaluations
+controller adds one bound across both (evolve/proposer.py, ``Proposer.fill``): evaluations
 waiting plus requests in flight stay under the evaluation queue plus
 ``llm.max_in_flight``, so a model faster than the workers cannot run ahead of them.
 """

@@ -1,0 +1,39 @@
+"""What a campaign run reports (CampaignSummary, CampaignError) and how a new one is named."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from db.records import ProgramRecord
+from db.storage import Storage
+
+
+class CampaignError(RuntimeError):
+    """A campaign cannot start or go on; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class CampaignSummary:
+    name: str
+    reason: str  # budget, time_limit, interrupted, stalled, initial_failed,
+    # llm_budget (the dollar or token cap was reached), llm_unavailable (every model failed)
+    evaluated: int
+    best: ProgramRecord | None
+    initial: ProgramRecord | None
+    held_out: dict[int, dict[str, Any]] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+    message: str = ""
+    llm: dict[str, Any] = field(default_factory=dict)  # calls, cost_usd, tokens, outcomes
+
+
+def unique_name(storage: Storage, problem: str) -> str:
+    stem = problem.rsplit("/", 1)[-1].removesuffix(".py")
+    base = f"{stem}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    name, n = base, 1
+    while storage.get_campaign(name) is not None:
+        n += 1
+        name = f"{base}-{n}"
+    return name

@@ -1,0 +1,243 @@
+"""The ask side of the controller's loop: it keeps the executor and the LLM busy by drawing
+operators, asking the strategy for parents, and storing and submitting each new child.
+LLM replies come back through `handle_llm`. Its writes go through the controller's storage
+inside the controller's transactions (the controller is the database's only writer)."""
+
+from __future__ import annotations
+
+import random
+import threading
+from typing import Any
+
+from db.records import INSPIRATION, PARENT, PENDING, SECOND_PARENT, ProgramRecord
+from db.storage import Storage
+from evolve.bookkeeping import Bookkeeping
+from evolve.campaign import CampaignError
+from evolve.config import DEFAULT_OPERATORS, CampaignConfig
+from evolve.llm.operator import LLM_OPERATORS, LLMOutcome
+from evolve.llm_proposals import LLMProposals
+from evolve.operators import make_operator
+from evolve.operators.base import Context, ProposalRejected
+from evolve.strategy import NoParents
+from workers.jobs import SEARCH, Executor, Job
+
+
+def build_operators(
+    config: CampaignConfig, problem: Any, proposals: LLMProposals
+) -> tuple[dict[str, Any], list[float]]:
+    """The operators with a positive weight, by name, and their weights in that order."""
+    weights = config.operators or getattr(problem, "default_operators", None) or DEFAULT_OPERATORS
+    try:
+        operators = {
+            name: make_operator(name, problem)
+            if name not in LLM_OPERATORS
+            else proposals.make_operator(name)
+            for name, w in weights.items()
+            if w > 0
+        }
+    except ValueError as exc:
+        raise CampaignError(str(exc)) from exc
+    return operators, [weights[name] for name in operators]
+
+
+class Proposer:
+    def __init__(
+        self,
+        storage: Storage,
+        config: CampaignConfig,
+        problem: Any,
+        strategy: Any,
+        campaign_id: int,
+        operators: dict[str, Any],
+        weights: list[float],
+        proposals: LLMProposals,
+        book: Bookkeeping,
+        rng: random.Random,
+        executor: Executor,
+        stop: threading.Event,
+    ) -> None:
+        self.storage = storage
+        self.config = config
+        self.problem = problem
+        self.strategy = strategy
+        self.campaign_id = campaign_id
+        self.operators = operators
+        self.weights = weights
+        self.proposals = proposals
+        self.book = book
+        self.rng = rng  # the controller's: every draw of the campaign comes from it, in order
+        self.executor = executor
+        self.stop = stop
+        self.held: str | None = None  # an operator drawn while its stage was full
+
+    def can_propose(self) -> bool:
+        llm = self.proposals.llm.in_flight if self.proposals.llm is not None else 0
+        return self.book.evaluated + len(self.book.outstanding) + llm < self.config.max_evals
+
+    def fill(self) -> None:
+        # A small queue beyond the workers' capacity keeps them busy between polls. With
+        # one worker, no queue and one thing in flight at a time: each child is proposed
+        # after the previous result was told, which makes a one-worker campaign
+        # deterministic for its seed (and replayable from its recorded LLM replies).
+        # Back-pressure: an LLM request is started only while the evaluations waiting and
+        # the requests in flight together stay under the queue plus llm.max_in_flight. A
+        # slow model keeps all its requests in flight (the queue is empty), but a model
+        # faster than the workers cannot run ahead of them: without the bound, an instant
+        # model had the whole budget proposed from the first parents within seconds, with
+        # thousands of programs queued for evaluation.
+        llm, outstanding = self.proposals.llm, self.book.outstanding
+        capacity = self.executor.capacity
+        sequential = capacity == 1
+        target = capacity if sequential else capacity * 2
+        backlog_cap = target + (self.config.llm.max_in_flight if llm is not None else 0)
+        while self.can_propose():
+            if self.book.stalled:
+                return
+            llm_busy = llm.in_flight if llm is not None else 0
+            if sequential and (outstanding or llm_busy):
+                return
+            evals_full = len(outstanding) >= target
+            llm_room = (
+                llm is not None and llm.has_capacity() and len(outstanding) + llm_busy < backlog_cap
+            )
+            if evals_full and not llm_room:
+                return
+            name = self.held or self.choose_operator()
+            if name is None:
+                return
+            self.held = None
+            try:
+                if name in LLM_OPERATORS:
+                    if not llm_room:
+                        genetic = [n for n in self.operators if n not in LLM_OPERATORS]
+                        if self.config.llm.backfill_genetic and genetic and not evals_full:
+                            name = self.rng.choice(genetic)
+                        else:
+                            self.held = name
+                            return
+                if name in LLM_OPERATORS:
+                    if not self.start_llm(name):
+                        return
+                elif evals_full:
+                    self.held = name
+                    return
+                elif not self.propose(name):
+                    continue
+            except NoParents:
+                self.held = name
+                return  # wait for the initial programs to be evaluated
+
+    def choose_operator(self) -> str | None:
+        names = self.proposals.usable(list(self.operators))
+        if names is None:
+            return None
+        if self.proposals.op_bandit is not None:
+            return self.proposals.op_bandit.choose(self.rng, names)
+        if len(names) == len(self.operators):
+            return self.rng.choices(names, weights=self.weights)[0]
+        weights = dict(zip(self.operators, self.weights, strict=True))
+        return self.rng.choices(names, weights=[weights[n] for n in names])[0]
+
+    def propose(self, name: str) -> bool:
+        operator = self.operators[name]
+        selection = self.strategy.ask(self.rng, arity=getattr(operator, "arity", 1))
+        ctx = Context(problem=self.problem, inspirations=selection.inspirations)
+        try:
+            child = operator.propose(selection.parents, ctx, self.rng)
+        except ProposalRejected as exc:
+            self.book.reject(exc.reason)
+            return False
+        kinds = (PARENT, SECOND_PARENT)
+        edges = tuple((p.id, kinds[min(i, 1)]) for i, p in enumerate(selection.parents))
+        generation = 1 + max(p.generation for p in selection.parents)
+        program = self.store(child.code, child.genome, generation, selection.island, name, edges)
+        if program is not None:
+            self.proposals.pull(program.id, name)
+        return program is not None
+
+    # -- LLM proposals (evolve/llm_proposals.py; the writes stay here) -----------------------
+    def start_llm(self, name: str) -> bool:
+        """Prepare and send one LLM request; False when the LLM can no longer run."""
+        budget = self.proposals.check_budget()
+        if budget is not None:
+            if budget:
+                self.storage.add_event(self.campaign_id, "llm_budget", budget)
+            return False
+        self.proposals.start(self.operators[name], self.rng)
+        return True
+
+    def handle_llm(self, outcome: LLMOutcome) -> None:
+        request = outcome.request
+        call, disabled = self.proposals.receive(outcome, self.book.evaluated)
+        if disabled is not None:
+            self.storage.add_event(self.campaign_id, "model_disabled", disabled)
+        if outcome.child is None:
+            self.storage.add_llm_call(self.campaign_id, call)
+            operator = self.operators[request.operator]
+            if self.proposals.repair(outcome, operator, self.stop.is_set()):
+                return
+            self.book.reject(outcome.failure)
+            self.proposals.failed(request)
+            return
+        edges = ((request.parent.id, PARENT), *((i, INSPIRATION) for i in request.inspirations))
+        program = self.store(
+            outcome.child,
+            None,
+            request.parent.generation + 1,
+            request.island,
+            request.operator,
+            edges,
+            llm_call=call,
+        )
+        if program is None:
+            self.storage.add_llm_call(
+                self.campaign_id,
+                {
+                    **call,
+                    "outcome": "duplicate",
+                    "detail": "the child equals a program already proposed",
+                },
+            )
+            self.proposals.failed(request)
+        else:
+            self.proposals.made(program.id, request)
+
+    # -- submission -------------------------------------------------------------------------
+    def store(
+        self,
+        code: str,
+        genome: Any,
+        generation: int,
+        island: int,
+        operator: str,
+        edges: tuple[tuple[int, str], ...],
+        llm_call: dict[str, Any] | None = None,
+    ) -> ProgramRecord | None:
+        """Store a new child (None when it is a duplicate) and submit it."""
+        program = self.book.store(
+            self.campaign_id, code, genome, generation, island, operator, edges, llm_call
+        )
+        if program is not None:
+            self.submit(program, attempt=1)
+        return program
+
+    def submit(self, program: ProgramRecord, attempt: int) -> None:
+        job = Job(
+            program.id,
+            program.code,
+            self.config.problem,
+            dict(self.config.problem_options),
+            SEARCH,
+            attempt,
+            genome=program.genome,
+        )
+        self.book.outstanding[program.id] = job
+        self.book.pending[program.id] = program
+        self.executor.submit([job])
+
+    def requeue_pending(self) -> None:
+        """Submit again the programs stored but never evaluated (a resumed campaign's)."""
+        resumes = len(self.storage.events(self.campaign_id, "resumed"))
+        for program in self.storage.programs(self.campaign_id, status=PENDING):
+            if program.id not in self.book.outstanding:
+                self.submit(program, attempt=1 + resumes)
