@@ -5,8 +5,8 @@ data, so nothing runs in the sandbox), cheapest first:
 (1) ``size``: the analytic size must be within ``tolerance`` of the target, else the score
 is -1 - relative error and the cascade stops;
 (2) ``speed`` (when ``min_speedup`` is set): the CPU latency of the untrained student
-(weights do not change a dense encoder's cost) against the teacher's, at batch 1 and per
-example at batch 32; below ``min_speedup`` x (1 + ``speed_margin``) in either, the score
+(weights do not change a dense encoder's cost) against the untrained teacher's, their calls
+interleaved, at batch 1 and per example at batch 32; below ``min_speedup`` x (1 + ``speed_margin``) in either, the score
 is -1 + speedup / that (above every size failure, below every trained student) and the
 cascade stops, so no proxy is paid for an architecture that cannot be fast enough;
 (3) ``proxy``: a short distillation (``proxy_steps`` steps) scored by the student's
@@ -226,8 +226,8 @@ class Distillation(ArchitectureGenomeProblem):
         metrics = dict(base)
         needed = self.min_speedup * (1.0 + self.speed_margin)
         for batch, name in ((32, "speedup_batch32"), (1, "speedup")):
-            student = self.pipeline.latency(tuple(genome), batch)
-            metrics[name] = self.pipeline.latency(self.config.teacher, batch) / student
+            teacher, student = self.pipeline.speedup(tuple(genome), batch)
+            metrics[name] = teacher / student
             metrics["latency_ms" if batch == 1 else "latency_ms_batch32"] = student
             if metrics[name] < needed:
                 break

@@ -53,7 +53,7 @@ class Pipeline:
         self.config = config
         self._bpe: dict[int, BPE] = {}
         self._arrays: dict[tuple[int, int, str], np.ndarray] = {}
-        self._latency: dict[tuple[tuple[int, ...], int], float] = {}
+        self._latency: dict[tuple[tuple[int, ...], int], tuple[float, float]] = {}
 
     @cached_property
     def data(self) -> dict[str, list]:
@@ -141,22 +141,27 @@ class Pipeline:
             return Student(tuple(genome), params, mcfg, bpe, info)
         return Student(tuple(genome), params, mcfg, bpe, self._measure(params, mcfg, bpe, info))
 
-    def latency(self, genome: tuple[int, ...], batch: int) -> float:
-        """CPU time per example (ms) of ``genome``'s forward pass at ``batch``, untrained:
-        a dense encoder's cost does not depend on its weights or on which tokens it reads
-        (padding is masked, not skipped), so the cascade can reject a slow architecture
-        before training it. Minimum over repeats; cached (the teacher's is asked for every
-        candidate)."""
+    def speedup(self, genome: tuple[int, ...], batch: int) -> tuple[float, float]:
+        """(teacher's ms, ``genome``'s ms) per example at ``batch``, both untrained, their
+        calls interleaved so that other work slows both alike: a dense encoder's cost does
+        not depend on its weights or on which tokens it reads (padding is masked, not
+        skipped), so the cascade can reject a slow architecture before training it.
+        Minima over repeats; cached per (genome, batch)."""
         key = (tuple(int(x) for x in genome), int(batch))
         if key not in self._latency:
-            import jax
-
-            mcfg = model.config(key[0], self.num_labels, self.pair)
-            params = model.init(jax.random.PRNGKey(0), mcfg)
-            rows = (batch, 2, self.config.max_len) if self.pair else (batch, self.config.max_len)
-            ids = np.random.default_rng(0).integers(UNK + 1, key[0][0], rows, dtype=np.int32)
-            self._latency[key] = train.latency_ms(params, mcfg, ids, batch=batch)
+            models = [self._untrained(self.config.teacher, batch), self._untrained(key[0], batch)]
+            teacher, student = train.paired_latency_times(models, batch=batch, repeats=20)
+            self._latency[key] = (1e3 * teacher.min() / batch, 1e3 * student.min() / batch)
         return self._latency[key]
+
+    def _untrained(self, genome: tuple[int, ...], batch: int) -> tuple[Any, dict, np.ndarray]:
+        import jax
+
+        mcfg = model.config(genome, self.num_labels, self.pair)
+        params = model.init(jax.random.PRNGKey(0), mcfg)
+        rows = (batch, 2, self.config.max_len) if self.pair else (batch, self.config.max_len)
+        ids = np.random.default_rng(0).integers(UNK + 1, genome[0], rows, dtype=np.int32)
+        return params, mcfg, ids
 
     def _measure(self, params, mcfg, bpe, info) -> dict[str, float]:
         test_ids, test_y = self.arrays(bpe, "test"), train.labels(self.data["test"])

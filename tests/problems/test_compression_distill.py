@@ -210,18 +210,16 @@ def test_speed_stage_rejects_a_slow_architecture_before_training(monkeypatch) ->
     from problems.compression.space import render
 
     problem = Distillation(**{**TINY, "min_speedup": 4.0})
-    teacher, slow, fast = problem.config.teacher, (1000, 2, 32, 128, 2), (1000, 2, 32, 64, 1)
-    per_example = {  # ms per example by (genome, batch): the slow one fails at batch 32
-        (teacher, 1): 8.0,
-        (teacher, 32): 4.0,
-        (slow, 1): 1.0,
-        (slow, 32): 2.0,
-        (fast, 1): 1.0,
-        (fast, 32): 0.5,
+    slow, fast = (1000, 2, 32, 128, 2), (1000, 2, 32, 64, 1)
+    per_example = {  # (teacher ms, student ms) by (genome, batch): slow fails at batch 32
+        (slow, 1): (8.0, 1.0),
+        (slow, 32): (4.0, 2.0),
+        (fast, 1): (8.0, 1.0),
+        (fast, 32): (4.0, 0.5),
     }
     asked: list[tuple] = []
 
-    def latency(self, genome, batch):
+    def speedup(self, genome, batch):
         asked.append((tuple(genome), batch))
         return per_example[(tuple(genome), batch)]
 
@@ -229,7 +227,7 @@ def test_speed_stage_rejects_a_slow_architecture_before_training(monkeypatch) ->
         raise AssertionError("a slow architecture was trained")
 
     distill = Pipeline.distill
-    monkeypatch.setattr(Pipeline, "latency", latency)
+    monkeypatch.setattr(Pipeline, "speedup", speedup)
     monkeypatch.setattr(Pipeline, "distill", no_training)
     [stages] = problem.evaluate_batch([Candidate(render(slow), list(slow))], "search")
     assert [s.stage for s in stages] == ["size", "speed"]
@@ -247,7 +245,7 @@ def test_speed_stage_rejects_a_slow_architecture_before_training(monkeypatch) ->
     assert stages[-1].result.metrics["speedup_batch32"] == pytest.approx(8.0)
     assert 0.0 <= stages[-1].result.score <= 1.0
 
-    per_example[(fast, 32)] = 4.0 / 4.2  # 4.2x: above the bar, inside the margin
+    per_example[(fast, 32)] = (4.2, 1.0)  # 4.2x: above the bar, inside the margin
     [stages] = problem.evaluate_batch([Candidate(render(fast), list(fast))], "search")
     assert [s.stage for s in stages] == ["size", "speed"]
     problem.speed_margin = 0.0
@@ -271,13 +269,13 @@ def test_operators_propose_only_children_within_the_size_tolerance(tiny) -> None
     assert len({tuple(c.genome) for c in children}) > 20
 
 
-def test_untrained_latency_orders_architectures_by_cost(tiny) -> None:
-    """The speed stage's measurement: a 6-layer wide encoder is several times slower per
-    example than a 1-layer narrow one (real jitted calls, minimum over repeats)."""
-    narrow = tiny.pipeline.latency((600, 1, 16, 32, 1), 32)
-    wide = tiny.pipeline.latency((600, 4, 128, 512, 6), 32)
-    assert 0 < narrow and wide > 3 * narrow
-    assert tiny.pipeline.latency((600, 1, 16, 32, 1), 32) == narrow  # cached
+def test_untrained_speedup_orders_architectures_by_cost(tiny) -> None:
+    """The speed stage's measurement (real jitted calls, teacher and student interleaved):
+    a 1-layer narrow encoder is faster than the teacher, a 6-layer wide one slower."""
+    teacher_ms, narrow_ms = tiny.pipeline.speedup((600, 1, 16, 32, 1), 32)
+    _, wide_ms = tiny.pipeline.speedup((600, 4, 128, 512, 6), 32)
+    assert 0 < narrow_ms < teacher_ms < wide_ms and wide_ms > 3 * narrow_ms
+    assert tiny.pipeline.speedup((600, 1, 16, 32, 1), 32) == (teacher_ms, narrow_ms)  # cached
 
 
 def test_export_round_trip(tiny, tmp_path) -> None:
