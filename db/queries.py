@@ -31,29 +31,19 @@ PAGE = 1000  # ids per IN (...) list
 # Bind names start with "b_" so they never clash with columns.
 PROGRAMS, CAMPAIGNS = Program.__table__, Campaign.__table__
 EDGES, EVALUATIONS, LLM_CALLS = Edge.__table__, Evaluation.__table__, LLMCall.__table__
+# The campaign row of the program "b_program".
+_CAMPAIGN_OF_PROGRAM = update(CAMPAIGNS).where(
+    CAMPAIGNS.c.id
+    == select(PROGRAMS.c.campaign_id)
+    .where(PROGRAMS.c.id == bindparam("b_program"))
+    .scalar_subquery()
+)
 # Row-locks the campaign of the program until commit (PostgreSQL): eval_seq is dense and
 # distinct. No row: there is no such program.
-BUMP_EVAL_COUNTER = (
-    update(CAMPAIGNS)
-    .where(
-        CAMPAIGNS.c.id
-        == select(PROGRAMS.c.campaign_id)
-        .where(PROGRAMS.c.id == bindparam("b_program"))
-        .scalar_subquery()
-    )
-    .values(eval_counter=CAMPAIGNS.c.eval_counter + 1)
-    .returning(CAMPAIGNS.c.eval_counter)
-)
-UNBUMP_EVAL_COUNTER = (
-    update(CAMPAIGNS)
-    .where(
-        CAMPAIGNS.c.id
-        == select(PROGRAMS.c.campaign_id)
-        .where(PROGRAMS.c.id == bindparam("b_program"))
-        .scalar_subquery()
-    )
-    .values(eval_counter=CAMPAIGNS.c.eval_counter - 1)
-)
+BUMP_EVAL_COUNTER = _CAMPAIGN_OF_PROGRAM.values(
+    eval_counter=CAMPAIGNS.c.eval_counter + 1
+).returning(CAMPAIGNS.c.eval_counter)
+UNBUMP_EVAL_COUNTER = _CAMPAIGN_OF_PROGRAM.values(eval_counter=CAMPAIGNS.c.eval_counter - 1)
 SUMMARY = ("outcome", "score", "correct", "metrics", "features", "feedback")
 MARK_EVALUATED = (
     update(PROGRAMS)
