@@ -117,7 +117,8 @@ class Distillation(ArchitectureGenomeProblem):
         if self._pipeline is None:
             from problems.compression.pipeline import Pipeline
 
-            self._pipeline = Pipeline(self.config)
+            teacher_dir = self.cache_dir / self.key / "teacher" if self.cache_dir else None
+            self._pipeline = Pipeline(self.config, teacher_dir)
         return self._pipeline
 
     # -- the engine's hooks -------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,8 +50,12 @@ class Student:
 
 
 class Pipeline:
-    def __init__(self, config: PipelineConfig) -> None:
+    def __init__(self, config: PipelineConfig, teacher_dir: str | Path | None = None) -> None:
+        """``teacher_dir``: where the trained teacher is kept (weights, tokenizer, metrics),
+        so that a second worker or a resumed campaign loads it instead of training it again;
+        the caller keys it by the whole config (compression.distill: cache_dir/key)."""
         self.config = config
+        self.teacher_dir = Path(teacher_dir) if teacher_dir else None
         self._bpe: dict[int, BPE] = {}
         self._arrays: dict[tuple[int, int, str], np.ndarray] = {}
         self._latency: dict[tuple[tuple[int, ...], int], tuple[float, float]] = {}
@@ -101,6 +106,9 @@ class Pipeline:
 
     @cached_property
     def teacher(self) -> Student:
+        cached = self._cached_teacher()
+        if cached is not None:
+            return cached
         genome = self.config.teacher
         bpe = self.tokenizer(genome[0])
         mcfg = model.config(genome, self.num_labels, self.pair)
@@ -110,7 +118,37 @@ class Pipeline:
             mcfg, ids, train.one_hot(y, self.num_labels), self.config.teacher_train, valid
         )
         metrics = self._measure(params, mcfg, bpe, info)
-        return Student(genome, params, mcfg, bpe, metrics)
+        teacher = Student(genome, params, mcfg, bpe, metrics)
+        if self.teacher_dir is not None:
+            self._save_teacher(teacher)
+        return teacher
+
+    def _cached_teacher(self) -> Student | None:
+        if self.teacher_dir is None or not (self.teacher_dir / "config.json").exists():
+            return None
+        from problems.compression.export import load
+
+        config, bpe, weights = load(self.teacher_dir)
+        genome = tuple(config["genome"])
+        self._bpe.setdefault(bpe.vocab_size, bpe)
+        params = model.unflatten(weights, config["model"])
+        return Student(genome, params, config["model"], bpe, dict(config["metrics"]))
+
+    def _save_teacher(self, teacher: Student) -> None:
+        """Written to a temporary folder and renamed: a reader sees all of it or nothing
+        (two workers may train it at once; the first rename wins, the other is dropped)."""
+        import shutil
+        import tempfile
+
+        from problems.compression.export import export_student
+
+        self.teacher_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=self.teacher_dir.parent, prefix=".teacher-"))
+        export_student(teacher, staging, {"max_len": self.config.max_len})
+        try:
+            staging.rename(self.teacher_dir)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
 
     @cached_property
     def teacher_probs(self) -> np.ndarray:

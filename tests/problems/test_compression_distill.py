@@ -278,6 +278,39 @@ def test_untrained_speedup_orders_architectures_by_cost(tiny) -> None:
     assert tiny.pipeline.speedup((600, 1, 16, 32, 1), 32) == (teacher_ms, narrow_ms)  # cached
 
 
+def test_the_teacher_is_trained_once_per_cache_dir(tmp_path, monkeypatch) -> None:
+    """With cache_dir, the trained teacher is saved beside the students: a second problem
+    with the same options (another worker, a resumed campaign) loads it and trains
+    nothing; its logits and its tokenizer are the trained teacher's."""
+    import jax.numpy as jnp
+
+    from problems.compression import model, train
+    from problems.compression.distill import Distillation
+
+    options = {**TINY, "teacher_epochs": 2, "cache_dir": str(tmp_path / "cache")}
+    first = Distillation(**options).pipeline.teacher
+    saved = tmp_path / "cache" / Distillation(**options).key / "teacher"
+    assert (saved / "weights.npz").exists()
+    assert not [p for p in saved.parent.iterdir() if p.name.startswith(".teacher-")]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the teacher was trained again")
+
+    monkeypatch.setattr(train, "fit", no_training)
+    again = Distillation(**options).pipeline
+    loaded = again.teacher
+    assert loaded.genome == first.genome and loaded.bpe.merges == first.bpe.merges
+    assert loaded.metrics["test_accuracy"] == first.metrics["test_accuracy"]
+    ids = jnp.asarray(again.arrays(loaded.bpe, "test")[:4])
+    np.testing.assert_allclose(
+        np.asarray(model.logits(loaded.params, ids, loaded.mcfg["attention_heads"], True)),
+        np.asarray(model.logits(first.params, ids, first.mcfg["attention_heads"], True)),
+        rtol=1e-6,
+        atol=1e-6,
+    )
+    assert again.tokenizer(400).merges == first.bpe.prefix(400).merges
+
+
 def test_export_round_trip(tiny, tmp_path) -> None:
     import jax.numpy as jnp
 
