@@ -7,16 +7,14 @@ process dies mid-job it knows which job to re-queue.
 
 from __future__ import annotations
 
-import math
 import multiprocessing as mp
 import os
-import select
 import signal
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from evaluators.contract import SANDBOX_FAILURE, StageOutcome
@@ -84,8 +82,6 @@ class LocalExecutor:
         self._deaths: dict[tuple[str, int], int] = {}
         self._early: list[JobResult] = []  # results collected by wait_ready
         self._slots = [self._start() for _ in range(workers)]
-        self._poll: Any = None  # see _ready; rebuilt when a worker is replaced
-        self._by_fd: dict[int, Any] = {}
 
     def _start(self) -> _Slot:
         parent, child = self._ctx.Pipe()
@@ -128,7 +124,9 @@ class LocalExecutor:
         results, self._early = self._early, []
         if results:
             timeout = 0.0
-        ready = self._ready(timeout)
+        waitables: list[Any] = [slot.conn for slot in self._slots]
+        waitables += [slot.process.sentinel for slot in self._slots]
+        ready = set(wait(waitables, timeout))
         for index, slot in enumerate(self._slots):
             if slot.conn in ready:
                 try:
@@ -148,20 +146,6 @@ class LocalExecutor:
         self._dispatch()
         return results
 
-    def _ready(self, timeout: float) -> set[Any]:
-        """The workers' connections and process sentinels that are ready: what
-        multiprocessing.connection.wait answers, from one poll object kept as long as the
-        workers stay the same (wait builds and fills a new selector on every call)."""
-        if self._poll is None:
-            self._poll, self._by_fd = select.poll(), {}
-            for slot in self._slots:
-                sentinel = slot.process.sentinel  # a file descriptor
-                for obj, fd in ((slot.conn, slot.conn.fileno()), (sentinel, sentinel)):
-                    self._poll.register(fd, select.POLLIN)
-                    self._by_fd[fd] = obj
-        events = self._poll.poll(max(0, math.ceil(timeout * 1000)))
-        return {self._by_fd[fd] for fd, _ in events}
-
     def _replace_dead(self, index: int) -> list[JobResult]:
         """A worker died (killed, crashed): respawn it and re-queue its jobs, boundedly."""
         slot = self._slots[index]
@@ -179,7 +163,6 @@ class LocalExecutor:
                 while self._queue:
                     failed_results.append(JobResult(self._queue.popleft(), "local", (), detail))
         self._slots[index] = self._start()
-        self._poll = None
         for job in reversed(slot.jobs or []):
             key = (job.stage_set, job.job_id)
             self._deaths[key] = self._deaths.get(key, 0) + 1

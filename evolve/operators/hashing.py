@@ -9,6 +9,7 @@ docstrings hash equal.
 from __future__ import annotations
 
 import ast
+import copy
 import hashlib
 
 _DOCSTRING_OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
@@ -36,52 +37,8 @@ def strip_docstrings(tree: ast.AST) -> ast.AST:
 
 
 def normalised_dump(tree: ast.AST) -> str:
-    """``ast.dump(strip_docstrings(copy.deepcopy(tree)), include_attributes=False)``, built
-    in one pass without copying or changing ``tree`` (the loop hashes every child: the
-    standard dump and walk cost more than parsing)."""
-    parts: list[str] = []
-    _dump(tree, parts)
-    return "".join(parts)
-
-
-def _dump(node: object, out: list[str]) -> None:
-    # ast.dump's single-line format with annotated fields: "Name(field=value, ...)";
-    # fields that are absent, or None where None is the class default, are left out.
-    if isinstance(node, ast.AST):
-        cls = type(node)
-        out.append(cls.__name__)
-        out.append("(")
-        first = True
-        for name in node._fields:
-            try:
-                value = getattr(node, name)
-            except AttributeError:
-                continue
-            if value is None and getattr(cls, name, ...) is None:
-                continue
-            if not first:
-                out.append(", ")
-            first = False
-            out.append(name)
-            out.append("=")
-            if (
-                name == "body"
-                and isinstance(node, _DOCSTRING_OWNERS)
-                and value
-                and is_docstring(value[0])
-            ):
-                value = value[1:]
-            _dump(value, out)
-        out.append(")")
-    elif isinstance(node, list):
-        out.append("[")
-        for i, item in enumerate(node):
-            if i:
-                out.append(", ")
-            _dump(item, out)
-        out.append("]")
-    else:
-        out.append(repr(node))
+    """ast.dump of a copy of ``tree`` without docstrings or source positions."""
+    return ast.dump(strip_docstrings(copy.deepcopy(tree)), include_attributes=False)
 
 
 def ast_hash(code: str) -> str:
@@ -96,5 +53,5 @@ def ast_hash(code: str) -> str:
         lines = (line.rstrip() for line in code.splitlines())
         text = "unparsed:" + "\n".join(line for line in lines if line)
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    dump = normalised_dump(tree)
+    dump = ast.dump(strip_docstrings(tree), include_attributes=False)
     return hashlib.sha256(dump.encode("utf-8", "surrogatepass")).hexdigest()
