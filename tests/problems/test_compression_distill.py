@@ -219,7 +219,7 @@ def test_speed_stage_rejects_a_slow_architecture_before_training(monkeypatch) ->
     }
     asked: list[tuple] = []
 
-    def speedup(self, genome, batch):
+    def paired_latency(self, genome, batch):
         asked.append((tuple(genome), batch))
         return per_example[(tuple(genome), batch)]
 
@@ -227,7 +227,7 @@ def test_speed_stage_rejects_a_slow_architecture_before_training(monkeypatch) ->
         raise AssertionError("a slow architecture was trained")
 
     distill = Pipeline.distill
-    monkeypatch.setattr(Pipeline, "speedup", speedup)
+    monkeypatch.setattr(Pipeline, "paired_latency", paired_latency)
     monkeypatch.setattr(Pipeline, "distill", no_training)
     [stages] = problem.evaluate_batch([Candidate(render(slow), list(slow))], "search")
     assert [s.stage for s in stages] == ["size", "speed"]
@@ -269,13 +269,16 @@ def test_operators_propose_only_children_within_the_size_tolerance(tiny) -> None
     assert len({tuple(c.genome) for c in children}) > 20
 
 
-def test_untrained_speedup_orders_architectures_by_cost(tiny) -> None:
+def test_untrained_paired_latency_orders_architectures_by_cost(tiny) -> None:
     """The speed stage's measurement (real jitted calls, teacher and student interleaved):
     a 1-layer narrow encoder is faster than the teacher, a 6-layer wide one slower."""
-    teacher_ms, narrow_ms = tiny.pipeline.speedup((600, 1, 16, 32, 1), 32)
-    _, wide_ms = tiny.pipeline.speedup((600, 4, 128, 512, 6), 32)
+    teacher_ms, narrow_ms = tiny.pipeline.paired_latency((600, 1, 16, 32, 1), 32)
+    _, wide_ms = tiny.pipeline.paired_latency((600, 4, 128, 512, 6), 32)
     assert 0 < narrow_ms < teacher_ms < wide_ms and wide_ms > 3 * narrow_ms
-    assert tiny.pipeline.speedup((600, 1, 16, 32, 1), 32) == (teacher_ms, narrow_ms)  # cached
+    assert tiny.pipeline.paired_latency((600, 1, 16, 32, 1), 32) == (
+        teacher_ms,
+        narrow_ms,
+    )  # cached
 
 
 def test_the_teacher_is_trained_once_per_cache_dir(tmp_path, monkeypatch) -> None:
