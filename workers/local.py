@@ -1,8 +1,10 @@
 """Local executor: a pool of worker processes, each driving its own sandbox runner.
 
 Workers are started with "spawn" (never fork: the controller holds database connections
-and threads). The executor assigns each job to one idle worker itself, so when a worker
-process dies mid-job it knows which job to re-queue.
+and threads). The executor assigns each job to one worker itself, so when a worker
+process dies mid-job it knows which job to re-queue. A worker is sent its next batch
+while it still evaluates the current one (``PIPELINE_DEPTH``): it then starts the next
+at once instead of idling until the controller's loop comes round to hand it one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import signal
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -22,6 +24,7 @@ from workers.jobs import Job, JobResult
 
 MAX_WORKER_DEATHS_PER_JOB = 2
 MAX_START_FAILURES = 3  # workers in a row that die before they are ready
+PIPELINE_DEPTH = 2  # batches sent to one worker ahead of its results
 
 
 def _worker_main(conn: Connection, isolation: str, preload: tuple[str, ...]) -> None:
@@ -55,7 +58,9 @@ def _worker_main(conn: Connection, isolation: str, preload: tuple[str, ...]) -> 
 class _Slot:
     process: Any
     conn: Connection
-    jobs: list[Job] | None = None  # the batch this worker is evaluating
+    # Sent and not answered, oldest first: the worker evaluates the first, the rest wait
+    # in its pipe. The worker answers batches in the order it got them.
+    batches: deque[list[Job]] = field(default_factory=deque)
     ready: bool = False
 
 
@@ -98,16 +103,20 @@ class LocalExecutor:
 
     @property
     def in_flight(self) -> int:
-        return len(self._queue) + sum(len(slot.jobs or ()) for slot in self._slots)
+        busy = sum(len(batch) for slot in self._slots for batch in slot.batches)
+        return len(self._queue) + busy
 
     def _dispatch(self) -> None:
-        for slot in self._slots:
-            if not self._queue:
-                return
-            if slot.jobs is None and slot.ready:
-                count = min(self.batch_size, len(self._queue))
-                slot.jobs = [self._queue.popleft() for _ in range(count)]
-                slot.conn.send(slot.jobs)
+        # Idle workers first, then one batch ahead for each busy one.
+        for depth in range(PIPELINE_DEPTH):
+            for slot in self._slots:
+                if not self._queue:
+                    return
+                if slot.ready and len(slot.batches) == depth:
+                    count = min(self.batch_size, len(self._queue))
+                    batch = [self._queue.popleft() for _ in range(count)]
+                    slot.batches.append(batch)
+                    slot.conn.send(batch)
 
     def wait_ready(self, timeout: float) -> bool:
         """Wait until every worker has started its sandbox (True), or up to ``timeout``
@@ -139,7 +148,7 @@ class LocalExecutor:
                     self._start_failures = 0
                     self.isolation_level = payload
                 else:
-                    slot.jobs = None
+                    slot.batches.popleft()
                     results.extend(payload)
             elif slot.process.sentinel in ready:
                 results.extend(self._replace_dead(index))
@@ -163,7 +172,11 @@ class LocalExecutor:
                 while self._queue:
                     failed_results.append(JobResult(self._queue.popleft(), "local", (), detail))
         self._slots[index] = self._start()
-        for job in reversed(slot.jobs or []):
+        # Only the first batch was being evaluated; those behind it go back as they were.
+        current = slot.batches.popleft() if slot.batches else []
+        for batch in reversed(slot.batches):
+            self._queue.extendleft(reversed(batch))
+        for job in reversed(current):
             key = (job.stage_set, job.job_id)
             self._deaths[key] = self._deaths.get(key, 0) + 1
             if self._deaths[key] <= MAX_WORKER_DEATHS_PER_JOB:

@@ -96,3 +96,21 @@ def test_wait_ready_gives_up_when_a_worker_cannot_start() -> None:
         started = time.monotonic()
         assert executor.wait_ready(120) is False
         assert time.monotonic() - started < 60  # ended by the start failure, not the timeout
+
+
+def test_a_worker_gets_its_next_job_before_it_answers_and_a_death_requeues_both() -> None:
+    code = "# EVOLVE-BLOCK-START\ndef f(x):\n    return x\n# EVOLVE-BLOCK-END\n"
+    with LocalExecutor(workers=1) as executor:
+        assert executor.wait_ready(120) is True
+        slow = "import time\ntime.sleep(3)\n" + code  # still running when the worker dies
+        executor.submit([Job(1, slow, SINE), Job(2, code, SINE), Job(3, code, SINE)])
+        slot = executor._slots[0]
+        # two sent (one evaluating, one waiting in the pipe), the third still queued
+        assert [[j.job_id for j in batch] for batch in slot.batches] == [[1], [2]]
+        assert executor.in_flight == 3
+        os.kill(slot.process.pid, signal.SIGKILL)
+        results = collect(executor, 3)
+    assert [r.job.job_id for r in results] == [1, 2, 3]  # order kept across the respawn
+    # only the job being evaluated counts the death; the waiting one was never started
+    assert [r.job.attempt for r in results] == [2, 1, 1]
+    assert all(r.stages[-1].outcome == "ok" for r in results)
