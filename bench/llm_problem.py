@@ -1,5 +1,9 @@
 """The throughput bench's trivial problem (the same as OpenEvolve's side of the bench):
-one constant to tune; evaluating costs nothing, so the loop itself is measured."""
+one constant to tune; evaluating costs nothing, so the loop itself is measured. Neither the
+evaluator nor any candidate uses numpy, so the sandbox leaves it out (OpenEvolve's side
+imports no more than it needs either)."""
+
+PRELOAD_NUMPY = False
 
 INITIAL_PROGRAM = """\
 # EVOLVE-BLOCK-START

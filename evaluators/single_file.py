@@ -11,7 +11,10 @@ The file defines:
   ``evaluate`` returned, and returns a number or such a dict. Use it to recompute anything
   a candidate could forge;
 - optionally ``NAME``, ``DESCRIPTION``, ``TIMEOUT_S`` (default 10), ``MEMORY_MB`` and
-  ``RESOURCES`` (what one evaluation needs on a Ray cluster: {"num_cpus": 1, ...}).
+  ``RESOURCES`` (what one evaluation needs on a Ray cluster: {"num_cpus": 1, ...});
+- optionally ``PRELOAD_NUMPY = False`` when neither ``evaluate`` nor any candidate uses
+  numpy: the sandbox then starts candidates from a process without it, ~0.5 ms cheaper
+  per evaluation. A candidate that imports numpy anyway still can, at ~0.1 s per import.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class SingleFileProblem:
         self.description = getattr(module, "DESCRIPTION", module.__doc__ or "")
         self.feature_axes = list(getattr(module, "FEATURE_AXES", []))
         self.options = options
+        self.preload_numpy = bool(getattr(module, "PRELOAD_NUMPY", True))
         resources = getattr(module, "RESOURCES", None)  # e.g. {"num_cpus": 1} for Ray
         if resources is not None:
             self.resources = lambda: dict(resources)

@@ -24,6 +24,7 @@ def default_executor(config: CampaignConfig, problem: Any) -> Executor:
         isolation=config.isolation,
         preload=(*getattr(problem, "preload", ()), *harness_files(problem)),
         batch_size=int(getattr(problem, "batch_size", 1)),
+        preload_numpy=bool(getattr(problem, "preload_numpy", True)),
     )
 
 

@@ -27,17 +27,16 @@ MAX_START_FAILURES = 3  # workers in a row that die before they are ready
 PIPELINE_DEPTH = 2  # batches sent to one worker ahead of its results
 
 
-def _worker_main(conn: Connection, isolation: str, preload: tuple[str, ...]) -> None:
+def _worker_main(conn: Connection, isolation: str, modules: tuple[str, ...]) -> None:
     # Ctrl-C reaches the whole foreground process group; the controller decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from evaluators.sandbox import DEFAULT_PRELOAD, SandboxRunner
+    from evaluators.sandbox import SandboxRunner
     from evaluators.sandbox.reaper import set_name
     from workers.evaluate import ProblemCache, evaluate_jobs
 
     set_name("evo-worker")
     name = f"local-{os.getpid()}"
     problems = ProblemCache()
-    modules = tuple(dict.fromkeys((*DEFAULT_PRELOAD, *preload)))
     with SandboxRunner(preload=modules, isolation=isolation) as runner:
         conn.send(("ready", runner.isolation))
         while True:
@@ -71,15 +70,19 @@ class LocalExecutor:
         isolation: str = "auto",
         preload: tuple[str, ...] = (),
         batch_size: int = 1,
+        preload_numpy: bool = True,
     ) -> None:
-        """``preload``: modules the sandbox imports once, warm (a problem's harness).
+        """``preload``: modules the sandbox imports once, warm (a problem's harness), after
+        the defaults (numpy unless ``preload_numpy`` is False; see ``sandbox_modules``).
         ``batch_size``: jobs handed to a worker at once (problems with evaluate_batch)."""
+        from evaluators.sandbox import sandbox_modules
+
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.batch_size = max(1, int(batch_size))
         self.capacity = workers * self.batch_size
         self.isolation = isolation
-        self.preload = tuple(preload)
+        self.modules = sandbox_modules(preload, numpy=preload_numpy)
         self.isolation_level = ""
         self._ctx = mp.get_context("spawn")
         self._queue: deque[Job] = deque()
@@ -91,7 +94,7 @@ class LocalExecutor:
     def _start(self) -> _Slot:
         parent, child = self._ctx.Pipe()
         process = self._ctx.Process(
-            target=_worker_main, args=(child, self.isolation, self.preload), daemon=True
+            target=_worker_main, args=(child, self.isolation, self.modules), daemon=True
         )
         process.start()
         child.close()

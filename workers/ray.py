@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from evaluators.contract import ERROR, OOM, SANDBOX_FAILURE, TIMEOUT, InvalidResult, StageOutcome
+from evaluators.sandbox.runner import sandbox_modules
 from workers.jobs import Job, JobResult
 from workers.ray_actor import EvalActor
 from workers.ray_cluster import (
@@ -90,7 +91,9 @@ class RayExecutor:
             self.batch_size = max(1, int(getattr(problem, "batch_size", 1)))
             self.capacity = workers * self.batch_size
             self.isolation = getattr(config, "isolation", "auto")
-            self.preload = tuple(getattr(problem, "preload", ()))
+            self.preload = sandbox_modules(
+                getattr(problem, "preload", ()), numpy=getattr(problem, "preload_numpy", True)
+            )
             self.resources, self.notes = slot_resources(problem, ray.cluster_resources())
             check_feasible(self.resources, ray.nodes())
         except Exception:

@@ -25,11 +25,11 @@ ACTOR_CLASS_NAME = "EvalActor"
 
 
 class EvalActor:
-    def __init__(self, isolation: str, preload: Sequence[str]) -> None:
-        from evaluators.sandbox import DEFAULT_PRELOAD, SandboxRunner
+    def __init__(self, isolation: str, modules: Sequence[str]) -> None:
+        """``modules``: everything the sandbox preloads (``sandbox_modules``)."""
+        from evaluators.sandbox import SandboxRunner
         from workers.evaluate import ProblemCache
 
-        modules = tuple(dict.fromkeys((*DEFAULT_PRELOAD, *preload)))
         self.runner = SandboxRunner(preload=modules, isolation=isolation)
         self.problems = ProblemCache()
         self.name = f"ray-{socket.gethostname()}-{os.getpid()}"

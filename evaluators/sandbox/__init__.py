@@ -20,6 +20,6 @@ their files are world-readable (here Python lives under /root, so they cannot): 
 to ``preload`` (harness modules too, to keep them warm).
 """
 
-from evaluators.sandbox.runner import DEFAULT_PRELOAD, SandboxRunner
+from evaluators.sandbox.runner import DEFAULT_PRELOAD, SandboxRunner, sandbox_modules
 
-__all__ = ["DEFAULT_PRELOAD", "SandboxRunner"]
+__all__ = ["DEFAULT_PRELOAD", "SandboxRunner", "sandbox_modules"]

@@ -31,6 +31,10 @@ MIB = 1024 * 1024
 TRACEBACK_FRAMES = 30  # innermost frames printed to stderr (a 10**6-deep one takes ages)
 _REPORTER_PID = 0  # the candidate process; processes it forks never report
 
+NUMPY_LEFT_OUT = (
+    "numpy is not preloaded in this sandbox (a problem leaves it out with "
+    "preload_numpy = False, PRELOAD_NUMPY = False in a single-file problem)"
+)
 # Top-level module names a root process could import; set by the zygote at start.
 AVAILABLE_MODULES: frozenset[str] = frozenset()
 
@@ -121,6 +125,8 @@ def classify(exc: BaseException) -> tuple[str, str]:
         return "oom", "MemoryError"
     if isinstance(exc, SystemExit):
         return "invalid_result", f"called sys.exit({exc.code!r}) before reporting a result"
+    if isinstance(exc, ModuleNotFoundError) and exc.msg == NUMPY_LEFT_OUT:
+        return "error", NUMPY_LEFT_OUT + _where(exc)
     if isinstance(exc, ModuleNotFoundError) and exc.name:
         top = exc.name.partition(".")[0]
         if top in AVAILABLE_MODULES and exc.name not in sys.modules:

@@ -47,6 +47,17 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
     "fractions",
 )
 ISOLATIONS = ("auto", "bwrap", "uid", "rlimits")
+
+
+def sandbox_modules(extra: Sequence[str] = (), numpy: bool = True) -> tuple[str, ...]:
+    """What a worker's sandbox preloads: the defaults, then ``extra`` (a problem's modules
+    and harness files). ``numpy=False`` leaves numpy out: forking and running a candidate
+    from a zygote without it costs ~10% less (smaller page tables, fewer copy-on-write
+    faults), worth it for problems whose candidates never use numpy."""
+    base = DEFAULT_PRELOAD if numpy else tuple(m for m in DEFAULT_PRELOAD if m != "numpy")
+    return tuple(dict.fromkeys((*base, *extra)))
+
+
 BACKSTOP_S = 5.0  # beyond limits.wall_s, before the runner gives up on a supervisor
 CHUNK = 1 << 16
 

@@ -51,6 +51,17 @@ def _preload(names: list[str]) -> list[str]:
     return missing
 
 
+class _NumpyLeftOut:
+    """On sys.meta_path when numpy is not preloaded: a candidate's ``import numpy`` fails
+    at once with a reason, the same under every isolation (a jailed uid often cannot read
+    the interpreter's files, and numpy's own error then blames the install)."""
+
+    @staticmethod
+    def find_spec(name: str, path: Any = None, target: Any = None) -> None:
+        if name == "numpy" or name.startswith("numpy."):
+            raise ModuleNotFoundError(child.NUMPY_LEFT_OUT, name=name)
+
+
 def _can_drop_privileges(uid: int) -> bool:
     pid = os.fork()
     if pid == 0:
@@ -91,6 +102,8 @@ def _setup(config: dict[str, Any]) -> dict[str, Any]:
     numpy = sys.modules.get("numpy")
     if numpy is not None:  # the first seeding is slow (lazy imports): pay it once, here
         numpy.random.seed(0)
+    else:
+        sys.meta_path.insert(0, _NumpyLeftOut())
     available = set(sys.stdlib_module_names)
     available.update(info.name for info in pkgutil.iter_modules())
     child.AVAILABLE_MODULES = frozenset(available)

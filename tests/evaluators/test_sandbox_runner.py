@@ -208,3 +208,35 @@ def test_broken_harness_file_in_preload_is_reported_and_fails_each_job(tmp_path)
         result = sandbox.run(s.TRIVIAL, f"{harness}:call", {}, s.ROOMY)
         assert result.outcome == ERROR and "no data set" in result.detail
         s.assert_still_works(sandbox)
+
+
+def test_a_sandbox_without_numpy_says_so_when_a_candidate_imports_it(tmp_path):
+    from evaluators.sandbox import sandbox_modules
+
+    assert "numpy" not in sandbox_modules(["math"], numpy=False)
+    assert sandbox_modules(["math"])[0] == "numpy"
+    with SandboxRunner(preload=sandbox_modules(numpy=False)) as lean:
+        plain = lean.run("import math\ndef main():\n    return math.sqrt(4.0)\n", "", {}, s.ROOMY)
+        assert plain.outcome == OK and plain.value == 2.0
+        result = lean.run("import numpy.linalg\ndef main():\n    return 1\n", "", {}, s.ROOMY)
+    assert result.outcome == ERROR
+    assert result.detail.startswith("numpy is not preloaded in this sandbox")
+    assert "PRELOAD_NUMPY = False" in result.detail and "(line 1)" in result.detail
+
+
+def test_a_single_file_problem_can_leave_numpy_out(tmp_path):
+    from evaluators.single_file import SingleFileProblem
+    from evolve.config import CampaignConfig
+    from evolve.executors import default_executor
+
+    path = tmp_path / "lean.py"
+    path.write_text(
+        "INITIAL_PROGRAM = 'x = 1\\n'\nPRELOAD_NUMPY = False\n\ndef evaluate(p):\n    return 1\n"
+    )
+    problem = SingleFileProblem(str(path))
+    assert problem.preload_numpy is False
+    executor = default_executor(CampaignConfig(problem=str(path), workers=1), problem)
+    try:
+        assert "numpy" not in executor.modules and str(path) in executor.modules
+    finally:
+        executor.close()
