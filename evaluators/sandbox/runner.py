@@ -47,6 +47,8 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
     "fractions",
 )
 ISOLATIONS = ("auto", "bwrap", "uid", "rlimits")
+BACKSTOP_S = 5.0  # beyond limits.wall_s, before the runner gives up on a supervisor
+CHUNK = 1 << 16
 
 
 def sandbox_modules(extra: Sequence[str] = (), numpy: bool = True) -> tuple[str, ...]:
@@ -56,10 +58,6 @@ def sandbox_modules(extra: Sequence[str] = (), numpy: bool = True) -> tuple[str,
     faults), worth it for problems whose candidates never use numpy."""
     base = DEFAULT_PRELOAD if numpy else tuple(m for m in DEFAULT_PRELOAD if m != "numpy")
     return tuple(dict.fromkeys((*base, *extra)))
-
-
-BACKSTOP_S = 5.0  # beyond limits.wall_s, before the runner gives up on a supervisor
-CHUNK = 1 << 16
 
 
 class SandboxRunner:
