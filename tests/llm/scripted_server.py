@@ -107,7 +107,9 @@ def default_edit(body: dict[str, Any], rng: random.Random) -> str:
 class ScriptedLLM:
     """``with ScriptedLLM() as llm: ... llm.base_url ...``; ``llm.script(Reply(...))``."""
 
-    def __init__(self, seed: int = 0, model: str = "scripted") -> None:
+    def __init__(self, seed: int = 0, model: str = "scripted", record: bool = True) -> None:
+        """``record``: keep every request (tests read them); a long bench turns it off, or
+        its thousands of prompts slow the server's garbage collection as the run goes on."""
         self.rng = random.Random(seed)
         self.model = model
         self.replies: deque[Reply] = deque()
@@ -137,9 +139,14 @@ class ScriptedLLM:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with server.lock:
                     server.count += 1
-                    server.requests.append(
-                        {"headers": dict(self.headers), "body": body, "peer": self.client_address}
-                    )
+                    if record:
+                        server.requests.append(
+                            {
+                                "headers": dict(self.headers),
+                                "body": body,
+                                "peer": self.client_address,
+                            }
+                        )
                     reply = server.replies.popleft() if server.replies else Reply()
                     content = reply.content
                     if content is None:
@@ -224,7 +231,8 @@ class ScriptedLLM:
 if __name__ == "__main__":  # python tests/llm/scripted_server.py: serve until Ctrl-C
     import sys
 
-    with ScriptedLLM(seed=int(sys.argv[1]) if len(sys.argv) > 1 else 0) as llm:
+    # as its own process (the benches) nobody reads the recorded requests
+    with ScriptedLLM(seed=int(sys.argv[1]) if len(sys.argv) > 1 else 0, record=False) as llm:
         print(llm.base_url, flush=True)
         try:
             while True:
