@@ -134,6 +134,7 @@ def main(config: dict[str, Any]) -> None:
     if not hello.get("ready"):
         return
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
+    child.skip_threading_after_fork()
     gc.collect()
     gc.freeze()  # keep the preloaded heap out of the children's copy-on-write
     notify_r, notify_w = os.pipe()

@@ -240,3 +240,25 @@ def test_a_single_file_problem_can_leave_numpy_out(tmp_path):
         assert "numpy" not in executor.modules and str(path) in executor.modules
     finally:
         executor.close()
+
+
+def test_threading_after_a_candidates_own_fork_is_as_usual(runner):
+    # The sandbox's own processes skip threading's at-fork hook (cost); a candidate gets
+    # it back, so a fork inside the candidate still leaves one thread in the new process.
+    code = (
+        "import os, threading, time\n"
+        "def main():\n"
+        "    t = threading.Thread(target=time.sleep, args=(0.5,), daemon=True)\n"
+        "    t.start()\n"
+        "    r, w = os.pipe()\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        os.write(w, str(len(threading.enumerate())).encode())\n"
+        "        os._exit(0)\n"
+        "    os.waitpid(pid, 0)\n"
+        "    return [int(os.read(r, 16)), len(threading.enumerate()),\n"
+        "            threading._after_fork.__code__.co_name]\n"
+    )
+    result = runner.run(code, "", {}, s.ROOMY)
+    assert result.outcome == OK, result
+    assert result.value == [1, 2, "_after_fork"]
