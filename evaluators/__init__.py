@@ -1,5 +1,7 @@
 """Evaluator contract, sandbox runner, cascades and the problem registry."""
 
+from typing import Any
+
 from evaluators.contract import (
     Candidate,
     EvalResult,
@@ -10,7 +12,20 @@ from evaluators.contract import (
     SandboxResult,
     Stage,
 )
-from evaluators.registry import make_problem, problem_names, register_problem
+
+_REGISTRY = ("make_problem", "problem_names", "register_problem")
+
+
+def __getattr__(name: str) -> Any:
+    # The registry (and importlib.metadata, email, zipfile... behind it) is imported on first
+    # use: the sandbox's zygote imports this package and should not carry it (every
+    # candidate fork copies its memory).
+    if name in _REGISTRY:
+        from evaluators import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module 'evaluators' has no attribute {name!r}")
+
 
 __all__ = [
     "Candidate",

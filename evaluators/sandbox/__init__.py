@@ -20,6 +20,16 @@ their files are world-readable (here Python lives under /root, so they cannot): 
 to ``preload`` (harness modules too, to keep them warm).
 """
 
-from evaluators.sandbox.runner import DEFAULT_PRELOAD, SandboxRunner, sandbox_modules
+from typing import Any
 
 __all__ = ["DEFAULT_PRELOAD", "SandboxRunner", "sandbox_modules"]
+
+
+def __getattr__(name: str) -> Any:
+    # The runner side (threads, subprocess, tempfile) is imported on first use: the zygote
+    # imports this package for its own modules only, and a smaller zygote is a cheaper fork.
+    if name in __all__:
+        from evaluators.sandbox import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module 'evaluators.sandbox' has no attribute {name!r}")

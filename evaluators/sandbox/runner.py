@@ -45,6 +45,15 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
     "re",
     "json",
     "fractions",
+    # Light modules candidates often use, preloaded by name (not only because the
+    # sandbox itself happened to import them).
+    "threading",
+    "copy",
+    "string",
+    "datetime",
+    "struct",
+    "array",
+    "time",
 )
 ISOLATIONS = ("auto", "bwrap", "uid", "rlimits")
 BACKSTOP_S = 5.0  # beyond limits.wall_s, before the runner gives up on a supervisor

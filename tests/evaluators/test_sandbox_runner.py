@@ -262,3 +262,16 @@ def test_threading_after_a_candidates_own_fork_is_as_usual(runner):
     result = runner.run(code, "", {}, s.ROOMY)
     assert result.outcome == OK, result
     assert result.value == [1, 2, "_after_fork"]
+
+
+def test_the_zygote_carries_the_sandbox_side_only(runner):
+    # Every candidate fork copies the zygote's memory: the runner side and the problem
+    # registry (importlib.metadata, email, zipfile...) stay out; common modules are there.
+    code = (
+        "import sys\ndef main():\n"
+        "    names = ('evaluators.registry', 'evaluators.sandbox.runner', 'importlib.metadata',"
+        " 'threading', 'copy', 'string')\n"
+        "    return [n in sys.modules for n in names]\n"
+    )
+    result = runner.run(code, "", {}, s.ROOMY)
+    assert result.value == [False, False, False, True, True, True], result
