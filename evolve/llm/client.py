@@ -96,11 +96,14 @@ class OpenAIBackend:
                         f"model {model.label!r} needs an API key in ${model.api_key_env}: "
                         f"export {model.api_key_env}=... (for a local server any value works)"
                     )
+                from evolve.llm.transport import transport_for
+
                 client = openai.OpenAI(
                     api_key=key,
                     base_url=model.base_url or None,
                     max_retries=model.max_retries,
                     timeout=model.timeout_s,
+                    http_client=transport_for(model.base_url, model.transport),
                 )
                 self._clients[model.label] = client
             return client
