@@ -96,14 +96,12 @@ class OpenAIBackend:
                         f"model {model.label!r} needs an API key in ${model.api_key_env}: "
                         f"export {model.api_key_env}=... (for a local server any value works)"
                     )
-                from evolve.llm.transport import transport_for
-
                 client = openai.OpenAI(
                     api_key=key,
                     base_url=model.base_url or None,
                     max_retries=model.max_retries,
                     timeout=model.timeout_s,
-                    http_client=transport_for(model.base_url, model.transport),
+                    http_client=_http_client(model),
                 )
                 self._clients[model.label] = client
             return client
@@ -206,6 +204,14 @@ class OpenAIBackend:
             latency_s=latency,
             retries=int(getattr(raw, "retries_taken", 0) or 0),
         )
+
+
+def _http_client(model: ModelConfig) -> Any:
+    try:  # the lean transport is written against the HTTP library the client ships with
+        from evolve.llm.transport import transport_for
+    except ImportError:  # a client release on another HTTP library: its own stack
+        return None
+    return transport_for(model.base_url, model.transport)
 
 
 def _mapping(value: Any) -> dict[str, Any] | None:
