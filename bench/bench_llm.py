@@ -279,6 +279,12 @@ def main(sizes: tuple[int, ...] = (200, 3000)) -> str:
                 if oe:
                     spread += f", OpenEvolve {oe['min']:.1f}-{oe['max']:.1f}"
                 notes.append(f"{n} iterations: median of {reps} runs; loop it/s range {spread}.")
+                if oes:
+                    pairs = ", ".join(
+                        f"{e['loop']:.1f}/{o['loop']:.1f} = {e['loop'] / o['loop']:.2f}x"
+                        for e, o in zip(evos, oes)
+                    )
+                    notes.append(f"{n} iterations, run by run (evoforge/OpenEvolve): {pairs}.")
             ratio = f"{evo['loop'] / oe['loop']:.2f}x" if oe else "-"
             rows.append(
                 [
