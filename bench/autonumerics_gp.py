@@ -251,7 +251,7 @@ def main() -> str:
     out.append(
         "Reference (reals-mode baselines, bench/results/autonumerics.md): minimax degree 5 is "
         "10 ops as mul+add Horner at 7.49e-08; with fma a degree-d Horner costs d ops (degree 7: "
-        "7 ops, 7.57e-11), so evoforge's <= 10-op programs beat classic GP by orders of "
+        "7 ops, 4.02e-11), so evoforge's <= 10-op programs beat classic GP by orders of "
         "magnitude but not an fma minimax Horner of the same op count. Notes: evoforge tunes every program's "
         "constants (Levenberg-Marquardt + Lawson, 120 iterations) inside one evaluation, so an "
         "evaluation costs far more than a GP one; the budget is equal in evaluations, not in "
