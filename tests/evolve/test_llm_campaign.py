@@ -3,25 +3,19 @@ scripted OpenAI-compatible server of tests/llm on 127.0.0.1."""
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from scripted_server import Reply, ScriptedLLM
+
+from db import open_storage
+from evolve import api
+from evolve.config import CampaignConfig
+from evolve.controller import Controller
 
 REPO = Path(__file__).resolve().parents[2]
-for _path in (str(REPO), str(REPO / "tests" / "llm")):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from scripted_server import Reply, ScriptedLLM  # noqa: E402
-
-from db import open_storage  # noqa: E402
-from evolve import api  # noqa: E402
-from evolve.config import CampaignConfig  # noqa: E402
-from evolve.controller import Controller  # noqa: E402
-
 SINE = str(REPO / "examples" / "sine.py")
 KEY_ENV = "EVOFORGE_TEST_LLM_KEY"
 

@@ -3,21 +3,16 @@ reachable; `evolve fork --at N` continues a copy of the first N evaluations."""
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 
+from scripted_server import Reply, ScriptedLLM
+
+from db import open_storage
+from evolve import api
+from evolve.cli import main
+
 REPO = Path(__file__).resolve().parents[2]
-for _path in (str(REPO), str(REPO / "tests" / "llm")):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from scripted_server import Reply, ScriptedLLM  # noqa: E402
-
-from db import open_storage  # noqa: E402
-from evolve import api  # noqa: E402
-from evolve.cli import main  # noqa: E402
-
 SINE = str(REPO / "examples" / "sine.py")
 
 

@@ -4,21 +4,11 @@ body itself, without the SDK's typed models)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from scripted_server import Reply, ScriptedLLM
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-for _path in (str(REPO), str(HERE)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from scripted_server import Reply, ScriptedLLM  # noqa: E402
-
-from evolve.llm.client import OpenAIBackend  # noqa: E402
-from evolve.llm.config import ModelConfig  # noqa: E402
+from evolve.llm.client import OpenAIBackend
+from evolve.llm.config import ModelConfig
 
 KEY_ENV = "EVOFORGE_TEST_CLIENT_KEY"
 MESSAGES = [

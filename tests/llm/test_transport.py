@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
+from scripted_server import Reply, ScriptedLLM
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-for _path in (str(REPO), str(HERE)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from scripted_server import Reply, ScriptedLLM  # noqa: E402
-
-from evolve.llm.client import OpenAIBackend  # noqa: E402
-from evolve.llm.config import ModelConfig  # noqa: E402
-from evolve.llm.transport import LeanHTTPTransport, choose_transport  # noqa: E402
+from evolve.llm.client import OpenAIBackend
+from evolve.llm.config import ModelConfig
+from evolve.llm.transport import LeanHTTPTransport, choose_transport
 
 KEY_ENV = "EVOFORGE_TEST_TRANSPORT_KEY"
 MESSAGES = [{"role": "user", "content": "# Current program\n```python\nx = 1.0\n```\n"}]
