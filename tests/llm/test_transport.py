@@ -217,3 +217,20 @@ def test_a_malformed_status_line_is_a_connection_error() -> None:
     finally:
         server.close()
     assert done.error == "connection"
+
+
+def test_a_gzip_body_is_decoded_as_the_client_asked_for_it() -> None:
+    import gzip
+
+    def answer(n: int, conn: socket.socket) -> bool:
+        body = gzip.compress(_body("zipped"))
+        head = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
+        conn.sendall(head % len(body) + body)
+        return True
+
+    server = RawServer(answer)
+    try:
+        _, _, done = _complete(server.base_url)
+    finally:
+        server.close()
+    assert (done.error, done.text) == ("", "zipped")
