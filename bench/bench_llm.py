@@ -265,26 +265,24 @@ def main(sizes: tuple[int, ...] = (200, 3000)) -> str:
         tmp = Path(tmp_name)
         results = {}
         for n in sizes:
-            reps = REPEATS
             evos, oes = [], []
-            for rep in range(reps):
+            for rep in range(REPEATS):
                 evos.append(evoforge(server.base_url, n, tmp, f"-{rep}"))
                 if have_oe:
                     oes.append(openevolve(server.base_url, n, tmp, f"-{rep}"))
             evo = _median_run(evos)
             oe = _median_run(oes) if oes else None
             results[n] = (evo, oe)
-            if reps > 1:
-                spread = f"evoforge {evo['min']:.1f}-{evo['max']:.1f}"
-                if oe:
-                    spread += f", OpenEvolve {oe['min']:.1f}-{oe['max']:.1f}"
-                notes.append(f"{n} iterations: median of {reps} runs; loop it/s range {spread}.")
-                if oes:
-                    pairs = ", ".join(
-                        f"{e['loop']:.1f}/{o['loop']:.1f} = {e['loop'] / o['loop']:.2f}x"
-                        for e, o in zip(evos, oes)
-                    )
-                    notes.append(f"{n} iterations, run by run (evoforge/OpenEvolve): {pairs}.")
+            spread = f"evoforge {evo['min']:.1f}-{evo['max']:.1f}"
+            if oe:
+                spread += f", OpenEvolve {oe['min']:.1f}-{oe['max']:.1f}"
+            notes.append(f"{n} iterations: median of {REPEATS} runs; loop it/s range {spread}.")
+            if oes:
+                pairs = ", ".join(
+                    f"{e['loop']:.1f}/{o['loop']:.1f} = {e['loop'] / o['loop']:.2f}x"
+                    for e, o in zip(evos, oes)
+                )
+                notes.append(f"{n} iterations, run by run (evoforge/OpenEvolve): {pairs}.")
             ratio = f"{evo['loop'] / oe['loop']:.2f}x" if oe else "-"
             rows.append(
                 [

@@ -14,7 +14,7 @@ The file defines:
   ``RESOURCES`` (what one evaluation needs on a Ray cluster: {"num_cpus": 1, ...});
 - optionally ``PRELOAD_NUMPY = False`` when neither ``evaluate`` nor any candidate uses
   numpy: the sandbox then starts candidates from a process without it, ~0.5 ms cheaper
-  per evaluation. A candidate that imports numpy anyway still can, at ~0.1 s per import.
+  per evaluation. A candidate that imports numpy anyway fails with that reason.
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ class RayExecutor:
             self.batch_size = max(1, int(getattr(problem, "batch_size", 1)))
             self.capacity = workers * self.batch_size
             self.isolation = getattr(config, "isolation", "auto")
-            self.preload = sandbox_modules(
+            self.modules = sandbox_modules(
                 getattr(problem, "preload", ()), numpy=getattr(problem, "preload_numpy", True)
             )
             self.resources, self.notes = slot_resources(problem, ray.cluster_resources())
@@ -125,7 +125,7 @@ class RayExecutor:
 
     # -- slots --------------------------------------------------------------------------
     def _start(self) -> _Slot:
-        slot = _Slot(self._actor_class.remote(self.isolation, self.preload))
+        slot = _Slot(self._actor_class.remote(self.isolation, self.modules))
         slot.ready_ref = slot.actor.ready.remote()
         self._refs[slot.ready_ref] = (slot, "ready")
         return slot

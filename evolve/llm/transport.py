@@ -217,7 +217,7 @@ def _read_response(
     else:
         body, keep = conn.read_to_close(), False
     # The body is passed on decoded: drop the headers that describe the wire form.
-    headers = [(n, v) for n, v in headers if n.lower() not in ("transfer-encoding",)]
+    headers = [(n, v) for n, v in headers if n.lower() != "transfer-encoding"]
     return status, headers, body, keep
 
 
