@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from evaluators.cascade import run_cascade
-from evaluators.contract import ERROR, OK, Candidate, EvalResult, InvalidResult, StageOutcome
+from evaluators.contract import ERROR, OK, Candidate, EvalResult, StageOutcome
 from evaluators.registry import make_problem
 from workers.jobs import HELD_OUT, REFERENCE, Job, JobResult
 
@@ -80,18 +80,14 @@ def _batch(problem: Any, jobs: Sequence[Job], worker: str) -> list[JobResult]:
     candidates = [Candidate(code=j.code, genome=j.genome) for j in jobs]
     try:
         results = list(problem.evaluate_batch(candidates, jobs[0].stage_set))
-        if len(results) != len(jobs):
-            raise InvalidResult(
-                f"evaluate_batch returned {len(results)} results for {len(jobs)} candidates"
-            )
     except Exception as exc:
-        detail = f"evaluate_batch failed: {type(exc).__name__}: {exc}"
-        return [
-            JobResult(
-                j, worker, (StageOutcome(BATCH_STAGE, ERROR, None, detail, 0.0, BATCH_ISOLATION),)
-            )
-            for j in jobs
-        ]
+        if len(jobs) > 1:
+            # One bad candidate must not fail its batch-mates: evaluate each alone.
+            return [result for job in jobs for result in _batch(problem, [job], worker)]
+        return _failed(jobs, worker, f"evaluate_batch failed: {type(exc).__name__}: {exc}")
+    if len(results) != len(jobs):
+        detail = f"evaluate_batch returned {len(results)} results for {len(jobs)} candidates"
+        return _failed(jobs, worker, detail)
     share = (time.monotonic() - started) / len(jobs)
     out = []
     for job, result in zip(jobs, results, strict=True):
@@ -118,3 +114,8 @@ def _batch(problem: Any, jobs: Sequence[Job], worker: str) -> list[JobResult]:
             )
         out.append(JobResult(job, worker, stages))
     return out
+
+
+def _failed(jobs: Sequence[Job], worker: str, detail: str) -> list[JobResult]:
+    stage = StageOutcome(BATCH_STAGE, ERROR, None, detail, 0.0, BATCH_ISOLATION)
+    return [JobResult(job, worker, (stage,)) for job in jobs]

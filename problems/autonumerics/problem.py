@@ -175,11 +175,14 @@ class AutoNumerics:
 
     def _result(self, genome: dict[str, Any], err: float, train_err: float, n: int) -> EvalResult:
         ops = op_count(genome)
+        tuned = constants(genome)
         finite = math.isfinite(err) and math.isfinite(train_err)
+        finite = finite and all(math.isfinite(v) for v in tuned)
         err = min(err, WORST) if finite else WORST
         metrics = {"error": err, "train_error": min(train_err, WORST) if finite else WORST}
         metrics.update(ops=float(ops), points=float(n))
-        metrics.update({f"c{i}": v for i, v in enumerate(constants(genome))})
+        if finite:  # a metric must be finite; children of an invalid program start untuned
+            metrics.update({f"c{i}": v for i, v in enumerate(tuned)})
         log_err = math.log10(max(err, 1e-300))
         source = self.candidate(genome).code
         unit = "ULP (float32)" if self.f32 or self.error == "ulp_point" else "relative"

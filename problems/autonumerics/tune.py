@@ -185,7 +185,10 @@ def es_float32(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, float]:
     x32, ref, inv_ulp = samples
-    best = np.asarray(c0, np.float32)
+    # A float64 fit may leave constants beyond float32's range: start from the nearest finite
+    # float32 (the program then scores badly) rather than from inf.
+    big = float(np.finfo(np.float32).max)
+    best = np.clip(np.nan_to_num(np.asarray(c0, np.float64)), -big, big).astype(np.float32)
     best_e = float(ulp_errors(folded, best[None, :], x32, ref, inv_ulp)[0])
     k = best.size
     if k == 0:

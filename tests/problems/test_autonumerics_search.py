@@ -21,8 +21,8 @@ from problems.autonumerics.graph import (
     with_constants,
 )
 from problems.autonumerics.mutate import GROW_FORMS, _grow, inherited_genome, mutate
-from problems.autonumerics.targets import TARGETS
-from problems.autonumerics.tune import _eval, lm_lawson, max_error
+from problems.autonumerics.targets import TARGETS, float32_ulp
+from problems.autonumerics.tune import TuneConfig, _eval, es_float32, lm_lawson, max_error
 
 EXP2 = TARGETS["exp2"]
 X = np.linspace(0.0, 1.0, 1000)
@@ -126,6 +126,20 @@ def test_a_pole_inside_the_domain_is_rejected_not_crashed() -> None:
     c, err = lm_lawson(g, constants(g), X, Y, 1 / Y, 60)
     den = c[-2] * np.linspace(0, 1, 100_001) + c[-1]
     assert np.isfinite(err) and (np.all(den > 0) or np.all(den < 0))
+
+
+def test_float32_tuning_never_hands_back_an_infinite_constant() -> None:
+    """A float64 fit can leave a constant beyond float32's range (it once made the
+    program's metrics infinite and failed its whole batch): the float32 search starts from
+    the largest finite float32 instead."""
+    g = fold(horner([1.0, 1e39], fma=True))  # 1e39 * x + 1
+    x32 = np.linspace(0, 1, 257, dtype=np.float32)
+    ref = np.exp2(x32.astype(np.float64))
+    samples = (x32, ref, 1 / float32_ulp(ref))
+    for gens in (0, 3):  # the start itself, and where the search goes from it
+        rng = np.random.default_rng(0)
+        c, err = es_float32(g, np.asarray(constants(g)), samples, TuneConfig(es_gens=gens), rng)
+        assert np.all(np.isfinite(c)) and err > 1e30
 
 
 def test_children_inherit_tuned_constants() -> None:

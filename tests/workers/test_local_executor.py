@@ -52,6 +52,28 @@ def test_batch_errors_fail_every_job_readably() -> None:
     assert "returned 1 results for 3 candidates" in results[0].stages[0].detail
 
 
+def test_a_candidate_that_breaks_its_batch_fails_alone() -> None:
+    class Picky:
+        calls: list[int] = []
+
+        def evaluate_batch(self, candidates, stage_set="search"):
+            self.calls.append(len(candidates))
+            if any(c.genome == "bad" for c in candidates):
+                raise ValueError("cannot score 'bad'")
+            return [EvalResult(score=float(len(c.genome))) for c in candidates]
+
+    cache = ProblemCache()
+    cache._problems["picky{}"] = Picky()
+    genomes = ["a", "bad", "ccc"]
+    jobs = [Job(i, "", "picky", {}, genome=g) for i, g in enumerate(genomes)]
+    results = evaluate_jobs(jobs, None, cache, "w")
+    assert Picky.calls == [3, 1, 1, 1]  # the batch, then each candidate alone
+    assert [r.job.job_id for r in results] == [0, 1, 2]
+    assert [r.stages[0].outcome for r in results] == ["ok", "error", "ok"]
+    assert [results[0].stages[0].result.score, results[2].stages[0].result.score] == [1.0, 3.0]
+    assert results[1].stages[0].detail == "evaluate_batch failed: ValueError: cannot score 'bad'"
+
+
 def test_killed_worker_requeues_its_job() -> None:
     code = "# EVOLVE-BLOCK-START\ndef f(x):\n    return x\n# EVOLVE-BLOCK-END\n"
     with LocalExecutor(workers=1) as executor:
