@@ -158,7 +158,11 @@ def throughput(reps: int = REPS) -> tuple[list[str], list[dict[str, float]]]:
         f" stream has {instrs} instructions (constant-only subtrees computed once).",
         "",
         "JAX first call = lowering + XLA compile of the bucket's executable + run; the steady"
-        " column is what every later batch of the same bucket costs (lowering + run). An"
+        " column is what every later batch of the same bucket costs (lowering + run)."
+        f" Both are interp_switch.evaluate: above {interp_switch.PIECE} programs it lowers"
+        " the population in pieces and runs each on one device while Python lowers the next"
+        " (the first call compiles one device's executable and the others' in the background),"
+        " so the steady time is less than the lowering and XLA-run parts added up. An"
         " evaluator that did DEAP's NumPy work at NumPy's own speed per operation, on all"
         f" {cores} device(s), with no lowering or compile at all, would reach {bound}: above"
         " that, it must do less memory traffic per operation than NumPy (several operations"
@@ -167,7 +171,7 @@ def throughput(reps: int = REPS) -> tuple[list[str], list[dict[str, float]]]:
         "The register file (an output row per program, x and scratch rows) is donated to the"
         " executable and reused by the next call of the same bucket: allocating, faulting in"
         " and clearing a fresh one per call cost about a third of the run at 10,000 points."
-        " At 1,000 points lowering (Python, per program) is most of the steady time.",
+        " At 1,000 points lowering (Python, per program) is the larger part.",
         "",
     ]
     return out, rows

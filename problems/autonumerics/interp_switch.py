@@ -26,7 +26,9 @@ points), but lowered more slowly and compiled 0.3-0.5 s longer, so they are not 
 The programs are split over the available host devices (longest first, each to the least
 loaded device) and the devices run their streams concurrently under ``shard_map``: XLA on
 CPU runs a loop on one thread, so this is what uses a second core. With one device the same
-path runs unsplit.
+path runs unsplit. ``evaluate`` of more than PIECE programs instead pipelines: pieces of
+the population go to one device each in turn, and Python lowers the next piece while XLA
+runs the last (a one-device call returns at once; a sharded one waits for every device).
 
 Shapes are bucketed (stream length and program count to powers of two, points to at most
 1/8 over), and each bucket compiles once per process: later batches reuse the executable.
@@ -39,6 +41,7 @@ evaluator stays in interp.py.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain
@@ -82,13 +85,14 @@ def _fold(op: str, args: list[float], f32: bool) -> float:
     return _fold_value(op, args, np.float32 if f32 else np.float64)
 
 
-def lower(genome: dict[str, Any], f32: bool = False) -> tuple[list[list], list[list], int]:
+def lower(genome: dict[str, Any], f32: bool = False) -> tuple[list[int], list[float], int]:
     """Prune, fold (in the target precision, as graph.fold) and register-allocate one
-    program. Returns its instructions ``[op, dst, src0, src1, src2, const0, const1, const2]``
-    with registers numbered X (x), OUT (the program's output) or 0, 1, ... (scratch), their
-    constant operand values, and the scratch rows used. (Plain loops over lists, unrolled
-    by arity: this runs for every program of every batch, and at 1,000 points it is most
-    of a batch's time.)"""
+    program. Returns its instructions flat, 8 ints each (``op, dst, src0, src1, src2`` and
+    whether each source is a constant), with registers numbered X (x), OUT (the program's
+    output) or 0, 1, ... (scratch); their constant operand values, 3 per instruction; and
+    the scratch rows used. (Plain loops over lists, unrolled by arity, appending to flat
+    lists: this runs for every program of every batch, and at 1,000 points it is most of a
+    batch's time.)"""
     verts, out = genome["v"], genome["out"]
     size = out + 1
     uses = [0] * size  # readers among the vertices that reach out
@@ -106,8 +110,8 @@ def lower(genome: dict[str, Any], f32: bool = False) -> tuple[list[list], list[l
     reg = [X] * size
     free: list[int] = []
     used = 0
-    instrs: list[list] = []
-    consts: list[list] = []
+    ints: list[int] = []
+    consts: list[float] = []
     for i in range(1, size):
         if not uses[i]:
             continue
@@ -120,61 +124,46 @@ def lower(genome: dict[str, Any], f32: bool = False) -> tuple[list[list], list[l
         b = vert[2]
         va = value[a]
         vb = value[b]
-        if len(vert) == 3:
-            if va is not None and vb is not None:
-                value[i] = _fold(kind, [va, vb], f32)
-                continue
-            ins = [OPCODE[kind], OUT, X, X, X, 1, 1, 1]
-            cv = [0.0, 0.0, 0.0]
-            if va is None:
-                r = reg[a]
-                ins[2] = r
-                ins[5] = 0
-                uses[a] -= 1
-                if r >= 0 and not uses[a]:
-                    free.append(r)  # read for the last time: the row is free
-            else:
-                cv[0] = va
-            if vb is None:
-                r = reg[b]
-                ins[3] = r
-                ins[6] = 0
-                uses[b] -= 1
-                if r >= 0 and not uses[b]:
-                    free.append(r)
-            else:
-                cv[1] = vb
+        three = len(vert) == 4
+        vc = value[vert[3]] if three else 0.0
+        if va is not None and vb is not None and vc is not None:
+            value[i] = _fold(kind, [va, vb, vc] if three else [va, vb], f32)
+            continue
+        if va is None:
+            ra, ka, va = reg[a], 0, 0.0
+            uses[a] -= 1
+            if ra >= 0 and not uses[a]:
+                free.append(ra)  # read for the last time: the row is free
         else:
+            ra, ka = X, 1
+        if vb is None:
+            rb, kb, vb = reg[b], 0, 0.0
+            uses[b] -= 1
+            if rb >= 0 and not uses[b]:
+                free.append(rb)
+        else:
+            rb, kb = X, 1
+        if vc is None:
             c = vert[3]
-            vc = value[c]
-            known = [va, vb, vc]
-            if va is not None and vb is not None and vc is not None:
-                value[i] = _fold(kind, known, f32)
-                continue
-            ins = [OPCODE[kind], OUT, X, X, X, 1, 1, 1]
-            cv = [0.0, 0.0, 0.0]
-            for j, arg in enumerate((a, b, c)):
-                if known[j] is None:
-                    r = reg[arg]
-                    ins[2 + j] = r
-                    ins[5 + j] = 0
-                    uses[arg] -= 1
-                    if r >= 0 and not uses[arg]:
-                        free.append(r)
-                else:
-                    cv[j] = known[j]
-        if i != out:
-            if free:
-                ins[1] = reg[i] = free.pop()
-            else:
-                ins[1] = reg[i] = used
-                used += 1
-        instrs.append(ins)
-        consts.append(cv)
+            rc, kc, vc = reg[c], 0, 0.0
+            uses[c] -= 1
+            if rc >= 0 and not uses[c]:
+                free.append(rc)
+        else:
+            rc, kc = X, 1
+        if i == out:
+            dst = OUT
+        elif free:
+            dst = reg[i] = free.pop()
+        else:
+            dst = reg[i] = used
+            used += 1
+        ints += (OPCODE[kind], dst, ra, rb, rc, ka, kb, kc)
+        consts += (va, vb, vc)
     if out == 0 or value[out] is not None:  # the program returns x or a constant
-        instrs.append([COPY, OUT, X, X, X, int(out != 0), 1, 1])
-        consts.append([value[out] or 0.0, 0.0, 0.0])
-    return instrs, consts, used
+        ints += (COPY, OUT, X, X, X, int(out != 0), 1, 1)
+        consts += (value[out] or 0.0, 0.0, 0.0)
+    return ints, consts, used
 
 
 @dataclass(frozen=True)
@@ -195,17 +184,22 @@ class Stream:
         return (*self.ints.shape, self.nout, self.nscratch)
 
 
-def encode(genomes: list[dict[str, Any]], f32: bool = False, shards: int = 1) -> Stream:
+def encode(genomes: list[dict[str, Any]], f32: bool = False, shards: int = 1,
+           at_least: tuple[int, int, int] = (64, 8, 4)) -> Stream:  # fmt: skip
+    """Lower a population into one stream per shard. Shapes are bucketed; ``at_least``
+    (instructions per shard, programs per shard, scratch rows) are their floors, so that
+    several streams can share one executable."""
     progs = [lower(g, f32) for g in genomes]
-    order = sorted(range(len(progs)), key=lambda p: -len(progs[p][0]))
+    sizes = [len(p[0]) >> 3 for p in progs]
+    order = sorted(range(len(progs)), key=lambda p: -sizes[p])
     load, members = [0] * shards, [[] for _ in range(shards)]
     for p in order:  # longest first, each to the least loaded shard
         d = load.index(min(load))
         members[d].append(p)
-        load[d] += len(progs[p][0])
-    nout = bucket(max(len(m) for m in members))
-    nscratch = bucket(max([u for _, _, u in progs] + [1]), 4)
-    length = bucket(max(load + [1]), 64)
+        load[d] += sizes[p]
+    nout = bucket(max(len(m) for m in members), at_least[1])
+    nscratch = bucket(max([u for _, _, u in progs] + [1]), at_least[2])
+    length = bucket(max(load + [1]), at_least[0])
     ints = np.zeros((shards, length, 8), np.int32)
     vals = np.zeros((shards, length, 3), np.float32 if f32 else np.float64)
     where = np.zeros((len(progs), 2), np.int64)
@@ -214,14 +208,16 @@ def encode(genomes: list[dict[str, Any]], f32: bool = False, shards: int = 1) ->
             continue
         where[progs_d, 0], where[progs_d, 1] = d, np.arange(len(progs_d))
         n = load[d]
-        flat = chain.from_iterable(chain.from_iterable(progs[p][0] for p in progs_d))
-        block = np.fromiter(flat, np.int32, 8 * n).reshape(n, 8)
-        owner = np.repeat(np.arange(len(progs_d)), [len(progs[p][0]) for p in progs_d])
+        # one flat list per shard, converted by NumPy in one call (per-program conversions
+        # or np.fromiter over a generator cost 2-3x more)
+        flat_ints = list(chain.from_iterable(progs[p][0] for p in progs_d))
+        flat_vals = list(chain.from_iterable(progs[p][1] for p in progs_d))
+        block = np.array(flat_ints, np.int32).reshape(n, 8)
+        owner = np.repeat(np.arange(len(progs_d)), [sizes[p] for p in progs_d])
         regs = block[:, 1:5]
         regs[:] = np.where(regs == X, nout, np.where(regs == OUT, owner[:, None], nout + 1 + regs))
         ints[d, :n] = block
-        flat = chain.from_iterable(chain.from_iterable(progs[p][1] for p in progs_d))
-        vals[d, :n] = np.fromiter(flat, np.float64, 3 * n).reshape(n, 3)
+        vals[d, :n] = np.array(flat_vals, np.float64).reshape(n, 3)
     counts = np.array(load, np.int32)
     return Stream(ints, vals, counts, where, nout, nscratch, f32)
 
@@ -263,6 +259,9 @@ def _run_shard(ints: Any, vals: Any, counts: Any, x: Any, regs: Any, nout: int) 
 _EXECUTABLES: dict[tuple, Any] = {}
 _FILES: dict[tuple, list[Any]] = {}  # per executable: register files free for the next call
 _LOCK = threading.Lock()
+_COMPILING: set[tuple] = set()  # executables being compiled in the background
+SPARE_FILES = 2  # register files kept per executable (evaluate() may have two in flight)
+PIECE = 128  # programs per pipelined piece in evaluate()
 
 
 def _key(stream: Stream, n: int, devices: list[Any]) -> tuple:
@@ -319,7 +318,7 @@ def _register_file(stream: Stream, n: int, devices: list[Any]) -> Any:
 def _release(stream: Stream, n: int, devices: list[Any], regs: Any) -> None:
     with _LOCK:
         free = _FILES.setdefault(_key(stream, n, devices), [])
-        if not free:  # keep one per executable (a second caller's file is dropped)
+        if len(free) < SPARE_FILES:  # more than that (concurrent callers) are dropped
             free.append(regs)
 
 
@@ -328,33 +327,60 @@ def default_devices() -> list[Any]:
     return list(jax.devices())
 
 
-def run(stream: Stream, x: np.ndarray, devices: list[Any] | None = None,
-        chunk: int = 1 << 14) -> np.ndarray:  # fmt: skip
-    """Outputs (programs, len(x)) of an encoded stream, in the stream's precision (float64
-    needs x64 mode). Points go in chunks of at most ``chunk`` through one executable."""
+@dataclass
+class _Pending:
+    """A stream whose first chunk of points has been dispatched (XLA runs it while the
+    caller goes on): see _start and _finish."""
+
+    stream: Stream
+    devices: list[Any]
+    x: np.ndarray
+    out: np.ndarray  # (programs, len(x)), written in place
+    size: int  # points per executable call
+    fn: Any
+    regs: Any
+
+
+def _start(stream: Stream, x: np.ndarray, devices: list[Any] | None, chunk: int,
+           out: np.ndarray | None = None) -> _Pending:  # fmt: skip
     devices = devices or default_devices()[: stream.ints.shape[0]]
     if len(devices) != stream.ints.shape[0]:
         raise ValueError(f"the stream has {stream.ints.shape[0]} shards for {len(devices)} devices")
     dtype = np.float32 if stream.f32 else np.float64
     x = np.asarray(x, dtype)
-    count = x.shape[0]
-    size = bucket_points(min(count, chunk))
-    out = np.empty((stream.where.shape[0], count), dtype)
-    if count == 0:
+    if out is None:
+        out = np.empty((stream.where.shape[0], x.shape[0]), dtype)
+    if x.shape[0] == 0:
+        return _Pending(stream, devices, x, out, 0, None, None)
+    size = bucket_points(min(x.shape[0], chunk))
+    with jax.enable_x64(not stream.f32 or jax.config.jax_enable_x64):
+        fn = executable(stream, size, devices)
+        regs = _register_file(stream, size, devices)
+        regs = fn(stream.ints, stream.vals, stream.counts, _padded(x, 0, size), regs)
+    return _Pending(stream, devices, x, out, size, fn, regs)
+
+
+def _padded(x: np.ndarray, start: int, size: int) -> np.ndarray:
+    part = x[start : start + size]
+    return np.concatenate([part, np.full(size - part.shape[0], part[-1], x.dtype)])
+
+
+def _finish(job: _Pending) -> np.ndarray:
+    """Wait for the dispatched chunk, copy its outputs, run the remaining chunks."""
+    stream, devices, x, out, size = job.stream, job.devices, job.x, job.out, job.size
+    if x.shape[0] == 0:
         return out
     mine = []  # per shard: its programs in the order of their output rows
     for d in range(len(devices)):
         progs = np.flatnonzero(stream.where[:, 0] == d)
         mine.append(progs[np.argsort(stream.where[progs, 1])])
+    regs = job.regs
     with jax.enable_x64(not stream.f32 or jax.config.jax_enable_x64):
-        fn = executable(stream, size, devices)
-        regs = _register_file(stream, size, devices)
-        args = (stream.ints, stream.vals, stream.counts)
-        for start in range(0, count, size):
-            part = x[start : start + size]
-            padded = np.concatenate([part, np.full(size - part.shape[0], part[-1], dtype)])
-            regs = fn(*args, padded, regs)
-            m = part.shape[0]
+        for start in range(0, x.shape[0], size):
+            if start:
+                padded = _padded(x, start, size)
+                regs = job.fn(stream.ints, stream.vals, stream.counts, padded, regs)
+            m = min(size, x.shape[0] - start)
             for shard in regs.addressable_shards:  # (1, rows, size) each, read in place
                 progs = mine[devices.index(shard.device)]
                 out[progs, start : start + m] = np.asarray(shard.data)[0, : len(progs), :m]
@@ -362,9 +388,83 @@ def run(stream: Stream, x: np.ndarray, devices: list[Any] | None = None,
     return out
 
 
+def run(stream: Stream, x: np.ndarray, devices: list[Any] | None = None,
+        chunk: int = 1 << 14) -> np.ndarray:  # fmt: skip
+    """Outputs (programs, len(x)) of an encoded stream, in the stream's precision (float64
+    needs x64 mode). Points go in chunks of at most ``chunk`` through one executable."""
+    return _finish(_start(stream, x, devices, chunk))
+
+
 def evaluate(genomes: list[dict[str, Any]], x: np.ndarray, f32: bool = False,
              devices: list[Any] | None = None, chunk: int = 1 << 14) -> np.ndarray:  # fmt: skip
-    """Outputs (len(genomes), len(x)) of the genomes on x, in float32 or float64."""
+    """Outputs (len(genomes), len(x)) of the genomes on x, in float32 or float64.
+
+    A population larger than PIECE programs goes in pieces, one device each, in turn:
+    XLA runs a piece in the background (a one-device call returns at once; a call
+    sharded over several devices would wait for them) while Python lowers the next. At
+    1,000 points lowering is most of the work; this overlaps it with the runs."""
     devices = devices or default_devices()
-    shards = max(1, min(len(devices), len(genomes)))
-    return run(encode(genomes, f32, shards), x, devices[:shards], chunk)
+    dtype = np.float32 if f32 else np.float64
+    out = np.empty((len(genomes), np.shape(x)[0]), dtype)
+    pieces = -(-len(genomes) // PIECE)
+    if pieces <= 1 or not out.size:
+        shards = max(1, min(len(devices), len(genomes)))
+        return run(encode(genomes, f32, shards), x, devices[:shards], chunk)
+    bounds = [len(genomes) * k // pieces for k in range(pieces + 1)]
+    # One shape for every piece, so that each device compiles one executable: a program
+    # has fewer instructions than vertices, and a few spare scratch rows cost little.
+    spans = list(zip(bounds, bounds[1:]))
+    longest = max(sum(len(g["v"]) for g in genomes[lo:hi]) for lo, hi in spans)
+    shape = (bucket(longest, 64), bucket(max(hi - lo for lo, hi in spans), 8), 8)
+    ready = _ready_devices(shape, f32, bucket_points(min(np.shape(x)[0], chunk)), devices[:pieces])
+    running: deque[_Pending] = deque()
+    for k, (lo, hi) in enumerate(spans):
+        stream = encode(genomes[lo:hi], f32, 1, shape)
+        running.append(_start(stream, x, [ready[k % len(ready)]], chunk, out[lo:hi]))
+        if len(running) > len(ready):
+            _finish(running.popleft())
+    while running:
+        _finish(running.popleft())
+    return out
+
+
+def _ready_devices(shape: tuple[int, int, int], f32: bool, n: int, devices: list[Any]) -> list:
+    """The devices whose one-device executable for this shape is compiled. When none is,
+    the first one's is compiled now; the others' compile in the background (XLA compiles
+    without the GIL) and later calls use them: a first call costs one compile, not one
+    per device."""
+    dtype = np.float32 if f32 else np.float64
+    length, nout, nscratch = shape
+    ints, vals = np.zeros((1, length, 8), np.int32), np.zeros((1, length, 3), dtype)
+    blank = Stream(
+        ints, vals, np.zeros(1, np.int32), np.zeros((0, 2), np.int64), nout, nscratch, f32
+    )
+    x64 = not f32 or jax.config.jax_enable_x64
+
+    def compile_for(device: Any) -> None:
+        with jax.enable_x64(x64):  # config contexts are per thread
+            executable(blank, n, [device])
+
+    ready = [d for d in devices if _key(blank, n, [d]) in _EXECUTABLES]
+    if not ready:
+        compile_for(devices[0])
+        ready = [devices[0]]
+    for device in devices:
+        key = _key(blank, n, [device])
+        with _LOCK:
+            if key in _EXECUTABLES or key in _COMPILING:
+                continue
+            _COMPILING.add(key)
+        # not a daemon: the interpreter waits for it at exit (exiting mid-compile aborts)
+        threading.Thread(target=_compile_quietly, args=(compile_for, device, key)).start()
+    return ready
+
+
+def _compile_quietly(compile_for: Any, device: Any, key: tuple) -> None:
+    try:
+        compile_for(device)
+    except Exception:  # that device is then not used; the calls still run on the others
+        pass
+    finally:
+        with _LOCK:
+            _COMPILING.discard(key)

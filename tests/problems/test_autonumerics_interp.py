@@ -107,12 +107,13 @@ def test_float32_is_bit_identical_to_the_rendered_program() -> None:
 
 
 def test_registers_are_reused_and_constants_folded() -> None:
-    instrs, consts, scratch = interp_switch.lower(horner([0.1 * k for k in range(1, 12)]))
-    assert len(instrs) == 20 and scratch == 1  # a chain needs one scratch row
-    assert instrs[-1][1] == interp_switch.OUT
+    ints, consts, scratch = interp_switch.lower(horner([0.1 * k for k in range(1, 12)]))
+    assert len(ints) == 8 * 20 and len(consts) == 3 * 20  # 8 ints, 3 constants each
+    assert scratch == 1  # a chain needs one scratch row
+    assert ints[-8 + 1] == interp_switch.OUT  # the last one writes the output row
     tree = {"v": [["x"], ["c", 2.0], ["c", 3.0], ["mul", 1, 2], ["mul", 0, 3]], "out": 4}
-    instrs, consts, scratch = interp_switch.lower(tree)
-    assert len(instrs) == 1 and scratch == 0 and consts[0][1] == 6.0  # 2*3 folded
+    ints, consts, scratch = interp_switch.lower(tree)
+    assert len(ints) == 8 and scratch == 0 and consts[1] == 6.0  # 2*3 folded
 
 
 def test_buckets_pad_and_reuse_one_executable() -> None:
@@ -160,7 +161,7 @@ def test_register_file_is_reused_without_leaking_between_calls() -> None:
 def test_split_balances_programs_and_runs_on_one_device() -> None:
     genomes = [random_genome(300 + s) for s in range(30)]
     stream = interp_switch.encode(genomes, shards=3)
-    lengths = [len(interp_switch.lower(g)[0]) for g in genomes]
+    lengths = [len(interp_switch.lower(g)[0]) // 8 for g in genomes]
     assert stream.counts.sum() == sum(lengths) and stream.counts.max() - stream.counts.min() <= max(
         lengths
     )
@@ -175,6 +176,7 @@ def test_split_balances_programs_and_runs_on_one_device() -> None:
 
 
 SPLIT_SCRIPT = """
+import time
 import jax
 jax.config.update("jax_num_cpu_devices", 2)
 jax.config.update("jax_enable_x64", True)
@@ -188,6 +190,20 @@ both = interp_switch.evaluate(genomes, x)
 one = interp_switch.evaluate(genomes, x, devices=jax.devices()[:1])
 assert set(interp_switch.encode(genomes, shards=2).where[:, 0]) == {0, 1}
 np.testing.assert_array_equal(both, one)
+# more than PIECE programs: pieces lowered while XLA runs the last, one device each; the
+# first call compiles for device 0 and the other device's executable in the background
+many = SPECIAL + [random_genome(s) for s in range(2 * interp_switch.PIECE)]
+alone = interp_switch.run(interp_switch.encode(many), x, jax.devices()[:1])
+np.testing.assert_array_equal(interp_switch.evaluate(many, x), alone)
+while interp_switch._COMPILING:
+    time.sleep(0.05)
+np.testing.assert_array_equal(interp_switch.evaluate(many, x), alone)
+compiled = {}  # one-device executables: the devices each shape is compiled for
+for shape, n, dtype, ids in interp_switch._EXECUTABLES:
+    compiled.setdefault((shape, n, dtype), set()).add(ids)
+assert {(0,), (1,)} in compiled.values(), compiled
+f32 = interp_switch.evaluate(many, x.astype(np.float32), f32=True)  # exits mid-compile
+np.testing.assert_array_equal(f32, interp_switch.evaluate(many, x.astype(np.float32), True, [jax.devices()[0]]))
 print("split ok")
 """
 
