@@ -95,3 +95,25 @@ def _run_with_retries(runner: Any, code: str, stage: Stage) -> SandboxResult:
 def _failure_feedback(detail: str, stderr: str) -> str:
     tail = stderr.strip()[-FEEDBACK_CHARS:]
     return f"{detail}\n{tail}" if tail and tail not in detail else detail
+
+
+def harness_files(problem: Any) -> tuple[str, ...]:
+    """The harness files ("/path/file.py") of the problem's stages: the sandbox preloads
+    them with its modules, so that no candidate reads and compiles the file again."""
+    files: list[str] = []
+    for method in ("stages", "held_out_stages", "reference_stages"):
+        try:
+            stages = list(getattr(problem, method, lambda: [])())
+        except Exception:  # a problem that cannot build its stages here says so in a worker
+            continue
+        for stage in stages:
+            target = str(getattr(stage, "harness", "") or "").rpartition(":")[0]
+            if target.endswith(".py") and target not in files:
+                files.append(target)
+    return tuple(files)
+
+
+def problem_preload(problem: Any) -> tuple[str, ...]:
+    """What a sandbox preloads for this problem, whichever executor runs it: the modules
+    it names in ``preload`` and its stages' harness files."""
+    return (*getattr(problem, "preload", ()), *harness_files(problem))

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from evaluators.cascade import problem_preload
 from evaluators.contract import ERROR, OOM, SANDBOX_FAILURE, TIMEOUT, InvalidResult, StageOutcome
 from evaluators.sandbox.runner import sandbox_modules
 from workers.jobs import Job, JobResult
@@ -92,7 +93,7 @@ class RayExecutor:
             self.capacity = workers * self.batch_size
             self.isolation = getattr(config, "isolation", "auto")
             self.modules = sandbox_modules(
-                getattr(problem, "preload", ()), numpy=getattr(problem, "preload_numpy", True)
+                problem_preload(problem), numpy=getattr(problem, "preload_numpy", True)
             )
             self.resources, self.notes = slot_resources(problem, ray.cluster_resources())
             check_feasible(self.resources, ray.nodes())

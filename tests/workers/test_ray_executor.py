@@ -285,6 +285,7 @@ def test_a_batch_goes_to_one_worker_in_one_call(cluster) -> None:
     code = "# EVOLVE-BLOCK-START\ndef f(x):\n    return x\n# EVOLVE-BLOCK-END\n"
     with RayExecutor(config, problem) as executor:
         assert executor.capacity == 3
+        assert SINE in executor.modules  # the harness file is preloaded, as locally
         wait_ready(executor)
         executor.submit([Job(i, code, SINE) for i in range(3)])
         results = collect(executor, 3)
