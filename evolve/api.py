@@ -236,12 +236,26 @@ def best(db: str | None, campaign: str, k: int = 1) -> list[dict[str, Any]]:
         held = {
             e.payload.get("program_id"): e.payload for e in storage.events(record.id, "held_out")
         }
+        render = _evaluated_source(record)
         rows = []
         for program in programs:
             row = _program_row(program)
             row["held_out"] = held.get(program.id)
+            if render is not None:
+                row["evaluated_code"] = render(program.genome, dict(program.metrics), "python")
             rows.append(row)
         return rows
+
+
+def _evaluated_source(record: Any) -> Any:
+    """A problem whose evaluation changes the program (AutoNumerics tunes its constants)
+    renders the program as scored with ``export_source``; None for every other problem,
+    or when the problem cannot be built here (the stored code is shown then)."""
+    try:
+        problem = make_problem(record.problem, **dict(record.config.get("problem_options", {})))
+    except Exception:
+        return None
+    return getattr(problem, "export_source", None)
 
 
 def export_best(
@@ -343,7 +357,12 @@ def format_best(rows: list[dict[str, Any]]) -> str:
             f"# program {r['id']} · score {_fmt(r['score'])}{held_text} · "
             f"generation {r['generation']} · island {r['island']} · {r['operator']}"
         )
-        out.append(r["code"].rstrip())
+        if r.get("evaluated_code"):
+            out.append("# as evaluated: constants tuned by the evaluation (the stored code")
+            out.append("# holds the ones it started from)")
+            out.append(r["evaluated_code"].rstrip())
+        else:
+            out.append(r["code"].rstrip())
         out.append("")
     return "\n".join(out)
 

@@ -160,3 +160,11 @@ def test_short_campaign_improves_on_its_initial_population(tmp_path) -> None:
     # f(x) = x is off by 1 at x = 0; a tuned linear program 3e-2, a quadratic 1.7e-3
     assert summary.initial.metrics["error"] == pytest.approx(1.0)
     assert summary.best.metrics["error"] < 2e-3
+    # `evolve best` shows the program as scored: with the constants its evaluation tuned
+    (row,) = api.best(f"sqlite:///{tmp_path / 'an.db'}", summary.name)
+    scope: dict = {}
+    exec(row["evaluated_code"], scope)  # trusted: rendered by the problem from a genome
+    x = np.linspace(0, 1, 2000)
+    error = np.max(np.abs(scope["approx"](x) / np.exp2(x) - 1))
+    assert error == pytest.approx(row["metrics"]["error"], rel=0.05)
+    assert "as evaluated" in api.format_best([row])
