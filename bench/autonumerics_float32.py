@@ -416,12 +416,8 @@ def fewer_ops_section(info: dict[str, dict[str, Any]]) -> list[str]:
         name, _, err, exact = min(i["search"], key=lambda s: s[3])
         out.append(
             f"  The 5-op structure closest in exact arithmetic is {name}: {exact:.3f} ULP"
-            f" (degree 5's bound: {b5:.3f}), {err:.3f} ULP once evaluated in float32. The last"
-            " operation's rounding alone costs up to 0.5 ULP, and what the operations before"
-            " it round is carried into the result: (quartic)^2 + c squares q and cancels most"
-            " of q^2 with c (for 2^x q is 1.58..1.87 and c -1.49), so q's half-ULP rounding"
-            " becomes up to 2q/2 = 1.9 ULP of the result; in the two-squaring form the"
-            " roundings of the two values before the final operation carry up to ~0.65 ULP."
+            f" (degree 5's bound: {b5:.3f}), {err:.3f} ULP once evaluated in float32 (see the"
+            " notes: the roundings before the last operation)."
         )
     out += ["", *NOTES, ""]
     return out
@@ -441,6 +437,13 @@ NOTES = [
     "squarings (float32 mode) and (quartic)^2 + c, a degree-8 polynomial with 6 constants "
     "(reals mode, error in float32 ULPs) that is ~9x below degree 5's exact-arithmetic bound "
     "but loses that to cancellation once rounded in float32.",
+    "- Why exact-arithmetic accuracy is not enough: the last operation's rounding alone costs up "
+    "to 0.5 ULP, and what the operations before it round is carried into the result. "
+    "(quartic)^2 + c squares q and cancels most of q^2 with c (for 2^x, q runs 1.58..1.87 and "
+    "c is -1.49), so q's half-ULP rounding becomes up to 2q/2 = 1.9 ULP of the result; and "
+    "since q^2 must span the whole output range, q reaches 1 for 2^x whatever the constants. "
+    "In the two-squaring form the roundings of the two values before the final operation "
+    "carry up to ~0.65 ULP.",
     "- 'ours: deg-5 / deg-6 fma' start from the minimax polynomial and tune the float32 "
     "constants by ULP steps (tune.es_float32) on 8,192 samples: the exhaustive check then "
     "finds the worst input outside the samples.",

@@ -343,6 +343,8 @@ class _Pending:
 
 def _start(stream: Stream, x: np.ndarray, devices: list[Any] | None, chunk: int,
            out: np.ndarray | None = None) -> _Pending:  # fmt: skip
+    """Dispatch the stream's first chunk of points; its outputs go to ``out`` (rows of the
+    stream's programs) when _finish collects them."""
     devices = devices or default_devices()[: stream.ints.shape[0]]
     if len(devices) != stream.ints.shape[0]:
         raise ValueError(f"the stream has {stream.ints.shape[0]} shards for {len(devices)} devices")
