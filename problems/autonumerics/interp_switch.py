@@ -418,23 +418,29 @@ def evaluate(genomes: list[dict[str, Any]], x: np.ndarray, f32: bool = False,
     spans = list(zip(bounds, bounds[1:]))
     longest = max(sum(len(g["v"]) for g in genomes[lo:hi]) for lo, hi in spans)
     shape = (bucket(longest, 64), bucket(max(hi - lo for lo, hi in spans), 8), 8)
-    ready = _ready_devices(shape, f32, bucket_points(min(np.shape(x)[0], chunk)), devices[:pieces])
+    n = bucket_points(min(np.shape(x)[0], chunk))
+    ready, compiles = _ready_devices(shape, f32, n, devices[:pieces])
     running: deque[_Pending] = deque()
-    for k, (lo, hi) in enumerate(spans):
-        stream = encode(genomes[lo:hi], f32, 1, shape)
-        running.append(_start(stream, x, [ready[k % len(ready)]], chunk, out[lo:hi]))
-        if len(running) > len(ready):
-            _finish(running.popleft())
+    try:
+        for k, (lo, hi) in enumerate(spans):
+            stream = encode(genomes[lo:hi], f32, 1, shape)
+            running.append(_start(stream, x, [ready[k % len(ready)]], chunk, out[lo:hi]))
+            if len(running) > len(ready):
+                _finish(running.popleft())
+    finally:
+        for thread in compiles:  # after the lowering: they would compete with it for a core
+            thread.start()
     while running:
         _finish(running.popleft())
     return out
 
 
-def _ready_devices(shape: tuple[int, int, int], f32: bool, n: int, devices: list[Any]) -> list:
-    """The devices whose one-device executable for this shape is compiled. When none is,
-    the first one's is compiled now; the others' compile in the background (XLA compiles
-    without the GIL) and later calls use them: a first call costs one compile, not one
-    per device."""
+def _ready_devices(shape: tuple[int, int, int], f32: bool, n: int,
+                   devices: list[Any]) -> tuple[list[Any], list[threading.Thread]]:  # fmt: skip
+    """The devices whose one-device executable for this shape is compiled (when none is,
+    the first one's is compiled now), and threads that compile the others' (XLA compiles
+    without the GIL), for the caller to start once its own work is dispatched: a first
+    call costs one compile, not one per device, and later calls use every device."""
     dtype = np.float32 if f32 else np.float64
     length, nout, nscratch = shape
     ints, vals = np.zeros((1, length, 8), np.int32), np.zeros((1, length, 3), dtype)
@@ -451,6 +457,7 @@ def _ready_devices(shape: tuple[int, int, int], f32: bool, n: int, devices: list
     if not ready:
         compile_for(devices[0])
         ready = [devices[0]]
+    later = []
     for device in devices:
         key = _key(blank, n, [device])
         with _LOCK:
@@ -458,8 +465,8 @@ def _ready_devices(shape: tuple[int, int, int], f32: bool, n: int, devices: list
                 continue
             _COMPILING.add(key)
         # not a daemon: the interpreter waits for it at exit (exiting mid-compile aborts)
-        threading.Thread(target=_compile_quietly, args=(compile_for, device, key)).start()
-    return ready
+        later.append(threading.Thread(target=_compile_quietly, args=(compile_for, device, key)))
+    return ready, later
 
 
 def _compile_quietly(compile_for: Any, device: Any, key: tuple) -> None:
