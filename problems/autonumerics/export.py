@@ -37,14 +37,19 @@ def tuned_genome(genome: Any, metrics: Mapping[str, float], f32: bool) -> dict[s
 
 
 def export_program(
-    genome: Any, metrics: Mapping[str, float], fmt: str, f32: bool = True, name: str = "approx"
+    genome: Any,
+    metrics: Mapping[str, float],
+    fmt: str,
+    f32: bool = True,
+    name: str = "approx",
+    doc: str = "",
 ) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}")
     g = tuned_genome(genome, metrics, f32)
     if fmt == "c":
         return render_c(g, name, f32=f32)
-    body = render_python(g, name, f32=f32)
+    body = render_python(g, name, f32=f32, doc=doc)
     if fmt == "jax":
         dtype = "float32" if f32 else "float64"
         return (

@@ -110,7 +110,8 @@ class AutoNumerics:
         """Standalone source (jax, c or python) of an evaluated program, tuned constants in."""
         from problems.autonumerics.export import export_program
 
-        return export_program(genome, metrics, fmt, f32=self.f32)
+        doc = f"{self.target.description}, {self.mode} mode, {op_count(genome)} operations"
+        return export_program(genome, metrics, fmt, f32=self.f32, doc=doc)
 
     def candidate(self, genome: dict[str, Any]) -> Candidate:
         ops = op_count(genome)
