@@ -247,12 +247,17 @@ def best(db: str | None, campaign: str, k: int = 1) -> list[dict[str, Any]]:
         return rows
 
 
+def _campaign_problem(record: Any) -> Any:
+    """The campaign's problem, built with the options it ran with."""
+    return make_problem(record.problem, **dict(record.config.get("problem_options", {})))
+
+
 def _evaluated_source(record: Any) -> Any:
     """A problem whose evaluation changes the program (AutoNumerics tunes its constants)
     renders the program as scored with ``export_source``; None for every other problem,
     or when the problem cannot be built here (the stored code is shown then)."""
     try:
-        problem = make_problem(record.problem, **dict(record.config.get("problem_options", {})))
+        problem = _campaign_problem(record)
     except Exception:
         return None
     return getattr(problem, "export_source", None)
@@ -272,7 +277,7 @@ def export_best(
             raise UserError(f"campaign {campaign!r} has no correct evaluated program yet")
     program = programs[0]
     with _user_errors():
-        problem = make_problem(record.problem, **dict(record.config.get("problem_options", {})))
+        problem = _campaign_problem(record)
     method = "export_source" if fmt else "export_artifact"
     exporter = getattr(problem, method, None)
     if exporter is None:

@@ -90,9 +90,9 @@ def lower(genome: dict[str, Any], f32: bool = False) -> tuple[list[int], list[fl
     program. Returns its instructions flat, 8 ints each (``op, dst, src0, src1, src2`` and
     whether each source is a constant), with registers numbered X (x), OUT (the program's
     output) or 0, 1, ... (scratch); their constant operand values, 3 per instruction; and
-    the scratch rows used. (Plain loops over lists, unrolled by arity, appending to flat
-    lists: this runs for every program of every batch, and at 1,000 points it is most of a
-    batch's time.)"""
+    the scratch rows used. (Plain loops over lists, one written-out block per operand,
+    appending to flat lists: this runs for every program of every batch, and at 1,000
+    points it is most of a batch's time.)"""
     verts, out = genome["v"], genome["out"]
     size = out + 1
     uses = [0] * size  # readers among the vertices that reach out

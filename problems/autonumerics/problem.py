@@ -110,13 +110,15 @@ class AutoNumerics:
         """Standalone source (jax, c or python) of an evaluated program, tuned constants in."""
         from problems.autonumerics.export import export_program
 
-        doc = f"{self.target.description}, {self.mode} mode, {op_count(genome)} operations"
-        return export_program(genome, metrics, fmt, f32=self.f32, doc=doc)
+        return export_program(genome, metrics, fmt, f32=self.f32, doc=self._doc(genome))
 
     def candidate(self, genome: dict[str, Any]) -> Candidate:
-        ops = op_count(genome)
-        doc = f"{self.target.description}, {self.mode} mode, {ops} operations"
-        return Candidate(code=render_python(genome, f32=self.f32, doc=doc), genome=genome)
+        code = render_python(genome, f32=self.f32, doc=self._doc(genome))
+        return Candidate(code=code, genome=genome)
+
+    def _doc(self, genome: dict[str, Any]) -> str:
+        """The docstring of a rendered program, stored or exported."""
+        return f"{self.target.description}, {self.mode} mode, {op_count(genome)} operations"
 
     # -- evaluation ---------------------------------------------------------------------
     def _points(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
