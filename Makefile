@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_ARGS ?= --time-limit 60 --max-evals 100000
 
-.PHONY: run test lint bench venv clean
+.PHONY: run test lint bench gpu-wheels venv clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench
+
+# Wheels the device machine lacks for bench/autonumerics_gpu.py (its Python is 3.12 and it
+# cannot fetch): carry .whl there; the script's docstring has the command to run.
+gpu-wheels: $(STAMP)
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux2014_x86_64 -d .whl deap==1.4.4
 
 clean:
 	rm -rf $(VENV) *.egg-info
