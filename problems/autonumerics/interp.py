@@ -9,7 +9,8 @@ program's constants. Every slot computes the unified form
 
 so one fused elementwise loop serves every opcode. XLA on CPU contracts ``A*M+K`` into a
 true fused multiply-add, which is exact for add, sub and mul and single-rounded for fma:
-float32 results match the rendered program compiled by XLA.
+every operation is rounded once, as written (the compiled float32 source can differ: see
+compiled.py).
 
 Each program carries S constant sets (the optimiser's candidates) that share its
 structure, so constants are an input of shape (P, S, K): the call is differentiable in

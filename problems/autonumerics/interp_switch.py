@@ -32,9 +32,12 @@ runs the last (a one-device call returns at once; a sharded one waits for every 
 
 Shapes are bucketed (stream length and program count to powers of two, points to at most
 1/8 over), and each bucket compiles once per process: later batches reuse the executable.
-Results equal the NumPy reference operation for operation (fma is ``a * b + c``: in
-float32 XLA contracts it into a single-rounded fused multiply-add, as it does for the
-rendered program). Constants are data here, not traced: the differentiable (P, S, K)
+Results equal the NumPy reference operation for operation (fma is ``a * b + c``, which
+XLA contracts into a single-rounded fused multiply-add). That is float64 (reals mode)
+semantics. A float32 program *as XLA compiles it* can differ (XLA rewrites literal
+patterns such as ``x / c`` and contracts a multiply into the add it feeds), so float32
+mode scores its batches by compiling them (compiled.py); the throughput bench and reals
+mode use this machine. Constants are data here, not traced: the differentiable (P, S, K)
 evaluator stays in interp.py.
 """
 

@@ -233,6 +233,19 @@ def mutate(
     raise Rejected("no_op")
 
 
+def random_program(seed: int, steps: int = 14) -> dict[str, Any]:
+    """The program ``steps`` mutations make of the empty one (a mutation that finds nothing
+    to change is skipped): the random programs of tests and benchmarks."""
+    rng = random.Random(seed)
+    g = identity()
+    for _ in range(steps):
+        try:
+            g = mutate(g, rng)
+        except Rejected:
+            continue
+    return g
+
+
 def inherited_genome(parent: Any, f32: bool) -> dict[str, Any]:
     """The parent's folded genome carrying the constants its evaluation tuned."""
     try:

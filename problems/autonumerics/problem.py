@@ -2,7 +2,9 @@
 
 Genomes (graph.py) are data, interpreted by this trusted code: ``evaluate_batch`` tunes
 each program's constants (tune.py), then scores the whole batch on the validation points
-in one compiled JAX call (interp.py). Options (``--set problem.KEY=VALUE``):
+in one compiled JAX call: the register machine of interp_switch.py in reals mode, and in
+float32 mode the programs' rendered sources compiled by XLA together (compiled.py), since
+XLA's rewrites and fma contraction make that differ from rounding every operation. Options (``--set problem.KEY=VALUE``):
 
 * ``mode``: ``reals`` (float64; error = max relative error, or with
   ``error="ulp_point"`` AutoNumerics' float32 ULPs at the target's fixed point, the
@@ -28,7 +30,7 @@ import numpy as np
 
 from evaluators.contract import Candidate, EvalResult, FeatureAxis, Stage
 from evaluators.registry import register_problem
-from problems.autonumerics import interp
+from problems.autonumerics import compiled, interp
 from problems.autonumerics.graph import (
     GenomeError,
     constants,
@@ -167,8 +169,12 @@ class AutoNumerics:
             self.target.lo, self.target.hi, 100_001
         )  # fmt: skip
         x, ref, inv_scale = self._points(x_eval)
+        programs = [tuned[i][0] for i in live]
         with jax.enable_x64(True):
-            out = interp.evaluate_population([tuned[i][0] for i in live], x, f32=self.f32)
+            if self.f32:  # the programs as XLA compiles them (see compiled.py)
+                out = compiled.outputs(programs, x)
+            else:
+                out = interp.evaluate_population(programs, x, f32=False)
         for row, i in enumerate(live):
             genome, train_err = tuned[i]
             with np.errstate(all="ignore"):

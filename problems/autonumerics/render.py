@@ -2,7 +2,8 @@
 
 The rendered program is the *folded* graph: constant-only arithmetic appears as one literal.
 Literals are printed with ``repr`` (float64 round-trip); in float32 mode they are the
-float32 values, so the float32 source reproduces the evaluated program bit for bit.
+float32 values, and float32 mode scores exactly this source as XLA compiles it
+(compiled.py), so the exported program is the evaluated one bit for bit.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@
   constants by whole float32 ULPs (bit-pattern steps, occasionally 64 at once) and
   evaluates every candidate *in float32* (fma single-rounded), minimising the max ULP
   error on the samples: constants tuned in the target precision, as AutoNumerics does
-  with CMA-ES.
+  with CMA-ES. The ES rounds every operation as written; XLA's compile of the program can
+  round a few differently (compiled.py), and the batch's score is the compiled program's.
 
 Why NumPy and not JAX here: a JAX tuner (the whole LM loop traced per batch) ran a batch in
 0.1 s but spent 4-5 s compiling each new batch of structures; a fixed-shape JAX

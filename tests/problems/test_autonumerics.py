@@ -19,20 +19,12 @@ from problems.autonumerics.graph import (
     op_count,
     validate,
 )
-from problems.autonumerics.mutate import KINDS, Rejected, mutate
+from problems.autonumerics.mutate import KINDS, Rejected, mutate, random_program
 from problems.autonumerics.render import compile_python, render_c, render_python
 from problems.autonumerics.targets import TARGETS, float32_ulp, ulp_error
 from problems.autonumerics.tune import lm_lawson
 
 EXP2 = TARGETS["exp2"]
-
-
-def random_genome(seed: int, steps: int = 12) -> dict:
-    rng = random.Random(seed)
-    g = identity()
-    for _ in range(steps):
-        g = mutate(g, rng)
-    return g
 
 
 def test_op_count_folds_constants_and_counts_x_dependent_ops() -> None:
@@ -56,7 +48,7 @@ def test_validate_rejects_cycles_and_junk() -> None:
 def test_rendered_python_matches_the_genome_and_c_uses_fma() -> None:
     x = np.linspace(0, 1, 101)
     for seed in range(20):
-        g = random_genome(seed)
+        g = random_program(seed, 12)
         f = compile_python(render_python(g))
         with np.errstate(all="ignore"):
             np.testing.assert_allclose(f(x), evaluate_numpy(fold(g), x), rtol=1e-12, atol=1e-300)
@@ -69,7 +61,7 @@ def test_each_mutation_changes_the_function_and_keeps_a_valid_dag(kind: str) -> 
     rng = random.Random(7)
     changed = 0
     for seed in range(40):
-        g = random_genome(seed, 6)
+        g = random_program(seed, 6)
         try:
             child = mutate(g, rng, kind)
         except Rejected:
@@ -132,7 +124,7 @@ def test_taylor_and_pade_baselines() -> None:
 
 
 def test_jax_population_evaluator_matches_numpy_and_xla_float32() -> None:
-    genomes = [random_genome(s) for s in range(24)]
+    genomes = [random_program(s, 12) for s in range(24)]
     x = np.linspace(0.1, 1, 777)
     with jax.enable_x64(True):
         out = interp.evaluate(interp.encode(genomes), x)

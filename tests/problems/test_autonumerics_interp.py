@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 import sys
 import textwrap
@@ -15,7 +14,7 @@ import pytest
 
 from problems.autonumerics import baselines, interp, interp_switch
 from problems.autonumerics.graph import evaluate_numpy, horner, identity
-from problems.autonumerics.mutate import Rejected, mutate
+from problems.autonumerics.mutate import random_program
 from problems.autonumerics.render import compile_python, render_python
 from problems.autonumerics.targets import TARGETS
 
@@ -33,17 +32,6 @@ SPECIAL = [
 ]
 
 
-def random_genome(seed: int, steps: int = 14) -> dict:
-    rng = random.Random(seed)
-    g = identity()
-    for _ in range(steps):
-        try:
-            g = mutate(g, rng)
-        except Rejected:  # nothing to change this time (e.g. at max_ops): draw again
-            continue
-    return g
-
-
 def reference(genomes: list[dict], x: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
         return np.stack([evaluate_numpy(g, x) for g in genomes])
@@ -58,7 +46,7 @@ def assert_matches(out: np.ndarray, ref: np.ndarray, rtol: float = 1e-12) -> Non
 
 
 def test_matches_numpy_on_random_and_special_programs() -> None:
-    genomes = SPECIAL + [random_genome(s) for s in range(40)]
+    genomes = SPECIAL + [random_program(s) for s in range(40)]
     assert sum("fma" in str(g) for g in genomes) > 10 and sum("div" in str(g) for g in genomes) > 5
     x = np.linspace(-1.0, 1.0, 1000)  # 0 included: divisions by zero give inf/nan as NumPy
     with jax.enable_x64(True):
@@ -119,8 +107,8 @@ def test_registers_are_reused_and_constants_folded() -> None:
 def test_buckets_pad_and_reuse_one_executable() -> None:
     x = np.linspace(0, 1, 1000)  # padded to 1024 points
     with jax.enable_x64(True):
-        first = [random_genome(100 + s) for s in range(20)]
-        second = [random_genome(200 + s) for s in range(23)]
+        first = [random_program(100 + s) for s in range(20)]
+        second = [random_program(200 + s) for s in range(23)]
         a, b = interp_switch.encode(first), interp_switch.encode(second)
         assert a.key == b.key and a.ints.shape[1] >= int(a.counts[0])
         interp_switch.run(a, x)
@@ -137,8 +125,8 @@ def test_buckets_pad_and_reuse_one_executable() -> None:
 
 def test_register_file_is_reused_without_leaking_between_calls() -> None:
     x = np.linspace(-1, 1, 700)  # 768 points: the last 68 are padding
-    first = [random_genome(100 + s) for s in range(20)]
-    second = SPECIAL[:3] + [random_genome(200 + s) for s in range(20)]
+    first = [random_program(100 + s) for s in range(20)]
+    second = SPECIAL[:3] + [random_program(200 + s) for s in range(20)]
     with jax.enable_x64(True):
         a, b = interp_switch.encode(first), interp_switch.encode(second)
         assert a.key == b.key  # one executable, one register file
@@ -159,7 +147,7 @@ def test_register_file_is_reused_without_leaking_between_calls() -> None:
 
 
 def test_split_balances_programs_and_runs_on_one_device() -> None:
-    genomes = [random_genome(300 + s) for s in range(30)]
+    genomes = [random_program(300 + s) for s in range(30)]
     stream = interp_switch.encode(genomes, shards=3)
     lengths = [len(interp_switch.lower(g)[0]) // 8 for g in genomes]
     assert stream.counts.sum() == sum(lengths) and stream.counts.max() - stream.counts.min() <= max(
@@ -182,8 +170,9 @@ jax.config.update("jax_num_cpu_devices", 2)
 jax.config.update("jax_enable_x64", True)
 import numpy as np
 from problems.autonumerics import interp_switch
-from tests.problems.test_autonumerics_interp import SPECIAL, random_genome
-genomes = SPECIAL + [random_genome(s) for s in range(25)]
+from problems.autonumerics.mutate import random_program
+from tests.problems.test_autonumerics_interp import SPECIAL
+genomes = SPECIAL + [random_program(s) for s in range(25)]
 x = np.linspace(-1, 1, 500)
 assert len(jax.devices()) == 2
 both = interp_switch.evaluate(genomes, x)
@@ -192,7 +181,7 @@ assert set(interp_switch.encode(genomes, shards=2).where[:, 0]) == {0, 1}
 np.testing.assert_array_equal(both, one)
 # more than PIECE programs: pieces lowered while XLA runs the last, one device each; the
 # first call compiles for device 0 and the other device's executable in the background
-many = SPECIAL + [random_genome(s) for s in range(2 * interp_switch.PIECE)]
+many = SPECIAL + [random_program(s) for s in range(2 * interp_switch.PIECE)]
 alone = interp_switch.run(interp_switch.encode(many), x, jax.devices()[:1])
 np.testing.assert_array_equal(interp_switch.evaluate(many, x), alone)
 while interp_switch._COMPILING:
