@@ -79,11 +79,19 @@ def render_python(
 
 
 def render_c(genome: dict[str, Any], name: str = "approx", f32: bool = True, doc: str = "") -> str:
-    """A C function (float or double) with hexadecimal literals; fma via fmaf/fma."""
+    """A C function (float or double) with hexadecimal literals; fma via fmaf/fma. Built
+    with -ffp-contract=off it rounds every operation as written; XLA's compile of the same
+    program (what float32 mode scores) may contract a multiply into the add it feeds or
+    rewrite a division by a literal, so the header says to check the build."""
     ctype = "float" if f32 else "double"
     lines, out = _lines(genome, c=True, f32=f32)
     body = [f"    const {ctype} {line};" for line in lines]
     comment = [f"/* {doc} */"] if doc else []
+    if f32:
+        comment.append(
+            "/* Build with -ffp-contract=off. Scores are of XLA's compile (it may contract"
+            " a * b + c or rewrite x / c), so verify this build on your inputs. */"
+        )
     return "\n".join(
         [
             *comment,
