@@ -12,6 +12,8 @@ StorageError with one line naming the fix. Passwords never appear in messages.
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -108,7 +110,7 @@ def _sqlite_engine(url: URL, echo: bool) -> Engine:
         cur = dbapi_conn.cursor()
         try:
             if not memory:
-                cur.execute("PRAGMA journal_mode=WAL")
+                _use_wal(cur)
             cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -122,6 +124,25 @@ def _sqlite_engine(url: URL, echo: bool) -> Engine:
         conn.connection.dbapi_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _use_wal(cur: Any) -> None:
+    """Put the database in WAL mode (stored in the file, so done once per database).
+    Switching takes an exclusive lock, and SQLite answers a switch that races another
+    connection's (several processes creating one fresh database) with "database is
+    locked" at once, without its busy handler: retry that here, within the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.002
+    while True:
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(2 * delay, 0.1)
 
 
 def _postgres_engine(url: URL, echo: bool) -> Engine:

@@ -153,3 +153,27 @@ def test_a_schema_that_does_not_match_says_upgrade(tmp_path: Path) -> None:
     message = str(err.value)
     assert "does not match this evoforge's schema" in message and "lease_owner" in message
     assert f"evolve db upgrade --db {url}" in message and "\n" not in message
+
+
+def test_switching_to_wal_waits_for_a_connection_holding_the_database(tmp_path: Path) -> None:
+    """SQLite refuses a journal-mode switch at once, busy handler or not, while another
+    connection holds the database (racing creators of one fresh file hit this ~1 % of the
+    time): the switch is retried until the other connection lets go."""
+    from db.engine import _use_wal
+
+    path = tmp_path / "race.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (a)")  # rollback-journal mode, not yet WAL
+    holder.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(1.0, lambda: holder.execute("COMMIT"))
+    release.start()
+    racer = sqlite3.connect(path, isolation_level=None, timeout=0)  # no busy handler
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            racer.execute("PRAGMA journal_mode=WAL")  # what a single try meets
+        _use_wal(racer.cursor())
+        assert racer.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        release.join()
+        racer.close()
+        holder.close()
