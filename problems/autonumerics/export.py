@@ -48,7 +48,7 @@ def export_program(
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}")
     g = tuned_genome(genome, metrics, f32)
     if fmt == "c":
-        return render_c(g, name, f32=f32)
+        return render_c(g, name, f32=f32, doc=doc)
     body = render_python(g, name, f32=f32, doc=doc)
     if fmt == "jax":
         dtype = "float32" if f32 else "float64"
