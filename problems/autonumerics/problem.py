@@ -4,7 +4,8 @@ Genomes (graph.py) are data, interpreted by this trusted code: ``evaluate_batch`
 each program's constants (tune.py), then scores the whole batch on the validation points
 in one compiled JAX call: the register machine of interp_switch.py in reals mode, and in
 float32 mode the programs' rendered sources compiled by XLA together (compiled.py), since
-XLA's rewrites and fma contraction make that differ from rounding every operation. Options (``--set problem.KEY=VALUE``):
+XLA's rewrites and fma contraction make that differ from rounding every operation.
+Options (``--set problem.KEY=VALUE``):
 
 * ``mode``: ``reals`` (float64; error = max relative error, or with
   ``error="ulp_point"`` AutoNumerics' float32 ULPs at the target's fixed point, the
