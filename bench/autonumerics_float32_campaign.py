@@ -50,9 +50,9 @@ def run_campaign(db: str, minutes: float, seed: int) -> str:
     return summary.name
 
 
-def front(db: str, name: str) -> tuple[list[dict[str, Any]], int]:
+def front(db: str, name: str, stride: int = 1) -> tuple[list[dict[str, Any]], int]:
     """The best (lowest sample error) evaluated program of each operation count, and the
-    number of evaluated programs."""
+    number of evaluated programs. stride > 1 checks every stride-th float32 (tests)."""
     with SQLStorage(db) as storage:
         record = storage.get_campaign(name)
         if record is None:
@@ -73,7 +73,7 @@ def front(db: str, name: str) -> tuple[list[dict[str, Any]], int]:
         row["genome"] = tuned_genome(p.genome, p.metrics, True)
         if ops >= CHECK_FROM:
             fn = jax_function(row["genome"])
-            row.update(exhaustive(fn, TARGET, t.lo, t.hi), ns=latency(fn, t.lo, t.hi))
+            row.update(exhaustive(fn, TARGET, t.lo, t.hi, stride), ns=latency(fn, t.lo, t.hi))
         rows.append(row)
     return rows, evaluated
 
