@@ -7,7 +7,8 @@ the empty program (no polynomial given), and the best program of each operation 
 its front is checked exhaustively (every float32 of the domain, verify.exhaustive) with the
 constants its evaluation tuned, as ``evolve best --format jax`` exports it.
 
-``python -m bench.autonumerics_float32_campaign`` (AN_MINUTES, default 25; AN_SEED, 1)
+``python -m bench.autonumerics_float32_campaign`` (AN_MINUTES, default 25; AN_SEED, 1;
+AN_VALID_POINTS, the search's sample size, default the problem's 10,000)
 writes bench/results/autonumerics_float32_campaign.md (``..._exp.md`` for e^x).
 ``--db URL --name NAME`` checks an existing campaign instead of running one.
 """
@@ -31,6 +32,7 @@ MAX_OPS = 6
 CHECK_FROM = 4  # fewer operations are thousands of ULPs off: no need to enumerate them
 TOP = 4  # programs of MAX_OPS operations checked, best first on the search samples
 TARGET = os.environ.get("AN_TARGET", "exp2")
+VALID = int(os.environ.get("AN_VALID_POINTS", "0"))  # 0: the problem's default
 # the float32 table's figures for the same target (autonumerics_float32.md)
 REFERENCE = {
     "exp2": "minimax degree 6 fma 0.9842 ULP, degree 6 tuned in float32 0.8923 ULP,"
@@ -46,7 +48,8 @@ def run_campaign(db: str, minutes: float, seed: int) -> str:
     summary = api.run(
         f"autonumerics.{TARGET}",
         {"db": db, "time_limit_s": minutes * 60, "max_evals": 10**9, "seed": seed},
-        ["problem.mode=float32", f"problem.max_ops={MAX_OPS}"],
+        ["problem.mode=float32", f"problem.max_ops={MAX_OPS}"]
+        + ([f"problem.valid_points={VALID}"] if VALID else []),
     )
     return summary.name
 
