@@ -54,15 +54,17 @@ def run_campaign(db: str, minutes: float, seed: int) -> str:
     return summary.name
 
 
-def front(db: str, name: str, stride: int = 1) -> tuple[list[dict[str, Any]], int]:
+def front(db: str, name: str, stride: int = 1) -> tuple[list[dict[str, Any]], int, str]:
     """The best (lowest sample error) evaluated program of each operation count, and for
     MAX_OPS the TOP best (the samples can miss a program's worst input, so the best on the
     samples need not be the best over every float32), and the number of evaluated
-    programs. stride > 1 checks every stride-th float32 (tests)."""
+    programs, and the campaign's problem options. stride > 1 checks every stride-th
+    float32 (tests)."""
     with SQLStorage(db) as storage:
         record = storage.get_campaign(name)
         if record is None:
             raise SystemExit(f"no campaign {name!r} in {db}")
+        options = ", ".join(f"{k}={v}" for k, v in record.config["problem_options"].items())
         by_ops: dict[int, list[Any]] = {}
         evaluated = 0
         for p in storage.programs(record.id, status=EVALUATED):
@@ -80,20 +82,20 @@ def front(db: str, name: str, stride: int = 1) -> tuple[list[dict[str, Any]], in
                 fn = jax_function(row["genome"])
                 row.update(exhaustive(fn, TARGET, t.lo, t.hi, stride), ns=latency(fn, t.lo, t.hi))
             rows.append(row)
-    return rows, evaluated
+    return rows, evaluated, options
 
 
-def report(rows: list[dict[str, Any]], evaluated: int, name: str, minutes: str) -> str:
+def report(rows: list[dict[str, Any]], evaluated: int, name: str, minutes: str, options: str) -> str:  # fmt: skip
     t = TARGETS[TARGET]
     xla_ns = latency(t.xla_fn(), t.lo, t.hi)
     lines = [
         "# AutoNumerics float32 campaign from f(x) = x",
         "",
         f"Machine: {machine()}. Campaign `{name}`: {t.description}, float32 mode, at most"
-        f" {MAX_OPS} operations, {minutes}, {evaluated:,} evaluated programs, starting"
-        " from f(x) = x (no polynomial given). The best program of each operation count on"
-        f" the search samples ({TOP} best for {MAX_OPS} operations: the samples can miss a"
-        " program's worst input), then checked over every float32 of the domain.",
+        f" {MAX_OPS} operations ({options}), {minutes}, {evaluated:,} evaluated programs,"
+        " starting from f(x) = x (no polynomial given). The best program of each operation"
+        f" count on the search samples ({TOP} best for {MAX_OPS} operations: the samples can"
+        " miss a program's worst input), then checked over every float32 of the domain.",
         "",
         "| ops | rank on samples | program | error on samples (ULP) | every float32 (ULP) |"
         " < 1 ULP | values |"
@@ -146,8 +148,8 @@ def main() -> str:
     else:
         db = f"sqlite:///{tempfile.mkdtemp()}/float32_campaign.db"
         name = run_campaign(db, minutes, int(os.environ.get("AN_SEED", "1")))
-    rows, evaluated = front(db, name)
-    text = report(rows, evaluated, name, args.minutes or f"{minutes:g} minutes")
+    rows, evaluated, options = front(db, name)
+    text = report(rows, evaluated, name, args.minutes or f"{minutes:g} minutes", options)
     print(text, flush=True)
     suffix = "" if TARGET == "exp2" else f"_{TARGET}"
     (RESULTS / f"autonumerics_float32_campaign{suffix}.md").write_text(text)

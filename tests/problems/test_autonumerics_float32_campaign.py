@@ -16,7 +16,8 @@ def test_front_of_a_short_campaign_is_checked_with_its_tuned_constants(tmp_path,
         {"db": db, "max_evals": 40, "workers": 1, "seed": 2},
         ["problem.mode=float32", "problem.max_ops=6", "problem.es_gens=5", "problem.lm_iters=30"],
     )
-    rows, evaluated = bench.front(db, summary.name, stride=1 << 16)
+    rows, evaluated, options = bench.front(db, summary.name, stride=1 << 16)
+    assert "mode=float32" in options and "max_ops=6" in options
     assert evaluated == 40 and rows and all(r["ops"] <= bench.MAX_OPS for r in rows)
     checked = [r for r in rows if r["ops"] >= 1]
     assert checked
@@ -24,5 +25,5 @@ def test_front_of_a_short_campaign_is_checked_with_its_tuned_constants(tmp_path,
         # a sample of the float32 grid: the same order of error as the search samples
         assert 0.1 * r["sample"] <= r["max_ulp"] <= 10 * r["sample"]
         assert r["count"] == (1065353216 >> 16) + 1 and r["ns"] > 0
-    text = bench.report(rows, evaluated, summary.name, "a test")
+    text = bench.report(rows, evaluated, summary.name, "a test", options)
     assert "| 0 |" in text and "40 evaluated programs" in text
