@@ -36,13 +36,12 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
 from typing import Any
 
 import jax
 import numpy as np
 
-from bench.autonumerics_throughput import deap_population
+from bench.autonumerics_throughput import deap_population, timed_result
 from bench.common import RESULTS, machine
 from problems.autonumerics import baselines, interp, interp_switch
 from problems.autonumerics.graph import evaluate_numpy
@@ -54,12 +53,6 @@ TREES = 100 if QUICK else 500
 POINTS = (500, 1000) if QUICK else (1000, 10000)
 REPS = 3 if QUICK else 5
 STRIDE = 4096 if QUICK else 1  # float32 bit patterns: every one, or a sample
-
-
-def _timed(fn: Any) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def _slots(genomes: list[dict[str, Any]], x: np.ndarray) -> np.ndarray:
@@ -89,15 +82,13 @@ def throughput_rows(trees: int = TREES, reps: int = REPS) -> list[dict[str, Any]
         x = np.linspace(0.01, 1, n)
         with np.errstate(all="ignore"):
             expected = np.stack([evaluate_numpy(g, x) for g in genomes])
-        deap = [_timed(lambda x=x: [gp.compile(t, pset)(x) for t in deap_trees]) for _ in range(reps)]  # fmt: skip
+        deap = [timed_result(lambda x=x: [gp.compile(t, pset)(x) for t in deap_trees])[0] for _ in range(reps)]  # fmt: skip
         row: dict[str, Any] = {"points": n, "deap_s": statistics.median(deap)}
         with jax.enable_x64(True):
             for name, fn in EVALUATORS.items():
-                t0 = time.perf_counter()
-                out = fn(genomes, x)
-                row[f"{name}_first_s"] = time.perf_counter() - t0
+                row[f"{name}_first_s"], out = timed_result(lambda fn=fn, x=x: fn(genomes, x))
                 row[f"{name}_max_diff"], row[f"{name}_odd"] = _agreement(out, expected)
-                steady = [_timed(lambda fn=fn, x=x: fn(genomes, x)) for _ in range(reps)]
+                steady = [timed_result(lambda fn=fn, x=x: fn(genomes, x))[0] for _ in range(reps)]
                 row[f"{name}_s"] = statistics.median(steady)
         rows.append(row)
     return rows

@@ -64,10 +64,15 @@ def uniform_constant() -> float:
     return random.uniform(-1, 1)
 
 
-def _timed(fn: Any) -> float:
+def timed_result(fn: Any) -> tuple[float, Any]:
+    """(seconds, result) of one call."""
     t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def _timed(fn: Any) -> float:
+    return timed_result(fn)[0]
 
 
 def measure(n: int, population: tuple, devices: list, reps: int = REPS) -> dict[str, float]:
@@ -191,9 +196,10 @@ def float32_scoring(batches: int = 12, size: int = 8, points: int = 10002) -> li
     with jax.enable_x64(True):
         interp_switch.evaluate(groups[0], x, f32=True)  # its compile is once per bucket
         for group in groups:
-            machine.append(_timed(lambda g=group: interp_switch.evaluate(g, x, f32=True)))
-            xla.append(_timed(lambda g=group: compiled.outputs(g, x)))
-            a, b = interp_switch.evaluate(group, x, f32=True), compiled.outputs(group, x)
+            seconds, a = timed_result(lambda g=group: interp_switch.evaluate(g, x, f32=True))
+            machine.append(seconds)
+            seconds, b = timed_result(lambda g=group: compiled.outputs(g, x))
+            xla.append(seconds)
             differ += int((~((a == b) | (np.isnan(a) & np.isnan(b)))).any(axis=1).sum())
     m, c = statistics.median(machine), statistics.median(xla)
     problem = AutoNumerics(target="exp2", mode="float32")  # default tuning budget
