@@ -12,6 +12,8 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
+from evaluators.options import check_options
+
 ENTRY_POINT_GROUP = "evoforge.problems"
 
 _FACTORIES: dict[str, Callable[..., Any]] = {}
@@ -83,6 +85,7 @@ def make_problem(name: str, **options: Any) -> Any:
         raise UnknownProblem(
             f"unknown problem {name!r}; known problems: {known} (see `evolve problems`)"
         )
+    options = check_options(factory, options, name)
     try:
         return factory(**options)
     except TypeError as exc:

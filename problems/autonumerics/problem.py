@@ -24,6 +24,7 @@ NSGA-II objectives; metrics carry ``error``, ``ops`` and the tuned constants ``c
 
 from __future__ import annotations
 
+import inspect
 import math
 import zlib
 from typing import Any, ClassVar
@@ -79,8 +80,24 @@ class AutoNumerics:
     ) -> None:
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}; known: {', '.join(TARGETS)}")
-        if mode not in MODES or error not in ("", *ERRORS):
-            raise ValueError(f"mode must be one of {MODES}, error one of {ERRORS}")
+        if mode not in MODES:
+            raise ValueError(f"problem.mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if error not in ("", *ERRORS):
+            raise ValueError(f"problem.error must be one of {', '.join(ERRORS)}, got {error!r}")
+        for name, value, low in (
+            ("max_ops", max_ops, 1),
+            ("train_points", train_points, 8),
+            ("lm_iters", lm_iters, 0),
+            ("es_gens", es_gens, 0),
+            ("es_pop", es_pop, 1),
+            ("batch_size", batch_size, 1),
+        ):
+            if value < low:
+                raise ValueError(f"problem.{name} must be at least {low}, got {value}")
+        if valid_points and valid_points < 8:
+            raise ValueError(
+                f"problem.valid_points must be 0 (the default) or at least 8, got {valid_points}"
+            )
         self.target = TARGETS[target]
         self.name = f"autonumerics.{target}"
         self.mode = mode
@@ -215,6 +232,8 @@ def _factory(target: str) -> Any:
         return AutoNumerics(target=target, **options)
 
     make.__qualname__ = f"autonumerics_{target}"
+    options = inspect.signature(AutoNumerics).parameters.values()
+    make.__signature__ = inspect.Signature([p for p in options if p.name != "target"])  # type: ignore[attr-defined]
     return make
 
 
