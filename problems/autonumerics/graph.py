@@ -98,11 +98,20 @@ def apply_op(op: str, args: list[Any]) -> Any:
     return a * b + c
 
 
+def float32_value(value: float) -> float:
+    """``value`` rounded to float32, as a Python float: beyond float32's range that is
+    +-inf, as the float32 program computes it (silently: such a program is scored invalid,
+    and a warning per constant flooded long campaigns' logs)."""
+    with np.errstate(over="ignore"):
+        return float(np.float32(value))
+
+
 def _fold_value(op: str, args: list[float], dtype: Any) -> float:
     if op == "fma":  # exactly rounded fused multiply-add (the product is exact in float64)
-        a, b, c = (float(dtype(v)) for v in args)
         if dtype is np.float32:
-            return float(np.float32(a * b + c))
+            a, b, c = (float32_value(v) for v in args)
+            return float32_value(a * b + c)
+        a, b, c = (float(v) for v in args)
         return float(np.longdouble(a) * np.longdouble(b) + np.longdouble(c))
     with np.errstate(all="ignore"):
         value = apply_op(op, [dtype(v) for v in args])

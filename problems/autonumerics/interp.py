@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from problems.autonumerics import interp_switch
-from problems.autonumerics.graph import ARITY, fold
+from problems.autonumerics.graph import ARITY, float32_value, fold
 
 ADD, SUB, MUL, DIV, FMA, COPY = range(6)
 OPCODE = {"add": ADD, "sub": SUB, "mul": MUL, "div": DIV, "fma": FMA}
@@ -74,7 +74,7 @@ def linearize(genome: dict[str, Any], f32: bool = False) -> tuple[list, list[flo
             where[i] = (0, -1)
         elif vert[0] == "c":
             where[i] = (0, len(consts))
-            consts.append(float(np.float32(vert[1])) if f32 else float(vert[1]))
+            consts.append(float32_value(vert[1]) if f32 else float(vert[1]))
         else:
             args = [where[a] for a in vert[1:]] + [(0, -1)] * (3 - ARITY[vert[0]])
             instrs.append((OPCODE[vert[0]], args))

@@ -54,7 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from problems.autonumerics.graph import _fold_value
+from problems.autonumerics.graph import _fold_value, float32_value
 
 ADD, SUB, MUL, DIV, FMA, COPY = range(6)
 OPCODE = {"add": ADD, "sub": SUB, "mul": MUL, "div": DIV, "fma": FMA}
@@ -121,7 +121,7 @@ def lower(genome: dict[str, Any], f32: bool = False) -> tuple[list[int], list[fl
         vert = verts[i]
         kind = vert[0]
         if kind == "c":
-            value[i] = float(np.float32(vert[1])) if f32 else float(vert[1])
+            value[i] = float32_value(vert[1]) if f32 else float(vert[1])
             continue
         a = vert[1]
         b = vert[2]

@@ -12,14 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from problems.autonumerics.graph import depends_on_x, fold
+from problems.autonumerics.graph import depends_on_x, float32_value, fold
 
 _SYMBOL = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 
 
 def _literal(value: float, c: bool, f32: bool) -> str:
     if f32:
-        value = float(np.float32(value))
+        value = float32_value(value)
     if not np.isfinite(value):  # a fold that overflowed or divided by zero
         if c:
             text = "NAN" if np.isnan(value) else ("-INFINITY" if value < 0 else "INFINITY")

@@ -52,3 +52,22 @@ def test_float32_error_is_the_error_of_the_compiled_program() -> None:
             y = np.asarray(jax_function(with_constants(folded, tuned))(x))
         expected = float(np.max(np.abs(y.astype(np.float64) - ref) * inv_scale))
         assert res.metrics["error"] == expected
+
+
+def test_constants_beyond_float32_range_are_inf_without_warnings() -> None:
+    """A float64 fit or a fold can leave a constant beyond float32's range: in float32 it is
+    inf, the program is scored invalid, and nothing is printed (long campaigns printed a
+    numpy overflow warning per such constant)."""
+    import warnings
+
+    huge = {"v": [["x"], ["c", 1e30], ["c", 1e20], ["c", 3e38], ["fma", 1, 2, 3], ["mul", 4, 0], ["c", 1e39], ["fma", 0, 6, 5]], "out": 7}  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fold(huge, np.float32)["v"][1] == ["c", np.inf]  # 1e30 * 1e20 + 3e38
+        with jax.enable_x64(True):
+            out = compiled.outputs([huge], X32)
+        assert not np.isfinite(out).any()
+        result = AutoNumerics(target="exp2", mode="float32", es_gens=2).evaluate_batch(
+            [AutoNumerics(target="exp2", mode="float32").candidate(huge)]
+        )[0]
+    assert result.correct is False and result.metrics["error"] == 1e30
