@@ -111,8 +111,9 @@ def _fold_value(op: str, args: list[float], dtype: Any) -> float:
         if dtype is np.float32:
             a, b, c = (float32_value(v) for v in args)
             return float32_value(a * b + c)
-        a, b, c = (float(v) for v in args)
-        return float(np.longdouble(a) * np.longdouble(b) + np.longdouble(c))
+        a, b, c = (np.longdouble(v) for v in args)
+        with np.errstate(all="ignore"):  # inf * 0 and the like: NaN, scored invalid
+            return float(a * b + c)
     with np.errstate(all="ignore"):
         value = apply_op(op, [dtype(v) for v in args])
     return float(value)

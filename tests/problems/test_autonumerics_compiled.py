@@ -64,6 +64,9 @@ def test_constants_beyond_float32_range_are_inf_without_warnings() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert fold(huge, np.float32)["v"][1] == ["c", np.inf]  # 1e30 * 1e20 + 3e38
+        # float64: 1e308 * 1e308 overflows, then inf * 0 is NaN, both folded quietly
+        nan64 = {"v": [["x"], ["c", 1e308], ["c", 0.0], ["fma", 1, 1, 2], ["fma", 3, 2, 2], ["add", 4, 0]], "out": 5}  # fmt: skip
+        assert np.isnan(fold(nan64)["v"][1][1])
         with jax.enable_x64(True):
             out = compiled.outputs([huge], X32)
         assert not np.isfinite(out).any()
