@@ -4,10 +4,9 @@ the hot write paths) a Core Connection."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, bindparam, case, func, or_, select, update
+from sqlalchemy import Connection, Dialect, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from db import convert
@@ -18,7 +17,6 @@ from db.records import (
     PARENT,
     PENDING,
     SECOND_PARENT,
-    LeaseHolder,
     NewStageResult,
     ProgramRecord,
 )
@@ -204,146 +202,3 @@ def counts(s: Session, campaign_id: int) -> dict[str, int]:
         if outcome is not None:
             out[f"outcome:{outcome}"] = out.get(f"outcome:{outcome}", 0) + n
     return out
-
-
-def fork_campaign(
-    s: Session, source_id: int, name: str, at_eval: int, config: dict[str, Any] | Any
-) -> Any:
-    """The body of SQLStorage.fork_campaign, inside its transaction."""
-    from db.models import LLMCall
-
-    src = s.get(Campaign, source_id)
-    if src is None:
-        raise StorageError(f"no campaign with id {source_id}")
-    if not 1 <= at_eval <= (src.eval_counter or 0):
-        raise StorageError(
-            f"campaign {src.name!r} has {src.eval_counter or 0} evaluations: "
-            f"fork --at takes 1..{src.eval_counter or 0}"
-        )
-    new = Campaign(
-        name=name,
-        problem=src.problem,
-        config=convert.json_mapping(config, "campaign config"),
-        seed=src.seed,
-        status="running",
-        eval_counter=at_eval,
-        created_at=utcnow(),
-    )
-    s.add(new)
-    s.flush()
-    old_rows = list(
-        s.scalars(
-            select(Program)
-            .where(Program.campaign_id == source_id, Program.status == EVALUATED)
-            .where(Program.eval_seq <= at_eval)
-            .order_by(Program.id)
-        )
-    )
-    copies = [
-        Program(
-            campaign_id=new.id,
-            **{
-                c: getattr(p, c)
-                for c in (
-                    "code",
-                    "genome",
-                    "code_hash",
-                    "ast_hash",
-                    "generation",
-                    "island",
-                    "operator",
-                    "status",
-                    "outcome",
-                    "score",
-                    "correct",
-                    "metrics",
-                    "features",
-                    "feedback",
-                    "eval_seq",
-                    "created_at",
-                    "evaluated_at",
-                )
-            },
-        )
-        for p in old_rows
-    ]
-    s.add_all(copies)
-    s.flush()
-    ids = {old.id: copy.id for old, copy in zip(old_rows, copies, strict=True)}
-    old_ids = list(ids)
-    for i in range(0, len(old_ids), PAGE):
-        chunk = old_ids[i : i + PAGE]
-        for e in s.scalars(select(Edge).where(Edge.child_id.in_(chunk)).order_by(Edge.id)):
-            if e.parent_id in ids:
-                s.add(Edge(parent_id=ids[e.parent_id], child_id=ids[e.child_id], kind=e.kind))
-        for ev in s.scalars(
-            select(Evaluation).where(Evaluation.program_id.in_(chunk)).order_by(Evaluation.id)
-        ):
-            row = {c.name: getattr(ev, c.name) for c in Evaluation.__table__.columns}
-            row.pop("id")
-            row["program_id"] = ids[ev.program_id]
-            s.add(Evaluation(**row))
-    calls = s.scalars(select(LLMCall).where(LLMCall.campaign_id == source_id).order_by(LLMCall.id))
-    for call in calls:
-        if call.program_id is None:
-            if call.after_eval > at_eval:
-                continue
-        elif call.program_id not in ids:
-            continue
-        row = {c.name: getattr(call, c.name) for c in LLMCall.__table__.columns}
-        row.pop("id")
-        row["campaign_id"] = new.id
-        row["program_id"] = ids.get(call.program_id) if call.program_id else None
-        row["parent_id"] = ids.get(call.parent_id) if call.parent_id else None
-        s.add(LLMCall(**row))
-    s.flush()
-    return convert.campaign(new)
-
-
-# -- the campaign lease ----------------------------------------------------------------------
-def acquire_lease(
-    conn: Connection, campaign_id: int, owner: str, ttl_s: float, stale_owner: str | None
-) -> LeaseHolder | None:
-    """One conditional UPDATE takes the lease (atomic on SQLite and PostgreSQL: the row is
-    written, or the condition was false, under the writer's lock); None when ``owner`` holds
-    it now, else the holder that kept it."""
-    now = utcnow()
-    c = CAMPAIGNS.c
-    free = [c.lease_owner.is_(None), c.lease_until.is_(None), c.lease_until < now]
-    free.append(c.lease_owner == owner)
-    if stale_owner:
-        free.append(c.lease_owner == stale_owner)
-    taken = conn.execute(
-        update(CAMPAIGNS)
-        .where(c.id == campaign_id, or_(*free))
-        .values(lease_owner=owner, lease_until=now + timedelta(seconds=ttl_s))
-    )
-    if taken.rowcount == 1:
-        return None
-    row = conn.execute(
-        select(c.lease_owner, c.lease_until).where(c.id == campaign_id)
-    ).one_or_none()
-    if row is None:
-        raise StorageError(f"no campaign with id {campaign_id}")
-    # The UPDATE failed, so (in this transaction's view) a live holder has it.
-    return LeaseHolder(owner=row.lease_owner or "", until=row.lease_until or now)
-
-
-def renew_lease(conn: Connection, campaign_id: int, owner: str, ttl_s: float) -> bool:
-    c = CAMPAIGNS.c
-    result = conn.execute(
-        update(CAMPAIGNS)
-        .where(c.id == campaign_id, c.lease_owner == owner)
-        .values(lease_until=utcnow() + timedelta(seconds=ttl_s))
-    )
-    return result.rowcount == 1
-
-
-def release_lease(conn: Connection, campaign_id: int, owner: str) -> bool:
-    c = CAMPAIGNS.c
-    result = conn.execute(
-        update(CAMPAIGNS)
-        .where(c.id == campaign_id, c.lease_owner == owner)
-        .values(lease_owner=None, lease_until=None)
-    )
-    return result.rowcount == 1

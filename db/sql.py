@@ -20,7 +20,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from db import convert, queries
+from db import convert, fork, lease, queries
 from db.engine import (
     READ_ONLY,
     connection_error,
@@ -174,7 +174,7 @@ class SQLStorage(SQLReads, Storage):
     ) -> LeaseHolder | None:
         for _ in range(3):
             with self._write() as conn:
-                holder = queries.acquire_lease(conn, campaign_id, owner, float(ttl_s), stale_owner)
+                holder = lease.acquire_lease(conn, campaign_id, owner, float(ttl_s), stale_owner)
             # A holder that let go between the UPDATE and the read (PostgreSQL, read
             # committed): try again rather than report a lease no one holds.
             if holder is None or (holder.owner and holder.until >= utcnow()):
@@ -183,11 +183,11 @@ class SQLStorage(SQLReads, Storage):
 
     def renew_lease(self, campaign_id: int, owner: str, ttl_s: float) -> bool:
         with self._write() as conn:
-            return queries.renew_lease(conn, campaign_id, owner, float(ttl_s))
+            return lease.renew_lease(conn, campaign_id, owner, float(ttl_s))
 
     def release_lease(self, campaign_id: int, owner: str) -> bool:
         with self._write() as conn:
-            return queries.release_lease(conn, campaign_id, owner)
+            return lease.release_lease(conn, campaign_id, owner)
 
     # -- programs and lineage ------------------------------------------------------
     def add_program(
@@ -329,7 +329,7 @@ class SQLStorage(SQLReads, Storage):
     ) -> CampaignRecord:
         try:
             with self._session() as s:
-                return queries.fork_campaign(s, source_id, name, int(at_eval), config)
+                return fork.fork_campaign(s, source_id, name, int(at_eval), config)
         except IntegrityError as exc:
             raise StorageError(
                 f"cannot fork into {name!r}: {_reason(exc)} (is the name taken?)"
