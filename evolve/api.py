@@ -388,6 +388,7 @@ def describe_summary(summary: CampaignSummary, db_url: str) -> str:
             + _held(summary, best_program.id)
             + f" (generation {best_program.generation}, {best_program.operator})"
         )
+    lines += _front_lines(summary)
     failures = {k: v for k, v in summary.outcomes.items() if k != "ok"}
     if failures:
         lines.append(f"  failures by outcome: {failures}")
@@ -403,6 +404,23 @@ def describe_summary(summary: CampaignSummary, db_url: str) -> str:
             lines.append(f"  models disabled: {llm['disabled_models']}")
     lines.append(f"  results: {db_url} · `evolve best {summary.name}` · `evolve status`")
     return "\n".join(lines)
+
+
+def _front_lines(summary: CampaignSummary) -> list[str]:
+    """The held-out check of the final front, for problems whose result is a front
+    (held_out_front): one line per program but the initial one, its report's first line."""
+    initial = summary.initial.id if summary.initial is not None else None
+    front = [e for pid, e in summary.held_out.items() if pid != initial]
+    front.sort(key=lambda e: -e["score"] if e.get("score") is not None else float("inf"))
+    if len(front) < 2:
+        return []
+    lines = [f"  held-out check of the final front ({len(front)} programs):"]
+    for e in front:
+        first = (e.get("detail") or "").split("\n", 1)[0]
+        lines.append(
+            f"    program {e['program_id']}: held-out {_fmt(e.get('score'))} · {first[:150]}"
+        )
+    return lines
 
 
 def _held(summary: CampaignSummary, program_id: int) -> str:

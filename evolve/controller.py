@@ -31,7 +31,13 @@ from evolve.bookkeeping import to_new_stage as _to_new_stage
 from evolve.campaign import CampaignError, CampaignSummary, unique_name
 from evolve.config import CampaignConfig
 from evolve.executors import default_executor, harness_files
-from evolve.held_out import held_out_entry, held_out_jobs, held_out_targets, held_out_timeout
+from evolve.held_out import (
+    final_front,
+    held_out_entry,
+    held_out_jobs,
+    held_out_targets,
+    held_out_timeout,
+)
 from evolve.lease import CampaignLease
 from evolve.live import Progress, QuietView
 from evolve.llm.operator import LLMOutcome
@@ -281,9 +287,13 @@ class Controller:
 
     # -- held-out report (evolve/held_out.py) ---------------------------------------------
     def _held_out(self) -> dict[int, dict[str, Any]]:
-        """Score the best and the initial program on the held-out stages (never selected on)."""
+        """Score the best (or the final front) and the initial program on the held-out
+        stages (never selected on)."""
         book = self.book
-        targets = held_out_targets(self.problem, book.best, book.initial)
+        targets = held_out_targets(
+            self.problem, book.best, book.initial,
+            lambda: final_front(self.storage, self.campaign.id, self.problem),
+        )  # fmt: skip
         if not targets:
             return {}
         book.held_results = {}

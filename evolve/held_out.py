@@ -1,14 +1,19 @@
 """The held-out report: the best and the initial program scored on the held-out stages,
-which the search never selects on. The controller submits these jobs, waits for them and
-records each entry (it is the database's only writer)."""
+which the search never selects on; for a problem whose result is a Pareto front
+(``held_out_front = True``, e.g. AutoNumerics' error against operation count), every
+program of the final front instead of the best. The controller submits these jobs, waits
+for them and records each entry (it is the database's only writer)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from db.records import ProgramRecord
+from db.records import EVALUATED, ProgramRecord
+from db.storage import Storage
 from evaluators.contract import ERROR
 from evolve.config import CampaignConfig
+from evolve.strategies_moo import pareto_front, problem_objectives
 from workers.jobs import HELD_OUT, Job, JobResult
 
 HELD_OUT_TIMEOUT_S = 600.0
@@ -21,12 +26,28 @@ def held_out_timeout(problem: Any) -> float:
 
 
 def held_out_targets(
-    problem: Any, best: ProgramRecord | None, initial: ProgramRecord | None
-) -> dict[int, ProgramRecord]:
-    """The programs to score, by id; none when the problem has no held-out stages."""
-    if not hasattr(problem, "held_out_stages") or best is None:
+    problem: Any, best: ProgramRecord | None, initial: ProgramRecord | None,
+    front: Callable[[], list[ProgramRecord]],
+) -> dict[int, ProgramRecord]:  # fmt: skip
+    """The programs to score, by id: the final front (when the problem asks for it) or the
+    best, and the initial program; none when the problem has no held-out evaluation."""
+    if best is None:
         return {}
-    return {p.id: p for p in (best, initial) if p is not None}
+    if getattr(problem, "held_out_front", False):
+        chosen = [*front(), initial]
+    elif hasattr(problem, "held_out_stages"):
+        chosen = [best, initial]
+    else:
+        return {}
+    return {p.id: p for p in chosen if p is not None}
+
+
+def final_front(storage: Storage, campaign_id: int, problem: Any) -> list[ProgramRecord]:
+    """The campaign's Pareto front by the problem's objectives, with code and genomes."""
+    light = storage.programs(campaign_id, status=EVALUATED, with_code=False)
+    ids = [p.id for p in pareto_front(light, problem_objectives(problem))]
+    full = {p.id: p for p in storage.programs_by_id(ids, with_code=True)}
+    return [full[i] for i in ids]  # the front's order: best by the first objective first
 
 
 def held_out_jobs(config: CampaignConfig, targets: dict[int, ProgramRecord]) -> list[Job]:

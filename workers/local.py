@@ -110,13 +110,17 @@ class LocalExecutor:
         return len(self._queue) + busy
 
     def _dispatch(self) -> None:
-        # Idle workers first, then one batch ahead for each busy one.
+        # Idle workers first, then one batch ahead for each busy one. Fewer jobs than
+        # full batches for the idle workers are shared out evenly (a campaign's last jobs,
+        # its held-out checks: one worker must not run them all while another waits).
         for depth in range(PIPELINE_DEPTH):
-            for slot in self._slots:
+            waiting = [s for s in self._slots if s.ready and len(s.batches) == depth]
+            share = -(-len(self._queue) // max(1, len(waiting)))
+            for slot in waiting:
                 if not self._queue:
                     return
-                if slot.ready and len(slot.batches) == depth:
-                    count = min(self.batch_size, len(self._queue))
+                if len(slot.batches) == depth:
+                    count = min(self.batch_size, share, len(self._queue))
                     batch = [self._queue.popleft() for _ in range(count)]
                     slot.batches.append(batch)
                     slot.conn.send(batch)

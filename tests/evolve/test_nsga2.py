@@ -15,6 +15,7 @@ from evolve.strategies_moo import (
     Regularized,
     crowding,
     dominates,
+    first_front,
     non_dominated_sort,
     pareto_front,
 )
@@ -91,3 +92,11 @@ def test_regularized_ages_out_the_oldest() -> None:
     assert [p.id for p in s.population] == [2, 3, 4]  # the best (id 1) aged out
     assert s.ask(random.Random(0)).parents[0].id == 4
     assert s.best_per_island() == [-1e-9]
+
+
+def test_first_front_equals_the_first_front_of_the_full_sort() -> None:
+    rng = random.Random(3)
+    for dims in (2, 3):
+        pts = list({tuple(rng.randint(0, 30) for _ in range(dims)) for _ in range(400)})
+        full = sorted(pts[i] for i in non_dominated_sort(pts)[0])
+        assert first_front(pts) == full

@@ -136,3 +136,16 @@ def test_a_worker_gets_its_next_job_before_it_answers_and_a_death_requeues_both(
     # only the job being evaluated counts the death; the waiting one was never started
     assert [r.job.attempt for r in results] == [2, 1, 1]
     assert all(r.stages[-1].outcome == "ok" for r in results)
+
+
+def test_fewer_jobs_than_a_batch_are_shared_between_idle_workers() -> None:
+    """A campaign's held-out checks (a few long jobs) must not all go to one worker."""
+    code = "# EVOLVE-BLOCK-START\ndef f(x):\n    return x\n# EVOLVE-BLOCK-END\n"
+    with LocalExecutor(workers=2, batch_size=8) as executor:
+        assert executor.wait_ready(120) is True
+        executor.submit([Job(i, code, SINE) for i in range(1, 6)])
+        assert sorted(len(b) for slot in executor._slots for b in slot.batches) == [2, 3]
+        executor.submit([Job(i, code, SINE) for i in range(6, 26)])  # a full batch ahead each
+        assert sorted(len(slot.batches[-1]) for slot in executor._slots) == [8, 8]
+        results = collect(executor, 25)
+    assert sorted(r.job.job_id for r in results) == list(range(1, 26))

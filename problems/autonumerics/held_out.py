@@ -1,0 +1,55 @@
+"""The held-out check of a float32 campaign's final front (issue 5: every program on the
+final front verified over every float32 of the domain).
+
+The controller scores each program of the final front on the held-out stage set
+(evolve/held_out.py, ``held_out_front``); in float32 mode that is this check: the program,
+tuned exactly as during the search (tuning is deterministic for a genome), compiled by XLA
+as ``evolve best --format jax`` exports it, run on every float32 bit pattern in the domain
+(verify.exhaustive: about 17 s per program for 2^x on [0, 1] on one CPU core).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+
+from evaluators.contract import EvalResult
+from problems.autonumerics import compiled
+from problems.autonumerics.graph import op_count
+from problems.autonumerics.verify import exhaustive, jax_function
+
+
+def verify_program(problem: Any, genome: dict[str, Any], train_err: float) -> EvalResult:
+    """The program's max ULP error over every float32 of the domain (every
+    ``verify_stride``-th with a stride), unless its search samples already show
+    ``verify_below`` ULP or more: the samples are float32 values of the domain, so
+    enumerating could only find a larger error (the program is not faithful either way)."""
+    ops = op_count(genome)
+    x, ref, inv_scale = problem._points(problem.x_valid)
+    with jax.enable_x64(True):
+        out = compiled.outputs([genome], x)[0].astype(np.float64)
+    with np.errstate(all="ignore"):
+        sample = float(np.nan_to_num(np.max(np.abs(out - ref) * inv_scale), nan=np.inf))
+    if not sample < problem.verify_below:
+        note = f"{ops} ops, not enumerated: {sample:.4g} ULP on the search samples already\n"
+        return problem._result(genome, sample, train_err, len(x), {"enumerated": 0.0}, note)
+    t, stride = problem.target, problem.verify_stride
+    check = exhaustive(jax_function(genome), problem.target_name, t.lo, t.hi, stride)
+    # the samples are float32 values of the domain too (with a stride, not all enumerated)
+    worst, count = max(check["max_ulp"], sample), check["count"]
+    every = "every float32" if stride == 1 else f"every {stride}th float32"
+    verdict = (
+        ("faithful (< 1 ULP)" if stride == 1 else "< 1 ULP where checked")
+        if worst < 1
+        else "not faithful"
+    )
+    note = (
+        f"{ops} ops, {every} in [{t.lo:.6g}, {t.hi:.6g}] ({count:.4g} values): max {check['max_ulp']:.4f} ULP "
+        f"at x = {check['worst_x']!r}, {sample:.4f} ULP on the search samples: {verdict}\n"
+    )
+    extra = {"enumerated": count, "sample_error": sample, "check_s": check["seconds"]}
+    if np.isfinite(check["worst_x"]):
+        extra["worst_x"] = check["worst_x"]
+    return problem._result(genome, worst, train_err, int(count), extra, note)
