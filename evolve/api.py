@@ -362,6 +362,9 @@ def format_best(rows: list[dict[str, Any]]) -> str:
             f"# program {r['id']} · score {_fmt(r['score'])}{held_text} · "
             f"generation {r['generation']} · island {r['island']} · {r['operator']}"
         )
+        first = ((held or {}).get("detail") or "").split("\n", 1)[0]
+        if first:
+            out.append(f"# held-out check: {first}")
         if r.get("evaluated_code"):
             out.append("# as evaluated: constants tuned by the evaluation (the stored code")
             out.append("# holds the ones it started from)")

@@ -66,3 +66,5 @@ def test_a_float32_campaign_ends_with_the_check_of_its_whole_front(tmp_path) -> 
     text = api.describe_summary(summary, db)
     assert f"held-out check of the final front ({len(front)} programs):" in text
     assert text.count("float32 in [0, 1]") == len(front)
+    shown = api.format_best(api.best(db, summary.name))  # `evolve best` shows the check too
+    assert f"# held-out check: {front[0].metrics['ops']:.0f} ops, every 65536th float32" in shown
