@@ -300,9 +300,14 @@ class Controller:
         self.executor.submit(held_out_jobs(self.config, targets))
         deadline = time.monotonic() + held_out_timeout(self.problem)
         while len(book.held_results) < len(targets) and time.monotonic() < deadline:
+            phase = f"held-out check: {len(book.held_results)}/{len(targets)} programs"
+            if phase != self.progress.phase:  # these can take minutes: say what runs
+                self.progress.phase = phase
+                self.view.update(self.progress, force=True)
             self._lease.keep()
             for result in self.executor.completed(timeout=0.5):
                 self._settle([result], [])  # a late search result is recorded as ever
+        self.progress.phase = f"held-out check: {len(book.held_results)}/{len(targets)} programs"
         report = {}
         self._lease.keep()
         for program_id, result in book.held_results.items():

@@ -21,6 +21,7 @@ class Progress:
     outcomes: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
     isolation: str = ""
+    phase: str = ""  # after the search, e.g. "held-out check: 3/9 programs"
 
     @property
     def rate(self) -> float:
@@ -38,6 +39,7 @@ def summary_line(p: Progress) -> str:
     return (
         f"[{p.campaign}] {p.done}/{p.budget} evaluated, {p.in_flight} in flight, "
         f"{p.rate:.1f} eval/s, best {_fmt(p.best)} | islands {islands} | failures: {failures}"
+        + (f" | {p.phase}" if p.phase else "")
     )
 
 
@@ -70,7 +72,7 @@ class RichView:
     def _render(self, p: Progress) -> Any:
         from rich.table import Table
 
-        table = Table(title=f"evoforge · {p.campaign}", expand=False)
+        table = Table(title=f"evoforge · {p.campaign}", caption=p.phase or None, expand=False)
         table.add_column("evaluated")
         table.add_column("in flight")
         table.add_column("eval/s")

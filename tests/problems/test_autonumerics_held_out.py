@@ -41,20 +41,23 @@ def test_a_front_program_is_enumerated_with_the_constants_the_search_tuned() -> 
     assert far.feedback.startswith("0 ops, not enumerated: ")
 
 
-def test_a_float32_campaign_ends_with_the_check_of_its_whole_front(tmp_path) -> None:
+def test_a_float32_campaign_ends_with_the_check_of_its_whole_front(tmp_path, capsys) -> None:
     from evolve import api
 
     db = f"sqlite:///{tmp_path / 'front.db'}"
     options = ["problem.mode=float32", "problem.max_ops=6", "problem.es_gens=5",
                "problem.lm_iters=30", f"problem.verify_stride={1 << 16}",
                "problem.verify_below=1e12"]  # fmt: skip
-    summary = api.run("autonumerics.exp2", {"db": db, "max_evals": 40, "workers": 2, "seed": 3}, options)  # fmt: skip
+    summary = api.run("autonumerics.exp2", {"db": db, "max_evals": 40, "workers": 2, "seed": 3}, options, quiet=False)  # fmt: skip
+    progress = capsys.readouterr().out  # the check can take minutes: the progress says so
     with SQLStorage(db) as storage:
         record = storage.get_campaign(summary.name)
         problem = AutoNumerics(target="exp2", mode="float32", max_ops=6)
         front = final_front(storage, record.id, problem)
         events = {e.payload["program_id"]: e.payload for e in storage.events(record.id, "held_out")}
     assert len(front) >= 3  # a front: several operation counts
+    n = len(summary.held_out)  # the front and the initial program
+    assert f"| held-out check: 0/{n} programs" in progress and f"| held-out check: {n}/{n} programs" in progress  # fmt: skip
     assert set(summary.held_out) == set(events) == {p.id for p in front} | {summary.initial.id}
     errors = [p.metrics["error"] for p in front]
     assert errors == sorted(errors)  # best first, and the errors fall as operations rise
