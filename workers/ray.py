@@ -209,10 +209,14 @@ class RayExecutor:
 
     # -- dispatch -----------------------------------------------------------------------
     def _dispatch(self) -> None:
+        # Fewer jobs than full batches for the idle actors are shared out evenly (as the
+        # local executor does: a campaign's held-out checks must not queue on one actor).
+        idle = sum(1 for slot in self._slots if slot.ready and not slot.lease)
+        share = -(-len(self._queue) // max(1, idle))
         for slot in list(self._slots):
             while self._queue and slot.ready and not slot.lease:
                 jobs, wire = [], []
-                while self._queue and len(jobs) < self.batch_size:
+                while self._queue and len(jobs) < min(self.batch_size, share):
                     job = self._queue.popleft()
                     try:
                         wire.append(job_to_wire(job))

@@ -294,6 +294,20 @@ def test_a_batch_goes_to_one_worker_in_one_call(cluster) -> None:
     assert all(r.stages[-1].outcome == "ok" for r in results)
 
 
+def test_fewer_jobs_than_a_batch_are_shared_between_idle_workers(cluster) -> None:
+    problem = make_problem(SINE)
+    problem.batch_size = 8
+    config = CampaignConfig(problem=SINE, workers=2, ray_address=cluster.address)
+    code = "# EVOLVE-BLOCK-START\ndef f(x):\n    return x\n# EVOLVE-BLOCK-END\n"
+    with RayExecutor(config, problem) as executor:
+        wait_ready(executor, workers=2)
+        executor.submit([Job(i, code, SINE) for i in range(5)])
+        assert sorted(len(slot.jobs) for slot in executor._slots) == [2, 3]
+        results = collect(executor, 5)
+    assert sorted(r.job.job_id for r in results) == list(range(5))
+    assert executor.stats["dispatches"] == 2 and len({r.worker for r in results}) == 2
+
+
 def test_workers_that_cannot_start_fail_the_jobs_readably(cluster) -> None:
     # an isolation level no sandbox knows: every actor's __init__ raises
     config = CampaignConfig(problem=SINE, workers=1, isolation="none", ray_address=cluster.address)
