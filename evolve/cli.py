@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -124,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("evolve: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `evolve best ... | head`: the reader stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet exit flush
+        return 141  # 128 + SIGPIPE, as a shell tool killed by the signal reports
 
 
 def _dispatch(args: argparse.Namespace) -> int:

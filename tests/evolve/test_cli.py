@@ -140,3 +140,23 @@ def test_env_var_selects_the_database(capsys, db_url: str, monkeypatch) -> None:
     run_cli(capsys, "run", SINE, "--max-evals", "3", "--workers", "1", "--name", "env", "--quiet")
     code, out, _ = run_cli(capsys, "status", "--json")
     assert [r["name"] for r in json.loads(out)] == ["env"]
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly() -> None:
+    """`evolve best ... | head`: the pipe closes before the output is written."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from evolve.cli import main; sys.exit(main(['problems']))",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    child.stdout.close()  # before the child has imported anything, let alone printed
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 141
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
