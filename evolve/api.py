@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import json
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -264,10 +265,12 @@ def _evaluated_source(record: Any) -> Any:
 
 
 def export_best(
-    db: str | None, campaign: str, *, fmt: str | None = None, out_dir: str | None = None
-) -> str:
-    """The best program as a standalone function in ``fmt`` (a problem's ``export_source``),
-    or its artefact written to ``out_dir`` (a problem's ``export_artifact``)."""
+    db: str | None, campaign: str, *, fmt: str | None = None, out_dir: str | None = None,
+    full_range: bool = False,
+) -> str:  # fmt: skip
+    """The best program as a standalone function in ``fmt`` (a problem's ``export_source``;
+    ``full_range``: the whole-domain function built on it, where the problem has one), or
+    its artefact written to ``out_dir`` (a problem's ``export_artifact``)."""
     with _storage(db) as storage:
         record = storage.get_campaign(campaign)
         if record is None:
@@ -285,9 +288,12 @@ def export_best(
         raise UserError(
             f"problem {record.problem!r} does not support {what}; `evolve best` prints its code"
         )
+    if full_range and "full_range" not in inspect.signature(exporter).parameters:
+        raise UserError(f"problem {record.problem!r} has no --full-range export")
     with _user_errors():
         if fmt:
-            return str(exporter(program.genome, dict(program.metrics), fmt))
+            extra = {"full_range": True} if full_range else {}
+            return str(exporter(program.genome, dict(program.metrics), fmt, **extra))
         return f"wrote {exporter(program.genome, out_dir)}"
 
 

@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the best program as a standalone function (autonumerics)",
     )
     best.add_argument(
+        "--full-range",
+        action="store_true",
+        help="with --format: the float32 2^x / e^x for every input built on the program "
+        "(a float32 campaign on autonumerics.exp2_half or autonumerics.exp)",
+    )
+    best.add_argument(
         "--export",
         metavar="DIR",
         help="write the best program's artefact to DIR (compression.distill: the student)",
@@ -187,8 +193,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         _print(rows, args.json, api.format_status)
         return 0
     if args.command == "best":
+        if args.full_range and not args.format:
+            raise api.UserError("--full-range goes with --format jax|c|python")
         if args.format or args.export:
-            print(api.export_best(args.db, args.campaign, fmt=args.format, out_dir=args.export))
+            print(api.export_best(args.db, args.campaign, fmt=args.format, out_dir=args.export,
+                                  full_range=args.full_range))  # fmt: skip
             return 0
         rows = api.best(args.db, args.campaign, args.k)
         _print(rows, args.json, api.format_best)

@@ -7,7 +7,8 @@ e^x a full-range float32 function with the standard range reduction:
 2^n is applied exactly, subnormal results included (see ``full_range_jax``).
 
 ``export_program(genome, metrics, fmt)`` is what ``evolve best --format`` calls (through
-``AutoNumerics.export_source``); ``metrics`` carries the tuned constants c0, c1, ...
+``AutoNumerics.export_source``), ``export_full_range`` what ``--full-range`` adds;
+``metrics`` carries the tuned constants c0, c1, ...
 """
 
 from __future__ import annotations
@@ -59,28 +60,31 @@ def export_program(
     return body
 
 
+def export_full_range(genome: Any, metrics: Mapping[str, float], fmt: str, target: str,
+                      f32: bool) -> str:  # fmt: skip
+    """``evolve best --full-range``: the full-range float32 function around the program,
+    which must be a float32 core of a reduced domain (a campaign on exp2_half or exp)."""
+    full = {core: full for full, core in CORE_TARGET.items()}.get(target)
+    if full is None or not f32:
+        raise ValueError(
+            "--full-range needs a float32-mode campaign on a reduced domain: autonumerics."
+            "exp2_half (2^x on [-1/2, 1/2]) or autonumerics.exp (e^x on [-ln2/2, ln2/2])"
+        )
+    if fmt not in FORMATS:
+        raise ValueError(f"--format must be one of {', '.join(FORMATS)}")
+    core = tuned_genome(genome, metrics, True)
+    return full_range_c(core, full) if fmt == "c" else full_range_source(core, full)
+
+
 CORE_TARGET = {"exp2": "exp2_half", "exp": "exp"}  # target whose domain the core must cover
 # x is clamped to these first: beyond them 2^x / e^x is already 0 or inf in float32, and
 # n stays in [-151, 129], so the int32 conversion and the bit patterns are valid.
 X_CLAMP = {"exp2": (-151.0, 129.0), "exp": (-104.0, 89.0)}
 
 
-def _reduce_jax(x: Any, target: str) -> tuple[Any, Any]:
-    """(n, r) as float32 arrays: b^x = 2^n b^r."""
-    import jax.numpy as jnp
-
-    x = jnp.clip(x, *X_CLAMP[target])
-    if target == "exp2":
-        n = jnp.round(x)  # round half to even = rint
-        return n, x - n  # exact: |x - n| <= 1/2 and x, n share the binade scale
-    n = jnp.round(x * jnp.float32(INV_LN2))
-    t = x - n * jnp.float32(LN2_HI)  # exact (Sterbenz; n * LN2_HI exact, 12 + 8 bits)
-    return n, t - n * jnp.float32(LN2_LO)
-
-
-def full_range_jax(core: dict[str, Any], target: str) -> Any:
-    """A jitted float32 2^x or e^x for every float32 x, from a core program on the reduced
-    domain (``CORE_TARGET``: 2^r on [-1/2, 1/2], e^r on [-ln2/2, ln2/2]):
+def full_range_source(core: dict[str, Any], target: str, name: str = "") -> str:
+    """Python/JAX source of a float32 2^x or e^x for every float32 x, from a core program
+    on the reduced domain (``CORE_TARGET``: 2^r on [-1/2, 1/2], e^r on [-ln2/2, ln2/2]):
 
         2^x = 2^n * 2^r,  n = rint(x),         r = x - n                       (exact)
         e^x = 2^n * e^r,  n = rint(x / ln2),   r = (x - n*LN2_HI) - n*LN2_LO  (Cody-Waite)
@@ -93,31 +97,45 @@ def full_range_jax(core: dict[str, Any], target: str) -> Any:
     2^n is applied exactly: as two powers of two built from bit patterns for normal results
     (so n = 128 works), and for results below 2^-126 by rounding p * 2^(n + 149) to an
     integer, which *is* the subnormal's bit pattern (XLA on CPU flushes subnormal
-    arithmetic, so they are never computed in float).
+    arithmetic, so they are never computed in float). ``evolve best --format jax
+    --full-range`` prints this source; ``full_range_jax`` compiles it.
     """
-    import jax
-    import jax.numpy as jnp
-
     if target not in CORE_TARGET:
         raise ValueError("full-range export exists for exp2 and exp")
-    poly = compile_python(render_python(core, "core", f32=True), "core")
+    name = name or f"{target}_full"
+    lo, hi = X_CLAMP[target]
+    if target == "exp2":
+        reduce = "    n = jnp.round(c)  # round half to even = rint\n    p = core(c - n)  # exact\n"
+    else:
+        reduce = (
+            f"    n = jnp.round(c * jnp.float32({INV_LN2!r}))\n"
+            f"    t = c - n * jnp.float32({LN2_HI!r})  # exact (n * LN2_HI has 12 + 8 bits)\n"
+            f"    p = core(t - n * jnp.float32({LN2_LO!r}))\n"
+        )
+    core_source = render_python(core, "core", f32=True, doc=f"{target} on the reduced domain")
+    return (
+        "import jax\nimport jax.numpy as jnp\n\n\n"
+        f"{core_source}\n\n"
+        "def _pow2(k):  # 2^k for int32 k in [-126, 127], exact, from its bit pattern\n"
+        "    return jax.lax.bitcast_convert_type((k + 127) << 23, jnp.float32)\n\n\n"
+        "@jax.jit\n"
+        f"def {name}(x):\n"
+        f'    """{"2^x" if target == "exp2" else "e^x"} for every float32 x (normal, subnormal, 0 and inf results)."""\n'
+        "    x = jnp.asarray(x, jnp.float32)\n"
+        f"    c = jnp.clip(x, {lo!r}, {hi!r})  # beyond: 0 or inf already; n fits int32\n"
+        f"{reduce}"
+        "    k = n.astype(jnp.int32)\n"
+        "    half = k >> 1\n"
+        "    normal = p * _pow2(half) * _pow2(k - half)\n"
+        "    m = jnp.round(p * _pow2(k + 149))  # where k <= -126: the subnormal's bits\n"
+        "    tiny = jax.lax.bitcast_convert_type(m.astype(jnp.int32), jnp.float32)\n"
+        "    return jnp.where(jnp.isnan(x), x, jnp.where(k <= -126, tiny, normal))\n"
+    )
 
-    def pow2(k: Any) -> Any:  # 2^k for k in [-126, 127], exact
-        return jax.lax.bitcast_convert_type((k + 127) << 23, jnp.float32)
 
-    def f(x: Any) -> Any:
-        x = jnp.asarray(x, jnp.float32)
-        n, r = _reduce_jax(x, target)
-        p = poly(r)
-        k = n.astype(jnp.int32)  # in [-151, 129] after the clamp
-        half = k >> 1
-        normal = p * pow2(half) * pow2(k - half)
-        m = jnp.round(p * pow2(k + 149))  # an integer < 2^24 where k <= -126 (else unused)
-        tiny = jax.lax.bitcast_convert_type(m.astype(jnp.int32), jnp.float32)
-        y = jnp.where(k <= -126, tiny, normal)
-        return jnp.where(jnp.isnan(x), x, y)
-
-    return jax.jit(f)
+def full_range_jax(core: dict[str, Any], target: str) -> Any:
+    """The jitted function of ``full_range_source`` (the exported text, compiled)."""
+    return compile_python(full_range_source(core, target), f"{target}_full")
 
 
 def full_range_c(core: dict[str, Any], target: str) -> str:

@@ -143,10 +143,14 @@ class AutoNumerics:
     def operators(self) -> dict[str, Any]:
         return operator_factories()
 
-    def export_source(self, genome: Any, metrics: dict[str, float], fmt: str) -> str:
-        """Standalone source (jax, c or python) of an evaluated program, tuned constants in."""
-        from problems.autonumerics.export import export_program
+    def export_source(self, genome: Any, metrics: dict[str, float], fmt: str,
+                      full_range: bool = False) -> str:  # fmt: skip
+        """Standalone source (jax, c or python) of an evaluated program, tuned constants in;
+        ``full_range``: the float32 2^x or e^x for every input built on it (export.py)."""
+        from problems.autonumerics.export import export_full_range, export_program
 
+        if full_range:
+            return export_full_range(genome, metrics, fmt, self.target_name, self.f32)
         return export_program(genome, metrics, fmt, f32=self.f32, doc=self._doc(genome))
 
     def candidate(self, genome: dict[str, Any]) -> Candidate:

@@ -109,3 +109,31 @@ def test_c_export_matches_the_jax_function(funcs, tmp_path, target, lo, hi) -> N
     assert np.all(y[~finite] == np.inf)
     same = np.asarray(funcs[target](x)) == y
     assert same.mean() > 0.999  # XLA may contract p * r_lo + p differently
+
+
+def test_evolve_best_full_range_exports_the_checked_function(tmp_path) -> None:
+    """`evolve best --format jax|c --full-range` of a float32 campaign on a reduced domain:
+    the printed source is the function checked above (full_range_jax compiles that text)."""
+    from evolve import api
+    from problems.autonumerics.problem import AutoNumerics
+    from problems.autonumerics.render import compile_python
+
+    problem = AutoNumerics(target="exp2_half", mode="float32")
+    source = problem.export_source(EXP2_CORE, {}, "jax", full_range=True)
+    exported = compile_python(source, "exp2_full")
+    x = np.random.default_rng(4).uniform(-151.0, 127.99, 100_000).astype(np.float32)
+    y = np.asarray(exported(x))
+    assert np.array_equal(y, np.asarray(full_range_jax(EXP2_CORE, "exp2")(x)))
+    assert ulp_error(y, np.exp2(x.astype(np.float64))).max() < 1.0
+    assert "float exp2f_full(float x)" in problem.export_source(EXP2_CORE, {}, "c", full_range=True)
+    for wrong in (AutoNumerics(target="exp2", mode="float32"), AutoNumerics(target="exp2_half")):
+        with pytest.raises(ValueError, match="--full-range needs a float32-mode campaign"):
+            wrong.export_source(EXP2_CORE, {}, "jax", full_range=True)
+    db = f"sqlite:///{tmp_path / 'half.db'}"  # and through the API the CLI calls
+    summary = api.run("autonumerics.exp2_half", {"db": db, "max_evals": 12, "workers": 1},
+                      ["problem.mode=float32", "problem.es_gens=2", "problem.verify_stride=65536"])  # fmt: skip
+    text = api.export_best(db, summary.name, fmt="jax", full_range=True)
+    assert "def exp2_full(x):" in text and "def core(x):" in text
+    assert "def exp2_full" not in api.export_best(db, summary.name, fmt="jax")  # the core alone
+    with pytest.raises(api.UserError, match="--format must be one of jax, c, python"):
+        api.export_best(db, summary.name, fmt="rust", full_range=True)
