@@ -177,7 +177,7 @@ def evoforge_run(seed: int, budgets: list[int]) -> list[dict[str, Any]]:
         started = time.perf_counter()
         summary = api.run(
             "autonumerics.exp2",
-            {"db": url, "max_evals": max(budgets), "workers": 2, "seed": seed},
+            {"db": url, "max_evals": max(budgets), "workers": 2, "seed": seed, "held_out": False},
             ["problem.max_ops=16"],
         )
         wall = time.perf_counter() - started

@@ -119,7 +119,7 @@ def campaign(
         summary = api.run(
             "autonumerics.exp2",
             {"db": f"sqlite:///{path}", "max_evals": 10**7, "time_limit_s": minutes * 60,
-             "workers": workers, "seed": seed},
+             "workers": workers, "seed": seed, "held_out": False},
             [f"problem.max_ops={max_ops}"],
         )  # fmt: skip
         result = analyse(path)
