@@ -22,6 +22,12 @@ KILLED = "killed"
 SANDBOX_FAILURE = "sandbox_failure"
 OUTCOMES = (OK, INVALID_RESULT, ERROR, TIMEOUT, OOM, KILLED, SANDBOX_FAILURE)
 
+# Stage sets: which stages a job runs (and what evaluate_batch(candidates, stage_set) gets)
+SEARCH = "search"  # the problem's stages(): what selection sees
+HELD_OUT = "held_out"  # held_out_stages(): reported, never selected on
+REFERENCE = "reference"  # reference_stages(): published data sets, when present
+STAGE_SETS = (SEARCH, HELD_OUT, REFERENCE)
+
 EVOLVE_BLOCK_START = "# EVOLVE-BLOCK-START"
 EVOLVE_BLOCK_END = "# EVOLVE-BLOCK-END"
 

@@ -6,12 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from evaluators.contract import StageOutcome
+from evaluators.contract import HELD_OUT, REFERENCE, SEARCH, STAGE_SETS, StageOutcome
 
-SEARCH = "search"  # the problem's stages(): what selection sees
-HELD_OUT = "held_out"  # held_out_stages(): reported, never selected on
-REFERENCE = "reference"  # reference_stages(): published data sets, when present
-STAGE_SETS = (SEARCH, HELD_OUT, REFERENCE)
+__all__ = ["HELD_OUT", "REFERENCE", "SEARCH", "STAGE_SETS", "Executor", "Job", "JobResult"]
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from evaluators.contract import Candidate, EvalResult, FeatureAxis, Stage
+from evaluators.contract import HELD_OUT, Candidate, EvalResult, FeatureAxis, Stage
 from evaluators.registry import register_problem
 from problems.autonumerics import compiled, interp
 from problems.autonumerics.graph import (
@@ -52,7 +52,6 @@ from problems.autonumerics.mutate import operator_factories
 from problems.autonumerics.render import render_python
 from problems.autonumerics.targets import TARGETS, float32_ulp
 from problems.autonumerics.tune import TuneConfig, es_float32, lm_lawson
-from workers.jobs import HELD_OUT
 
 MODES = ("reals", "float32")
 ERRORS = ("relative", "ulp_point")

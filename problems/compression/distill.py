@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from evaluators.contract import OK, Candidate, EvalResult, StageOutcome
+from evaluators.contract import HELD_OUT, OK, Candidate, EvalResult, StageOutcome
 from evaluators.registry import register_problem
 from problems.compression.operators import ArchitectureGenomeProblem
 from problems.compression.space import (
@@ -170,7 +170,7 @@ class Distillation(ArchitectureGenomeProblem):
             except InvalidGenome as exc:
                 out.append(EvalResult(score=-100.0, correct=False, feedback=str(exc)))
                 continue
-            out.append(self.evaluate(genome, full=stage_set == "held_out"))
+            out.append(self.evaluate(genome, full=stage_set == HELD_OUT))
         return out
 
     def evaluate(self, genome: Sequence[int], full: bool = False) -> Any:
