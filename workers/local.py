@@ -119,11 +119,10 @@ class LocalExecutor:
             for slot in waiting:
                 if not self._queue:
                     return
-                if len(slot.batches) == depth:
-                    count = min(self.batch_size, share, len(self._queue))
-                    batch = [self._queue.popleft() for _ in range(count)]
-                    slot.batches.append(batch)
-                    slot.conn.send(batch)
+                count = min(self.batch_size, share, len(self._queue))
+                batch = [self._queue.popleft() for _ in range(count)]
+                slot.batches.append(batch)
+                slot.conn.send(batch)
 
     def wait_ready(self, timeout: float) -> bool:
         """Wait until every worker has started its sandbox (True), or up to ``timeout``

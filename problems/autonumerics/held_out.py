@@ -28,14 +28,14 @@ def verify_program(problem: Any, genome: dict[str, Any], train_err: float) -> Ev
     ``verify_below`` ULP or more: the samples are float32 values of the domain, so
     enumerating could only find a larger error (the program is not faithful either way)."""
     ops = op_count(genome)
-    x, ref, inv_scale = problem._points(problem.x_valid)
+    x, ref, inv_scale = problem.scoring_points(problem.x_valid)
     with jax.enable_x64(True):
         out = compiled.outputs([genome], x)[0].astype(np.float64)
     with np.errstate(all="ignore"):
         sample = float(np.nan_to_num(np.max(np.abs(out - ref) * inv_scale), nan=np.inf))
     if not sample < problem.verify_below:
         note = f"{ops} ops, not enumerated: {sample:.4g} ULP on the search samples already\n"
-        return problem._result(genome, sample, train_err, len(x), {"enumerated": 0.0}, note)
+        return problem.result_of(genome, sample, train_err, len(x), {"enumerated": 0.0}, note)
     t, stride = problem.target, problem.verify_stride
     fn = jax_function(genome)
     check = exhaustive(fn, problem.target_name, t.lo, t.hi, stride)
@@ -58,4 +58,4 @@ def verify_program(problem: Any, genome: dict[str, Any], train_err: float) -> Ev
              "ns_per_element": ns, "xla_ns_per_element": xla_ns}  # fmt: skip
     if np.isfinite(check["worst_x"]):
         extra["worst_x"] = check["worst_x"]
-    return problem._result(genome, worst, train_err, int(count), extra, note)
+    return problem.result_of(genome, worst, train_err, int(count), extra, note)

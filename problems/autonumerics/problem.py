@@ -161,7 +161,7 @@ class AutoNumerics:
         return f"{self.target.description}, {self.mode} mode, {op_count(genome)} operations"
 
     # -- evaluation ---------------------------------------------------------------------
-    def _points(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def scoring_points(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(inputs, reference, 1/scale) in the evaluation precision."""
         if self.f32:
             x = np.unique(x.astype(np.float32))
@@ -175,7 +175,7 @@ class AutoNumerics:
     def tune(self, genome: dict[str, Any]) -> tuple[dict[str, Any], float]:
         """Tuned folded genome and its training error (deterministic for a genome)."""
         folded = fold(genome, np.float32 if self.f32 else np.float64)
-        x, y, s = self._points(self.x_train)
+        x, y, s = self.scoring_points(self.x_train)
         xs = x.astype(np.float64)
         ref64 = self.target.ref(xs)
         scale = 1.0 / float32_ulp(ref64) if self.f32 else s
@@ -210,7 +210,7 @@ class AutoNumerics:
         x_eval = self.x_valid if stage_set == "search" else np.linspace(
             self.target.lo, self.target.hi, 100_001
         )  # fmt: skip
-        x, ref, inv_scale = self._points(x_eval)
+        x, ref, inv_scale = self.scoring_points(x_eval)
         programs = [tuned[i][0] for i in live]
         with jax.enable_x64(True):
             if self.f32:  # the programs as XLA compiles them (see compiled.py)
@@ -221,7 +221,7 @@ class AutoNumerics:
             genome, train_err = tuned[i]
             with np.errstate(all="ignore"):
                 err = float(np.max(np.abs(out[row].astype(np.float64) - ref) * inv_scale))
-            results[i] = self._result(genome, err, train_err, len(x))
+            results[i] = self.result_of(genome, err, train_err, len(x))
         return results
 
     @property
@@ -230,8 +230,10 @@ class AutoNumerics:
         (1.07e9 for 2^x, about 17 s on a CPU core; twice that for e^x)."""
         return 4 * 3600.0 if self.f32 else 600.0
 
-    def _result(self, genome: dict[str, Any], err: float, train_err: float, n: int,
+    def result_of(self, genome: dict[str, Any], err: float, train_err: float, n: int,
                 extra: dict[str, float] | None = None, note: str = "") -> EvalResult:  # fmt: skip
+        """The result of a tuned program with max error ``err`` on ``n`` points (``extra``
+        metrics and a ``note`` before the feedback's usual text, for the held-out check)."""
         ops = op_count(genome)
         tuned = constants(genome)
         finite = math.isfinite(err) and math.isfinite(train_err)

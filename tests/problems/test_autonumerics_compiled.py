@@ -44,7 +44,7 @@ def test_float32_error_is_the_error_of_the_compiled_program() -> None:
     p = AutoNumerics(target="exp2", mode="float32", es_gens=5, es_pop=8, lm_iters=10)
     programs = [DIV_BY_CONSTANT, MUL_ADD_HORNER]
     results = p.evaluate_batch([p.candidate(g) for g in programs])
-    x, ref, inv_scale = p._points(p.x_valid)
+    x, ref, inv_scale = p.scoring_points(p.x_valid)
     for g, res in zip(programs, results):
         folded = fold(g, np.float32)
         tuned = [res.metrics[f"c{i}"] for i in range(len(constants(folded)))]
