@@ -139,6 +139,8 @@ def detail(storage: Storage, source: GraphSource, program: ProgramRecord) -> dic
     parents = [{"id": pid, "kind": kind, **_brief(briefs, pid)} for pid, kind in linked]
     children = [{"id": cid, "kind": kind, **_brief(briefs, cid)} for cid, kind in below]
     calls = storage.llm_calls(program.campaign_id, program_id=program.id)
+    held = [e.payload for e in storage.events(program.campaign_id, "held_out")]
+    held_out = next((h for h in held if h.get("program_id") == program.id), None)
     campaign = storage.get_campaign(program.campaign_id)
     best = source.best()
     return {
@@ -156,6 +158,7 @@ def detail(storage: Storage, source: GraphSource, program: ProgramRecord) -> dic
         "metrics": dict(program.metrics),
         "features": dict(program.features),
         "feedback": program.feedback,
+        "held_out": held_out,  # its held-out check when the campaign ended, if it had one
         "eval_seq": program.eval_seq,
         "created_at": ts(program.created_at),
         "evaluated_at": ts(program.evaluated_at),

@@ -82,6 +82,9 @@
       EF.card("Metrics", kvTable(p.metrics, "No metrics.")),
       EF.card("Features", kvTable(p.features, "No behaviour features.")),
       EF.card("Feedback", p.feedback ? EF.E("pre", { class: "text", id: "feedback", text: p.feedback }) : EF.E("p", { class: "empty", text: "No feedback." })),
+      ...(p.held_out ? [EF.card("Held-out check", EF.E("div", { id: "held-out" },
+        EF.E("p", { class: "muted", text: `${p.held_out.outcome} · score ${EF.num(p.held_out.score)} · scored when the campaign ended, never selected on` }),
+        EF.E("pre", { class: "text", text: p.held_out.detail || "" })))] : []),
       EF.card("Parents", relatives(p.parents, "No parents.")),
       EF.card("Children", relatives(p.children, "No children yet."))));
 

@@ -93,6 +93,8 @@ def xss_campaign(storage: Storage, name: str = "xss") -> dict[str, int]:
         worker="w2",
         attempt=1,
     )
+    held = {"program_id": child.id, "outcome": "ok", "score": -0.6, "metrics": {"mse": 0.6}}
+    storage.add_event(c.id, "held_out", {**held, "detail": "held out: " + XSS_FEEDBACK})
     return {"campaign": c.id, "parent": parent.id, "child": child.id}
 
 

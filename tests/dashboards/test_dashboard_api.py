@@ -135,6 +135,15 @@ def test_program_detail(client: Any, recorded: dict[str, Any]) -> None:
     parent = client.get(f"/api/programs/{p['parents'][0]['id']}").json()
     assert best in [c["id"] for c in parent["children"]]
     assert p["llm_calls"] == []
+    assert p["held_out"] is None  # examples/sine.py has no held-out stages
+
+
+def test_program_detail_carries_its_held_out_check(client: Any, recorded: dict[str, Any]) -> None:
+    child = client.get(f"/api/programs/{recorded['xss']['child']}").json()
+    assert child["held_out"]["score"] == -0.6 and child["held_out"]["detail"].startswith(
+        "held out: "
+    )
+    assert client.get(f"/api/programs/{recorded['xss']['parent']}").json()["held_out"] is None
 
 
 def test_diff_endpoint(client: Any, recorded: dict[str, Any]) -> None:

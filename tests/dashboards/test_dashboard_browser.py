@@ -150,6 +150,8 @@ def test_script_in_program_renders_as_text(
     assert "<script>alert(1)</script>" in page.inner_text("#feedback")
     assert "<script>alert(1)</script>" in page.inner_text("#diffs")
     assert "<script>alert(1)</script>" in page.inner_text(".llm-prompt")
+    assert "held out: " in page.inner_text("#held-out")  # the check's text, as text too
+    assert "<script>alert(1)</script>" in page.inner_text("#held-out")
     assert page.locator("main img").count() == 0  # the <img onerror> never became an element
     assert page.locator("main script").count() == 0
     assert page.evaluate("document.querySelectorAll('script:not([src])').length") == 0
