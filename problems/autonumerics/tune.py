@@ -35,6 +35,7 @@ class TuneConfig:
     es_gens: int = 0  # > 0 only in float32 mode
     es_pop: int = 32
     es_max_step: int = 4  # ULPs per move
+    es_screen: int = 32  # points a generation is screened on first (0: no screen)
 
 
 def _fma32(a: Any, b: Any, c: Any) -> Any:
@@ -170,12 +171,18 @@ def lm_lawson(
     return best_c, best_e
 
 
-def ulp_errors(folded: dict[str, Any], cands: np.ndarray, x32: np.ndarray, ref, inv_ulp):
-    """Max float32 ULP error of each candidate constant set (S, K) -> (S,)."""
+def ulp_error_rows(folded: dict[str, Any], cands: np.ndarray, x32: np.ndarray, ref, inv_ulp):
+    """float32 ULP error of each candidate constant set (S, K) at each point -> (S, N);
+    inf where the value is not finite."""
     with np.errstate(all="ignore"):
         y = _eval(folded, cands.astype(np.float32), x32).astype(np.float64)
-        e = np.max(np.abs(y - ref[None, :]) * inv_ulp[None, :], axis=1)
+        e = np.abs(y - ref[None, :]) * inv_ulp[None, :]
     return np.where(np.isfinite(e), e, np.inf)
+
+
+def ulp_errors(folded: dict[str, Any], cands: np.ndarray, x32: np.ndarray, ref, inv_ulp):
+    """Max float32 ULP error of each candidate constant set (S, K) -> (S,)."""
+    return np.max(ulp_error_rows(folded, cands, x32, ref, inv_ulp), axis=1)
 
 
 def es_float32(
@@ -185,15 +192,23 @@ def es_float32(
     config: TuneConfig,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, float]:
+    """The (1+S) ES. Each generation first scores its candidates on the es_screen points where
+    the current best errs most: a candidate whose max there is already >= the best's max over
+    all points cannot be accepted, and most are not, so only the others are scored on every
+    point. The decisions (and so the result) are exactly those of scoring every candidate
+    on every point: the screen only skips work whose outcome it already knows."""
     x32, ref, inv_ulp = samples
     # A float64 fit may leave constants beyond float32's range: start from the nearest finite
     # float32 (the program then scores badly) rather than from inf.
     big = float(np.finfo(np.float32).max)
     best = np.clip(np.nan_to_num(np.asarray(c0, np.float64)), -big, big).astype(np.float32)
-    best_e = float(ulp_errors(folded, best[None, :], x32, ref, inv_ulp)[0])
+    row = ulp_error_rows(folded, best[None, :], x32, ref, inv_ulp)[0]
+    best_e = float(np.max(row))
     k = best.size
     if k == 0:
         return best, best_e
+    screening = 0 < config.es_screen < x32.size
+    screen = _worst(row, config.es_screen) if screening else None
     rate = max(1.0 / k, 0.3)
     for _ in range(config.es_gens):
         mask = rng.random((config.es_pop, k)) < rate
@@ -201,8 +216,23 @@ def es_float32(
         steps *= np.where(rng.random((config.es_pop, 1)) < 0.2, 64, 1)
         bits = best.view(np.int32)[None, :] + (mask * steps).astype(np.int32)
         cands = bits.view(np.float32)
-        errs = ulp_errors(folded, cands, x32, ref, inv_ulp)
-        i = int(np.argmin(errs))
+        if screening:  # a pole seen on the screen is a pole on every point: inf there too
+            on_screen = ulp_errors(folded, cands, x32[screen], ref[screen], inv_ulp[screen])
+            hopeful = np.flatnonzero(on_screen < best_e)
+            if not hopeful.size:
+                continue
+        else:
+            hopeful = np.arange(cands.shape[0])
+        rows = ulp_error_rows(folded, cands[hopeful], x32, ref, inv_ulp)
+        errs = np.max(rows, axis=1)
+        i = int(np.argmin(errs))  # the first minimum, as over every candidate
         if errs[i] < best_e:
-            best, best_e = cands[i].copy(), float(errs[i])
+            best, best_e = cands[hopeful[i]].copy(), float(errs[i])
+            if screening:
+                screen = _worst(rows[i], config.es_screen)
     return best, best_e
+
+
+def _worst(row: np.ndarray, m: int) -> np.ndarray:
+    """Indices of the m largest errors in ``row``."""
+    return np.sort(np.argpartition(row, -m)[-m:])

@@ -3,6 +3,7 @@ from rough starts, poles, and a short campaign."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from types import SimpleNamespace
 
@@ -140,6 +141,32 @@ def test_float32_tuning_never_hands_back_an_infinite_constant() -> None:
         rng = np.random.default_rng(0)
         c, err = es_float32(g, np.asarray(constants(g)), samples, TuneConfig(es_gens=gens), rng)
         assert np.all(np.isfinite(c)) and err > 1e30
+
+
+def test_the_es_screen_changes_no_decision() -> None:
+    """The float32 ES scores each generation on its best's worst points first and only the
+    candidates that could still win on every point: the same constants, bit for bit, as
+    scoring every candidate everywhere (a screen as large as the samples), on random
+    programs (rationals with poles among them) and on minimax polynomials."""
+    from problems.autonumerics.mutate import random_program
+
+    x32 = np.linspace(0, 1, 1000, dtype=np.float32)
+    ref = np.exp2(x32.astype(np.float64))
+    samples = (x32, ref, 1 / float32_ulp(ref))
+    genomes = [fold(random_program(seed, steps=8), np.float32) for seed in range(40)]
+    genomes += [baselines.minimax(EXP2, d, fma=True, f32=True) for d in (3, 5, 6)]
+    config, screened = TuneConfig(es_gens=40), 0
+    for g in genomes:
+        c0 = np.asarray(constants(g))
+        if not c0.size:
+            continue
+        fast = es_float32(g, c0, samples, config, np.random.default_rng(1))
+        plain = dataclasses.replace(config, es_screen=0)  # every candidate on every point
+        full = es_float32(g, c0, samples, plain, np.random.default_rng(1))
+        assert fast[0].view(np.int32).tolist() == full[0].view(np.int32).tolist()
+        assert fast[1] == full[1]
+        screened += 1
+    assert screened >= 30
 
 
 def test_children_inherit_tuned_constants() -> None:
