@@ -368,7 +368,7 @@ def format_best(rows: list[dict[str, Any]]) -> str:
             f"# program {r['id']} · score {_fmt(r['score'])}{held_text} · "
             f"generation {r['generation']} · island {r['island']} · {r['operator']}"
         )
-        first = ((held or {}).get("detail") or "").split("\n", 1)[0]
+        first = _first_line(held)
         if first:
             out.append(f"# held-out check: {first}")
         if r.get("evaluated_code"):
@@ -425,11 +425,16 @@ def _front_lines(summary: CampaignSummary) -> list[str]:
         return []
     lines = [f"  held-out check of the final front ({len(front)} programs):"]
     for e in front:
-        first = (e.get("detail") or "").split("\n", 1)[0]
+        first = _first_line(e)
         lines.append(
             f"    program {e['program_id']}: held-out {_fmt(e.get('score'))} · {first[:150]}"
         )
     return lines
+
+
+def _first_line(held: Mapping[str, Any] | None) -> str:
+    """The first line of a held-out entry's report (the problem's summary of the check)."""
+    return ((held or {}).get("detail") or "").split("\n", 1)[0]
 
 
 def _held(summary: CampaignSummary, program_id: int) -> str:
