@@ -28,8 +28,9 @@ def verify_program(problem: Any, genome: dict[str, Any], train_err: float, sampl
     are float32 values of the domain, so enumerating could only find a larger error (the
     program is not faithful either way)."""
     ops = op_count(genome)
+    ops_text = f"{ops} op" if ops == 1 else f"{ops} ops"
     if not sample < problem.verify_below:  # NaN too
-        note = f"{ops} ops, not enumerated: {sample:.4g} ULP on the search samples already\n"
+        note = f"{ops_text}, not enumerated: {sample:.4g} ULP on the search samples already\n"
         return problem.result_of(genome, sample, train_err, samples, {"enumerated": 0.0}, note)
     t, stride = problem.target, problem.verify_stride
     fn = jax_function(genome)
@@ -43,7 +44,7 @@ def verify_program(problem: Any, genome: dict[str, Any], train_err: float, sampl
     every = "every float32" if stride == 1 else f"every {stride}th float32"
     ns, xla_ns = latency(fn, t.lo, t.hi, reps=20), latency(t.xla_fn(), t.lo, t.hi, reps=20)
     note = (
-        f"{ops} ops: max {worst:.4f} ULP over {every} in [{t.lo:.6g}, {t.hi:.6g}] ({count:.4g}), "
+        f"{ops_text}: max {worst:.4f} ULP over {every} in [{t.lo:.6g}, {t.hi:.6g}] ({count:.4g}), "
         f"{verdict}; {ns:.3f} ns/element, {xla_ns / ns:.2f}x the speed of XLA's {t.xla}\n"
         f"(worst input x = {check['worst_x']!r}; {sample:.4f} ULP on the search samples; "
         f"latency: jitted, 100 chained calls on 10,000 points, best of 20, XLA's "
