@@ -153,24 +153,38 @@ def cross_check_mpmath(target: str, n: int = 2001, digits: int = 50) -> dict[str
 def latency(fn: Callable[[Any], Any], lo: float, hi: float, n: int = 10_000, reps: int = 50):
     """ns per element of jitted ``fn`` on n float32 points, AutoNumerics-style: applied 100
     times in a loop (output mapped back into [lo, hi]), best of ``reps`` runs."""
+    return latencies([fn], lo, hi, n, reps)[0]
+
+
+def latencies(fns: list[Callable[[Any], Any]], lo: float, hi: float, n: int = 10_000,
+              reps: int = 50) -> list[float]:  # fmt: skip
+    """``latency`` of several functions, timed in turn within each of the ``reps`` rounds:
+    a burst of load on a shared machine then slows all of them, not just the one being
+    timed, so their ratios hold."""
     span = np.float32(hi - lo)
 
-    @jax.jit
-    def loop(x: Any) -> Any:
-        def body(_: Any, v: Any) -> Any:
-            y = fn(v)
-            return jnp.clip(lo + (y - jnp.floor(y)) * span, lo, hi).astype(jnp.float32)
+    def looped(fn: Callable[[Any], Any]) -> Any:
+        @jax.jit
+        def loop(x: Any) -> Any:
+            def body(_: Any, v: Any) -> Any:
+                y = fn(v)
+                return jnp.clip(lo + (y - jnp.floor(y)) * span, lo, hi).astype(jnp.float32)
 
-        return jax.lax.fori_loop(0, 100, body, x)
+            return jax.lax.fori_loop(0, 100, body, x)
+
+        return loop
 
     x = jnp.asarray(np.linspace(lo, hi, n, dtype=np.float32))
-    loop(x).block_until_ready()
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
+    loops = [looped(fn) for fn in fns]
+    for loop in loops:
         loop(x).block_until_ready()
-        best = min(best, time.perf_counter() - t)
-    return best / (100 * n) * 1e9
+    best = [float("inf")] * len(loops)
+    for _ in range(reps):
+        for k, loop in enumerate(loops):
+            t = time.perf_counter()
+            loop(x).block_until_ready()
+            best[k] = min(best[k], time.perf_counter() - t)
+    return [b / (100 * n) * 1e9 for b in best]
 
 
 def dense_error(genome: dict[str, Any], target: str, n: int = 200_001) -> float:
