@@ -20,6 +20,9 @@ in-memory index, which any request about the campaign starts loading in the back
 /api/programs/<id>                           one program in full
 /api/programs/<id>/diff[?parent=ID]          unified diffs against its parents
 /api/programs/<id>/lineage?depth&down&max_nodes&filters   neighbourhood subgraph
+
+Query parameters are parsed by dashboards/params.py: a malformed one is a 400 naming it and
+what it must be; an id no row can have (too large for SQLite) is a 404 like a missing one.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from typing import Any
 
-from dashboards import aggregate, direct, lineage, program
+from dashboards import aggregate, direct, lineage, params, program
 from dashboards.index import CampaignIndex
 from dashboards.indexes import Indexes
 from db.records import CampaignRecord, ProgramRecord
@@ -44,18 +47,10 @@ class NotFound(LookupError):
     pass
 
 
-class BadRequest(ValueError):
-    pass
-
-
-def _int(query: Mapping[str, str], key: str, default: int, lo: int, hi: int) -> int:
-    value = query.get(key, "")
-    if value == "":
-        return default
-    try:
-        return max(lo, min(int(value), hi))
-    except ValueError:
-        raise BadRequest(f"{key} must be an integer") from None
+BadRequest = params.BadRequest  # a malformed query parameter: HTTP 400
+ORDERS = ("asc", "desc")
+DIRECTIONS = ("max", "min")
+_int = params.integer
 
 
 class Api:
@@ -108,7 +103,8 @@ class Api:
         from urllib.parse import unquote
 
         key = unquote(key)
-        record = self.storage.get_campaign(int(key)) if key.isdigit() else None
+        number = params.record_id(key)
+        record = self.storage.get_campaign(number) if number is not None else None
         record = record or self.storage.get_campaign(key)
         if record is None:
             raise NotFound(f"no campaign {key!r}")
@@ -123,7 +119,8 @@ class Api:
     def _program(self, pid: str) -> tuple[ProgramRecord, direct.DirectGraph]:
         """The program and its campaign's lineage, read directly (the index only lends
         the best program's ancestry when it is loaded)."""
-        record = self.storage.get_program(int(pid))
+        number = params.record_id(pid)
+        record = self.storage.get_program(number) if number is not None else None
         if record is None:
             raise NotFound(f"no program {pid}")
         self._local.touched.append(record.campaign_id)
@@ -193,33 +190,32 @@ class Api:
         return index.cached(f"series:{points}", lambda: aggregate.series(index, points))
 
     def grid(self, query: Mapping[str, str], key: str) -> Any:
-        _, index = self._campaign(key)
         bins = _int(query, "bins", 10, 1, 50)
-        return aggregate.grid(index, query.get("x"), query.get("y"), bins)
+        _, index = self._campaign(key)
+        features = index.keys("features")
+        x, y = (params.choice(query, k, features) for k in ("x", "y"))
+        return aggregate.grid(index, x, y, bins)
 
     def pareto(self, query: Mapping[str, str], key: str) -> Any:
+        x_dir = params.choice(query, "x_dir", DIRECTIONS, "max")
+        y_dir = params.choice(query, "y_dir", DIRECTIONS, "max")
         _, index = self._campaign(key)
-        return aggregate.pareto(
-            index,
-            query.get("x"),
-            query.get("y"),
-            query.get("x_dir", "max"),
-            query.get("y_dir", "max"),
-        )
+        metrics = index.keys("metrics")
+        x, y = (params.choice(query, k, metrics) for k in ("x", "y"))
+        return aggregate.pareto(index, x, y, x_dir or "max", y_dir or "max")
 
     def llm(self, query: Mapping[str, str], key: str) -> Any:
         _, index = self._campaign(key)
         return aggregate.llm_spend(index)
 
     def programs(self, query: Mapping[str, str], key: str) -> Any:
-        _, index = self._campaign(key)
         limit = _int(query, "limit", 50, 1, MAX_PAGE)
         offset = _int(query, "offset", 0, 0, 2**62)
-        sort = query.get("sort", "id")
-        if sort not in SORTS:
-            raise BadRequest(f"sort must be one of {sorted(SORTS)}")
-        descending = query.get("order", "desc" if sort == "score" else "asc") == "desc"
+        sort = params.choice(query, "sort", sorted(SORTS), "id")
+        default_order = "desc" if sort == "score" else "asc"
+        descending = params.choice(query, "order", ORDERS, default_order) == "desc"
         filters = lineage.Filters.parse(query)
+        _, index = self._campaign(key)
         rows = [n for n in index.nodes if filters.match(n)] if filters.active else index.nodes
 
         if sort == "id":
@@ -239,12 +235,10 @@ class Api:
         }
 
     def campaign_lineage(self, query: Mapping[str, str], key: str) -> Any:
+        max_nodes = _max_nodes(query)
+        filters = lineage.Filters.parse(query)
         _, index = self._campaign(key)
-        return lineage.overview(
-            index,
-            lineage.clamp_nodes(query.get("max_nodes", lineage.DEFAULT_NODES)),
-            lineage.Filters.parse(query),
-        )
+        return lineage.overview(index, max_nodes, filters)
 
     # -- programs --------------------------------------------------------------------
     def program(self, query: Mapping[str, str], pid: str) -> Any:
@@ -252,24 +246,25 @@ class Api:
         return program.detail(self.storage, graph, record)
 
     def diff(self, query: Mapping[str, str], pid: str) -> Any:
+        wanted = params.optional_integer(query, "parent", lo=1)
         record, graph = self._program(pid)
         parents = graph.parents([record.id])[record.id] or [
             (p, "parent" if i == 0 else "second_parent") for i, p in enumerate(record.parent_ids)
         ]
-        wanted = query.get("parent")
-        if wanted:
-            parents = [(p, k) for p, k in parents if str(p) == wanted]
+        if wanted is not None:
+            parents = [(p, k) for p, k in parents if p == wanted]
             if not parents:
                 raise NotFound(f"program {pid} has no parent {wanted}")
         return {"program": record.id, "diffs": program.diffs(self.storage, record, parents)}
 
     def program_lineage(self, query: Mapping[str, str], pid: str) -> Any:
+        depth = _int(query, "depth", 3, 0, 50)
+        down = _int(query, "down", 1, 0, 10)
+        max_nodes = _max_nodes(query)
+        filters = lineage.Filters.parse(query)
         record, graph = self._program(pid)
-        return lineage.neighbourhood(
-            graph,
-            record.id,
-            depth=_int(query, "depth", 3, 0, 50),
-            down=_int(query, "down", 1, 0, 10),
-            max_nodes=lineage.clamp_nodes(query.get("max_nodes", lineage.DEFAULT_NODES)),
-            filters=lineage.Filters.parse(query),
-        )
+        return lineage.neighbourhood(graph, record.id, depth, down, max_nodes, filters)
+
+
+def _max_nodes(query: Mapping[str, str]) -> int:
+    return _int(query, "max_nodes", lineage.DEFAULT_NODES, 1, lineage.MAX_NODES)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from dashboards import params
 from dashboards.index import CampaignIndex, Node
 
 
@@ -38,17 +39,13 @@ class Filters:
 
     @classmethod
     def parse(cls, query: Mapping[str, str]) -> Filters:
-        def num(key: str) -> float | None:
-            value = query.get(key, "")
-            return float(value) if value not in ("", None) else None
-
-        island = query.get("island", "")
+        """The filters of a query string; params.BadRequest (HTTP 400) for a malformed one."""
         return cls(
             operator=query.get("operator") or None,
             outcome=query.get("outcome") or None,
-            island=int(island) if island not in ("", None) else None,
-            min_score=num("min_score"),
-            max_score=num("max_score"),
+            island=params.optional_integer(query, "island", lo=0),
+            min_score=params.number(query, "min_score"),
+            max_score=params.number(query, "max_score"),
         )
 
     @property
@@ -65,13 +62,6 @@ class Filters:
         if self.min_score is not None and (n.score is None or n.score < self.min_score):
             return False
         return not (self.max_score is not None and (n.score is None or n.score > self.max_score))
-
-
-def clamp_nodes(value: Any) -> int:
-    try:
-        return max(1, min(int(value), MAX_NODES))
-    except (TypeError, ValueError):
-        return DEFAULT_NODES
 
 
 def neighbourhood(

@@ -51,8 +51,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_port(port: int) -> None:
+    """DashboardError (one line) unless port is a TCP port number (0: any free port)."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise DashboardError(f"--port must be 0..65535, got {port}")
+
+
 def make_http_server(app: Any, host: str = "127.0.0.1", port: int = 8080) -> WSGIServer:
-    """A threading WSGI server bound to host:port (port 0: any free port)."""
+    """A threading WSGI server bound to host:port (port 0: any free port); DashboardError
+    for a port out of range or one that cannot be bound."""
+    check_port(port)
     server_class = ThreadingWSGIServer6 if ":" in host else ThreadingWSGIServer
     try:
         return make_server(
@@ -86,7 +94,9 @@ def serve(
     """Serve the dashboard of the database at db_url until interrupted; returns 0.
 
     Raises DashboardError (a ValueError) for a non-loopback host without a token or a port
-    that cannot be bound, and StorageError for a database that cannot be opened."""
+    out of range or that cannot be bound, and StorageError for a database that cannot be
+    opened."""
+    check_port(port)  # before opening the database
     out = out or sys.stdout
     token = token or os.environ.get(TOKEN_ENV) or None
     loopback = is_loopback(host)

@@ -108,8 +108,18 @@ EF.table = function (columns, rows, rowClass) {
 
 EF.programLink = (id) => EF.E("a", { href: "/programs/" + Number(id), text: "#" + Number(id) });
 
+// A missing campaign or program (the API answers 404: the page itself is a static shell)
+// says so plainly, with a way back; any other failure says what went wrong.
 EF.showError = function (el, err) {
-  EF.clear(el).appendChild(EF.E("p", { class: "error", text: "Could not load: " + err.message }));
+  EF.clear(el);
+  if (err.status === 404) {
+    document.title = "evoforge · not found";
+    el.appendChild(EF.E("h1", { id: "not-found", text: "Not found" }));
+    el.appendChild(EF.E("p", { class: "error", text: err.message }));
+    el.appendChild(EF.E("p", {}, EF.E("a", { href: "/", text: "← all campaigns" })));
+    return;
+  }
+  el.appendChild(EF.E("p", { class: "error", text: "Could not load: " + err.message }));
 };
 
 // Polls fn every ms while the tab is visible; shows the "live" marker.
