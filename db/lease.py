@@ -42,6 +42,18 @@ def acquire_lease(
     return LeaseHolder(owner=row.lease_owner or "", until=row.lease_until or now)
 
 
+def lease_holder(conn: Connection, campaign_id: int) -> LeaseHolder | None:
+    c = CAMPAIGNS.c
+    row = conn.execute(
+        select(c.lease_owner, c.lease_until).where(c.id == campaign_id)
+    ).one_or_none()
+    if row is None:
+        raise StorageError(f"no campaign with id {campaign_id}")
+    if not row.lease_owner or row.lease_until is None:
+        return None
+    return LeaseHolder(owner=row.lease_owner, until=row.lease_until)
+
+
 def renew_lease(conn: Connection, campaign_id: int, owner: str, ttl_s: float) -> bool:
     c = CAMPAIGNS.c
     result = conn.execute(

@@ -181,6 +181,10 @@ class SQLStorage(SQLReads, Storage):
                 return holder
         return holder
 
+    def lease_holder(self, campaign_id: int) -> LeaseHolder | None:
+        with self._session(write=False) as s:
+            return lease.lease_holder(s.connection(), campaign_id)
+
     def renew_lease(self, campaign_id: int, owner: str, ttl_s: float) -> bool:
         with self._write() as conn:
             return lease.renew_lease(conn, campaign_id, owner, float(ttl_s))

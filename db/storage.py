@@ -70,6 +70,12 @@ class Storage(abc.ABC):
         there is no such campaign."""
 
     @abc.abstractmethod
+    def lease_holder(self, campaign_id: int) -> LeaseHolder | None:
+        """The lease as stored, read without writing: None when no one holds it. An
+        expired holder is returned as it is (compare ``until`` with now). Raises
+        StorageError when there is no such campaign."""
+
+    @abc.abstractmethod
     def renew_lease(self, campaign_id: int, owner: str, ttl_s: float) -> bool:
         """Extend ``owner``'s lease to now + ttl_s; False (nothing written) when someone
         else holds it (it expired and was taken) or no one does."""

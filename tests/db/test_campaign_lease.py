@@ -33,6 +33,19 @@ def test_free_lease_is_taken_and_held_until_ttl(storage: SQLStorage, camp: int) 
     assert record is not None and record.status == "running"
 
 
+def test_lease_holder_reads_the_lease_without_taking_it(storage: SQLStorage, camp: int) -> None:
+    assert storage.lease_holder(camp) is None
+    assert storage.acquire_lease(camp, "host-a:1:10", 30) is None
+    holder = storage.lease_holder(camp)
+    assert holder is not None and holder.owner == "host-a:1:10"
+    assert holder.until.utcoffset() == timedelta(0) and holder.until > utcnow()
+    assert storage.lease_holder(camp) == holder  # reading changed nothing
+    assert storage.release_lease(camp, "host-a:1:10")
+    assert storage.lease_holder(camp) is None
+    with pytest.raises(StorageError):
+        storage.lease_holder(camp + 1000)
+
+
 def test_owner_takes_its_own_lease_again(storage: SQLStorage, camp: int) -> None:
     assert storage.acquire_lease(camp, "a", 5) is None
     first = storage.acquire_lease(camp, "b", 5)
