@@ -19,6 +19,7 @@ from evaluators.contract import (
     EvalResult,
     InvalidResult,
     SandboxResult,
+    ScorerError,
     Stage,
     StageOutcome,
 )
@@ -49,6 +50,10 @@ def run_stage(runner: Any, code: str, stage: Stage) -> StageOutcome:
             f"invalid result: {exc}",
             time.monotonic() - started,
             isolation,
+        )
+    except ScorerError as exc:  # a scorer that says itself where it failed
+        return StageOutcome(
+            stage.name, ERROR, None, str(exc), time.monotonic() - started, isolation
         )
     except Exception as exc:  # a scorer bug is recorded, never a crashed campaign
         return StageOutcome(
@@ -97,10 +102,20 @@ def _failure_feedback(detail: str, stderr: str) -> str:
     return f"{detail}\n{tail}" if tail and tail not in detail else detail
 
 
-def harness_files(problem: Any) -> tuple[str, ...]:
-    """The harness files ("/path/file.py") of the problem's stages: the sandbox preloads
-    them with its modules, so that no candidate reads and compiles the file again."""
-    files: list[str] = []
+def harness_targets(problem: Any) -> tuple[str, ...]:
+    """The harness targets of the problem's stages, files ("/path/file.py") and modules
+    ("package.module") alike: the sandbox's zygote preloads them with its modules, so
+    that no candidate imports (or reads and compiles) its harness again.
+
+    Preloading a harness is as safe as the per-candidate import it replaces: the harness
+    is trusted code, and each candidate already imported it as root, before the uid drop,
+    in a process forked from the zygote; a module that fails to import in the zygote is
+    reported in its hello (``missing_preload``) and fails each job with the reason, as
+    before. As for ``preload``: what a harness builds when imported is shared by every
+    candidate as a copy (a module-level random generator starts in the same state for
+    each: seed it per call if that matters), and it must not start threads, since the
+    zygote forks every candidate and should stay single-threaded."""
+    targets: list[str] = []
     for method in ("stages", "held_out_stages", "reference_stages"):
         try:
             stages = list(getattr(problem, method, lambda: [])())
@@ -108,12 +123,17 @@ def harness_files(problem: Any) -> tuple[str, ...]:
             continue
         for stage in stages:
             target = str(getattr(stage, "harness", "") or "").rpartition(":")[0]
-            if target.endswith(".py") and target not in files:
-                files.append(target)
-    return tuple(files)
+            if target and target not in targets:
+                targets.append(target)
+    return tuple(targets)
+
+
+def harness_files(problem: Any) -> tuple[str, ...]:
+    """The harness files ("/path/file.py") among ``harness_targets``."""
+    return tuple(t for t in harness_targets(problem) if t.endswith(".py"))
 
 
 def problem_preload(problem: Any) -> tuple[str, ...]:
     """What a sandbox preloads for this problem, whichever executor runs it: the modules
-    it names in ``preload`` and its stages' harness files."""
-    return (*getattr(problem, "preload", ()), *harness_files(problem))
+    it names in ``preload`` and its stages' harnesses (files and modules)."""
+    return tuple(dict.fromkeys((*getattr(problem, "preload", ()), *harness_targets(problem))))

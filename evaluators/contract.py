@@ -36,6 +36,12 @@ class InvalidResult(ValueError):
     """A value that does not meet the contract (NaN, a bool as a number, wrong type...)."""
 
 
+class ScorerError(Exception):
+    """A problem's trusted scorer failed; its message is the whole reason, where and what
+    (a single-file problem's ``score()`` raises it with its file and line). Recorded as
+    the candidate's ``error``, like any scorer exception, but without a generic prefix."""
+
+
 class ProposalRejected(Exception):
     """An operator could not make a usable child; the reason is a short class name
     (e.g. "syntax_error", "no_op", "no_block") and is counted, never evaluated. Here,
@@ -100,15 +106,24 @@ def _finite_map(values: Mapping[str, Any], what: str) -> dict[str, float]:
     return out
 
 
+RESULT_KEYS = ("score", "metrics", "features", "correct", "feedback", "artifacts")
+
+
 def result_from_value(value: Any) -> EvalResult:
     """Default scorer: a number is the score; a dict carries EvalResult's fields."""
     if isinstance(value, Mapping):
-        allowed = {"score", "metrics", "features", "correct", "feedback", "artifacts"}
-        extra = set(value) - allowed
+        extra = set(value) - set(RESULT_KEYS)
+        missing = "" if "score" in value else "; 'score' is required and missing"
         if extra:
-            raise InvalidResult(f"unexpected result keys: {sorted(extra)}")
-        if "score" not in value:
-            raise InvalidResult("result has no 'score'")
+            extra_keys = sorted(map(str, extra))
+            raise InvalidResult(
+                f"unexpected result keys: {extra_keys} (allowed: {', '.join(RESULT_KEYS)})"
+                + missing
+            )
+        if missing:
+            raise InvalidResult(
+                f"result has no 'score' (required; allowed keys: {', '.join(RESULT_KEYS)})"
+            )
         return EvalResult(
             score=value["score"],
             metrics=value.get("metrics", {}),

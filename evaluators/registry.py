@@ -72,18 +72,32 @@ def broken_plugins() -> dict[str, str]:
     return dict(_BROKEN)
 
 
+def _broken_hint() -> str:
+    """ "; the plug-in 'x' failed to load: Error: ..." for each entry point that could not
+    be imported: the problem asked for may be one of theirs."""
+    return "".join(
+        f"; the plug-in {plugin!r} failed to load: {' '.join(error.split())}"
+        for plugin, error in sorted(_BROKEN.items())
+    )
+
+
 def make_problem(name: str, **options: Any) -> Any:
     """Build a problem by name, or from a path ending in .py (a single-file problem)."""
     if name.endswith(".py"):
         from evaluators.single_file import load_single_file_problem
 
-        return load_single_file_problem(name, **options)
+        if options:  # it has nowhere to put them: refused, never silently dropped
+            raise ValueError(
+                f"single-file problem {name} takes no options (got: {', '.join(sorted(options))})"
+            )
+        return load_single_file_problem(name)
     discover()
     factory = _FACTORIES.get(name)
     if factory is None:
         known = ", ".join(sorted(_FACTORIES)) or "none"
         raise UnknownProblem(
-            f"unknown problem {name!r}; known problems: {known} (see `evolve problems`)"
+            f"unknown problem {name!r}{_broken_hint()}; known problems: {known} "
+            "(see `evolve problems`)"
         )
     options = check_options(factory, options, name)
     try:

@@ -9,29 +9,71 @@ The file defines:
   ``features``, ``correct``, ``feedback``;
 - optionally ``score(value)``: runs outside the sandbox, in the trusted worker, on what
   ``evaluate`` returned, and returns a number or such a dict. Use it to recompute anything
-  a candidate could forge;
-- optionally ``NAME``, ``DESCRIPTION``, ``TIMEOUT_S`` (default 10), ``MEMORY_MB`` and
-  ``RESOURCES`` (what one evaluation needs on a Ray cluster: {"num_cpus": 1, ...});
+  a candidate could forge. An exception in it is recorded as a failure of score(), with
+  its file and line;
+- optionally ``NAME``, ``DESCRIPTION``, ``TIMEOUT_S`` (default 10), ``MEMORY_MB``,
+  ``FEATURE_AXES`` and ``RESOURCES`` (what one evaluation needs on a Ray cluster:
+  {"num_cpus": 1, ...});
+- optionally ``PRELOAD = ("wave", ...)``: modules the sandbox imports before it forks
+  candidates (as a registered problem's ``preload``); a candidate can import only those,
+  the defaults (``evaluators/sandbox/runner.py: DEFAULT_PRELOAD``) and what the problem
+  file itself imports;
 - optionally ``PRELOAD_NUMPY = False`` when neither ``evaluate`` nor any candidate uses
   numpy: the sandbox then starts candidates from a process without it, ~0.5 ms cheaper
   per evaluation. A candidate that imports numpy anyway fails with that reason.
+
+A single-file problem takes no problem options (``--set problem.KEY=...`` is refused), and
+an UPPERCASE name close to one of the settings above (``TIMEOUT = 1``) is refused as a
+probable misspelling rather than silently ignored.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
+import os
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from evaluators.contract import Candidate, EvalResult, Limits, Stage, result_from_value
+from evaluators.contract import (
+    Candidate,
+    EvalResult,
+    InvalidResult,
+    Limits,
+    ScorerError,
+    Stage,
+    result_from_value,
+)
+
+# The settings a problem file may define, with the types a value of each may have: a
+# near-miss of a name (TIMEOUT for TIMEOUT_S) is reported only for a value of such a type,
+# so that a constant of the problem's own (NAMES = [...]) is never taken for a typo.
+SETTINGS: dict[str, tuple[type, ...]] = {
+    "INITIAL_PROGRAM": (str,),
+    "NAME": (str,),
+    "DESCRIPTION": (str,),
+    "TIMEOUT_S": (int, float),
+    "MEMORY_MB": (int, float),
+    "RESOURCES": (dict,),
+    "PRELOAD": (tuple, list, str),
+    "PRELOAD_NUMPY": (bool, int),
+    "FEATURE_AXES": (list, tuple),
+}
+# Settings that are also attributes of registered problems, written in lower case there:
+# the same name in lower case in a problem file is a setting in the wrong case.
+LOWER_CASE_SLIPS = ("TIMEOUT_S", "MEMORY_MB", "RESOURCES", "PRELOAD", "PRELOAD_NUMPY", "FEATURE_AXES")  # fmt: skip
+NEAR_MISS = 0.8  # difflib ratio: TIMEOUT/TIMEOUT_S 0.88, MEMORY/MEMORY_MB 0.8, POINTS/... < 0.5
+TRACEBACK_CHARS = 2000  # of a failed score()'s traceback, kept in the feedback
 
 
 class SingleFileProblem:
-    def __init__(self, path: str, **options: Any) -> None:
+    def __init__(self, path: str) -> None:
         self.path = str(Path(path).resolve())
         module = _load(self.path)
+        check_settings(module, path)
         if not callable(getattr(module, "evaluate", None)):
             raise ValueError(f"{path}: a single-file problem must define evaluate(program)")
         initial = getattr(module, "INITIAL_PROGRAM", None)
@@ -44,7 +86,7 @@ class SingleFileProblem:
         self.name = getattr(module, "NAME", Path(path).stem)
         self.description = getattr(module, "DESCRIPTION", module.__doc__ or "")
         self.feature_axes = list(getattr(module, "FEATURE_AXES", []))
-        self.options = options
+        self.preload = _preload_setting(module, path)
         self.preload_numpy = bool(getattr(module, "PRELOAD_NUMPY", True))
         resources = getattr(module, "RESOURCES", None)  # e.g. {"num_cpus": 1} for Ray
         if resources is not None:
@@ -59,7 +101,7 @@ class SingleFileProblem:
 
     def stages(self) -> list[Stage]:
         scorer = getattr(self._module, "score", None)
-        score = result_from_value if scorer is None else _wrap_scorer(scorer)
+        score = result_from_value if scorer is None else _wrap_scorer(scorer, self.path)
         return [
             Stage(
                 name="evaluate", harness=f"{self.path}:evaluate", score=score, limits=self._limits
@@ -67,12 +109,57 @@ class SingleFileProblem:
         ]
 
 
-def _wrap_scorer(scorer: Any) -> Any:
+def check_settings(module: ModuleType, path: str) -> None:
+    """ValueError for a module-level name that looks like a misspelt setting."""
+    for key, value in vars(module).items():
+        if key.startswith("_") or key in SETTINGS:
+            continue
+        if key.isupper():
+            close = difflib.get_close_matches(key, list(SETTINGS), n=1, cutoff=NEAR_MISS)
+        elif key.upper() in LOWER_CASE_SLIPS:
+            close = [key.upper()]
+        else:
+            continue
+        if close and isinstance(value, SETTINGS[close[0]]):
+            raise ValueError(f"unknown setting {key} in {path}; did you mean {close[0]}?")
+
+
+def _preload_setting(module: ModuleType, path: str) -> tuple[str, ...]:
+    names = getattr(module, "PRELOAD", ())
+    if not isinstance(names, (tuple, list)) or not all(
+        isinstance(name, str) and name.strip() for name in names
+    ):
+        raise ValueError(
+            f'PRELOAD in {path} must be a tuple of module names, e.g. PRELOAD = ("wave",)'
+        )
+    return tuple(names)
+
+
+def _wrap_scorer(scorer: Any, path: str) -> Any:
     def score(value: Any) -> EvalResult:
-        out = scorer(value)
-        return out if isinstance(out, EvalResult) else result_from_value(out)
+        try:
+            out = scorer(value)
+            return out if isinstance(out, EvalResult) else result_from_value(out)
+        except InvalidResult:  # a result that breaks the contract: "invalid result: ..."
+            raise
+        except Exception as exc:  # a bug in score(): say where, as evaluate's errors do
+            raise ScorerError(_scorer_failure(exc, path)) from exc
 
     return score
+
+
+def _scorer_failure(exc: BaseException, path: str) -> str:
+    """ "score() failed: Type: message (in file.py:N)", then the traceback from score() on
+    (the line is the innermost one in the problem file, else the innermost one)."""
+    frames = traceback.extract_tb(exc.__traceback__)[1:]  # from the user's score() on
+    ours = [frame for frame in frames if frame.filename == path]
+    where = (ours or frames)[-1] if frames else None
+    message = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    if where is not None:
+        text += f" (in {os.path.basename(where.filename)}:{where.lineno})"
+    trace = "".join(traceback.format_list(frames)).rstrip()
+    return f"score() failed: {text}" + (f"\n{trace[-TRACEBACK_CHARS:]}" if trace else "")
 
 
 def _load(path: str) -> ModuleType:
@@ -90,5 +177,5 @@ def _load(path: str) -> ModuleType:
     return module
 
 
-def load_single_file_problem(path: str, **options: Any) -> SingleFileProblem:
-    return SingleFileProblem(path, **options)
+def load_single_file_problem(path: str) -> SingleFileProblem:
+    return SingleFileProblem(path)

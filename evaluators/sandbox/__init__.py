@@ -17,7 +17,8 @@ Isolation levels (``runner.isolation``), strongest first:
 
 Candidates run as another uid, so modules that are not preloaded can be imported only if
 their files are world-readable (here Python lives under /root, so they cannot): add them
-to ``preload`` (harness modules too, to keep them warm).
+to ``preload`` (``PRELOAD`` in a single-file problem). A problem's harnesses, modules and
+files alike, are preloaded without being named (``evaluators.cascade.problem_preload``).
 """
 
 from typing import Any

@@ -21,6 +21,7 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
+from evaluators.sandbox.jsonable import unencodable
 from evaluators.sandbox.protocol import dumps, one_line
 from evaluators.sandbox.reaper import drop_to
 
@@ -38,6 +39,8 @@ NUMPY_LEFT_OUT = (
 _THREADING_AFTER_FORK: types.CodeType | None = None  # see skip_threading_after_fork
 # Top-level module names a root process could import; set by the zygote at start.
 AVAILABLE_MODULES: frozenset[str] = frozenset()
+# Where a module the candidate imports is to be preloaded: set per job (run_candidate).
+_PRELOAD_ADVICE = "add it to preload"
 
 
 def _skipped() -> None:
@@ -68,12 +71,16 @@ def is_file_target(target: str) -> bool:
     return target.endswith(".py") or os.sep in target
 
 
+def _file_module_name(target: str) -> str:
+    return "evoforge_harness_" + "".join(c if c.isalnum() else "_" for c in target)
+
+
 def load_module(target: str) -> types.ModuleType:
     """A module by dotted name, or a harness file by path (kept in sys.modules under a
     name derived from the path, so that a file the zygote preloaded is found there)."""
     if not is_file_target(target):
         return importlib.import_module(target)
-    module_name = "evoforge_harness_" + "".join(c if c.isalnum() else "_" for c in target)
+    module_name = _file_module_name(target)
     module = sys.modules.get(module_name)
     if module is None:
         file_spec = importlib.util.spec_from_file_location(module_name, target)
@@ -101,6 +108,17 @@ def load_harness(spec: str) -> Callable[..., Any]:
     if not callable(func):
         raise AttributeError(f"harness {spec!r}: {name} is not a function of {target}")
     return func
+
+
+def preload_advice(spec: str) -> str:
+    """How to preload a module for this harness: a single-file problem (a harness file
+    that defines its INITIAL_PROGRAM) says so in its PRELOAD, a package in ``preload``."""
+    target = spec.rpartition(":")[0]
+    module = sys.modules.get(_file_module_name(target)) if is_file_target(target) else None
+    names = vars(module) if module is not None else {}
+    if "INITIAL_PROGRAM" in names or "initial_program" in names:
+        return "add it to PRELOAD in the problem file"
+    return "add it to preload"
 
 
 def set_rlimits(limits: Mapping[str, Any], count_processes: int) -> None:
@@ -156,7 +174,7 @@ def classify(exc: BaseException) -> tuple[str, str]:
         top = exc.name.partition(".")[0]
         if top in AVAILABLE_MODULES and exc.name not in sys.modules:
             return "error", (
-                f"module {exc.name} is not preloaded in the sandbox; add it to preload{_where(exc)}"
+                f"module {exc.name} is not preloaded in the sandbox; {_PRELOAD_ADVICE}{_where(exc)}"
             )
     return "error", describe(exc)
 
@@ -215,7 +233,7 @@ def run_candidate(
     count_processes: int = 0,
 ) -> NoReturn:
     """Never returns. ``fds``: stdin (/dev/null), stdout, stderr, result, setup (write ends)."""
-    global _REPORTER_PID
+    global _REPORTER_PID, _PRELOAD_ADVICE
     _REPORTER_PID = os.getpid()
     try:
         restore_threading_after_fork()
@@ -225,6 +243,7 @@ def run_candidate(
         if job["harness"]:
             try:
                 harness = load_harness(job["harness"])
+                _PRELOAD_ADVICE = preload_advice(job["harness"])
             except BaseException as exc:  # trusted code, but a broken config: say which
                 harness_error = f"harness {job['harness']!r} could not be loaded: {describe(exc)}"
         code = compile(job["code"], CANDIDATE_FILE, "exec")  # before the memory limit
@@ -287,7 +306,5 @@ def run_candidate(
     try:
         line = dumps({"ok": value}) + b"\n"
     except BaseException as exc:
-        message = one_line(f"the result is not JSON: {type(exc).__name__}: {exc}")
-        kind = "oom" if isinstance(exc, MemoryError) else "invalid_result"
-        line = dumps({"error": message, "kind": kind}) + b"\n"
+        line = unencodable(value, exc)
     _finish(line)

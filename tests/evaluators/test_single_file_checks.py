@@ -1,0 +1,197 @@
+"""Registering a problem: the one-line errors a newcomer gets for a misspelt setting, an
+option a single-file problem cannot take, a broken plug-in, a failing score() and a
+result with wrong keys (no sandbox needed: scorers run in the trusted worker)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from evaluators import registry
+from evaluators.cascade import problem_preload, run_stage
+from evaluators.contract import ERROR, INVALID_RESULT, OK, InvalidResult, SandboxResult
+from evaluators.contract import result_from_value as from_value
+from evaluators.registry import UnknownProblem, make_problem
+from evaluators.single_file import SingleFileProblem
+
+BASE = """\
+INITIAL_PROGRAM = "def f(x):\\n    return x\\n"
+POINTS = [0.0, 1.0]
+
+
+def evaluate(program):
+    return [float(program.f(x)) for x in POINTS]
+"""
+
+
+def problem_file(tmp_path: Path, extra: str = "", name: str = "prob.py") -> str:
+    path = tmp_path / name
+    path.write_text(BASE + textwrap.dedent(extra))
+    return str(path)
+
+
+class FixedRunner:
+    """A runner whose sandbox always returns ``value``: only the trusted side runs."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def run(self, code, harness, params, limits) -> SandboxResult:
+        return SandboxResult(OK, value=self.value, isolation="test")
+
+
+# -- newcomer #14: misspelt settings -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line, wrong, right",
+    [
+        ("TIMEOUT = 1", "TIMEOUT", "TIMEOUT_S"),
+        ("MEMORY = 512", "MEMORY", "MEMORY_MB"),
+        ("PRELOADS = ('wave',)", "PRELOADS", "PRELOAD"),
+        ("PRELOAD_NUMPI = False", "PRELOAD_NUMPI", "PRELOAD_NUMPY"),
+        ("FEATURE_AXIS = []", "FEATURE_AXIS", "FEATURE_AXES"),
+        ("DESCRIPTON = 'x'", "DESCRIPTON", "DESCRIPTION"),
+        ("preload = ('wave',)", "preload", "PRELOAD"),  # the package spelling
+        ("timeout_s = 2.0", "timeout_s", "TIMEOUT_S"),
+    ],
+)
+def test_a_misspelt_setting_is_one_line_naming_the_right_one(tmp_path, line, wrong, right):
+    path = problem_file(tmp_path, line + "\n")
+    with pytest.raises(ValueError) as info:
+        make_problem(path)
+    assert str(info.value) == f"unknown setting {wrong} in {path}; did you mean {right}?"
+
+
+def test_the_problems_own_constants_are_not_taken_for_settings(tmp_path):
+    path = problem_file(
+        tmp_path,
+        """
+        N = 3
+        TOL = 1e-9
+        SEED = 7
+        NAMES = ["f", "g"]  # close to NAME, but a list: not a NAME
+        FEATURES = "none"  # close to FEATURE_AXES, but a string
+        MAX_ERROR = 0.5
+        name = "mine"
+        TIMEOUT_S = 3
+        """,
+    )
+    problem = make_problem(path)
+    assert problem.stages()[0].limits.wall_s == 3.0
+
+
+# -- newcomer #4: options ------------------------------------------------------------
+
+
+def test_a_single_file_problem_refuses_options_in_one_line(tmp_path):
+    path = problem_file(tmp_path)
+    with pytest.raises(ValueError) as info:
+        make_problem(path, npoints=10, degree=2)
+    assert str(info.value) == f"single-file problem {path} takes no options (got: degree, npoints)"
+    assert make_problem(path).initial_programs()  # without options it loads
+
+
+# -- newcomer #13: PRELOAD -----------------------------------------------------------
+
+
+def test_preload_of_a_single_file_problem_reaches_the_sandbox_preload(tmp_path):
+    path = problem_file(tmp_path, "PRELOAD = ('wave', 'xml.dom.minidom')\n")
+    problem = make_problem(path)
+    assert problem.preload == ("wave", "xml.dom.minidom")
+    assert problem_preload(problem) == ("wave", "xml.dom.minidom", str(Path(path).resolve()))
+    assert make_problem(problem_file(tmp_path, name="plain.py")).preload == ()
+
+
+def test_a_bare_string_preload_is_refused(tmp_path):
+    path = problem_file(tmp_path, "PRELOAD = ('wave')\n")  # a string, not a tuple
+    with pytest.raises(ValueError, match=r"PRELOAD in .* must be a tuple of module names"):
+        make_problem(path)
+
+
+# -- newcomer #3: a broken plug-in -------------------------------------------------
+
+
+def test_unknown_problem_names_the_plugin_that_failed_to_load(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    (site / "sqrt_problem").mkdir(parents=True)
+    (site / "sqrt_problem" / "__init__.py").write_text("import not_a_module_xyz\n")
+    info = site / "sqrt_problem-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sqrt-problem\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[evoforge.problems]\nsqrt = sqrt_problem\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(registry, "_discovered", False)
+    monkeypatch.setattr(registry, "_BROKEN", {})
+    with pytest.raises(UnknownProblem) as caught:
+        make_problem("newcomer.sqrt")
+    message = str(caught.value)
+    assert message.startswith(
+        "unknown problem 'newcomer.sqrt'; the plug-in 'sqrt' failed to load: "
+        "ModuleNotFoundError: No module named 'not_a_module_xyz'; known problems: "
+    )
+    assert "\n" not in message
+
+
+def test_unknown_problem_without_broken_plugins_says_nothing_of_them(monkeypatch):
+    monkeypatch.setattr(registry, "_BROKEN", {})
+    with pytest.raises(UnknownProblem) as caught:
+        make_problem("no.such_problem_abc")
+    assert "plug-in" not in str(caught.value)
+    assert str(caught.value).startswith("unknown problem 'no.such_problem_abc'; known problems:")
+
+
+# -- newcomer #18: an exception in score() -------------------------------------------
+
+
+def test_an_exception_in_score_is_a_failure_of_score_with_its_line(tmp_path):
+    path = problem_file(
+        tmp_path,
+        """
+
+        def score(outputs):
+            table = {}
+            return {"score": table["bug in score"]}
+        """,
+        name="score_raises.py",
+    )
+    problem = SingleFileProblem(path)
+    stage = problem.stages()[0]
+    outcome = run_stage(FixedRunner([0.0, 1.0]), "def f(x):\n    return x\n", stage)
+    assert outcome.outcome == ERROR
+    line = next(
+        n for n, text in enumerate(Path(path).read_text().splitlines(), 1) if "bug in" in text
+    )
+    first, _, trace = outcome.detail.partition("\n")
+    assert first == f"score() failed: KeyError: 'bug in score' (in score_raises.py:{line})"
+    assert "scorer of stage" not in outcome.detail
+    assert f'File "{Path(path).resolve()}", line {line}, in score' in trace
+
+
+def test_an_invalid_result_from_score_stays_an_invalid_result(tmp_path):
+    path = problem_file(tmp_path, "\n\ndef score(outputs):\n    return float('nan')\n")
+    stage = SingleFileProblem(path).stages()[0]
+    outcome = run_stage(FixedRunner([0.0]), "x = 1\n", stage)
+    assert outcome.outcome == INVALID_RESULT
+    assert outcome.detail == "invalid result: score must be finite, got nan"
+
+
+# -- newcomer #20: result keys -------------------------------------------------------
+
+ALLOWED = "score, metrics, features, correct, feedback, artifacts"
+
+
+def test_unexpected_result_keys_list_the_allowed_ones_and_the_missing_score():
+    with pytest.raises(InvalidResult) as info:
+        from_value({"err": 0.1})
+    assert str(info.value) == (
+        f"unexpected result keys: ['err'] (allowed: {ALLOWED}); 'score' is required and missing"
+    )
+    with pytest.raises(InvalidResult) as info:
+        from_value({"score": 1.0, "err": 0.1})
+    assert str(info.value) == f"unexpected result keys: ['err'] (allowed: {ALLOWED})"
+    with pytest.raises(InvalidResult) as info:
+        from_value({"metrics": {}})
+    assert str(info.value) == f"result has no 'score' (required; allowed keys: {ALLOWED})"
