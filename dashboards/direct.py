@@ -196,7 +196,7 @@ def summary(
         "evaluated": counts.get("evaluated", 0),
         "pending": counts.get("pending", 0),
         "correct": counts.get("correct", 0),
-        "budget": record.config.get("max_evals"),
+        "budget": storage.current_config(record).get("max_evals"),  # as raised by resumes
         "best_score": best.score if best else None,
         "best_program": best.id if best else None,
         "spend_usd": spend["cost_usd"],

@@ -28,6 +28,10 @@ from db.records import (
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens")
 # Program columns whose distinct values Storage.program_values lists.
 VALUE_FIELDS = ("island", "operator", "outcome", "status", "generation")
+# The event that sets a campaign's budgets after its start ({"max_evals": n, "time_limit_s":
+# s}, written by a resume): a campaign's stored config is never rewritten, so its history stays.
+CONFIG_EVENT = "config"
+BUDGET_KEYS = ("max_evals", "time_limit_s")
 # The edges an ancestry follows by default: every kind but inspiration.
 ANCESTRY_KINDS = (PARENT, SECOND_PARENT, MIGRATION)
 
@@ -53,6 +57,14 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def list_campaigns(self) -> list[CampaignRecord]: ...
+
+    def current_config(self, record: CampaignRecord) -> dict[str, Any]:
+        """The campaign's configuration now: the stored one with the budgets set since
+        (CONFIG_EVENT)."""
+        data = dict(record.config)
+        for event in self.events(record.id, CONFIG_EVENT):
+            data.update({k: v for k, v in event.payload.items() if k in BUDGET_KEYS})
+        return data
 
     @abc.abstractmethod
     def set_campaign_status(self, campaign_id: int, status: str) -> None:

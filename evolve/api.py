@@ -6,18 +6,23 @@ import contextlib
 import dataclasses
 import inspect
 import json
+import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from db import open_storage
-from db.records import ProgramRecord
+from db.engine import is_memory_sqlite, parse_url
+from db.records import CampaignRecord, ProgramRecord
 from db.storage import Storage, StorageError
 from evaluators.registry import UnknownProblem, broken_plugins, make_problem, problem_names
-from evolve.config import CampaignConfig, ConfigError, build_config, resolve_db
+from evolve import start
+from evolve.config import DEFAULT_DB, CampaignConfig, ConfigError, build_config, resolve_db
 from evolve.controller import CampaignError, CampaignSummary, Controller
-from evolve.lease import LeaseError
+from evolve.lease import LeaseError, owner_is_dead
 from evolve.live import make_view
+from evolve.report import first_sentence
 
 __all__ = [
     "UserError",
@@ -32,7 +37,6 @@ __all__ = [
     "replay",
     "fork",
     "resolve_db",
-    "describe_summary",
 ]
 
 
@@ -58,13 +62,48 @@ def _user_errors() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _storage(url: str | None) -> Iterator[Storage]:
+def _storage(
+    url: str | None, *, create: bool = True, campaign: str | None = None
+) -> Iterator[Storage]:
+    """The campaign database, opened (and, with ``create``, created and migrated when it
+    does not exist). Read-only commands pass ``create=False``: a mistyped --db is then
+    "no database at PATH" (UserError, after "no campaign named C" when they look for
+    ``campaign``) rather than a new empty database."""
+    resolved = resolve_db(url)
+    if not create:
+        missing = _missing_sqlite_file(resolved)
+        if missing is not None:
+            wanted = f"no campaign named {campaign!r}: " if campaign is not None else ""
+            raise UserError(f"{wanted}no database at {missing}")
     with _user_errors():
-        storage = open_storage(resolve_db(url))
+        storage = open_storage(resolved)
     try:
         yield storage
     finally:
         storage.close()
+
+
+def _missing_sqlite_file(url: str) -> str | None:
+    """The path of a SQLite file database that does not exist; None for any other URL
+    (PostgreSQL, in-memory, SQLite URI filenames, or a URL that does not parse, which
+    open_storage reports)."""
+    try:
+        parsed = parse_url(url)
+    except StorageError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or is_memory_sqlite(parsed):
+        return None
+    if parsed.query.get("uri") or (parsed.database or "").startswith("file:"):
+        return None
+    path = str(parsed.database)
+    return None if os.path.exists(path) else path
+
+
+def _default_db_absent(url: str | None) -> bool:
+    """No --db and no $EVOLVE_DB, and ./evolve.db does not exist yet: a fresh directory."""
+    return (
+        not url and resolve_db(None) == DEFAULT_DB and _missing_sqlite_file(DEFAULT_DB) is not None
+    )
 
 
 def run(
@@ -78,11 +117,9 @@ def run(
     with _user_errors():
         config = build_config(target, overrides or {}, assignments)
     with _storage(config.db or None) as storage, _user_errors():
-        if config.name and storage.get_campaign(config.name) is not None:
-            raise UserError(
-                f"a campaign named {config.name!r} exists; "
-                f"continue it with `evolve resume {config.name}` or pick another --name"
-            )
+        existing = storage.get_campaign(config.name) if config.name else None
+        if existing is not None:
+            raise UserError(start.name_taken(storage, existing))
         kwargs = {"executor_factory": executor_factory} if executor_factory else {}
         controller = Controller(storage, config, view=make_view(quiet), **kwargs)
         return controller.run()
@@ -93,25 +130,37 @@ def resume(
     *,
     db: str | None = None,
     max_evals: int | None = None,
+    time_limit_s: float | None = None,
     workers: int | None = None,
+    allow_changed_problem: bool = False,
     quiet: bool = True,
     executor_factory: Any = None,
 ) -> CampaignSummary:
+    """Continue a campaign. ``max_evals`` and ``time_limit_s`` set its budgets (the time
+    limit is the campaign's total running time) and are kept for later resumes;
+    ``workers`` is this run's. A finished campaign whose budgets are not raised gives an
+    "already_finished" summary with nothing started or written."""
     with _storage(db) as storage, _user_errors():
         record = storage.get_campaign(campaign)
         if record is None:
             raise UserError(
                 f"no campaign named {campaign!r} in {resolve_db(db)} (see `evolve status`)"
             )
-        data = dict(record.config)
-        if max_evals is not None:
-            data["max_evals"] = max_evals
-        if workers is not None:
-            data["workers"] = workers
+        data = start.campaign_config(storage, record)
+        flags = {"max_evals": max_evals, "time_limit_s": time_limit_s, "workers": workers}
+        data.update({k: v for k, v in flags.items() if v is not None})
         config = CampaignConfig.from_dict(data)
+        finished = start.check_resume(storage, record, config, max_evals)
+        if finished is not None:
+            return finished
         kwargs = {"executor_factory": executor_factory} if executor_factory else {}
         controller = Controller(
-            storage, config, resume=record.name, view=make_view(quiet), **kwargs
+            storage,
+            config,
+            resume=record.name,
+            view=make_view(quiet),
+            allow_changed_problem=allow_changed_problem,
+            **kwargs,
         )
         return controller.run()
 
@@ -162,24 +211,13 @@ def fork(
         )
 
 
-def describe_replay(report: Any) -> str:
-    lines = [f"replay {report.replay} of {report.source}: {report.programs} programs"]
-    lines += [f"  warning: {w}" for w in report.warnings]
-    if report.identical:
-        lines.append("  identical lineage, codes and scores")
-    else:
-        lines.append("  DIVERGED:")
-        lines += [f"    {d}" for d in report.differences]
-    if report.misses:
-        lines.append(f"  {report.misses} requests had no recorded reply")
-    return "\n".join(lines)
-
-
 def problems() -> list[dict[str, str]]:
+    """Every registered problem with the first sentence of its description (whole, on one
+    line: descriptions are hard-wrapped); format_problems fits them to the terminal."""
     rows = []
     for name in problem_names():
         try:
-            description = (make_problem(name).description or "").strip().splitlines()[0]
+            description = first_sentence(make_problem(name).description or "")
         except Exception as exc:  # a problem that fails to build is listed with its error
             description = f"(cannot build: {exc})"
         rows.append({"name": name, "description": description})
@@ -196,38 +234,61 @@ def _program_row(program: ProgramRecord) -> dict[str, Any]:
 
 
 def status(db: str | None, campaign: str | None = None) -> list[dict[str, Any]]:
-    with _storage(db) as storage:
+    """One row per campaign. ``status`` is the stored status, unchanged; the boolean
+    ``stale`` is True for a campaign stored as "running" whose controller is gone (its
+    lease is free, expired, or held by a dead process of this host: the cases in which
+    `evolve resume` takes it over, evolve/lease.py). A separate field rather than another
+    status string, so that scripts matching "running" keep working; format_status shows
+    such a campaign as "interrupted?" with the hint `evolve resume NAME`. A missing
+    database is an error, except the default ./evolve.db in a fresh directory: no
+    campaigns then (and no file created)."""
+    if _default_db_absent(db):
+        if campaign is not None:
+            raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)}")
+        return []
+    with _storage(db, create=False, campaign=campaign) as storage:
         records = storage.list_campaigns()
         if campaign is not None:
             records = [r for r in records if r.name == campaign or str(r.id) == campaign]
             if not records:
                 raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)}")
-        rows = []
-        for record in records:
-            counts = storage.counts(record.id)
-            best = storage.best_programs(record.id, 1)
-            rows.append(
-                {
-                    "name": record.name,
-                    "problem": record.problem,
-                    "status": record.status,
-                    "evaluated": counts.get("evaluated", 0),
-                    "pending": counts.get("pending", 0),
-                    "budget": record.config.get("max_evals"),
-                    "best_score": best[0].score if best else None,
-                    "best_program": best[0].id if best else None,
-                    "outcomes": {
-                        k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("outcome:")
-                    },
-                    "created_at": record.created_at.isoformat(),
-                    "finished_at": record.finished_at.isoformat() if record.finished_at else None,
-                }
-            )
-        return rows
+        return [_status_row(storage, record) for record in records]
+
+
+def _status_row(storage: Storage, record: CampaignRecord) -> dict[str, Any]:
+    counts = storage.counts(record.id)
+    best = storage.best_programs(record.id, 1)
+    return {
+        "name": record.name,
+        "problem": record.problem,
+        "status": record.status,
+        "stale": record.status == "running" and _controller_gone(storage, record.id),
+        "evaluated": counts.get("evaluated", 0),
+        "pending": counts.get("pending", 0),
+        "budget": start.campaign_config(storage, record).get("max_evals"),  # as raised
+        "best_score": best[0].score if best else None,
+        "best_program": best[0].id if best else None,
+        "outcomes": {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("outcome:")},
+        "created_at": record.created_at.isoformat(),
+        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+    }
+
+
+def _controller_gone(storage: Storage, campaign_id: int) -> bool:
+    """Whether no live controller holds the campaign's lease: the conditions under which
+    CampaignLease.acquire would take it over (free, expired, or a dead owner on this
+    host). A campaign just created is "running" a moment before its lease is taken."""
+    with _user_errors():
+        holder = storage.lease_holder(campaign_id)
+    if holder is None or holder.until < datetime.now(UTC):
+        return True
+    return owner_is_dead(holder.owner)
 
 
 def best(db: str | None, campaign: str, k: int = 1) -> list[dict[str, Any]]:
-    with _storage(db) as storage:
+    if k < 1:  # SQLite reads LIMIT -1 as no limit, and 0 as "no program yet"
+        raise UserError("-k must be >= 1")
+    with _storage(db, create=False, campaign=campaign) as storage:
         record = storage.get_campaign(campaign)
         if record is None:
             raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)}")
@@ -271,7 +332,7 @@ def export_best(
     """The best program as a standalone function in ``fmt`` (a problem's ``export_source``;
     ``full_range``: the whole-domain function built on it, where the problem has one), or
     its artefact written to ``out_dir`` (a problem's ``export_artifact``)."""
-    with _storage(db) as storage:
+    with _storage(db, create=False, campaign=campaign) as storage:
         record = storage.get_campaign(campaign)
         if record is None:
             raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)}")
@@ -298,31 +359,56 @@ def export_best(
 
 
 def export_jsonl(db: str | None, campaign: str, output: str | None) -> int:
-    with _storage(db) as storage:
+    """Write the campaign's programs and their evaluations as JSON lines to ``output``
+    (stdout when None); returns how many programs. A file is written whole or not at all:
+    into a temporary file beside it, renamed over ``output`` at the end."""
+    with _storage(db, create=False, campaign=campaign) as storage:
         record = storage.get_campaign(campaign)
         if record is None:
             raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)}")
-        stream = open(output, "w", encoding="utf-8") if output else sys.stdout
-        count = 0
+        if not output:
+            with _user_errors():
+                return _write_jsonl(storage, record.id, sys.stdout)
+        if os.path.isdir(output):
+            raise UserError(f"cannot write {output}: it is a directory")
+        partial = os.path.join(
+            os.path.dirname(output), f".{os.path.basename(output)}.{os.getpid()}.partial"
+        )
+        with _cannot_write(output):
+            stream = open(partial, "x", encoding="utf-8")  # closed by the with below
         try:
-            offset, page = 0, 500
-            while True:
-                batch = storage.programs(record.id, limit=page, offset=offset)
-                if not batch:
-                    break
-                for program in batch:
-                    row = _program_row(program)
-                    row["evaluations"] = [
-                        {**dataclasses.asdict(e), "created_at": e.created_at.isoformat()}
-                        for e in storage.evaluations(program.id)
-                    ]
-                    stream.write(json.dumps(row, default=str) + "\n")
-                    count += 1
-                offset += page
-        finally:
-            if output:
-                stream.close()
+            with _cannot_write(output), stream, _user_errors():
+                count = _write_jsonl(storage, record.id, stream)
+            with _cannot_write(output):
+                os.replace(partial, output)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(partial)
+            raise
         return count
+
+
+@contextlib.contextmanager
+def _cannot_write(path: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _write_jsonl(storage: Storage, campaign_id: int, stream: Any) -> int:
+    count, offset, page = 0, 0, 500
+    while batch := storage.programs(campaign_id, limit=page, offset=offset):
+        for program in batch:
+            row = _program_row(program)
+            row["evaluations"] = [
+                {**dataclasses.asdict(e), "created_at": e.created_at.isoformat()}
+                for e in storage.evaluations(program.id)
+            ]
+            stream.write(json.dumps(row, default=str) + "\n")
+            count += 1
+        offset += page
+    return count
 
 
 def dashboard(db: str | None, host: str, port: int, token: str | None) -> int:
@@ -340,107 +426,3 @@ def upgrade_db(db: str | None) -> str:
 
     with _user_errors():
         return upgrade(resolve_db(db))
-
-
-def _fmt(value: Any) -> str:
-    return "-" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
-
-
-def format_status(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "no campaigns yet: start one with `evolve run binpack.online`"
-    lines = [f"{'name':32} {'problem':22} {'status':11} {'evaluated':>11} {'best':>10}"]
-    for r in rows:
-        done = f"{r['evaluated']}/{r['budget']}"
-        lines.append(
-            f"{r['name']:32} {r['problem'][-22:]:22} {r['status']:11} {done:>11} "
-            f"{_fmt(r['best_score']):>10}"
-        )
-    return "\n".join(lines)
-
-
-def format_best(rows: list[dict[str, Any]]) -> str:
-    out = []
-    for r in rows:
-        held = r.get("held_out")
-        held_text = f", held-out {_fmt(held.get('score'))}" if held else ""
-        out.append(
-            f"# program {r['id']} · score {_fmt(r['score'])}{held_text} · "
-            f"generation {r['generation']} · island {r['island']} · {r['operator']}"
-        )
-        first = _first_line(held)
-        if first:
-            out.append(f"# held-out check: {first}")
-        if r.get("evaluated_code"):
-            out.append("# as evaluated: constants tuned by the evaluation (the stored code")
-            out.append("# holds the ones it started from)")
-            out.append(r["evaluated_code"].rstrip())
-        else:
-            out.append(r["code"].rstrip())
-        out.append("")
-    return "\n".join(out)
-
-
-def describe_summary(summary: CampaignSummary, db_url: str) -> str:
-    lines = [f"campaign {summary.name}: {summary.evaluated} evaluations ({summary.reason})"]
-    if summary.message:
-        lines.append(summary.message)
-    initial, best_program = summary.initial, summary.best
-    if initial is not None:
-        lines.append(
-            f"  initial program (baseline): score {_fmt(initial.score)}"
-            + _held(summary, initial.id)
-        )
-    if best_program is not None:
-        lines.append(
-            f"  best program {best_program.id}: score {_fmt(best_program.score)}"
-            + _held(summary, best_program.id)
-            + f" (generation {best_program.generation}, {best_program.operator})"
-        )
-    lines += _front_lines(summary)
-    failures = {k: v for k, v in summary.outcomes.items() if k != "ok"}
-    if failures:
-        lines.append(f"  failures by outcome: {failures}")
-    if summary.rejected:
-        lines.append(f"  proposals rejected before evaluation: {summary.rejected}")
-    if summary.llm:
-        llm = summary.llm
-        lines.append(
-            f"  LLM: {llm['calls']} calls, ${llm['cost_usd']:.4f}, {llm['tokens']} tokens, "
-            f"outcomes {llm['outcomes']}"
-        )
-        if llm.get("disabled_models"):
-            lines.append(f"  models disabled: {llm['disabled_models']}")
-    lines.append(f"  results: {db_url} · `evolve best {summary.name}` · `evolve status`")
-    return "\n".join(lines)
-
-
-def _front_lines(summary: CampaignSummary) -> list[str]:
-    """The held-out check of the final front, for problems whose result is a front
-    (held_out_front): one line per program but the initial one, its report's first line."""
-    initial = summary.initial.id if summary.initial is not None else None
-    front = [e for pid, e in summary.held_out.items() if pid != initial]
-    front.sort(key=lambda e: -e["score"] if e.get("score") is not None else float("inf"))
-    if len(front) < 2:
-        return []
-    lines = [f"  held-out check of the final front ({len(front)} programs):"]
-    for e in front:
-        first = _first_line(e)
-        lines.append(
-            f"    program {e['program_id']}: held-out {_fmt(e.get('score'))} · {first[:150]}"
-        )
-    return lines
-
-
-def _first_line(held: Mapping[str, Any] | None) -> str:
-    """The first line of a held-out entry's report (the problem's summary of the check)."""
-    return ((held or {}).get("detail") or "").split("\n", 1)[0]
-
-
-def _held(summary: CampaignSummary, program_id: int) -> str:
-    entry = summary.held_out.get(program_id)
-    if not entry:
-        return ""
-    if entry.get("score") is None:
-        return f", held-out {entry.get('outcome')}"
-    return f", held-out {_fmt(entry['score'])}"

@@ -39,22 +39,25 @@ class Bookkeeping:
         self.program_count = 0
         self.outstanding: dict[int, Job] = {}
         self.pending: dict[int, ProgramRecord] = {}  # submitted, not yet evaluated
-        self.rejections: Counter[str] = Counter()
+        self.rejections: Counter[str] = Counter()  # the campaign's, restored on resume
+        self.last_rejection = ""  # "reason: detail" of the latest, for the stall message
         self.outcomes: Counter[str] = Counter()
         self.consecutive_rejections = 0
         self.load_errors = 0
         self.best: ProgramRecord | None = None
         self.initial: ProgramRecord | None = None
         self.evaluated = 0
+        self.elapsed_before = 0.0  # seconds the campaign ran before this run (resume)
         self.held_results: dict[int, JobResult] = {}
 
     @property
     def stalled(self) -> bool:
         return self.consecutive_rejections >= MAX_CONSECUTIVE_REJECTIONS
 
-    def reject(self, reason: str) -> None:
+    def reject(self, reason: str, detail: str = "") -> None:
         self.rejections[reason] += 1
         self.consecutive_rejections += 1
+        self.last_rejection = f"{reason}: {detail}" if detail else reason
 
     def store(
         self,

@@ -12,7 +12,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from evolve import api
+from evolve import api, report
+from evolve.config import CampaignConfig
+
+DEFAULT_MAX_EVALS = CampaignConfig.max_evals
 
 
 def _add_db(parser: argparse.ArgumentParser) -> None:
@@ -28,9 +31,18 @@ def build_parser() -> argparse.ArgumentParser:
         "target", help="a problem name (binpack.online), a problem .py file or a campaign .toml"
     )
     _add_db(run)
-    run.add_argument("--max-evals", type=int, help="evaluation budget")
     run.add_argument(
-        "--time-limit", type=float, dest="time_limit_s", help="wall-time budget, seconds"
+        "--max-evals",
+        type=int,
+        help=f"evaluation budget (default: the campaign file's, else {DEFAULT_MAX_EVALS})",
+    )
+    run.add_argument(
+        "--time-limit",
+        type=float,
+        dest="time_limit_s",
+        help="wall-time budget, seconds (default: none); the run stops at whichever budget "
+        f"ends first, so without --max-evals it still stops after {DEFAULT_MAX_EVALS} "
+        "evaluations",
     )
     run.add_argument("--workers", type=int, help="evaluations in flight at once")
     run.add_argument("--seed", type=int)
@@ -51,8 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="finish an interrupted or killed campaign")
     resume.add_argument("campaign")
     _add_db(resume)
-    resume.add_argument("--max-evals", type=int, help="raise the evaluation budget")
-    resume.add_argument("--workers", type=int)
+    resume.add_argument(
+        "--max-evals", type=int, help="raise the evaluation budget (kept for later resumes)"
+    )
+    resume.add_argument(
+        "--time-limit",
+        type=float,
+        dest="time_limit_s",
+        help="a new limit on the campaign's total running time, seconds, counting the time "
+        "it already ran (kept for later resumes; 0: none)",
+    )
+    resume.add_argument("--workers", type=int, help="evaluations in flight at once, this run")
+    resume.add_argument(
+        "--allow-changed-problem",
+        action="store_true",
+        help="resume even though the problem's code changed since the campaign started",
+    )
     resume.add_argument("--quiet", action="store_true")
 
     rep = sub.add_parser("replay", help="re-run a campaign from its recorded LLM replies")
@@ -81,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     best = sub.add_parser("best", help="the best program of a campaign")
     best.add_argument("campaign")
     _add_db(best)
-    best.add_argument("-k", type=int, default=1, help="how many programs")
+    best.add_argument("-k", type=int, default=1, help="how many programs, best first (>= 1)")
     best.add_argument("--json", action="store_true")
     best.add_argument(
         "--format",
@@ -136,6 +162,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141  # 128 + SIGPIPE, as a shell tool killed by the signal reports
 
 
+def exit_status(reason: str) -> int:
+    """A campaign command's exit status from how its run ended: 130 when interrupted (as
+    a Ctrl-C before the campaign started), 1 when it could not search, else 0."""
+    if reason == "interrupted":
+        return 130
+    return 1 if reason in ("initial_failed", "stalled") else 0
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         overrides = {
@@ -152,22 +186,24 @@ def _dispatch(args: argparse.Namespace) -> int:
             )
         }
         summary = api.run(args.target, overrides, args.set, quiet=args.quiet)
-        print(api.describe_summary(summary, api.resolve_db(args.db)))
-        return 0 if summary.reason not in ("initial_failed", "stalled") else 1
+        print(report.describe_summary(summary, api.resolve_db(args.db)))
+        return exit_status(summary.reason)
     if args.command == "resume":
         summary = api.resume(
             args.campaign,
             db=args.db,
             max_evals=args.max_evals,
+            time_limit_s=args.time_limit_s,
             workers=args.workers,
+            allow_changed_problem=args.allow_changed_problem,
             quiet=args.quiet,
         )
-        print(api.describe_summary(summary, api.resolve_db(args.db)))
-        return 0
+        print(report.describe_summary(summary, api.resolve_db(args.db)))
+        return exit_status(summary.reason)
     if args.command == "replay":
-        report = api.replay(args.campaign, db=args.db, name=args.name, quiet=args.quiet)
-        print(api.describe_replay(report))
-        return 0 if report.identical else 1
+        replayed = api.replay(args.campaign, db=args.db, name=args.name, quiet=args.quiet)
+        print(report.describe_replay(replayed))
+        return 0 if replayed.identical else 1
     if args.command == "fork":
         summary = api.fork(
             args.campaign,
@@ -178,19 +214,18 @@ def _dispatch(args: argparse.Namespace) -> int:
             assignments=args.set,
             quiet=args.quiet,
         )
-        print(api.describe_summary(summary, api.resolve_db(args.db)))
-        return 0
+        print(report.describe_summary(summary, api.resolve_db(args.db)))
+        return exit_status(summary.reason)
     if args.command == "problems":
         rows = api.problems()
         if args.json:
             print(json.dumps(rows, indent=2))
         else:
-            for row in rows:
-                print(f"{row['name']:28} {row['description']}")
+            print(report.format_problems(rows))
         return 0
     if args.command == "status":
         rows = api.status(args.db, args.campaign)
-        _print(rows, args.json, api.format_status)
+        _print(rows, args.json, report.format_status)
         return 0
     if args.command == "best":
         if args.full_range and not args.format:
@@ -200,7 +235,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                                   full_range=args.full_range))  # fmt: skip
             return 0
         rows = api.best(args.db, args.campaign, args.k)
-        _print(rows, args.json, api.format_best)
+        _print(rows, args.json, report.format_best)
         return 0
     if args.command == "export":
         count = api.export_jsonl(args.db, args.campaign, args.output)

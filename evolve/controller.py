@@ -44,7 +44,8 @@ from evolve.llm.operator import LLMOutcome
 from evolve.llm.pipeline import LLMPipeline
 from evolve.llm_proposals import LLMProposals
 from evolve.proposer import Proposer, build_operators
-from evolve.start import create_campaign, resume_campaign
+from evolve.report import initial_failure
+from evolve.start import create_campaign, problem_error, resume_campaign
 from evolve.strategies import make_strategy
 from workers.jobs import Executor, JobResult
 
@@ -63,6 +64,9 @@ __all__ = [
 ]
 
 WARM_UP_TIMEOUT_S = 60.0  # the most a run waits for its workers and LLM client to be ready
+# Seconds between "progress" events (running time and rejection counts): what a SIGKILL can
+# lose of them, when nothing else was written meanwhile.
+CHECKPOINT_S = 60.0
 
 
 class Controller:
@@ -75,6 +79,7 @@ class Controller:
         executor_factory: Callable[[CampaignConfig, Any], Executor] = default_executor,
         view: Any = None,
         llm_backend: Any = None,
+        allow_changed_problem: bool = False,
     ) -> None:
         self.storage = storage
         self.config = config
@@ -82,7 +87,7 @@ class Controller:
         try:
             self.problem = make_problem(config.problem, **dict(config.problem_options))
         except Exception as exc:
-            raise CampaignError(str(exc)) from exc
+            raise CampaignError(problem_error(config.problem, exc)) from exc
         try:
             self.strategy = make_strategy(config.strategy, self.problem)
         except ValueError as exc:
@@ -91,12 +96,22 @@ class Controller:
         self.operators, weights = build_operators(config, self.problem, self.proposals)
         self.proposals.set_up(list(self.operators), llm_backend)
         self._stop = threading.Event()
+        self._started = time.monotonic()  # set again when the run starts
         self.book = Bookkeeping(storage, self.strategy, self.proposals, self._stop)
         # Held from before the first write to the end; LeaseError when another has it.
         self._lease = CampaignLease(storage)
         try:
             self.campaign = (
-                resume_campaign(storage, resume, self._lease, self.book, self.proposals)
+                resume_campaign(
+                    storage,
+                    resume,
+                    self._lease,
+                    self.book,
+                    self.proposals,
+                    config,
+                    self.problem,
+                    allow_changed_problem,
+                )
                 if resume
                 else create_campaign(storage, config, self.problem, self._lease, self.book)
             )
@@ -145,7 +160,7 @@ class Controller:
     def _run(self) -> CampaignSummary:
         book = self.book
         restore = self._install_signal_handlers()
-        started = time.monotonic()
+        checkpoint = self._started = time.monotonic()
         reason = "budget"
         try:
             self._warm_up()
@@ -158,10 +173,10 @@ class Controller:
                 if self._stop.is_set():
                     reason = "interrupted"
                     break
-                if (
-                    self.config.time_limit_s
-                    and time.monotonic() - started >= self.config.time_limit_s
-                ):
+                if time.monotonic() - checkpoint >= CHECKPOINT_S:
+                    checkpoint = time.monotonic()
+                    self.storage.add_event(self.campaign.id, "progress", self._totals())
+                if self.config.time_limit_s and self._elapsed() >= self.config.time_limit_s:
                     reason = "time_limit"
                     if not book.outstanding:
                         break
@@ -184,6 +199,8 @@ class Controller:
                 book.refresh(self.progress, self.executor)
                 self.view.update(self.progress)
             held_out = self._held_out() if reason != "interrupted" and self.config.held_out else {}
+            if self._stop.is_set():  # Ctrl-C during the held-out check: a resume redoes it
+                reason = "interrupted"
         except CampaignError:
             self.storage.set_campaign_status(self.campaign.id, "failed")
             raise
@@ -191,7 +208,7 @@ class Controller:
             self.executor.close()
             self.proposals.close()
             restore()
-        status = "interrupted" if reason == "interrupted" else "finished"
+        status = {"interrupted": "interrupted", "initial_failed": "failed"}.get(reason, "finished")
         self._lease.keep()
         self.storage.set_campaign_status(self.campaign.id, status)
         self.storage.add_event(
@@ -199,8 +216,7 @@ class Controller:
             status,
             {
                 "reason": reason,
-                "evaluated": book.evaluated,
-                "rejected": dict(book.rejections),
+                **self._totals(),
                 "outcomes": dict(book.outcomes),
                 "llm": self.proposals.summary(),
                 "bandit": self.bandit_state(),
@@ -220,6 +236,19 @@ class Controller:
             self._message(reason),
             self.proposals.summary(),
         )
+
+    def _elapsed(self) -> float:
+        """The campaign's running time, over all its runs: what time_limit_s limits."""
+        return self.book.elapsed_before + time.monotonic() - self._started
+
+    def _totals(self) -> dict[str, Any]:
+        """The campaign's totals so far, written at each checkpoint and at the end, so that
+        a resume carries them on (evolve/start.py: running_time, stored_rejections)."""
+        return {
+            "elapsed_s": round(self._elapsed(), 3),
+            "evaluated": self.book.evaluated,
+            "rejected": dict(self.book.rejections),
+        }
 
     def _warm_up(self) -> None:
         """Start-up before the first evaluation: wait (bounded) until every worker has its
@@ -261,14 +290,15 @@ class Controller:
 
     def _message(self, reason: str) -> str:
         if reason == "initial_failed":
-            feedback = self.book.initial.feedback if self.book.initial else ""
-            return f"the initial program failed its evaluation: {feedback.strip()[:500]}"
+            return initial_failure(self.book.initial)
         if reason in ("llm_budget", "llm_unavailable"):
             return self.proposals.message(reason)
         if reason == "stalled":
+            last = self.book.last_rejection
             return (
                 f"{MAX_CONSECUTIVE_REJECTIONS} proposals in a row were rejected "
                 f"({dict(self.book.rejections)}); the operators cannot change this program"
+                + (f"; the last rejection: {last}" if last else "")
             )
         return ""
 
@@ -299,7 +329,11 @@ class Controller:
         book.held_results = {}
         self.executor.submit(held_out_jobs(self.config, targets))
         deadline = time.monotonic() + held_out_timeout(self.problem)
-        while len(book.held_results) < len(targets) and time.monotonic() < deadline:
+        while (
+            len(book.held_results) < len(targets)
+            and time.monotonic() < deadline
+            and not self._stop.is_set()
+        ):
             phase = f"held-out check: {len(book.held_results)}/{len(targets)} programs"
             if phase != self.progress.phase:  # these can take minutes: say what runs
                 self.progress.phase = phase

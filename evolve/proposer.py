@@ -145,7 +145,7 @@ class Proposer:
         try:
             child = operator.propose(selection.parents, ctx, self.rng)
         except ProposalRejected as exc:
-            self.book.reject(exc.reason)
+            self.book.reject(exc.reason, exc.detail)
             return False
         kinds = (PARENT, SECOND_PARENT)
         edges = tuple((p.id, kinds[min(i, 1)]) for i, p in enumerate(selection.parents))

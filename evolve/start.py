@@ -1,31 +1,61 @@
 """How a controller starts its campaign: a new one with its initial programs, or a killed or
 finished one resumed from the database alone. Either way the campaign's lease is taken
-before the first write (evolve/lease.py)."""
+before the first write (evolve/lease.py).
+
+What a resume carries over besides the programs, all read from the campaign's events:
+the budgets raised by earlier resumes (CONFIG_EVENT: Storage cannot rewrite a campaign's
+config, and the events keep the history), the running time already spent (time_limit_s is
+the campaign's total, see running_time), the rejection counts, and the fingerprint of the
+problem's code (a resume refuses a changed problem unless told otherwise).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import os
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from db.records import CampaignRecord
-from db.storage import Storage
+import evaluators
+from db.records import CampaignRecord, EventRecord
+from db.storage import BUDGET_KEYS, CONFIG_EVENT, Storage
+from evaluators.registry import UnknownProblem
 from evolve.bookkeeping import Bookkeeping
-from evolve.campaign import CampaignError, unique_name
+from evolve.campaign import CampaignError, CampaignSummary, unique_name
 from evolve.config import CampaignConfig
 from evolve.lease import CampaignLease
 from evolve.llm_proposals import LLMProposals
+from evolve.operators.blocks import BlockError, split_block
+
+PROBLEM_EVENT = "problem_changed"  # {"problem_files": ...}: resumed with a changed problem
+RESUME_EVENTS = (CONFIG_EVENT, PROBLEM_EVENT)  # written by the next run before "resumed"
+TERMINAL_EVENTS = ("finished", "interrupted", "failed")
+# Events that carry the campaign's totals so far: "elapsed_s" (seconds run) and "rejected".
+CHECKPOINT_EVENTS = ("progress", *TERMINAL_EVENTS)
 
 
 def create_campaign(
     storage: Storage, config: CampaignConfig, problem: Any, lease: CampaignLease, book: Bookkeeping
 ) -> CampaignRecord:
+    candidates = problem.initial_programs()
+    check_blocks(candidates)  # before anything is written
     name = config.name or unique_name(storage, config.problem)
     campaign = storage.create_campaign(
         name, config.problem, {**config.to_dict(), "name": name}, config.seed
     )
     lease.acquire(campaign.id, campaign.name)
-    storage.add_event(campaign.id, "started", {"config": config.to_dict()})
+    storage.add_event(
+        campaign.id,
+        "started",
+        {"config": config.to_dict(), "problem_files": problem_files(config.problem, problem)},
+    )
     book.program_count = 0
-    for candidate in problem.initial_programs():
+    for candidate in candidates:
         # Submitted by the run, with everything else still pending.
         program = book.store(campaign.id, candidate.code, candidate.genome, 0, 0, "initial", ())
         if program is not None and book.initial is None:
@@ -33,13 +63,48 @@ def create_campaign(
     return campaign
 
 
+def check_blocks(candidates: Sequence[Any]) -> None:
+    """Malformed EVOLVE-BLOCK markers would only show once the campaign runs, as every
+    proposal rejected ("no_block"): say what is wrong before the campaign starts."""
+    for candidate in candidates:
+        try:
+            split_block(candidate.code)
+        except BlockError as exc:
+            raise CampaignError(f"the initial program's EVOLVE-BLOCK markers: {exc}") from exc
+
+
 def resume_campaign(
-    storage: Storage, name: str, lease: CampaignLease, book: Bookkeeping, proposals: LLMProposals
+    storage: Storage,
+    name: str,
+    lease: CampaignLease,
+    book: Bookkeeping,
+    proposals: LLMProposals,
+    config: CampaignConfig | None = None,
+    problem: Any = None,
+    allow_changed_problem: bool = False,
 ) -> CampaignRecord:
+    """Resume ``name`` with ``config`` (its stored one, budgets possibly raised: they are
+    written as a CONFIG_EVENT, so a later resume keeps them)."""
     campaign = storage.get_campaign(name)
     if campaign is None:
         raise CampaignError(f"no campaign named {name!r} (see `evolve status`)")
+    changed = changed_problem_files(storage, campaign.id)
+    if changed and not allow_changed_problem:
+        raise CampaignError(
+            f"the problem changed since campaign {campaign.name} started ({', '.join(changed)}); "
+            "continue it anyway with --allow-changed-problem, or start a new campaign"
+        )
     lease.acquire(campaign.id, campaign.name)
+    if config is not None:  # first: a crash during the replay must not lose them
+        budgets = budget_changes(campaign_config(storage, campaign), config)
+        if budgets:
+            storage.add_event(campaign.id, CONFIG_EVENT, budgets)
+        if changed and problem is not None:
+            files = problem_files(config.problem, problem)
+            storage.add_event(campaign.id, PROBLEM_EVENT, {"problem_files": files})
+    events = storage.events(campaign.id)
+    book.elapsed_before = running_time(storage, campaign.id, events)
+    book.rejections.update(stored_rejections(events))
     programs = storage.programs(campaign.id)
     book.program_count = len(programs)
     for program in programs:
@@ -67,3 +132,182 @@ def replay_history(
     for program in storage.evaluated_in_order(campaign_id):
         book.absorb(program)
         p.settle_replayed(book.evaluated)
+
+
+# -- the configuration as it stands ---------------------------------------------------------
+def campaign_config(storage: Storage, record: CampaignRecord) -> dict[str, Any]:
+    """The campaign's configuration now: the stored one with the budgets set since."""
+    return storage.current_config(record)
+
+
+def budget_changes(stored: Mapping[str, Any], config: CampaignConfig) -> dict[str, Any]:
+    return {k: getattr(config, k) for k in BUDGET_KEYS if stored.get(k) != getattr(config, k)}
+
+
+# -- what the campaign did so far -----------------------------------------------------------
+def running_time(
+    storage: Storage, campaign_id: int, events: Sequence[EventRecord] | None = None
+) -> float:
+    """Seconds the campaign has run, over all its runs. A run writes its total so far
+    ("elapsed_s") at every checkpoint and at its end; a run that was killed is counted up
+    to its last durable write (an event or an evaluation): a SIGKILL gives back the time
+    since then, at most a checkpoint interval when nothing was evaluated meanwhile."""
+    events = storage.events(campaign_id) if events is None else events
+    times: list[datetime] | None = None  # evaluation times, read when a run was killed
+
+    def killed_run(since: datetime, last: datetime, until: datetime | None) -> float:
+        nonlocal times
+        if times is None:
+            evaluated = storage.evaluated_in_order(campaign_id)
+            times = sorted(p.evaluated_at for p in evaluated if p.evaluated_at is not None)
+        i = bisect_left(times, until) if until is not None else len(times)
+        if i and times[i - 1] > last:
+            last = times[i - 1]
+        return (last - since).total_seconds()
+
+    total = 0.0
+    run: list[datetime] | None = None  # [counted from, last event] of the run being read
+    for event in events:
+        elapsed = event.payload.get("elapsed_s")
+        if event.kind in ("started", "resumed"):
+            if run is not None:
+                total += killed_run(run[0], run[1], event.created_at)
+            run = [event.created_at, event.created_at]
+        elif event.kind in CHECKPOINT_EVENTS and isinstance(elapsed, (int, float)):
+            total = float(elapsed)
+            run = None if event.kind in TERMINAL_EVENTS else [event.created_at] * 2
+        elif event.kind in TERMINAL_EVENTS and run is not None:  # written before elapsed_s
+            total += (event.created_at - run[0]).total_seconds()
+            run = None
+        elif run is not None and event.kind not in RESUME_EVENTS:
+            run[1] = max(run[1], event.created_at)
+    if run is not None:
+        total += killed_run(run[0], run[1], None)
+    return total
+
+
+def stored_rejections(events: Sequence[EventRecord]) -> Counter[str]:
+    """The campaign's rejection counts as last written (a checkpoint or the end of a run);
+    a SIGKILL loses those counted after the last checkpoint."""
+    for event in reversed(events):
+        rejected = event.payload.get("rejected")
+        if event.kind in CHECKPOINT_EVENTS and isinstance(rejected, Mapping):
+            return Counter({str(k): int(v) for k, v in rejected.items()})
+    return Counter()
+
+
+def initial_failed(storage: Storage, campaign_id: int) -> bool:
+    """Whether the campaign's last run ended because its initial program failed."""
+    ends = [e for e in storage.events(campaign_id) if e.kind in TERMINAL_EVENTS]
+    return bool(ends) and ends[-1].payload.get("reason") == "initial_failed"
+
+
+def name_taken(storage: Storage, record: CampaignRecord) -> str:
+    """Why `evolve run --name NAME` cannot use a name that exists, and what to do."""
+    if initial_failed(storage, record.id):
+        return (
+            f"a campaign named {record.name!r} exists (its initial program failed, so it "
+            "cannot be resumed); pick another --name"
+        )
+    return (
+        f"a campaign named {record.name!r} exists; "
+        f"continue it with `evolve resume {record.name}` or pick another --name"
+    )
+
+
+# -- whether a resume can go on -------------------------------------------------------------
+def check_resume(
+    storage: Storage, record: CampaignRecord, config: CampaignConfig, max_evals: int | None
+) -> CampaignSummary | None:
+    """Before a resume starts anything: raise CampaignError when it cannot go on (a
+    --max-evals below what was evaluated, an initial program that failed); return an
+    "already_finished" summary, with nothing written, for a finished campaign whose budgets
+    were not raised; None when the resume may run."""
+    evaluated = storage.counts(record.id).get("evaluated", 0)
+    if max_evals is not None and max_evals < evaluated:
+        raise CampaignError(
+            f"--max-evals {max_evals} is below the {evaluated} evaluations campaign "
+            f"{record.name} already has"
+        )
+    if initial_failed(storage, record.id):
+        raise CampaignError(
+            f"campaign {record.name} cannot go on: its initial program failed its evaluation; "
+            "fix the initial program and start a new campaign (with a new --name)"
+        )
+    if record.status != "finished":
+        return None
+    spent = config.max_evals <= evaluated
+    limit = config.time_limit_s
+    timed_out = bool(limit) and running_time(storage, record.id) >= limit
+    if not spent and not timed_out:
+        return None
+    done = f"{evaluated}/{config.max_evals} evaluations"
+    if timed_out:
+        done += f", its time limit of {limit:g} s used up"
+    flags = " and ".join(f for f, on in (("--max-evals", spent), ("--time-limit", timed_out)) if on)
+    best = storage.best_programs(record.id, 1)
+    return CampaignSummary(
+        record.name,
+        "already_finished",
+        evaluated,
+        best[0] if best else None,
+        None,
+        message=f"campaign {record.name} already finished ({done}); raise {flags} to continue",
+    )
+
+
+# -- the problem ----------------------------------------------------------------------------
+def problem_error(problem: str, exc: Exception) -> str:
+    """One line naming the problem and the exception; the registry's own errors (an unknown
+    name, a bad option, a missing file) already say what is wrong and pass unchanged."""
+    if isinstance(exc, UnknownProblem) or _raised_in(exc, _EVALUATORS):
+        return str(exc)
+    text = " ".join(str(exc).split())
+    return f"problem {problem!r} could not be built: {type(exc).__name__}: {text}"
+
+
+_EVALUATORS = os.path.dirname(evaluators.__file__) + os.sep
+
+
+def _raised_in(exc: BaseException, directory: str) -> bool:
+    """Whether the innermost frame of ``exc``'s traceback is in ``directory``."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename.startswith(directory)
+
+
+# -- the problem's fingerprint --------------------------------------------------------------
+def problem_files(target: str, problem: Any) -> dict[str, str]:
+    """{path: sha256} of the file that defines the problem: the single file, or the module
+    of the problem's class (cheap to find; a package's other modules are not followed)."""
+    path = target if target.endswith(".py") else _source_file(type(problem))
+    digest = _sha256(path) if path else None
+    return {path: digest} if path and digest else {}
+
+
+def changed_problem_files(storage: Storage, campaign_id: int) -> list[str]:
+    """The problem's files whose content differs from the fingerprint stored when the
+    campaign started (or last resumed with --allow-changed-problem); [] when none was
+    stored (a campaign started before fingerprints, a fork)."""
+    stored: Mapping[str, Any] = {}
+    for kind in ("started", PROBLEM_EVENT):
+        for event in storage.events(campaign_id, kind):
+            files = event.payload.get("problem_files")
+            if isinstance(files, Mapping):
+                stored = files
+    return [path for path, digest in stored.items() if _sha256(path) != digest]
+
+
+def _source_file(cls: type) -> str | None:
+    try:
+        return inspect.getsourcefile(cls)
+    except TypeError:  # a built-in class
+        return None
+
+
+def _sha256(path: str) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None

@@ -248,12 +248,15 @@ class AutoNumerics:
         log_err = math.log10(max(err, 1e-300))
         source = self.candidate(genome).code
         unit = "ULP (float32)" if self.f32 or self.error == "ulp_point" else "relative"
+        ops_text = "1 op" if ops == 1 else f"{ops} ops"
+        # Readers show the feedback's first line alone (`evolve best`, the run summary):
+        # it is a whole sentence, and the program starts on a line of its own.
         return EvalResult(
             score=-log_err,
             metrics=metrics,
             features={"ops": float(ops), "log10_error": log_err},
             correct=finite and ops <= self.max_ops,
-            feedback=f"{note}max error {err:.3e} {unit} with {ops} ops; tuned program:\n{source}",
+            feedback=f"{note}max error {err:.3e} {unit} with {ops_text}.\ntuned program:\n{source}",
         )
 
 

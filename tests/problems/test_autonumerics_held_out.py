@@ -44,7 +44,7 @@ def test_a_front_program_is_enumerated_with_the_constants_the_search_tuned() -> 
 
 
 def test_a_float32_campaign_ends_with_the_check_of_its_whole_front(tmp_path, capsys) -> None:
-    from evolve import api
+    from evolve import api, report
 
     db = f"sqlite:///{tmp_path / 'front.db'}"
     options = ["problem.mode=float32", "problem.max_ops=6", "problem.es_gens=5",
@@ -68,8 +68,8 @@ def test_a_float32_campaign_ends_with_the_check_of_its_whole_front(tmp_path, cap
         assert entry["outcome"] == "ok" and entry["metrics"]["enumerated"] > 0
         assert entry["metrics"]["error"] >= p.metrics["error"] * (1 - 1e-12)
         assert np.isfinite(entry["score"])
-    text = api.describe_summary(summary, db)
+    text = report.describe_summary(summary, db)
     assert f"held-out check of the final front ({len(front)} programs):" in text
     assert text.count("float32 in [0, 1]") == len(front)
-    shown = api.format_best(api.best(db, summary.name))  # `evolve best` shows the check too
+    shown = report.format_best(api.best(db, summary.name))  # `evolve best` shows the check too
     assert f"# held-out check: {front[0].metrics['ops']:.0f} ops: max " in shown

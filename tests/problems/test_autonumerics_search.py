@@ -176,7 +176,7 @@ def test_children_inherit_tuned_constants() -> None:
 
 
 def test_short_campaign_improves_on_its_initial_population(tmp_path) -> None:
-    from evolve import api
+    from evolve import api, report
 
     summary = api.run(
         "autonumerics.exp2",
@@ -194,4 +194,4 @@ def test_short_campaign_improves_on_its_initial_population(tmp_path) -> None:
     x = np.linspace(0, 1, 2000)
     error = np.max(np.abs(scope["approx"](x) / np.exp2(x) - 1))
     assert error == pytest.approx(row["metrics"]["error"], rel=0.05)
-    assert "as evaluated" in api.format_best([row])
+    assert "as evaluated" in report.format_best([row])

@@ -1,0 +1,229 @@
+"""What the CLI prints: the run summary, the status, best and problems tables. Plain
+functions of the rows and summaries that api.py returns, so scripts can use those directly
+(``--json``) and tests can check the text without a database."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from db.records import ProgramRecord
+
+if TYPE_CHECKING:
+    from evolve.controller import CampaignSummary
+
+FEEDBACK_CHARS = 500  # the most of a failure's feedback a summary shows (its end)
+
+
+def describe_replay(report: Any) -> str:
+    lines = [f"replay {report.replay} of {report.source}: {report.programs} programs"]
+    lines += [f"  warning: {w}" for w in report.warnings]
+    if report.identical:
+        lines.append("  identical lineage, codes and scores")
+    else:
+        lines.append("  DIVERGED:")
+        lines += [f"    {d}" for d in report.differences]
+    if report.misses:
+        lines.append(f"  {report.misses} requests had no recorded reply")
+    return "\n".join(lines)
+
+
+# A sentence ends at . ! or ? followed by a capital: "e.g. x" and "s.task" do not end one.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of the first paragraph, its lines joined (the whole paragraph
+    when it has no sentence end)."""
+    paragraph = re.split(r"\n\s*\n", text.strip(), maxsplit=1)[0]
+    return _SENTENCE_END.split(" ".join(paragraph.split()), maxsplit=1)[0]
+
+
+def format_problems(rows: list[dict[str, str]], width: int | None = None) -> str:
+    """The problems table, one line each, cut with an ellipsis at ``width`` (default: the
+    terminal's width; not cut when the output is not a terminal, e.g. piped to grep)."""
+    if width is None and sys.stdout.isatty():
+        width = shutil.get_terminal_size().columns
+    lines = [f"{row['name']:28} {row['description']}" for row in rows]
+    return "\n".join(_clip(line, max(width, 40)) if width else line for line in lines)
+
+
+def _clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, its end replaced by an ellipsis when cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _clip_left(text: str, width: int) -> str:
+    """``text`` cut to its last ``width`` characters, led by an ellipsis when cut (a path
+    keeps its most telling end)."""
+    return text if len(text) <= width else "…" + text[len(text) - width + 1 :]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if not isinstance(value, float):
+        return str(value)
+    text = f"{value:.4f}"
+    # -0.0, or a negative score that rounds to zero, must not print as "-0.0000".
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+STALE = "interrupted?"  # format_status's word for a running campaign without a controller
+
+
+def format_status(rows: list[dict[str, Any]]) -> str:
+    """The status table: campaign names in full (the column widens; `evolve resume NAME`
+    needs them whole), problems cut from the left with an ellipsis, and a line of advice
+    for every stale campaign (see status())."""
+    if not rows:
+        return "no campaigns yet: start one with `evolve run binpack.online`"
+    shown = [STALE if r.get("stale") else r["status"] for r in rows]
+    name_w = max(32, *(len(r["name"]) for r in rows))
+    status_w = max(11, *(len(s) for s in shown))
+    lines = [
+        f"{'name':{name_w}} {'problem':22} {'status':{status_w}} {'evaluated':>11} {'best':>10}"
+    ]
+    for r, state in zip(rows, shown, strict=True):
+        done = f"{r['evaluated']}/{r['budget']}"
+        lines.append(
+            f"{r['name']:{name_w}} {_clip_left(r['problem'], 22):22} {state:{status_w}} "
+            f"{done:>11} {_fmt(r['best_score']):>10}"
+        )
+    lines += [
+        f"{r['name']}: stored as running, but no controller runs it (killed?); "
+        f"continue it with `evolve resume {r['name']}`"
+        for r in rows
+        if r.get("stale")
+    ]
+    return "\n".join(lines)
+
+
+def format_best(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for r in rows:
+        held = r.get("held_out")
+        held_text = f", held-out {_fmt(held.get('score'))}" if held else ""
+        out.append(
+            f"# program {r['id']} · score {_fmt(r['score'])}{held_text} · "
+            f"generation {r['generation']} · island {r['island']} · {r['operator']}"
+        )
+        first = _first_line(held)
+        if first:
+            out.append(f"# held-out check: {first}")
+        if r.get("evaluated_code"):
+            out.append("# as evaluated: constants tuned by the evaluation (the stored code")
+            out.append("# holds the ones it started from)")
+            out.append(r["evaluated_code"].rstrip())
+        else:
+            out.append(r["code"].rstrip())
+        out.append("")
+    return "\n".join(out)
+
+
+def describe_summary(summary: CampaignSummary, db_url: str) -> str:
+    if summary.reason == "already_finished":  # a resume that had nothing to do
+        return summary.message
+    lines = [f"campaign {summary.name}: {summary.evaluated} evaluations ({summary.reason})"]
+    if summary.message:
+        lines.append(summary.message)
+    initial, best_program = summary.initial, summary.best
+    if initial is not None:
+        lines.append(
+            f"  initial program (baseline): {_score(initial.score)}" + _held(summary, initial.id)
+        )
+    if best_program is not None:
+        lines.append(
+            f"  best program {best_program.id}: {_score(best_program.score)}"
+            + _held(summary, best_program.id)
+            + f" (generation {best_program.generation}, {best_program.operator})"
+        )
+    lines += _front_lines(summary)
+    failures = {k: v for k, v in summary.outcomes.items() if k != "ok"}
+    if failures:
+        lines.append(f"  failures by outcome: {failures}")
+    if summary.rejected:
+        lines.append(f"  proposals rejected before evaluation: {summary.rejected}")
+    if summary.llm:
+        llm = summary.llm
+        lines.append(
+            f"  LLM: {llm['calls']} calls, ${llm['cost_usd']:.4f}, {llm['tokens']} tokens, "
+            f"outcomes {llm['outcomes']}"
+        )
+        if llm.get("disabled_models"):
+            lines.append(f"  models disabled: {llm['disabled_models']}")
+    if summary.reason == "initial_failed":  # stored as failed: nothing to show or resume
+        lines.append(
+            f"  stored as failed in {db_url}: fix the initial program and start a new "
+            "campaign with another --name"
+        )
+    else:
+        lines.append(f"  results: {db_url} · `evolve best {summary.name}` · `evolve status`")
+    if summary.reason == "interrupted":
+        lines.append(f"  interrupted: continue with `evolve resume {summary.name}`")
+    return "\n".join(lines)
+
+
+def _score(value: Any) -> str:
+    return "no score" if value is None else f"score {_fmt(value)}"
+
+
+def _front_lines(summary: CampaignSummary) -> list[str]:
+    """The held-out check of the final front, for problems whose result is a front
+    (held_out_front): one line per program but the initial one, its report's first line."""
+    initial = summary.initial.id if summary.initial is not None else None
+    front = [e for pid, e in summary.held_out.items() if pid != initial]
+    front.sort(key=lambda e: -e["score"] if e.get("score") is not None else float("inf"))
+    if len(front) < 2:
+        return []
+    lines = [f"  held-out check of the final front ({len(front)} programs):"]
+    for e in front:
+        first = _clip(_first_line(e), 150)
+        lines.append(f"    program {e['program_id']}: held-out {_fmt(e.get('score'))} · {first}")
+    return lines
+
+
+def _first_line(held: Mapping[str, Any] | None) -> str:
+    """The first line of a held-out entry's report (the problem's summary of the check)."""
+    return ((held or {}).get("detail") or "").split("\n", 1)[0]
+
+
+def _held(summary: CampaignSummary, program_id: int) -> str:
+    entry = summary.held_out.get(program_id)
+    if not entry:
+        return ""
+    if entry.get("score") is None:
+        return f", held-out {entry.get('outcome')}"
+    return f", held-out {_fmt(entry['score'])}"
+
+
+# -- a failed start ---------------------------------------------------------------------------
+def initial_failure(initial: ProgramRecord | None) -> str:
+    if initial is not None and initial.score is not None and initial.correct is False:
+        return (
+            f"the initial program was scored {initial.score} but marked correct=False: "
+            "the initial program must be correct"
+        )
+    feedback = tail_lines(initial.feedback if initial else "", FEEDBACK_CHARS)
+    lines = feedback.splitlines()
+    if len(lines) > 1:  # a traceback: an indented block under the message
+        return "the initial program failed its evaluation:\n" + "\n".join(f"    {x}" for x in lines)
+    return f"the initial program failed its evaluation: {feedback}".rstrip()
+
+
+def tail_lines(text: str, limit: int) -> str:
+    """The end of ``text`` in whole lines, at most ``limit`` characters (its last line
+    whole, however long): a traceback ends with the exception line."""
+    lines = text.strip().splitlines()
+    kept: list[str] = []
+    size = 0
+    for line in reversed(lines):
+        if kept and size + len(line) + 1 > limit:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    shown = "\n".join(reversed(kept))
+    return shown if len(kept) == len(lines) else "…\n" + shown

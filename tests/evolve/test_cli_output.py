@@ -1,0 +1,243 @@
+"""What the read-only commands print: export's file handling, stale campaigns in `status`,
+`best -k`, databases that do not exist, and the text of tables and summaries."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from db.sql import SQLStorage
+from evolve import api, report
+from evolve.cli import build_parser, main
+from evolve.lease import owner_id
+
+REPO = Path(__file__).resolve().parents[2]
+SINE = str(REPO / "examples" / "sine.py")
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, fragment: str) -> None:
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("evolve: error: "), err
+    assert fragment in lines[0]
+
+
+@pytest.fixture(scope="module")
+def campaign_db(tmp_path_factory) -> str:
+    """A database holding one small finished campaign, "sine"."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'evolve.db'}"
+    overrides = {"db": url, "max_evals": 6, "workers": 1, "name": "sine", "seed": 1}
+    api.run(SINE, overrides, quiet=True)
+    return url
+
+
+def copy_db(url: str, tmp_path: Path) -> str:
+    """A copy of the module's database, for a test that changes it."""
+    target = tmp_path / "copy.db"
+    target.write_bytes(Path(url.removeprefix("sqlite:///")).read_bytes())
+    return f"sqlite:///{target}"
+
+
+# -- 1. export -o ------------------------------------------------------------------------
+def test_export_into_a_missing_directory_is_one_line(capsys, campaign_db, tmp_path) -> None:
+    target = tmp_path / "nope" / "out.jsonl"
+    code, _, err = run_cli(capsys, "export", "sine", "--db", campaign_db, "-o", str(target))
+    assert_one_line_error(code, err, f"cannot write {target}: No such file or directory")
+    assert not target.parent.exists()
+
+
+def test_export_onto_a_directory_is_one_line(capsys, campaign_db, tmp_path) -> None:
+    code, _, err = run_cli(capsys, "export", "sine", "--db", campaign_db, "-o", str(tmp_path))
+    assert_one_line_error(code, err, f"cannot write {tmp_path}: it is a directory")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_export_that_fails_midway_leaves_the_old_file(
+    capsys, campaign_db, tmp_path, monkeypatch
+) -> None:
+    target = tmp_path / "out.jsonl"
+    target.write_text("old\n")
+    rows = []
+
+    def failing_row(program):
+        if len(rows) == 2:
+            raise OSError(28, "No space left on device")
+        rows.append(program.id)
+        return {"id": program.id}
+
+    monkeypatch.setattr(api, "_program_row", failing_row)
+    code, _, err = run_cli(capsys, "export", "sine", "--db", campaign_db, "-o", str(target))
+    assert_one_line_error(code, err, f"cannot write {target}: No space left on device")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]  # no partial file
+
+
+def test_export_replaces_the_file_whole(capsys, campaign_db, tmp_path) -> None:
+    target = tmp_path / "out.jsonl"
+    target.write_text("old\n")
+    code, _, err = run_cli(capsys, "export", "sine", "--db", campaign_db, "-o", str(target))
+    rows = [json.loads(line) for line in target.read_text().splitlines()]
+    assert code == 0 and f"wrote {len(rows)} programs" in err and len(rows) >= 6
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+
+
+# -- 2. a running campaign whose controller is gone ---------------------------------------
+def set_running(url: str, owner: str | None, ttl_s: float = 600.0) -> None:
+    with SQLStorage(url) as storage:
+        record = storage.get_campaign("sine")
+        storage.set_campaign_status(record.id, "running")
+        if owner is not None:
+            assert storage.acquire_lease(record.id, owner, ttl_s) is None
+
+
+@pytest.mark.parametrize(
+    "owner, ttl_s, stale",
+    [
+        (None, 0, True),  # no lease at all
+        ("elsewhere:1:1", -5.0, True),  # expired
+        (owner_id(2**22 + 12345), 600.0, True),  # a dead pid of this host
+        (owner_id(), 600.0, False),  # this process: alive
+        ("otherhost:1:1", 600.0, False),  # another host's, not expired: cannot tell
+    ],
+)
+def test_status_marks_a_running_campaign_without_controller(
+    capsys, campaign_db, tmp_path, owner, ttl_s, stale
+) -> None:
+    url = copy_db(campaign_db, tmp_path)
+    set_running(url, owner, ttl_s)
+    code, out, _ = run_cli(capsys, "status", "--db", url, "--json")
+    [row] = json.loads(out)
+    assert code == 0 and row["status"] == "running" and row["stale"] is stale
+    code, out, _ = run_cli(capsys, "status", "--db", url)
+    [header, line, *hint] = out.strip().splitlines()
+    if stale:
+        assert line.split()[2] == "interrupted?"
+        assert hint == [
+            "sine: stored as running, but no controller runs it (killed?); "
+            "continue it with `evolve resume sine`"
+        ]
+    else:
+        assert line.split()[2] == "running" and hint == []
+
+
+def test_a_finished_campaign_is_not_stale(capsys, campaign_db) -> None:
+    code, out, _ = run_cli(capsys, "status", "sine", "--db", campaign_db, "--json")
+    [row] = json.loads(out)
+    assert (row["status"], row["stale"]) == ("finished", False)
+
+
+# -- 3. best -k ---------------------------------------------------------------------------
+@pytest.mark.parametrize("k", ["0", "-2"])
+def test_best_k_below_one_is_one_line(capsys, campaign_db, k) -> None:
+    code, _, err = run_cli(capsys, "best", "sine", "--db", campaign_db, "-k", k)
+    assert_one_line_error(code, err, "-k must be >= 1")
+
+
+# -- 4. read-only commands and databases that do not exist ---------------------------------
+@pytest.mark.parametrize(
+    "argv", [["status"], ["status", "sine"], ["best", "sine"], ["export", "sine"]]
+)
+def test_read_only_commands_do_not_create_a_database(capsys, tmp_path, argv) -> None:
+    path = tmp_path / "typo.db"
+    code, _, err = run_cli(capsys, *argv, "--db", f"sqlite:///{path}")
+    assert_one_line_error(code, err, f"no database at {path}")
+    assert not path.exists()
+
+
+def test_status_in_a_fresh_directory_is_friendly(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EVOLVE_DB", raising=False)
+    code, out, _ = run_cli(capsys, "status")
+    assert code == 0 and out.startswith("no campaigns yet: start one with `evolve run")
+    code, _, err = run_cli(capsys, "status", "ghost")
+    assert_one_line_error(code, err, "no campaign named 'ghost'")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_db_upgrade_still_creates_the_database(capsys, tmp_path) -> None:
+    path = tmp_path / "new.db"
+    code, _, _ = run_cli(capsys, "db", "upgrade", "--db", f"sqlite:///{path}")
+    assert code == 0 and path.exists()
+
+
+# -- 5. problems --------------------------------------------------------------------------
+def test_problem_descriptions_are_whole_sentences(capsys) -> None:
+    code, out, _ = run_cli(capsys, "problems", "--json")
+    rows = {r["name"]: r["description"] for r in json.loads(out)}
+    assert rows["binpack.online"] == "Online one-dimensional bin packing (FunSearch's setting)."
+    assert rows["adrs.cloudcast"].endswith("to 6 destination regions as cheaply as possible.")
+    assert all("\n" not in d for d in rows.values())
+
+
+def test_first_sentence_joins_wrapped_lines() -> None:
+    text = "Pack items, e.g. boxes, into\nbins (s.task is 48 h). Then more.\n\nDetails."
+    assert report.first_sentence(text) == "Pack items, e.g. boxes, into bins (s.task is 48 h)."
+    assert report.first_sentence("No sentence end\nhere") == "No sentence end here"
+
+
+def test_problems_table_is_cut_with_an_ellipsis() -> None:
+    rows = [{"name": "a.b", "description": "x" * 100}, {"name": "c", "description": "short"}]
+    long, short = report.format_problems(rows, width=60).splitlines()
+    assert len(long) == 60 and long.endswith("x…")
+    assert short == f"{'c':28} short"
+
+
+# -- 6. the held-out check's first line ----------------------------------------------------
+def test_autonumerics_feedback_starts_with_a_whole_sentence() -> None:
+    from problems.autonumerics.graph import identity
+    from problems.autonumerics.problem import AutoNumerics
+
+    result = AutoNumerics(target="exp2").result_of(identity(), 1e-3, 1e-3, 10)
+    first, second, *program = result.feedback.splitlines()
+    assert first == "max error 1.000e-03 relative with 0 ops."
+    assert second == "tuned program:" and program
+    held = {"program_id": 1, "score": 3.0, "detail": result.feedback}
+    row = {"id": 1, "score": 3.0, "generation": 0, "island": 0, "operator": "initial"}
+    shown = report.format_best([{**row, "held_out": held, "code": "def f(x):\n    return x\n"}])
+    assert "# held-out check: max error 1.000e-03 relative with 0 ops.\n" in shown
+
+
+# -- 7, 8. scores and the status table ------------------------------------------------------
+def status_row(name: str, problem: str, score: float | None) -> dict:
+    return {"name": name, "problem": problem, "status": "finished", "stale": False,
+            "evaluated": 3, "budget": 300, "best_score": score}  # fmt: skip
+
+
+def test_negative_zero_prints_as_zero() -> None:
+    assert report._fmt(-0.0) == "0.0000" and report._fmt(-0.00001) == "0.0000"
+    assert report._fmt(-0.5) == "-0.5000" and report._fmt(None) == "-"
+    assert "-0.0000" not in report.format_status([status_row("a", "p", -0.0)])
+
+
+def test_status_cuts_problems_from_the_left_and_keeps_columns_aligned() -> None:
+    path = "/home/someone/problems/a_rather_long_problem_file.py"
+    rows = [status_row("x" * 40, path, 1.0), status_row("short", "binpack.online", 2.0)]
+    header, first, second = report.format_status(rows).splitlines()
+    assert "…_long_problem_file.py " in first and path not in first
+    assert "x" * 40 in first  # names are never cut: `evolve resume NAME` needs them
+    columns = {line.index(word) for line, word in
+               [(header, "status"), (first, "finished"), (second, "finished")]}  # fmt: skip
+    assert len(columns) == 1 and len({len(header), len(first), len(second)}) == 1
+
+
+# -- 9. run --help ------------------------------------------------------------------------
+def test_run_help_states_the_default_budget(capsys) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "evaluation budget (default: the campaign file's, else 300)" in text
+    assert "without --max-evals it still stops after 300 evaluations" in text
+
+
+def test_the_dead_pid_used_above_is_dead() -> None:
+    with pytest.raises(ProcessLookupError):
+        os.kill(2**22 + 12345, 0)
