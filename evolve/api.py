@@ -417,6 +417,11 @@ def dashboard(db: str | None, host: str, port: int, token: str | None) -> int:
         from dashboards.server import serve
     except ImportError as exc:
         raise UserError(f"the dashboard is not available: {exc}") from exc
+    # A mistyped --db must not become a new empty database; the default one may be
+    # created, so that the dashboard can be opened before the first campaign starts.
+    missing = _missing_sqlite_file(resolve_db(db)) if db else None
+    if missing is not None:
+        raise UserError(f"no database at {missing}")
     with _user_errors():
         return serve(resolve_db(db), host=host, port=port, token=token)
 

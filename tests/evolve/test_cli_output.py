@@ -144,7 +144,8 @@ def test_best_k_below_one_is_one_line(capsys, campaign_db, k) -> None:
 
 # -- 4. read-only commands and databases that do not exist ---------------------------------
 @pytest.mark.parametrize(
-    "argv", [["status"], ["status", "sine"], ["best", "sine"], ["export", "sine"]]
+    "argv",
+    [["status"], ["status", "sine"], ["best", "sine"], ["export", "sine"], ["dashboard"]],
 )
 def test_read_only_commands_do_not_create_a_database(capsys, tmp_path, argv) -> None:
     path = tmp_path / "typo.db"
