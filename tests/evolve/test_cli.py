@@ -6,24 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from evolve.cli import main
-
-REPO = Path(__file__).resolve().parents[2]
-SINE = str(REPO / "examples" / "sine.py")
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str, fragment: str) -> None:
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("evolve: error: "), err
-    assert fragment in lines[0]
+from cli_helpers import SINE, assert_one_line_error, run_cli
 
 
 def test_problems_lists_builtin_problems(capsys) -> None:

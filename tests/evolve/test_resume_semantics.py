@@ -14,30 +14,16 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from cli_helpers import SINE, one_line_error, run_cli
 
 from db import open_storage
 from db.records import EventRecord
 from evaluators.contract import ProposalRejected
 from evolve import api, start
 from evolve.bookkeeping import Bookkeeping
-from evolve.cli import exit_status, main
+from evolve.cli import exit_status
 from evolve.proposer import Proposer
 from evolve.report import tail_lines
-
-REPO = Path(__file__).resolve().parents[2]
-SINE = str(REPO / "examples" / "sine.py")
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(code: int, err: str) -> str:
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("evolve: error: "), err
-    return lines[0]
 
 
 def sine(db_url: str, name: str, max_evals: int, **extra: object) -> object:
