@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
 # Outcome classes of one sandboxed run. Only SANDBOX_FAILURE is retried: every other
@@ -147,6 +147,18 @@ class Limits:
     processes: int = 64
     output_kb: int = 64  # stdout/stderr kept, each
     result_kb: int = 1024  # the JSON result line
+
+    def __post_init__(self) -> None:
+        """Every limit must be > 0: the sandbox hands them to setrlimit, where a negative
+        memory_mb wraps around to no limit at all and a wall_s of 0 fails every program
+        (and so blames the initial program for what is an option's typo)."""
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if value is None and spec.name == "cpu_s":  # cpu_s: None means wall_s + 1
+                continue
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not value > 0:  # `not > 0` also refuses NaN
+                raise ValueError(f"{spec.name} must be > 0, got {value!r}")
 
     @property
     def cpu_seconds(self) -> float:

@@ -154,6 +154,10 @@ class CampaignConfig:
             "strategy.migration_count must be >= 0",
         )
         need(isinstance(self.problem_options, Mapping), "problem_options must be a table")
+        need(  # --set held_out=maybe arrives as the string 'maybe', which is truthy
+            isinstance(self.held_out, bool),
+            f"held_out must be true or false, got {self.held_out!r}",
+        )
         b = self.bandit
         need(isinstance(b.enabled, bool), "bandit.enabled must be true or false")
         need(_is_num(b.exploration) and b.exploration >= 0, "bandit.exploration must be >= 0")

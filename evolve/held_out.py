@@ -17,6 +17,11 @@ from evolve.strategies_moo import pareto_front, problem_objectives
 from workers.jobs import HELD_OUT, Job, JobResult
 
 HELD_OUT_TIMEOUT_S = 600.0
+# The detail is the problem's held-out report: `evolve best` prints its first line, but the
+# dashboard's held-out card shows all of it, so it is kept whole up to the bound a program's
+# own feedback gets (bookkeeping's 4000 characters) and, past that, cut at a line (else a
+# word) boundary and marked with an ellipsis, never mid-token as a silent 500-character cut.
+HELD_OUT_DETAIL_CHARS = 4000
 
 
 def held_out_timeout(problem: Any) -> float:
@@ -72,5 +77,19 @@ def held_out_entry(program_id: int, result: JobResult) -> dict[str, Any]:
         "outcome": final.outcome if final else ERROR,
         "score": final.result.score if final and final.result else None,
         "metrics": dict(final.result.metrics) if final and final.result else {},
-        "detail": (final.detail if final else result.error)[:500],
+        "detail": clip_detail(final.detail if final else result.error),
     }
+
+
+def clip_detail(text: str, limit: int = HELD_OUT_DETAIL_CHARS) -> str:
+    """``text`` when it fits in ``limit`` characters, else a prefix followed by "…" that
+    ends at a line break, or at a space when the last line break would drop more than half;
+    a single over-long token is cut hard."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]  # room for the ellipsis
+    for sep in ("\n", " "):
+        cut = head.rfind(sep)
+        if cut >= len(head) // 2:
+            return head[:cut].rstrip() + "…"
+    return head + "…"

@@ -10,9 +10,11 @@ kept (upstream never checked this, so fabricated cells scored well).
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -80,6 +82,28 @@ class SqlScorer:
         return EvalResult(score=score, metrics=metrics, features=features, feedback=feedback)
 
 
+def _csv_tables(csv_dir: str) -> list[dict[str, Any]]:
+    """The tables of every *.csv in ``csv_dir``, refused at build time when there are none
+    (an empty held-out set scores NaN once the campaign has run) or one cannot be read."""
+    folder = Path(csv_dir)
+    if not folder.is_dir():
+        raise ValueError(f"problem.csv_dir: no directory {csv_dir}")
+    paths = sorted(p for p in folder.glob("*.csv") if p.is_file())
+    if not paths:
+        raise ValueError(f"problem.csv_dir: {csv_dir} holds no .csv files")
+    tables = []
+    for path in paths:
+        try:
+            table = read_csv(path)
+        except (OSError, UnicodeDecodeError, csv.Error, StopIteration) as exc:
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else "the file is empty"
+            raise ValueError(f"problem.csv_dir: cannot read {path}: {reason}") from None
+        if not table["rows"]:
+            raise ValueError(f"problem.csv_dir: {path} has a header but no rows")
+        tables.append(table)
+    return tables
+
+
 @register_problem("adrs.llm_sql")
 class LlmSql(SplitStages):
     """Every constructor argument is a problem option with a default."""
@@ -128,9 +152,7 @@ class LlmSql(SplitStages):
             "test": tables(test_seed, test_tables, test_rows),
         }
         if csv_dir is not None:  # real CSVs replace the synthetic held-out tables
-            from pathlib import Path
-
-            self.datasets["test"] = [read_csv(p) for p in sorted(Path(csv_dir).glob("*.csv"))]
+            self.datasets["test"] = _csv_tables(csv_dir)
 
     def _stage(self, name: str, tables: list[dict[str, Any]], wall_s: float) -> Stage:
         chars = sum(len(c) + 4 for t in tables for r in t["rows"] for c in r)

@@ -50,6 +50,37 @@ MULTI_DESCRIPTION = (
 )
 
 
+def check_job_times(
+    deadline_key: str,
+    deadlines: list[float],
+    overhead_key: str,
+    overheads: list[float],
+    *,
+    scalar: bool = False,
+) -> None:
+    """Refuse job times no policy can run: an overhead (a restart's lost time) below 0,
+    which makes a restart pay for itself and scores beyond the all-spot bound; and a
+    deadline that even all on-demand from the first tick misses, i.e. shorter than the job
+    plus the largest overhead (every program would miss it, or numpy would be asked for a
+    negative trace length). From there on the safety net keeps every deadline."""
+
+    def shown(values: list[float]) -> str:
+        return repr(values[0]) if scalar else repr(values)
+
+    if not overheads or not all(math.isfinite(o) and o >= 0 for o in overheads):
+        what = "a number" if scalar else "a non-empty list of numbers"
+        raise ValueError(
+            f"problem.{overhead_key} must be {what} >= 0 (hours), got {shown(overheads)}"
+        )
+    need = tr.TASK_H + max(overheads)
+    if not deadlines or not all(math.isfinite(d) and d >= need for d in deadlines):
+        each, largest = ("", "") if scalar else (" each", "largest ")
+        raise ValueError(
+            f"problem.{deadline_key} must{each} be at least the {tr.TASK_H:g} h job plus the "
+            f"{largest}overhead ({need:g} h), got {shown(deadlines)}"
+        )
+
+
 class _SpotBase(SplitStages):
     """Cascade: one quick zone/scenario, then the training set; held out at 3x the wall time."""
 
@@ -107,6 +138,7 @@ class SpotSingle(_SpotBase):
         if test_seed in (train_seed, quick_seed):
             raise ValueError("test_seed must differ from train_seed and quick_seed (held-out data)")
         envs, deadlines, overheads = list(envs), list(deadlines_h), list(overheads_h)
+        check_job_times("deadlines_h", deadlines, "overheads_h", overheads)
         unknown = set(envs) - set(tr.SINGLE_PROFILES)
         if unknown or not envs or min(train_windows, test_windows) < 1:
             raise ValueError(f"envs must be among {sorted(tr.SINGLE_PROFILES)}; windows >= 1")
@@ -184,6 +216,7 @@ class SpotMulti(_SpotBase):
             raise ValueError(f"scenarios must be among {sorted(tr.MULTI_SCENARIOS)}")
         if min(train_windows, test_windows) < 1:
             raise ValueError("windows must be >= 1")
+        check_job_times("deadline_h", [deadline_h], "overhead_h", [overhead_h], scalar=True)
         self._init_common(pricing, wall_s, memory_mb, data_dir)
         make = tr.multi_synthetic
         self.datasets = {

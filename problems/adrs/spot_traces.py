@@ -170,7 +170,10 @@ def _run(trace: int, group: str, deadline_h: float, overhead_h: float) -> dict[s
     return {"trace": trace, "group": group, "deadline_h": deadline_h, "overhead_h": overhead_h}
 
 
-def _spec(name: str, gap: int, traces: list, runs: list, task_h: float = 48.0) -> dict[str, Any]:
+TASK_H = 48.0  # every job needs 48 h of work
+
+
+def _spec(name: str, gap: int, traces: list, runs: list, task_h: float = TASK_H) -> dict[str, Any]:
     return {"name": name, "gap_s": gap, "task_h": task_h, "traces": traces, "runs": runs}
 
 

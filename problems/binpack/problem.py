@@ -98,6 +98,9 @@ class OnlineBinPacking(SplitStages):
         self.skeleton = skeleton
         self.memory_mb = int(memory_mb)
         self.wall_s = float(wall_s)
+        if data_dir is not None and not Path(data_dir).is_dir():
+            # a typo would otherwise pass unnoticed: only the FunSearch reference sets read it
+            raise ValueError(f"problem.data_dir: no directory {data_dir}")
         self.data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
         self.datasets: dict[str, dict[str, Any]] = {
             "quick": {"name": "quick", "parts": _part(inst.WEIBULL, quick_seed, 1, quick_items)},

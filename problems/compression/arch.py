@@ -17,7 +17,7 @@ from typing import Any
 from evaluators.contract import Candidate, EvalResult
 from evaluators.registry import register_problem
 from problems.compression import pareto
-from problems.compression.operators import ArchitectureGenomeProblem
+from problems.compression.operators import ArchitectureGenomeProblem, check_tolerance
 from problems.compression.space import (
     InvalidGenome,
     fitness_many,
@@ -56,6 +56,7 @@ class ArchitectureSearch(ArchitectureGenomeProblem):
             raise ValueError("mode must be 'single' or 'multi'")
         if target_mb <= 0 or initial < 1:
             raise ValueError("target_mb must be > 0 and initial >= 1")
+        check_tolerance(tolerance)
         self.target_mb = float(target_mb)
         self.mode = mode
         self.initial = int(initial)

@@ -27,7 +27,7 @@ import numpy as np
 
 from evaluators.contract import HELD_OUT, OK, Candidate, EvalResult, StageOutcome
 from evaluators.registry import register_problem
-from problems.compression.operators import ArchitectureGenomeProblem
+from problems.compression.operators import ArchitectureGenomeProblem, check_tolerance
 from problems.compression.space import (
     GENES,
     SPACE,
@@ -81,6 +81,9 @@ class Distillation(ArchitectureGenomeProblem):
 
         if device not in ("auto", "cpu", "gpu"):
             raise ValueError("device must be auto, cpu or gpu")
+        if not target_mb > 0:
+            raise ValueError(f"problem.target_mb must be > 0, got {target_mb!r}")
+        check_tolerance(tolerance)
         self.target_mb = float(target_mb)
         # the held-out stage is a full distillation (teacher included on a cold worker):
         # the controller waits this long for it instead of its generic 10 minutes

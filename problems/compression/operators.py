@@ -142,6 +142,13 @@ class CompressorBreed(_Base):
 OPERATOR_CLASSES = {cls.name: cls for cls in (ArchMutate, ArchCrossover, CompressorBreed)}
 
 
+def check_tolerance(tolerance: float) -> None:
+    """The size tolerance is a fraction of the target: below 0 no model is ever within it
+    (every score would silently become minus the size error)."""
+    if not tolerance >= 0:  # `not >=` also refuses NaN
+        raise ValueError(f"problem.tolerance must be >= 0 (a fraction of target_mb), got {tolerance!r}")  # fmt: skip
+
+
 class ArchitectureGenomeProblem:
     """What both compression problems share: their search defaults over the same genome,
     its operators, and the MAP-Elites axes (depth and width)."""

@@ -90,15 +90,38 @@ def predict(w, config, ids):
     return z @ w["head.out.w"] + w["head.out.b"]
 
 
+USAGE = "usage: python run_student.py EXPORT_DIR a.py [b.py]  (two files: clone detection; one: classification)"  # fmt: skip
+
+
+def _fail(message, status):
+    print(message, file=sys.stderr)
+    sys.exit(status)
+
+
 def main(argv):
+    if argv[:1] in (["-h"], ["--help"]):
+        print(USAGE)
+        return
+    if len(argv) not in (2, 3):
+        _fail(USAGE, 2)
     root = Path(argv[0])
-    config = json.loads((root / "config.json").read_text())
-    tok = Tokenizer(json.loads((root / "tokenizer.json").read_text())["merges"])
-    with np.load(root / "weights.npz") as data:
-        w = {k: data[k] for k in data.files}
-    texts = [Path(p).read_text() for p in argv[1:]]
+    try:
+        config = json.loads((root / "config.json").read_text())
+        tok = Tokenizer(json.loads((root / "tokenizer.json").read_text())["merges"])
+        with np.load(root / "weights.npz") as data:
+            w = {k: data[k] for k in data.files}
+        files = 2 if config["model"]["pair"] else 1
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _fail(f"run_student.py: error: {root} is not an exported student: {exc}", 1)
+    if len(argv) - 1 != files:
+        kind = "clone-detection student: give two files" if files == 2 else "classifier: give one file"  # fmt: skip
+        _fail(f"run_student.py: error: {root} holds a {kind}", 2)
+    try:
+        texts = [Path(p).read_text() for p in argv[1:]]
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"run_student.py: error: {exc}", 1)
     ids = np.asarray([[tok.encode(t, config["max_len"]) for t in texts]])
-    ids = ids if config["model"]["pair"] else ids[:, 0]
+    ids = ids if files == 2 else ids[:, 0]
     z = predict(w, config, ids)[0]
     p = np.exp(z - z.max())
     p /= p.sum()
