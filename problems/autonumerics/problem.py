@@ -38,6 +38,7 @@ import numpy as np
 from evaluators.contract import HELD_OUT, Candidate, EvalResult, FeatureAxis, Stage
 from evaluators.registry import register_problem
 from problems.autonumerics import compiled, interp
+from problems.autonumerics.export import tuned_genome
 from problems.autonumerics.graph import (
     GenomeError,
     constants,
@@ -92,6 +93,13 @@ class AutoNumerics:
             raise ValueError(f"problem.mode must be one of {', '.join(MODES)}, got {mode!r}")
         if error not in ("", *ERRORS):
             raise ValueError(f"problem.error must be one of {', '.join(ERRORS)}, got {error!r}")
+        if error and mode == "float32":
+            raise ValueError(
+                "problem.error applies to reals mode only (float32 mode's error is float32 "
+                f"ULPs): drop it or set problem.mode=reals, got error={error!r}"
+            )
+        if not verify_below > 0:  # NaN too
+            raise ValueError(f"problem.verify_below must be > 0 (ULP), got {verify_below}")
         for name, value, low in (
             ("max_ops", max_ops, 1),
             ("train_points", train_points, 8),
@@ -143,14 +151,25 @@ class AutoNumerics:
         return operator_factories()
 
     def export_source(self, genome: Any, metrics: dict[str, float], fmt: str,
-                      full_range: bool = False) -> str:  # fmt: skip
-        """Standalone source (jax, c or python) of an evaluated program, tuned constants in;
-        ``full_range``: the float32 2^x or e^x for every input built on it (export.py)."""
+                      full_range: bool = False, *, suffix: str = "",
+                      standalone: bool = False) -> str:  # fmt: skip
+        """Source (jax, c or python) of an evaluated program, tuned constants in;
+        ``full_range``: the float32 2^x or e^x for every input built on it (export.py);
+        ``suffix`` goes after the function's name. ``standalone`` (``evolve best --format``):
+        the module to use, where a float32 program's python is NumPy float32 and its python
+        and c say whether, rounded as written, they equal the scored function (XLA's compile)
+        on float32 points of the domain. Otherwise python is the source as evaluated (the
+        text float32 mode compiles), which ``evolve best`` shows."""
         from problems.autonumerics.export import export_full_range, export_program
 
         if full_range:
-            return export_full_range(genome, metrics, fmt, self.target_name, self.f32)
-        return export_program(genome, metrics, fmt, f32=self.f32, doc=self._doc(genome))
+            return export_full_range(genome, metrics, fmt, self.target_name, self.f32,
+                                     suffix=suffix, check=standalone)  # fmt: skip
+        name, doc = f"approx{suffix}", self._doc(genome)
+        if fmt == "python" and not standalone:
+            return render_python(tuned_genome(genome, metrics, self.f32), name, self.f32, doc)
+        check = (self.target.lo, self.target.hi) if standalone and self.f32 else None
+        return export_program(genome, metrics, fmt, f32=self.f32, name=name, doc=doc, check=check)
 
     def candidate(self, genome: dict[str, Any]) -> Candidate:
         code = render_python(genome, f32=self.f32, doc=self._doc(genome))
