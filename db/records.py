@@ -66,6 +66,16 @@ class ProgramRecord:
     parent_ids: tuple[int, ...] = ()  # PARENT then SECOND_PARENT edges, in that order
 
 
+def outranks(program: ProgramRecord, best: ProgramRecord | None) -> bool:
+    """Whether ``program`` (correct, scored) is better than ``best``, in the order of
+    Storage.best_programs: higher score, and at equal scores the lower id. (A score of 0.0
+    is a score: never compare with ``best.score or -inf``.)"""
+    if best is None or best.score is None:
+        return True
+    assert program.score is not None
+    return (program.score, -program.id) > (best.score, -best.id)
+
+
 @dataclass(frozen=True)
 class EdgeRecord:
     parent_id: int

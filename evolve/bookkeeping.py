@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Any
 
 from db.frozen import freeze
-from db.records import EVALUATED, NewStageResult, ProgramRecord
+from db.records import EVALUATED, NewStageResult, ProgramRecord, outranks
 from db.storage import Storage
 from evaluators.contract import ERROR, StageOutcome
 from evolve.campaign import CampaignError
@@ -143,7 +143,7 @@ class Bookkeeping:
         self.outcomes[program.outcome or "unknown"] += 1
         self.proposals.absorb(program, self.best.score if self.best is not None else None)
         if program.correct and program.score is not None:
-            if self.best is None or program.score > (self.best.score or float("-inf")):
+            if outranks(program, self.best):
                 self.best = program
         if self.initial is not None and program.id == self.initial.id:
             self.initial = program
@@ -153,6 +153,11 @@ class Bookkeeping:
         p = progress
         p.done = self.evaluated
         p.in_flight = len(self.outstanding)
+        llm = self.proposals.llm
+        if llm is not None:
+            p.llm_in_flight = llm.in_flight
+            p.llm_calls = llm.calls
+            p.llm_failures = {k: v for k, v in llm.outcomes.items() if k != "ok"}
         p.best = self.best.score if self.best else None
         p.best_per_island = self.strategy.best_per_island()
         p.outcomes = dict(self.outcomes)

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from db.records import ProgramRecord
+from db.records import ProgramRecord, outranks
 from evolve.config import StrategyConfig
 from evolve.strategy import NoParents, Selection
 
@@ -129,7 +129,7 @@ class NSGA2:
     def tell(self, program: ProgramRecord) -> list[tuple[int, int, int]]:
         if not (program.correct and program.score is not None):
             return []
-        if self.best is None or program.score > (self.best.score or float("-inf")):
+        if outranks(program, self.best):
             self.best = program
         if self.generations == 0 and len(self.parents) < self.parent_size:
             self.parents.append(program)  # the first programs seed the parent population
@@ -185,7 +185,7 @@ class Regularized:
     def tell(self, program: ProgramRecord) -> list[tuple[int, int, int]]:
         if program.correct and program.score is not None:
             self.population.append(program)
-            if self.best is None or program.score > (self.best.score or float("-inf")):
+            if outranks(program, self.best):
                 self.best = program
         return []
 

@@ -1,0 +1,57 @@
+"""Which program is "the best": a score of 0.0 is a real score, and ties go to the lower id,
+the same in the run summary, the strategies and `evolve best` (Storage.best_programs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from db import open_storage
+from evolve import api
+
+ZERO_IS_BEST = '''\
+INITIAL_PROGRAM = """\\
+# EVOLVE-BLOCK-START
+def f(x):
+    y = x * 1.0
+    return y
+# EVOLVE-BLOCK-END
+"""
+PRELOAD_NUMPY = False
+
+
+def evaluate(program):
+    # 0.0 for the identity, below 0 for anything else
+    return {"score": -max(abs(float(program.f(x)) - x) for x in (0.5, 1.5, 2.5))}
+'''
+
+
+def test_an_initial_score_of_zero_stays_best(tmp_path: Path) -> None:
+    problem = tmp_path / "zero.py"
+    problem.write_text(ZERO_IS_BEST)
+    db = f"sqlite:///{tmp_path / 'z.db'}"
+    summary = api.run(
+        str(problem), {"db": db, "max_evals": 30, "workers": 1, "seed": 1, "name": "z"}
+    )
+    storage = open_storage(db)
+    try:
+        scores = [p.score for p in storage.programs(storage.get_campaign("z").id) if p.correct]
+    finally:
+        storage.close()
+    assert any(s < 0 for s in scores), "the campaign must have made worse programs"
+    assert summary.best.score == 0.0 and summary.best.id == summary.initial.id
+    (top,) = api.best(db, "z")
+    assert top["id"] == summary.best.id
+
+
+def test_outranks_orders_like_best_programs() -> None:
+    from dataclasses import replace
+
+    from test_strategy import program
+
+    from db.records import outranks
+
+    zero, worse, tie_later = program(5, 0.0), program(6, -0.01), program(7, 0.0)
+    assert outranks(zero, None)
+    assert not outranks(worse, zero) and outranks(zero, worse)
+    assert not outranks(tie_later, zero) and outranks(zero, tie_later)
+    assert outranks(replace(worse, score=1e-300), zero)
