@@ -112,18 +112,28 @@ def build_parser() -> argparse.ArgumentParser:
     best.add_argument(
         "--format",
         choices=["jax", "c", "python"],
-        help="print the best program as a standalone function (autonumerics)",
+        help="print the best program (-k N: the N best; --program ID: that one) as a "
+        "standalone function (autonumerics); with --export DIR, one file per program in DIR",
     )
     best.add_argument(
         "--full-range",
         action="store_true",
-        help="with --format: the float32 2^x / e^x for every input built on the program "
+        help="with --format jax|c|python: the float32 2^x / e^x for every input built on the "
+        "program "
         "(a float32 campaign on autonumerics.exp2_half or autonumerics.exp)",
     )
     best.add_argument(
         "--export",
         metavar="DIR",
-        help="write the best program's artefact to DIR (compression.distill: the student)",
+        help="write the best program's artefact to DIR (compression.distill: the student); "
+        "with --format, the exported function(s), one file per program",
+    )
+    best.add_argument(
+        "--program",
+        type=int,
+        metavar="ID",
+        help="export program ID of the campaign (an id that `evolve best -k N` or the run "
+        "summary lists) instead of the best",
     )
 
     export = sub.add_parser("export", help="export a campaign's programs and evaluations")
@@ -164,10 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def exit_status(reason: str) -> int:
     """A campaign command's exit status from how its run ended: 130 when interrupted (as
-    a Ctrl-C before the campaign started), 1 when it could not search, else 0."""
+    a Ctrl-C before the campaign started), 1 when it could not search (its initial
+    program failed, every proposal was rejected, or an LLM-only campaign has no model it
+    can reach: llm_unavailable), else 0."""
     if reason == "interrupted":
         return 130
-    return 1 if reason in ("initial_failed", "stalled") else 0
+    return 1 if reason in ("initial_failed", "stalled", "llm_unavailable") else 0
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -230,9 +242,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "best":
         if args.full_range and not args.format:
             raise api.UserError("--full-range goes with --format jax|c|python")
+        if args.program is not None and not (args.format or args.export):
+            raise api.UserError("--program goes with --format or --export")
         if args.format or args.export:
             print(api.export_best(args.db, args.campaign, fmt=args.format, out_dir=args.export,
-                                  full_range=args.full_range))  # fmt: skip
+                                  full_range=args.full_range, k=args.k,
+                                  program=args.program))  # fmt: skip
             return 0
         rows = api.best(args.db, args.campaign, args.k)
         _print(rows, args.json, report.format_best)

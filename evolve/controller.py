@@ -67,6 +67,10 @@ WARM_UP_TIMEOUT_S = 60.0  # the most a run waits for its workers and LLM client 
 # Seconds between "progress" events (running time and rejection counts): what a SIGKILL can
 # lose of them, when nothing else was written meanwhile.
 CHECKPOINT_S = 60.0
+# At the time limit, evaluations in flight get this much longer to finish; any still running
+# then are stopped and stay pending (a resume given a later --time-limit evaluates them), so
+# a problem with minutes-long evaluations cannot overrun the limit by that much.
+TIME_LIMIT_GRACE_S = 10.0
 
 
 class Controller:
@@ -96,6 +100,7 @@ class Controller:
         self.operators, weights = build_operators(config, self.problem, self.proposals)
         self.proposals.set_up(list(self.operators), llm_backend)
         self._stop = threading.Event()
+        self._unfinished = 0  # evaluations still running when the time limit stopped the run
         self._started = time.monotonic()  # set again when the run starts
         self.book = Bookkeeping(storage, self.strategy, self.proposals, self._stop)
         # Held from before the first write to the end; LeaseError when another has it.
@@ -176,9 +181,11 @@ class Controller:
                 if time.monotonic() - checkpoint >= CHECKPOINT_S:
                     checkpoint = time.monotonic()
                     self.storage.add_event(self.campaign.id, "progress", self._totals())
-                if self.config.time_limit_s and self._elapsed() >= self.config.time_limit_s:
+                limit = self.config.time_limit_s
+                if limit and self._elapsed() >= limit:
                     reason = "time_limit"
-                    if not book.outstanding:
+                    if not book.outstanding or self._elapsed() >= limit + TIME_LIMIT_GRACE_S:
+                        self._unfinished = len(book.outstanding)
                         break
                 else:
                     self.proposer.fill()
@@ -198,6 +205,9 @@ class Controller:
                 self._wait(llm_busy)
                 book.refresh(self.progress, self.executor)
                 self.view.update(self.progress)
+            late = self.proposals.drain()  # replies already in are stored as ever
+            if late:
+                self._settle([], late)
             held_out = self._held_out() if reason != "interrupted" and self.config.held_out else {}
             if self._stop.is_set():  # Ctrl-C during the held-out check: a resume redoes it
                 reason = "interrupted"
@@ -206,10 +216,16 @@ class Controller:
             raise
         finally:
             self.executor.close()
-            self.proposals.close()
+            # Requests still in flight are abandoned, not waited for: their rows are stored
+            # below, so that every request sent is in llm_calls (evolve/llm_proposals.py).
+            abandoned = self.proposals.close(book.evaluated)
             restore()
         status = {"interrupted": "interrupted", "initial_failed": "failed"}.get(reason, "finished")
         self._lease.keep()
+        if abandoned:
+            with self.storage.transaction():
+                for call in abandoned:
+                    self.storage.add_llm_call(self.campaign.id, call)
         self.storage.set_campaign_status(self.campaign.id, status)
         self.storage.add_event(
             self.campaign.id,
@@ -293,6 +309,12 @@ class Controller:
             return initial_failure(self.book.initial)
         if reason in ("llm_budget", "llm_unavailable"):
             return self.proposals.message(reason)
+        if reason == "time_limit" and self._unfinished:
+            return (
+                f"{self._unfinished} evaluations were still running {TIME_LIMIT_GRACE_S:.0f} s "
+                "after the time limit and were stopped; they stay pending: "
+                f"`evolve resume {self.campaign.name} --time-limit S` with a larger S runs them"
+            )
         if reason == "stalled":
             last = self.book.last_rejection
             return (
@@ -316,6 +338,12 @@ class Controller:
         return restore
 
     # -- held-out report (evolve/held_out.py) ---------------------------------------------
+    def _held_out_phase(self, targets: int) -> str:
+        # the targets include the initial program, which the summary lists apart (baseline)
+        return (
+            f"held-out check: {len(self.book.held_results)}/{targets} programs (with the initial)"
+        )
+
     def _held_out(self) -> dict[int, dict[str, Any]]:
         """Score the best (or the final front) and the initial program on the held-out
         stages (never selected on)."""
@@ -334,14 +362,14 @@ class Controller:
             and time.monotonic() < deadline
             and not self._stop.is_set()
         ):
-            phase = f"held-out check: {len(book.held_results)}/{len(targets)} programs"
+            phase = self._held_out_phase(len(targets))
             if phase != self.progress.phase:  # these can take minutes: say what runs
                 self.progress.phase = phase
                 self.view.update(self.progress, force=True)
             self._lease.keep()
             for result in self.executor.completed(timeout=0.5):
                 self._settle([result], [])  # a late search result is recorded as ever
-        self.progress.phase = f"held-out check: {len(book.held_results)}/{len(targets)} programs"
+        self.progress.phase = self._held_out_phase(len(targets))
         report = {}
         self._lease.keep()
         for program_id, result in book.held_results.items():

@@ -13,7 +13,10 @@ class Progress:
     campaign: str
     budget: int
     done: int = 0
-    in_flight: int = 0
+    in_flight: int = 0  # evaluations
+    llm_in_flight: int = 0  # LLM requests
+    llm_calls: int = 0
+    llm_failures: dict[str, int] = field(default_factory=dict)  # LLM calls by failed outcome
     started: float = field(default_factory=time.monotonic)
     done_at_start: int = 0
     best: float | None = None
@@ -33,14 +36,30 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+
+
 def summary_line(p: Progress) -> str:
-    failures = ", ".join(f"{k} {v}" for k, v in sorted(p.outcomes.items()) if k != "ok") or "none"
+    """One plain progress line. Evaluation failures, then (when there are any) proposals
+    rejected before evaluation and the LLM's requests in flight and failed calls, so that
+    an endpoint failing every request shows up while it happens."""
+    failures = _counts({k: v for k, v in p.outcomes.items() if k != "ok"}) or "none"
     islands = " ".join(_fmt(b) for b in p.best_per_island)
-    return (
-        f"[{p.campaign}] {p.done}/{p.budget} evaluated, {p.in_flight} in flight, "
+    n = p.llm_in_flight
+    llm = f" + {n} LLM request{'' if n == 1 else 's'}" if n or p.llm_calls else ""
+    line = (
+        f"[{p.campaign}] {p.done}/{p.budget} evaluated, {p.in_flight}{llm} in flight, "
         f"{p.rate:.1f} eval/s, best {_fmt(p.best)} | islands {islands} | failures: {failures}"
-        + (f" | {p.phase}" if p.phase else "")
     )
+    if p.rejected:
+        line += f" | rejected: {_counts(p.rejected)}"
+    if p.llm_calls:
+        failed = sum(p.llm_failures.values())
+        line += f" | LLM: {p.llm_calls} calls, {failed} failed" + (
+            f" ({_counts(p.llm_failures)})" if failed else ""
+        )
+    return line + (f" | {p.phase}" if p.phase else "")
 
 
 class PlainView:
@@ -81,13 +100,16 @@ class RichView:
         table.add_column("failures by outcome")
         failures = "\n".join(f"{k}: {v}" for k, v in sorted(p.outcomes.items()) if k != "ok")
         rejected = sum(p.rejected.values())
+        llm_failed = sum(p.llm_failures.values())
         table.add_row(
             f"{p.done}/{p.budget}",
-            str(p.in_flight),
+            str(p.in_flight) + (f"\n+{p.llm_in_flight} LLM" if p.llm_in_flight else ""),
             f"{p.rate:.1f}",
             _fmt(p.best),
             "\n".join(f"{i}: {_fmt(b)}" for i, b in enumerate(p.best_per_island)),
-            (failures or "none") + (f"\nproposals rejected: {rejected}" if rejected else ""),
+            (failures or "none")
+            + (f"\nproposals rejected: {rejected}" if rejected else "")
+            + (f"\nLLM calls failed: {llm_failed}" if llm_failed else ""),
         )
         return table
 

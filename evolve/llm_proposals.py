@@ -45,6 +45,7 @@ class LLMProposals:
         self.llm: LLMPipeline | None = None
         self.op_bandit: CostAwareUCB | None = None
         self.stop = ""  # llm_budget / llm_unavailable once the LLM can no longer run
+        self.closing = False  # the run is ending: no repair re-prompt is sent any more
         self._prices: PriceTable | None = None
         self._proposal_seq = 0
         self._proposal_cost: dict[int, float] = {}
@@ -101,9 +102,33 @@ class LLMProposals:
             "spent_tokens": self.llm.spent_tokens,
         }
 
-    def close(self) -> None:
-        if self.llm is not None:
-            self.llm.close()
+    def drain(self) -> list[LLMOutcome]:
+        """The run is ending: the replies already in, to be stored as ever (their failures
+        get no repair re-prompt now)."""
+        self.closing = True
+        return self.llm.done(0.0) if self.llm is not None else []
+
+    def close(self, evaluated: int) -> list[dict[str, Any]]:
+        """End the LLM side: the requests still in flight (Ctrl-C, SIGTERM, the time limit)
+        are abandoned, unwaited (evolve/llm/pipeline.py), and returned as ``abandoned``
+        llm_calls rows for the controller to store. An endpoint may still bill them, so
+        they are accounted like any call (with their estimated cost when no reply came
+        in): the summary, the budget and a resume (``rebuild``) count them, and each
+        proposal's bandit pull is settled as a failure, as a resume settles it."""
+        self.closing = True
+        if self.llm is None:
+            return []
+        rows = []
+        for item in self.llm.close():
+            call = {**item.call(), "after_eval": evaluated}
+            self.llm.account(call)
+            proposal = item.flight.request.proposal
+            self._proposal_cost[proposal] = self._proposal_cost.get(proposal, 0.0) + float(
+                call.get("cost_usd") or 0.0
+            )
+            self.failed(item.flight.request)
+            rows.append(call)
+        return rows
 
     # -- resume -----------------------------------------------------------------------
     def rebuild(self, calls: Iterable[Any]) -> None:
@@ -158,7 +183,14 @@ class LLMProposals:
         if self.stop:
             return {}
         self.stop = "llm_budget"
-        return {"cap": cap, "spent_usd": self.llm.spent_usd, "tokens": self.llm.spent_tokens}
+        # The spend when the cap was reached, before the requests then in flight were
+        # costed: the final spend is the `finished` event's llm.cost_usd and llm.tokens.
+        return {
+            "cap": cap,
+            "spent_usd_so_far": self.llm.spent_usd,
+            "tokens_so_far": self.llm.spent_tokens,
+            "requests_in_flight": self.llm.in_flight,
+        }
 
     def start(self, operator: LLMOperator, rng: Any) -> None:
         """Prepare and send one LLM request."""
@@ -218,6 +250,7 @@ class LLMProposals:
             and request.model.label not in self.llm.broken
             and not self.llm.budget_reached()
             and not stopping
+            and not self.closing
         ):
             self.llm.submit(operator, operator.repair(outcome))
             return True
@@ -281,10 +314,15 @@ class LLMProposals:
         if reason == "llm_budget":
             assert self.llm is not None
             cap = self.config.llm
-            return (
-                f"the LLM budget was reached: ${self.llm.spent_usd:.4f} of ${cap.budget_usd} "
-                f"and {self.llm.spent_tokens} of {cap.budget_tokens or 'unlimited'} tokens"
+            usd = f"${self.llm.spent_usd:.4f}" + (
+                f" of ${cap.budget_usd:g}" if cap.budget_usd > 0 else " (no dollar cap)"
             )
+            tokens = f"{self.llm.spent_tokens}" + (
+                f" of {cap.budget_tokens} tokens"
+                if cap.budget_tokens > 0
+                else " tokens (no token cap)"
+            )
+            return f"the LLM budget was reached: {usd} and {tokens}"
         if reason == "llm_unavailable":
             return f"no LLM model can be used: {self.llm.broken if self.llm else {}}"
         return ""

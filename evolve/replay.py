@@ -7,7 +7,11 @@ instead of calling the model. For a deterministic evaluator and a campaign run w
 worker (the mode in which a campaign is deterministic), the replay reproduces the
 lineage, codes and scores exactly; ``compare`` checks it program by program. A campaign
 run with several workers interleaves results in wall-clock order, so its replay follows
-the recorded replies where the prompts match and reports where it diverged.
+the recorded replies where the prompts match and reports where it diverged. Nor can a
+campaign that was resumed (or forked, or that ended with requests in flight) be replayed
+identically: the replay is one uninterrupted run, while each resume starts a new random
+stream (``Controller``: ``Random(f"{seed}:{programs}")``) with the programs left pending,
+and an abandoned request has no reply to replay. ``replay`` warns about both up front.
 
 ``fork`` copies a campaign's first N evaluations (programs, lineage, evaluations, LLM
 calls) into a new campaign and resumes it, optionally with other settings.
@@ -25,24 +29,14 @@ from db.records import LLMCallRecord
 from db.storage import Storage
 from evolve.config import CampaignConfig, apply_overrides
 from evolve.controller import CampaignError, CampaignSummary, Controller
+from evolve.llm.client import API_ERRORS as CLIENT_ERRORS
 from evolve.llm.client import FATAL_ERRORS, Completion
 from evolve.llm.config import ModelConfig
 from evolve.llm.prompts import render
 
-API_ERRORS = frozenset(
-    {
-        "rate_limited",
-        "server_error",
-        "timeout",
-        "connection",
-        "auth",
-        "quota",
-        "bad_request",
-        "no_key",
-        "bad_response",
-        "internal_error",
-    }
-)
+# The outcomes of a recorded call that replay as that error: the client's, and a call whose
+# handling crashed.
+API_ERRORS = frozenset({*CLIENT_ERRORS, "internal_error"})
 
 
 class RecordedBackend:
@@ -51,7 +45,8 @@ class RecordedBackend:
     def __init__(self, calls: Sequence[LLMCallRecord]) -> None:
         self._replies: defaultdict[tuple[str, str], deque[LLMCallRecord]] = defaultdict(deque)
         for call in calls:
-            self._replies[(call.model, call.prompt)].append(call)
+            if call.outcome != "abandoned":  # the run ended before its reply was used
+                self._replies[(call.model, call.prompt)].append(call)
         self._lock = threading.Lock()
         self.misses = 0
 
@@ -160,7 +155,9 @@ def replay(
             f"{source.name!r} ran with {config.workers} workers: results arrived in wall-clock "
             "order, so the replay follows the recorded replies but may diverge"
         )
-    backend = RecordedBackend(storage.llm_calls(source.id))
+    calls = storage.llm_calls(source.id)
+    warnings += run_warnings(storage, source, calls)
+    backend = RecordedBackend(calls)
     kwargs: dict[str, Any] = {"llm_backend": backend, "view": view}
     if executor_factory is not None:
         kwargs["executor_factory"] = executor_factory
@@ -178,6 +175,41 @@ def replay(
         summary,
         tuple(warnings),
     )
+
+
+def run_warnings(storage: Storage, source: Any, calls: Sequence[LLMCallRecord]) -> list[str]:
+    """Why a campaign's runs cannot be replayed by one uninterrupted run: it was resumed or
+    forked (a resume starts a new random stream at its resume point), or it ended with LLM
+    requests in flight, or it never ended (killed, or still running)."""
+    events = storage.events(source.id)
+    out = []
+    resumes = [e for e in events if e.kind == "resumed"]
+    if resumes:
+        forked = next((e for e in events if e.kind == "forked"), None)
+        what = (
+            f"was forked from {forked.payload.get('from')!r} at evaluation "
+            f"{forked.payload.get('at')}"
+            if forked is not None
+            else f"was resumed {len(resumes)} time{'s' if len(resumes) > 1 else ''}"
+        )
+        out.append(
+            f"{source.name!r} {what}: each resume starts a new random stream, so the replay "
+            "(one uninterrupted run) cannot follow it identically from evaluation "
+            f"{resumes[0].payload.get('evaluated', '?')} on"
+        )
+    abandoned = sum(1 for c in calls if c.outcome == "abandoned")
+    if abandoned:
+        out.append(
+            f"{source.name!r} ended a run with {abandoned} LLM request"
+            f"{'s' if abandoned > 1 else ''} in flight (interrupted or time limit), "
+            "abandoned without a reply to replay: the replay may diverge"
+        )
+    elif source.status in ("interrupted", "running"):
+        out.append(
+            f"{source.name!r} is {source.status} (interrupted, killed, or still running): "
+            "the replay may diverge at its end"
+        )
+    return out
 
 
 def fork(

@@ -4,6 +4,7 @@ functions of the rows and summaries that api.py returns, so scripts can use thos
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from db.records import ProgramRecord
+from evolve.config import DEFAULT_DB
 
 if TYPE_CHECKING:
     from evolve.controller import CampaignSummary
@@ -161,10 +163,20 @@ def describe_summary(summary: CampaignSummary, db_url: str) -> str:
             "campaign with another --name"
         )
     else:
-        lines.append(f"  results: {db_url} · `evolve best {summary.name}` · `evolve status`")
+        db = _db_flag(db_url)
+        lines.append(
+            f"  results: {db_url} · `evolve best {summary.name}{db}` · `evolve status{db}`"
+        )
     if summary.reason == "interrupted":
-        lines.append(f"  interrupted: continue with `evolve resume {summary.name}`")
+        lines.append(
+            f"  interrupted: continue with `evolve resume {summary.name}{_db_flag(db_url)}`"
+        )
     return "\n".join(lines)
+
+
+def _db_flag(db_url: str) -> str:
+    """The --db a suggested command needs: none for the database it would find anyway."""
+    return "" if db_url in (DEFAULT_DB, os.environ.get("EVOLVE_DB")) else f" --db {db_url}"
 
 
 def _score(value: Any) -> str:

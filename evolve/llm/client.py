@@ -2,8 +2,8 @@
 
 ``OpenAIBackend.complete`` runs on a proposal thread. It never raises for an API failure:
 it returns a ``Completion`` whose ``error`` names the class (``rate_limited``,
-``server_error``, ``timeout``, ``connection``, ``auth``, ``quota``, ``bad_request``,
-``no_key``) and whose ``fatal`` says that the model should not be asked again in this
+``server_error``, ``timeout``, ``connection``, ``auth``, ``quota``, ``not_found``,
+``bad_request``, ``bad_response``, ``no_key``) and whose ``fatal`` says that the model should not be asked again in this
 campaign (the circuit breaker, which the controller keeps). Retries are the ``openai``
 client's own (``max_retries``: connection errors, 408, 409, 429 honouring retry-after,
 and 5xx), never a second loop around it.
@@ -21,7 +21,22 @@ from typing import Any
 
 from evolve.llm.config import ModelConfig
 
-FATAL_ERRORS = ("auth", "quota", "no_key")
+# The model cannot be asked again in this campaign: a rejected key (401/403), no quota
+# left, no key, or an endpoint that does not serve it (404, e.g. model_not_found).
+FATAL_ERRORS = ("auth", "quota", "no_key", "not_found")
+# Every error class ``complete`` can return.
+API_ERRORS = (
+    "rate_limited",
+    "server_error",
+    "timeout",
+    "connection",
+    "auth",
+    "quota",
+    "not_found",
+    "bad_request",
+    "no_key",
+    "bad_response",
+)
 # The header by which the openai client returns the raw HTTP response (its
 # `with_raw_response`): status errors and retries as usual, no model parsing.
 RAW_RESPONSE = "X-Stainless-Raw-Response"
@@ -159,16 +174,16 @@ class OpenAIBackend:
         except openai.APITimeoutError as exc:
             return Completion(
                 error="timeout",
-                detail=str(exc)[:500],
+                detail=_with_cause(exc)[:500],
                 latency_s=time.monotonic() - started,
-                retries=model.max_retries,
+                retries=_retries_taken(getattr(exc, "request", None), model.max_retries),
             )
         except openai.APIConnectionError as exc:
             return Completion(
                 error="connection",
-                detail=str(exc)[:500],
+                detail=_with_cause(exc)[:500],
                 latency_s=time.monotonic() - started,
-                retries=model.max_retries,
+                retries=_retries_taken(getattr(exc, "request", None), model.max_retries),
             )
         except (openai.OpenAIError, ValueError) as exc:  # a body that is not JSON
             return Completion(
@@ -218,19 +233,54 @@ def _mapping(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _retries_taken(request: Any, default: int) -> int:
+    """The retries the client made before giving up: the retry count it sends with each
+    attempt (x-stainless-retry-count) on the last request; ``default`` when unknown."""
+    try:
+        return int(request.headers["x-stainless-retry-count"])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return default
+
+
+def _with_cause(exc: BaseException) -> str:
+    """The client's message with its root causes ("Connection error." says nothing about a
+    refused connection or a URL without a scheme)."""
+    text = str(exc) or type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    for _ in range(4):
+        if cause is None:
+            break
+        said = str(cause)
+        if not said or said not in text:
+            text += f" ({type(cause).__name__}: {said})" if said else f" ({type(cause).__name__})"
+        cause = cause.__cause__
+    return text
+
+
 def _status_error(exc: Any, model: ModelConfig, latency: float) -> Completion:
     status = int(getattr(exc, "status_code", 0) or 0)
     code = str(getattr(exc, "code", "") or "")
     body = getattr(exc, "body", None)
-    if not code and isinstance(body, dict):
-        inner = body.get("error", body)
-        code = str(inner.get("code") or inner.get("type") or "") if isinstance(inner, dict) else ""
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    if not code and isinstance(inner, dict):
+        code = str(inner.get("code") or inner.get("type") or "")
     request_id = str(getattr(exc, "request_id", "") or "")
-    detail = f"HTTP {status}: {str(getattr(exc, 'message', exc))[:400]}"
+    message = inner.get("message") if isinstance(inner, dict) else None
+    if not isinstance(message, str) or not message:
+        message = str(getattr(exc, "message", exc))
+    detail = f"HTTP {status}: {message[:400]}"
+    response = getattr(exc, "response", None)
+    request = getattr(response, "request", None)
     if status in (401, 403):
         kind, fatal = "auth", True
     elif code == "insufficient_quota" or "insufficient_quota" in detail:
         kind, fatal = "quota", True
+    elif status == 404:
+        # the endpoint does not serve this model (model_not_found) or has no
+        # /chat/completions at all: no later request can succeed
+        url = str(getattr(request, "url", "") or model.base_url or "the default endpoint")
+        kind, fatal = "not_found", True
+        detail = f"HTTP 404 for model {model.model!r} at {url}: {message[:400]}"
     elif status == 429:
         kind, fatal = "rate_limited", False
     elif status >= 500 or status in (408, 409):
@@ -244,5 +294,5 @@ def _status_error(exc: Any, model: ModelConfig, latency: float) -> Completion:
         fatal=fatal,
         request_id=request_id,
         latency_s=latency,
-        retries=model.max_retries if retryable and kind != "quota" else 0,
+        retries=_retries_taken(request, model.max_retries if retryable else 0),
     )

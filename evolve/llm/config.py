@@ -24,9 +24,11 @@ campaign without LLM operators never needs one.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 EDIT_FORMATS = ("diff", "rewrite")
 
@@ -78,12 +80,19 @@ class LLMConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LLMConfig:
         data = dict(data)
-        models = data.pop("models", ()) or ()
+        models = data.pop("models", None)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(
                 f"unknown [llm] keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        if models is None:
+            models = ()
+        elif not isinstance(models, (list, tuple)):
+            raise ValueError(
+                "llm.models must be an array of tables ([[llm.models]] in TOML), "
+                f"got {_shape(models)}"
             )
         mkeys = {f.name for f in dataclasses.fields(ModelConfig)}
         parsed = []
@@ -91,52 +100,179 @@ class LLMConfig:
             if isinstance(entry, ModelConfig):
                 parsed.append(entry)
                 continue
-            if isinstance(entry, str):
-                entry = {"model": entry}
             if not isinstance(entry, Mapping):
-                raise ValueError(f"llm.models[{index}] must be a table with model = ...")
-            bad = sorted(set(entry) - mkeys)
+                raise ValueError(
+                    f"llm.models[{index}] must be a table with model = ... "
+                    f"([[llm.models]] in TOML), got {_shape(entry)}"
+                )
+            if "api_key" in entry:
+                raise ValueError("llm.models takes api_key_env (a variable name), never a key")
+            bad = sorted(map(str, set(entry) - mkeys))
             if bad:
                 raise ValueError(
                     f"unknown llm.models[{index}] keys: {', '.join(bad)} "
                     f"(known: {', '.join(sorted(mkeys))})"
                 )
-            if "api_key" in entry:
-                raise ValueError("llm.models takes api_key_env (a variable name), never a key")
             if not entry.get("model"):
                 raise ValueError(f"llm.models[{index}] names no model: set model = ...")
             parsed.append(ModelConfig(**entry))
         return cls(models=tuple(parsed), **data)
 
     def validate(self) -> None:
+        """Raise ValueError (one line naming the key) for a value of the wrong type or range,
+        a base_url that is not an http(s) URL, or a dollar budget that an unpriced model
+        could never reach."""
+
         def need(ok: bool, message: str) -> None:
             if not ok:
                 raise ValueError(message)
 
+        need(isinstance(self.models, (list, tuple)), "llm.models must be an array of tables")
+        for index, m in enumerate(self.models):
+            need(isinstance(m, ModelConfig), f"llm.models[{index}] must be a table")
+            _validate_model(m, index)
         labels = [m.label for m in self.models]
         need(len(set(labels)) == len(labels), f"llm.models labels must be unique: {labels}")
-        for m in self.models:
-            need(m.weight >= 0, f"llm model {m.label!r}: weight must be >= 0")
-            need(m.max_tokens >= 1, f"llm model {m.label!r}: max_tokens must be >= 1")
-            need(m.max_in_flight >= 1, f"llm model {m.label!r}: max_in_flight must be >= 1")
-            need(m.max_retries >= 0, f"llm model {m.label!r}: max_retries must be >= 0")
-            need(m.timeout_s > 0, f"llm model {m.label!r}: timeout_s must be > 0")
-            need(
-                m.transport in ("auto", "httpx"),
-                f"llm model {m.label!r}: transport must be auto or httpx, got {m.transport!r}",
-            )
         need(
             not self.models or any(m.weight > 0 for m in self.models),
             "at least one llm model needs weight > 0",
         )
-        need(self.max_in_flight >= 1, "llm.max_in_flight must be >= 1")
-        need(self.budget_usd >= 0, "llm.budget_usd must be >= 0")
-        need(self.budget_tokens >= 0, "llm.budget_tokens must be >= 0")
-        need(self.max_code_chars >= 100, "llm.max_code_chars must be >= 100")
+        _check(
+            "llm.max_in_flight", self.max_in_flight, _is_int, "an integer >= 1", lambda v: v >= 1
+        )
+        _check("llm.budget_usd", self.budget_usd, _is_num, "a number >= 0", lambda v: v >= 0)
+        _check("llm.budget_tokens", self.budget_tokens, _is_num, "a number >= 0", lambda v: v >= 0)
+        _check("llm.repair", self.repair, _is_bool, "true or false")
+        _check(
+            "llm.max_code_chars",
+            self.max_code_chars,
+            _is_int,
+            "an integer >= 100",
+            lambda v: v >= 100,
+        )
+        _check("llm.inspirations", self.inspirations, _is_int, "an integer >= 0", lambda v: v >= 0)
+        _check("llm.history", self.history, _is_int, "an integer >= 0", lambda v: v >= 0)
+        _check(
+            "llm.feedback_chars", self.feedback_chars, _is_int, "an integer >= 0", lambda v: v >= 0
+        )
+        _check("llm.prices_file", self.prices_file, _is_str, "a file name (a string)")
+        _check("llm.backfill_genetic", self.backfill_genetic, _is_bool, "true or false")
+        need(
+            isinstance(self.templates, Mapping),
+            f"llm.templates must be a table of name = text, got {_shape(self.templates)}",
+        )
         known = {"system", "diff", "rewrite", "repair"}
-        bad = sorted(set(self.templates) - known)
+        bad = sorted(map(str, set(self.templates) - known))
         need(not bad, f"unknown llm.templates: {bad} (known: {sorted(known)})")
+        for key, value in self.templates.items():
+            _check(f"llm.templates.{key}", value, _is_str, "a string (the text, or @file)")
+        if self.budget_usd > 0:
+            self._check_priced()
+
+    def _check_priced(self) -> None:
+        """A dollar budget needs every model's price: an unpriced model costs 0, so the cap
+        could never be reached while it spends."""
+        from evolve.llm.prices import load_prices
+
+        table = load_prices(self.prices_file)
+        for m in self.default_models():
+            if m.weight > 0 and table.price(m) is None:  # weight 0: never asked
+                raise ValueError(
+                    f"llm.budget_usd is set but model {m.label!r} has no price, so the budget "
+                    f"could never stop it: give its dollars per 1M tokens with price_input = ... "
+                    f"and price_output = ... in its [[llm.models]] table (0 for a free local "
+                    f"model), or add it to llm.prices_file"
+                )
 
     def default_models(self) -> tuple[ModelConfig, ...]:
         """The configured models, or one default model read from the environment."""
         return self.models or (ModelConfig(model="gpt-4.1-mini"),)
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_num(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _shape(value: Any) -> str:
+    """How a value of the wrong type reads in an error message."""
+    if isinstance(value, Mapping):
+        keys = ", ".join(sorted(map(str, value))) or "none"
+        return f"a table with keys {keys}"
+    if isinstance(value, str):
+        return f"a string {_got(value)}"
+    if isinstance(value, (list, tuple)):
+        return f"an array {_got(value)}"
+    return f"{type(value).__name__} {_got(value)}"
+
+
+def _got(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check(key: str, value: Any, kind: Any, expected: str, in_range: Any = lambda v: True) -> None:
+    """``key must be EXPECTED, got VALUE`` unless the value has the kind and the range."""
+    if not (kind(value) and in_range(value)):
+        raise ValueError(f"{key} must be {expected}, got {_got(value)}")
+
+
+def check_base_url(url: str) -> str:
+    """Why ``url`` cannot be an endpoint's base_url ("" when it can)."""
+    if not isinstance(url, str):
+        return f"must be a string, got {_got(url)}"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError as exc:
+        return f"is not a URL ({exc}): {_got(url)}"
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        return f"must be an http:// or https:// URL with a host, got {_got(url)}"
+    return ""
+
+
+def _validate_model(m: ModelConfig, index: int) -> None:
+    where = f"llm.models[{index}]"
+    _check(f"{where}.model", m.model, lambda v: isinstance(v, str) and v, "a non-empty string")
+    _check(f"{where}.name", m.name, _is_str, "a string")
+    where = f"llm model {m.label!r}:"
+
+    def check(key: str, kind: Any, expected: str, in_range: Any = lambda v: True) -> None:
+        value = getattr(m, key)
+        if not (kind(value) and in_range(value)):
+            raise ValueError(f"{where} {key} must be {expected}, got {_got(value)}")
+
+    if m.base_url:
+        problem = check_base_url(m.base_url)
+        if problem:
+            raise ValueError(f"{where} base_url {problem}")
+    # Never echo api_key_env: a key pasted there by mistake must not reach the logs.
+    if not (isinstance(m.api_key_env, str) and _ENV_NAME.fullmatch(m.api_key_env or "X")):
+        raise ValueError(
+            f"{where} api_key_env must be the NAME of an environment variable "
+            "(letters, digits and _), never the key itself"
+        )
+    check("weight", _is_num, "a number >= 0", lambda v: v >= 0)
+    check("temperature", _is_num, "a number in [0, 2]", lambda v: 0 <= v <= 2)
+    check("top_p", _is_num, "a number in (0, 1]", lambda v: 0 < v <= 1)
+    check("max_tokens", _is_int, "an integer >= 1", lambda v: v >= 1)
+    check("max_in_flight", _is_int, "an integer >= 1", lambda v: v >= 1)
+    check("timeout_s", _is_num, "a number > 0", lambda v: v > 0)
+    check("max_retries", _is_int, "an integer >= 0", lambda v: v >= 0)
+    check("transport", lambda v: v in ("auto", "httpx"), "auto or httpx")
+    for key in ("price_input", "price_output", "price_cached_input"):
+        check(key, _is_num, "a number of dollars per 1M tokens")

@@ -41,6 +41,9 @@ _FENCE = re.compile(
     r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*?)^[ \t]*```", re.DOTALL | re.MULTILINE
 )
 
+# The fence tags of Python code ("" is an untagged fence).
+_PYTHON_TAGS = frozenset({"", "python", "python3", "py"})
+
 
 class EditFailed(Exception):
     def __init__(self, reason: str, detail: str) -> None:
@@ -49,9 +52,14 @@ class EditFailed(Exception):
         self.detail = detail
 
 
+def _lf(text: str) -> str:
+    """The reply with CRLF line endings made LF, as the programs have."""
+    return text.replace("\r\n", "\n")
+
+
 def parse_diff(text: str) -> list[tuple[str, str]]:
-    """The (search, replace) pairs of a reply, in order."""
-    return [(m.group(1), m.group(2)) for m in _DIFF.finditer(text)]
+    """The (search, replace) pairs of a reply, in order (CRLF line endings read as LF)."""
+    return [(m.group(1), m.group(2)) for m in _DIFF.finditer(_lf(text))]
 
 
 def _has_marker(text: str) -> bool:
@@ -104,13 +112,15 @@ def apply_diff(parent: str, reply: str) -> str:
 
 
 def extract_rewrite(parent: str, reply: str) -> str:
-    """The child of a full-rewrite reply: the last fenced code block, either a whole
-    program (whose text outside the EVOLVE-BLOCK must equal the parent's) or just the
-    new contents of the block."""
-    fences = [m.group(2) for m in _FENCE.finditer(reply)]
+    """The child of a full-rewrite reply: the last ```python (or untagged) fenced code
+    block, else the last fenced block of any language; either a whole program (whose text
+    outside the EVOLVE-BLOCK must equal the parent's) or just the new contents of the
+    block."""
+    fences = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(_lf(reply))]
     if not fences:
         raise EditFailed("no_block", "the reply has no ``` fenced code block")
-    code = max(fences, key=len) if len(fences) > 1 else fences[0]
+    python = [code for tag, code in fences if tag in _PYTHON_TAGS]
+    code = python[-1] if python else fences[-1][1]
     if not code.strip():
         raise EditFailed("no_block", "the fenced code block is empty")
     try:

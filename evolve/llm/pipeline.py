@@ -1,4 +1,5 @@
-"""LLM requests in flight: a thread pool, per-model limits, circuit breakers, the budget.
+"""LLM requests in flight: daemon request threads, per-model limits, circuit breakers, the
+budget.
 
 The controller owns one ``LLMPipeline``. It submits prepared requests (``submit``) while
 ``has_capacity()``; the requests run on proposal threads; ``done()`` hands finished
@@ -8,19 +9,138 @@ from the evaluations in flight, so a slow model never holds evaluations back. Th
 controller adds one bound across both (evolve/proposer.py, ``Proposer.fill``): evaluations
 waiting plus requests in flight stay under the evaluation queue plus
 ``llm.max_in_flight``, so a model faster than the workers cannot run ahead of them.
+
+When a run ends with requests still in flight (Ctrl-C, SIGTERM, the time limit), ``close``
+abandons them: their threads are daemon threads, so the process exits without waiting for
+the replies, and each abandoned request is handed back (``Abandoned``) to be stored as an
+``abandoned`` llm_calls row (evolve/llm_proposals.py, ``LLMProposals.close``).
 """
 
 from __future__ import annotations
 
+import queue
 import random
+import threading
+import time
 from collections import Counter
-from collections.abc import Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
 from typing import Any
 
 from evolve.bandit import CostAwareUCB
 from evolve.llm.config import LLMConfig, ModelConfig
 from evolve.llm.operator import LLMOperator, LLMOutcome, LLMRequest, crashed
+from evolve.llm.prompts import render
+
+CHARS_PER_TOKEN = 4  # the prompt-size estimate of a request whose reply is not in yet
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A request on a proposal thread, with what it may cost: its prompt (characters / 4
+    tokens) at the model's input price plus ``max_tokens`` completion tokens at its output
+    price, an upper bound of its bill but for the prompt estimate."""
+
+    request: LLMRequest
+    started: float  # time.monotonic() at submission
+    prompt_tokens: int  # estimated
+    completion_tokens: int  # the model's max_tokens
+    usd: float  # estimated, 0 for an unpriced model
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    """A request still in flight when the run ended: its estimate, and its outcome when the
+    reply had come in but was not handled yet (None: no reply)."""
+
+    flight: InFlight
+    outcome: LLMOutcome | None
+
+    def call(self) -> dict[str, Any]:
+        """Its ``abandoned`` llm_calls row: the reply's own figures when it had come in,
+        else its prompt, no response, and its estimate as tokens and cost."""
+        if self.outcome is not None:
+            was = f"{self.outcome.call.get('outcome', '')}: {self.outcome.call.get('detail', '')}"
+            detail = f"the run ended before this reply was used (it was {was.rstrip(': ')})"
+            return {**self.outcome.call, "outcome": "abandoned", "detail": detail[:2000]}
+        flight, request = self.flight, self.flight.request
+        return {
+            "model": request.model.label,
+            "prompt": render(request.messages),
+            "response": "",
+            "prompt_tokens": flight.prompt_tokens,
+            "completion_tokens": flight.completion_tokens,
+            "cost_usd": flight.usd,
+            "latency_s": time.monotonic() - flight.started,
+            "operator": request.operator,
+            "parent_id": request.parent.id,
+            "proposal": request.proposal,
+            "attempt": request.attempt,
+            "outcome": "abandoned",
+            "detail": "in flight when the run ended (interrupted or time limit), its reply "
+            "not waited for: tokens and cost are estimates (prompt characters / 4, "
+            "max_tokens completion tokens), counted in the budget as if billed",
+        }
+
+
+def estimate(request: LLMRequest, prices: Any) -> InFlight:
+    prompt = sum(len(str(m.get("content", ""))) for m in request.messages) // CHARS_PER_TOKEN
+    completion = max(int(request.model.max_tokens), 0)
+    usd = prices.cost(request.model, prompt, completion, 0) if prices is not None else 0.0
+    return InFlight(request, time.monotonic(), prompt, completion, usd)
+
+
+class DaemonThreads:
+    """A minimal thread pool of daemon threads. ``concurrent.futures.ThreadPoolExecutor``
+    joins its threads at interpreter exit (its atexit hook), so a run interrupted with
+    requests in flight waited for every HTTP reply before the process could exit, and a
+    second Ctrl-C during that wait printed a traceback. Daemon threads are not joined: an
+    abandoned request dies with the process."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self._size = max(1, size)
+        self._name = name
+        self._queue: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple] | None] = (
+            queue.SimpleQueue()
+        )
+        self._threads: list[threading.Thread] = []
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        if len(self._threads) < self._size:
+            thread = threading.Thread(
+                target=self._work, name=f"{self._name}_{len(self._threads)}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+        self._queue.put((future, fn, args))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            future, fn, args = item
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled before it started: never sent
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # handed to the controller as a crashed proposal
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def shutdown(self) -> None:
+        """Let the idle threads end; the busy ones end after their request, unwaited."""
+        for _ in self._threads:
+            self._queue.put(None)
+        self._threads = []
 
 
 class LLMPipeline:
@@ -38,11 +158,12 @@ class LLMPipeline:
         self.bandit = bandit
         self.broken: dict[str, str] = {}  # label -> why its circuit breaker opened
         self.by_model: Counter[str] = Counter()
-        self._futures: dict[Future, LLMRequest] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self._futures: dict[Future, InFlight] = {}
+        self._pool: DaemonThreads | None = None
         self.spent_usd = 0.0
         self.spent_tokens = 0
         self.calls = 0
+        self.costed = 0  # calls that reported tokens (a reply was billed)
         self.outcomes: Counter[str] = Counter()
         if hasattr(backend, "warm_up"):
             backend.warm_up(list(self.models.values()))
@@ -68,11 +189,37 @@ class LLMPipeline:
         ]
 
     def has_capacity(self) -> bool:
-        return self.in_flight < self.config.max_in_flight and bool(self.free_models())
+        return (
+            self.in_flight < self.config.max_in_flight
+            and bool(self.free_models())
+            and self.budget_room()
+        )
+
+    def budget_room(self) -> bool:
+        """Until the first reply is costed, the mean cost of a call is unknown: each request
+        in flight is then reserved at its estimate (``InFlight``: prompt characters / 4 at
+        the input price plus ``max_tokens`` at the output price), and a new request waits
+        while the spend plus those reservations reach a cap. The first wave of parallel
+        requests so overshoots a cap by at most the one request sent last (it was a
+        multiple of ``max_in_flight`` requests before). Nothing in flight (one worker, or
+        the first request): always room, so a one-worker campaign is unchanged. A wait,
+        never a stop: a reply frees the room, and from then on ``budget_reached`` rules."""
+        if self.costed or not self._futures:
+            return True
+        cfg = self.config
+        flights = self._futures.values()
+        if cfg.budget_usd > 0 and self.spent_usd + sum(f.usd for f in flights) >= cfg.budget_usd:
+            return False
+        if cfg.budget_tokens > 0 and (
+            self.spent_tokens + sum(f.tokens for f in flights) >= cfg.budget_tokens
+        ):
+            return False
+        return True
 
     def budget_reached(self) -> str:
         """ "" while under budget, else which cap: checked before each request, with the
-        requests in flight reserved at the mean cost of a call so far."""
+        requests in flight and the new one reserved at the mean cost of a call so far
+        (before the first reply, ``budget_room`` holds requests back instead)."""
         reserve = self.in_flight + 1
         if self.config.budget_usd > 0:
             mean = self.spent_usd / self.calls if self.calls else 0.0
@@ -87,9 +234,9 @@ class LLMPipeline:
     def account(self, call: Mapping[str, Any]) -> None:
         self.calls += 1
         self.spent_usd += float(call.get("cost_usd", 0.0) or 0.0)
-        self.spent_tokens += int(call.get("prompt_tokens", 0) or 0) + int(
-            call.get("completion_tokens", 0) or 0
-        )
+        tokens = int(call.get("prompt_tokens", 0) or 0) + int(call.get("completion_tokens", 0) or 0)
+        self.spent_tokens += tokens
+        self.costed += tokens > 0
         self.outcomes[str(call.get("outcome", ""))] += 1
 
     def break_model(self, label: str, why: str) -> None:
@@ -106,11 +253,10 @@ class LLMPipeline:
     # -- requests ------------------------------------------------------------------------
     def submit(self, operator: LLMOperator, request: LLMRequest) -> None:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(
-                max_workers=self.config.max_in_flight, thread_name_prefix="evolve-llm"
-            )
+            self._pool = DaemonThreads(self.config.max_in_flight, "evolve-llm")
+        flight = estimate(request, getattr(operator, "prices", None))
         future = self._pool.submit(operator.execute, request, self.backend)
-        self._futures[future] = request
+        self._futures[future] = flight
         self.by_model[request.model.label] += 1
 
     def done(self, timeout: float = 0.0) -> list[LLMOutcome]:
@@ -124,16 +270,30 @@ class LLMPipeline:
             finished = [f for f in self._futures if f in ready]
         out = []
         for future in finished:
-            request = self._futures.pop(future)
+            request = self._futures.pop(future).request
             self.by_model[request.model.label] -= 1
-            try:
-                out.append(future.result())
-            except Exception as exc:  # a bug on the proposal thread: a failed proposal
-                out.append(crashed(request, exc))
+            out.append(_result(future, request))
         return out
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+    def close(self) -> list[Abandoned]:
+        """Stop: requests not started are dropped (never sent); the ones in flight are
+        abandoned, unwaited, and returned so that the caller can account them."""
+        abandoned = []
+        for future, flight in self._futures.items():
+            if future.cancel():
+                continue
+            outcome = _result(future, flight.request) if future.done() else None
+            abandoned.append(Abandoned(flight, outcome))
         self._futures.clear()
+        self.by_model.clear()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        return abandoned
+
+
+def _result(future: Future, request: LLMRequest) -> LLMOutcome:
+    try:
+        return future.result()
+    except Exception as exc:  # a bug on the proposal thread: a failed proposal
+        return crashed(request, exc)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from evolve.llm.config import ModelConfig
+
+# A dated snapshot of a model ("gpt-4.1-mini-2025-04-14") is priced as the model.
+_DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True)
@@ -25,12 +29,9 @@ class PriceTable:
     def price(self, model: ModelConfig) -> Price | None:
         """The model's price: its own price_* fields, else the table entry for its label,
         then for its model name, then for the name without a provider prefix
-        ("openai/gpt-4.1" -> "gpt-4.1"); None when it is unpriced."""
-        base = (
-            self.prices.get(model.label)
-            or self.prices.get(model.model)
-            or self.prices.get(model.model.rsplit("/", 1)[-1])
-        )
+        ("openai/gpt-4.1" -> "gpt-4.1"), then for either name without a date suffix
+        ("gpt-4.1-mini-2025-04-14" -> "gpt-4.1-mini"); None when it is unpriced."""
+        base = self.lookup(model.label, model.model)
         if base is None and model.price_input < 0 and model.price_output < 0:
             return None
         base = base or Price(0.0, 0.0, 0.0)
@@ -43,6 +44,16 @@ class PriceTable:
         else:
             cached = base.cached_input
         return Price(inp, out, cached)
+
+    def lookup(self, label: str, model: str) -> Price | None:
+        """The table entry for the label, the model name, the model name without a
+        provider prefix, then any of those without a -YYYY-MM-DD date suffix."""
+        names = [n for n in (label, model, model.rsplit("/", 1)[-1]) if n]
+        for name in (*names, *(_DATE_SUFFIX.sub("", n) for n in names)):
+            found = self.prices.get(name)
+            if found is not None:
+                return found
+        return None
 
     def cost(
         self, model: ModelConfig, prompt_tokens: int, completion_tokens: int, cached_tokens: int

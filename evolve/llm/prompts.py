@@ -141,6 +141,18 @@ def build_messages(
     ]
 
 
+REPLY_CHARS = 6000  # of a failed reply shown again in the repair re-prompt
+
+
+def clip_reply(reply: str) -> str:
+    """A failed reply as the repair re-prompt shows it: at most REPLY_CHARS characters,
+    with a marker saying how much was cut (a huge reply is not sent, and paid for, twice)."""
+    if len(reply) <= REPLY_CHARS:
+        return reply
+    cut = len(reply) - REPLY_CHARS
+    return f"{reply[:REPLY_CHARS]}\n[... {cut} more characters of this reply cut ...]"
+
+
 def repair_messages(
     templates: Mapping[str, str],
     messages: Sequence[dict[str, str]],
@@ -149,10 +161,11 @@ def repair_messages(
     edit_format: str,
 ) -> list[dict[str, str]]:
     fmt = DIFF_FORMAT if edit_format == "diff" else REWRITE_FORMAT
+    shown = clip_reply(reply)
     text = Template(templates["repair"]).safe_substitute(
-        {"error": error, "reply": reply[:6000], "format": fmt}
+        {"error": error, "reply": shown, "format": fmt}
     )
-    return [*messages, {"role": "assistant", "content": reply}, {"role": "user", "content": text}]
+    return [*messages, {"role": "assistant", "content": shown}, {"role": "user", "content": text}]
 
 
 def render(messages: Sequence[dict[str, str]]) -> str:

@@ -227,3 +227,16 @@ def test_run_help_states_the_default_budget(capsys) -> None:
 def test_the_dead_pid_used_above_is_dead() -> None:
     with pytest.raises(ProcessLookupError):
         os.kill(2**22 + 12345, 0)
+
+
+def test_the_summary_hints_name_a_non_default_database(capsys, tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    argv = ["run", SINE, "--db", url, "--max-evals", "3", "--workers", "1", "--name", "hint"]
+    code, out, _ = run_cli(capsys, *argv, "--quiet")
+    assert code == 0
+    (line,) = [x for x in out.splitlines() if x.strip().startswith("results:")]
+    assert line.strip() == (
+        f"results: {url} · `evolve best hint --db {url}` · `evolve status --db {url}`"
+    )
+    code, out, _ = run_cli(capsys, "best", "hint", "--db", url)  # the hint, as printed
+    assert code == 0 and out.startswith("# program ")

@@ -145,7 +145,13 @@ def test_llm_config_from_toml_table() -> None:
                 "budget_usd": 2.5,
                 "models": [
                     {"model": "gpt-4.1-mini", "weight": 0.8},
-                    {"name": "local", "model": "qwen", "base_url": "http://h/v1"},
+                    {
+                        "name": "local",
+                        "model": "qwen",
+                        "base_url": "http://h/v1",
+                        "price_input": 0,
+                        "price_output": 0,
+                    },
                 ],
             },
             "bandit": {"enabled": True},

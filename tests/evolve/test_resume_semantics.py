@@ -185,7 +185,10 @@ def test_ctrl_c_exits_130_and_names_the_resume(tmp_path: Path, evolve_bin: str) 
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, err
-    assert out.strip().splitlines()[-1] == "  interrupted: continue with `evolve resume intr`"
+    # the hint works as printed, from any directory: it names the database
+    assert out.strip().splitlines()[-1] == (
+        f"  interrupted: continue with `evolve resume intr --db sqlite:///{db_path}`"
+    )
 
 
 def _evaluated(url: str, name: str) -> int:
@@ -342,3 +345,47 @@ def test_a_problem_that_cannot_be_built_is_named(capsys, db_url: str, tmp_path) 
     assert one_line_error(code, err) == (
         f"evolve: error: problem {target!r} could not be built: ZeroDivisionError: division by zero"
     )
+
+
+SLOW_CHILDREN = '''\
+import time
+
+INITIAL_PROGRAM = """\\
+# EVOLVE-BLOCK-START
+def f(x):
+    y = x * 1.0
+    return y
+# EVOLVE-BLOCK-END
+"""
+PRELOAD_NUMPY = False
+TIMEOUT_S = 120
+
+
+def evaluate(program):
+    if program.f(1.0) != 1.0:  # every child takes minutes; the initial program does not
+        time.sleep(100)
+    return {"score": -abs(program.f(2.0) - 4.0)}
+'''
+
+
+def test_the_time_limit_stops_long_evaluations_after_a_grace(tmp_path: Path) -> None:
+    from evolve.controller import TIME_LIMIT_GRACE_S
+
+    problem = tmp_path / "slow_children.py"
+    problem.write_text(SLOW_CHILDREN)
+    db = f"sqlite:///{tmp_path / 'tl.db'}"
+    started = time.monotonic()
+    summary = api.run(
+        str(problem),
+        {"db": db, "max_evals": 50, "workers": 1, "name": "tl", "time_limit_s": 2.0},
+    )
+    took = time.monotonic() - started
+    assert summary.reason == "time_limit"
+    assert took < 2.0 + TIME_LIMIT_GRACE_S + 30, took  # not the 100 s an evaluation takes
+    assert "were still running" in summary.message and "stay pending" in summary.message
+    storage = open_storage(db)
+    try:
+        pending = storage.programs(storage.get_campaign("tl").id, status="pending")
+    finally:
+        storage.close()
+    assert pending, "the stopped evaluations are kept for a resume"

@@ -59,7 +59,7 @@ def test_a_float32_campaign_ends_with_the_check_of_its_whole_front(tmp_path, cap
         events = {e.payload["program_id"]: e.payload for e in storage.events(record.id, "held_out")}
     assert len(front) >= 3  # a front: several operation counts
     n = len(summary.held_out)  # the front and the initial program
-    assert f"| held-out check: 0/{n} programs" in progress and f"| held-out check: {n}/{n} programs" in progress  # fmt: skip
+    assert f"| held-out check: 0/{n} programs (with the initial)" in progress and f"| held-out check: {n}/{n} programs (with the initial)" in progress  # fmt: skip
     assert set(summary.held_out) == set(events) == {p.id for p in front} | {summary.initial.id}
     errors = [p.metrics["error"] for p in front]
     assert errors == sorted(errors)  # best first, and the errors fall as operations rise

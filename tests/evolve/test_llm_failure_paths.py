@@ -1,0 +1,93 @@
+"""Campaigns whose model cannot be used, over real HTTP against the scripted server: a 404
+opens the model's circuit breaker after one request and the summary says which model and
+what the endpoint answered; a stall names the last rejection's detail; a dated model id is
+priced, so its dollar budget ends the campaign."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scripted_server import Reply, ScriptedLLM
+
+import evolve.bookkeeping
+from db import open_storage
+from evolve import api
+
+REPO = Path(__file__).resolve().parents[2]
+SINE = str(REPO / "examples" / "sine.py")
+KEY_ENV = "EVOFORGE_TEST_FAILURE_PATHS_KEY"
+
+
+@pytest.fixture
+def server(monkeypatch) -> Any:
+    monkeypatch.setenv(KEY_ENV, "test-key")
+    with ScriptedLLM(seed=5) as llm:
+        yield llm
+
+
+def model(server: ScriptedLLM, **kw: Any) -> dict[str, Any]:
+    return {"model": "scripted", "base_url": server.base_url, "api_key_env": KEY_ENV, **kw}
+
+
+def run(db_url: str, name: str, llm: dict[str, Any], operators: dict[str, float], **kw: Any):
+    overrides = {
+        "db": db_url,
+        "name": name,
+        "workers": 1,
+        "seed": 3,
+        "max_evals": 12,
+        "operators": operators,
+        "llm": llm,
+        **kw,
+    }
+    return api.run(SINE, overrides)
+
+
+def calls_of(db_url: str, name: str) -> list[Any]:
+    storage = open_storage(db_url)
+    try:
+        return storage.llm_calls(storage.get_campaign(name).id)
+    finally:
+        storage.close()
+
+
+def test_model_not_found_disables_the_model_after_one_request(db_url: str, server) -> None:
+    server.script(*[Reply(status=404, error_code="model_not_found")] * 50)
+    summary = run(db_url, "wrongmodel", {"models": [model(server)]}, {"llm_diff": 1.0})
+    assert server.count == 1
+    assert summary.reason == "llm_unavailable"
+    assert "'scripted'" in summary.message and "scripted 404" in summary.message
+    assert summary.llm["disabled_models"] and "scripted" in summary.llm["disabled_models"]
+    calls = calls_of(db_url, "wrongmodel")
+    assert [c.outcome for c in calls] == ["not_found"]
+
+
+def test_a_404_model_leaves_the_genetic_operators_running(db_url: str, server) -> None:
+    server.script(*[Reply(status=404)] * 50)
+    summary = run(
+        db_url, "mixed404", {"models": [model(server)]}, {"llm_diff": 0.5, "ast_mutate": 0.5}
+    )
+    assert summary.reason == "budget" and summary.evaluated == 12
+    assert server.count == 1 and "scripted" in summary.llm["disabled_models"]
+
+
+def test_a_stall_names_the_last_rejections_detail(db_url: str, server, monkeypatch) -> None:
+    monkeypatch.setattr(evolve.bookkeeping, "MAX_CONSECUTIVE_REJECTIONS", 5)
+    server.script(*[Reply(status=400)] * 50)  # non-fatal, not repairable: each is rejected
+    summary = run(db_url, "stall", {"models": [model(server)]}, {"llm_diff": 1.0})
+    assert summary.reason == "stalled"
+    assert "the last rejection: bad_request: HTTP 400: scripted 400" in summary.message
+
+
+def test_a_dated_model_id_is_priced_and_its_budget_applies(db_url: str, server) -> None:
+    dated = model(server, model="gpt-4.1-mini-2025-04-14")
+    summary = run(
+        db_url, "dated", {"models": [dated], "budget_usd": 0.0005}, {"llm_diff": 1.0}, max_evals=60
+    )
+    assert summary.reason == "llm_budget"
+    calls = calls_of(db_url, "dated")
+    assert calls and all(c.cost_usd > 0 for c in calls)
+    assert server.requests[0]["body"]["model"] == "gpt-4.1-mini-2025-04-14"
+    assert summary.evaluated < 60
