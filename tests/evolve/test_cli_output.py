@@ -11,7 +11,7 @@ import pytest
 from cli_helpers import SINE, assert_one_line_error, run_cli
 
 from db.sql import SQLStorage
-from evolve import api, report
+from evolve import api, exports, report
 from evolve.cli import build_parser
 from evolve.lease import owner_id
 
@@ -59,7 +59,7 @@ def test_an_export_that_fails_midway_leaves_the_old_file(
         rows.append(program.id)
         return {"id": program.id}
 
-    monkeypatch.setattr(api, "_program_row", failing_row)
+    monkeypatch.setattr(exports, "program_row", failing_row)
     code, _, err = run_cli(capsys, "export", "sine", "--db", campaign_db, "-o", str(target))
     assert_one_line_error(code, err, f"cannot write {target}: No space left on device")
     assert target.read_text() == "old\n"

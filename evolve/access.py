@@ -1,0 +1,98 @@
+"""What every command of the API needs: the one-line UserError, the database opened (or
+refused when a read-only command names a SQLite file that does not exist), a campaign's
+problem rebuilt with its options, and a program as a plain row."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from db import open_storage
+from db.engine import is_memory_sqlite, parse_url
+from db.records import ProgramRecord
+from db.storage import Storage, StorageError
+from evaluators.registry import UnknownProblem, make_problem
+from evolve.config import DEFAULT_DB, ConfigError, resolve_db
+from evolve.controller import CampaignError
+from evolve.lease import LeaseError
+
+
+class UserError(Exception):
+    """Something the user can fix; printed as one line."""
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except (
+        ConfigError,
+        CampaignError,
+        LeaseError,
+        StorageError,
+        UnknownProblem,
+        FileNotFoundError,
+    ) as exc:
+        raise UserError(str(exc)) from exc
+    except ValueError as exc:  # bad problem options and friends
+        raise UserError(str(exc)) from exc
+
+
+@contextlib.contextmanager
+def campaign_db(
+    url: str | None, *, create: bool = True, campaign: str | None = None
+) -> Iterator[Storage]:
+    """The campaign database, opened (and, with ``create``, created and migrated when it
+    does not exist). Read-only commands pass ``create=False``: a mistyped --db is then
+    "no database at PATH" (UserError, after "no campaign named C" when they look for
+    ``campaign``) rather than a new empty database."""
+    resolved = resolve_db(url)
+    if not create:
+        missing = missing_sqlite_file(resolved)
+        if missing is not None:
+            wanted = f"no campaign named {campaign!r}: " if campaign is not None else ""
+            raise UserError(f"{wanted}no database at {missing}")
+    with user_errors():
+        storage = open_storage(resolved)
+    try:
+        yield storage
+    finally:
+        storage.close()
+
+
+def missing_sqlite_file(url: str) -> str | None:
+    """The path of a SQLite file database that does not exist; None for any other URL
+    (PostgreSQL, in-memory, SQLite URI filenames, or a URL that does not parse, which
+    open_storage reports)."""
+    try:
+        parsed = parse_url(url)
+    except StorageError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or is_memory_sqlite(parsed):
+        return None
+    if parsed.query.get("uri") or (parsed.database or "").startswith("file:"):
+        return None
+    path = str(parsed.database)
+    return None if os.path.exists(path) else path
+
+
+def default_db_absent(url: str | None) -> bool:
+    """No --db and no $EVOLVE_DB, and ./evolve.db does not exist yet: a fresh directory."""
+    return (
+        not url and resolve_db(None) == DEFAULT_DB and missing_sqlite_file(DEFAULT_DB) is not None
+    )
+
+
+def program_row(program: ProgramRecord) -> dict[str, Any]:
+    row = dataclasses.asdict(program)
+    for key in ("created_at", "evaluated_at"):
+        row[key] = row[key].isoformat() if row[key] else None
+    return row
+
+
+def campaign_problem(record: Any) -> Any:
+    """The campaign's problem, built with the options it ran with."""
+    return make_problem(record.problem, **dict(record.config.get("problem_options", {})))
