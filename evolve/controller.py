@@ -170,6 +170,9 @@ class Controller:
         try:
             self._warm_up()
             self.proposer.requeue_pending()
+            # a problem whose first evaluations take minutes says why (e.g. a teacher trains)
+            start_note = getattr(self.problem, "start_note", "") or ""
+            self.progress.phase = start_note
             llm_event = self.proposals.event()
             if llm_event is not None:
                 self.storage.add_event(self.campaign.id, "llm", llm_event)
@@ -204,6 +207,8 @@ class Controller:
                         break
                 self._wait(llm_busy)
                 book.refresh(self.progress, self.executor)
+                if start_note and book.evaluated:
+                    start_note = self.progress.phase = ""
                 self.view.update(self.progress)
             late = self.proposals.drain()  # replies already in are stored as ever
             if late:

@@ -124,6 +124,16 @@ class Distillation(ArchitectureGenomeProblem):
             self._pipeline = Pipeline(self.config, teacher_dir)
         return self._pipeline
 
+    @property
+    def start_note(self) -> str:
+        """What the progress line says until the first evaluation is in: training the
+        teacher takes minutes, and nothing would show it."""
+        teacher_dir = self.cache_dir / self.key / "teacher" if self.cache_dir else None
+        if teacher_dir is not None and (teacher_dir / "config.json").exists():
+            return ""
+        where = f"kept in {teacher_dir}" if teacher_dir else "on each worker"
+        return f"training the teacher before the first student (minutes; {where})"
+
     # -- the engine's hooks -------------------------------------------------------------
     def resources(self) -> dict[str, float]:
         """Per evaluation: CPU cores, and a GPU when JAX sees one (or device="gpu")."""

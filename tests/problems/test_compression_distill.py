@@ -291,7 +291,9 @@ def test_the_teacher_is_trained_once_per_cache_dir(tmp_path, monkeypatch) -> Non
     from problems.compression.distill import Distillation
 
     options = {**TINY, "teacher_epochs": 2, "cache_dir": str(tmp_path / "cache")}
+    assert Distillation(**options).start_note.startswith("training the teacher")
     first = Distillation(**options).pipeline.teacher
+    assert Distillation(**options).start_note == ""  # the progress line has nothing to say
     saved = tmp_path / "cache" / Distillation(**options).key / "teacher"
     assert (saved / "weights.npz").exists()
     assert not [p for p in saved.parent.iterdir() if p.name.startswith(".teacher-")]
