@@ -5,44 +5,15 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
+from llm_helpers import KEY_ENV, model, run
 from scripted_server import Reply, ScriptedLLM
 
 from db import open_storage
 from evolve import api
 from evolve.config import CampaignConfig
 from evolve.controller import Controller
-
-REPO = Path(__file__).resolve().parents[2]
-SINE = str(REPO / "examples" / "sine.py")
-KEY_ENV = "EVOFORGE_TEST_LLM_KEY"
-
-
-@pytest.fixture
-def server(monkeypatch) -> Any:
-    monkeypatch.setenv(KEY_ENV, "test-key")
-    with ScriptedLLM(seed=5) as llm:
-        yield llm
-
-
-def model(server: ScriptedLLM, **kw: Any) -> dict[str, Any]:
-    return {"model": "scripted", "base_url": server.base_url, "api_key_env": KEY_ENV, **kw}
-
-
-def run(db_url: str, name: str, llm: dict[str, Any], operators: dict[str, float], **kw: Any):
-    overrides = {
-        "db": db_url,
-        "name": name,
-        "workers": 1,
-        "seed": 3,
-        "max_evals": 12,
-        "operators": operators,
-        "llm": llm,
-        **kw,
-    }
-    return api.run(SINE, overrides)
 
 
 def calls_of(db_url: str, name: str):

@@ -5,52 +5,11 @@ priced, so its dollar budget ends the campaign."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-import pytest
-from scripted_server import Reply, ScriptedLLM
+from llm_helpers import llm_calls as calls_of
+from llm_helpers import model, run
+from scripted_server import Reply
 
 import evolve.bookkeeping
-from db import open_storage
-from evolve import api
-
-REPO = Path(__file__).resolve().parents[2]
-SINE = str(REPO / "examples" / "sine.py")
-KEY_ENV = "EVOFORGE_TEST_FAILURE_PATHS_KEY"
-
-
-@pytest.fixture
-def server(monkeypatch) -> Any:
-    monkeypatch.setenv(KEY_ENV, "test-key")
-    with ScriptedLLM(seed=5) as llm:
-        yield llm
-
-
-def model(server: ScriptedLLM, **kw: Any) -> dict[str, Any]:
-    return {"model": "scripted", "base_url": server.base_url, "api_key_env": KEY_ENV, **kw}
-
-
-def run(db_url: str, name: str, llm: dict[str, Any], operators: dict[str, float], **kw: Any):
-    overrides = {
-        "db": db_url,
-        "name": name,
-        "workers": 1,
-        "seed": 3,
-        "max_evals": 12,
-        "operators": operators,
-        "llm": llm,
-        **kw,
-    }
-    return api.run(SINE, overrides)
-
-
-def calls_of(db_url: str, name: str) -> list[Any]:
-    storage = open_storage(db_url)
-    try:
-        return storage.llm_calls(storage.get_campaign(name).id)
-    finally:
-        storage.close()
 
 
 def test_model_not_found_disables_the_model_after_one_request(db_url: str, server) -> None:

@@ -11,11 +11,12 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
-from scripted_server import Reply, ScriptedLLM, default_edit
+from llm_helpers import KEY_ENV, REPO, SINE, model, overrides
+from llm_helpers import llm_calls as calls_of
+from scripted_server import Reply, default_edit
 
 from db import open_storage
 from evolve import api
@@ -23,42 +24,6 @@ from evolve.cli import main
 from evolve.controller import Controller
 from evolve.live import PlainView, Progress, summary_line
 from evolve.llm.prompts import render
-
-REPO = Path(__file__).resolve().parents[2]
-SINE = str(REPO / "examples" / "sine.py")
-KEY_ENV = "EVOFORGE_TEST_LLM_KEY"
-
-
-@pytest.fixture
-def server(monkeypatch) -> Any:
-    monkeypatch.setenv(KEY_ENV, "test-key")
-    with ScriptedLLM(seed=5) as llm:
-        yield llm
-
-
-def model(server: ScriptedLLM, **kw: Any) -> dict[str, Any]:
-    return {"model": "scripted", "base_url": server.base_url, "api_key_env": KEY_ENV, **kw}
-
-
-def overrides(db_url: str, name: str, llm: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    return {
-        "db": db_url,
-        "name": name,
-        "workers": 1,
-        "seed": 3,
-        "max_evals": 12,
-        "operators": {"llm_diff": 1.0},
-        "llm": llm,
-        **kw,
-    }
-
-
-def calls_of(db_url: str, name: str) -> list[Any]:
-    storage = open_storage(db_url)
-    try:
-        return storage.llm_calls(storage.get_campaign(name).id)
-    finally:
-        storage.close()
 
 
 def _evolve(argv: list[str]) -> subprocess.Popen:

@@ -8,16 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from llm_helpers import SINE, model
+from llm_helpers import llm_calls as calls_of
+from llm_helpers import run as run_campaign
 from scripted_server import Reply, ScriptedLLM
 
-from db import open_storage
-from evolve import api
 from evolve.llm.edits import EditFailed, apply_diff, extract_rewrite, parse_diff
 from evolve.llm.prompts import DEFAULTS, REPLY_CHARS, repair_messages
 
-REPO = Path(__file__).resolve().parents[2]
-SINE = str(REPO / "examples" / "sine.py")
-KEY_ENV = "EVOFORGE_TEST_REPLY_KEY"
 PARENT = (
     "import math\n"
     "# EVOLVE-BLOCK-START\n"
@@ -113,40 +111,11 @@ def test_a_short_reply_is_shown_whole() -> None:
 # -- through a campaign --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def server(monkeypatch) -> Any:
-    monkeypatch.setenv(KEY_ENV, "test-key")
-    with ScriptedLLM(seed=5) as llm:
-        yield llm
-
-
-def run(
-    db_url: str,
-    name: str,
-    server: ScriptedLLM,
-    operators: dict[str, float],
-    max_evals: int = 3,
-    **llm: Any,
-):
-    model = {"model": "scripted", "base_url": server.base_url, "api_key_env": KEY_ENV}
-    overrides = {
-        "db": db_url,
-        "name": name,
-        "workers": 1,
-        "seed": 3,
-        "max_evals": max_evals,
-        "operators": operators,
-        "llm": {"models": [model], **llm},
-    }
-    return api.run(SINE, overrides)
-
-
-def calls_of(db_url: str, name: str) -> list[Any]:
-    storage = open_storage(db_url)
-    try:
-        return storage.llm_calls(storage.get_campaign(name).id)
-    finally:
-        storage.close()
+def run(db_url: str, name: str, server: ScriptedLLM, operators: dict[str, float],
+        max_evals: int = 3, **llm: Any):  # fmt: skip
+    return run_campaign(
+        db_url, name, {"models": [model(server)], **llm}, operators, max_evals=max_evals
+    )
 
 
 def test_a_huge_failed_reply_is_not_sent_back_whole(db_url: str, server) -> None:
