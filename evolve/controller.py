@@ -142,7 +142,13 @@ class Controller:
                 self.executor,
                 self._stop,
             )
-        except BaseException:
+        except BaseException as exc:
+            campaign = getattr(self, "campaign", None)
+            if isinstance(exc, KeyboardInterrupt) and campaign is not None:
+                # Ctrl-C while the workers start: the campaign exists, so say it stopped
+                # (not "running") and leave it for `evolve resume`
+                self.storage.set_campaign_status(campaign.id, "interrupted")
+                self.storage.add_event(campaign.id, "interrupted", {"reason": "interrupted"})
             self._lease.release()
             raise
 

@@ -389,3 +389,19 @@ def test_the_time_limit_stops_long_evaluations_after_a_grace(tmp_path: Path) -> 
     finally:
         storage.close()
     assert pending, "the stopped evaluations are kept for a resume"
+
+
+def test_ctrl_c_while_the_workers_start_leaves_the_campaign_interrupted(db_url: str) -> None:
+    def ctrl_c(config, problem):  # the signal lands while the executor starts
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        api.run(
+            SINE,
+            {"max_evals": 4, "db": db_url, "workers": 1, "name": "early"},
+            executor_factory=ctrl_c,
+        )
+    (row,) = api.status(db_url, "early")
+    assert (row["status"], row["stale"]) == ("interrupted", False)
+    summary = api.resume("early", db=db_url)  # and it continues as any interrupted one
+    assert summary.reason == "budget" and summary.evaluated == 4
