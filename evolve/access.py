@@ -12,7 +12,7 @@ from typing import Any
 
 from db import open_storage
 from db.engine import is_memory_sqlite, parse_url
-from db.records import ProgramRecord
+from db.records import CampaignRecord, ProgramRecord
 from db.storage import Storage, StorageError
 from evaluators.registry import UnknownProblem, make_problem
 from evolve.config import DEFAULT_DB, ConfigError, resolve_db
@@ -61,6 +61,14 @@ def campaign_db(
         yield storage
     finally:
         storage.close()
+
+
+def find_campaign(storage: Storage, db: str | None, campaign: str) -> CampaignRecord:
+    """The campaign named (or numbered) ``campaign``; UserError when there is none."""
+    record = storage.get_campaign(campaign)
+    if record is None:
+        raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)}")
+    return record
 
 
 def missing_sqlite_file(url: str) -> str | None:

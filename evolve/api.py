@@ -15,6 +15,7 @@ from evolve.access import (
     campaign_db,
     campaign_problem,
     default_db_absent,
+    find_campaign,
     missing_sqlite_file,
     program_row,
     user_errors,
@@ -82,7 +83,7 @@ def resume(
             raise UserError(
                 f"no campaign named {campaign!r} in {resolve_db(db)} (see `evolve status`)"
             )
-        data = start.campaign_config(storage, record)
+        data = storage.current_config(record)
         flags = {"max_evals": max_evals, "time_limit_s": time_limit_s, "workers": workers}
         data.update({k: v for k, v in flags.items() if v is not None})
         config = CampaignConfig.from_dict(data)
@@ -194,7 +195,7 @@ def _status_row(storage: Storage, record: CampaignRecord) -> dict[str, Any]:
         "stale": record.status == "running" and _controller_gone(storage, record.id),
         "evaluated": counts.get("evaluated", 0),
         "pending": counts.get("pending", 0),
-        "budget": start.campaign_config(storage, record).get("max_evals"),  # as raised
+        "budget": storage.current_config(record).get("max_evals"),  # as raised
         "best_score": best[0].score if best else None,
         "best_program": best[0].id if best else None,
         "outcomes": {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("outcome:")},
@@ -218,9 +219,7 @@ def best(db: str | None, campaign: str, k: int = 1) -> list[dict[str, Any]]:
     if k < 1:  # SQLite reads LIMIT -1 as no limit, and 0 as "no program yet"
         raise UserError("-k must be >= 1")
     with campaign_db(db, create=False, campaign=campaign) as storage:
-        record = storage.get_campaign(campaign)
-        if record is None:
-            raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)}")
+        record = find_campaign(storage, db, campaign)
         programs = storage.best_programs(record.id, k)
         if not programs:
             raise UserError(f"campaign {campaign!r} has no correct evaluated program yet")

@@ -13,8 +13,14 @@ from typing import Any
 
 from db.records import ProgramRecord
 from db.storage import Storage
-from evolve.access import UserError, campaign_db, campaign_problem, program_row, user_errors
-from evolve.config import resolve_db
+from evolve.access import (
+    UserError,
+    campaign_db,
+    campaign_problem,
+    find_campaign,
+    program_row,
+    user_errors,
+)
 
 
 def export_best(
@@ -37,9 +43,7 @@ def export_best(
     if program is not None and k != 1:
         raise UserError("-k and --program do not go together (--program exports one program)")
     with campaign_db(db, create=False, campaign=campaign) as storage:
-        record = storage.get_campaign(campaign)
-        if record is None:
-            raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)}")
+        record = find_campaign(storage, db, campaign)
         if program is None:
             programs = storage.best_programs(record.id, k)
             if not programs:
@@ -113,9 +117,7 @@ def export_jsonl(db: str | None, campaign: str, output: str | None) -> int:
     (stdout when None); returns how many programs. A file is written whole or not at all:
     into a temporary file beside it, renamed over ``output`` at the end."""
     with campaign_db(db, create=False, campaign=campaign) as storage:
-        record = storage.get_campaign(campaign)
-        if record is None:
-            raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)}")
+        record = find_campaign(storage, db, campaign)
         if not output:
             with user_errors():
                 return _write_jsonl(storage, record.id, sys.stdout)

@@ -96,7 +96,7 @@ def resume_campaign(
         )
     lease.acquire(campaign.id, campaign.name)
     if config is not None:  # first: a crash during the replay must not lose them
-        budgets = budget_changes(campaign_config(storage, campaign), config)
+        budgets = budget_changes(storage.current_config(campaign), config)
         if budgets:
             storage.add_event(campaign.id, CONFIG_EVENT, budgets)
         if changed and problem is not None:
@@ -134,12 +134,7 @@ def replay_history(
         p.settle_replayed(book.evaluated)
 
 
-# -- the configuration as it stands ---------------------------------------------------------
-def campaign_config(storage: Storage, record: CampaignRecord) -> dict[str, Any]:
-    """The campaign's configuration now: the stored one with the budgets set since."""
-    return storage.current_config(record)
-
-
+# -- the configuration as it stands (Storage.current_config) ---------------------------------
 def budget_changes(stored: Mapping[str, Any], config: CampaignConfig) -> dict[str, Any]:
     return {k: getattr(config, k) for k in BUDGET_KEYS if stored.get(k) != getattr(config, k)}
 

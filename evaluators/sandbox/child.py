@@ -40,7 +40,8 @@ _THREADING_AFTER_FORK: types.CodeType | None = None  # see skip_threading_after_
 # Top-level module names a root process could import; set by the zygote at start.
 AVAILABLE_MODULES: frozenset[str] = frozenset()
 # Where a module the candidate imports is to be preloaded: set per job (run_candidate).
-_PRELOAD_ADVICE = "add it to preload"
+_PACKAGE_ADVICE = "add it to preload"
+_PRELOAD_ADVICE = _PACKAGE_ADVICE
 
 
 def _skipped() -> None:
@@ -118,7 +119,7 @@ def preload_advice(spec: str) -> str:
     names = vars(module) if module is not None else {}
     if "INITIAL_PROGRAM" in names or "initial_program" in names:
         return "add it to PRELOAD in the problem file"
-    return "add it to preload"
+    return _PACKAGE_ADVICE
 
 
 def set_rlimits(limits: Mapping[str, Any], count_processes: int) -> None:

@@ -142,6 +142,11 @@ def depends_on_x(genome: dict[str, Any]) -> list[bool]:
     return dep
 
 
+def ops_phrase(ops: int) -> str:
+    """ "1 op", "6 ops": an operation count in a sentence."""
+    return "1 op" if ops == 1 else f"{ops} ops"
+
+
 def op_count(genome: dict[str, Any]) -> int:
     """Operations that depend on x, after pruning and folding."""
     folded = fold(genome)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from evaluators.contract import EvalResult
-from problems.autonumerics.graph import op_count
+from problems.autonumerics.graph import op_count, ops_phrase
 from problems.autonumerics.verify import exhaustive, jax_function, latencies
 
 
@@ -28,7 +28,7 @@ def verify_program(problem: Any, genome: dict[str, Any], train_err: float, sampl
     are float32 values of the domain, so enumerating could only find a larger error (the
     program is not faithful either way)."""
     ops = op_count(genome)
-    ops_text = f"{ops} op" if ops == 1 else f"{ops} ops"
+    ops_text = ops_phrase(ops)
     if not sample < problem.verify_below:  # NaN too
         note = f"{ops_text}, not enumerated: {sample:.4g} ULP on the search samples already\n"
         return problem.result_of(genome, sample, train_err, samples, {"enumerated": 0.0}, note)

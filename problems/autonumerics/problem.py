@@ -45,6 +45,7 @@ from problems.autonumerics.graph import (
     fold,
     identity,
     op_count,
+    ops_phrase,
     validate,
     with_constants,
 )
@@ -267,7 +268,6 @@ class AutoNumerics:
         log_err = math.log10(max(err, 1e-300))
         source = self.candidate(genome).code
         unit = "ULP (float32)" if self.f32 or self.error == "ulp_point" else "relative"
-        ops_text = "1 op" if ops == 1 else f"{ops} ops"
         # Readers show the feedback's first line alone (`evolve best`, the run summary):
         # it is a whole sentence, and the program starts on a line of its own.
         return EvalResult(
@@ -275,7 +275,7 @@ class AutoNumerics:
             metrics=metrics,
             features={"ops": float(ops), "log10_error": log_err},
             correct=finite and ops <= self.max_ops,
-            feedback=f"{note}max error {err:.3e} {unit} with {ops_text}.\ntuned program:\n{source}",
+            feedback=f"{note}max error {err:.3e} {unit} with {ops_phrase(ops)}.\ntuned program:\n{source}",
         )
 
 

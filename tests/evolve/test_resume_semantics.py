@@ -62,7 +62,7 @@ def test_a_raised_budget_survives_a_crash_of_the_resume(db_url: str) -> None:
     try:
         record = storage.get_campaign("raise")
         assert record.status == "running"
-        assert start.campaign_config(storage, record)["max_evals"] == 10
+        assert storage.current_config(record)["max_evals"] == 10
     finally:
         storage.close()
     # what status and the dashboard show as the budget: the raised one
