@@ -18,6 +18,7 @@ JAX uses a GPU when one is visible; ``resources()`` says so to the executor.
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -278,6 +279,11 @@ class Distillation(ArchitectureGenomeProblem):
             return Path(out_dir)
         from problems.compression.export import export_student
 
+        # Distilling takes about a minute on 2 cores: say so rather than look hung.
+        where = f"nothing saved under {cached}" if cached else "no problem.cache_dir set"
+        print(f"compression.distill: student {'-'.join(map(str, genome))} not cached "
+              f"({where}): distilling it again (deterministic, about a minute)...",
+              file=sys.stderr, flush=True)  # fmt: skip
         return export_student(self.pipeline.distill(genome), out_dir, self._meta())
 
     def _meta(self) -> dict[str, Any]:

@@ -388,3 +388,20 @@ def test_export_of_a_campaign_student_comes_from_the_cache(tiny, tmp_path, monke
         )
     other = Distillation(**{**TINY, "max_len": 40, "cache_dir": str(tmp_path / "cache")})
     assert other.student_dir(genome) != tiny.student_dir(genome)  # other options: other key
+
+
+def test_export_without_a_cached_student_says_it_distils_again(tiny, tmp_path, monkeypatch, capsys) -> None:  # fmt: skip
+    """No saved student: the export distils it again (about a minute at full size) and says
+    so on stderr instead of sitting silent."""
+    from problems.compression.distill import export_best
+    from problems.compression.pipeline import Pipeline
+
+    genome = (1000, 2, 32, 64, 1)
+    student = tiny.pipeline.distill(genome, steps=5, measure=False)
+    calls = []
+    monkeypatch.setattr(Pipeline, "distill", lambda self, g: calls.append(g) or student)
+    out = export_best(list(genome), str(tmp_path / "out"), {**TINY})
+    assert (out / "weights.npz").exists() and calls == [genome]
+    err = capsys.readouterr().err
+    assert "student 1000-2-32-64-1 not cached (no problem.cache_dir set)" in err
+    assert "distilling it again" in err
