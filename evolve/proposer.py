@@ -102,6 +102,12 @@ class Proposer:
             )
             if evals_full and not llm_room:
                 return
+            if self.held is not None:  # held while the LLM was busy: it may be gone since
+                usable = self.proposals.usable(list(self.operators))
+                if usable is None:
+                    return
+                if self.held not in usable:
+                    self.held = None
             name = self.held or self.choose_operator()
             if name is None:
                 return

@@ -19,11 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evolve.llm.config import ModelConfig
+from evolve.llm.config import ModelConfig, check_base_url
 
 # The model cannot be asked again in this campaign: a rejected key (401/403), no quota
-# left, no key, or an endpoint that does not serve it (404, e.g. model_not_found).
-FATAL_ERRORS = ("auth", "quota", "no_key", "not_found")
+# left, no key, an endpoint that does not serve it (404, e.g. model_not_found), or a
+# $OPENAI_BASE_URL that is not a URL.
+FATAL_ERRORS = ("auth", "quota", "no_key", "not_found", "bad_endpoint")
 # Every error class ``complete`` can return.
 API_ERRORS = (
     "rate_limited",
@@ -35,11 +36,21 @@ API_ERRORS = (
     "not_found",
     "bad_request",
     "no_key",
+    "bad_endpoint",
     "bad_response",
 )
 # The header by which the openai client returns the raw HTTP response (its
 # `with_raw_response`): status errors and retries as usual, no model parsing.
 RAW_RESPONSE = "X-Stainless-Raw-Response"
+
+
+class SetupError(LookupError):
+    """A model's client cannot be built (no key, a malformed endpoint): ``kind`` is its
+    API_ERRORS class."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -107,9 +118,19 @@ class OpenAIBackend:
 
                 key = os.environ.get(model.api_key_env or "OPENAI_API_KEY")
                 if not key:
-                    raise LookupError(
+                    raise SetupError(
+                        "no_key",
                         f"model {model.label!r} needs an API key in ${model.api_key_env}: "
-                        f"export {model.api_key_env}=... (for a local server any value works)"
+                        f"export {model.api_key_env}=... (for a local server any value works)",
+                    )
+                # llm.models base_url is checked with the config; the variable the client
+                # falls back to is only known here (a bad one failed every request alike).
+                env_url = "" if model.base_url else os.environ.get("OPENAI_BASE_URL", "")
+                if env_url and check_base_url(env_url):
+                    raise SetupError(
+                        "bad_endpoint",
+                        f"model {model.label!r} has no base_url and $OPENAI_BASE_URL "
+                        f"{check_base_url(env_url)}: fix the variable or set base_url",
                     )
                 client = openai.OpenAI(
                     api_key=key,
@@ -147,8 +168,8 @@ class OpenAIBackend:
         started = time.monotonic()
         try:
             client = self._client(model)
-        except LookupError as exc:
-            return Completion(error="no_key", detail=str(exc), fatal=True)
+        except SetupError as exc:
+            return Completion(error=exc.kind, detail=str(exc), fatal=True)
         kwargs: dict[str, Any] = {"model": model.model, "messages": list(messages)}
         if _is_reasoning_model(model.model):
             kwargs["max_completion_tokens"] = model.max_tokens

@@ -5,8 +5,8 @@ priced, so its dollar budget ends the campaign."""
 
 from __future__ import annotations
 
+from llm_helpers import KEY_ENV, model, run
 from llm_helpers import llm_calls as calls_of
-from llm_helpers import model, run
 from scripted_server import Reply
 
 import evolve.bookkeeping
@@ -50,3 +50,17 @@ def test_a_dated_model_id_is_priced_and_its_budget_applies(db_url: str, server) 
     assert calls and all(c.cost_usd > 0 for c in calls)
     assert server.requests[0]["body"]["model"] == "gpt-4.1-mini-2025-04-14"
     assert summary.evaluated < 60
+
+
+def test_every_model_failing_ends_a_two_worker_campaign(db_url: str, server, monkeypatch) -> None:
+    """With two workers the first wave fills llm.max_in_flight and the next LLM operator is
+    held for a free slot; when every model then fails fatally (here: no key) that held
+    operator must not wait forever: the campaign ends with llm_unavailable (it ran until
+    the time limit or Ctrl-C)."""
+    monkeypatch.setenv(KEY_ENV, "")
+    summary = run(
+        db_url, "nokey2", {"models": [model(server)]}, {"llm_diff": 1.0},
+        workers=2, max_evals=40, time_limit_s=30,
+    )  # fmt: skip
+    assert summary.reason == "llm_unavailable" and KEY_ENV in summary.message
+    assert server.count == 0

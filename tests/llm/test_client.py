@@ -118,3 +118,21 @@ def test_warm_up_builds_the_client_in_the_background(server) -> None:
     backend.warm_up([model(server)])
     backend.wait_warm(30)
     assert "scripted" in backend._clients and server.requests == []
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:9/v1", "http://h:port/v1"])
+def test_a_malformed_openai_base_url_is_fatal_without_a_request(server, monkeypatch, url) -> None:
+    """A model without base_url falls back to $OPENAI_BASE_URL: one that is not an http(s)
+    URL ends the model at once, naming the variable, instead of failing every request."""
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    bare = ModelConfig(model="scripted", api_key_env=KEY_ENV, max_retries=1)
+    done = OpenAIBackend().complete(bare, MESSAGES)
+    assert done.error == "bad_endpoint" and done.fatal and server.requests == []
+    assert "$OPENAI_BASE_URL" in done.detail and repr(url) in done.detail
+
+
+def test_openai_base_url_is_ignored_when_the_model_sets_base_url(server, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "not a url")
+    server.script(Reply(content="hello"))
+    done = OpenAIBackend().complete(model(server), MESSAGES)
+    assert done.error == "" and done.text == "hello"
