@@ -32,7 +32,7 @@ try:  # must precede the backend's start; harmless (and ignored) after it
 except RuntimeError:
     pass
 
-from problems.autonumerics import interp_switch  # noqa: E402
+from problems.autonumerics import interp_switch, lowering  # noqa: E402
 from problems.autonumerics.problem import AutoNumerics  # noqa: E402
 
 REPS = 5
@@ -90,15 +90,15 @@ def measure(n: int, population: tuple, devices: list, reps: int = REPS) -> dict[
 
     first = _timed(ours)
     compiled = [gp.compile(tree, pset) for tree in trees]
-    stream = interp_switch.encode(genomes, shards=len(devices))
-    single = interp_switch.encode(genomes)
+    stream = lowering.encode(genomes, shards=len(devices))
+    single = lowering.encode(genomes)
     interp_switch.run(single, x, devices[:1])
     parts = {
         "deap_s": deap,
         "steady_s": ours,
         "deap_compile_s": lambda: [gp.compile(tree, pset) for tree in trees],
         "deap_numpy_s": lambda: [f(x) for f in compiled],
-        "lower_s": lambda: interp_switch.encode(genomes, shards=len(devices)),
+        "lower_s": lambda: lowering.encode(genomes, shards=len(devices)),
         "run_s": lambda: interp_switch.run(stream, x, devices),
         "run_1dev_s": lambda: interp_switch.run(single, x, devices[:1]),
     }
@@ -145,7 +145,7 @@ def throughput(reps: int = REPS) -> tuple[list[str], list[dict[str, float]]]:
     ]
     pset, trees, _, gp = population
     ops = sum(isinstance(node, gp.Primitive) for tree in trees for node in tree)
-    instrs = int(interp_switch.encode(genomes).counts.sum())
+    instrs = int(lowering.encode(genomes).counts.sum())
     for r in rows:
         per = r["run_1dev_s"] / (instrs * r["points"]) * 1e9
         numpy_per = r["deap_numpy_s"] / (ops * r["points"]) * 1e9

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from problems.autonumerics import baselines, interp, interp_switch
+from problems.autonumerics import baselines, interp, interp_switch, lowering
 from problems.autonumerics.graph import evaluate_numpy, horner, identity
 from problems.autonumerics.mutate import random_program
 from problems.autonumerics.render import compile_python, render_python
@@ -95,12 +95,12 @@ def test_float32_is_bit_identical_to_the_rendered_program() -> None:
 
 
 def test_registers_are_reused_and_constants_folded() -> None:
-    ints, consts, scratch = interp_switch.lower(horner([0.1 * k for k in range(1, 12)]))
+    ints, consts, scratch = lowering.lower(horner([0.1 * k for k in range(1, 12)]))
     assert len(ints) == 8 * 20 and len(consts) == 3 * 20  # 8 ints, 3 constants each
     assert scratch == 1  # a chain needs one scratch row
-    assert ints[-8 + 1] == interp_switch.OUT  # the last one writes the output row
+    assert ints[-8 + 1] == lowering.OUT  # the last one writes the output row
     tree = {"v": [["x"], ["c", 2.0], ["c", 3.0], ["mul", 1, 2], ["mul", 0, 3]], "out": 4}
-    ints, consts, scratch = interp_switch.lower(tree)
+    ints, consts, scratch = lowering.lower(tree)
     assert len(ints) == 8 and scratch == 0 and consts[1] == 6.0  # 2*3 folded
 
 
@@ -109,7 +109,7 @@ def test_buckets_pad_and_reuse_one_executable() -> None:
     with jax.enable_x64(True):
         first = [random_program(100 + s) for s in range(20)]
         second = [random_program(200 + s) for s in range(23)]
-        a, b = interp_switch.encode(first), interp_switch.encode(second)
+        a, b = lowering.encode(first), lowering.encode(second)
         assert a.key == b.key and a.ints.shape[1] >= int(a.counts[0])
         interp_switch.run(a, x)
         compiled = len(interp_switch._EXECUTABLES)
@@ -128,7 +128,7 @@ def test_register_file_is_reused_without_leaking_between_calls() -> None:
     first = [random_program(100 + s) for s in range(20)]
     second = SPECIAL[:3] + [random_program(200 + s) for s in range(20)]
     with jax.enable_x64(True):
-        a, b = interp_switch.encode(first), interp_switch.encode(second)
+        a, b = lowering.encode(first), lowering.encode(second)
         assert a.key == b.key  # one executable, one register file
         key = interp_switch._key(a, interp_switch.bucket_points(700), jax.devices()[:1])
 
@@ -148,8 +148,8 @@ def test_register_file_is_reused_without_leaking_between_calls() -> None:
 
 def test_split_balances_programs_and_runs_on_one_device() -> None:
     genomes = [random_program(300 + s) for s in range(30)]
-    stream = interp_switch.encode(genomes, shards=3)
-    lengths = [len(interp_switch.lower(g)[0]) // 8 for g in genomes]
+    stream = lowering.encode(genomes, shards=3)
+    lengths = [len(lowering.lower(g)[0]) // 8 for g in genomes]
     assert stream.counts.sum() == sum(lengths) and stream.counts.max() - stream.counts.min() <= max(
         lengths
     )
@@ -169,7 +169,7 @@ import jax
 jax.config.update("jax_num_cpu_devices", 2)
 jax.config.update("jax_enable_x64", True)
 import numpy as np
-from problems.autonumerics import interp_switch
+from problems.autonumerics import interp_switch, lowering
 from problems.autonumerics.mutate import random_program
 from tests.problems.test_autonumerics_interp import SPECIAL
 genomes = SPECIAL + [random_program(s) for s in range(25)]
@@ -177,12 +177,12 @@ x = np.linspace(-1, 1, 500)
 assert len(jax.devices()) == 2
 both = interp_switch.evaluate(genomes, x)
 one = interp_switch.evaluate(genomes, x, devices=jax.devices()[:1])
-assert set(interp_switch.encode(genomes, shards=2).where[:, 0]) == {0, 1}
+assert set(lowering.encode(genomes, shards=2).where[:, 0]) == {0, 1}
 np.testing.assert_array_equal(both, one)
 # more than PIECE programs: pieces lowered while XLA runs the last, one device each; the
 # first call compiles for device 0 and the other device's executable in the background
 many = SPECIAL + [random_program(s) for s in range(2 * interp_switch.PIECE)]
-alone = interp_switch.run(interp_switch.encode(many), x, jax.devices()[:1])
+alone = interp_switch.run(lowering.encode(many), x, jax.devices()[:1])
 np.testing.assert_array_equal(interp_switch.evaluate(many, x), alone)
 while interp_switch._COMPILING:
     time.sleep(0.05)
