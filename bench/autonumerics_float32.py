@@ -6,7 +6,7 @@ the same polynomials with their constants tuned in float32 (tune.py's ES), the b
 each with its max ULP error over every float32 of the domain (verify.exhaustive) and its
 jitted latency against XLA's. Then: the lower bound that rules out degree 5 (a discrete
 minimax LP on the ULP-weighted error, exact arithmetic), the full-range exp2f / expf
-(export.full_range_jax, range reduction) checked over every non-overflowing float32 input,
+(full_range.full_range_jax, range reduction) checked over every non-overflowing float32 input,
 and the float64 reference checked against mpmath (50 digits) and long double.
 
 Which rows are exhaustive: for 2^x, our deg-6 program, minimax deg 6 and XLA (every float32
@@ -28,7 +28,7 @@ import numpy as np
 
 from bench.common import RESULTS, machine
 from problems.autonumerics import baselines
-from problems.autonumerics.export import CORE_TARGET, full_range_jax
+from problems.autonumerics.full_range import CORE_TARGET, full_range_jax
 from problems.autonumerics.graph import op_count
 from problems.autonumerics.problem import AutoNumerics
 from problems.autonumerics.targets import TARGETS, float32_ulp
@@ -326,12 +326,12 @@ def target_section(target: str, exp_full: bool) -> tuple[list[str], dict[str, An
 
 
 def full_range_section() -> list[str]:
-    out = ["## Full-range exp2f and expf (export.full_range_jax)", ""]
+    out = ["## Full-range exp2f and expf (full_range.full_range_jax)", ""]
     out.append("Range reduction 2^x = 2^n 2^r with n = rint(x), r = x - n exact in [-1/2, 1/2] "
                "(core: deg-6 fma tuned in float32 on 2^x over [-1/2, 1/2], target `exp2_half`); "
                "e^x = 2^n e^r with n = rint(x/ln2), Cody-Waite r = (x - n LN2_HI) - n LN2_LO "
                "(core: the deg-6 e^x program above; r's rounding error is not added back, "
-               "see export.full_range_jax). 2^n is applied exactly, subnormal results built from their bits. Checked "
+               "see full_range.full_range_jax). 2^n is applied exactly, subnormal results built from their bits. Checked "
                "over every float32 from -152 (2^x) / -104 (e^x) up to the largest input whose "
                "result is finite (results down to 0, subnormals included). Inputs below are "
                "clamped to -151 / -104 first, whose output is 0, as is the correctly rounded "

@@ -12,6 +12,7 @@ rewrites it (``_lines``); export.py checks either against XLA's compile.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -227,3 +228,8 @@ def compile_python(source: str, name: str = "approx") -> Any:
     namespace: dict[str, Any] = {}
     exec(compile(source, f"<autonumerics {name}>", "exec"), namespace)  # noqa: S102
     return namespace[name]
+
+
+def comment_lines(text: str, width: int = 88) -> str:
+    """``text`` as ``# `` comment lines within ``width`` (an export's header note)."""
+    return "\n".join(f"# {line}" for line in textwrap.wrap(text, width - 2))

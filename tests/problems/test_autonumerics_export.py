@@ -1,4 +1,4 @@
-"""Full-range float32 2^x and e^x (export.full_range_jax / full_range_c): exhaustive checks on
+"""Full-range float32 2^x and e^x (full_range.full_range_jax / full_range_c): exhaustive checks on
 slices of the float32 line (a binade, subnormal results, the overflow edge), special values,
 and the C export against the JAX one."""
 
@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from problems.autonumerics.export import CORE_TARGET, full_range_c, full_range_jax
+from problems.autonumerics.full_range import CORE_TARGET, full_range_c, full_range_jax
 from problems.autonumerics.graph import horner
 from problems.autonumerics.targets import TARGETS, ulp_error
 from problems.autonumerics.verify import exhaustive

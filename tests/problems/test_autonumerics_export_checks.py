@@ -18,14 +18,8 @@ import numpy as np
 import pytest
 
 from evolve import api
-from problems.autonumerics.export import (
-    check_points,
-    full_range_c,
-    full_range_jax,
-    full_range_numpy,
-    full_range_points,
-    same_bits,
-)
+from problems.autonumerics.export import check_points, full_range_points, same_bits
+from problems.autonumerics.full_range import full_range_c, full_range_jax, full_range_numpy
 from problems.autonumerics.graph import horner
 from problems.autonumerics.problem import AutoNumerics
 from problems.autonumerics.render import NUMPY_FMA, compile_python

@@ -8,7 +8,8 @@ import pytest
 from evaluators.contract import Candidate
 from evaluators.registry import make_problem
 from problems.autonumerics import baselines
-from problems.autonumerics.export import export_program, full_range_c, full_range_jax
+from problems.autonumerics.export import export_program
+from problems.autonumerics.full_range import full_range_c, full_range_jax
 from problems.autonumerics.graph import constants, fold, horner, identity
 from problems.autonumerics.render import compile_python, render_python
 from problems.autonumerics.targets import TARGETS, ulp_error
