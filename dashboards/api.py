@@ -197,12 +197,32 @@ class Api:
         return aggregate.grid(index, x, y, bins)
 
     def pareto(self, query: Mapping[str, str], key: str) -> Any:
-        x_dir = params.choice(query, "x_dir", DIRECTIONS, "max")
-        y_dir = params.choice(query, "y_dir", DIRECTIONS, "max")
-        _, index = self._campaign(key)
+        record, index = self._campaign(key)
         metrics = index.keys("metrics")
         x, y = (params.choice(query, k, metrics) for k in ("x", "y"))
+        # Unless asked for others, the problem's own objectives in their own senses (an
+        # AutoNumerics front is error vs operations, not its first two metrics: c0, c1).
+        sense = self._objectives(record)
+        declared = [m for m in sense if m in metrics]
+        if x is None and y is None and len(declared) >= 2:
+            x, y = declared[:2]
+        x_dir = params.choice(query, "x_dir", DIRECTIONS, sense.get(x or "", "max"))
+        y_dir = params.choice(query, "y_dir", DIRECTIONS, sense.get(y or "", "max"))
         return aggregate.pareto(index, x, y, x_dir or "max", y_dir or "max")
+
+    def _objectives(self, record: CampaignRecord) -> dict[str, str]:
+        """metric -> "min"/"max" as the campaign's problem declared them at start (the
+        "started" event's "objectives"; empty for a campaign started without them)."""
+        for event in self.storage.events(record.id, "started")[:1]:
+            pairs = event.payload.get("objectives") or []
+            return {
+                str(name): sense
+                for name, sense in (
+                    p for p in pairs if isinstance(p, (list, tuple)) and len(p) == 2
+                )
+                if sense in DIRECTIONS
+            }
+        return {}
 
     def llm(self, query: Mapping[str, str], key: str) -> Any:
         _, index = self._campaign(key)

@@ -108,7 +108,7 @@
     Charts.heatmap(box, g);
   }
 
-  const paretoState = { x: null, y: null, x_dir: "max", y_dir: "max" };
+  const paretoState = { x: null, y: null, x_dir: null, y_dir: null };  // the server picks: the problem's objectives
   async function loadPareto() {
     const p = await EF.api(base + "/pareto", paretoState);
     const box = EF.clear(slots.pareto);

@@ -267,3 +267,32 @@ def test_highlight_round_trips_anything() -> None:
         ["add", "c"],
     ]
     assert diff("x" * 150_000, "y" * 150_000)["too_large"]
+
+
+def test_pareto_defaults_to_the_problems_objectives(tmp_path) -> None:
+    """A multi-objective problem declares its objectives (AutoNumerics: log10_error and ops,
+    both minimised); the campaign's "started" event keeps them, and the Pareto view opens
+    on them in their senses instead of on the first two metric names (c0, c1: constants)."""
+    from dash_client import Client
+    from dash_synthetic import _h, _stage
+
+    from db import open_storage
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'moo.db'}")
+    c = storage.create_campaign("moo", "synthetic.moo", {"max_evals": 3}, seed=0)
+    storage.add_event(c.id, "started", {"config": {}, "objectives": [["log10_error", "min"], ["ops", "min"]]})  # fmt: skip
+    ids = []
+    for i, (err, ops) in enumerate([(-3.0, 2.0), (-6.0, 5.0), (-5.0, 6.0)]):
+        p = storage.add_program(c.id, code=f"x = {i}\n", genome=None, code_hash=_h(str(i)),
+                                ast_hash=_h(f"a{i}"), generation=0, island=0, operator="initial")  # fmt: skip
+        metrics = {"c0": float(i), "c1": -float(i), "log10_error": err, "ops": ops}
+        storage.record_evaluation(p.id, [_stage(-err, "ok", metrics, {})], worker="w", attempt=1)
+        ids.append(p.id)
+    client = Client(create_app(storage))
+    p = client.get("/api/campaigns/moo/pareto").json()
+    assert (p["x"], p["y"], p["x_dir"], p["y_dir"]) == ("log10_error", "ops", "min", "min")
+    assert sorted(pt[2] for pt in p["front"]) == ids[:2]  # (-5, 6) is dominated by (-6, 5)
+    # asked for: as before
+    p = client.get("/api/campaigns/moo/pareto?x=c0&y=c1&x_dir=max").json()
+    assert (p["x"], p["y"], p["x_dir"], p["y_dir"]) == ("c0", "c1", "max", "max")
+    storage.close()
