@@ -43,6 +43,9 @@ class Bookkeeping:
         self.last_rejection = ""  # "reason: detail" of the latest, for the stall message
         self.outcomes: Counter[str] = Counter()
         self.consecutive_rejections = 0
+        # genetic operators with a proposal rejected since the last program was stored
+        # (Proposer.choose_operator: the bandit draws them last)
+        self.rejected_operators: set[str] = set()
         self.load_errors = 0
         self.best: ProgramRecord | None = None
         self.initial: ProgramRecord | None = None
@@ -54,7 +57,9 @@ class Bookkeeping:
     def stalled(self) -> bool:
         return self.consecutive_rejections >= MAX_CONSECUTIVE_REJECTIONS
 
-    def reject(self, reason: str, detail: str = "") -> None:
+    def reject(self, reason: str, detail: str = "", operator: str = "") -> None:
+        if operator:
+            self.rejected_operators.add(operator)
         self.rejections[reason] += 1
         self.consecutive_rejections += 1
         self.last_rejection = f"{reason}: {detail}" if detail else reason
@@ -94,6 +99,7 @@ class Bookkeeping:
         self.hashes.update((chash, ahash))
         self.program_count += 1
         self.consecutive_rejections = 0
+        self.rejected_operators.clear()
         return program
 
     def write_result(self, result: JobResult) -> ProgramRecord | None:

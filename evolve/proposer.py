@@ -28,6 +28,9 @@ def build_operators(
     """The operators with a positive weight, by name, and their weights in that order."""
     weights = config.operators or getattr(problem, "default_operators", None) or DEFAULT_OPERATORS
     try:
+        for name, w in weights.items():  # a misspelt name is an error even at weight 0
+            if not w > 0 and name not in LLM_OPERATORS:
+                make_operator(name, problem)
         operators = {
             name: make_operator(name, problem)
             if name not in LLM_OPERATORS
@@ -138,7 +141,14 @@ class Proposer:
         if names is None:
             return None
         if self.proposals.op_bandit is not None:
-            return self.proposals.op_bandit.choose(self.rng, names)
+            # The bandit does not count rejected proposals (its state is rebuilt from stored
+            # rows only), so it would draw a rejected arm again and again: an arm never
+            # pulled is drawn first, and one whose proposals are all rejected (crossover
+            # while each island holds one program) stalled the campaign after 2
+            # evaluations. Such arms wait until a new program is stored.
+            rejected = self.book.rejected_operators
+            allowed = [n for n in names if n not in rejected] or names
+            return self.proposals.op_bandit.choose(self.rng, allowed)
         if len(names) == len(self.operators):
             return self.rng.choices(names, weights=self.weights)[0]
         weights = dict(zip(self.operators, self.weights, strict=True))
@@ -151,15 +161,17 @@ class Proposer:
         try:
             child = operator.propose(selection.parents, ctx, self.rng)
         except ProposalRejected as exc:
-            self.book.reject(exc.reason, exc.detail)
+            self.book.reject(exc.reason, exc.detail, operator=name)
             return False
         kinds = (PARENT, SECOND_PARENT)
         edges = tuple((p.id, kinds[min(i, 1)]) for i, p in enumerate(selection.parents))
         generation = 1 + max(p.generation for p in selection.parents)
         program = self.store(child.code, child.genome, generation, selection.island, name, edges)
-        if program is not None:
-            self.proposals.pull(program.id, name)
-        return program is not None
+        if program is None:  # a duplicate
+            self.book.rejected_operators.add(name)
+            return False
+        self.proposals.pull(program.id, name)
+        return True
 
     # -- LLM proposals (evolve/llm_proposals.py; the writes stay here) -----------------------
     def start_llm(self, name: str) -> bool:
@@ -242,8 +254,13 @@ class Proposer:
         self.executor.submit([job])
 
     def requeue_pending(self) -> None:
-        """Submit again the programs stored but never evaluated (a resumed campaign's)."""
+        """Submit the programs stored but never evaluated: a new campaign's initial programs,
+        a resumed campaign's pending ones. No more than the budget has room for: a problem
+        with 50 initial programs run with max_evals 3 evaluated all 50. The rest stay
+        pending, for a resume with a larger --max-evals."""
         resumes = len(self.storage.events(self.campaign_id, "resumed"))
         for program in self.storage.programs(self.campaign_id, status=PENDING):
+            if self.book.evaluated + len(self.book.outstanding) >= self.config.max_evals:
+                break
             if program.id not in self.book.outstanding:
                 self.submit(program, attempt=1 + resumes)

@@ -17,7 +17,25 @@ from evolve.strategy import IslandsMapElites, NoParents
 
 
 def _islands(config: StrategyConfig, problem: Any) -> IslandsMapElites:
+    if config.options:  # the islands' settings are [strategy] fields, not options
+        raise ValueError(
+            f"strategy.options ({', '.join(sorted(config.options))}) apply to kinds nsga2 and "
+            "regularized; the islands kind is set by strategy.islands, archive_size, exploit, "
+            "tournament, migration_interval and migration_count"
+        )
     return IslandsMapElites(config, getattr(problem, "feature_axes", ()))
+
+
+# The [strategy] fields only the islands kind reads: set for another built-in kind, they
+# would be silently ignored (e.g. strategy.islands=8 on an NSGA-II problem).
+ISLAND_FIELDS = (
+    "islands",
+    "archive_size",
+    "exploit",
+    "tournament",
+    "migration_interval",
+    "migration_count",
+)
 
 
 # kind -> factory(config, problem)
@@ -37,4 +55,14 @@ def make_strategy(config: StrategyConfig, problem: Any) -> Any:
     if factory is None:
         known = ", ".join(sorted({*STRATEGIES, *own}))
         raise ValueError(f"unknown strategy.kind {kind!r}; known: {known}")
+    if kind != "islands":
+        default = StrategyConfig()
+        unused = [f for f in ISLAND_FIELDS if getattr(config, f) != getattr(default, f)]
+        if unused:
+            raise ValueError(
+                f"strategy.{', strategy.'.join(unused)} only "
+                f"{'applies' if len(unused) == 1 else 'apply'} to strategy.kind = 'islands', "
+                f"not {kind!r}: remove {'it' if len(unused) == 1 else 'them'}, "
+                "or set strategy.kind = 'islands'"
+            )
     return factory(config, problem)

@@ -6,7 +6,9 @@ rebuilds them by replaying ``tell``. Objectives come from the problem's ``object
 
 ``strategy.options`` for ``nsga2``: ``parents`` (16), ``children`` (16: a generation),
 ``elitism`` (true: parents compete with their children; AutoNumerics-Zero uses false).
-For ``regularized``: ``population`` (64), ``sample`` (8).
+For ``regularized``: ``population`` (64), ``sample`` (8). Any other key, or a size below 1,
+is refused (``ValueError``): a misspelt option would otherwise be silently ignored, and a
+size of 0 leaves the strategy with no parent to select, so the campaign waits forever.
 """
 
 from __future__ import annotations
@@ -109,16 +111,36 @@ def first_front(points: Sequence[tuple[float, ...]]) -> list[tuple[float, ...]]:
     return front
 
 
+def strategy_options(kind: str, options: Any, defaults: dict[str, Any]) -> dict[str, Any]:
+    """``options`` over ``defaults``, checked: known keys only, sizes (int) >= 1, flags bool."""
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise ValueError(
+            f"unknown strategy.options for kind {kind!r}: {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(defaults))})"
+        )
+    out = {**defaults, **options}
+    for key, value in out.items():
+        if isinstance(defaults[key], bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"strategy.options.{key} must be true or false, got {value!r}")
+        elif not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"strategy.options.{key} must be an integer >= 1, got {value!r}")
+    return out
+
+
 def problem_objectives(problem: Any) -> tuple[Objective, ...]:
     return tuple(getattr(problem, "objectives", ()) or (("score", "max"),))
 
 
 class NSGA2:
     def __init__(self, config: StrategyConfig, problem: Any = None) -> None:
-        opts = dict(config.options)
-        self.parent_size = int(opts.get("parents", 16))
-        self.child_size = int(opts.get("children", 16))
-        self.elitism = bool(opts.get("elitism", True))
+        opts = strategy_options(
+            "nsga2", config.options, {"parents": 16, "children": 16, "elitism": True}
+        )
+        self.parent_size = opts["parents"]
+        self.child_size = opts["children"]
+        self.elitism = opts["elitism"]
         self.objectives = problem_objectives(problem)
         self.parents: list[ProgramRecord] = []
         self.children: list[ProgramRecord] = []
@@ -177,9 +199,9 @@ class Regularized:
     """Regularized (aging) evolution: tournament on the score, the oldest dies."""
 
     def __init__(self, config: StrategyConfig, problem: Any = None) -> None:
-        opts = dict(config.options)
-        self.population: deque[ProgramRecord] = deque(maxlen=int(opts.get("population", 64)))
-        self.sample = int(opts.get("sample", 8))
+        opts = strategy_options("regularized", config.options, {"population": 64, "sample": 8})
+        self.population: deque[ProgramRecord] = deque(maxlen=opts["population"])
+        self.sample = opts["sample"]
         self.best: ProgramRecord | None = None
 
     def tell(self, program: ProgramRecord) -> list[tuple[int, int, int]]:
