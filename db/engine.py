@@ -12,6 +12,7 @@ StorageError with one line naming the fix. Passwords never appear in messages.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from typing import Any
@@ -27,6 +28,10 @@ BUSY_TIMEOUT_MS = 30_000
 FIX_HINT = "set --db or EVOLVE_DB"
 # Execution option marking an engine whose transactions only read (plain BEGIN on SQLite).
 READ_ONLY = "evoforge_read_only"
+# The password of any URL in a text ("scheme://user:PASSWORD@host"), for texts that hold a
+# URL that may not parse (then redact() cannot mask it): up to the token's last "@", as a
+# password may hold an unescaped "@" too.
+_URL_PASSWORD = re.compile(r"(://[^:/@\s'\"]*):[^\s'\"]*@")
 
 
 # NaN/Infinity are not JSON and PostgreSQL rejects them: refuse them on every backend.
@@ -40,7 +45,7 @@ def parse_url(url: str) -> URL:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:
         raise StorageError(
-            f"invalid database URL {url!r}: expected sqlite:///PATH or "
+            f"invalid database URL {hide_passwords(url)!r}: expected sqlite:///PATH or "
             f"postgresql+psycopg://USER@HOST/DB; {FIX_HINT}"
         ) from exc
     if parsed.drivername in ("postgres", "postgresql"):
@@ -66,6 +71,11 @@ def redact(url: str | URL) -> str:
     except (ArgumentError, ValueError):
         return "<unparsable URL>"
     return parsed.render_as_string(hide_password=True)
+
+
+def hide_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it masked (user:***@host)."""
+    return _URL_PASSWORD.sub(r"\1:***@", text)
 
 
 def is_memory_sqlite(url: URL) -> bool:
@@ -189,7 +199,7 @@ def connection_error(url: URL, exc: BaseException) -> StorageError:
         hint = "is the server running and reachable?"
     else:
         hint = "is the server running and the URL right?"
-    return StorageError(f"cannot connect to {where}: {reason}; {hint} {FIX_HINT}")
+    return StorageError(f"cannot connect to {where}: {reason}; {hint}; {FIX_HINT}")
 
 
 def _first_line(text: str) -> str:

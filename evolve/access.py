@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from db import open_storage
-from db.engine import is_memory_sqlite, parse_url
+from db.engine import is_memory_sqlite, parse_url, redact
 from db.records import CampaignRecord, ProgramRecord
 from db.storage import Storage, StorageError
 from evaluators.registry import UnknownProblem, make_problem
@@ -67,7 +67,7 @@ def find_campaign(storage: Storage, db: str | None, campaign: str) -> CampaignRe
     """The campaign named (or numbered) ``campaign``; UserError when there is none."""
     record = storage.get_campaign(campaign)
     if record is None:
-        raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)}")
+        raise UserError(f"no campaign named {campaign!r} in {redact(resolve_db(db))}")
     return record
 
 

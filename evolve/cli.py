@@ -12,8 +12,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from db.engine import hide_passwords
 from evolve import api, report
 from evolve.config import CampaignConfig
+from evolve.executors import executor_for_run
 
 DEFAULT_MAX_EVALS = CampaignConfig.max_evals
 
@@ -74,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
         "it already ran (kept for later resumes; 0: none)",
     )
     resume.add_argument("--workers", type=int, help="evaluations in flight at once, this run")
+    resume.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        help="where evaluations run, this run (default: where the campaign ran)",
+    )
+    resume.add_argument(
+        "--ray-address",
+        dest="ray_address",
+        help="Ray cluster of this run, e.g. a head that moved (implies --executor ray)",
+    )
     resume.add_argument(
         "--allow-changed-problem",
         action="store_true",
@@ -162,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except api.UserError as exc:
-        print(f"evolve: error: {exc}", file=sys.stderr)
+        # Masked here, whatever raised it: several messages name the --db URL as given.
+        print(f"evolve: error: {hide_passwords(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("evolve: interrupted", file=sys.stderr)
@@ -201,6 +214,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(report.describe_summary(summary, api.resolve_db(args.db)))
         return exit_status(summary.reason)
     if args.command == "resume":
+        if args.executor == "local" and args.ray_address is not None:
+            raise api.UserError("--ray-address goes with --executor ray (or no --executor)")
+        where: dict[str, Any] = {}
+        if args.executor is not None or args.ray_address is not None:
+            where["executor_factory"] = executor_for_run(args.executor, args.ray_address)
         summary = api.resume(
             args.campaign,
             db=args.db,
@@ -209,6 +227,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             workers=args.workers,
             allow_changed_problem=args.allow_changed_problem,
             quiet=args.quiet,
+            **where,
         )
         print(report.describe_summary(summary, api.resolve_db(args.db)))
         return exit_status(summary.reason)
@@ -237,7 +256,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "status":
         rows = api.status(args.db, args.campaign)
-        _print(rows, args.json, report.format_status)
+        db_url = api.resolve_db(args.db)
+        _print(rows, args.json, lambda r: report.format_status(r, db_url))
         return 0
     if args.command == "best":
         if args.full_range and not args.format:

@@ -3,6 +3,8 @@ Ray (docs/ray.md) when the config says so."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from evaluators.cascade import harness_files, problem_preload
@@ -10,7 +12,7 @@ from evolve.campaign import CampaignError
 from evolve.config import CampaignConfig
 from workers.jobs import Executor
 
-__all__ = ["default_executor", "harness_files"]
+__all__ = ["default_executor", "executor_for_run", "harness_files"]
 
 
 def default_executor(config: CampaignConfig, problem: Any) -> Executor:
@@ -28,4 +30,24 @@ def default_executor(config: CampaignConfig, problem: Any) -> Executor:
         preload=problem_preload(problem),
         batch_size=int(getattr(problem, "batch_size", 1)),
         preload_numpy=bool(getattr(problem, "preload_numpy", True)),
+        problem=problem,  # the backstop of a hung scorer or wedged worker
     )
+
+
+def executor_for_run(
+    executor: str | None, ray_address: str | None
+) -> Callable[[CampaignConfig, Any], Executor]:
+    """default_executor with this run's executor and Ray address instead of the campaign's
+    stored ones (`evolve resume --executor/--ray-address`): a Ray head that moved, or a
+    cluster that is gone, must not leave a campaign that can never be resumed. Where
+    evaluations run changes no score, so nothing is written; a Ray address implies Ray."""
+    changes: dict[str, str] = {}
+    if ray_address is not None:
+        changes.update(executor="ray", ray_address=ray_address)
+    if executor is not None:
+        changes["executor"] = executor
+
+    def factory(config: CampaignConfig, problem: Any) -> Executor:
+        return default_executor(dataclasses.replace(config, **changes), problem)
+
+    return factory

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from db.engine import redact
 from db.records import ProgramRecord
 from evolve.config import DEFAULT_DB
 
@@ -77,10 +78,10 @@ def _fmt(value: Any) -> str:
 STALE = "interrupted?"  # format_status's word for a running campaign without a controller
 
 
-def format_status(rows: list[dict[str, Any]]) -> str:
+def format_status(rows: list[dict[str, Any]], db_url: str = DEFAULT_DB) -> str:
     """The status table: campaign names in full (the column widens; `evolve resume NAME`
     needs them whole), problems cut from the left with an ellipsis, and a line of advice
-    for every stale campaign (see status())."""
+    for every stale campaign (see status()), with the --db it needs."""
     if not rows:
         return "no campaigns yet: start one with `evolve run binpack.online`"
     shown = [STALE if r.get("stale") else r["status"] for r in rows]
@@ -97,7 +98,7 @@ def format_status(rows: list[dict[str, Any]]) -> str:
         )
     lines += [
         f"{r['name']}: stored as running, but no controller runs it (killed?); "
-        f"continue it with `evolve resume {r['name']}`"
+        f"continue it with `evolve resume {r['name']}{db_flag(db_url)}`"
         for r in rows
         if r.get("stale")
     ]
@@ -159,24 +160,29 @@ def describe_summary(summary: CampaignSummary, db_url: str) -> str:
             lines.append(f"  models disabled: {llm['disabled_models']}")
     if summary.reason == "initial_failed":  # stored as failed: nothing to show or resume
         lines.append(
-            f"  stored as failed in {db_url}: fix the initial program and start a new "
+            f"  stored as failed in {redact(db_url)}: fix the initial program and start a new "
             "campaign with another --name"
         )
     else:
-        db = _db_flag(db_url)
+        db = db_flag(db_url)
         lines.append(
-            f"  results: {db_url} · `evolve best {summary.name}{db}` · `evolve status{db}`"
+            f"  results: {redact(db_url)} · `evolve best {summary.name}{db}` · `evolve status{db}`"
         )
     if summary.reason == "interrupted":
         lines.append(
-            f"  interrupted: continue with `evolve resume {summary.name}{_db_flag(db_url)}`"
+            f"  interrupted: continue with `evolve resume {summary.name}{db_flag(db_url)}`"
         )
     return "\n".join(lines)
 
 
-def _db_flag(db_url: str) -> str:
-    """The --db a suggested command needs: none for the database it would find anyway."""
-    return "" if db_url in (DEFAULT_DB, os.environ.get("EVOLVE_DB")) else f" --db {db_url}"
+def db_flag(db_url: str) -> str:
+    """The --db a suggested command needs: none for the database it would find anyway.
+    Its password is masked (***): the summary ends up in job logs and terminals (compared
+    masked too, so that an already masked URL, Storage.url, gives the same answer)."""
+    shown = redact(db_url)
+    if shown in (redact(u) for u in (DEFAULT_DB, os.environ.get("EVOLVE_DB")) if u):
+        return ""
+    return f" --db {shown}"
 
 
 def _score(value: Any) -> str:

@@ -27,10 +27,11 @@ from db.storage import BUDGET_KEYS, CONFIG_EVENT, Storage
 from evaluators.registry import UnknownProblem
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError, CampaignSummary, unique_name
-from evolve.config import CampaignConfig
+from evolve.config import DEFAULT_DB, CampaignConfig
 from evolve.lease import CampaignLease
 from evolve.llm_proposals import LLMProposals
 from evolve.operators.blocks import BlockError, split_block
+from evolve.report import db_flag
 
 PROBLEM_EVENT = "problem_changed"  # {"problem_files": ...}: resumed with a changed problem
 RESUME_EVENTS = (CONFIG_EVENT, PROBLEM_EVENT)  # written by the next run before "resumed"
@@ -198,7 +199,9 @@ def initial_failed(storage: Storage, campaign_id: int) -> bool:
 
 
 def name_taken(storage: Storage, record: CampaignRecord) -> str:
-    """Why `evolve run --name NAME` cannot use a name that exists, and what to do."""
+    """Why `evolve run --name NAME` cannot use a name that exists, and what to do (with
+    the --db the resume needs: without it, it would look in ./evolve.db)."""
+    db = db_flag(getattr(storage, "url", "") or DEFAULT_DB)
     if initial_failed(storage, record.id):
         return (
             f"a campaign named {record.name!r} exists (its initial program failed, so it "
@@ -206,7 +209,7 @@ def name_taken(storage: Storage, record: CampaignRecord) -> str:
         )
     return (
         f"a campaign named {record.name!r} exists; "
-        f"continue it with `evolve resume {record.name}` or pick another --name"
+        f"continue it with `evolve resume {record.name}{db}` or pick another --name"
     )
 
 

@@ -5,6 +5,11 @@ and threads). The executor assigns each job to one worker itself, so when a work
 process dies mid-job it knows which job to re-queue. A worker is sent its next batch
 while it still evaluates the current one (``PIPELINE_DEPTH``): it then starts the next
 at once instead of idling until the controller's loop comes round to hand it one.
+
+A worker that gives no answer within its batch's backstop (the stages' wall limits plus
+slack, as the Ray executor's: the sandbox enforces each limit itself, so only a hung
+trusted scorer or a wedged worker gets there) is killed and replaced, and its batch ends as
+``timeout``: without it, one such worker stalled the campaign for good.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from evaluators.contract import SANDBOX_FAILURE, StageOutcome
+from evaluators.contract import SANDBOX_FAILURE, TIMEOUT, StageOutcome
 from workers.jobs import Job, JobResult
+from workers.ray_cluster import BACKSTOP_MARGIN_S, stage_budget_s
 
 MAX_WORKER_DEATHS_PER_JOB = 2
 MAX_START_FAILURES = 3  # workers in a row that die before they are ready
@@ -61,6 +67,7 @@ class _Slot:
     # in its pipe. The worker answers batches in the order it got them.
     batches: deque[list[Job]] = field(default_factory=deque)
     ready: bool = False
+    deadline: float = float("inf")  # of the batch being evaluated (the first)
 
 
 class LocalExecutor:
@@ -71,10 +78,14 @@ class LocalExecutor:
         preload: tuple[str, ...] = (),
         batch_size: int = 1,
         preload_numpy: bool = True,
+        problem: Any = None,
+        backstop_s: float | None = None,
     ) -> None:
         """``preload``: modules the sandbox imports once, warm (a problem's harness), after
         the defaults (numpy unless ``preload_numpy`` is False; see ``sandbox_modules``).
-        ``batch_size``: jobs handed to a worker at once (problems with evaluate_batch)."""
+        ``batch_size``: jobs handed to a worker at once (problems with evaluate_batch).
+        ``problem``: sets the backstop of each batch from its stages' wall limits;
+        ``backstop_s`` overrides it (tests); with neither, a batch may take forever."""
         from evaluators.sandbox import sandbox_modules
 
         if workers < 1:
@@ -89,6 +100,9 @@ class LocalExecutor:
         self._start_failures = 0
         self._deaths: dict[tuple[str, int], int] = {}
         self._early: list[JobResult] = []  # results collected by wait_ready
+        self._problem = problem
+        self._backstop_s = backstop_s
+        self._budgets: dict[str, float] = {}  # stage set -> seconds one job may take
         self._slots = [self._start() for _ in range(workers)]
 
     def _start(self) -> _Slot:
@@ -122,7 +136,22 @@ class LocalExecutor:
                 count = min(self.batch_size, share, len(self._queue))
                 batch = [self._queue.popleft() for _ in range(count)]
                 slot.batches.append(batch)
+                if len(slot.batches) == 1:  # the worker starts on it now
+                    slot.deadline = time.monotonic() + self._backstop(batch)
                 slot.conn.send(batch)
+
+    def _backstop(self, batch: list[Job]) -> float:
+        """Seconds a worker may take to answer ``batch`` (inf: no backstop)."""
+        if self._backstop_s is not None:
+            return self._backstop_s
+        if self._problem is None:
+            return float("inf")
+        total = 0.0
+        for job in batch:
+            if job.stage_set not in self._budgets:
+                self._budgets[job.stage_set] = stage_budget_s(self._problem, job.stage_set)
+            total += self._budgets[job.stage_set]
+        return total + BACKSTOP_MARGIN_S
 
     def wait_ready(self, timeout: float) -> bool:
         """Wait until every worker has started its sandbox (True), or up to ``timeout``
@@ -141,6 +170,8 @@ class LocalExecutor:
             timeout = 0.0
         waitables: list[Any] = [slot.conn for slot in self._slots]
         waitables += [slot.process.sentinel for slot in self._slots]
+        first_deadline = min(slot.deadline for slot in self._slots)
+        timeout = max(0.0, min(timeout, first_deadline - time.monotonic()))
         ready = set(wait(waitables, timeout))
         for index, slot in enumerate(self._slots):
             if slot.conn in ready:
@@ -156,9 +187,42 @@ class LocalExecutor:
                 else:
                     slot.batches.popleft()
                     results.extend(payload)
+                    # the worker went on to its next batch, if it had one
+                    next_batch = slot.batches[0] if slot.batches else None
+                    slot.deadline = (
+                        time.monotonic() + self._backstop(next_batch)
+                        if next_batch
+                        else float("inf")
+                    )
             elif slot.process.sentinel in ready:
                 results.extend(self._replace_dead(index))
+        results.extend(self._expire())
         self._dispatch()
+        return results
+
+    def _expire(self) -> list[JobResult]:
+        """Kill each worker past its batch's backstop and start another; the batch ends as
+        ``timeout`` (not retried: it would hang again), the batches behind it go back."""
+        results = []
+        now = time.monotonic()
+        for index, slot in enumerate(self._slots):
+            if not slot.batches or now < slot.deadline:
+                continue
+            current = slot.batches.popleft()
+            waited = self._backstop(current)
+            slot.process.kill()
+            slot.process.join(timeout=5)
+            for batch in reversed(slot.batches):
+                self._queue.extendleft(reversed(batch))
+            self._slots[index] = self._start()
+            detail = (
+                f"no answer within the executor's backstop of {waited:.0f} s (stage wall "
+                "limits + slack: a hung scorer or a wedged worker); the worker was killed"
+            )
+            worker = f"local-{slot.process.pid}"
+            for job in current:
+                stage = StageOutcome("worker", TIMEOUT, None, detail, waited, "")
+                results.append(JobResult(job, worker, (stage,)))
         return results
 
     def _replace_dead(self, index: int) -> list[JobResult]:

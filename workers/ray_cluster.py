@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from workers.evaluate import stages_for
+from workers.jobs import HELD_OUT
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +122,16 @@ def stage_budget_s(problem: Any, stage_set: str) -> float:
     hung scorer or a wedged worker)."""
     try:
         stages = stages_for(problem, stage_set)
-        return sum(float(s.limits.wall_s) + STAGE_SLACK_S for s in stages) or (
+        budget = sum(float(s.limits.wall_s) + STAGE_SLACK_S for s in stages) or (
             UNKNOWN_STAGES_BACKSTOP_S
         )
     except Exception:
-        return UNKNOWN_STAGES_BACKSTOP_S
+        budget = UNKNOWN_STAGES_BACKSTOP_S
+    if stage_set == HELD_OUT:  # the controller waits this long for it (a full distillation)
+        budget = max(budget, float(getattr(problem, "held_out_timeout_s", 0) or 0))
+    # A problem whose evaluations train models says how long one may take: its first
+    # batch on a cold worker trains a teacher for minutes first (compression.distill).
+    return max(budget, float(getattr(problem, "eval_timeout_s", 0) or 0))
 
 
 def is_memory_kill(exc: BaseException) -> bool:

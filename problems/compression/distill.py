@@ -89,6 +89,9 @@ class Distillation(ArchitectureGenomeProblem):
         # the held-out stage is a full distillation (teacher included on a cold worker):
         # the controller waits this long for it instead of its generic 10 minutes
         self.held_out_timeout_s = 3600.0 * float(held_out_hours)
+        # the executors' backstop of a search batch: a cold worker trains the teacher first
+        # (4-5 min at the defaults on 2 cores; more epochs, longer)
+        self.eval_timeout_s = self.held_out_timeout_s
         self.tolerance = float(tolerance)
         self.proxy_steps = int(proxy_steps)
         self.proxy_examples = int(proxy_examples)

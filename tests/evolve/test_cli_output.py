@@ -108,7 +108,7 @@ def test_status_marks_a_running_campaign_without_controller(
         assert line.split()[2] == "interrupted?"
         assert hint == [
             "sine: stored as running, but no controller runs it (killed?); "
-            "continue it with `evolve resume sine`"
+            f"continue it with `evolve resume sine --db {url}`"
         ]
     else:
         assert line.split()[2] == "running" and hint == []
