@@ -157,10 +157,16 @@ def _grid(
         return {"features": features, "x": x, "y": y, "cells": []}
     ids, scores = ids[keep], scores[keep]
 
+    scored_rows = ~np.isnan(scores)
+
     def axis(name: str | None, vals: Any) -> tuple[dict[str, Any], Any]:
         if name is None:
             return {"name": None, "min": 0.0, "max": 1.0, "bins": 1}, np.zeros(len(ids), np.int64)
-        lo, hi = float(vals.min()), float(vals.max())
+        # The range of the scored programs: a failed program's sentinel feature (an
+        # AutoNumerics error of 1e30) would squeeze them all into a bin or two; failed
+        # ones beyond it are counted in the edge bins.
+        ranged = vals[scored_rows] if scored_rows.any() else vals
+        lo, hi = float(ranged.min()), float(ranged.max())
         a = {"name": name, "min": lo, "max": hi if hi > lo else lo + 1.0, "bins": bins}
         f = (vals - a["min"]) / (a["max"] - a["min"])
         return a, np.clip((f * bins).astype(np.int64), 0, bins - 1)
@@ -190,6 +196,19 @@ def _grid(
     return {"features": features, "x": ax, "y": ay, "cells": cells}
 
 
+def pareto_axes(index: CampaignIndex) -> list[str]:
+    """What a Pareto view can plot: the metrics, then the features that are not also
+    metrics (a problem's objectives may be either, as the strategies read them: AutoNumerics
+    minimises the feature log10_error and the metric ops)."""
+    metrics = index.keys("metrics")
+    return metrics + [f for f in index.keys("features") if f not in metrics]
+
+
+def _axis_value(node: Any, name: str) -> Any:
+    value = node.metrics.get(name)
+    return node.features.get(name) if value is None else value
+
+
 def pareto(
     index: CampaignIndex,
     x: str | None,
@@ -198,20 +217,20 @@ def pareto(
     y_dir: str = "max",
     limit: int = MAX_POINTS,
 ) -> dict[str, Any]:
-    """The non-dominated set of correct programs on two metrics, each maximised or minimised,
-    and a down-sampled cloud of the others."""
-    metrics = index.keys("metrics")
+    """The non-dominated set of correct programs on two metrics (or features: see
+    ``pareto_axes``), each maximised or minimised, and a down-sampled cloud of the others."""
+    metrics = pareto_axes(index)
     if len(metrics) < 2:
         return {"metrics": metrics, "x": None, "y": None, "front": [], "others": []}
     x = x if x in metrics else metrics[0]
     y = y if y in metrics else next(m for m in metrics if m != x)
     sx = 1.0 if x_dir != "min" else -1.0
     sy = 1.0 if y_dir != "min" else -1.0
-    pts = [
-        (float(n.metrics[x]), float(n.metrics[y]), n.id)
-        for n in index.evaluated()
-        if n.correct and x in n.metrics and y in n.metrics
-    ]
+    pts = []
+    for n in index.evaluated():
+        vx, vy = _axis_value(n, x), _axis_value(n, y)
+        if n.correct and vx is not None and vy is not None:
+            pts.append((float(vx), float(vy), n.id))
     # sweep: best x first; a point is on the front when its y beats every y seen before
     order = sorted(pts, key=lambda p: (-sx * p[0], -sy * p[1], p[2]))
     front, others = [], []

@@ -13,7 +13,7 @@ in-memory index, which any request about the campaign starts loading in the back
                                              (partial=1 while the index loads: best by
                                              evaluation only, from SQL, "partial": true)
 /api/campaigns/<c>/grid?x=F&y=F&bins=N       MAP-Elites heatmap over two features
-/api/campaigns/<c>/pareto?x=M&y=M&x_dir=&y_dir=   Pareto front of two metrics
+/api/campaigns/<c>/pareto?x=M&y=M&x_dir=&y_dir=   Pareto front of two metrics or features
 /api/campaigns/<c>/llm                       LLM calls, tokens, cost by model/operator
 /api/campaigns/<c>/programs?offset&limit&sort&order&operator&outcome&island&min_score&max_score
 /api/campaigns/<c>/lineage?max_nodes&filters  overview subgraph (best ancestry + top)
@@ -198,7 +198,7 @@ class Api:
 
     def pareto(self, query: Mapping[str, str], key: str) -> Any:
         record, index = self._campaign(key)
-        metrics = index.keys("metrics")
+        metrics = aggregate.pareto_axes(index)
         x, y = (params.choice(query, k, metrics) for k in ("x", "y"))
         # Unless asked for others, the problem's own objectives in their own senses (an
         # AutoNumerics front is error vs operations, not its first two metrics: c0, c1).

@@ -50,11 +50,11 @@ def create_campaign(
         name, config.problem, {**config.to_dict(), "name": name}, config.seed
     )
     lease.acquire(campaign.id, campaign.name)
-    storage.add_event(
-        campaign.id,
-        "started",
-        {"config": config.to_dict(), "problem_files": problem_files(config.problem, problem)},
-    )
+    started = {"config": config.to_dict(), "problem_files": problem_files(config.problem, problem)}
+    objectives = getattr(problem, "objectives", ()) or ()
+    if objectives:  # for readers that cannot load the problem (the dashboard's Pareto view)
+        started["objectives"] = [[str(name), str(sense)] for name, sense in objectives]
+    storage.add_event(campaign.id, "started", started)
     book.program_count = 0
     for candidate in candidates:
         # Submitted by the run, with everything else still pending.

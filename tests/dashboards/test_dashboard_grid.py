@@ -3,6 +3,7 @@ answer of the plain per-program loop it replaced, and is cached per index versio
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
@@ -65,7 +66,9 @@ def _reference(index: CampaignIndex, x: str | None, y: str | None, bins: int) ->
     def axis(name: str | None) -> dict[str, Any]:
         if name is None:
             return {"name": None, "min": 0.0, "max": 1.0, "bins": 1}
-        vals = [float(n.features[name]) for n in nodes]
+        # the range of the scored programs (failed ones beyond it fall in the edge bins)
+        scored = [n for n in nodes if n.correct and n.score is not None] or nodes
+        vals = [float(n.features[name]) for n in scored]
         lo, hi = min(vals), max(vals)
         return {"name": name, "min": lo, "max": hi if hi > lo else lo + 1.0, "bins": bins}
 
@@ -145,3 +148,23 @@ def test_grid_is_cached_per_version_and_axes() -> None:
     again = aggregate.grid(index, "depth", "length", 10)
     assert again is not first and again == _reference(index, "depth", "length", 10)
     assert again["y"]["max"] == 1e6
+
+
+def test_a_failed_programs_sentinel_feature_does_not_set_the_range() -> None:
+    """AutoNumerics gives a failed program an error of 1e30 (log10_error 30): the axis spans
+    the scored programs, and the failed one is counted in the last bin."""
+    rng = random.Random(0)
+    index = CampaignIndex(storage=None, campaign_id=1)  # type: ignore[arg-type]
+    for i, err in enumerate([-6.0, -4.0, -2.0, 30.0]):
+        node = _node(i + 1, rng, {"log10_error": err})
+        index.nodes.append(
+            dataclasses.replace(node, correct=err < 30, score=-err if err < 30 else None,
+                                eval_seq=i + 1, status="evaluated")
+        )  # fmt: skip
+    g = aggregate.grid(index, "log10_error", None, bins=4)
+    assert (g["x"]["min"], g["x"]["max"]) == (-6.0, -2.0)
+    assert sorted((c["i"], c["count"], c["best"]) for c in g["cells"]) == [
+        (0, 1, 6.0),
+        (2, 1, 4.0),
+        (3, 2, 2.0),
+    ]

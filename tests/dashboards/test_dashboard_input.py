@@ -105,8 +105,14 @@ BAD = [
     ("/api/campaigns/xss/grid?y=width", "y must be one of: depth, length; got 'width'"),
     ("/api/campaigns/xss/pareto?x_dir=up", "x_dir must be one of: max, min; got 'up'"),
     ("/api/campaigns/xss/pareto?y_dir=down", "y_dir must be one of: max, min; got 'down'"),
-    ("/api/campaigns/xss/pareto?x=speed", "x must be one of: mse, size; got 'speed'"),
-    ("/api/campaigns/xss/pareto?x=mse&y=speed", "y must be one of: mse, size; got 'speed'"),
+    (
+        "/api/campaigns/xss/pareto?x=speed",
+        "x must be one of: mse, size, depth, length; got 'speed'",
+    ),
+    (
+        "/api/campaigns/xss/pareto?x=mse&y=speed",
+        "y must be one of: mse, size, depth, length; got 'speed'",
+    ),
     (
         "/api/campaigns/demo/grid?x=depth",
         "x must be one of: (none in this campaign); got 'depth'",
