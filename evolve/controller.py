@@ -144,11 +144,16 @@ class Controller:
             )
         except BaseException as exc:
             campaign = getattr(self, "campaign", None)
-            if isinstance(exc, KeyboardInterrupt) and campaign is not None:
-                # Ctrl-C while the workers start: the campaign exists, so say it stopped
-                # (not "running") and leave it for `evolve resume`
+            if campaign is not None:
+                # Ctrl-C while the workers start, or workers that cannot start (a Ray head
+                # that is gone): the campaign exists, so say it stopped (not "running",
+                # which status showed as a controller that died) and leave it for
+                # `evolve resume` (with --ray-address where the cluster moved)
+                reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else "start_failed"
                 self.storage.set_campaign_status(campaign.id, "interrupted")
-                self.storage.add_event(campaign.id, "interrupted", {"reason": "interrupted"})
+                self.storage.add_event(
+                    campaign.id, "interrupted", {"reason": reason, "detail": str(exc)[:500]}
+                )
             self._lease.release()
             raise
 

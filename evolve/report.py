@@ -130,7 +130,8 @@ def format_best(rows: list[dict[str, Any]]) -> str:
 def describe_summary(summary: CampaignSummary, db_url: str) -> str:
     if summary.reason == "already_finished":  # a resume that had nothing to do
         return summary.message
-    lines = [f"campaign {summary.name}: {summary.evaluated} evaluations ({summary.reason})"]
+    noun = "evaluation" if summary.evaluated == 1 else "evaluations"
+    lines = [f"campaign {summary.name}: {summary.evaluated} {noun} ({summary.reason})"]
     if summary.message:
         lines.append(summary.message)
     initial, best_program = summary.initial, summary.best

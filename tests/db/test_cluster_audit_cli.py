@@ -77,6 +77,15 @@ def test_a_campaign_whose_ray_cluster_is_gone_resumes_elsewhere(capsys, pg_url: 
     dead = "127.0.0.1:1"
     code, _, err = _run(capsys, pg_url, "moved", "--executor", "ray", "--ray-address", dead)
     assert f"cannot reach the Ray cluster at '{dead}'" in one_line_error(code, err)
+    # it stopped before it ran: interrupted (not "running", a controller that died)
+    storage = open_storage(pg_url)
+    try:
+        record = storage.get_campaign("moved")
+        assert record.status == "interrupted"
+        [event] = storage.events(record.id, "interrupted")
+        assert event.payload["reason"] == "start_failed" and dead in event.payload["detail"]
+    finally:
+        storage.close()
     # The stored address is used again by a plain resume ...
     code, _, err = run_cli(capsys, "resume", "moved", "--db", pg_url, "--quiet")
     assert f"cannot reach the Ray cluster at '{dead}'" in one_line_error(code, err)
