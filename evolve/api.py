@@ -113,7 +113,8 @@ def replay(
     """Re-run a campaign from its recorded LLM replies; returns a ReplayReport."""
     from evolve import replay as replay_mod
 
-    with campaign_db(db) as storage, user_errors():
+    # create=False: a mistyped --db is "no database at PATH", not a new empty database.
+    with campaign_db(db, create=False, campaign=campaign) as storage, user_errors():
         return replay_mod.replay(
             storage, campaign, name=name, executor_factory=executor_factory, view=make_view(quiet)
         )
@@ -134,7 +135,7 @@ def fork(
     """Copy a campaign's first ``at`` evaluations into a new campaign and continue it."""
     from evolve import replay as replay_mod
 
-    with campaign_db(db) as storage, user_errors():
+    with campaign_db(db, create=False, campaign=campaign) as storage, user_errors():
         return replay_mod.fork(
             storage,
             campaign,

@@ -1,0 +1,39 @@
+"""`evolve fork` and `evolve replay`: the fork's budget (as raised by resumes, and never
+below --at), and a mistyped --db that must not become a new empty database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cli_helpers import SINE
+
+from db import open_storage
+from evolve import api
+from evolve.cli import main
+
+
+def test_fork_keeps_the_budget_raised_by_a_resume_and_refuses_one_below_at(
+    db_url: str, capsys
+) -> None:
+    api.run(SINE, {"db": db_url, "name": "b", "workers": 1, "seed": 1, "max_evals": 10})
+    api.resume("b", db=db_url, max_evals=16)
+    assert api.fork("b", 14, db=db_url, name="b14").evaluated == 16  # not stopped at 10
+    assert main(["fork", "b", "--at", "14", "--max-evals", "12", "--db", db_url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "evolve: error: the fork's budget of 12 evaluations is below --at 14: "
+        "give --max-evals 14 or more"
+    )
+    storage = open_storage(db_url)
+    try:
+        assert storage.get_campaign("b-fork14") is None  # nothing written
+    finally:
+        storage.close()
+
+
+def test_replay_and_fork_of_a_missing_database_create_no_file(tmp_path: Path, capsys) -> None:
+    url = f"sqlite:///{tmp_path / 'typo.db'}"
+    assert main(["replay", "c", "--db", url]) == 2
+    assert main(["fork", "c", "--at", "1", "--db", url]) == 2
+    assert "no database at" in capsys.readouterr().err
+    assert not (tmp_path / "typo.db").exists()
