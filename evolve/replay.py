@@ -33,6 +33,7 @@ from evolve.llm.client import API_ERRORS as CLIENT_ERRORS
 from evolve.llm.client import FATAL_ERRORS, Completion
 from evolve.llm.config import ModelConfig
 from evolve.llm.prompts import render
+from evolve.start import changed_problem_files
 
 # The outcomes of a recorded call that replay as that error: the client's, and a call whose
 # handling crashed.
@@ -335,6 +336,12 @@ def run_warnings(
         out.append(
             f"{source.name!r} is running (or its controller was killed): the replay "
             "compares what was recorded so far"
+        )
+    changed = changed_problem_files(storage, source.id)
+    if changed:
+        out.append(
+            f"the problem changed since {source.name!r} ran ({', '.join(changed)}): the "
+            "replay scores with the current file, so it diverges where the scores differ"
         )
     return out
 

@@ -37,3 +37,16 @@ def test_replay_and_fork_of_a_missing_database_create_no_file(tmp_path: Path, ca
     assert main(["fork", "c", "--at", "1", "--db", url]) == 2
     assert "no database at" in capsys.readouterr().err
     assert not (tmp_path / "typo.db").exists()
+
+
+def test_replay_of_a_campaign_whose_problem_changed_says_so(db_url: str, tmp_path: Path) -> None:
+    problem = tmp_path / "sine_copy.py"
+    problem.write_text(Path(SINE).read_text())
+    api.run(str(problem), {"db": db_url, "name": "chg", "workers": 1, "seed": 1, "max_evals": 6})
+    same = api.replay("chg", db=db_url)
+    assert same.identical and not any("problem changed" in w for w in same.warnings)
+    problem.write_text(problem.read_text() + "\n# edited after the campaign\n")
+    report = api.replay("chg", db=db_url)
+    assert any(
+        "the problem changed since 'chg' ran" in w and str(problem) in w for w in report.warnings
+    )
