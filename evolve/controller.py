@@ -176,7 +176,8 @@ class Controller:
     def _run(self) -> CampaignSummary:
         book = self.book
         restore = self._install_signal_handlers()
-        checkpoint = self._started = time.monotonic()
+        # one clock for elapsed_s and the progress line's eval/s (Progress was made in __init__)
+        checkpoint = self._started = self.progress.started = time.monotonic()
         reason = "budget"
         try:
             self._warm_up()
