@@ -12,6 +12,7 @@ StorageError with one line naming the fix. Passwords never appear in messages.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import time
@@ -111,6 +112,8 @@ def _sqlite_engine(url: URL, echo: bool) -> Engine:
     if memory:
         # One shared connection: the in-memory database lives as long as the engine.
         kwargs["poolclass"] = StaticPool
+    else:
+        _create_private(url.database)
     engine = create_engine(url, echo=echo, json_serializer=_json_dumps, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -134,6 +137,19 @@ def _sqlite_engine(url: URL, echo: bool) -> Engine:
         conn.connection.dbapi_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _create_private(path: str | None) -> None:
+    """Create a new SQLite file readable by its owner only (SQLite gives its -wal and -shm
+    files the same mode). Candidates run as other uids and can read every world-readable
+    file: with the default umask they could read every program and score of the campaign.
+    An existing file keeps its mode; a missing directory is left to SQLite's own error."""
+    if not path or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError:
+        pass  # exists already, or cannot be created here: SQLite says why
 
 
 def _use_wal(cur: Any) -> None:

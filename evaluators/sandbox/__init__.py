@@ -15,6 +15,12 @@ Isolation levels (``runner.isolation``), strongest first:
 * ``rlimits`` (not root): rlimits and a process-tree kill only; the candidate runs as the
   worker's own user and can read what that user can read, so only for trusted settings.
 
+At every level a candidate also gets, where the kernel allows: a private IPC namespace
+(root levels), oom_score_adj 1000, and a seccomp filter denying AF_UNIX sockets and io_uring
+(``seccomp``). What it can always do: read the files its uid may read (world-readable
+ones, e.g. a database created with umask 022), and fill its job dir (RLIMIT_FSIZE is per
+file; the dir is removed after the job).
+
 Candidates run as another uid, so modules that are not preloaded can be imported only if
 their files are world-readable (here Python lives under /root, so they cannot): add them
 to ``preload`` (``PRELOAD`` in a single-file problem). A problem's harnesses, modules and

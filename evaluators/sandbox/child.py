@@ -2,12 +2,15 @@
 
 Runs in a process forked from the supervisor, still root. Order matters:
 setsid -> import the (trusted) harness as root -> wire fds 0-3, close the rest ->
-chdir -> rlimits -> drop to the job uid -> tell the supervisor "ready" on a pipe the
-candidate never sees -> exec the candidate -> one JSON line on fd 3 -> ``os._exit``.
+chdir -> rlimits -> seccomp filter -> drop to the job uid -> tell the supervisor "ready"
+on a pipe the candidate never sees -> exec the candidate -> one JSON line on fd 3 ->
+``os._exit``. Before all that, while it waits for its job: its own IPC namespace and
+oom_score_adj (``_isolate_waiting``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import importlib.util
 import json
@@ -21,6 +24,7 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
+from evaluators.sandbox import seccomp
 from evaluators.sandbox.jsonable import unencodable
 from evaluators.sandbox.protocol import dumps, one_line
 from evaluators.sandbox.reaper import drop_to
@@ -31,6 +35,11 @@ CANDIDATE_FILE = "<candidate>"
 MIB = 1024 * 1024
 TRACEBACK_FRAMES = 30  # innermost frames printed to stderr (a 10**6-deep one takes ages)
 _REPORTER_PID = 0  # the candidate process; processes it forks never report
+CLONE_NEWIPC = 0x08000000
+OOM_SCORE_ADJ = b"1000"  # candidates are the OOM killer's first choice, see _isolate_waiting
+# Whether candidates run under ``seccomp.deny_unix_sockets``: set by the zygote, which
+# tries it first (a kernel or an architecture without it runs candidates without it).
+DENY_UNIX_SOCKETS = False
 
 NUMPY_LEFT_OUT = (
     "numpy is not preloaded in this sandbox (a problem leaves it out with "
@@ -188,8 +197,10 @@ def _report_failure(exc: BaseException) -> NoReturn:
     try:
         kind, message = classify(exc)
         line = dumps({"error": message, "kind": kind}) + b"\n"
-    except BaseException:  # no memory left to build a message: a prebuilt line
+    except MemoryError:  # no memory left to build a message: a prebuilt line
         line = b'{"error":"MemoryError","kind":"oom"}\n'
+    except BaseException:  # the candidate's exception has a __str__ or __repr__ that raises
+        line = b'{"error":"an exception whose message could not be made","kind":"error"}\n'
     _finish(line)
 
 
@@ -208,11 +219,32 @@ def _finish(line: bytes) -> NoReturn:
     os._exit(0)
 
 
+def _isolate_waiting() -> None:
+    """Done while waiting for the job, so off its clock (both need root; best effort):
+
+    * a private IPC namespace: SysV shared memory, semaphores, message queues and POSIX
+      message queues outlive their creator, so in the zygote's (or the host's) namespace a
+      candidate could leave memory allocated for good and pass data to later candidates;
+      this namespace, and all in it, goes when the candidate's last process exits;
+    * oom_score_adj 1000 (root also sets the minimum, so the candidate cannot lower it):
+      RLIMIT_AS is per process and does not count memfd, SysV or tmpfs pages at all, so a
+      candidate can exhaust the host's memory; the OOM killer must then take the candidate,
+      not the worker, the controller or the database.
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWIPC)
+        with open("/proc/self/oom_score_adj", "wb") as handle:
+            handle.write(OOM_SCORE_ADJ)
+    except OSError:
+        pass
+
+
 def wait_and_run(job_fd: int, fds: Mapping[str, int], count_processes: int) -> NoReturn:
     """Pre-forked: wait for the job on ``job_fd`` (JSON until end of file), then run it.
 
     End of file with no job (the supervisor went away) ends the process quietly.
     """
+    _isolate_waiting()
     parts = []
     try:
         while chunk := os.read(job_fd, 1 << 16):
@@ -267,6 +299,8 @@ def run_candidate(
         if numpy is not None:
             numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
         set_rlimits(job["limits"], count_processes)
+        if DENY_UNIX_SOCKETS:
+            seccomp.deny_unix_sockets()
         if uid is not None:
             drop_to(uid)
             try:

@@ -21,7 +21,7 @@ import socket
 import sys
 from typing import Any
 
-from evaluators.sandbox import child, reaper, spare
+from evaluators.sandbox import child, reaper, seccomp, spare
 from evaluators.sandbox.protocol import dumps, one_line
 
 CLONE_NEWNET = 0x40000000
@@ -77,6 +77,24 @@ def _can_drop_privileges(uid: int) -> bool:
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
+def _can_deny_unix_sockets() -> bool:
+    """Whether ``seccomp.deny_unix_sockets`` works here (tried in a throwaway process)."""
+    if not seccomp.supported():
+        return False
+    pid = os.fork()
+    if pid == 0:
+        try:
+            seccomp.deny_unix_sockets()
+            socket.socket(socket.AF_UNIX).close()
+            os._exit(1)  # the filter is in place yet does not deny
+        except PermissionError:
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 def _unshare_network() -> bool:
     libc = ctypes.CDLL(None, use_errno=True)
     return libc.unshare(CLONE_NEWNET) == 0
@@ -108,6 +126,7 @@ def _setup(config: dict[str, Any]) -> dict[str, Any]:
     available.update(info.name for info in pkgutil.iter_modules())
     child.AVAILABLE_MODULES = frozenset(available)
     reaper.prctl(reaper.PR_SET_NO_NEW_PRIVS, 1)  # no setuid binary regains privileges
+    child.DENY_UNIX_SOCKETS = hello["seccomp"] = _can_deny_unix_sockets()
     if mode in ("bwrap", "uid"):
         if os.geteuid() != 0 or not _can_drop_privileges(int(config["probe_uid"])):
             return {"ready": False, "error": "cannot switch to an unprivileged uid"}

@@ -177,3 +177,27 @@ def test_switching_to_wal_waits_for_a_connection_holding_the_database(tmp_path: 
         release.join()
         racer.close()
         holder.close()
+
+
+def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path) -> None:
+    """Candidates run as other uids and can read world-readable files: a database made with
+    the default umask handed them every program and score of the campaign."""
+    import os
+    import stat
+
+    from db import open_storage
+
+    path = tmp_path / "private.db"
+    storage = open_storage(f"sqlite:///{path}")
+    try:
+        storage.create_campaign("c", "p", {}, seed=0)
+        for name in ("private.db", "private.db-wal", "private.db-shm"):
+            if (tmp_path / name).exists():
+                assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600, name
+    finally:
+        storage.close()
+    existing = tmp_path / "shared.db"
+    existing.touch(mode=0o644)
+    os.chmod(existing, 0o644)
+    open_storage(f"sqlite:///{existing}").close()
+    assert stat.S_IMODE(os.stat(existing).st_mode) == 0o644  # an existing file keeps its mode

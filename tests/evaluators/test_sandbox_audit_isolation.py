@@ -1,0 +1,192 @@
+"""Audit findings: what a candidate could reach besides its own process tree.
+
+Each case runs under bwrap (when installed) and in the "uid" fallback: SysV and POSIX IPC
+objects that outlive the candidate, unix socket files (PostgreSQL, D-Bus) that the
+network namespace does not cut, io_uring, the OOM killer's choice, and a failure report
+that the candidate's own exception cannot turn into another outcome class.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+
+import pytest
+from sandbox_corpus import support as s
+
+from evaluators.contract import ERROR, OK
+from evaluators.sandbox import SandboxRunner
+from evaluators.sandbox.launch import bwrap_path
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox tests run as root")
+
+
+@pytest.fixture(scope="module", params=["bwrap", "uid"])
+def runner(request):
+    if request.param == "bwrap" and bwrap_path() is None:
+        pytest.skip("bwrap is not installed")
+    with SandboxRunner(isolation=request.param) as sandbox:
+        yield sandbox
+
+
+def run_ok(runner, code):
+    result = runner.run(code, "", {}, s.ROOMY)
+    assert result.outcome == OK, result
+    s.assert_no_survivors()
+    return result.value
+
+
+# Creates a 16 MiB SysV segment (touched, then detached: RLIMIT_AS no longer counts it)
+# and a POSIX message queue, after looking for those a previous candidate left.
+IPC = """
+import ctypes
+def main():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.shmat.restype = ctypes.c_void_p
+    rt = ctypes.CDLL("librt.so.1", use_errno=True)
+    seen = {"shm": libc.shmget(0xE0F0, 0, 0), "mq": rt.mq_open(b"/evoforge-audit", 2)}
+    sid = libc.shmget(0xE0F0, 16 << 20, 0o1000 | 0o666)
+    addr = libc.shmat(sid, None, 0)
+    ctypes.memset(addr, 65, 16 << 20)
+    libc.shmdt(ctypes.c_void_p(addr))
+    rt.mq_open(b"/evoforge-audit", 0o100 | 2, 0o666, None)
+    with open("/proc/sysvipc/shm") as handle:
+        seen["mine"] = len(handle.read().splitlines()) - 1
+    return seen
+"""
+
+
+def host_segments_of_sandbox_uids() -> list[str]:
+    with open("/proc/sysvipc/shm") as handle:
+        rows = [line.split() for line in handle.read().splitlines()[1:]]
+    return [" ".join(row) for row in rows if int(row[7]) in s.UID_RANGE]
+
+
+def test_ipc_objects_die_with_their_candidate(runner):
+    first = run_ok(runner, IPC)
+    assert first["mine"] == 1  # its own segment, created and visible to itself
+    second = run_ok(runner, IPC)
+    assert second["shm"] == -1 and second["mq"] == -1  # nothing left by the first
+    assert not host_segments_of_sandbox_uids()
+
+
+@pytest.fixture
+def socket_server():
+    """A 0777 unix socket in a world-traversable directory, as PostgreSQL's or D-Bus's."""
+    folder = tempfile.mkdtemp(prefix="evoforge-audit-")
+    os.chmod(folder, 0o755)
+    path = os.path.join(folder, "server.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    os.chmod(path, 0o777)
+    server.listen(8)
+    accepted = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield path, accepted
+    server.shutdown(socket.SHUT_RDWR)
+    server.close()
+    thread.join(2)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_unix_socket_files_are_unreachable(runner, socket_server):
+    path, accepted = socket_server
+    # positive control: the worker itself reaches it
+    with socket.socket(socket.AF_UNIX) as probe:
+        probe.connect(path)
+    code = f"""
+import socket
+def main():
+    out = {{}}
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect({path!r})
+        out["unix"] = "connected"
+    except OSError as exc:
+        out["unix"] = type(exc).__name__
+    a, b = socket.socketpair()  # still allowed: it reaches nothing outside
+    a.send(b"x")
+    out["pair"] = b.recv(1).decode()
+    return out
+"""
+    value = run_ok(runner, code)
+    assert value == {"unix": "PermissionError", "pair": "x"}
+    assert len(accepted) == 1  # the control only
+
+
+def test_io_uring_is_denied(runner):
+    code = """
+import ctypes
+def main():
+    libc = ctypes.CDLL(None, use_errno=True)
+    params = ctypes.create_string_buffer(120)
+    fd = libc.syscall(425, 8, params)  # io_uring_setup
+    return [fd, ctypes.get_errno()]
+"""
+    fd, err = run_ok(runner, code)
+    assert fd == -1 and err == 13  # EACCES
+
+
+def test_candidates_are_the_oom_killers_first_choice(runner):
+    code = """
+def main():
+    with open("/proc/self/oom_score_adj") as handle:
+        adj = handle.read().strip()
+    try:
+        with open("/proc/self/oom_score_adj", "w") as handle:
+            handle.write("0")
+        lowered = True
+    except OSError:
+        lowered = False
+    return [adj, lowered]
+"""
+    assert run_ok(runner, code) == ["1000", False]
+
+
+def test_an_exception_whose_str_raises_is_an_error_not_oom(runner):
+    code = """
+class Liar(BaseException):
+    def __str__(self):
+        raise Liar()
+def main():
+    raise Liar()
+"""
+    result = runner.run(code, "", {}, s.ROOMY)
+    assert result.outcome == ERROR, result
+    assert result.detail == "an exception whose message could not be made"
+
+
+def test_the_campaign_database_is_out_of_a_candidates_reach(runner) -> None:
+    """evoforge's SQLite files are created owner-only (db/engine.py): a candidate, running
+    as another uid, cannot read the campaign's programs and scores."""
+    from db import open_storage
+
+    where = tempfile.mkdtemp(dir="/tmp")  # (pytest's tmp_path is under a 0700 directory)
+    try:
+        os.chmod(where, 0o755)  # a directory anyone may enter, as a working directory is
+        path = os.path.join(where, "evolve.db")
+        open_storage(f"sqlite:///{path}").close()
+        code = (
+            "def main():\n"
+            "    try:\n"
+            f"        return len(open({path!r}, 'rb').read())\n"
+            "    except OSError as exc:\n"
+            "        return type(exc).__name__\n"
+        )
+        assert run_ok(runner, code) == "PermissionError"
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
