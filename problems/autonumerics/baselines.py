@@ -18,6 +18,8 @@ from problems.autonumerics.targets import Target
 
 
 def taylor(target: Target, degree: int, fma: bool = False) -> dict[str, Any]:
+    if target.taylor is None:
+        raise ValueError(f"target {target.name!r} has no taylor coefficients: pass taylor=")
     c = target.center
     return horner(target.taylor(c, degree), fma=fma, shift=c)
 
@@ -100,6 +102,8 @@ def pade_coefficients(series: list[float], m: int, n: int) -> tuple[np.ndarray, 
 def pade(target: Target, m: int, fma: bool = False) -> dict[str, Any]:
     """[m/m] Pade at the centre: two Horner polynomials in t = x - centre and a division."""
     c = target.center
+    if target.taylor is None:
+        raise ValueError(f"target {target.name!r} has no taylor coefficients: pass taylor=")
     p, q = pade_coefficients(target.taylor(c, 2 * m), m, m)
     num, den = horner(list(p), fma=fma, shift=c), horner(list(q), fma=fma, shift=c)
     verts = [list(v) for v in num["v"]]

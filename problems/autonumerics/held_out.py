@@ -45,7 +45,7 @@ def verify_program(problem: Any, genome: dict[str, Any], train_err: float, sampl
     ns, xla_ns = latencies([fn, t.xla_fn()], t.lo, t.hi, reps=20)
     note = (
         f"{ops_text}: max {worst:.4f} ULP over {every} in [{t.lo:.6g}, {t.hi:.6g}] ({count:.4g}), "
-        f"{verdict}; {ns:.3f} ns/element, {xla_ns / ns:.2f}x the speed of XLA's {t.xla}\n"
+        f"{verdict}; {ns:.3f} ns/element, {xla_ns / ns:.2f}x the speed of XLA's {t.xla_name}\n"
         f"(worst input x = {check['worst_x']!r}; {sample:.4f} ULP on the search samples; "
         f"latency: jitted, 100 chained calls on 10,000 points, best of 20 rounds "
         f"timing it and XLA's in turn: XLA {xla_ns:.3f} ns/element)\n"

@@ -117,6 +117,13 @@ class AutoNumerics:
                 f"problem.valid_points must be 0 (the default) or at least 8, got {valid_points}"
             )
         self.target = TARGETS[target]
+        if error == "relative" and not self.target.relative:  # 1/|f| is infinite at its zero
+            raise ValueError(
+                f"problem.error=relative is undefined for {target}: {self.target.description} "
+                "is 0 in its domain; drop problem.error (the default is ulp_point)"
+            )
+        if mode == "float32":  # the final check's reference and latency baseline: fail now
+            self.target.xla_fn()
         self.target_name = target
         self.name = f"autonumerics.{target}"
         self.mode = mode
