@@ -63,6 +63,28 @@ def campaign_db(
         storage.close()
 
 
+def chosen_programs(
+    storage: Storage, record: CampaignRecord, k: int = 1, program: int | None = None
+) -> list[ProgramRecord]:
+    """`evolve best`'s programs: the ``k`` best, best first, or the evaluated ``program``
+    of the campaign (such as another program of a Pareto front); UserError otherwise."""
+    if k < 1:  # SQLite reads LIMIT -1 as no limit, and 0 as "no program yet"
+        raise UserError("-k must be >= 1")
+    if program is not None and k != 1:
+        raise UserError("-k and --program do not go together (--program is one program)")
+    if program is None:
+        programs = storage.best_programs(record.id, k)
+        if not programs:
+            raise UserError(f"campaign {record.name!r} has no correct evaluated program yet")
+        return programs
+    found = storage.get_program(program)
+    if found is None or found.campaign_id != record.id:
+        raise UserError(f"campaign {record.name!r} has no program {program}")
+    if found.score is None:
+        raise UserError(f"program {program} of {record.name!r} has not been evaluated")
+    return [found]
+
+
 def find_campaign(storage: Storage, db: str | None, campaign: str) -> CampaignRecord:
     """The campaign named (or numbered) ``campaign``; UserError when there is none."""
     record = storage.get_campaign(campaign)

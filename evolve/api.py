@@ -14,6 +14,7 @@ from evolve.access import (
     UserError,
     campaign_db,
     campaign_problem,
+    chosen_programs,
     default_db_absent,
     find_campaign,
     missing_sqlite_file,
@@ -216,14 +217,14 @@ def _controller_gone(storage: Storage, campaign_id: int) -> bool:
     return owner_is_dead(holder.owner)
 
 
-def best(db: str | None, campaign: str, k: int = 1) -> list[dict[str, Any]]:
-    if k < 1:  # SQLite reads LIMIT -1 as no limit, and 0 as "no program yet"
-        raise UserError("-k must be >= 1")
+def best(
+    db: str | None, campaign: str, k: int = 1, program: int | None = None
+) -> list[dict[str, Any]]:
+    """The k best programs (or ``program``) with their held-out results and, where the
+    evaluation changes the program (AutoNumerics), the code as evaluated."""
     with campaign_db(db, create=False, campaign=campaign) as storage:
         record = find_campaign(storage, db, campaign)
-        programs = storage.best_programs(record.id, k)
-        if not programs:
-            raise UserError(f"campaign {campaign!r} has no correct evaluated program yet")
+        programs = chosen_programs(storage, record, k, program)
         held = {
             e.payload.get("program_id"): e.payload for e in storage.events(record.id, "held_out")
         }

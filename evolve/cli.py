@@ -144,8 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--program",
         type=int,
         metavar="ID",
-        help="export program ID of the campaign (an id that `evolve best -k N` or the run "
-        "summary lists) instead of the best",
+        help="program ID of the campaign (an id that `evolve best -k N` or the run summary "
+        "lists, e.g. another program of a Pareto front) instead of the best",
     )
 
     export = sub.add_parser("export", help="export a campaign's programs and evaluations")
@@ -262,14 +262,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "best":
         if args.full_range and not args.format:
             raise api.UserError("--full-range goes with --format jax|c|python")
-        if args.program is not None and not (args.format or args.export):
-            raise api.UserError("--program goes with --format or --export")
         if args.format or args.export:
             print(api.export_best(args.db, args.campaign, fmt=args.format, out_dir=args.export,
                                   full_range=args.full_range, k=args.k,
                                   program=args.program))  # fmt: skip
             return 0
-        rows = api.best(args.db, args.campaign, args.k)
+        rows = api.best(args.db, args.campaign, args.k, program=args.program)
         _print(rows, args.json, report.format_best)
         return 0
     if args.command == "export":

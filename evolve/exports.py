@@ -17,6 +17,7 @@ from evolve.access import (
     UserError,
     campaign_db,
     campaign_problem,
+    chosen_programs,
     find_campaign,
     program_row,
     user_errors,
@@ -38,23 +39,9 @@ def export_best(
     ``_full`` before the suffix with ``full_range``) instead of the text; several programs
     get their id after their function's name (``approx_ID``), so printed together they
     are one module."""
-    if k < 1:  # SQLite reads LIMIT -1 as no limit
-        raise UserError("-k must be >= 1")
-    if program is not None and k != 1:
-        raise UserError("-k and --program do not go together (--program exports one program)")
     with campaign_db(db, create=False, campaign=campaign) as storage:
         record = find_campaign(storage, db, campaign)
-        if program is None:
-            programs = storage.best_programs(record.id, k)
-            if not programs:
-                raise UserError(f"campaign {campaign!r} has no correct evaluated program yet")
-        else:
-            found = storage.get_program(program)
-            if found is None or found.campaign_id != record.id:
-                raise UserError(f"campaign {campaign!r} has no program {program}")
-            if found.score is None:
-                raise UserError(f"program {program} of {campaign!r} has not been evaluated")
-            programs = [found]
+        programs = chosen_programs(storage, record, k, program)
     with user_errors():
         problem = campaign_problem(record)
     method = "export_source" if fmt else "export_artifact"

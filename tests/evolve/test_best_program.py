@@ -55,3 +55,26 @@ def test_outranks_orders_like_best_programs() -> None:
     assert not outranks(worse, zero) and outranks(zero, worse)
     assert not outranks(tie_later, zero) and outranks(zero, tie_later)
     assert outranks(replace(worse, score=1e-300), zero)
+
+
+def test_best_shows_any_program_of_the_campaign(tmp_path: Path, capsys) -> None:
+    """`evolve best NAME --program ID` shows that program as `evolve best` shows the best
+    (another program of a Pareto front, one the summary lists); it was refused without
+    --format."""
+    from cli_helpers import one_line_error, run_cli
+
+    problem = tmp_path / "zero.py"
+    problem.write_text(ZERO_IS_BEST)
+    db = f"sqlite:///{tmp_path / 'z.db'}"
+    api.run(str(problem), {"db": db, "max_evals": 12, "workers": 1, "seed": 1, "name": "z"})
+    storage = open_storage(db)
+    try:
+        programs = storage.programs(storage.get_campaign("z").id)
+        other = next(p for p in programs if p.score is not None and p.score < 0)
+    finally:
+        storage.close()
+    code, out, _ = run_cli(capsys, "best", "z", "--db", db, "--program", str(other.id))
+    assert code == 0 and out.startswith(f"# program {other.id} ")
+    assert [r["id"] for r in api.best(db, "z", program=other.id)] == [other.id]
+    code, _, err = run_cli(capsys, "best", "z", "--db", db, "--program", "999999")
+    assert "campaign 'z' has no program 999999" in one_line_error(code, err)
