@@ -62,37 +62,44 @@ class _NumpyLeftOut:
             raise ModuleNotFoundError(child.NUMPY_LEFT_OUT, name=name)
 
 
-def _can_drop_privileges(uid: int) -> bool:
+def _refused_in_child(attempt: Any) -> bool:
+    """Whether ``attempt()``, run in a throwaway child, ends in PermissionError (what a
+    working restriction answers); anything else, or no error, is False."""
     pid = os.fork()
     if pid == 0:
         try:
-            reaper.drop_to(uid)
-            os.setuid(0)  # must fail
-            os._exit(2)
+            attempt()
+            os._exit(1)
         except PermissionError:
             os._exit(0)
         except BaseException:
             os._exit(1)
     _, status = os.waitpid(pid, 0)
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def _can_drop_privileges(uid: int) -> bool:
+    def attempt() -> None:
+        reaper.drop_to(uid)
+        os.setuid(0)  # must fail
+
+    return _refused_in_child(attempt)
 
 
 def _can_deny_unix_sockets() -> bool:
-    """Whether ``seccomp.deny_unix_sockets`` works here (tried in a throwaway process)."""
+    """Whether ``seccomp.deny_unix_sockets`` works here (the filter installed, then a unix
+    socket that must be refused)."""
     if not seccomp.supported():
         return False
-    pid = os.fork()
-    if pid == 0:
+
+    def attempt() -> None:
         try:
             seccomp.deny_unix_sockets()
-            socket.socket(socket.AF_UNIX).close()
-            os._exit(1)  # the filter is in place yet does not deny
-        except PermissionError:
-            os._exit(0)
-        except BaseException:
+        except OSError:  # refused by the kernel (EACCES without privileges): no filter
             os._exit(1)
-    _, status = os.waitpid(pid, 0)
-    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        socket.socket(socket.AF_UNIX).close()
+
+    return _refused_in_child(attempt)
 
 
 def _unshare_network() -> bool:
