@@ -46,7 +46,7 @@ from evolve.llm_proposals import LLMProposals
 from evolve.proposer import Proposer, build_operators
 from evolve.report import initial_failure
 from evolve.start import create_campaign, problem_error, resume_campaign
-from evolve.strategies import make_strategy
+from evolve.strategies import as_it_ran, make_strategy
 from workers.jobs import Executor, JobResult
 
 # The names other modules and tests import from here, wherever they are defined now.
@@ -84,7 +84,11 @@ class Controller:
         view: Any = None,
         llm_backend: Any = None,
         allow_changed_problem: bool = False,
+        stored_config: bool = False,
     ) -> None:
+        """``stored_config``: ``config`` is a campaign's stored one (a replay), as with
+        ``resume``: strategy settings that were accepted, and ignored, before they were
+        checked are dropped again (strategies.as_it_ran)."""
         self.storage = storage
         self.config = config
         self.view = view or QuietView()
@@ -92,8 +96,11 @@ class Controller:
             self.problem = make_problem(config.problem, **dict(config.problem_options))
         except Exception as exc:
             raise CampaignError(problem_error(config.problem, exc)) from exc
+        strategy = config.strategy
+        if resume or stored_config:
+            strategy = as_it_ran(strategy, self.problem)
         try:
-            self.strategy = make_strategy(config.strategy, self.problem)
+            self.strategy = make_strategy(strategy, self.problem)
         except ValueError as exc:
             raise CampaignError(str(exc)) from exc
         self.proposals = LLMProposals(config, self.problem, self.strategy)

@@ -263,7 +263,7 @@ def _replay_runs(
     summary: CampaignSummary | None = None
     for i, stop in enumerate(stops):
         config = CampaignConfig.from_dict({**data, "max_evals": stop})
-        summary = Controller(storage, config, resume=resume, **kwargs).run()
+        summary = Controller(storage, config, resume=resume, stored_config=True, **kwargs).run()
         resume = name
         if summary.reason in ("interrupted", "initial_failed") or i == len(runs):
             break

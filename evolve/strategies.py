@@ -8,6 +8,7 @@ evaluations again.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,24 @@ ISLAND_FIELDS = (
 # kind -> factory(config, problem)
 STRATEGIES: dict[str, Callable[[StrategyConfig, Any], Any]] = {"islands": _islands}
 register_moo(STRATEGIES)  # "nsga2" and "regularized"
+
+
+# The option keys each built-in kind reads (strategies_moo.py); the islands kind reads none.
+KNOWN_OPTIONS = {"islands": (), "nsga2": ("parents", "children", "elitism"),
+                 "regularized": ("population", "sample")}  # fmt: skip
+
+
+def as_it_ran(config: StrategyConfig, problem: Any) -> StrategyConfig:
+    """A stored campaign's strategy settings as they ran before make_strategy checked them:
+    option keys and island fields its kind never read are dropped. They had no effect then,
+    so a resume or replay behaves as the run did, where refusing them would leave the
+    campaign impossible to continue (its stored settings cannot be edited)."""
+    kind = config.kind or getattr(problem, "default_strategy", "") or "islands"
+    if kind not in KNOWN_OPTIONS:
+        return config
+    options = {k: v for k, v in config.options.items() if k in KNOWN_OPTIONS[kind]}
+    fields = {} if kind == "islands" else {f: getattr(StrategyConfig(), f) for f in ISLAND_FIELDS}
+    return dataclasses.replace(config, options=options, **fields)
 
 
 def make_strategy(config: StrategyConfig, problem: Any) -> Any:

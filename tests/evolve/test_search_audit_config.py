@@ -131,3 +131,29 @@ def test_max_evals_bounds_the_initial_programs(db_url: str) -> None:
         assert counts.get("evaluated") == 3 and counts.get("pending", 0) > 0
     finally:
         storage.close()
+
+
+def test_a_campaign_stored_with_now_refused_settings_still_resumes_and_replays(tmp_path) -> None:
+    """Settings that were accepted and ignored before they were checked (a misspelt option,
+    island fields under regularized) are in older databases' stored configs, which cannot
+    be edited: resume and replay drop them again instead of refusing the campaign."""
+    import json
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    db = f"sqlite:///{path}"
+    strategy = {"kind": "regularized", "options": {"population": 8}}
+    api.run(SINE, {"db": db, "name": "old", "workers": 1, "seed": 2, "max_evals": 8,
+                   "strategy": strategy})  # fmt: skip
+    with sqlite3.connect(path) as conn:  # as an older evoforge stored it
+        (text,) = conn.execute("SELECT config FROM campaigns WHERE name = 'old'").fetchone()
+        config = json.loads(text)
+        config["strategy"]["islands"] = 8
+        config["strategy"]["options"]["popluation"] = 2
+        conn.execute("UPDATE campaigns SET config = ? WHERE name = 'old'", (json.dumps(config),))
+    with pytest.raises(api.UserError, match="popluation|islands"):  # a new campaign: refused
+        api.run(SINE, {"db": db, "name": "new", "max_evals": 8,
+                       "strategy": {**strategy, "islands": 8}})  # fmt: skip
+    summary = api.resume("old", db=db, max_evals=12)
+    assert (summary.reason, summary.evaluated) == ("budget", 12)
+    assert api.replay("old", db=db).identical
