@@ -44,9 +44,8 @@ STRATEGIES: dict[str, Callable[[StrategyConfig, Any], Any]] = {"islands": _islan
 register_moo(STRATEGIES)  # "nsga2" and "regularized"
 
 
-# The option keys each built-in kind reads (strategies_moo.py); the islands kind reads none.
-KNOWN_OPTIONS = {"islands": (), "nsga2": ("parents", "children", "elitism"),
-                 "regularized": ("population", "sample")}  # fmt: skip
+def strategy_kind(config: StrategyConfig, problem: Any) -> str:
+    return config.kind or getattr(problem, "default_strategy", "") or "islands"
 
 
 def as_it_ran(config: StrategyConfig, problem: Any) -> StrategyConfig:
@@ -54,10 +53,12 @@ def as_it_ran(config: StrategyConfig, problem: Any) -> StrategyConfig:
     option keys and island fields its kind never read are dropped. They had no effect then,
     so a resume or replay behaves as the run did, where refusing them would leave the
     campaign impossible to continue (its stored settings cannot be edited)."""
-    kind = config.kind or getattr(problem, "default_strategy", "") or "islands"
-    if kind not in KNOWN_OPTIONS:
+    kind = strategy_kind(config, problem)
+    own = problem.strategies() if hasattr(problem, "strategies") else {}
+    if kind in own or kind not in STRATEGIES:  # a problem's own strategy reads what it reads
         return config
-    options = {k: v for k, v in config.options.items() if k in KNOWN_OPTIONS[kind]}
+    known = getattr(STRATEGIES[kind], "OPTIONS", {})  # the islands kind reads no options
+    options = {k: v for k, v in config.options.items() if k in known}
     fields = {} if kind == "islands" else {f: getattr(StrategyConfig(), f) for f in ISLAND_FIELDS}
     return dataclasses.replace(config, options=options, **fields)
 
@@ -66,7 +67,7 @@ def make_strategy(config: StrategyConfig, problem: Any) -> Any:
     """A problem may bring strategies of its own (a paper's baseline search) through
     ``strategies() -> {kind: factory(config, no_parents)}``; ``no_parents`` is the exception
     its ask() raises before any program is known (problems may not import evolve)."""
-    kind = config.kind or getattr(problem, "default_strategy", "") or "islands"
+    kind = strategy_kind(config, problem)
     own = dict(problem.strategies()) if hasattr(problem, "strategies") else {}
     if kind in own:
         return own[kind](config, NoParents)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from db.records import ProgramRecord, outranks
 from evolve.config import StrategyConfig
@@ -134,10 +134,10 @@ def problem_objectives(problem: Any) -> tuple[Objective, ...]:
 
 
 class NSGA2:
+    OPTIONS: ClassVar[dict[str, Any]] = {"parents": 16, "children": 16, "elitism": True}
+
     def __init__(self, config: StrategyConfig, problem: Any = None) -> None:
-        opts = strategy_options(
-            "nsga2", config.options, {"parents": 16, "children": 16, "elitism": True}
-        )
+        opts = strategy_options("nsga2", config.options, self.OPTIONS)
         self.parent_size = opts["parents"]
         self.child_size = opts["children"]
         self.elitism = opts["elitism"]
@@ -198,8 +198,10 @@ class NSGA2:
 class Regularized:
     """Regularized (aging) evolution: tournament on the score, the oldest dies."""
 
+    OPTIONS: ClassVar[dict[str, Any]] = {"population": 64, "sample": 8}
+
     def __init__(self, config: StrategyConfig, problem: Any = None) -> None:
-        opts = strategy_options("regularized", config.options, {"population": 64, "sample": 8})
+        opts = strategy_options("regularized", config.options, self.OPTIONS)
         self.population: deque[ProgramRecord] = deque(maxlen=opts["population"])
         self.sample = opts["sample"]
         self.best: ProgramRecord | None = None
