@@ -26,7 +26,7 @@ from typing import Any
 
 from evaluators.contract import SANDBOX_FAILURE, TIMEOUT, StageOutcome
 from workers.jobs import Job, JobResult
-from workers.ray_cluster import BACKSTOP_MARGIN_S, stage_budget_s
+from workers.ray_cluster import Backstop
 
 MAX_WORKER_DEATHS_PER_JOB = 2
 MAX_START_FAILURES = 3  # workers in a row that die before they are ready
@@ -100,9 +100,7 @@ class LocalExecutor:
         self._start_failures = 0
         self._deaths: dict[tuple[str, int], int] = {}
         self._early: list[JobResult] = []  # results collected by wait_ready
-        self._problem = problem
-        self._backstop_s = backstop_s
-        self._budgets: dict[str, float] = {}  # stage set -> seconds one job may take
+        self._backstop = Backstop(problem, backstop_s)
         self._slots = [self._start() for _ in range(workers)]
 
     def _start(self) -> _Slot:
@@ -139,19 +137,6 @@ class LocalExecutor:
                 if len(slot.batches) == 1:  # the worker starts on it now
                     slot.deadline = time.monotonic() + self._backstop(batch)
                 slot.conn.send(batch)
-
-    def _backstop(self, batch: list[Job]) -> float:
-        """Seconds a worker may take to answer ``batch`` (inf: no backstop)."""
-        if self._backstop_s is not None:
-            return self._backstop_s
-        if self._problem is None:
-            return float("inf")
-        total = 0.0
-        for job in batch:
-            if job.stage_set not in self._budgets:
-                self._budgets[job.stage_set] = stage_budget_s(self._problem, job.stage_set)
-            total += self._budgets[job.stage_set]
-        return total + BACKSTOP_MARGIN_S
 
     def wait_ready(self, timeout: float) -> bool:
         """Wait until every worker has started its sandbox (True), or up to ``timeout``

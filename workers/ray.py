@@ -40,13 +40,13 @@ from workers.jobs import Job, JobResult
 from workers.ray_actor import EvalActor
 from workers.ray_cluster import (
     BACKSTOP_MARGIN_S,
+    Backstop,
     check_feasible,
     connect,
     describe_error,
     import_ray,
     is_memory_kill,
     slot_resources,
-    stage_budget_s,
 )
 from workers.ray_codec import job_to_wire, result_from_wire
 
@@ -104,11 +104,8 @@ class RayExecutor:
             log.warning("ray executor: %s", note)
         self.isolation_level = ""
         self.stats: Counter[str] = Counter()
-        self._problem = problem
-        self._backstop_s = backstop_s
-        self._margin_s = float(backstop_margin_s)
+        self._backstop = Backstop(problem, backstop_s, backstop_margin_s)
         self._max_deaths = int(max_deaths_per_job)
-        self._budgets: dict[str, float] = {}
         # SPREAD: slots land on as many nodes as possible, so one node's death costs few.
         self._actor_class = ray.remote(EvalActor).options(
             max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD", **self.resources
@@ -233,16 +230,6 @@ class RayExecutor:
                 self._refs[slot.ref] = (slot, "eval")
                 self.stats["dispatches"] += 1
                 self.stats["jobs_dispatched"] += len(jobs)
-
-    def _backstop(self, jobs: list[Job]) -> float:
-        if self._backstop_s is not None:
-            return self._backstop_s
-        total = 0.0
-        for job in jobs:
-            if job.stage_set not in self._budgets:
-                self._budgets[job.stage_set] = stage_budget_s(self._problem, job.stage_set)
-            total += self._budgets[job.stage_set]
-        return total + self._margin_s
 
     def _next_deadline(self) -> float:
         deadlines = [slot.deadline for slot in self._slots if slot.lease]

@@ -134,6 +134,30 @@ def stage_budget_s(problem: Any, stage_set: str) -> float:
     return max(budget, float(getattr(problem, "eval_timeout_s", 0) or 0))
 
 
+class Backstop:
+    """Seconds a worker may take to answer a batch of jobs: their stage budgets
+    (``stage_budget_s``, cached per stage set) plus ``margin_s`` once; ``fixed_s`` instead
+    when given (tests); no problem to size it from: no backstop (inf). Both executors kill
+    a worker past it."""
+
+    def __init__(self, problem: Any, fixed_s: float | None = None,
+                 margin_s: float = BACKSTOP_MARGIN_S) -> None:  # fmt: skip
+        self.problem, self.fixed_s, self.margin_s = problem, fixed_s, float(margin_s)
+        self._budgets: dict[str, float] = {}  # stage set -> seconds one job may take
+
+    def __call__(self, jobs: Any) -> float:
+        if self.fixed_s is not None:
+            return self.fixed_s
+        if self.problem is None:
+            return float("inf")
+        total = 0.0
+        for job in jobs:
+            if job.stage_set not in self._budgets:
+                self._budgets[job.stage_set] = stage_budget_s(self.problem, job.stage_set)
+            total += self._budgets[job.stage_set]
+        return total + self.margin_s
+
+
 def is_memory_kill(exc: BaseException) -> bool:
     """Did Ray's memory monitor (or an OOM eviction) end this worker?"""
     if type(exc).__name__ == "OutOfMemoryError":
