@@ -202,7 +202,7 @@ class Api:
         x, y = (params.choice(query, k, metrics) for k in ("x", "y"))
         # Unless asked for others, the problem's own objectives in their own senses (an
         # AutoNumerics front is error vs operations, not its first two metrics: c0, c1).
-        sense = self._objectives(record)
+        sense = index.cached("objectives", lambda: self._objectives(record))
         declared = [m for m in sense if m in metrics]
         if x is None and y is None and len(declared) >= 2:
             x, y = declared[:2]
