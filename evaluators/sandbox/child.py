@@ -10,7 +10,6 @@ oom_score_adj (``_isolate_waiting``).
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import importlib.util
 import json
@@ -24,7 +23,7 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-from evaluators.sandbox import seccomp
+from evaluators.sandbox import reaper, seccomp
 from evaluators.sandbox.jsonable import unencodable
 from evaluators.sandbox.protocol import dumps, one_line
 from evaluators.sandbox.reaper import drop_to
@@ -35,7 +34,6 @@ CANDIDATE_FILE = "<candidate>"
 MIB = 1024 * 1024
 TRACEBACK_FRAMES = 30  # innermost frames printed to stderr (a 10**6-deep one takes ages)
 _REPORTER_PID = 0  # the candidate process; processes it forks never report
-CLONE_NEWIPC = 0x08000000
 OOM_SCORE_ADJ = b"1000"  # candidates are the OOM killer's first choice, see _isolate_waiting
 # Whether candidates run under ``seccomp.deny_unix_sockets``: set by the zygote, which
 # tries it first (a kernel or an architecture without it runs candidates without it).
@@ -231,8 +229,8 @@ def _isolate_waiting() -> None:
       candidate can exhaust the host's memory; the OOM killer must then take the candidate,
       not the worker, the controller or the database.
     """
+    reaper.unshare(reaper.CLONE_NEWIPC)
     try:
-        ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWIPC)
         with open("/proc/self/oom_score_adj", "wb") as handle:
             handle.write(OOM_SCORE_ADJ)
     except OSError:

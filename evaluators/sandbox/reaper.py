@@ -20,11 +20,18 @@ import time
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def prctl(option: int, arg: int) -> bool:
     return _libc.prctl(option, arg, 0, 0, 0) == 0
+
+
+def unshare(flags: int) -> bool:
+    """unshare(2) with CLONE_* ``flags``; False when the kernel refuses."""
+    return _libc.unshare(flags) == 0
 
 
 def set_name(name: str) -> None:

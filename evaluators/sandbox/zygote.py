@@ -12,7 +12,6 @@ the control socket (the runner closed it or died) ends the zygote.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import os
 import pkgutil
@@ -24,7 +23,6 @@ from typing import Any
 from evaluators.sandbox import child, reaper, seccomp, spare
 from evaluators.sandbox.protocol import dumps, one_line
 
-CLONE_NEWNET = 0x40000000
 # Imported lazily by the stdlib itself (codecs looked up by name): unreadable after the
 # uid drop when Python lives in a private directory, so always preloaded.
 INTERNAL_PRELOAD = (
@@ -102,11 +100,6 @@ def _can_deny_unix_sockets() -> bool:
     return _refused_in_child(attempt)
 
 
-def _unshare_network() -> bool:
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.unshare(CLONE_NEWNET) == 0
-
-
 def _count_own_processes() -> int:
     return len(reaper.live_processes_of(os.getuid()))
 
@@ -138,7 +131,7 @@ def _setup(config: dict[str, Any]) -> dict[str, Any]:
         if os.geteuid() != 0 or not _can_drop_privileges(int(config["probe_uid"])):
             return {"ready": False, "error": "cannot switch to an unprivileged uid"}
         level = "bwrap+uid" if mode == "bwrap" else "uid+rlimits"
-        if mode == "uid" and _unshare_network():
+        if mode == "uid" and reaper.unshare(reaper.CLONE_NEWNET):
             level = "uid+netns+rlimits"
     else:
         level = "rlimits"
