@@ -17,11 +17,16 @@ from problems.autonumerics.graph import horner
 from problems.autonumerics.targets import Target
 
 
-def taylor(target: Target, degree: int, fma: bool = False) -> dict[str, Any]:
+def _taylor(target: Target, c: float, n: int) -> list[float]:
+    """The target's Taylor coefficients at ``c`` up to degree ``n`` (optional in Target)."""
     if target.taylor is None:
         raise ValueError(f"target {target.name!r} has no taylor coefficients: pass taylor=")
+    return target.taylor(c, n)
+
+
+def taylor(target: Target, degree: int, fma: bool = False) -> dict[str, Any]:
     c = target.center
-    return horner(target.taylor(c, degree), fma=fma, shift=c)
+    return horner(_taylor(target, c, degree), fma=fma, shift=c)
 
 
 def remez(target: Target, degree: int, iters: int = 40, grid: int = 20001) -> np.ndarray:
@@ -102,9 +107,7 @@ def pade_coefficients(series: list[float], m: int, n: int) -> tuple[np.ndarray, 
 def pade(target: Target, m: int, fma: bool = False) -> dict[str, Any]:
     """[m/m] Pade at the centre: two Horner polynomials in t = x - centre and a division."""
     c = target.center
-    if target.taylor is None:
-        raise ValueError(f"target {target.name!r} has no taylor coefficients: pass taylor=")
-    p, q = pade_coefficients(target.taylor(c, 2 * m), m, m)
+    p, q = pade_coefficients(_taylor(target, c, 2 * m), m, m)
     num, den = horner(list(p), fma=fma, shift=c), horner(list(q), fma=fma, shift=c)
     verts = [list(v) for v in num["v"]]
     off = len(verts) - 1  # den's x (vertex 0) maps to num's x

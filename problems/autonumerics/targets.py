@@ -101,6 +101,7 @@ class Target:
         if self.ref_long is None:
             object.__setattr__(self, "ref_long", self.ref)
         x = np.linspace(self.lo, self.hi, 257)
+        values = {}
         for label, fn in (("ref", self.ref), ("ref_long", self.ref_long)):
             try:
                 y = np.asarray(fn(x))  # problem.py passes float64 to both
@@ -110,7 +111,8 @@ class Target:
                 raise ValueError(f"{where}: {label} must map a NumPy array of the domain to "
                                  "finite values of the same shape (vectorise it, e.g. "
                                  f"np.vectorize(math.erf, otypes=[float])), got {y!r:.80}")  # fmt: skip
-        y = self.ref(x)
+            values[label] = y
+        y = values["ref"]
         if self.relative and (np.any(y == 0) or np.ptp(np.sign(y)) > 0):
             raise ValueError(f"{where}: the function is 0 in [{self.lo:g}, {self.hi:g}], where "
                              "relative error is undefined: pass relative=False (error in "
