@@ -150,9 +150,12 @@ TARGETS: dict[str, Target] = {
 
 def float32_ulp(ref: np.ndarray) -> np.ndarray:
     """ULP of the exact value r in float32: 2^(max(e, -126) - 23) for 2^e <= |r| < 2^(e+1).
-    Uses the unrounded reference (np.spacing(float32(r)) is off by 2x below powers of 2)."""
-    _, e = np.frexp(np.abs(np.asarray(ref, np.float64)))
-    return np.ldexp(1.0, np.maximum(e - 24, -149))
+    Uses the unrounded reference (np.spacing(float32(r)) is off by 2x below powers of 2).
+    The ULP of 0 is the smallest subnormal, 2^-149: frexp gives 0 the exponent of 1/2, which
+    made any output where the target is 0 (erf at 0, log2 at 1) look 2^125 times closer."""
+    mag = np.abs(np.asarray(ref, np.float64))
+    _, e = np.frexp(mag)
+    return np.ldexp(1.0, np.where(mag == 0, -149, np.maximum(e - 24, -149)))
 
 
 def ulp_error(y32: np.ndarray, ref: np.ndarray) -> np.ndarray:

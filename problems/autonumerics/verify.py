@@ -43,8 +43,8 @@ def _bits(value: float) -> int:
 
 
 def _ulp64(ref: Any) -> Any:
-    _, e = jnp.frexp(jnp.abs(ref))
-    return jnp.ldexp(jnp.ones_like(ref), jnp.maximum(e - 24, -149))
+    _, e = jnp.frexp(jnp.abs(ref))  # 0 included: its ULP is 2^-149 (see float32_ulp)
+    return jnp.ldexp(jnp.ones_like(ref), jnp.where(ref == 0, -149, jnp.maximum(e - 24, -149)))
 
 
 def as_float64(y: Any) -> Any:

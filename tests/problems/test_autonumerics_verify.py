@@ -49,6 +49,18 @@ def test_exhaustive_covers_both_signs_and_the_reference_is_trusted() -> None:
     assert cross_check("exp2", 20_000) < 1e-6
 
 
+def test_an_output_where_the_target_is_zero_is_measured_in_subnormal_ulps() -> None:
+    import jax
+    import jax.numpy as jnp
+
+    # erf(0) = 0 and the ULP of 0 is 2^-149: an offset of 2^-120 (a normal float32: XLA
+    # flushes subnormals) there is 2^29 ULP
+    off = jax.jit(lambda x: x * jnp.float32(1.1283791670955126) + jnp.float32(2.0**-120))
+    assert exhaustive(off, "erf", 0.0, 0.0)["max_ulp"] == 2.0**29
+    exact = jax.jit(lambda x: x * jnp.float32(1.1283791670955126))
+    assert exhaustive(exact, "erf", 0.0, 0.0)["max_ulp"] == 0.0
+
+
 def test_export_formats() -> None:
     metrics = {f"c{i}": v for i, v in enumerate(constants(fold(CORE, np.float32)))}
     for fmt, needle in (("jax", "@jax.jit"), ("c", "fmaf("), ("python", "def approx(x):")):
