@@ -115,7 +115,10 @@ def resume_campaign(
     replay_history(storage, campaign.id, book, proposals)
     lease.keep()
     storage.set_campaign_status(campaign.id, "running")
-    storage.add_event(campaign.id, "resumed", {"evaluated": book.evaluated})
+    resumed: dict[str, Any] = {"evaluated": book.evaluated}
+    if config is not None:  # this run's, for replay: several workers interleave results
+        resumed["workers"] = config.workers
+    storage.add_event(campaign.id, "resumed", resumed)
     return campaign
 
 

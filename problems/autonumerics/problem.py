@@ -116,6 +116,12 @@ class AutoNumerics:
             raise ValueError(
                 f"problem.valid_points must be 0 (the default) or at least 8, got {valid_points}"
             )
+        # Above these a batch's arrays (tuning's Jacobian, a batch's outputs) run to GBs;
+        # the exhaustive check of the final front is what covers every float32.
+        for name, value, high in (("train_points", train_points, 1_000_000),
+                                  ("valid_points", valid_points, 10_000_000)):  # fmt: skip
+            if value > high:
+                raise ValueError(f"problem.{name} must be at most {high:,}, got {value:,}")
         self.target = TARGETS[target]
         if error == "relative" and not self.target.relative:  # 1/|f| is infinite at its zero
             raise ValueError(

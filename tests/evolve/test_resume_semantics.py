@@ -118,9 +118,10 @@ def test_a_resume_gets_only_the_time_left(db_url: str) -> None:
     assert first >= 4.0
     again = api.resume("timed", db=db_url)
     assert again.reason == "already_finished" and "--time-limit" in again.message
-    summary = api.resume("timed", db=db_url, time_limit_s=8.0)
+    summary = api.resume("timed", db=db_url, time_limit_s=8.0, workers=2)
     assert summary.reason == "time_limit"
     resumed = events(db_url, "timed", "resumed")[-1]
+    assert resumed.payload["workers"] == 2  # this run's, which replay must know
     finished = events(db_url, "timed", "finished")[-1]
     assert finished.payload["elapsed_s"] >= 8.0
     # the resume ran what was left of the 8 s (about 4 s), not 8 s more

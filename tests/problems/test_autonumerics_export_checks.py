@@ -225,6 +225,10 @@ def test_meaningless_options_are_refused() -> None:
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="problem.verify_below must be > 0"):
             AutoNumerics(target="exp2", mode="float32", verify_below=bad)
+    with pytest.raises(ValueError, match=r"^problem.train_points must be at most 1,000,000, got 2,000,000$"):  # fmt: skip
+        AutoNumerics(target="exp2", train_points=2_000_000)
+    with pytest.raises(ValueError, match=r"^problem.valid_points must be at most 10,000,000"):
+        AutoNumerics(target="exp2", valid_points=10**8)
 
 
 def test_evolve_best_exports_k_programs_a_chosen_one_and_into_a_directory(tmp_path) -> None:
