@@ -15,8 +15,8 @@ from db.engine import is_memory_sqlite, parse_url, redact
 from db.records import CampaignRecord, ProgramRecord
 from db.storage import Storage, StorageError
 from evaluators.registry import UnknownProblem, make_problem
+from evolve.campaign import CampaignError
 from evolve.config import DEFAULT_DB, ConfigError, resolve_db
-from evolve.controller import CampaignError
 from evolve.lease import LeaseError
 
 

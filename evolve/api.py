@@ -21,8 +21,9 @@ from evolve.access import (
     program_row,
     user_errors,
 )
+from evolve.campaign import CampaignSummary
 from evolve.config import CampaignConfig, build_config, resolve_db
-from evolve.controller import CampaignSummary, Controller
+from evolve.controller import Controller
 from evolve.exports import export_best, export_jsonl
 from evolve.lease import owner_is_dead
 from evolve.live import make_view

@@ -16,7 +16,7 @@ from db.records import ProgramRecord
 from evolve.config import DEFAULT_DB
 
 if TYPE_CHECKING:
-    from evolve.controller import CampaignSummary
+    from evolve.campaign import CampaignSummary
 
 FEEDBACK_CHARS = 500  # the most of a failure's feedback a summary shows (its end)
 

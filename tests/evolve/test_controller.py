@@ -134,7 +134,8 @@ def test_local_evaluated_record_matches_the_database() -> None:
     """The controller tells the strategy a record it builds itself instead of reading it
     back; it must be what the database holds."""
     from evaluators.contract import EvalResult, StageOutcome
-    from evolve.controller import _evaluated, _to_new_stage
+    from evolve.bookkeeping import evaluated_record as _evaluated
+    from evolve.bookkeeping import to_new_stage as _to_new_stage
 
     storage = open_storage("sqlite://")
     campaign = storage.create_campaign("c", "p", {}, 0)

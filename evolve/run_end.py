@@ -1,0 +1,108 @@
+"""How a controller's run ends (evolve/controller.py): the campaign status its stop reason
+gives, the final writes (the LLM requests the run abandoned, the status, the terminal event
+with the campaign's totals) and its summary, with the message that says why it stopped.
+
+Kept apart from the loop because this runs once, after it, and is what a resume and
+`evolve status` read back: the terminal event's totals (evolve/start.py: running_time,
+stored_rejections) and the status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from db.storage import Storage
+from evolve.bookkeeping import MAX_CONSECUTIVE_REJECTIONS, Bookkeeping
+from evolve.campaign import CampaignSummary
+from evolve.llm_proposals import LLMProposals
+from evolve.report import initial_failure
+
+# The campaign status of a stop reason; every other reason is a finished campaign.
+STATUS_OF_REASON = {"interrupted": "interrupted", "initial_failed": "failed"}
+
+
+def record_end(
+    storage: Storage,
+    campaign_id: int,
+    reason: str,
+    abandoned: Sequence[dict[str, Any]],
+    totals: Callable[[], dict[str, Any]],
+    book: Bookkeeping,
+    proposals: LLMProposals,
+) -> None:
+    """Store the abandoned LLM requests (one transaction, so that every request sent is
+    in llm_calls), then the status and the terminal event; ``totals`` is read last, when
+    the event is written, so that its running time covers the writes before it."""
+    status = STATUS_OF_REASON.get(reason, "finished")
+    if abandoned:
+        with storage.transaction():
+            for call in abandoned:
+                storage.add_llm_call(campaign_id, call)
+    storage.set_campaign_status(campaign_id, status)
+    storage.add_event(
+        campaign_id,
+        status,
+        {
+            "reason": reason,
+            **totals(),
+            "outcomes": dict(book.outcomes),
+            "llm": proposals.summary(),
+            "bandit": proposals.bandit_state(),
+        },
+    )
+
+
+def stop_message(
+    reason: str,
+    book: Bookkeeping,
+    proposals: LLMProposals,
+    campaign_name: str,
+    unfinished: int,
+    grace_s: float,
+) -> str:
+    """The summary's message: why the run stopped where the reason alone does not say it
+    (empty otherwise). ``unfinished``: evaluations still running ``grace_s`` after the time
+    limit, which the run stopped."""
+    if reason == "initial_failed":
+        return initial_failure(book.initial)
+    if reason in ("llm_budget", "llm_unavailable"):
+        return proposals.message(reason)
+    if reason == "time_limit" and unfinished:
+        return (
+            f"{unfinished} evaluations were still running {grace_s:.0f} s "
+            "after the time limit and were stopped; they stay pending: "
+            f"`evolve resume {campaign_name} --time-limit S` with a larger S runs them"
+        )
+    if reason == "stalled":
+        last = book.last_rejection
+        return (
+            f"{MAX_CONSECUTIVE_REJECTIONS} proposals in a row were rejected "
+            f"({dict(book.rejections)}); the operators cannot change this program"
+            + (f"; the last rejection: {last}" if last else "")
+        )
+    return ""
+
+
+def run_summary(
+    name: str,
+    reason: str,
+    book: Bookkeeping,
+    proposals: LLMProposals,
+    held_out: dict[int, dict[str, Any]],
+    unfinished: int,
+    grace_s: float,
+) -> CampaignSummary:
+    """What `evolve run` and the Python API report at the end of a run."""
+    return CampaignSummary(
+        name,
+        reason,
+        book.evaluated,
+        book.best,
+        book.initial,
+        held_out,
+        dict(book.outcomes),
+        dict(book.rejections),
+        stop_message(reason, book, proposals, name, unfinished, grace_s),
+        proposals.summary(),
+    )
