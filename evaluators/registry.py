@@ -7,7 +7,9 @@ A single Python file can also be loaded as a problem (see ``evaluators.single_fi
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import os
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
@@ -96,11 +98,57 @@ def make_problem(name: str, **options: Any) -> Any:
     if factory is None:
         known = ", ".join(sorted(_FACTORIES)) or "none"
         raise UnknownProblem(
-            f"unknown problem {name!r}{_broken_hint()}; known problems: {known} "
-            "(see `evolve problems`)"
+            f"unknown problem {name!r}{_name_hint(name)}{_broken_hint()}; known problems: "
+            f"{known} (see `evolve problems`)"
         )
     options = check_options(factory, options, name)
     try:
-        return factory(**options)
+        problem = factory(**options)
     except TypeError as exc:
         raise ValueError(f"bad options for problem {name!r}: {exc}") from exc
+    check_problem(problem, name, factory)
+    return problem
+
+
+# What every problem object must have (evaluators.contract.Problem); checked when it is
+# built, so that a slip in a plug-in is one line here rather than a traceback later.
+PROBLEM_METHODS = (
+    ("initial_programs", "initial_programs() -> list[Candidate]"),
+    ("stages", "stages() -> list[Stage]"),
+)
+
+
+def check_problem(problem: Any, name: str, factory: Callable[..., Any]) -> None:
+    """ValueError, in one line, for an object that is not a problem: a factory that
+    returned nothing, or a class without initial_programs() or stages()."""
+    where = f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', factory)}"
+    need = " and ".join(signature for _, signature in PROBLEM_METHODS)
+    if problem is None:
+        raise ValueError(
+            f"problem {name!r}: {where}(...) returned None; a factory registered with "
+            f"@register_problem must return the problem object (with {need})"
+        )
+    for method, _ in PROBLEM_METHODS:
+        if not callable(getattr(problem, method, None)):
+            close = difflib.get_close_matches(method, dir(problem), n=1, cutoff=0.8)
+            hint = f" (it has {close[0]}: rename it {method})" if close else ""
+            raise ValueError(
+                f"problem {name!r} ({where}) has no {method}() method{hint}; "
+                f"a problem defines {need}"
+            )
+
+
+def _name_hint(name: str) -> str:
+    """ " (did you mean 'x.y'?)" for a near miss of a registered name, or a word on a path
+    that is not a problem file (a directory, a file without .py, "jobs" for jobs.py)."""
+    if os.path.isdir(name):
+        return " (a directory: name the problem's .py file in it)"
+    if os.path.isfile(name):
+        return " (a file, but a single-file problem's name must end in .py)"
+    if os.path.isfile(name + ".py"):
+        return f" (did you mean the problem file {name + '.py'!r}?)"
+    close = difflib.get_close_matches(name, list(_FACTORIES), n=1, cutoff=0.75)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    family = sorted(known for known in _FACTORIES if known.split(".")[0] == name)
+    return f" (a family: name one of its problems, {', '.join(family)})" if family else ""

@@ -24,7 +24,8 @@ The file defines:
 
 A single-file problem takes no problem options (``--set problem.KEY=...`` is refused), and
 an UPPERCASE name close to one of the settings above (``TIMEOUT = 1``) is refused as a
-probable misspelling rather than silently ignored.
+probable misspelling rather than silently ignored. So is, before a campaign starts, an
+INITIAL_PROGRAM that does not compile.
 """
 
 from __future__ import annotations
@@ -81,19 +82,20 @@ class SingleFileProblem:
             initial = module.initial_program()
         if not isinstance(initial, str) or not initial.strip():
             raise ValueError(f"{path}: define INITIAL_PROGRAM (a string of Python source)")
+        _check_compiles(initial, path)
         self._initial = initial
         self._module = module
         self.name = getattr(module, "NAME", Path(path).stem)
         self.description = getattr(module, "DESCRIPTION", module.__doc__ or "")
-        self.feature_axes = list(getattr(module, "FEATURE_AXES", []))
+        self.feature_axes = _feature_axes(module, path)
         self.preload = _preload_setting(module, path)
         self.preload_numpy = bool(getattr(module, "PRELOAD_NUMPY", True))
         resources = getattr(module, "RESOURCES", None)  # e.g. {"num_cpus": 1} for Ray
         if resources is not None:
             self.resources = lambda: dict(resources)
         self._limits = Limits(
-            wall_s=float(getattr(module, "TIMEOUT_S", 10.0)),
-            memory_mb=int(getattr(module, "MEMORY_MB", 2048)),
+            wall_s=_number(module, "TIMEOUT_S", 10.0, float, path, "seconds"),
+            memory_mb=_number(module, "MEMORY_MB", 2048, int, path, "megabytes"),
         )
 
     def initial_programs(self) -> list[Candidate]:
@@ -122,6 +124,48 @@ def check_settings(module: ModuleType, path: str) -> None:
             continue
         if close and isinstance(value, SETTINGS[close[0]]):
             raise ValueError(f"unknown setting {key} in {path}; did you mean {close[0]}?")
+
+
+def _number(module: ModuleType, key: str, default: Any, kind: type, path: str, unit: str) -> Any:
+    """A numeric setting, converted as before (float("3") is 3.0; Limits then refuses one
+    that is not > 0); a value that is no number at all is one line naming the setting and
+    the file, not Python's "could not convert string to float"."""
+    value = getattr(module, key, default)
+    try:
+        if isinstance(value, bool):
+            raise TypeError(key)
+        return kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{key} in {path} must be a number ({unit}), got {value!r}") from None
+
+
+def _feature_axes(module: ModuleType, path: str) -> list[Any]:
+    axes = getattr(module, "FEATURE_AXES", [])
+    example = (
+        'e.g. FEATURE_AXES = [FeatureAxis("length", 0, 100, 10)] after '
+        "`from evaluators import FeatureAxis`, and evaluate/score returning "
+        '{"score": ..., "features": {"length": ...}}'
+    )
+    if not isinstance(axes, (list, tuple)):
+        raise ValueError(f"FEATURE_AXES in {path} must be a list of FeatureAxis, {example}")
+    for axis in axes:
+        if not all(hasattr(axis, attr) for attr in ("name", "low", "high", "bins")):
+            raise ValueError(
+                f"FEATURE_AXES in {path} must be a list of FeatureAxis, got {axis!r}; {example}"
+            )
+    return list(axes)
+
+
+def _check_compiles(initial: str, path: str) -> None:
+    """A syntax error in the first program is reported now, with its line in the program,
+    rather than as the failure of a campaign's first evaluation."""
+    try:
+        compile(initial, "<INITIAL_PROGRAM>", "exec")
+    except SyntaxError as exc:
+        raise ValueError(
+            f"INITIAL_PROGRAM in {path} is not valid Python: SyntaxError: {exc.msg} "
+            f"(line {exc.lineno} of the program)"
+        ) from None
 
 
 def _preload_setting(module: ModuleType, path: str) -> tuple[str, ...]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 from evaluators import Candidate, EvalResult, Limits, Stage, register_problem
 
 POINTS = [i * math.pi / 64 for i in range(65)]
+HELD_OUT_POINTS = [(i + 0.5) * math.pi / 64 for i in range(64)]  # never selected on
 
 INITIAL_PROGRAM = """\
 # EVOLVE-BLOCK-START
@@ -22,11 +24,12 @@ def run_candidate(program, points):
     return [float(program.f(x)) for x in points]
 
 
-def score(outputs) -> EvalResult:
-    """Scorer: runs in the trusted worker on the harness's JSON output."""
-    if not isinstance(outputs, list) or len(outputs) != len(POINTS):
+def score(outputs, points) -> EvalResult:
+    """Scorer: runs in the trusted worker on the harness's JSON output (a stage gives it
+    only that: the points it was run on are bound with functools.partial below)."""
+    if not isinstance(outputs, list) or len(outputs) != len(points):
         return EvalResult(score=-1e9, correct=False, feedback="f must return one number per point")
-    mse = sum((y - math.sin(x)) ** 2 for x, y in zip(POINTS, outputs)) / len(POINTS)
+    mse = sum((y - math.sin(x)) ** 2 for x, y in zip(points, outputs)) / len(points)
     return EvalResult(score=-mse, metrics={"mse": mse})
 
 
@@ -42,4 +45,11 @@ class SineProblem:
         return [Candidate(INITIAL_PROGRAM)]
 
     def stages(self) -> list[Stage]:
-        return [Stage("sine", "sine_problem:run_candidate", {"points": POINTS}, score, self.limits)]
+        return [self._stage("sine", POINTS)]
+
+    def held_out_stages(self) -> list[Stage]:  # scored for the best program at the end
+        return [self._stage("held_out", HELD_OUT_POINTS)]
+
+    def _stage(self, name: str, points: list[float]) -> Stage:
+        scorer = functools.partial(score, points=points)
+        return Stage(name, "sine_problem:run_candidate", {"points": points}, scorer, self.limits)

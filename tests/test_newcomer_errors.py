@@ -1,0 +1,199 @@
+"""A newcomer registering a problem from README.md and docs/problems.md: each slip is one
+line `evolve: error: ...` (exit status 2) that says what to do, and writes nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from evaluators import registry
+from evaluators.contract import Candidate, Stage
+from evaluators.registry import UnknownProblem, make_problem
+from evaluators.single_file import SingleFileProblem
+
+REPO = Path(__file__).resolve().parents[1]
+
+GOOD = '''\
+INITIAL_PROGRAM = """\\
+# EVOLVE-BLOCK-START
+def priority(p, w):
+    return p * 1.0 - w * 0.5
+# EVOLVE-BLOCK-END
+
+
+def order(jobs):
+    return sorted(range(len(jobs)), key=lambda i: priority(*jobs[i]))
+"""
+JOBS = [(3, 1), (1, 2), (2, 2)]
+
+
+def evaluate(program):
+    return list(program.order(JOBS))
+'''
+
+
+def write(tmp_path: Path, text: str, name: str = "jobs.py") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def evolve(tmp_path: Path, evolve_bin: str, *args: str) -> tuple[int, str, str]:
+    done = subprocess.run(
+        [evolve_bin, *args, "--max-evals", "3", "--quiet"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def one_line(code: int, err: str) -> str:
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("evolve: error: "), err
+    return lines[0].removeprefix("evolve: error: ")
+
+
+def nothing_stored(tmp_path: Path, evolve_bin: str) -> None:
+    done = subprocess.run(
+        [evolve_bin, "status", "--json"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert not (tmp_path / "evolve.db").exists() or json.loads(done.stdout or "[]") == []
+
+
+# -- a wrong problem name ---------------------------------------------------------------
+
+
+def test_a_misspelt_problem_name_gets_the_close_one():
+    with pytest.raises(UnknownProblem) as caught:
+        make_problem("binpack.onlin")
+    assert str(caught.value).startswith(
+        "unknown problem 'binpack.onlin' (did you mean 'binpack.online'?); known problems: "
+    )
+
+
+def test_a_family_name_gets_its_problems():
+    with pytest.raises(UnknownProblem) as caught:
+        make_problem("binpack")
+    assert "(a family: name one of its problems, binpack.online)" in str(caught.value)
+
+
+def test_a_problem_file_without_py_gets_the_file(tmp_path, evolve_bin):
+    write(tmp_path, GOOD)
+    line = one_line(*evolve(tmp_path, evolve_bin, "run", "jobs")[::2])
+    assert line.startswith("unknown problem 'jobs' (did you mean the problem file 'jobs.py'?);")
+    nothing_stored(tmp_path, evolve_bin)
+
+
+def test_a_directory_or_a_file_not_ending_in_py_says_so(tmp_path):
+    with pytest.raises(UnknownProblem, match=r"'.*' \(a directory: name the problem's .py file"):
+        make_problem(str(tmp_path))
+    other = write(tmp_path, GOOD, name="jobs.txt")
+    with pytest.raises(UnknownProblem, match=r"\(a file, but a single-file problem's name must"):
+        make_problem(str(other))
+
+
+# -- a package problem that is not a problem ----------------------------------------------
+
+
+class NoStages:
+    def __init__(self) -> None:
+        self.name = "newcomer.nostages"
+
+    def initial_programs(self) -> list[Candidate]:
+        return [Candidate("def f():\n    return 1\n")]
+
+    def stage(self) -> list[Stage]:  # a typo for stages
+        return []
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    registry.discover()  # first: what it registers stays after the test
+    monkeypatch.setattr(registry, "_FACTORIES", dict(registry._FACTORIES))
+
+
+def test_a_problem_class_without_stages_is_one_line(scratch_registry):
+    registry.register_problem("newcomer.nostages")(NoStages)
+    with pytest.raises(ValueError) as caught:
+        make_problem("newcomer.nostages")
+    assert str(caught.value) == (
+        f"problem 'newcomer.nostages' ({NoStages.__module__}.NoStages) has no stages() "
+        "method (it has stage: rename it stages); a problem defines initial_programs() -> "
+        "list[Candidate] and stages() -> list[Stage]"
+    )
+
+
+def test_a_factory_that_returns_nothing_is_one_line(scratch_registry):
+    @registry.register_problem("newcomer.none")
+    def make(size: int = 3) -> None:
+        pass
+
+    with pytest.raises(ValueError, match=r"^problem 'newcomer.none': .*make\(\.\.\.\) returned "):
+        make_problem("newcomer.none")
+
+
+# -- a single-file problem: checked before anything is written ----------------------------
+
+
+def test_a_syntax_error_in_the_initial_program_is_one_line(tmp_path, evolve_bin):
+    write(tmp_path, GOOD.replace("def order(jobs):", "def order(jobs)"))
+    line = one_line(*evolve(tmp_path, evolve_bin, "run", "jobs.py")[::2])
+    assert line == (
+        f"INITIAL_PROGRAM in {tmp_path / 'jobs.py'} is not valid Python: SyntaxError: "
+        "expected ':' (line 7 of the program)"
+    )
+    nothing_stored(tmp_path, evolve_bin)
+
+
+def test_the_examples_pass_the_checks():
+    for name in ("sine.py", "jobs.py"):
+        assert SingleFileProblem(str(REPO / "examples" / name)).initial_programs()
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ('TIMEOUT_S = "abc"', "TIMEOUT_S in {path} must be a number (seconds), got 'abc'"),
+        ("MEMORY_MB = None", "MEMORY_MB in {path} must be a number (megabytes), got None"),
+        (
+            'FEATURE_AXES = ["length"]',
+            "FEATURE_AXES in {path} must be a list of FeatureAxis, got 'length'; "
+            'e.g. FEATURE_AXES = [FeatureAxis("length", 0, 100, 10)] after `from evaluators '
+            'import FeatureAxis`, and evaluate/score returning {{"score": ..., "features": '
+            '{{"length": ...}}}}',
+        ),
+    ],
+)
+def test_a_setting_of_the_wrong_kind_names_itself(tmp_path, setting, message):
+    path = write(tmp_path, GOOD + setting + "\n")
+    with pytest.raises(ValueError) as caught:
+        make_problem(str(path))
+    assert str(caught.value) == message.format(path=path)
+
+
+def test_the_jobs_example_runs_as_documented(tmp_path, evolve_bin):
+    code, out, err = evolve(tmp_path, evolve_bin, "run", str(REPO / "examples" / "jobs.py"))
+    assert code == 0, err
+    assert "campaign jobs-" in out and "initial program (baseline): score -21.7329" in out
+
+
+def test_the_sine_package_declares_a_held_out_stage(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "examples" / "sine_pkg"))
+    monkeypatch.setattr(registry, "_FACTORIES", dict(registry._FACTORIES))
+    try:
+        from sine_problem import SineProblem
+
+        problem = SineProblem()
+        (search,), (held_out,) = problem.stages(), problem.held_out_stages()
+        assert held_out.name == "held_out" and held_out.params != search.params
+        assert search.score([0.0] * len(search.params["points"])).score < 0
+    finally:
+        sys.modules.pop("sine_problem", None)
