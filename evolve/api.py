@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,7 @@ from evolve.exports import export_best, export_jsonl
 from evolve.lease import owner_is_dead
 from evolve.live import make_view
 from evolve.report import first_sentence
+from evolve.start import TERMINAL_EVENTS
 
 __all__ = [
     "UserError",
@@ -118,7 +120,12 @@ def replay(
     # create=False: a mistyped --db is "no database at PATH", not a new empty database.
     with campaign_db(db, create=False, campaign=campaign) as storage, user_errors():
         return replay_mod.replay(
-            storage, campaign, name=name, executor_factory=executor_factory, view=make_view(quiet)
+            storage,
+            campaign,
+            name=name,
+            executor_factory=executor_factory,
+            view=make_view(quiet),
+            warn=None if quiet else lambda text: print(f"warning: {text}", file=sys.stderr),
         )
 
 
@@ -191,10 +198,13 @@ def status(db: str | None, campaign: str | None = None) -> list[dict[str, Any]]:
 def _status_row(storage: Storage, record: CampaignRecord) -> dict[str, Any]:
     counts = storage.counts(record.id)
     best = storage.best_programs(record.id, 1)
+    # why it ended (its last terminal event: "stalled", "llm_budget", ...); None if running
+    ends = storage.events(record.id, record.status) if record.status in TERMINAL_EVENTS else []
     return {
         "name": record.name,
         "problem": record.problem,
         "status": record.status,
+        "reason": ends[-1].payload.get("reason") if ends else None,
         "stale": record.status == "running" and _controller_gone(storage, record.id),
         "evaluated": counts.get("evaluated", 0),
         "pending": counts.get("pending", 0),

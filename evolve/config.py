@@ -91,13 +91,15 @@ class CampaignConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(
-                f"unknown campaign keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+                f"unknown campaign keys: {', '.join(unknown)}{_belongs(unknown, '')} "
+                f"(known: {', '.join(sorted(known))})"
             )
         skeys = {f.name for f in dataclasses.fields(StrategyConfig)}
         bad = sorted(set(strategy) - skeys)
         if bad:
             raise ConfigError(
-                f"unknown [strategy] keys: {', '.join(bad)} (known: {', '.join(sorted(skeys))})"
+                f"unknown [strategy] keys: {', '.join(bad)}{_belongs(bad, 'strategy')} "
+                f"(known: {', '.join(sorted(skeys))})"
             )
         try:
             config = cls(
@@ -229,3 +231,28 @@ def build_config(
         data = {"problem": str(Path(target).resolve()) if target.endswith(".py") else target}
     data.update({k: v for k, v in overrides.items() if v is not None})
     return CampaignConfig.from_dict(apply_overrides(data, assignments))
+
+
+def _belongs(keys: Sequence[str], section: str) -> str:
+    """ "; islands belongs under [strategy] (--set strategy.islands=...)" for a key of
+    another table, or "; did you mean ...?" for a near miss in its own."""
+    import difflib
+
+    tables = {
+        "": [f.name for f in dataclasses.fields(CampaignConfig)],
+        "strategy": [f.name for f in dataclasses.fields(StrategyConfig)],
+        "bandit": [f.name for f in dataclasses.fields(BanditConfig)],
+        "llm": [f.name for f in dataclasses.fields(LLMConfig)],
+    }
+    hints = []
+    for key in keys:
+        home = next((t for t, names in tables.items() if t != section and key in names), None)
+        if home is not None:
+            where = f"[{home}]" if home else "the top level"
+            flag = f"{home}.{key}" if home else key
+            hints.append(f"{key} belongs under {where} (--set {flag}=...)")
+            continue
+        close = difflib.get_close_matches(key, tables[section], n=1, cutoff=0.75)
+        if close:
+            hints.append(f"did you mean {close[0]}?")
+    return "; " + "; ".join(hints) if hints else ""

@@ -51,7 +51,10 @@ def replay(
     name: str = "",
     executor_factory: Any = None,
     view: Any = None,
+    warn: Any = None,
 ) -> ReplayReport:
+    """``warn`` is called with each warning before the replay runs (a long one would
+    otherwise say only at its end that it may diverge); the report lists them too."""
     source = storage.get_campaign(campaign)
     if source is None:
         raise CampaignError(f"no campaign named {campaign!r} (see `evolve status`)")
@@ -82,6 +85,8 @@ def replay(
         )
     runs = resume_points(storage, source, events, calls)
     warnings += run_warnings(storage, source, calls, runs)
+    for warning in warnings if warn is not None else ():
+        warn(warning)
     backend = RecordedBackend(calls)
     kwargs: dict[str, Any] = {"llm_backend": backend, "view": view}
     if executor_factory is not None:

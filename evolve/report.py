@@ -84,7 +84,7 @@ def format_status(rows: list[dict[str, Any]], db_url: str = DEFAULT_DB) -> str:
     for every stale campaign (see status()), with the --db it needs."""
     if not rows:
         return "no campaigns yet: start one with `evolve run binpack.online`"
-    shown = [STALE if r.get("stale") else r["status"] for r in rows]
+    shown = [STALE if r.get("stale") else _state(r) for r in rows]
     name_w = max(32, *(len(r["name"]) for r in rows))
     status_w = max(11, *(len(s) for s in shown))
     lines = [
@@ -103,6 +103,16 @@ def format_status(rows: list[dict[str, Any]], db_url: str = DEFAULT_DB) -> str:
         if r.get("stale")
     ]
     return "\n".join(lines)
+
+
+# Stop reasons that the status alone says: a campaign that ran its budget or time is
+# "finished"; any other reason is shown with it ("finished (stalled)").
+PLAIN_REASONS = ("budget", "time_limit", "interrupted", "initial_failed")
+
+
+def _state(row: dict[str, Any]) -> str:
+    reason = row.get("reason")
+    return row["status"] if reason in (None, *PLAIN_REASONS) else f"{row['status']} ({reason})"
 
 
 def format_best(rows: list[dict[str, Any]]) -> str:

@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from db.storage import Storage
-from evolve.bookkeeping import MAX_CONSECUTIVE_REJECTIONS, Bookkeeping
+from evolve import bookkeeping
+from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignSummary
 from evolve.llm_proposals import LLMProposals
 from evolve.report import initial_failure
@@ -77,7 +78,7 @@ def stop_message(
     if reason == "stalled":
         last = book.last_rejection
         return (
-            f"{MAX_CONSECUTIVE_REJECTIONS} proposals in a row were rejected "
+            f"{bookkeeping.MAX_CONSECUTIVE_REJECTIONS} proposals in a row were rejected "
             f"({dict(book.rejections)}); the operators cannot change this program"
             + (f"; the last rejection: {last}" if last else "")
         )

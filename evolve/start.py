@@ -24,6 +24,7 @@ from typing import Any
 import evaluators
 from db.records import CampaignRecord, EventRecord
 from db.storage import BUDGET_KEYS, CONFIG_EVENT, Storage
+from evaluators.contract import Candidate, Stage
 from evaluators.registry import UnknownProblem
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError, CampaignSummary, unique_name
@@ -44,7 +45,8 @@ def create_campaign(
     storage: Storage, config: CampaignConfig, problem: Any, lease: CampaignLease, book: Bookkeeping
 ) -> CampaignRecord:
     candidates = problem.initial_programs()
-    check_blocks(candidates)  # before anything is written
+    check_problem_output(config.problem, problem, candidates)  # before anything is written
+    check_blocks(candidates)
     name = config.name or unique_name(storage, config.problem)
     campaign = storage.create_campaign(
         name, config.problem, {**config.to_dict(), "name": name}, config.seed
@@ -62,6 +64,43 @@ def create_campaign(
         if program is not None and book.initial is None:
             book.initial = program
     return campaign
+
+
+def check_problem_output(name: str, problem: Any, candidates: Any) -> None:
+    """A plug-in whose initial_programs() or stages() returns the wrong kind of thing (a
+    string for a Candidate, one Stage for a list) would fail inside the first evaluation,
+    stored as a failed campaign: say what is wrong, and store nothing."""
+    if not isinstance(candidates, (list, tuple)) or not candidates:
+        raise CampaignError(
+            f"problem {name!r}: initial_programs() must return a non-empty list of "
+            f"Candidate, got {_kind(candidates)}"
+        )
+    for candidate in candidates:
+        if not isinstance(candidate, Candidate):
+            raise CampaignError(
+                f"problem {name!r}: initial_programs() must return Candidate objects "
+                f"(Candidate(code) from evaluators), got {_kind(candidate)}"
+            )
+    if hasattr(problem, "evaluate_batch"):
+        return  # the stages may be empty: the batch evaluates (problems/autonumerics)
+    try:
+        stages = problem.stages()
+    except Exception as exc:
+        raise CampaignError(f"problem {name!r}: stages() failed: {exc!r}") from exc
+    if not isinstance(stages, (list, tuple)) or not stages:
+        raise CampaignError(
+            f"problem {name!r}: stages() must return a non-empty list of Stage, got {_kind(stages)}"
+        )
+    for stage in stages:
+        if not isinstance(stage, Stage):
+            raise CampaignError(
+                f"problem {name!r}: stages() must return Stage objects, got {_kind(stage)}"
+            )
+
+
+def _kind(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
 
 
 def check_blocks(candidates: Sequence[Any]) -> None:

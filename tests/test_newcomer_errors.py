@@ -15,6 +15,7 @@ from evaluators import registry
 from evaluators.contract import Candidate, Stage
 from evaluators.registry import UnknownProblem, make_problem
 from evaluators.single_file import SingleFileProblem
+from evolve import api
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -197,3 +198,51 @@ def test_the_sine_package_declares_a_held_out_stage(monkeypatch):
         assert search.score([0.0] * len(search.params["points"])).score < 0
     finally:
         sys.modules.pop("sine_problem", None)
+
+
+@pytest.mark.parametrize(
+    "initial, stages, message",
+    [
+        ('["def f(x): return x"]', "[self._stage()]",
+         "initial_programs() must return Candidate objects (Candidate(code) from evaluators), "
+         "got str 'def f(x): return x'"),
+        ("[]", "[self._stage()]",
+         "initial_programs() must return a non-empty list of Candidate, got list []"),
+        ("[Candidate('def f(x): return x')]", "self._stage()",
+         "stages() must return a non-empty list of Stage, got Stage Stage(name='s'"),
+    ],
+)  # fmt: skip
+def test_a_package_returning_the_wrong_kinds_is_one_line(scratch_registry, initial, stages,
+                                                         message):  # fmt: skip
+    namespace: dict = {"Candidate": Candidate, "Stage": Stage}
+    exec(
+        "class Wrong:\n"
+        "    def initial_programs(self):\n"
+        f"        return {initial}\n"
+        "    def stages(self):\n"
+        f"        return {stages}\n"
+        "    def _stage(self):\n"
+        "        return Stage('s', 'm:f', {}, lambda out: 0.0)\n",
+        namespace,
+    )
+    registry.register_problem("wrong.kinds")(namespace["Wrong"])
+    with pytest.raises(api.UserError) as caught:
+        api.run("wrong.kinds", {"db": "sqlite://", "max_evals": 1})
+    assert str(caught.value).startswith(f"problem 'wrong.kinds': {message}"), caught.value
+
+
+def test_a_key_in_the_wrong_table_says_where_it_belongs():
+    from evolve.config import CampaignConfig, ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        CampaignConfig.from_dict({"problem": "binpack.online", "islands": 3})
+    assert str(caught.value).startswith(
+        "unknown campaign keys: islands; islands belongs under [strategy] "
+        "(--set strategy.islands=...) (known: "
+    )
+    with pytest.raises(ConfigError) as caught:
+        CampaignConfig.from_dict({"problem": "binpack.online", "strategy": {"workers": 2}})
+    assert "workers belongs under the top level (--set workers=...)" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        CampaignConfig.from_dict({"problem": "binpack.online", "max_eval": 2})
+    assert "unknown campaign keys: max_eval; did you mean max_evals?" in str(caught.value)

@@ -10,6 +10,7 @@ from llm_helpers import llm_calls as calls_of
 from scripted_server import Reply
 
 import evolve.bookkeeping
+from evolve import api, report
 
 
 def test_model_not_found_disables_the_model_after_one_request(db_url: str, server) -> None:
@@ -38,6 +39,11 @@ def test_a_stall_names_the_last_rejections_detail(db_url: str, server, monkeypat
     summary = run(db_url, "stall", {"models": [model(server)]}, {"llm_diff": 1.0})
     assert summary.reason == "stalled"
     assert "the last rejection: bad_request: HTTP 400: scripted 400" in summary.message
+    assert summary.message.startswith("5 proposals in a row were rejected")
+    # `evolve status` says why it ended, not just "finished"
+    (row,) = api.status(db_url, "stall")
+    assert row["status"] == "finished" and row["reason"] == "stalled"
+    assert " finished (stalled) " in report.format_status([row])
 
 
 def test_a_dated_model_id_is_priced_and_its_budget_applies(db_url: str, server) -> None:

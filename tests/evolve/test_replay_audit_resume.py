@@ -106,10 +106,13 @@ def test_replay_of_a_resumed_fork_copies_the_fork_point_and_replays_the_rest(
     assert any("resumed 1 time, at evaluation 18" in w for w in report.warnings)
 
 
-def test_replay_warns_when_a_resume_ran_with_more_workers(db_url: str) -> None:
+def test_replay_warns_when_a_resume_ran_with_more_workers(db_url: str, capsys) -> None:
     config = {"db": db_url, "name": "w2", "workers": 1, "seed": 5, "max_evals": 16}
     summary = api.run(SINE, config, executor_factory=ctrl_c_at_submit(6))
     assert summary.reason == "interrupted"
     assert api.resume("w2", db=db_url, workers=2).evaluated == 16
-    report = api.replay("w2", db=db_url)
+    capsys.readouterr()
+    report = api.replay("w2", db=db_url, quiet=False)
     assert any("'w2' ran with 1, 2 workers" in w for w in report.warnings), report.warnings
+    # said on stderr as the replay starts, not only in the report at its end
+    assert "warning: 'w2' ran with 1, 2 workers" in capsys.readouterr().err
