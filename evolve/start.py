@@ -24,14 +24,13 @@ from typing import Any
 import evaluators
 from db.records import CampaignRecord, EventRecord
 from db.storage import BUDGET_KEYS, CONFIG_EVENT, Storage
-from evaluators.contract import Candidate, Stage
 from evaluators.registry import UnknownProblem
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError, CampaignSummary, unique_name
 from evolve.config import DEFAULT_DB, CampaignConfig
 from evolve.lease import CampaignLease
 from evolve.llm_proposals import LLMProposals
-from evolve.operators.blocks import BlockError, split_block
+from evolve.problem_checks import check_problem_output
 from evolve.report import db_flag
 
 PROBLEM_EVENT = "problem_changed"  # {"problem_files": ...}: resumed with a changed problem
@@ -46,7 +45,6 @@ def create_campaign(
 ) -> CampaignRecord:
     candidates = problem.initial_programs()
     check_problem_output(config.problem, problem, candidates)  # before anything is written
-    check_blocks(candidates)
     name = config.name or unique_name(storage, config.problem)
     campaign = storage.create_campaign(
         name, config.problem, {**config.to_dict(), "name": name}, config.seed
@@ -64,53 +62,6 @@ def create_campaign(
         if program is not None and book.initial is None:
             book.initial = program
     return campaign
-
-
-def check_problem_output(name: str, problem: Any, candidates: Any) -> None:
-    """A plug-in whose initial_programs() or stages() returns the wrong kind of thing (a
-    string for a Candidate, one Stage for a list) would fail inside the first evaluation,
-    stored as a failed campaign: say what is wrong, and store nothing."""
-    if not isinstance(candidates, (list, tuple)) or not candidates:
-        raise CampaignError(
-            f"problem {name!r}: initial_programs() must return a non-empty list of "
-            f"Candidate, got {_kind(candidates)}"
-        )
-    for candidate in candidates:
-        if not isinstance(candidate, Candidate):
-            raise CampaignError(
-                f"problem {name!r}: initial_programs() must return Candidate objects "
-                f"(Candidate(code) from evaluators), got {_kind(candidate)}"
-            )
-    if hasattr(problem, "evaluate_batch"):
-        return  # the stages may be empty: the batch evaluates (problems/autonumerics)
-    try:
-        stages = problem.stages()
-    except Exception as exc:
-        raise CampaignError(f"problem {name!r}: stages() failed: {exc!r}") from exc
-    if not isinstance(stages, (list, tuple)) or not stages:
-        raise CampaignError(
-            f"problem {name!r}: stages() must return a non-empty list of Stage, got {_kind(stages)}"
-        )
-    for stage in stages:
-        if not isinstance(stage, Stage):
-            raise CampaignError(
-                f"problem {name!r}: stages() must return Stage objects, got {_kind(stage)}"
-            )
-
-
-def _kind(value: Any) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
-
-
-def check_blocks(candidates: Sequence[Any]) -> None:
-    """Malformed EVOLVE-BLOCK markers would only show once the campaign runs, as every
-    proposal rejected ("no_block"): say what is wrong before the campaign starts."""
-    for candidate in candidates:
-        try:
-            split_block(candidate.code)
-        except BlockError as exc:
-            raise CampaignError(f"the initial program's EVOLVE-BLOCK markers: {exc}") from exc
 
 
 def resume_campaign(

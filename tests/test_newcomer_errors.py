@@ -246,3 +246,25 @@ def test_a_key_in_the_wrong_table_says_where_it_belongs():
     with pytest.raises(ConfigError) as caught:
         CampaignConfig.from_dict({"problem": "binpack.online", "max_eval": 2})
     assert "unknown campaign keys: max_eval; did you mean max_evals?" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "harness, message",
+    [
+        ("no_such_module_xyz:run", "harness 'no_such_module_xyz:run': no module named "
+                                   "'no_such_module_xyz'"),
+        ("json:run_candidat", "harness 'json:run_candidat': json has no function 'run_candidat'"),
+    ],
+)  # fmt: skip
+def test_a_stage_naming_a_missing_harness_is_one_line(scratch_registry, harness, message):
+    class Misnamed:
+        def initial_programs(self):
+            return [Candidate("def f(x):\n    return x\n")]
+
+        def stages(self):
+            return [Stage("s", harness, {}, lambda out: 0.0)]
+
+    registry.register_problem("wrong.harness")(Misnamed)
+    with pytest.raises(api.UserError) as caught:
+        api.run("wrong.harness", {"db": "sqlite://", "max_evals": 1})
+    assert str(caught.value) == f"problem 'wrong.harness': stage 's': {message}"
