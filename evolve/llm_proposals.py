@@ -1,10 +1,11 @@
 """The LLM half of the controller: LLM proposals and the bandits that choose them.
 
 `LLMProposals` sets up the LLM pipeline (evolve/llm/pipeline.py) and its operators, starts
-LLM requests, accounts their replies, checks the LLM budget, settles the bandit arms
-(evolve/bandit.py) when a proposal's outcome is known, and rebuilds all of that from the
-recorded LLM calls when a campaign resumes. It never writes to the database: where the
-controller must record something, a method returns what to record.
+LLM requests, accounts their replies, opens a model's circuit breaker (evolve/llm/breaker.py),
+checks the LLM budget, settles the bandit arms (evolve/llm_pulls.py) when a proposal's
+outcome is known, and rebuilds all of that from the recorded LLM calls when a campaign
+resumes. It never writes to the database: where the controller must record something, a
+method returns what to record.
 """
 
 from __future__ import annotations
@@ -16,26 +17,15 @@ from typing import Any
 from db.records import ProgramRecord
 from evolve.bandit import CostAwareUCB
 from evolve.config import CampaignConfig
-from evolve.llm.operator import LLM_OPERATORS, REPAIRABLE, LLMOperator, LLMOutcome, LLMRequest
+from evolve.llm.breaker import OutageWatch
+from evolve.llm.operator import LLM_OPERATORS, REPAIRABLE, LLMOperator, LLMOutcome
 from evolve.llm.pipeline import LLMPipeline
 from evolve.llm.prices import PriceTable, load_prices
 from evolve.llm.prompts import resolve_templates
-
-Pull = tuple[str, str | None, float]  # the operator's arm, the model's arm (or None), dollars
-
-
-def reward(program: ProgramRecord, parent_score: float | None, best: float | None) -> float:
-    """What a child pays the bandit arms that made it (see evolve/bandit.py)."""
-    if not program.correct or program.score is None:
-        return 0.0
-    if best is None or program.score > best:
-        return 1.0
-    if parent_score is None or program.score > parent_score:
-        return 0.5
-    return 0.0
+from evolve.llm_pulls import ProposalPulls, Pull
 
 
-class LLMProposals:
+class LLMProposals(ProposalPulls):
     """The LLM pipeline, the operator and model bandits, and each proposal's pull."""
 
     def __init__(self, config: CampaignConfig, problem: Any, strategy: Any) -> None:
@@ -55,6 +45,7 @@ class LLMProposals:
             lambda: deque(maxlen=max(1, config.llm.history))
         )
         self._replayed_failures: defaultdict[int, list[tuple[int, Pull]]] = defaultdict(list)
+        self.outage = OutageWatch(config.llm.max_unanswered)
 
     # -- set-up ---------------------------------------------------------------------
     def make_operator(self, name: str) -> LLMOperator:
@@ -159,10 +150,6 @@ class LLMProposals:
                     (last.id, (group[0].operator, last.model, cost))
                 )
 
-    def settle_replayed(self, evaluated: int) -> None:
-        for _, pull in sorted(self._replayed_failures.pop(evaluated, [])):
-            self.settle(*pull, 0.0)
-
     # -- choosing and starting ----------------------------------------------------------
     def usable(self, names: list[str]) -> list[str] | None:
         """The operators that can still run; None when none can (the LLM is gone)."""
@@ -234,9 +221,12 @@ class LLMProposals:
         ) + call.get("cost_usd", 0.0)
         label = request.model.label
         disabled = None
-        if outcome.fatal and label not in self.llm.broken:
-            self.llm.break_model(label, outcome.detail[:300])
-            disabled = {"model": label, "reason": outcome.failure, "detail": outcome.detail[:500]}
+        down = self.outage.observe(request.model, outcome.failure, outcome.detail)
+        if (outcome.fatal or down) and label not in self.llm.broken:
+            why = outcome.detail if outcome.fatal else down
+            self.llm.break_model(label, why[:500])
+            reason = outcome.failure if outcome.fatal else "unanswered"
+            disabled = {"model": label, "reason": reason, "detail": why[:500]}
         return call, disabled
 
     def repair(self, outcome: LLMOutcome, operator: LLMOperator, stopping: bool) -> bool:
@@ -256,39 +246,6 @@ class LLMProposals:
             return True
         return False
 
-    def failed(self, request: LLMRequest) -> None:
-        """The proposal made no new program: its pull pays nothing."""
-        cost = self._proposal_cost.pop(request.proposal, 0.0)
-        self.settle(request.operator, request.model.label, cost, 0.0)
-
-    def made(self, program_id: int, request: LLMRequest) -> None:
-        """The proposal made a program: its pull is settled once it is evaluated."""
-        cost = self._proposal_cost.pop(request.proposal, 0.0)
-        self._pulls[program_id] = (request.operator, request.model.label, cost)
-
-    # -- the bandits ------------------------------------------------------------------
-    def pull(self, program_id: int, operator: str) -> None:
-        """A genetic operator made a program (it costs nothing but its evaluation)."""
-        self._pulls[program_id] = (operator, None, 0.0)
-
-    def absorb(self, program: ProgramRecord, best: float | None) -> None:
-        """An evaluated program: settle its pull, and add it to its island's history."""
-        self._scores[program.id] = program.score if program.correct else None
-        pull = self._pulls.pop(program.id, None)
-        if pull is not None or (self.op_bandit is not None and program.operator != "initial"):
-            operator, model, cost = pull or (program.operator, None, 0.0)
-            parent = self._scores.get(program.parent_ids[0]) if program.parent_ids else None
-            self.settle(operator, model, cost, reward(program, parent, best))
-        if program.operator != "initial":
-            self._history[program.island].append(program)
-
-    def settle(self, operator: str, model: str | None, cost: float, gain: float) -> None:
-        """One pull of the operator's (and the model's) bandit arm."""
-        if self.op_bandit is not None:
-            self.op_bandit.update(operator, gain, cost)
-        if model is not None and self.llm is not None and self.llm.bandit is not None:
-            self.llm.bandit.update(model, gain, cost)
-
     # -- reporting --------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
         if self.llm is None:
@@ -300,14 +257,6 @@ class LLMProposals:
             "outcomes": dict(self.llm.outcomes),
             "disabled_models": dict(self.llm.broken),
         }
-
-    def bandit_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {}
-        if self.op_bandit is not None:
-            state["operators"] = self.op_bandit.state()
-        if self.llm is not None and self.llm.bandit is not None:
-            state["models"] = self.llm.bandit.state()
-        return state
 
     def message(self, reason: str) -> str:
         """Why the campaign stopped, for the reasons that are about the LLM."""
@@ -322,7 +271,14 @@ class LLMProposals:
                 if cap.budget_tokens > 0
                 else " tokens (no token cap)"
             )
-            return f"the LLM budget was reached: {usd} and {tokens}"
+            key = "budget_usd" if cap.budget_usd > 0 else "budget_tokens"
+            more = (
+                f"; to go on with a larger budget: `evolve fork {self.config.name or 'CAMPAIGN'}"
+                f" --at {len(self._scores)} --set llm.{key}=...`"
+            )
+            return f"the LLM budget was reached: {usd} and {tokens}{more}"
         if reason == "llm_unavailable":
-            return f"no LLM model can be used: {self.llm.broken if self.llm else {}}"
+            broken = self.llm.broken if self.llm else {}
+            why = "; ".join(f"model {label!r}: {text}" for label, text in broken.items())
+            return f"no LLM model can be used: {why or 'none is configured'}"
         return ""

@@ -1,10 +1,10 @@
 """Talking to OpenAI-compatible endpoints: lazy clients, one retry layer, classified errors.
 
 ``OpenAIBackend.complete`` runs on a proposal thread. It never raises for an API failure:
-it returns a ``Completion`` whose ``error`` names the class (``rate_limited``,
-``server_error``, ``timeout``, ``connection``, ``auth``, ``quota``, ``not_found``,
-``bad_request``, ``bad_response``, ``no_key``) and whose ``fatal`` says that the model should not be asked again in this
-campaign (the circuit breaker, which the controller keeps). Retries are the ``openai``
+it returns a ``Completion`` whose ``error`` names the class (``API_ERRORS`` of
+evolve/llm/errors.py, which also writes each class's detail) and whose ``fatal`` says that
+the model should not be asked again in this campaign (the circuit breaker, which the
+controller keeps). Retries are the ``openai``
 client's own (``max_retries``: connection errors, 408, 409, 429 honouring retry-after,
 and 5xx), never a second loop around it.
 """
@@ -20,25 +20,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from evolve.llm.config import ModelConfig, check_base_url
-
-# The model cannot be asked again in this campaign: a rejected key (401/403), no quota
-# left, no key, an endpoint that does not serve it (404, e.g. model_not_found), or a
-# $OPENAI_BASE_URL that is not a URL.
-FATAL_ERRORS = ("auth", "quota", "no_key", "not_found", "bad_endpoint")
-# Every error class ``complete`` can return.
-API_ERRORS = (
-    "rate_limited",
-    "server_error",
-    "timeout",
-    "connection",
-    "auth",
-    "quota",
-    "not_found",
-    "bad_request",
-    "no_key",
-    "bad_endpoint",
-    "bad_response",
+from evolve.llm.errors import (
+    API_ERRORS,
+    FATAL_ERRORS,
+    connection_error,
+    not_json,
+    status_error,
+    timeout_error,
 )
+
+# Re-exported: the failure classes live in evolve/llm/errors.py.
+__all__ = ["API_ERRORS", "FATAL_ERRORS", "Completion", "OpenAIBackend", "SetupError"]
 # The header by which the openai client returns the raw HTTP response (its
 # `with_raw_response`): status errors and retries as usual, no model parsing.
 RAW_RESPONSE = "X-Stainless-Raw-Response"
@@ -177,6 +169,7 @@ class OpenAIBackend:
             kwargs.update(
                 max_tokens=model.max_tokens, temperature=model.temperature, top_p=model.top_p
             )
+        http = None
         try:
             # The client's own request path (auth, retries, timeouts, error classes,
             # pooled keep-alive connection), minus the typed-dict transform of the request
@@ -191,24 +184,17 @@ class OpenAIBackend:
             http = getattr(raw, "http_response", raw)
             body = json.loads(http.content)
         except openai.APIStatusError as exc:
-            return _status_error(exc, model, time.monotonic() - started)
+            return Completion(**status_error(exc, model, time.monotonic() - started))
         except openai.APITimeoutError as exc:
-            return Completion(
-                error="timeout",
-                detail=_with_cause(exc)[:500],
-                latency_s=time.monotonic() - started,
-                retries=_retries_taken(getattr(exc, "request", None), model.max_retries),
-            )
+            return Completion(**timeout_error(exc, model, time.monotonic() - started))
         except openai.APIConnectionError as exc:
-            return Completion(
-                error="connection",
-                detail=_with_cause(exc)[:500],
-                latency_s=time.monotonic() - started,
-                retries=_retries_taken(getattr(exc, "request", None), model.max_retries),
-            )
+            return Completion(**connection_error(exc, model, time.monotonic() - started))
         except (openai.OpenAIError, ValueError) as exc:  # a body that is not JSON
+            content = getattr(http, "content", None)
+            status = getattr(http, "status_code", 200)
+            detail = not_json(content, status) if isinstance(content, bytes) else str(exc)
             return Completion(
-                error="bad_response", detail=str(exc)[:500], latency_s=time.monotonic() - started
+                error="bad_response", detail=detail[:500], latency_s=time.monotonic() - started
             )
         latency = time.monotonic() - started
         if not isinstance(body, dict):
@@ -252,68 +238,3 @@ def _http_client(model: ModelConfig) -> Any:
 
 def _mapping(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
-
-
-def _retries_taken(request: Any, default: int) -> int:
-    """The retries the client made before giving up: the retry count it sends with each
-    attempt (x-stainless-retry-count) on the last request; ``default`` when unknown."""
-    try:
-        return int(request.headers["x-stainless-retry-count"])
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return default
-
-
-def _with_cause(exc: BaseException) -> str:
-    """The client's message with its root causes ("Connection error." says nothing about a
-    refused connection or a URL without a scheme)."""
-    text = str(exc) or type(exc).__name__
-    cause = exc.__cause__ or exc.__context__
-    for _ in range(4):
-        if cause is None:
-            break
-        said = str(cause)
-        if not said or said not in text:
-            text += f" ({type(cause).__name__}: {said})" if said else f" ({type(cause).__name__})"
-        cause = cause.__cause__
-    return text
-
-
-def _status_error(exc: Any, model: ModelConfig, latency: float) -> Completion:
-    status = int(getattr(exc, "status_code", 0) or 0)
-    code = str(getattr(exc, "code", "") or "")
-    body = getattr(exc, "body", None)
-    inner = body.get("error", body) if isinstance(body, dict) else None
-    if not code and isinstance(inner, dict):
-        code = str(inner.get("code") or inner.get("type") or "")
-    request_id = str(getattr(exc, "request_id", "") or "")
-    message = inner.get("message") if isinstance(inner, dict) else None
-    if not isinstance(message, str) or not message:
-        message = str(getattr(exc, "message", exc))
-    detail = f"HTTP {status}: {message[:400]}"
-    response = getattr(exc, "response", None)
-    request = getattr(response, "request", None)
-    if status in (401, 403):
-        kind, fatal = "auth", True
-    elif code == "insufficient_quota" or "insufficient_quota" in detail:
-        kind, fatal = "quota", True
-    elif status == 404:
-        # the endpoint does not serve this model (model_not_found) or has no
-        # /chat/completions at all: no later request can succeed
-        url = str(getattr(request, "url", "") or model.base_url or "the default endpoint")
-        kind, fatal = "not_found", True
-        detail = f"HTTP 404 for model {model.model!r} at {url}: {message[:400]}"
-    elif status == 429:
-        kind, fatal = "rate_limited", False
-    elif status >= 500 or status in (408, 409):
-        kind, fatal = "server_error", False
-    else:
-        kind, fatal = "bad_request", False
-    retryable = status in (408, 409, 429) or status >= 500
-    return Completion(
-        error=kind,
-        detail=detail,
-        fatal=fatal,
-        request_id=request_id,
-        latency_s=latency,
-        retries=_retries_taken(request, model.max_retries if retryable else 0),
-    )

@@ -76,6 +76,10 @@ class LLMConfig:
     # When the LLM slots are full, fill free evaluation slots with genetic operators
     # instead of waiting (changes the operator mix towards genetic ones).
     backfill_genetic: bool = False
+    # A model's requests in a row without an answer (connection error, timeout, 5xx after
+    # the client's retries) that open its circuit breaker while it has not answered once in
+    # the run (a wrong base_url; evolve/llm/breaker.py); 0: never.
+    max_unanswered: int = 5
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LLMConfig:
@@ -157,6 +161,9 @@ class LLMConfig:
         )
         _check("llm.prices_file", self.prices_file, _is_str, "a file name (a string)")
         _check("llm.backfill_genetic", self.backfill_genetic, _is_bool, "true or false")
+        _check(
+            "llm.max_unanswered", self.max_unanswered, _is_int, "an integer >= 0", lambda v: v >= 0
+        )
         need(
             isinstance(self.templates, Mapping),
             f"llm.templates must be a table of name = text, got {_shape(self.templates)}",

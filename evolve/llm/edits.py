@@ -4,6 +4,7 @@ Every failure is a class, never a silent skip:
 
 =================  ==========================================================
 no_block           no SEARCH/REPLACE block (diff) or no code (rewrite) in the reply
+malformed_block    a SEARCH/REPLACE block lacks one of its three marker lines
 search_not_found   a SEARCH text does not occur in the EVOLVE-BLOCK
 ambiguous_match    a SEARCH text occurs more than once in the EVOLVE-BLOCK
 outside_block      the edit touches text outside the EVOLVE-BLOCK (or its markers)
@@ -24,6 +25,7 @@ from evolve.operators.blocks import BlockError, split_block
 
 EDIT_FAILURES = (
     "no_block",
+    "malformed_block",
     "search_not_found",
     "ambiguous_match",
     "outside_block",
@@ -39,6 +41,13 @@ _DIFF = re.compile(
 )
 _FENCE = re.compile(
     r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*?)^[ \t]*```", re.DOTALL | re.MULTILINE
+)
+
+# The opening and closing marker lines of SEARCH/REPLACE blocks, counted to find a block
+# that lacks one (a "=======" line alone is not counted: a markdown heading has one).
+_MARKERS = (
+    ("<<<<<<< SEARCH", re.compile(r"^[ \t]*<{5,}[ \t]*SEARCH[ \t]*$", re.MULTILINE)),
+    (">>>>>>> REPLACE", re.compile(r"^[ \t]*>{5,}[ \t]*REPLACE[ \t]*$", re.MULTILINE)),
 )
 
 # The fence tags of Python code ("" is an untagged fence).
@@ -66,9 +75,27 @@ def _has_marker(text: str) -> bool:
     return EVOLVE_BLOCK_START in text or EVOLVE_BLOCK_END in text
 
 
+def _check_markers(reply: str, pairs: int) -> None:
+    """A block that lacks a marker line is not silently skipped: a reply whose second
+    block had no >>>>>>> REPLACE line was applied as its first block alone."""
+    counts = [(name, len(pattern.findall(reply))) for name, pattern in _MARKERS]
+    if all(count == pairs for _, count in counts):
+        return
+    found = ", ".join(f"{count} {name!r}" for name, count in counts)
+    raise EditFailed(
+        "malformed_block",
+        f"{pairs} complete SEARCH/REPLACE block{'s' if pairs != 1 else ''} but marker lines "
+        f"{found}: each block needs <<<<<<< SEARCH, ======= and >>>>>>> REPLACE lines, "
+        "in that order",
+    )
+
+
 def apply_diff(parent: str, reply: str) -> str:
     """The child made by applying every block of ``reply`` to the parent's EVOLVE-BLOCK."""
+    if not reply.strip():
+        raise EditFailed("no_block", "the reply is empty")
     pairs = parse_diff(reply)
+    _check_markers(_lf(reply), len(pairs))
     if not pairs:
         raise EditFailed(
             "no_block",
@@ -116,6 +143,8 @@ def extract_rewrite(parent: str, reply: str) -> str:
     block, else the last fenced block of any language; either a whole program (whose text
     outside the EVOLVE-BLOCK must equal the parent's) or just the new contents of the
     block."""
+    if not reply.strip():
+        raise EditFailed("no_block", "the reply is empty")
     fences = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(_lf(reply))]
     if not fences:
         raise EditFailed("no_block", "the reply has no ``` fenced code block")

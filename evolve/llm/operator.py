@@ -19,13 +19,23 @@ from evolve.llm.client import FATAL_ERRORS, Completion
 from evolve.llm.config import LLMConfig, ModelConfig
 from evolve.llm.edits import EDIT_FAILURES, EditFailed, apply_reply
 from evolve.llm.prices import PriceTable
-from evolve.llm.prompts import build_messages, render, repair_messages
+from evolve.llm.prompts import (
+    build_messages,
+    prompt_tokens_of,
+    render,
+    repair_messages,
+    tokens_of,
+)
 from evolve.operators.base import Context, ProposalRejected
 
 # operator name -> edit format
 LLM_OPERATORS = {"llm_diff": "diff", "llm_rewrite": "rewrite"}
 # every edit failure is worth one repair re-prompt that shows the model its error
 REPAIRABLE = frozenset(EDIT_FAILURES)
+NO_USAGE = (
+    "the endpoint reported no token usage: tokens and cost are estimated "
+    "(characters / 4) and counted in the budget"
+)
 
 
 @dataclass(frozen=True)
@@ -157,20 +167,21 @@ class LLMOperator:
     # -- proposal thread --------------------------------------------------------------
     def execute(self, request: LLMRequest, backend: Any) -> LLMOutcome:
         completion = backend.complete(request.model, request.messages)
+        prompt, reply, note = completion.prompt_tokens, completion.completion_tokens, ""
+        if not completion.error and prompt <= 0 and reply <= 0:
+            # An endpoint that reports no usage still bills the call: without an estimate
+            # it cost 0 and a dollar or token budget never stopped the campaign.
+            prompt, reply = prompt_tokens_of(request.messages), tokens_of(completion.text)
+            note = NO_USAGE
         call = {
             "model": request.model.label,
             "prompt": render(request.messages),
             "response": completion.text,
-            "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion.completion_tokens,
+            "prompt_tokens": prompt,
+            "completion_tokens": reply,
             "reasoning_tokens": completion.reasoning_tokens,
             "cached_tokens": completion.cached_tokens,
-            "cost_usd": self.prices.cost(
-                request.model,
-                completion.prompt_tokens,
-                completion.completion_tokens,
-                completion.cached_tokens,
-            ),
+            "cost_usd": self.prices.cost(request.model, prompt, reply, completion.cached_tokens),
             "latency_s": completion.latency_s,
             "request_id": completion.request_id[:255],
             "retries": completion.retries,
@@ -192,9 +203,10 @@ class LLMOperator:
                 self.config.max_code_chars,
             )
         except EditFailed as exc:
-            call.update(outcome=exc.reason, detail=exc.detail[:2000])
+            detail = f"{exc.detail} ({note})" if note else exc.detail
+            call.update(outcome=exc.reason, detail=detail[:2000])
             return LLMOutcome(request, completion, call, None, exc.reason, exc.detail)
-        call.update(outcome="ok", detail="")
+        call.update(outcome="ok", detail=note)
         return LLMOutcome(request, completion, call, child)
 
     # -- the plain Operator protocol (synchronous; tests and scripts) ------------------------

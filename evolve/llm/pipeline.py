@@ -31,9 +31,7 @@ from typing import Any
 from evolve.bandit import CostAwareUCB
 from evolve.llm.config import LLMConfig, ModelConfig
 from evolve.llm.operator import LLMOperator, LLMOutcome, LLMRequest, crashed
-from evolve.llm.prompts import render
-
-CHARS_PER_TOKEN = 4  # the prompt-size estimate of a request whose reply is not in yet
+from evolve.llm.prompts import prompt_tokens_of, render
 
 
 @dataclass(frozen=True)
@@ -89,7 +87,7 @@ class Abandoned:
 
 
 def estimate(request: LLMRequest, prices: Any) -> InFlight:
-    prompt = sum(len(str(m.get("content", ""))) for m in request.messages) // CHARS_PER_TOKEN
+    prompt = prompt_tokens_of(request.messages)
     completion = max(int(request.model.max_tokens), 0)
     usd = prices.cost(request.model, prompt, completion, 0) if prices is not None else 0.0
     return InFlight(request, time.monotonic(), prompt, completion, usd)

@@ -141,6 +141,18 @@ def build_messages(
     ]
 
 
+CHARS_PER_TOKEN = 4  # token estimates: a request not answered yet, a reply without usage
+
+
+def tokens_of(text: str) -> int:
+    """The estimated token count of ``text`` (characters / CHARS_PER_TOKEN)."""
+    return len(text) // CHARS_PER_TOKEN
+
+
+def prompt_tokens_of(messages: Sequence[dict[str, str]]) -> int:
+    return sum(len(str(m.get("content", ""))) for m in messages) // CHARS_PER_TOKEN
+
+
 REPLY_CHARS = 6000  # of a failed reply shown again in the repair re-prompt
 
 

@@ -1,0 +1,239 @@
+"""A user's own endpoint misbehaving, through the real `openai` client over HTTP against the
+scripted server of tests/llm: an endpoint that reports no token usage is still costed (so a
+dollar budget stops it), an endpoint that is down opens the model's circuit breaker after
+a few requests instead of ~500 proposals, a half-malformed diff is never half-applied, and
+the failures a user can fix (a context-length error, a refused key, a timeout, a proxy's
+HTML page) say what to change."""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+import pytest
+import scripted_server
+from llm_helpers import KEY_ENV, SINE, model, run
+from llm_helpers import llm_calls as calls_of
+from scripted_server import Reply
+
+from evolve import api
+from evolve.cli import main
+from evolve.llm.client import OpenAIBackend
+from evolve.llm.config import LLMConfig, ModelConfig
+
+MESSAGES = [
+    {"role": "system", "content": "be brief"},
+    {"role": "user", "content": "# Current program (score 1)\n```python\nx = 1.0\n```\n"},
+]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _NoUsage:
+    """The scripted server's json module, minus the usage object of its replies (some
+    local servers and proxies send none)."""
+
+    loads = staticmethod(json.loads)
+
+    @staticmethod
+    def dumps(obj: Any, *args: Any, **kw: Any) -> str:
+        if isinstance(obj, dict):
+            obj = {k: v for k, v in obj.items() if k != "usage"}
+        return json.dumps(obj, *args, **kw)
+
+
+def test_an_endpoint_without_usage_is_costed_and_its_budget_stops_it(
+    db_url: str, server, monkeypatch
+) -> None:
+    monkeypatch.setattr(scripted_server, "json", _NoUsage)
+    priced = model(server, model="gpt-4.1")
+    summary = run(
+        db_url, "nousage", {"models": [priced], "budget_usd": 0.002}, {"llm_diff": 1.0},
+        max_evals=60,
+    )  # fmt: skip
+    assert summary.reason == "llm_budget", summary
+    calls = calls_of(db_url, "nousage")
+    assert calls and summary.evaluated < 60
+    for call in calls:
+        assert call.prompt_tokens > 0 and call.completion_tokens > 0 and call.cost_usd > 0
+        assert "reported no token usage" in call.detail
+    assert summary.llm["cost_usd"] == pytest.approx(sum(c.cost_usd for c in calls), abs=1e-6)
+
+
+def test_a_dead_endpoint_ends_an_llm_only_campaign_after_a_few_requests(
+    db_url: str, monkeypatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, "k")
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    dead = {"model": "m", "base_url": url, "api_key_env": KEY_ENV, "max_retries": 0}
+    code = main(
+        [
+            "run",
+            SINE,
+            "--db",
+            db_url,
+            "--name",
+            "dead",
+            "--max-evals",
+            "30",
+            "--quiet",
+            "--workers",
+            "1",
+        ]
+        + ["--set", "operators={llm_diff=1.0}", "--set", f"llm.models=[{_toml(dead)}]"]
+        + ["--set", "llm.repair=false"]
+    )
+    assert code == 1  # without the breaker: 500 proposals sent, then "stalled"
+    calls = calls_of(db_url, "dead")
+    assert [c.outcome for c in calls] == ["connection"] * 5
+    (row,) = api.status(db_url, "dead")
+    assert row["reason"] == "llm_unavailable"
+
+
+def test_a_dead_endpoint_leaves_the_genetic_operators_running(db_url: str, monkeypatch) -> None:
+    monkeypatch.setenv(KEY_ENV, "k")
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    dead = {"model": "m", "base_url": url, "api_key_env": KEY_ENV, "max_retries": 0}
+    summary = run(
+        db_url, "deadmix", {"models": [dead], "repair": False},
+        {"llm_diff": 0.5, "ast_mutate": 0.5}, max_evals=25,
+    )  # fmt: skip
+    assert summary.reason == "budget" and summary.evaluated == 25
+    assert [c.outcome for c in calls_of(db_url, "deadmix")] == ["connection"] * 5
+    why = summary.llm["disabled_models"]["m"]
+    assert "5 requests in a row got no answer" in why and url in why
+    assert "has not answered once" in why
+    replayed = api.replay("deadmix", db=db_url)
+    assert replayed.identical, replayed
+
+
+def test_a_model_that_answered_is_not_disabled_by_an_outage(db_url: str, server) -> None:
+    server.script(Reply(), *[Reply(status=503)] * 6)  # one answer, then 6 failed requests
+    summary = run(
+        db_url, "blip", {"models": [model(server, max_retries=0)], "repair": False},
+        {"llm_diff": 1.0}, max_evals=12,
+    )  # fmt: skip
+    assert summary.reason == "budget" and not summary.llm["disabled_models"]
+    outcomes = [c.outcome for c in calls_of(db_url, "blip")]
+    assert outcomes.count("server_error") == 6 and outcomes[-1] == "ok"
+
+
+def test_max_unanswered_zero_never_gives_up_and_negative_is_refused(
+    db_url: str, monkeypatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, "k")
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    dead = {"model": "m", "base_url": url, "api_key_env": KEY_ENV, "max_retries": 0}
+    summary = run(
+        db_url, "never", {"models": [dead], "repair": False, "max_unanswered": 0},
+        {"llm_diff": 0.5, "ast_mutate": 0.5}, max_evals=25,
+    )  # fmt: skip
+    assert not summary.llm["disabled_models"]
+    assert len(calls_of(db_url, "never")) > 5
+    with pytest.raises(ValueError, match=r"llm.max_unanswered must be an integer >= 0"):
+        LLMConfig(max_unanswered=-1).validate()
+
+
+def test_a_second_block_without_replace_is_not_half_applied(db_url: str, server) -> None:
+    reply = (
+        "<<<<<<< SEARCH\n    y = x * 1.0\n=======\n    y = x * 0.5\n>>>>>>> REPLACE\n\n"
+        "<<<<<<< SEARCH\n    return y\n=======\n    return y * 0.9\n"
+    )
+    server.script(Reply(content=reply), Reply(content=""))
+    run(db_url, "half", {"models": [model(server)], "repair": False}, {"llm_diff": 1.0},
+        max_evals=4)  # fmt: skip
+    first, second = calls_of(db_url, "half")[:2]
+    assert first.outcome == "malformed_block" and first.program_id is None
+    assert "2 '<<<<<<< SEARCH', 1 '>>>>>>> REPLACE'" in first.detail
+    assert (second.outcome, second.detail) == ("no_block", "the reply is empty")
+
+
+def test_a_malformed_block_gets_one_repair_that_names_the_missing_line(db_url: str, server) -> None:
+    server.script(Reply(content="<<<<<<< SEARCH\n    y = x * 1.0\n=======\n    y = x * 2.0\n"))
+    run(db_url, "repairmal", {"models": [model(server)]}, {"llm_diff": 1.0}, max_evals=3)
+    first, second = calls_of(db_url, "repairmal")[:2]
+    assert (first.outcome, second.attempt, second.outcome) == ("malformed_block", 2, "ok")
+    shown = server.requests[1]["body"]["messages"][-1]["content"]
+    assert "malformed_block" in shown and ">>>>>>> REPLACE" in shown
+
+
+VLLM_CONTEXT = json.dumps(
+    {
+        "object": "error",
+        "message": "This model's maximum context length is 4096 tokens. However, you "
+        "requested 5000 tokens (904 in the messages, 4096 in the completion).",
+        "type": "BadRequestError",
+        "param": None,
+        "code": 400,
+    }
+).encode()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(status=400, error_code="context_length_exceeded"),  # OpenAI
+        Reply(status=400, raw=VLLM_CONTEXT),  # vLLM: no code, only the message
+    ],
+)
+def test_a_context_length_error_says_what_to_lower(db_url: str, server, reply: Reply) -> None:
+    server.script(reply)
+    run(db_url, "ctx", {"models": [model(server, max_tokens=777)]}, {"llm_diff": 1.0},
+        max_evals=3)  # fmt: skip
+    first = calls_of(db_url, "ctx")[0]
+    assert first.outcome == "context_length"
+    assert "max_tokens = 777" in first.detail and "llm.inspirations" in first.detail
+    assert calls_of(db_url, "ctx")[1].outcome == "ok"  # not fatal: the campaign goes on
+
+
+@pytest.mark.parametrize(("status", "says"), [(401, "refused the key"), (403, "may not use")])
+def test_a_refused_key_names_its_variable(db_url: str, server, status: int, says: str) -> None:
+    server.script(Reply(status=status))
+    summary = run(db_url, "key", {"models": [model(server)]}, {"llm_diff": 1.0}, max_evals=3)
+    assert summary.reason == "llm_unavailable"
+    (call,) = calls_of(db_url, "key")
+    assert call.outcome == "auth" and f"${KEY_ENV}" in call.detail and says in call.detail
+    # one readable line per model, not a Python dict
+    assert summary.message.startswith("no LLM model can be used: model 'scripted': HTTP ")
+    assert "{" not in summary.message
+
+
+def test_a_timeout_names_timeout_s_and_the_attempts(server) -> None:
+    server.script(*[Reply(delay_s=1.5)] * 2)
+    slow = ModelConfig(
+        model="scripted", base_url=server.base_url, api_key_env=KEY_ENV,
+        timeout_s=0.3, max_retries=1,
+    )  # fmt: skip
+    done = OpenAIBackend().complete(slow, MESSAGES)
+    assert done.error == "timeout" and done.retries == 1
+    assert "timeout_s = 0.3 s (2 attempts" in done.detail and server.base_url in done.detail
+
+
+def test_a_body_that_is_not_json_is_shown(server) -> None:
+    server.script(Reply(raw=b"<html><body>502 Bad Gateway</body></html>"))
+    done = OpenAIBackend().complete(
+        ModelConfig(model="scripted", base_url=server.base_url, api_key_env=KEY_ENV), MESSAGES
+    )
+    assert done.error == "bad_response"
+    assert "not JSON" in done.detail and "502 Bad Gateway" in done.detail
+
+
+def test_the_budget_message_says_how_to_go_on(db_url: str, server) -> None:
+    priced = model(server, model="gpt-4.1-mini")
+    summary = run(
+        db_url, "spent", {"models": [priced], "budget_usd": 0.0003}, {"llm_diff": 1.0},
+        max_evals=60,
+    )  # fmt: skip
+    assert summary.reason == "llm_budget"
+    hint = f"`evolve fork spent --at {summary.evaluated} --set llm.budget_usd=...`"
+    assert hint in summary.message, summary.message
+
+
+def _toml(entry: dict[str, Any]) -> str:
+    fields = ", ".join(f"{k}={json.dumps(v)}" for k, v in entry.items())
+    return "{" + fields + "}"
