@@ -32,6 +32,7 @@ VALUE_FIELDS = ("island", "operator", "outcome", "status", "generation")
 # s}, written by a resume): a campaign's stored config is never rewritten, so its history stays.
 CONFIG_EVENT = "config"
 BUDGET_KEYS = ("max_evals", "time_limit_s")
+LLM_BUDGET_KEY = "llm.budget_usd"  # a CONFIG_EVENT key too: data["llm"]["budget_usd"]
 # The edges an ancestry follows by default: every kind but inspiration.
 ANCESTRY_KINDS = (PARENT, SECOND_PARENT, MIGRATION)
 
@@ -64,6 +65,10 @@ class Storage(abc.ABC):
         data = dict(record.config)
         for event in self.events(record.id, CONFIG_EVENT):
             data.update({k: v for k, v in event.payload.items() if k in BUDGET_KEYS})
+            if LLM_BUDGET_KEY in event.payload:
+                llm = dict(data.get("llm") or {})
+                llm["budget_usd"] = event.payload[LLM_BUDGET_KEY]
+                data["llm"] = llm
         return data
 
     @abc.abstractmethod

@@ -73,13 +73,15 @@ def resume(
     max_evals: int | None = None,
     time_limit_s: float | None = None,
     workers: int | None = None,
+    llm_budget_usd: float | None = None,
     allow_changed_problem: bool = False,
     quiet: bool = True,
     executor_factory: Any = None,
 ) -> CampaignSummary:
     """Continue a campaign. ``max_evals`` and ``time_limit_s`` set its budgets (the time
     limit is the campaign's total running time) and are kept for later resumes;
-    ``workers`` is this run's. A finished campaign whose budgets are not raised gives an
+    ``workers`` is this run's; ``llm_budget_usd`` a new cap on the campaign's total LLM
+    spend (kept too: a campaign that stopped at its cap goes on). A finished campaign whose budgets are not raised gives an
     "already_finished" summary with nothing started or written."""
     with campaign_db(db) as storage, user_errors():
         record = storage.get_campaign(campaign)
@@ -90,6 +92,8 @@ def resume(
         data = storage.current_config(record)
         flags = {"max_evals": max_evals, "time_limit_s": time_limit_s, "workers": workers}
         data.update({k: v for k, v in flags.items() if v is not None})
+        if llm_budget_usd is not None:
+            data["llm"] = {**(data.get("llm") or {}), "budget_usd": llm_budget_usd}
         config = CampaignConfig.from_dict(data)
         finished = start.check_resume(storage, record, config, max_evals)
         if finished is not None:

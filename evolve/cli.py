@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     resume.add_argument("--workers", type=int, help="evaluations in flight at once, this run")
     resume.add_argument(
+        "--llm-budget",
+        type=float,
+        dest="llm_budget_usd",
+        help="a new cap on the campaign's total LLM spend, USD, counting what it spent "
+        "(kept for later resumes; 0: none)",
+    )
+    resume.add_argument(
         "--executor",
         choices=["local", "ray"],
         help="where evaluations run, this run (default: where the campaign ran)",
@@ -225,6 +232,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             max_evals=args.max_evals,
             time_limit_s=args.time_limit_s,
             workers=args.workers,
+            llm_budget_usd=args.llm_budget_usd,
             allow_changed_problem=args.allow_changed_problem,
             quiet=args.quiet,
             **where,

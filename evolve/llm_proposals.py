@@ -271,11 +271,14 @@ class LLMProposals(ProposalPulls):
                 if cap.budget_tokens > 0
                 else " tokens (no token cap)"
             )
-            key = "budget_usd" if cap.budget_usd > 0 else "budget_tokens"
-            more = (
-                f"; to go on with a larger budget: `evolve fork {self.config.name or 'CAMPAIGN'}"
-                f" --at {len(self._scores)} --set llm.{key}=...`"
-            )
+            name = self.config.name or "CAMPAIGN"
+            if cap.budget_usd > 0:
+                more = f"; to go on with a larger budget: `evolve resume {name} --llm-budget USD`"
+            else:  # a token cap is not a resume flag
+                more = (
+                    f"; to go on with a larger budget: `evolve fork {name}"
+                    f" --at {len(self._scores)} --set llm.budget_tokens=...`"
+                )
             return f"the LLM budget was reached: {usd} and {tokens}{more}"
         if reason == "llm_unavailable":
             broken = self.llm.broken if self.llm else {}

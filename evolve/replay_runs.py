@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from db.records import LLMCallRecord
-from db.storage import Storage
+from db.storage import CONFIG_EVENT, LLM_BUDGET_KEY, Storage
 from evolve.campaign import CampaignError, CampaignSummary
 from evolve.config import CampaignConfig
 from evolve.controller import Controller
@@ -30,6 +30,7 @@ class ResumePoint:
     programs: int
     evaluated: int
     abandoned: tuple[LLMCallRecord, ...] = ()
+    llm_budget_usd: float | None = None  # the cap the next run had (`resume --llm-budget`)
 
 
 def resume_points(
@@ -41,7 +42,10 @@ def resume_points(
     programs = storage.programs(source.id)
     out: list[ResumePoint] = []
     since = None
+    budget = None
     for event in events:
+        if event.kind == CONFIG_EVENT and LLM_BUDGET_KEY in event.payload:
+            budget = float(event.payload[LLM_BUDGET_KEY])  # written just before "resumed"
         if event.kind != "resumed":
             continue
         at = event.created_at
@@ -55,9 +59,11 @@ def resume_points(
         )
         since = at
         if out and out[-1].programs == count:
-            out[-1] = ResumePoint(count, out[-1].evaluated, out[-1].abandoned + abandoned)
+            last = out[-1]
+            out[-1] = ResumePoint(count, last.evaluated, last.abandoned + abandoned, budget)
         else:
-            out.append(ResumePoint(count, int(event.payload.get("evaluated", count)), abandoned))
+            done = int(event.payload.get("evaluated", count))
+            out.append(ResumePoint(count, done, abandoned, budget))
     return out
 
 
@@ -77,6 +83,7 @@ def replay_runs(
     from a new copy of its parent's first N evaluations."""
     forked = next((e for e in storage.events(source.id, "forked")), None)
     stops = [r.programs for r in runs] + [evaluated]
+    budgets = [None] + [r.llm_budget_usd for r in runs]  # each run's, when a resume set it
     resume: str | None = None
     if forked is not None:
         parent = storage.get_campaign(str(forked.payload.get("from")))
@@ -89,10 +96,13 @@ def replay_runs(
         config = CampaignConfig.from_dict({**data, "max_evals": evaluated})
         copy = storage.fork_campaign(parent.id, name, at, config.to_dict())
         storage.add_event(copy.id, "forked", dict(forked.payload))
-        resume, stops, runs = name, stops[1:], runs[1:]
+        resume, stops, runs, budgets = name, stops[1:], runs[1:], budgets[1:]
     summary: CampaignSummary | None = None
     for i, stop in enumerate(stops):
-        config = CampaignConfig.from_dict({**data, "max_evals": stop})
+        run_data = {**data, "max_evals": stop}
+        if budgets[i] is not None:
+            run_data["llm"] = {**(data.get("llm") or {}), "budget_usd": budgets[i]}
+        config = CampaignConfig.from_dict(run_data)
         summary = Controller(storage, config, resume=resume, stored_config=True, **kwargs).run()
         resume = name
         if summary.reason in ("interrupted", "initial_failed") or i == len(runs):

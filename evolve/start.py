@@ -23,7 +23,7 @@ from typing import Any
 
 import evaluators
 from db.records import CampaignRecord, EventRecord
-from db.storage import BUDGET_KEYS, CONFIG_EVENT, Storage
+from db.storage import BUDGET_KEYS, CONFIG_EVENT, LLM_BUDGET_KEY, Storage
 from evaluators.registry import UnknownProblem
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError, CampaignSummary, unique_name
@@ -130,7 +130,10 @@ def replay_history(
 
 # -- the configuration as it stands (Storage.current_config) ---------------------------------
 def budget_changes(stored: Mapping[str, Any], config: CampaignConfig) -> dict[str, Any]:
-    return {k: getattr(config, k) for k in BUDGET_KEYS if stored.get(k) != getattr(config, k)}
+    changes = {k: getattr(config, k) for k in BUDGET_KEYS if stored.get(k) != getattr(config, k)}
+    if (stored.get("llm") or {}).get("budget_usd", 0.0) != config.llm.budget_usd:
+        changes[LLM_BUDGET_KEY] = config.llm.budget_usd
+    return changes
 
 
 # -- what the campaign did so far -----------------------------------------------------------

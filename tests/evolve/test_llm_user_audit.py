@@ -17,6 +17,7 @@ from llm_helpers import KEY_ENV, SINE, model, run
 from llm_helpers import llm_calls as calls_of
 from scripted_server import Reply
 
+from db import open_storage
 from evolve import api
 from evolve.cli import main
 from evolve.llm.client import OpenAIBackend
@@ -230,8 +231,20 @@ def test_the_budget_message_says_how_to_go_on(db_url: str, server) -> None:
         max_evals=60,
     )  # fmt: skip
     assert summary.reason == "llm_budget"
-    hint = f"`evolve fork spent --at {summary.evaluated} --set llm.budget_usd=...`"
-    assert hint in summary.message, summary.message
+    assert "`evolve resume spent --llm-budget USD`" in summary.message, summary.message
+    spent = sum(c.cost_usd for c in calls_of(db_url, "spent"))
+    # the resume raises the cap (kept for later resumes) and the campaign goes on
+    again = api.resume("spent", db=db_url, llm_budget_usd=0.0009)
+    assert again.evaluated > summary.evaluated
+    assert sum(c.cost_usd for c in calls_of(db_url, "spent")) > spent
+    storage = open_storage(db_url)
+    try:
+        record = storage.get_campaign("spent")
+        assert storage.current_config(record)["llm"]["budget_usd"] == 0.0009
+    finally:
+        storage.close()
+    replayed = api.replay("spent", db=db_url)  # each run under the cap it had
+    assert replayed.identical, replayed.differences
 
 
 def _toml(entry: dict[str, Any]) -> str:
