@@ -167,8 +167,8 @@ def describe_summary(summary: CampaignSummary, db_url: str) -> str:
             f"  LLM: {llm['calls']} calls, ${llm['cost_usd']:.4f}, {llm['tokens']} tokens, "
             f"outcomes {llm['outcomes']}"
         )
-        if llm.get("disabled_models"):
-            lines.append(f"  models disabled: {llm['disabled_models']}")
+        for label, why in (llm.get("disabled_models") or {}).items():
+            lines.append(f"  model {label} disabled: {why}")
     if summary.reason == "initial_failed":  # stored as failed: nothing to show or resume
         lines.append(
             f"  stored as failed in {redact(db_url)}: fix the initial program and start a new "

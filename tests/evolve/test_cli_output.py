@@ -240,3 +240,14 @@ def test_the_summary_hints_name_a_non_default_database(capsys, tmp_path) -> None
     )
     code, out, _ = run_cli(capsys, "best", "hint", "--db", url)  # the hint, as printed
     assert code == 0 and out.startswith("# program ")
+
+
+def test_a_disabled_model_is_a_line_of_its_own() -> None:
+    from evolve.campaign import CampaignSummary
+
+    llm = {"calls": 3, "cost_usd": 0.0, "tokens": 10, "outcomes": {"forbidden": 1},
+           "disabled_models": {"b": 'HTTP 403: "no access"'}}  # fmt: skip
+    text = report.describe_summary(
+        CampaignSummary("c", "budget", 3, None, None, llm=llm), "sqlite:///evolve.db"
+    )
+    assert '  model b disabled: HTTP 403: "no access"' in text.splitlines()
