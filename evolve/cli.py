@@ -159,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("campaign")
     _add_db(export)
     export.add_argument("--format", choices=["jsonl"], default="jsonl")
+    export.add_argument(
+        "--llm-calls",
+        action="store_true",
+        help="write the campaign's LLM calls instead (prompt, reply, tokens, cost, outcome)",
+    )
     export.add_argument("--output", "-o", help="file to write (default: stdout)")
 
     dash = sub.add_parser("dashboard", help="browse campaigns and lineage in a web page")
@@ -279,9 +284,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         _print(rows, args.json, report.format_best)
         return 0
     if args.command == "export":
-        count = api.export_jsonl(args.db, args.campaign, args.output)
+        count = api.export_jsonl(args.db, args.campaign, args.output, llm_calls=args.llm_calls)
         if args.output:
-            print(f"wrote {count} programs to {args.output}", file=sys.stderr)
+            what = "LLM calls" if args.llm_calls else "programs"
+            print(f"wrote {count} {what} to {args.output}", file=sys.stderr)
         return 0
     if args.command == "dashboard":
         return api.dashboard(args.db, args.host, args.port, args.token)

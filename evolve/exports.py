@@ -99,15 +99,17 @@ def _write_exports(out_dir: str, fmt: str, full_range: bool, programs: list[Prog
     return "\n".join(wrote)
 
 
-def export_jsonl(db: str | None, campaign: str, output: str | None) -> int:
-    """Write the campaign's programs and their evaluations as JSON lines to ``output``
-    (stdout when None); returns how many programs. A file is written whole or not at all:
+def export_jsonl(db: str | None, campaign: str, output: str | None, llm_calls: bool = False) -> int:
+    """Write the campaign's programs and their evaluations (``llm_calls``: its LLM calls,
+    each with its prompt, reply, tokens, cost and outcome) as JSON lines to ``output``
+    (stdout when None); returns how many lines. A file is written whole or not at all:
     into a temporary file beside it, renamed over ``output`` at the end."""
+    write = _write_llm_calls if llm_calls else _write_jsonl
     with campaign_db(db, create=False, campaign=campaign) as storage:
         record = find_campaign(storage, db, campaign)
         if not output:
             with user_errors():
-                return _write_jsonl(storage, record.id, sys.stdout)
+                return write(storage, record.id, sys.stdout)
         if os.path.isdir(output):
             raise UserError(f"cannot write {output}: it is a directory")
         partial = os.path.join(
@@ -117,7 +119,7 @@ def export_jsonl(db: str | None, campaign: str, output: str | None) -> int:
             stream = open(partial, "x", encoding="utf-8")  # closed by the with below
         try:
             with _cannot_write(output), stream, user_errors():
-                count = _write_jsonl(storage, record.id, stream)
+                count = write(storage, record.id, stream)
             with _cannot_write(output):
                 os.replace(partial, output)
         except BaseException:
@@ -148,3 +150,11 @@ def _write_jsonl(storage: Storage, campaign_id: int, stream: Any) -> int:
             count += 1
         offset += page
     return count
+
+
+def _write_llm_calls(storage: Storage, campaign_id: int, stream: Any) -> int:
+    calls = storage.llm_calls(campaign_id)
+    for call in calls:
+        row = {**dataclasses.asdict(call), "created_at": call.created_at.isoformat()}
+        stream.write(json.dumps(row, default=str) + "\n")
+    return len(calls)

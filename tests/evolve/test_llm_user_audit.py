@@ -250,3 +250,16 @@ def test_the_budget_message_says_how_to_go_on(db_url: str, server) -> None:
 def _toml(entry: dict[str, Any]) -> str:
     fields = ", ".join(f"{k}={json.dumps(v)}" for k, v in entry.items())
     return "{" + fields + "}"
+
+
+def test_export_llm_calls_writes_every_call_with_its_cost(db_url: str, server, tmp_path) -> None:
+    server.script(Reply(), Reply(status=400), Reply())
+    run(db_url, "exported", {"models": [model(server, model="gpt-4.1-mini")]},
+        {"llm_diff": 1.0}, max_evals=6)  # fmt: skip
+    out = tmp_path / "calls.jsonl"
+    assert main(["export", "exported", "--db", db_url, "--llm-calls", "-o", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    stored = calls_of(db_url, "exported")
+    assert [r["id"] for r in rows] == [c.id for c in stored] and len(rows) >= 3
+    assert {"bad_request", "ok"} <= {r["outcome"] for r in rows}
+    assert all(r["prompt"] and "cost_usd" in r and "prompt_tokens" in r for r in rows)
