@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from dashboards.index import CampaignIndex, Node
+from dashboards.objectives import axis_value
 
 MAX_POINTS = 2000
 TIME_BUCKETS = 60
@@ -204,9 +205,16 @@ def pareto_axes(index: CampaignIndex) -> list[str]:
     return metrics + [f for f in index.keys("features") if f not in metrics]
 
 
-def _axis_value(node: Any, name: str) -> Any:
-    value = node.metrics.get(name)
-    return node.features.get(name) if value is None else value
+def pareto_defaults(
+    metrics: list[str], x: str | None, y: str | None
+) -> tuple[str | None, str | None]:
+    """The axes the Pareto view plots: x and y when given, else the first metrics (None,
+    None with fewer than two)."""
+    if len(metrics) < 2:
+        return None, None
+    x = x if x in metrics else metrics[0]
+    y = y if y in metrics else next(m for m in metrics if m != x)
+    return x, y
 
 
 def pareto(
@@ -222,13 +230,12 @@ def pareto(
     metrics = pareto_axes(index)
     if len(metrics) < 2:
         return {"metrics": metrics, "x": None, "y": None, "front": [], "others": []}
-    x = x if x in metrics else metrics[0]
-    y = y if y in metrics else next(m for m in metrics if m != x)
+    x, y = pareto_defaults(metrics, x, y)
     sx = 1.0 if x_dir != "min" else -1.0
     sy = 1.0 if y_dir != "min" else -1.0
     pts = []
     for n in index.evaluated():
-        vx, vy = _axis_value(n, x), _axis_value(n, y)
+        vx, vy = axis_value(n, x), axis_value(n, y)
         if n.correct and vx is not None and vy is not None:
             pts.append((float(vx), float(vy), n.id))
     # sweep: best x first; a point is on the front when its y beats every y seen before

@@ -19,7 +19,8 @@ in-memory index, which any request about the campaign starts loading in the back
 /api/campaigns/<c>/lineage?max_nodes&filters  overview subgraph (best ancestry + top)
 /api/programs/<id>                           one program in full
 /api/programs/<id>/diff[?parent=ID]          unified diffs against its parents
-/api/programs/<id>/lineage?depth&down&max_nodes&filters   neighbourhood subgraph
+/api/programs/<id>/lineage?depth&down&max_nodes&filters[&campaign=C]   neighbourhood
+                                             subgraph (404 when not in campaign C)
 
 Query parameters are parsed by dashboards/params.py: a malformed one is a 400 naming it and
 what it must be; an id no row can have (too large for SQLite) is a 404 like a missing one.
@@ -33,7 +34,7 @@ from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from typing import Any
 
-from dashboards import aggregate, direct, lineage, params, program
+from dashboards import aggregate, direct, lineage, objectives, params, program, run_state
 from dashboards.index import CampaignIndex
 from dashboards.indexes import Indexes
 from db.records import CampaignRecord, ProgramRecord
@@ -49,7 +50,7 @@ class NotFound(LookupError):
 
 BadRequest = params.BadRequest  # a malformed query parameter: HTTP 400
 ORDERS = ("asc", "desc")
-DIRECTIONS = ("max", "min")
+DIRECTIONS = objectives.DIRECTIONS
 _int = params.integer
 
 
@@ -170,6 +171,7 @@ class Api:
             "cursor": done[-1].eval_seq if done else 0,
             "version": index.version,
             "status": index.status,
+            "stale": run_state.stale(self.storage, record),
             "counts": index.counts,
             "new": len(new),
             "programs": [n.row() for n in reversed(new[-50:])],
@@ -201,28 +203,17 @@ class Api:
         metrics = aggregate.pareto_axes(index)
         x, y = (params.choice(query, k, metrics) for k in ("x", "y"))
         # Unless asked for others, the problem's own objectives in their own senses (an
-        # AutoNumerics front is error vs operations, not its first two metrics: c0, c1).
-        sense = index.cached("objectives", lambda: self._objectives(record))
+        # AutoNumerics front is error vs operations, not its first two metrics: c0, c1);
+        # an undeclared metric's sense is guessed from the score (dashboards/objectives.py)
+        sense = index.cached("objectives", lambda: objectives.declared(self.storage, record))
         declared = [m for m in sense if m in metrics]
         if x is None and y is None and len(declared) >= 2:
             x, y = declared[:2]
-        x_dir = params.choice(query, "x_dir", DIRECTIONS, sense.get(x or "", "max"))
-        y_dir = params.choice(query, "y_dir", DIRECTIONS, sense.get(y or "", "max"))
-        return aggregate.pareto(index, x, y, x_dir or "max", y_dir or "max")
-
-    def _objectives(self, record: CampaignRecord) -> dict[str, str]:
-        """metric -> "min"/"max" as the campaign's problem declared them at start (the
-        "started" event's "objectives"; empty for a campaign started without them)."""
-        for event in self.storage.events(record.id, "started")[:1]:
-            pairs = event.payload.get("objectives") or []
-            return {
-                str(name): sense
-                for name, sense in (
-                    p for p in pairs if isinstance(p, (list, tuple)) and len(p) == 2
-                )
-                if sense in DIRECTIONS
-            }
-        return {}
+        asked = x is not None or y is not None  # axes asked for: undeclared ones are "max"
+        x, y = aggregate.pareto_defaults(metrics, x, y)
+        given = tuple(params.choice(query, k, DIRECTIONS) for k in ("x_dir", "y_dir"))
+        x_dir, y_dir, guessed = objectives.directions(index, (x, y), given, sense, guess=not asked)
+        return {**aggregate.pareto(index, x, y, x_dir, y_dir), "guessed": guessed}
 
     def llm(self, query: Mapping[str, str], key: str) -> Any:
         _, index = self._campaign(key)
@@ -283,6 +274,15 @@ class Api:
         max_nodes = _max_nodes(query)
         filters = lineage.Filters.parse(query)
         record, graph = self._program(pid)
+        if query.get("campaign"):  # the lineage page of one campaign asks only about its own
+            wanted = self._record(query["campaign"])
+            if wanted.id != record.campaign_id:
+                owner = self.storage.get_campaign(record.campaign_id)
+                name = owner.name if owner is not None else record.campaign_id
+                raise NotFound(
+                    f"program {record.id} is not in campaign {wanted.name!r} but in "
+                    f"{name!r}: open /campaigns/{record.campaign_id}/lineage?program={record.id}"
+                )
         return lineage.neighbourhood(graph, record.id, depth, down, max_nodes, filters)
 
 

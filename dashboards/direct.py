@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from dashboards import run_state
 from dashboards.index import CampaignIndex, Node, ts
 from db.records import PARENT, SECOND_PARENT, CampaignRecord, EdgeRecord
 from db.storage import ANCESTRY_KINDS, Storage
@@ -192,6 +193,9 @@ def summary(
         "name": record.name,
         "problem": record.problem,
         "status": record.status,
+        # stored as running, but no controller holds its lease (killed): "interrupted?"
+        "stale": run_state.stale(storage, record),
+        "reason": run_state.end_reason(storage, record),  # why it ended, once it has
         "programs": counts.get("programs", 0),
         "evaluated": counts.get("evaluated", 0),
         "pending": counts.get("pending", 0),

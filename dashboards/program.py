@@ -14,6 +14,7 @@ import keyword
 import tokenize
 from typing import Any
 
+from dashboards import run_state
 from dashboards.index import ts
 from dashboards.lineage import GraphSource
 from db.records import ProgramRecord
@@ -145,7 +146,13 @@ def detail(storage: Storage, source: GraphSource, program: ProgramRecord) -> dic
     best = source.best()
     return {
         "id": program.id,
-        "campaign": {"id": program.campaign_id, "name": campaign.name if campaign else None},
+        "campaign": {
+            "id": program.campaign_id,
+            "name": campaign.name if campaign else None,
+            "status": campaign.status if campaign else None,
+            # stored as running, but no controller runs it: a pending program waits for a resume
+            "stale": campaign is not None and run_state.stale(storage, campaign),
+        },
         "code": program.code,
         "tokens": highlight(program.code),
         "generation": program.generation,

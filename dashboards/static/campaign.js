@@ -18,7 +18,11 @@
 
   function header(info) {
     const box = EF.E("div", { id: "summary" });
-    box.appendChild(EF.E("h1", {}, info.name, " ", EF.badge(info.status)));
+    box.appendChild(EF.E("h1", {}, info.name, " ", EF.statusBadge(info)));
+    if (info.stale) {
+      box.appendChild(EF.E("p", { class: "warn", id: "stale-note", text: "No controller is running this campaign: it is stored as running, " +
+        "but no controller has renewed its lease (killed?). `evolve resume " + info.name + "` continues it." }));
+    }
     const best = info.best_program ? EF.E("a", { href: "/programs/" + info.best_program, id: "best-link", text: EF.num(info.best_score) + " (#" + info.best_program + ")" }) : "–";
     box.appendChild(EF.E("div", { class: "stats" },
       EF.stat("problem", info.problem),
@@ -29,6 +33,8 @@
       EF.stat("LLM spend", info.llm_calls ? EF.money(info.spend_usd) + " · " + info.llm_calls + " calls" : "none"),
       EF.stat("started", EF.time(info.created_at)),
       EF.stat("finished", EF.time(info.finished_at)),
+      info.reason ? EF.E("div", { class: "stat", id: "end-reason" }, EF.E("span", { class: "k", text: "ended because" }),
+        EF.E("span", { class: "v", text: EF.reasonText(info.reason) })) : null,
     ));
     box.appendChild(EF.E("p", { class: "links" },
       EF.E("a", { href: "/campaigns/" + info.id + "/lineage", id: "lineage-link", text: "Lineage graph →" }),
@@ -55,7 +61,19 @@
     ));
   }
 
-  const fmtS = (t) => EF.duration(t);
+  const fmtS = (t) => (t === 0 ? "0 s" : EF.duration(t));
+  // "yet" only while something may still come
+  const noneYet = (what) => what + (state.info && state.info.status === "running" && !state.info.stale ? " yet." : ".");
+
+  // The y range of the best-score charts: from a little below where the best score started,
+  // so that a few very bad evaluations (or an island's bad first program) do not flatten the
+  // progress into a line; lower points are drawn on the bottom edge, and the chart says so.
+  function scoreFloor(best) {
+    if (!best || !best.length) return null;
+    const first = best[0][1], last = best[best.length - 1][1];
+    const span = Math.max(last - first, Math.abs(first) * 0.1, 1e-9);
+    return first - span;
+  }
 
   async function loadSeries() {
     // partial=1: while the campaign's index loads, the server answers the best score over
@@ -65,7 +83,7 @@
     Charts.line(slots["best-eval"], [
       s.partial ? null : { name: "score of an evaluation (best per bucket)", points: s.scores, color: "#9aa5b8", dots: true },
       { name: "best so far", points: s.best_by_eval, color: "#2f6fde", step: true },
-    ].filter(Boolean), { xLabel: "evaluations", label: "best score over evaluations", empty: "No correct evaluation yet." });
+    ].filter(Boolean), { xLabel: "evaluations", xInteger: true, yFloor: scoreFloor(s.best_by_eval), label: "best score over evaluations", empty: noneYet("No correct evaluation") });
     if (s.partial) {
       for (const k of ["best-time", "islands", "outcomes", "rate"]) {
         EF.clear(slots[k]).appendChild(EF.E("p", { class: "muted loading", text: "loading…" }));
@@ -75,17 +93,17 @@
     }
     EF.clear(slots["best-time"]);
     Charts.line(slots["best-time"], [{ name: "best so far", points: s.best_by_time, color: "#1c8c4e", step: true }],
-      { xLabel: "time since start", xFormat: fmtS, label: "best score over time", empty: "No correct evaluation yet." });
+      { xLabel: "time since start", xFormat: fmtS, xMin: 0, label: "best score over time", empty: noneYet("No correct evaluation") });
     EF.clear(slots.islands);
     Charts.line(slots.islands, Object.entries(s.per_island).map(([k, pts], i) => (
       { name: "island " + k, points: pts, color: EF.palette[i % EF.palette.length], step: true })),
-    { xLabel: "evaluations", label: "per-island progress", empty: "No correct evaluation yet." });
+    { xLabel: "evaluations", xInteger: true, yFloor: scoreFloor(s.best_by_eval), label: "per-island progress", empty: noneYet("No correct evaluation") });
     EF.clear(slots.outcomes);
-    Charts.stacked(slots.outcomes, s.buckets, s.outcomes, { color: EF.outcomeColor, bucketWidth: s.bucket_s, xFormat: fmtS, xLabel: "time since start", label: "outcomes over time" });
+    Charts.stacked(slots.outcomes, s.buckets, s.outcomes, { color: EF.outcomeColor, bucketWidth: s.bucket_s, xFormat: fmtS, xLabel: "time since start", label: "outcomes over time", empty: noneYet("No evaluation") });
     EF.clear(slots.rate);
-    slots.rate.appendChild(EF.E("p", { class: "muted", text: "mean " + EF.num(s.mean_rate, 2) + " evaluations/s over " + s.evaluations + " evaluations" }));
+    slots.rate.appendChild(EF.E("p", { class: "muted", text: "mean " + EF.num(s.mean_rate, 2) + " evaluations/s over " + s.evaluations + (s.evaluations === 1 ? " evaluation" : " evaluations") }));
     Charts.line(slots.rate, [{ name: "evaluations/s", points: s.buckets.map((b, i) => [b, s.rate[i]]), color: "#9b4dca" }],
-      { xLabel: "time since start", xFormat: fmtS, label: "evaluations per second" });
+      { xLabel: "time since start", xFormat: fmtS, xMin: 0, label: "evaluations per second" });
   }
 
   function selector(label, options, value, onchange) {
@@ -123,6 +141,11 @@
       selector("y", p.metrics, p.y, (v) => { paretoState.y = v; loadPareto(); }),
       selector("", ["max", "min"], p.y_dir, (v) => { paretoState.y_dir = v; loadPareto(); })));
     Charts.scatter(box, p.others, p.front, { xName: p.x, yName: p.y, xLabel: p.x + " (" + p.x_dir + ") vs " + p.y + " (" + p.y_dir + ")", empty: "No correct program has both metrics." });
+    if (p.guessed && p.guessed.length) {
+      box.appendChild(EF.E("p", { class: "muted", id: "pareto-guessed", text: "The problem declares no objectives: " +
+        p.guessed.map((a) => p[a]).join(" and ") + " " + (p.guessed.length > 1 ? "are" : "is") +
+        " maximised or minimised as it moves with the score (pick other senses above)." }));
+    }
   }
 
   async function loadLlm() {
@@ -142,6 +165,11 @@
     ];
     box.appendChild(EF.E("p", {}, "total " + EF.money(l.total.cost_usd) + " over " + l.total.calls + " calls, " +
       (l.total.prompt_tokens + l.total.completion_tokens) + " tokens"));
+    // how the calls ended: ok, or the failure class that cost a call (no_block, duplicate, ...)
+    const outcomes = Object.entries(l.outcomes || {}).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    if (outcomes.length) {
+      box.appendChild(EF.E("p", { class: "muted", id: "llm-outcomes", text: "outcomes: " + outcomes.map(([k, n]) => k + " " + n).join(" · ") }));
+    }
     box.appendChild(EF.table(cols("model"), Object.entries(l.by_model)));
     box.appendChild(EF.E("div", { class: "muted", text: "by operator" }));
     box.appendChild(EF.table(cols("operator"), Object.entries(l.by_operator)));
@@ -198,13 +226,15 @@
 
   async function poll() {
     const u = await EF.api(base + "/updates", { since: state.cursor });
-    if (u.new > 0 || u.status !== state.status) {
+    if (u.new > 0 || u.status !== state.status || u.stale !== state.stale) {
       state.cursor = u.cursor;
       state.status = u.status;
+      state.stale = u.stale;
       await refreshAll();
       const recent = await EF.api(base + "/updates", { since: Math.max(0, u.cursor - 10) });
       renderRecent(recent.programs);
     }
+    if (u.status === "running" && u.stale) return "interrupted?";  // polled: a resume shows up
     return u.status === "running";
   }
 
@@ -213,6 +243,7 @@
       const info = await EF.api(base);
       state.info = info;
       state.status = info.status;
+      state.stale = info.stale;
       state.cursor = info.cursor;
       layout(info);
       await refreshAll();

@@ -5,6 +5,14 @@
   const main = document.getElementById("main");
   EF.crumbs({ text: "campaigns" });
 
+  // the status, and why it ended when that was not its budget (as `evolve status` does)
+  const PLAIN = ["budget", "time_limit", "interrupted"];
+  function statusCell(r) {
+    const badge = EF.statusBadge(r);
+    if (!r.reason || PLAIN.includes(r.reason)) return badge;
+    return EF.E("span", { class: "status-cell" }, badge, " ", EF.E("span", { class: "muted reason", text: EF.reasonText(r.reason) }));
+  }
+
   function render(data) {
     EF.clear(main);
     main.appendChild(EF.E("h1", { text: "Campaigns" }));
@@ -16,7 +24,7 @@
     const columns = [
       { label: "name", get: (r) => EF.E("a", { href: "/campaigns/" + r.id, text: r.name, class: "campaign-link" }) },
       { label: "problem", get: (r) => r.problem },
-      { label: "status", get: (r) => EF.badge(r.status) },
+      { label: "status", get: (r) => statusCell(r) },
       { label: "evaluations", num: true, get: (r) => r.evaluated + (r.budget ? " / " + r.budget : "") },
       { label: "best score", num: true, get: (r) => r.best_program ? EF.E("a", { href: "/programs/" + r.best_program, text: EF.num(r.best_score) }) : "–" },
       { label: "LLM spend", num: true, get: (r) => r.llm_calls ? EF.money(r.spend_usd) : "–" },
@@ -30,7 +38,7 @@
   async function load() {
     const data = await EF.api("/api/campaigns");
     render(data);
-    return data.campaigns.some((c) => c.status === "running");
+    return data.campaigns.some((c) => c.status === "running" && !c.stale);  // a killed one is not live
   }
 
   load().then((running) => {

@@ -14,20 +14,33 @@ Charts.S = function (tag, attrs, ...children) {
 
 Charts.title = (text) => { const t = document.createElementNS(SVGNS, "title"); t.textContent = text; return t; };
 
-function ticks(lo, hi, n) {
-  if (!(hi > lo)) return [lo];
+// Round tick values between lo and hi, about n of them; whole numbers only with `integer`
+// (an axis of evaluations has no 0.5). out.step is their spacing.
+function ticks(lo, hi, n, integer) {
+  if (!(hi > lo)) return Object.assign([lo], { step: 1 });
   const step0 = (hi - lo) / n, mag = Math.pow(10, Math.floor(Math.log10(step0)));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= step0) || step0;
+  let step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= step0) || step0;
+  if (integer) step = Math.max(1, Math.round(step));
   const out = [];
   for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
-  return out;
+  return Object.assign(out, { step });
 }
 
+// A tick's label with as many decimals as its spacing needs: 0.5, not 0.500.
+function tickLabel(v, step) {
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return EF.num(v, 2);
+  const decimals = Math.min(6, Math.max(0, -Math.floor(Math.log10(step) + 1e-9)));
+  return v.toFixed(decimals);
+}
+
+// [lo, hi] of the values, padded; one value v is shown on [v - 1, v + 1], or from 0 when
+// v >= 0 (a time or a count is never negative)
 function extent(values, pad) {
   let lo = Infinity, hi = -Infinity;
   for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
   if (lo === Infinity) return [0, 1];
-  if (lo === hi) { lo -= 1; hi += 1; }
+  if (lo === hi) { lo = lo >= 0 ? Math.max(0, lo - 1) : lo - 1; hi += 1; }
   const p = (hi - lo) * (pad || 0);
   return [lo - p, hi + p];
 }
@@ -37,17 +50,20 @@ function frame(svg, xs, ys, opts) {
   const W = 640, H = 240, m = { l: 62, r: 12, t: 10, b: 30 };
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.setAttribute("class", "chart");
-  const [x0, x1] = opts.xDomain || extent(xs, 0);
+  let [x0, x1] = opts.xDomain || extent(xs, 0);
+  if (opts.xMin !== undefined && x0 < opts.xMin) x0 = opts.xMin;
   const [y0, y1] = opts.yDomain || extent(ys, 0.05);
   const sx = (v) => m.l + ((v - x0) / (x1 - x0 || 1)) * (W - m.l - m.r);
   const sy = (v) => H - m.b - ((v - y0) / (y1 - y0 || 1)) * (H - m.t - m.b);
-  for (const t of ticks(y0, y1, 5)) {
+  const yt = ticks(y0, y1, 5, opts.yInteger);
+  for (const t of yt) {
     svg.appendChild(Charts.S("line", { class: "grid", x1: m.l, x2: W - m.r, y1: sy(t), y2: sy(t) }));
-    svg.appendChild(Charts.S("text", { x: m.l - 6, y: sy(t) + 4, "text-anchor": "end" }, EF.num(t, 3)));
+    svg.appendChild(Charts.S("text", { class: "ytick", x: m.l - 6, y: sy(t) + 4, "text-anchor": "end" }, tickLabel(t, yt.step)));
   }
-  for (const t of ticks(x0, x1, 6)) {
-    svg.appendChild(Charts.S("text", { x: sx(t), y: H - m.b + 16, "text-anchor": "middle" },
-      opts.xFormat ? opts.xFormat(t) : EF.num(t, 2)));
+  const xt = ticks(x0, x1, 6, opts.xInteger);
+  for (const t of xt) {
+    svg.appendChild(Charts.S("text", { class: "xtick", x: sx(t), y: H - m.b + 16, "text-anchor": "middle" },
+      opts.xFormat ? opts.xFormat(t) : tickLabel(t, xt.step)));
   }
   svg.appendChild(Charts.S("line", { class: "axis", x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }));
   svg.appendChild(Charts.S("line", { class: "axis", x1: m.l, x2: m.l, y1: m.t, y2: H - m.b }));
@@ -64,6 +80,8 @@ function legend(items) {
 }
 
 // series: [{name, points: [[x, y]...], color, step, dots}]
+// opts.yFloor: the y axis starts there when some points are lower; those are drawn on the
+// bottom edge (hollow, their value in the tooltip) and a note under the chart counts them.
 Charts.line = function (container, series, opts) {
   opts = opts || {};
   const all = series.flatMap((s) => s.points);
@@ -71,19 +89,28 @@ Charts.line = function (container, series, opts) {
     container.appendChild(EF.E("p", { class: "empty", text: opts.empty || "No data yet." }));
     return;
   }
+  const floor = opts.yFloor;
+  const below = floor === null || floor === undefined ? [] : all.filter((p) => p[1] < floor);
+  const clip = below.length ? (v) => Math.max(v, floor) : (v) => v;
   const svg = Charts.S("svg", { role: "img", "aria-label": opts.label || "chart" });
-  const f = frame(svg, all.map((p) => p[0]), all.map((p) => p[1]), opts);
+  const f = frame(svg, all.map((p) => p[0]), all.map((p) => clip(p[1])), opts);
   for (const s of series) {
     if (!s.points.length) continue;
     if (s.dots) {
       const g = Charts.S("g", { fill: s.color, "fill-opacity": 0.35 });
-      for (const p of s.points) g.appendChild(Charts.S("circle", { cx: f.sx(p[0]), cy: f.sy(p[1]), r: 2 }));
+      for (const p of s.points) {
+        const low = p[1] < clip(p[1]);
+        const c = Charts.S("circle", { cx: f.sx(p[0]), cy: f.sy(clip(p[1])), r: 2, class: low ? "below" : null,
+          fill: low ? "none" : null, stroke: low ? s.color : null });
+        if (low) c.appendChild(Charts.title(`${EF.num(p[1])} at ${EF.num(p[0], 2)} (below the axis)`));
+        g.appendChild(c);
+      }
       svg.appendChild(g);
       continue;
     }
     let d = "";
     s.points.forEach((p, i) => {
-      const x = f.sx(p[0]), y = f.sy(p[1]);
+      const x = f.sx(p[0]), y = f.sy(clip(p[1]));
       if (i === 0) d += `M${x},${y}`;
       else d += s.step ? `H${x}V${y}` : `L${x},${y}`;
     });
@@ -91,12 +118,17 @@ Charts.line = function (container, series, opts) {
     path.appendChild(Charts.title(s.name));
     svg.appendChild(path);
     const last = s.points[s.points.length - 1];
-    const end = Charts.S("circle", { cx: f.sx(last[0]), cy: f.sy(last[1]), r: 3, fill: s.color });
+    const end = Charts.S("circle", { cx: f.sx(last[0]), cy: f.sy(clip(last[1])), r: 3, fill: s.color });
     end.appendChild(Charts.title(`${s.name}: ${EF.num(last[1])} at ${EF.num(last[0], 2)}`));
     svg.appendChild(end);
   }
   container.appendChild(svg);
   if (series.length > 1) container.appendChild(legend(series.filter((s) => s.points.length)));
+  if (below.length) {
+    const lowest = Math.min(...below.map((p) => p[1]));
+    container.appendChild(EF.E("p", { class: "muted below-note", text: `${below.length} point${below.length > 1 ? "s" : ""} ` +
+      `below ${EF.num(floor)} (the lowest ${EF.num(lowest)}) drawn on the bottom edge, to keep the progress readable` }));
+  }
 };
 
 // Stacked bars: buckets (x starts), layers {name: counts[]}
@@ -111,7 +143,7 @@ Charts.stacked = function (container, buckets, layers, opts) {
   const width = opts.bucketWidth || (buckets.length > 1 ? buckets[1] - buckets[0] : 1);
   const svg = Charts.S("svg", { role: "img", "aria-label": opts.label || "stacked bars" });
   const f = frame(svg, [buckets[0], buckets[buckets.length - 1] + width], [0, ...totals],
-    { yDomain: [0, Math.max(1, ...totals) * 1.05], xFormat: opts.xFormat, xLabel: opts.xLabel });
+    { yDomain: [0, Math.max(1, ...totals) * 1.05], yInteger: true, xFormat: opts.xFormat, xLabel: opts.xLabel });
   buckets.forEach((b, i) => {
     let acc = 0;
     for (const n of names) {

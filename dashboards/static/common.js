@@ -81,6 +81,25 @@ EF.duration = function (s) {
 
 EF.badge = (text, cls) => EF.E("span", { class: "badge " + (cls || text || ""), text: text || "–" });
 
+// A campaign's status; one stored as running that no controller runs (its lease expired:
+// killed) reads "interrupted?", as in `evolve status`.
+EF.STALE_HINT = "stored as running, but no controller has renewed its lease: killed? `evolve resume NAME` continues it";
+EF.statusBadge = function (c) {
+  if (!c.stale) return EF.badge(c.status);
+  const b = EF.badge("interrupted?", "interrupted stale");
+  b.title = EF.STALE_HINT.replace("NAME", c.name);
+  return b;
+};
+
+// Why a campaign ended (its terminal event's reason), in words.
+EF.REASONS = {
+  budget: "its evaluation budget was spent", time_limit: "its time limit was reached",
+  interrupted: "it was interrupted (Ctrl-C or SIGTERM)", initial_failed: "its initial program failed",
+  stalled: "it stalled: no new program could be proposed", llm_budget: "its LLM budget was spent",
+  llm_unavailable: "no LLM model could be used", already_finished: "it had already finished",
+};
+EF.reasonText = (reason) => (reason ? EF.REASONS[reason] || reason : "");
+
 EF.crumbs = function (...items) {
   const nav = EF.clear(document.getElementById("crumbs"));
   items.forEach((it, i) => {
@@ -122,7 +141,8 @@ EF.showError = function (el, err) {
   el.appendChild(EF.E("p", { class: "error", text: "Could not load: " + err.message }));
 };
 
-// Polls fn every ms while the tab is visible; shows the "live" marker.
+// Polls fn every ms while the tab is visible; shows the "live" marker. fn returns false
+// to stop, or a string to keep polling with that marker instead of "live".
 EF.poll = function (fn, ms) {
   const marker = document.getElementById("live");
   let timer = null;
@@ -132,7 +152,9 @@ EF.poll = function (fn, ms) {
     if (!document.hidden) {
       try {
         const more = await fn();
-        if (marker) { marker.hidden = false; marker.className = "live"; marker.textContent = "live"; }
+        // a string: still polled, but not live (a campaign whose controller is gone)
+        if (marker && typeof more === "string") { marker.hidden = false; marker.className = "live off"; marker.textContent = more; }
+        else if (marker) { marker.hidden = false; marker.className = "live"; marker.textContent = "live"; }
         if (more === false) { stopped = true; if (marker) { marker.className = "live off"; marker.textContent = "finished"; } return; }
       } catch (e) {
         if (marker) { marker.hidden = false; marker.className = "live off"; marker.textContent = "offline"; }

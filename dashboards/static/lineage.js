@@ -19,6 +19,8 @@
     max_score: q.get("max_score") || "",
   };
   let cy = null, info = null, graph = null;
+  // the newest evaluation (eval_seq) when the graph was loaded, and the newest seen since
+  let loadedCursor = 0, latestCursor = 0;
 
   const EDGE_STYLE = {
     parent: { color: "#495057", style: "solid", label: "parent" },
@@ -119,7 +121,8 @@
     const box = EF.clear(document.getElementById("side"));
     if (!n) {
       box.appendChild(EF.E("h2", { text: graph.focus && st.program ? "Neighbourhood of #" + graph.focus : "Campaign overview" }));
-      box.appendChild(EF.E("p", { class: "muted", text: graph.nodes.length + " programs, " + graph.edges.length + " edges" + (graph.truncated ? " (a subgraph: raise max nodes or pick a program to see more)" : "") }));
+      const count = (n, what) => n + " " + what + (n === 1 ? "" : "s");
+      box.appendChild(EF.E("p", { class: "muted", id: "graph-count", text: count(graph.nodes.length, "program") + ", " + count(graph.edges.length, "edge") + (graph.truncated ? " (a subgraph: raise max nodes or pick a program to see more)" : "") }));
       box.appendChild(EF.E("p", { class: "muted", text: "Click a program for details; double-click to centre the graph on it." }));
       box.appendChild(legend());
       return;
@@ -159,13 +162,14 @@
     status.textContent = "loading…";
     try {
       graph = st.program
-        ? await EF.api("/api/programs/" + encodeURIComponent(st.program) + "/lineage", Object.assign({ depth: st.depth, down: st.down }, filters))
+        ? await EF.api("/api/programs/" + encodeURIComponent(st.program) + "/lineage", Object.assign({ depth: st.depth, down: st.down, campaign: info.id }, filters))
         : await EF.api("/api/campaigns/" + encodeURIComponent(key) + "/lineage", filters);
     } catch (e) {
       status.textContent = "Could not load: " + e.message;
       return;
     }
     status.textContent = "";
+    loadedCursor = latestCursor;
     if (cy) cy.destroy();
     cy = cytoscape({
       container: document.getElementById("cy"),
@@ -198,14 +202,15 @@
     main.appendChild(EF.E("p", { id: "graph-status", class: "muted" }));
     main.appendChild(EF.E("div", { class: "graph-wrap" }, EF.E("div", { id: "cy" }), EF.E("aside", { id: "side", class: "side" })));
     if (typeof cytoscape === "undefined") { EF.showError(main, new Error("the graph library did not load")); return; }
+    latestCursor = info.cursor;
     await reload();
     if (info.status === "running") {
-      let cursor = info.cursor;
       EF.poll(async () => {
-        const u = await EF.api("/api/campaigns/" + info.id + "/updates", { since: cursor });
+        const u = await EF.api("/api/campaigns/" + info.id + "/updates", { since: latestCursor });
         if (u.new > 0) {
-          cursor = u.cursor;
-          document.getElementById("graph-status").textContent = u.new + " new evaluations: ";
+          latestCursor = u.cursor;
+          const fresh = latestCursor - loadedCursor;  // since the graph was drawn, not since the last poll
+          document.getElementById("graph-status").textContent = fresh + " new evaluation" + (fresh === 1 ? "" : "s") + ": ";
           document.getElementById("graph-status").appendChild(EF.E("a", { href: "#", text: "refresh the graph", onclick: (e) => { e.preventDefault(); reload(); } }));
         }
         return u.status === "running";

@@ -30,6 +30,15 @@
     return EF.E("table", { class: "kv" }, entries.map(([k, v]) => EF.E("tr", {}, EF.E("td", { text: k }), EF.E("td", { class: "num", text: EF.num(v) }))));
   }
 
+  // a stage's feedback, cut to one short line in the table; the whole text on hover
+  function stageFeedback(text) {
+    const line = text.split("\n")[0].slice(0, 80);
+    return EF.E("span", { class: "stage-feedback", title: text, text: line === text ? line : line + " …" });
+  }
+
+  // whether its campaign may still add to it: running, with a controller
+  const live = (p) => p.campaign.status === "running" && !p.campaign.stale;
+
   function relatives(list, empty) {
     if (!list.length) return EF.E("p", { class: "empty", text: empty });
     return EF.table([
@@ -86,7 +95,7 @@
         EF.E("p", { class: "muted", text: `${p.held_out.outcome} · score ${EF.num(p.held_out.score)} · scored when the campaign ended, never selected on` }),
         EF.E("pre", { class: "text", text: p.held_out.detail || "" })))] : []),
       EF.card("Parents", relatives(p.parents, "No parents.")),
-      EF.card("Children", relatives(p.children, "No children yet."))));
+      EF.card("Children", relatives(p.children, live(p) ? "No children yet." : "No children."))));
 
     const stages = p.evaluations.length ? EF.table([
       { label: "stage", get: (e) => e.stage },
@@ -98,12 +107,17 @@
       { label: "attempt", num: true, get: (e) => e.attempt },
       { label: "isolation", get: (e) => e.isolation },
       { label: "at", get: (e) => e.created_at.replace("T", " ").slice(0, 19) },
-      { label: "feedback", get: (e) => (e.feedback || "").slice(0, 80) },
-    ], p.evaluations) : EF.E("p", { class: "empty", text: "Not evaluated yet." });
+      { label: "feedback", get: (e) => stageFeedback(e.feedback || "") },
+    ], p.evaluations) : EF.E("p", { class: "empty", id: "not-evaluated", text: p.campaign.stale
+      ? "Not evaluated: its campaign's controller is gone (killed?); `evolve resume " + p.campaign.name + "` evaluates it."
+      : live(p) ? "Not evaluated yet." : "Not evaluated: its campaign stopped before it was." });
     const evalCard = EF.E("section", { class: "card wide", id: "evaluations" }, EF.E("h2", { text: "Evaluation stages" }), stages);
 
     const llmCard = EF.E("section", { class: "card wide", id: "llm" }, EF.E("h2", { text: "LLM call" }));
-    if (!p.llm_calls.length) llmCard.appendChild(EF.E("p", { class: "empty", text: "Made by a genetic operator: no LLM call." }));
+    if (!p.llm_calls.length) {
+      llmCard.appendChild(EF.E("p", { class: "empty", id: "no-llm", text: p.operator === "initial"
+        ? "An initial program: no LLM call made it." : "Made by " + p.operator + ": no LLM call." }));
+    }
     for (const c of p.llm_calls) {
       llmCard.appendChild(EF.E("p", { class: "muted", text: `${c.model} · ${c.outcome} · ${c.prompt_tokens}+${c.completion_tokens} tokens · ` +
         `${EF.money(c.cost_usd)} · ${EF.duration(c.latency_s)}` + (c.attempt > 1 ? ` · attempt ${c.attempt}` : "") }));
@@ -123,6 +137,9 @@
   }
 
   load().then((p) => {
-    if (p.status === "pending") EF.poll(async () => (await load()).status === "pending", 2000);
+    // a pending program's page reloads once it is evaluated (also after a resume); not
+    // polled when its campaign ended (stopped at its time limit: only a resume evaluates it)
+    const waiting = (q) => q.status !== "pending" ? false : q.campaign.stale ? "interrupted?" : true;
+    if (p.status === "pending" && p.campaign.status === "running") EF.poll(async () => waiting(await load()), 2000);
   }).catch((e) => EF.showError(main, e));
 })();

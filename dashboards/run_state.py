@@ -1,0 +1,45 @@
+"""What the stored status alone does not say: whether a campaign stored as "running" still
+has a controller, and why an ended campaign ended. Read through Storage only (the campaign's
+lease and its terminal event), never through the controller's code.
+
+A controller holds its campaign's lease and renews it every few seconds (30 s leases, see
+README "One controller per campaign"); a campaign stored as running whose lease is free or
+expired was left by a controller that was killed (kill -9, a power cut): `evolve status`
+shows it as "interrupted?" and `evolve resume NAME` continues it. The dashboard says the
+same, without the check `evolve status` adds for a dead process on its own host: the
+dashboard may run on another machine, so a lease is trusted until it expires.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from db.records import CampaignRecord
+from db.storage import Storage
+
+# A new campaign is stored as running a moment before its controller takes the lease.
+NEW_CAMPAIGN_GRACE_S = 10.0
+TERMINAL = ("finished", "failed", "interrupted")
+
+
+def stale(storage: Storage, record: CampaignRecord, now: datetime | None = None) -> bool:
+    """True for a campaign stored as running that no controller runs: its lease expired, or
+    was never taken (or was freed) though the campaign is older than NEW_CAMPAIGN_GRACE_S.
+    One indexed read; False for any other status."""
+    if record.status != "running":
+        return False
+    now = now or datetime.now(UTC)
+    holder = storage.lease_holder(record.id)
+    if holder is not None:
+        return holder.until < now
+    return (now - record.created_at).total_seconds() > NEW_CAMPAIGN_GRACE_S
+
+
+def end_reason(storage: Storage, record: CampaignRecord) -> str | None:
+    """Why an ended campaign ended: its last terminal event's reason ("budget",
+    "time_limit", "initial_failed", "stalled", "llm_budget", ...); None while running."""
+    if record.status not in TERMINAL:
+        return None
+    events = storage.events(record.id, record.status)
+    reason = events[-1].payload.get("reason") if events else None
+    return str(reason) if reason else None
