@@ -216,6 +216,8 @@ class Proposer:
                     "detail": "the child equals a program already proposed",
                 },
             )
+            if self.proposals.llm is not None:
+                self.proposals.llm.reclassify(str(call.get("outcome", "")), "duplicate")
             self.proposals.failed(request)
         else:
             self.proposals.made(program.id, request)

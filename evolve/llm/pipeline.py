@@ -237,6 +237,14 @@ class LLMPipeline:
         self.costed += tokens > 0
         self.outcomes[str(call.get("outcome", ""))] += 1
 
+    def reclassify(self, old: str, new: str) -> None:
+        """A call accounted as ``old`` is stored as ``new`` (an ok reply whose child was a
+        duplicate): the summary's counts match the llm_calls rows."""
+        self.outcomes[old] -= 1
+        self.outcomes[new] += 1
+        if not self.outcomes[old]:
+            del self.outcomes[old]
+
     def break_model(self, label: str, why: str) -> None:
         self.broken.setdefault(label, why)
 

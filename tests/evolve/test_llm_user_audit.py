@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -263,3 +264,14 @@ def test_export_llm_calls_writes_every_call_with_its_cost(db_url: str, server, t
     assert [r["id"] for r in rows] == [c.id for c in stored] and len(rows) >= 3
     assert {"bad_request", "ok"} <= {r["outcome"] for r in rows}
     assert all(r["prompt"] and "cost_usd" in r and "prompt_tokens" in r for r in rows)
+
+
+def test_a_reply_whose_child_is_a_duplicate_is_counted_as_one(db_url: str, server) -> None:
+    same = "```python\ndef f(x):\n    y = x * 0.75\n    return y\n```"
+    server.script(*[Reply(content=same)] * 3)
+    summary = run(db_url, "dups", {"models": [model(server)], "repair": False},
+                  {"llm_rewrite": 1.0}, max_evals=3)  # fmt: skip
+    stored = Counter(c.outcome for c in calls_of(db_url, "dups"))
+    assert stored["duplicate"] >= 1, (stored, summary.llm, summary.rejected)
+    # the run's summary counts the calls as they are stored, not the reply as first seen
+    assert summary.llm["outcomes"] == dict(stored), (summary.llm, stored)
