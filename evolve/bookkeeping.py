@@ -164,6 +164,7 @@ class Bookkeeping:
             p.llm_in_flight = llm.in_flight
             p.llm_calls = llm.calls
             p.llm_failures = {k: v for k, v in llm.outcomes.items() if k != "ok"}
+            p.models_disabled = sorted(llm.broken)
         p.best = self.best.score if self.best else None
         p.best_per_island = self.strategy.best_per_island()
         p.outcomes = dict(self.outcomes)

@@ -17,6 +17,7 @@ class Progress:
     llm_in_flight: int = 0  # LLM requests
     llm_calls: int = 0
     llm_failures: dict[str, int] = field(default_factory=dict)  # LLM calls by failed outcome
+    models_disabled: list[str] = field(default_factory=list)  # their breaker is open
     started: float = field(default_factory=time.monotonic)
     done_at_start: int = 0
     best: float | None = None
@@ -59,6 +60,8 @@ def summary_line(p: Progress) -> str:
         line += f" | LLM: {p.llm_calls} calls, {failed} failed" + (
             f" ({_counts(p.llm_failures)})" if failed else ""
         )
+    if p.models_disabled:  # while it happens, not only in the final summary
+        line += f" | models disabled: {', '.join(p.models_disabled)}"
     return line + (f" | {p.phase}" if p.phase else "")
 
 
@@ -109,7 +112,8 @@ class RichView:
             "\n".join(f"{i}: {_fmt(b)}" for i, b in enumerate(p.best_per_island)),
             (failures or "none")
             + (f"\nproposals rejected: {rejected}" if rejected else "")
-            + (f"\nLLM calls failed: {llm_failed}" if llm_failed else ""),
+            + (f"\nLLM calls failed: {llm_failed}" if llm_failed else "")
+            + (f"\nmodels disabled: {', '.join(p.models_disabled)}" if p.models_disabled else ""),
         )
         return table
 

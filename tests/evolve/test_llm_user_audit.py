@@ -7,6 +7,7 @@ HTML page) say what to change."""
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 from collections import Counter
@@ -14,13 +15,15 @@ from typing import Any
 
 import pytest
 import scripted_server
-from llm_helpers import KEY_ENV, SINE, model, run
+from llm_helpers import KEY_ENV, SINE, model, overrides, run
 from llm_helpers import llm_calls as calls_of
 from scripted_server import Reply
 
 from db import open_storage
 from evolve import api
 from evolve.cli import main
+from evolve.controller import Controller
+from evolve.live import PlainView
 from evolve.llm.client import OpenAIBackend
 from evolve.llm.config import LLMConfig, ModelConfig
 
@@ -275,3 +278,21 @@ def test_a_reply_whose_child_is_a_duplicate_is_counted_as_one(db_url: str, serve
     assert stored["duplicate"] >= 1, (stored, summary.llm, summary.rejected)
     # the run's summary counts the calls as they are stored, not the reply as first seen
     assert summary.llm["outcomes"] == dict(stored), (summary.llm, stored)
+
+
+def test_the_progress_line_shows_a_disabled_model(db_url: str, monkeypatch) -> None:
+    monkeypatch.setenv(KEY_ENV, "k")
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    dead = {"model": "m", "base_url": url, "api_key_env": KEY_ENV, "max_retries": 0}
+    config = overrides(db_url, "deadline", {"models": [dead], "repair": False},
+                       {"llm_diff": 0.5, "ast_mutate": 0.5}, max_evals=25)  # fmt: skip
+    stream = io.StringIO()
+    storage = open_storage(db_url)
+    try:
+        Controller(storage, api.build_config(SINE, config, ()),
+                   view=PlainView(every_s=0.0, stream=stream)).run()  # fmt: skip
+    finally:
+        storage.close()
+    lines = stream.getvalue().splitlines()
+    shown = [i for i, line in enumerate(lines) if "| models disabled: m" in line]
+    assert shown and shown[0] < len(lines) - 1, lines  # while the run goes on
