@@ -209,6 +209,7 @@ def _status_row(storage: Storage, record: CampaignRecord) -> dict[str, Any]:
         "problem": record.problem,
         "status": record.status,
         "reason": ends[-1].payload.get("reason") if ends else None,
+        **{f"llm_{k}": v for k, v in storage.llm_totals(record.id).items()},  # calls, cost_usd
         "stale": record.status == "running" and _controller_gone(storage, record.id),
         "evaluated": counts.get("evaluated", 0),
         "pending": counts.get("pending", 0),

@@ -87,14 +87,17 @@ def format_status(rows: list[dict[str, Any]], db_url: str = DEFAULT_DB) -> str:
     shown = [STALE if r.get("stale") else _state(r) for r in rows]
     name_w = max(32, *(len(r["name"]) for r in rows))
     status_w = max(11, *(len(s) for s in shown))
+    llm = any(r.get("llm_calls") for r in rows)  # a column only where an LLM was used
     lines = [
         f"{'name':{name_w}} {'problem':22} {'status':{status_w}} {'evaluated':>11} {'best':>10}"
+        + (f" {'LLM calls':>9} {'LLM $':>9}" if llm else "")
     ]
     for r, state in zip(rows, shown, strict=True):
         done = f"{r['evaluated']}/{r['budget']}"
         lines.append(
             f"{r['name']:{name_w}} {_clip_left(r['problem'], 22):22} {state:{status_w}} "
             f"{done:>11} {_fmt(r['best_score']):>10}"
+            + (f" {r.get('llm_calls', 0):>9} {r.get('llm_cost_usd', 0.0):>9.4f}" if llm else "")
         )
     lines += [
         f"{r['name']}: stored as running, but no controller runs it (killed?); "

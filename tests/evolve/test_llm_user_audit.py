@@ -20,7 +20,7 @@ from llm_helpers import llm_calls as calls_of
 from scripted_server import Reply
 
 from db import open_storage
-from evolve import api
+from evolve import api, report
 from evolve.cli import main
 from evolve.controller import Controller
 from evolve.live import PlainView
@@ -267,6 +267,14 @@ def test_export_llm_calls_writes_every_call_with_its_cost(db_url: str, server, t
     assert [r["id"] for r in rows] == [c.id for c in stored] and len(rows) >= 3
     assert {"bad_request", "ok"} <= {r["outcome"] for r in rows}
     assert all(r["prompt"] and "cost_usd" in r and "prompt_tokens" in r for r in rows)
+    # `evolve status` shows the spend too
+    (row,) = api.status(db_url, "exported")
+    assert row["llm_calls"] == len(stored) > 0
+    assert row["llm_cost_usd"] > 0
+    assert row["llm_cost_usd"] == pytest.approx(sum(c.cost_usd for c in stored))
+    header, line = report.format_status([row]).splitlines()
+    assert header.endswith("LLM calls     LLM $")
+    assert line.endswith(f"{len(stored):>9} {row['llm_cost_usd']:>9.4f}")
 
 
 def test_a_reply_whose_child_is_a_duplicate_is_counted_as_one(db_url: str, server) -> None:
