@@ -195,7 +195,7 @@ def summary(
         "status": record.status,
         # stored as running, but no controller holds its lease (killed): "interrupted?"
         "stale": run_state.stale(storage, record),
-        "reason": run_state.end_reason(storage, record),  # why it ended, once it has
+        "reason": storage.end_reason(record),  # why it ended, once it has
         "programs": counts.get("programs", 0),
         "evaluated": counts.get("evaluated", 0),
         "pending": counts.get("pending", 0),

@@ -43,9 +43,9 @@ def axis_value(node: Any, name: str) -> Any:
 
 
 def score_sense(index: CampaignIndex, name: str) -> str:
-    """The sense of `name`: "min" when it falls as the score rises over the correct programs (negative rank
-    correlation), else "max" (also when unrelated or too few programs); cached per index
-    version."""
+    """The sense of `name`: "min" when it falls as the score rises over the correct
+    programs (negative rank correlation), else "max" (also when unrelated or too few
+    programs); cached per index version."""
 
     def build() -> str:
         pairs = [

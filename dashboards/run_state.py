@@ -1,6 +1,6 @@
 """What the stored status alone does not say: whether a campaign stored as "running" still
-has a controller, and why an ended campaign ended. Read through Storage only (the campaign's
-lease and its terminal event), never through the controller's code.
+has a controller (why an ended campaign ended is Storage.end_reason). Read through Storage
+only (the campaign's lease), never through the controller's code.
 
 A controller holds its campaign's lease and renews it every few seconds (30 s leases, see
 README "One controller per campaign"); a campaign stored as running whose lease is free or
@@ -19,7 +19,6 @@ from db.storage import Storage
 
 # A new campaign is stored as running a moment before its controller takes the lease.
 NEW_CAMPAIGN_GRACE_S = 10.0
-TERMINAL = ("finished", "failed", "interrupted")
 
 
 def stale(storage: Storage, record: CampaignRecord, now: datetime | None = None) -> bool:
@@ -33,13 +32,3 @@ def stale(storage: Storage, record: CampaignRecord, now: datetime | None = None)
     if holder is not None:
         return holder.until < now
     return (now - record.created_at).total_seconds() > NEW_CAMPAIGN_GRACE_S
-
-
-def end_reason(storage: Storage, record: CampaignRecord) -> str | None:
-    """Why an ended campaign ended: its last terminal event's reason ("budget",
-    "time_limit", "initial_failed", "stalled", "llm_budget", ...); None while running."""
-    if record.status not in TERMINAL:
-        return None
-    events = storage.events(record.id, record.status)
-    reason = events[-1].payload.get("reason") if events else None
-    return str(reason) if reason else None

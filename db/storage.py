@@ -31,8 +31,16 @@ VALUE_FIELDS = ("island", "operator", "outcome", "status", "generation")
 # The event that sets a campaign's budgets after its start ({"max_evals": n, "time_limit_s":
 # s}, written by a resume): a campaign's stored config is never rewritten, so its history stays.
 CONFIG_EVENT = "config"
+TERMINAL_EVENTS = ("finished", "interrupted", "failed")  # a run's end; also the statuses
 BUDGET_KEYS = ("max_evals", "time_limit_s")
 LLM_BUDGET_KEY = "llm.budget_usd"  # a CONFIG_EVENT key too: data["llm"]["budget_usd"]
+
+
+def with_llm_budget(data: Mapping[str, Any], usd: float) -> dict[str, Any]:
+    """A campaign config (a dict) whose [llm] table has the dollar cap ``usd``."""
+    return {**data, "llm": {**(data.get("llm") or {}), "budget_usd": usd}}
+
+
 # The edges an ancestry follows by default: every kind but inspiration.
 ANCESTRY_KINDS = (PARENT, SECOND_PARENT, MIGRATION)
 
@@ -66,10 +74,17 @@ class Storage(abc.ABC):
         for event in self.events(record.id, CONFIG_EVENT):
             data.update({k: v for k, v in event.payload.items() if k in BUDGET_KEYS})
             if LLM_BUDGET_KEY in event.payload:
-                llm = dict(data.get("llm") or {})
-                llm["budget_usd"] = event.payload[LLM_BUDGET_KEY]
-                data["llm"] = llm
+                data = with_llm_budget(data, event.payload[LLM_BUDGET_KEY])
         return data
+
+    def end_reason(self, record: CampaignRecord) -> str | None:
+        """Why an ended campaign ended: its last terminal event's reason ("budget",
+        "time_limit", "initial_failed", "stalled", "llm_budget", ...); None while running."""
+        if record.status not in TERMINAL_EVENTS:
+            return None
+        events = self.events(record.id, record.status)
+        reason = events[-1].payload.get("reason") if events else None
+        return str(reason) if reason else None
 
     @abc.abstractmethod
     def set_campaign_status(self, campaign_id: int, status: str) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from db.records import CampaignRecord
-from db.storage import Storage
+from db.storage import Storage, with_llm_budget
 from evaluators.registry import broken_plugins, make_problem, problem_names
 from evolve import start
 from evolve.access import (
@@ -29,7 +29,6 @@ from evolve.exports import export_best, export_jsonl
 from evolve.lease import owner_is_dead
 from evolve.live import make_view
 from evolve.report import first_sentence
-from evolve.start import TERMINAL_EVENTS
 
 __all__ = [
     "UserError",
@@ -81,8 +80,9 @@ def resume(
     """Continue a campaign. ``max_evals`` and ``time_limit_s`` set its budgets (the time
     limit is the campaign's total running time) and are kept for later resumes;
     ``workers`` is this run's; ``llm_budget_usd`` a new cap on the campaign's total LLM
-    spend (kept too: a campaign that stopped at its cap goes on). A finished campaign whose budgets are not raised gives an
-    "already_finished" summary with nothing started or written."""
+    spend (kept too: a campaign that stopped at its cap goes on). A finished campaign whose
+    budgets are not raised gives an "already_finished" summary with nothing started or
+    written."""
     with campaign_db(db) as storage, user_errors():
         record = storage.get_campaign(campaign)
         if record is None:
@@ -93,7 +93,7 @@ def resume(
         flags = {"max_evals": max_evals, "time_limit_s": time_limit_s, "workers": workers}
         data.update({k: v for k, v in flags.items() if v is not None})
         if llm_budget_usd is not None:
-            data["llm"] = {**(data.get("llm") or {}), "budget_usd": llm_budget_usd}
+            data = with_llm_budget(data, llm_budget_usd)
         config = CampaignConfig.from_dict(data)
         finished = start.check_resume(storage, record, config, max_evals)
         if finished is not None:
@@ -202,13 +202,11 @@ def status(db: str | None, campaign: str | None = None) -> list[dict[str, Any]]:
 def _status_row(storage: Storage, record: CampaignRecord) -> dict[str, Any]:
     counts = storage.counts(record.id)
     best = storage.best_programs(record.id, 1)
-    # why it ended (its last terminal event: "stalled", "llm_budget", ...); None if running
-    ends = storage.events(record.id, record.status) if record.status in TERMINAL_EVENTS else []
     return {
         "name": record.name,
         "problem": record.problem,
         "status": record.status,
-        "reason": ends[-1].payload.get("reason") if ends else None,
+        "reason": storage.end_reason(record),
         **{f"llm_{k}": v for k, v in storage.llm_totals(record.id).items()},  # calls, cost_usd
         "stale": record.status == "running" and _controller_gone(storage, record.id),
         "evaluated": counts.get("evaluated", 0),

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from db.records import LLMCallRecord
-from db.storage import CONFIG_EVENT, LLM_BUDGET_KEY, Storage
+from db.storage import CONFIG_EVENT, LLM_BUDGET_KEY, Storage, with_llm_budget
 from evolve.campaign import CampaignError, CampaignSummary
 from evolve.config import CampaignConfig
 from evolve.controller import Controller
@@ -101,7 +101,7 @@ def replay_runs(
     for i, stop in enumerate(stops):
         run_data = {**data, "max_evals": stop}
         if budgets[i] is not None:
-            run_data["llm"] = {**(data.get("llm") or {}), "budget_usd": budgets[i]}
+            run_data = with_llm_budget(run_data, budgets[i])
         config = CampaignConfig.from_dict(run_data)
         summary = Controller(storage, config, resume=resume, stored_config=True, **kwargs).run()
         resume = name

@@ -23,7 +23,7 @@ from typing import Any
 
 import evaluators
 from db.records import CampaignRecord, EventRecord
-from db.storage import BUDGET_KEYS, CONFIG_EVENT, LLM_BUDGET_KEY, Storage
+from db.storage import BUDGET_KEYS, CONFIG_EVENT, LLM_BUDGET_KEY, TERMINAL_EVENTS, Storage
 from evaluators.registry import UnknownProblem
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError, CampaignSummary, unique_name
@@ -35,7 +35,6 @@ from evolve.report import db_flag
 
 PROBLEM_EVENT = "problem_changed"  # {"problem_files": ...}: resumed with a changed problem
 RESUME_EVENTS = (CONFIG_EVENT, PROBLEM_EVENT)  # written by the next run before "resumed"
-TERMINAL_EVENTS = ("finished", "interrupted", "failed")
 # Events that carry the campaign's totals so far: "elapsed_s" (seconds run) and "rejected".
 CHECKPOINT_EVENTS = ("progress", *TERMINAL_EVENTS)
 

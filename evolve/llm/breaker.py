@@ -18,6 +18,7 @@ run: ``evolve resume`` asks the model again.
 from __future__ import annotations
 
 from evolve.llm.config import ModelConfig
+from evolve.llm.errors import endpoint
 
 # The failures that mean the endpoint gave no usable answer (after the client's retries).
 UNANSWERED = frozenset({"connection", "timeout", "server_error"})
@@ -44,7 +45,7 @@ class OutageWatch:
         self._failing[label] = count
         if self.max_unanswered <= 0 or count < self.max_unanswered or label in self._answered:
             return ""
-        where = model.base_url or "$OPENAI_BASE_URL (else api.openai.com)"
+        where = endpoint(model)
         since = "and it has not answered once in this run"
         said = detail[:300]
         check = "the endpoint" if where in said else f"the endpoint {where}"

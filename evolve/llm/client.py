@@ -4,9 +4,8 @@
 it returns a ``Completion`` whose ``error`` names the class (``API_ERRORS`` of
 evolve/llm/errors.py, which also writes each class's detail) and whose ``fatal`` says that
 the model should not be asked again in this campaign (the circuit breaker, which the
-controller keeps). Retries are the ``openai``
-client's own (``max_retries``: connection errors, 408, 409, 429 honouring retry-after,
-and 5xx), never a second loop around it.
+controller keeps). Retries are the ``openai`` client's own (``max_retries``: connection
+errors, 408, 409, 429 honouring retry-after, and 5xx), never a second loop around it.
 """
 
 from __future__ import annotations

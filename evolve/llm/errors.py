@@ -66,7 +66,8 @@ def retries_taken(request: Any, default: int) -> int:
         return default
 
 
-def _endpoint(model: ModelConfig, request: Any = None) -> str:
+def endpoint(model: ModelConfig, request: Any = None) -> str:
+    """Where the model's requests go: the request's URL, else its base_url."""
     url = getattr(request, "url", "") if request is not None else ""
     return str(url or model.base_url or "$OPENAI_BASE_URL (else api.openai.com)")
 
@@ -80,7 +81,7 @@ def timeout_error(exc: Any, model: ModelConfig, latency: float) -> dict[str, Any
     retries = retries_taken(getattr(exc, "request", None), model.max_retries)
     detail = (
         f"{with_cause(exc)} No reply within timeout_s = {model.timeout_s:g} s "
-        f"({_tries(retries)}, {latency:.0f} s in all) from {_endpoint(model)}: raise "
+        f"({_tries(retries)}, {latency:.0f} s in all) from {endpoint(model)}: raise "
         f"timeout_s in the model's [[llm.models]] table if the model is just slow"
     )
     return {"error": "timeout", "detail": detail, "latency_s": latency, "retries": retries}
@@ -88,7 +89,7 @@ def timeout_error(exc: Any, model: ModelConfig, latency: float) -> dict[str, Any
 
 def connection_error(exc: Any, model: ModelConfig, latency: float) -> dict[str, Any]:
     retries = retries_taken(getattr(exc, "request", None), model.max_retries)
-    detail = f"{with_cause(exc)} at {_endpoint(model)} ({_tries(retries)})"
+    detail = f"{with_cause(exc)} at {endpoint(model)} ({_tries(retries)})"
     return {"error": "connection", "detail": detail, "latency_s": latency, "retries": retries}
 
 
@@ -136,7 +137,7 @@ def status_error(exc: Any, model: ModelConfig, latency: float) -> dict[str, Any]
         # /chat/completions at all: no later request can succeed
         kind, fatal = "not_found", True
         detail = (
-            f"HTTP 404 for model {model.model!r} at {_endpoint(model, request)}: {message[:400]}"
+            f"HTTP 404 for model {model.model!r} at {endpoint(model, request)}: {message[:400]}"
         )
     elif status in (400, 413, 422) and (
         code in ("context_length_exceeded", "exceed_context_size_error") or _CONTEXT.search(message)

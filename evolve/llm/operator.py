@@ -20,6 +20,7 @@ from evolve.llm.config import LLMConfig, ModelConfig
 from evolve.llm.edits import EDIT_FAILURES, EditFailed, apply_reply
 from evolve.llm.prices import PriceTable
 from evolve.llm.prompts import (
+    CHARS_PER_TOKEN,
     build_messages,
     prompt_tokens_of,
     render,
@@ -34,7 +35,7 @@ LLM_OPERATORS = {"llm_diff": "diff", "llm_rewrite": "rewrite"}
 REPAIRABLE = frozenset(EDIT_FAILURES)
 NO_USAGE = (
     "the endpoint reported no token usage: tokens and cost are estimated "
-    "(characters / 4) and counted in the budget"
+    f"(characters / {CHARS_PER_TOKEN}) and counted in the budget"
 )
 
 

@@ -150,7 +150,7 @@ def tokens_of(text: str) -> int:
 
 
 def prompt_tokens_of(messages: Sequence[dict[str, str]]) -> int:
-    return sum(len(str(m.get("content", ""))) for m in messages) // CHARS_PER_TOKEN
+    return tokens_of("".join(str(m.get("content", "")) for m in messages))
 
 
 REPLY_CHARS = 6000  # of a failed reply shown again in the repair re-prompt
