@@ -1,4 +1,5 @@
-"""Is there a 5-operation program for 2^x on [0, 1] below 1 float32 ULP? A systematic search.
+"""Is there a 5-operation program for 2^x on [0, 1] (or e^x on [-ln2/2, ln2/2]) below 1
+float32 ULP? A systematic search.
 
 Every 5-op straight-line program over {add, sub, mul, fma} (operands: x, an earlier op or a
 fresh constant; constant-only ops fold away) is a special case of 5 fma's of four kinds
@@ -10,10 +11,13 @@ dropped (af(n)'s family); isomorphic DAGs merged. A structure's family dimension
 rank of d(values at 48 points)/d(constants) at random constants. The dimension-6 and -5
 families are fitted in exact arithmetic (tune.lm_lawson, ULP-weighted minimax, as the
 float32 bench's five_op_search), the best tuned in float32 (its ES) and checked with
-verify.exhaustive.
+verify.exhaustive. Each fit also gets its first-order rounding bound (``rounding_bound``):
+what the float32 roundings of its operations can add at worst, which is what separates
+accurate structures from faithful programs.
 
 Run ``python -m bench.autonumerics_structures`` (about 20 min on 2 cores); writes
-bench/results/autonumerics_structures.md. AN_STRUCT_QUICK=1: a small subset, no file.
+bench/results/autonumerics_structures.md (AN_STRUCT_TARGET=exp: e^x, written to
+autonumerics_structures_exp.md). AN_STRUCT_QUICK=1: a small subset, no file.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ from problems.autonumerics.tune import lm_lawson, max_error
 N_OPS, MIN_DEGREE = 5, 6
 N_CONST = {"pc": 1, "pn": 0, "sn": 1, "af": 2}
 QUICK = os.environ.get("AN_STRUCT_QUICK") == "1"
+TARGET = os.environ.get("AN_STRUCT_TARGET", "exp2")
+if TARGET not in ("exp2", "exp"):
+    raise SystemExit(f"AN_STRUCT_TARGET must be exp2 or exp, not {TARGET!r}")
+TITLE = {"exp2": "2^x on [0, 1]", "exp": "e^x on [-ln2/2, ln2/2]"}[TARGET]
 # the two 5-op structures earlier campaigns found (bench/autonumerics_float32.py), in this
 # module's form; their campaign constants are one more start each (same constant order)
 KNOWN = {
@@ -157,6 +165,43 @@ def forward(prog: tuple, th: np.ndarray, pts: np.ndarray = _PTS) -> np.ndarray:
     return v[-1]
 
 
+def node_values(prog: tuple, th: np.ndarray, x: np.ndarray) -> list[np.ndarray]:
+    """Every node's value at x (node 0 = x), in float64."""
+    v, j = [x], 0
+    for kind, *a in prog:
+        if kind in ("pc", "pn"):
+            r = v[a[0]] * v[a[1]] + (v[a[2]] if kind == "pn" else th[j])
+            j += kind == "pc"
+        else:
+            r = v[a[0]] * th[j] + (v[a[1]] if kind == "sn" else th[j + 1])
+            j += 1 if kind == "sn" else 2
+        v.append(r)
+    return v
+
+
+def rounding_bound(prog: tuple, th: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """First-order bound, in float32 ULPs of the output, on what rounding each operation's
+    result once (fma single-rounded) can add at each point: 1/2 for the last operation plus
+    |d out / d t_i| * ulp(t_i) / 2 for every earlier one (adjoints in exact arithmetic).
+    Exact error + this bound < 1 is necessary, up to second order, for a faithful program
+    whatever the roundings do; on a billion inputs the worst case is nearly reached."""
+    v = node_values(prog, th, x)
+    adj = [np.zeros_like(x) for _ in v]
+    adj[-1] = np.ones_like(x)
+    starts = np.cumsum([0] + [N_CONST[op[0]] for op in prog])
+    for i in range(len(prog), 0, -1):
+        (kind, *a), g = prog[i - 1], adj[i]
+        if kind in ("pc", "pn"):
+            adj[a[0]] = adj[a[0]] + g * v[a[1]]
+            adj[a[1]] = adj[a[1]] + g * v[a[0]]
+        else:
+            adj[a[0]] = adj[a[0]] + g * th[starts[i - 1]]
+        if kind in ("pn", "sn"):
+            adj[a[-1]] = adj[a[-1]] + g
+    carried = sum(np.abs(adj[i]) * float32_ulp(v[i]) / 2 for i in range(1, len(v) - 1))
+    return 0.5 + carried / float32_ulp(v[-1])
+
+
 def dimension(prog: tuple, rng: np.random.Generator) -> int:
     """Rank of d(values)/d(constants) at random constants."""
     k = n_constants(prog)
@@ -169,10 +214,12 @@ def dimension(prog: tuple, rng: np.random.Generator) -> int:
 def least_squares(prog: tuple, c0: np.ndarray, iters: int = 40) -> tuple[float, np.ndarray]:
     """Levenberg-Marquardt on the relative error at the 48 Chebyshev points (a smooth
     first stage before the minimax fit); returns (RMS relative error, constants)."""
-    y = np.exp2(_PTS)
+    t = TARGETS[TARGET]
+    pts = t.lo + (t.hi - t.lo) * _PTS
+    y = np.asarray(t.ref_long(pts), np.float64)
     c, lam = c0.copy(), 1e-3
     with np.errstate(all="ignore"):
-        f = forward(prog, c)
+        f = forward(prog, c, pts)
         e = (r := f[0] / y - 1) @ r
         for _ in range(iters):
             a = (f[1:] / y).T
@@ -185,7 +232,7 @@ def least_squares(prog: tuple, c0: np.ndarray, iters: int = 40) -> tuple[float, 
                 )
             except np.linalg.LinAlgError:
                 break
-            f2 = forward(prog, c + step)
+            f2 = forward(prog, c + step, pts)
             e2 = (r2 := f2[0] / y - 1) @ r2
             if np.isfinite(e2) and e2 < e:
                 c, f, r, e, lam = c + step, f2, r2, e2, max(lam * 0.3, 1e-12)
@@ -198,7 +245,7 @@ def least_squares(prog: tuple, c0: np.ndarray, iters: int = 40) -> tuple[float, 
 
 class Fitter:
     def __init__(self) -> None:
-        t = TARGETS["exp2"]
+        t = TARGETS[TARGET]
         self.x = np.linspace(t.lo, t.hi, 20001)
         self.ref = np.asarray(t.ref_long(self.x), np.float64)
         self.scale = 1 / float32_ulp(self.ref)
@@ -226,7 +273,8 @@ class Fitter:
             firsts += [c for e, c in screened[:keep] if np.isfinite(e)]
         if _key(prog) in {_key(p) for p in KNOWN}:
             name = next(n for p, n in KNOWN.items() if _key(p) == _key(prog))
-            firsts.append(np.asarray(CAMPAIGN_START["exp2", name]))
+            if (TARGET, name) in CAMPAIGN_START:
+                firsts.append(np.asarray(CAMPAIGN_START[TARGET, name]))
         best_e, best_c = np.inf, np.zeros(k)
         for c0 in firsts:
             c, _ = lm_lawson(folded, c0, self.x[::stride], self.ref[::stride], self.scale[::stride],
@@ -246,9 +294,9 @@ def rounding_screen(fits: list[tuple], limit: float = 0.5) -> list[tuple]:
     from bench.autonumerics_float32 import _problem
     from problems.autonumerics.tune import ulp_errors
 
-    p = _problem("exp2")
+    p = _problem(TARGET)
     x, _, _ = p.scoring_points(p.x_train)
-    ref = TARGETS["exp2"].ref(x.astype(np.float64))
+    ref = TARGETS[TARGET].ref(x.astype(np.float64))
     inv = 1.0 / float32_ulp(ref)
     out = []
     for exact, prog, consts, _ in fits:
@@ -259,18 +307,52 @@ def rounding_screen(fits: list[tuple], limit: float = 0.5) -> list[tuple]:
     return out
 
 
+def with_bounds(fitter: Fitter, fits: list[tuple]) -> list[tuple]:
+    """Every finite fit with its rounding bound on the 20,001 points, best first by
+    max(exact error + bound): (that max, exact, max bound, prog, consts)."""
+    out = []
+    for exact, prog, consts, _ in fits:
+        if np.isfinite(exact):
+            c = np.asarray(consts)
+            bound = rounding_bound(prog, c, fitter.x)
+            err = np.abs(node_values(prog, c, fitter.x)[-1] - fitter.ref) * fitter.scale
+            out.append((float(np.max(err + bound)), exact, float(np.max(bound)), prog, consts))
+    out.sort(key=lambda t: t[0])
+    return out
+
+
+def bound_check(points: int = 1_000_001) -> tuple[float, float]:
+    """The bound against float32 itself on a program where rounding matters: the degree-6
+    minimax polynomial (float32 coefficients, Horner with fma). Returns (max(exact error +
+    bound), measured max float32 error) over ``points`` float32 inputs of the domain."""
+    from problems.autonumerics.baselines import remez
+    from problems.autonumerics.tune import _eval
+
+    horner6 = (("af", 0),) + tuple(("pc", i, 0) for i in range(1, 6))
+    t = TARGETS[TARGET]
+    th = remez(t, 6)[::-1].astype(np.float32).astype(np.float64)
+    x32 = np.unique(np.linspace(t.lo, t.hi, points).astype(np.float32))
+    x = x32.astype(np.float64)
+    ref = np.asarray(t.ref_long(x), np.float64)
+    inv = 1 / float32_ulp(ref)
+    exact = np.abs(node_values(horner6, th, x)[-1] - ref) * inv
+    y32 = _eval(fold(genome(horner6, list(th))), th[None, :].astype(np.float32), x32)[0]
+    measured = np.abs(y32.astype(np.float64) - ref) * inv
+    return float(np.max(exact + rounding_bound(horner6, th, x))), float(np.max(measured))
+
+
 def float32_results(best: list[tuple[float, tuple, list[float]]]) -> list[tuple]:
     from bench.autonumerics_float32 import _problem, check
     from problems.autonumerics.verify import jax_function
 
-    p = _problem("exp2", es_gens=300)
+    p = _problem(TARGET, es_gens=300)
     out = []
     for exact, prog, consts in best:
         g = genome(prog, consts)
         assert op_count(g) == N_OPS
         tuned, err32 = p.tune(g)
-        partial = check(jax_function(tuned), "exp2", full=False)["max_ulp"]
-        full = check(jax_function(tuned), "exp2", full=True)["max_ulp"] if partial < 1 else None
+        partial = check(jax_function(tuned), TARGET, full=False)["max_ulp"]
+        full = check(jax_function(tuned), TARGET, full=True)["max_ulp"] if partial < 1 else None
         out.append((prog, exact, float(err32), partial, full, tuned))
         print(f"f32 {formula(prog)}: exact {exact:.3f}, ES {err32:.3f}, partial {partial:.3f}",
               flush=True)  # fmt: skip
@@ -318,9 +400,12 @@ def main() -> str:
     fits.sort(key=lambda f: f[0])
     t_again = time.perf_counter() - t0
     screen = rounding_screen(fits)
+    bounded = with_bounds(fitter, fits)
+    predicted, measured = bound_check()
     n_top = 2 if QUICK else 8
     tune = [(e, p, c) for e, p, c, _ in fits[:n_top]]
     tune += [(e, p, c) for _, e, p, c in screen[:n_top] if p not in {t[1] for t in tune}]
+    tune += [(e, p, c) for _, e, _, p, c in bounded[:n_top] if p not in {t[1] for t in tune}]
     f32 = float32_results(tune)
     total = time.perf_counter() - started
     return report(locals())
@@ -328,8 +413,8 @@ def main() -> str:
 
 def report(r: dict[str, Any]) -> str:
     fits, f32 = r["fits"], r["f32"]
-    out = ["# AutoNumerics: every 5-operation structure for 2^x on [0, 1] (float32 ULPs)", ""]
-    out.append(f"Machine: {machine()}. Seed 2024. Target 2^x on [0, 1]; 5 ops over {{add, sub, "
+    out = [f"# AutoNumerics: every 5-operation structure for {TITLE} (float32 ULPs)", ""]
+    out.append(f"Machine: {machine()}. Seed 2024. Target {TITLE}; 5 ops over {{add, sub, "
                "mul, fma}, the bar: < 1 float32 ULP over every float32 input.")  # fmt: skip
     out.append(f"Total {r['total']:.0f} s"
                + (" (AN_STRUCT_QUICK=1: subset only)" if QUICK else "") + ".")  # fmt: skip
@@ -370,8 +455,20 @@ def report(r: dict[str, Any]) -> str:
             "| structure | exact | float32 at the fitted constants |", "|---|---|---|"]  # fmt: skip
     for err32, exact, p, _ in screen[:10]:
         out.append(f"| `{formula(p)}` | {exact:.3f} | {err32:.3f} |")
+    bounded = r["bounded"]
+    out += ["", "## Rounding bound", "",
+            "First-order bound on what float32 rounding adds (`rounding_bound`: 1/2 for the "
+            "last operation, |d out/d t_i| ulp(t_i)/2 for each earlier one), at each fit's "
+            "exact constants on the 20,001 points. On a million float32 inputs it predicts the "
+            "float32 error closely: the degree-6 minimax polynomial (float32 coefficients, "
+            f"Horner with fma) has max(exact + bound) {r['predicted']:.3f} and measured max "
+            f"error {r['measured']:.3f} ULP. The best 10 fits by max(exact + bound):", "",
+            "| structure | exact | bound | max(exact + bound) |", "|---|---|---|---|"]  # fmt: skip
+    for both, exact, bound, p, _ in bounded[:10]:
+        out.append(f"| `{formula(p)}` | {exact:.3f} | {bound:.3f} | {both:.3f} |")
     out += ["", "## float32: constants tuned by the ES (300 gens x 64, 8,192 samples)", "",
-            "The best 8 by exact error and the best 8 of the rounding screen.", "",
+            "The best 8 by exact error, the best 8 of the rounding screen and the best 8 by "
+            "exact + bound.", "",
             "| structure | exact | ES (samples) | partial check | full check |",
             "|---|---|---|---|---|"]  # fmt: skip
     for p, exact, es, partial, full, _ in f32:
@@ -379,27 +476,33 @@ def report(r: dict[str, Any]) -> str:
         out.append(f"| `{formula(p)}` | {exact:.3f} | {es:.3f} | {partial:.4f} | {fs} |")
     out.append("")
     out.append("Partial check: every float32 x >= 2^-10 and every 64th bit pattern below "
-               "(bench.autonumerics_float32.check); full: every float32 in [0, 1].")  # fmt: skip
+               f"(bench.autonumerics_float32.check; "
+               f"2^-12 for e^x); full: every float32 in {TITLE.split(' on ')[1]}.")  # fmt: skip
     winners = [w for w in f32 if w[4] is not None and w[4] < 1]
     out += ["", "## Conclusion", ""]
     if winners:
         w = min(winners, key=lambda w: w[4])
-        out.append(f"FOUND: `{formula(w[0])}` is {w[4]:.4f} ULP over every float32 in [0, 1].")
+        out.append(f"FOUND: `{formula(w[0])}` is {w[4]:.4f} ULP over every float32 of {TITLE}.")
         out.append("\n```json\n" + json.dumps(w[5]) + "\n```")
     else:
         best5 = min(f[0] for f in fits if f[3] == 5) if r["five"] else np.inf
-        out.append(CONCLUSION.format(best=fits[0][0], best32=min(w[3] for w in f32), best5=best5))
+        out.append(CONCLUSION.format(best=fits[0][0], best32=min(w[3] for w in f32), best5=best5,
+                                     bound=bounded[0][0]))  # fmt: skip
     text = "\n".join(out) + "\n"
     if not QUICK:
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "autonumerics_structures.md").write_text(text)
+        suffix = "" if TARGET == "exp2" else f"_{TARGET}"
+        (RESULTS / f"autonumerics_structures{suffix}.md").write_text(text)
     return text
 
 
 CONCLUSION = (
     "Not found. No 5-op structure fitted here is < 1 ULP in float32: best exact-arithmetic "
     "error {best:.3f} ULP (the final rounding alone adds up to 0.5), best float32-tuned "
-    "program {best32:.3f} ULP on the partial check.\n\n"
+    "program {best32:.3f} ULP on the partial check. The lowest max(exact error + rounding "
+    "bound) of any fit is {bound:.3f} ULP (see Rounding bound: the float32 error over every "
+    "input comes within a few percent of it, so a fit needs it below about 1 to have a "
+    "chance).\n\n"
     "What this covers: every 5-op program over {{add, sub, mul, fma}} whose output has "
     "degree >= 6 is an instance of one of the enumerated structures (constants specialised "
     "to 0 or +-1, bit-exact in float32). Every structure whose family has the largest "
