@@ -17,10 +17,14 @@ from typing import Any
 from dashboards import run_state
 from dashboards.index import ts
 from dashboards.lineage import GraphSource
-from db.records import ProgramRecord
+from db.records import EvaluationRecord, ProgramRecord
 from db.storage import Storage
 
 MAX_DIFF_CHARS = 200_000  # longer code is diffed as "too large" instead of stalling a thread
+# The artifact of an evaluation that holds the program as scored, where the evaluator scored
+# something other than the code as proposed (AutoNumerics tunes the constants first):
+# evaluators.contract.EVALUATED_CODE, named again here since dashboards import db only.
+EVALUATED_CODE = "evaluated_code"
 _BUILTINS = frozenset(dir(builtins))
 
 
@@ -125,7 +129,9 @@ def _jsonable(record: Any) -> dict[str, Any]:
 def detail(storage: Storage, source: GraphSource, program: ProgramRecord) -> dict[str, Any]:
     """Everything the program page shows; `source` is the campaign's lineage (the index, or
     direct.DirectGraph: the program's edges, its neighbours' summaries, the best program)."""
-    evaluations = [_jsonable(e) for e in storage.evaluations(program.id)]
+    records = storage.evaluations(program.id)
+    evaluations = [_jsonable(e) for e in records]
+    scored = evaluated_code(program, records)
     prefetch = getattr(source, "prefetch", None)
     if prefetch is not None:
         prefetch([program.id])
@@ -153,8 +159,12 @@ def detail(storage: Storage, source: GraphSource, program: ProgramRecord) -> dic
             # stored as running, but no controller runs it: a pending program waits for a resume
             "stale": campaign is not None and run_state.stale(storage, campaign),
         },
-        "code": program.code,
+        "code": program.code,  # as proposed: what diffs, hashes and prompts use
         "tokens": highlight(program.code),
+        # as scored, where the evaluation recorded a different program (else None); the
+        # Code card shows it first
+        "evaluated_code": scored,
+        "evaluated_tokens": None if scored is None else highlight(scored),
         "generation": program.generation,
         "island": program.island,
         "operator": program.operator,
@@ -177,6 +187,17 @@ def detail(storage: Storage, source: GraphSource, program: ProgramRecord) -> dic
         "children": children,
         "llm_calls": [_jsonable(c) for c in calls],
     }
+
+
+def evaluated_code(program: ProgramRecord, evaluations: list[EvaluationRecord]) -> str | None:
+    """The program as scored: the last EVALUATED_CODE artifact of its evaluation stages,
+    None when there is none (most problems; campaigns recorded before it was stored) or
+    when it is the stored code itself."""
+    for record in reversed(evaluations):
+        code = record.artifacts.get(EVALUATED_CODE)
+        if code is not None:
+            return None if code == program.code else code
+    return None
 
 
 def _brief(nodes: dict[int, Any], pid: int) -> dict[str, Any]:

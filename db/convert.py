@@ -35,6 +35,15 @@ def json_mapping(value: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
     return json_value(data, what)
 
 
+def text_mapping(value: Mapping[str, str] | None, what: str) -> dict[str, str] | None:
+    """A mapping of strings to strings, or None when empty (the rows of most evaluations,
+    and every row written before migration 0005)."""
+    data = dict(value or {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise ValueError(f"{what} must map strings to strings")
+    return data or None
+
+
 def score_value(score: float | None, what: str) -> float | None:
     if score is None:
         return None
@@ -106,6 +115,7 @@ def evaluation(row: Evaluation) -> EvaluationRecord:
         attempt=row.attempt,
         isolation=row.isolation,
         created_at=row.created_at,
+        artifacts=freeze(row.artifacts or {}),
     )
 
 

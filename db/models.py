@@ -153,6 +153,8 @@ class Evaluation(Base):
     attempt: Mapped[int] = mapped_column(Integer)
     isolation: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # migration 0005: the evaluator's named texts (NULL in rows written before it: none)
+    artifacts: Mapped[Any | None] = mapped_column(JSON, nullable=True)
 
 
 class LLMCall(Base):

@@ -140,6 +140,7 @@ def stage_row(program_id: int, st: NewStageResult, worker: str, attempt: int) ->
         "worker": worker,
         "attempt": int(attempt),
         "isolation": st.isolation,
+        "artifacts": convert.text_mapping(st.artifacts, f"stage {st.stage!r} artifacts"),
     }
 
 

@@ -99,6 +99,9 @@ class EvaluationRecord:
     attempt: int
     isolation: str
     created_at: datetime
+    # named texts of the evaluator's result (EvalResult.artifacts), e.g. "evaluated_code":
+    # the program as scored where the evaluation changed it (AutoNumerics tunes constants)
+    artifacts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -150,3 +153,4 @@ class NewStageResult:
     feedback: str
     duration_s: float
     isolation: str
+    artifacts: Mapping[str, str] = field(default_factory=dict)  # EvaluationRecord.artifacts

@@ -3,6 +3,7 @@
 from typing import Any
 
 from evaluators.contract import (
+    EVALUATED_CODE,
     Candidate,
     EvalResult,
     FeatureAxis,
@@ -28,6 +29,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "EVALUATED_CODE",
     "Candidate",
     "EvalResult",
     "FeatureAxis",

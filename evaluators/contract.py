@@ -28,6 +28,12 @@ HELD_OUT = "held_out"  # held_out_stages(): reported, never selected on
 REFERENCE = "reference"  # reference_stages(): published data sets, when present
 STAGE_SETS = (SEARCH, HELD_OUT, REFERENCE)
 
+# The artifact key (EvalResult.artifacts) of the program as scored, when the evaluation
+# scored something other than the code as proposed (AutoNumerics tunes the constants
+# first). It is stored with the evaluation; the dashboard's Code card shows it, and the
+# stored code as proposed beside it. dashboards/program.py names it too (it imports db only).
+EVALUATED_CODE = "evaluated_code"
+
 EVOLVE_BLOCK_START = "# EVOLVE-BLOCK-START"
 EVOLVE_BLOCK_END = "# EVOLVE-BLOCK-END"
 
@@ -68,7 +74,7 @@ class EvalResult:
     features: Mapping[str, float] = field(default_factory=dict)  # behaviour descriptors
     correct: bool = True  # passed the problem's validity checks
     feedback: str = ""  # text for the next prompt (errors, worst scenarios)
-    artifacts: Mapping[str, str] = field(default_factory=dict)
+    artifacts: Mapping[str, str] = field(default_factory=dict)  # named texts: EVALUATED_CODE
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "score", finite_number(self.score, "score"))
@@ -199,12 +205,17 @@ class Stage:
 
 @dataclass(frozen=True)
 class FeatureAxis:
-    """A MAP-Elites axis: feature name, range and number of cells."""
+    """A MAP-Elites axis: feature name, range and number of cells.
+
+    ``integer=True`` declares a feature that takes whole values only (a count): the axis
+    then has at most one cell per whole value in [low, high], so a count 0..5 gets 6 cells,
+    not 10 of which 4 could never be filled (evolve/strategy.py: axis_cells)."""
 
     name: str
     low: float
     high: float
     bins: int = 10
+    integer: bool = False
 
 
 @runtime_checkable

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import math
 import os
 import sys
 import traceback
@@ -48,6 +49,7 @@ from evaluators.contract import (
     Stage,
     result_from_value,
 )
+from evaluators.resources import resources_error
 
 # The settings a problem file may define, with the types a value of each may have: a
 # near-miss of a name (TIMEOUT for TIMEOUT_S) is reported only for a value of such a type,
@@ -90,7 +92,7 @@ class SingleFileProblem:
         self.feature_axes = _feature_axes(module, path)
         self.preload = _preload_setting(module, path)
         self.preload_numpy = bool(getattr(module, "PRELOAD_NUMPY", True))
-        resources = getattr(module, "RESOURCES", None)  # e.g. {"num_cpus": 1} for Ray
+        resources = _resources_setting(module, path)  # e.g. {"num_cpus": 1} for Ray
         if resources is not None:
             self.resources = lambda: dict(resources)
         self._limits = Limits(
@@ -153,7 +155,30 @@ def _feature_axes(module: ModuleType, path: str) -> list[Any]:
             raise ValueError(
                 f"FEATURE_AXES in {path} must be a list of FeatureAxis, got {axis!r}; {example}"
             )
+        integer = getattr(axis, "integer", False)
+        if not isinstance(integer, bool):
+            raise ValueError(
+                f"FEATURE_AXES in {path}: integer of axis {axis.name!r} must be True or False "
+                f"(True for a feature with whole values only, a count), got {integer!r}"
+            )
+        if integer and math.floor(axis.high) < math.ceil(axis.low):
+            raise ValueError(
+                f"FEATURE_AXES in {path}: axis {axis.name!r} is integer but "
+                f"[{axis.low}, {axis.high}] holds no whole value"
+            )
     return list(axes)
+
+
+def _resources_setting(module: ModuleType, path: str) -> dict[str, Any] | None:
+    """RESOURCES, checked now: a misspelt key ({"num_cpu": 1}) would otherwise surface only
+    when a Ray campaign starts, and a local campaign would ignore it silently."""
+    resources = getattr(module, "RESOURCES", None)
+    if resources is None:
+        return None
+    error = resources_error(resources)
+    if error:
+        raise ValueError(f"RESOURCES in {path}: {error}")
+    return dict(resources)
 
 
 def _check_compiles(initial: str, path: str) -> None:

@@ -7,6 +7,7 @@ it exactly by replaying ``tell`` over the evaluations in the order they were rec
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,29 @@ class Island:
         return self.archive[0] if self.archive else None
 
 
+def axis_cells(axis: FeatureAxis) -> int:
+    """The cells of one axis: its bins, or for an integer axis (``integer=True``) at most
+    one per whole value in [low, high]: binning a count 0..5 into 10 bins would leave 4
+    stripes of the grid that no program can ever fill."""
+    if not getattr(axis, "integer", False):
+        return axis.bins
+    values = math.floor(axis.high) - math.ceil(axis.low) + 1
+    return max(1, min(axis.bins, values))
+
+
+def axis_index(axis: FeatureAxis, value: float) -> int:
+    """The cell of ``value`` on ``axis``, clipped to the axis. An integer axis with a cell
+    per value indexes by the value itself, rounded half up; any other axis splits [low, high] into
+    equal bins, as before integer axes existed (a stored campaign replays as it ran)."""
+    cells = axis_cells(axis)
+    if cells < axis.bins:  # an integer axis with fewer values than bins: one cell each
+        index = math.floor(value + 0.5) - math.ceil(axis.low)
+    else:
+        span = (axis.high - axis.low) or 1.0
+        index = int((value - axis.low) / span * cells)
+    return min(max(index, 0), cells - 1)
+
+
 def _rank(program: ProgramRecord) -> tuple[float, int]:
     return (program.score if program.score is not None else float("-inf"), -program.id)
 
@@ -67,13 +91,9 @@ class IslandsMapElites:
         return []
 
     def cell(self, program: ProgramRecord) -> tuple[int, ...]:
-        out = []
-        for axis in self.axes:
-            value = program.features.get(axis.name, axis.low)
-            span = (axis.high - axis.low) or 1.0
-            index = int((value - axis.low) / span * axis.bins)
-            out.append(min(max(index, 0), axis.bins - 1))
-        return tuple(out)
+        return tuple(
+            axis_index(axis, program.features.get(axis.name, axis.low)) for axis in self.axes
+        )
 
     def _place(self, index: int, program: ProgramRecord) -> None:
         island = self.islands[index]
@@ -134,3 +154,11 @@ class IslandsMapElites:
 
     def grid_sizes(self) -> list[int]:
         return [len(isl.grid) for isl in self.islands]
+
+    def cell_count(self) -> int:
+        """The cells a program can reach: the product of the axes' cells (1 without axes)."""
+        return math.prod(axis_cells(axis) for axis in self.axes)
+
+    def coverage(self) -> list[float]:
+        """Per island, the share of the reachable cells that hold an elite."""
+        return [len(isl.grid) / self.cell_count() for isl in self.islands]

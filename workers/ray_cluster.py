@@ -9,12 +9,12 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
+from evaluators.resources import resources_error
 from workers.evaluate import stages_for
 from workers.jobs import HELD_OUT
 
 log = logging.getLogger(__name__)
 
-RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory", "resources")
 # Per stage, beyond its wall limit: the sandbox runner's own backstop (BACKSTOP_S) plus the
 # trusted scorer. A whole dispatch (a batch) also gets BACKSTOP_MARGIN_S once.
 STAGE_SLACK_S = 5.0
@@ -77,11 +77,9 @@ def slot_resources(problem: Any, cluster: Mapping[str, float]) -> tuple[dict[str
     CPU (JAX then falls back to its CPU backend) and a note says so."""
     declared = getattr(problem, "resources", None)
     wanted = dict(declared() or {}) if callable(declared) else {}
-    unknown = sorted(set(wanted) - set(RESOURCE_KEYS))
-    if unknown:
-        raise ValueError(
-            f"problem resources() has unknown keys {unknown}; known: {', '.join(RESOURCE_KEYS)}"
-        )
+    error = resources_error(wanted)  # a single-file RESOURCES was checked at load already
+    if error:
+        raise ValueError(f"problem resources(): {error}")
     notes: list[str] = []
     options: dict[str, Any] = {"num_cpus": float(wanted.get("num_cpus", 1))}
     gpus = float(wanted.get("num_gpus", 0) or 0)
@@ -93,9 +91,6 @@ def slot_resources(problem: Any, cluster: Mapping[str, float]) -> tuple[dict[str
         options["memory"] = int(wanted["memory"])
     if wanted.get("resources"):
         options["resources"] = {str(k): float(v) for k, v in dict(wanted["resources"]).items()}
-    for key in ("num_cpus", "num_gpus", "memory"):
-        if key in options and options[key] < 0:
-            raise ValueError(f"problem resources(): {key} must be >= 0")
     return options, notes
 
 

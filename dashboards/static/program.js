@@ -12,6 +12,38 @@
     return pre;
   }
 
+  // tab buttons over bodies, the first shown: [{ id, text }] and the bodies, in one order
+  function tabbed(tabs, bodies) {
+    const bar = EF.E("div", { class: "tabs" });
+    tabs.forEach((t, i) => {
+      const b = EF.E("button", { class: i === 0 ? "on" : "", id: t.id, text: t.text });
+      b.addEventListener("click", () => {
+        bar.querySelectorAll("button").forEach((x) => x.classList.remove("on"));
+        b.classList.add("on");
+        bodies.forEach((body, j) => { body.hidden = j !== i; });
+      });
+      bar.appendChild(b);
+    });
+    bodies.forEach((body, i) => { body.hidden = i !== 0; });
+    return [bar, ...bodies];
+  }
+
+  // The program as scored first, where its evaluation recorded one that differs from the
+  // code as proposed (an evaluator that tunes constants before scoring): the score, metrics
+  // and feedback beside it are that program's. The stored code stays a tab away.
+  function codeCard(p) {
+    if (!p.evaluated_tokens) return EF.card("Code", codeBlock(p.tokens, "code"));
+    return EF.card("Code", ...tabbed([
+      { id: "code-tab-scored", text: "as scored" },
+      { id: "code-tab-proposed", text: "as proposed" },
+    ], [
+      EF.E("div", {}, EF.E("p", { class: "muted", text: "The program its evaluation scored (e.g. with the constants it tuned): the score, metrics and feedback are this program's." }),
+        codeBlock(p.evaluated_tokens, "code")),
+      EF.E("div", {}, EF.E("p", { class: "muted", text: "The code as proposed and stored: the diffs against parents compare these." }),
+        codeBlock(p.tokens, "code-proposed")),
+    ]));
+  }
+
   function diffBlock(d) {
     if (d.too_large) return EF.E("p", { class: "empty", text: "Too large to diff here." });
     if (!d.lines.length) return EF.E("p", { class: "empty", text: "Identical code." });
@@ -66,27 +98,15 @@
     main.appendChild(EF.E("p", { class: "links" },
       EF.E("a", { href: "/campaigns/" + p.campaign.id + "/lineage?program=" + p.id, id: "lineage-link", text: "Lineage of this program →" })));
 
-    const codeCard = EF.card("Code", codeBlock(p.tokens, "code"));
     const diffCard = EF.E("section", { class: "card", id: "diffs" }, EF.E("h2", { text: "Diff against parents" }));
     if (!diffs.length) diffCard.appendChild(EF.E("p", { class: "empty", text: "No parent: an initial program." }));
     const bodies = diffs.map((d) => EF.E("div", { class: "diff-body", "data-parent": d.parent }, diffBlock(d)));
     if (diffs.length) {
-      const tabs = EF.E("div", { class: "tabs" });
-      diffs.forEach((d, i) => {
-        const b = EF.E("button", { class: i === 0 ? "on" : "", id: "diff-tab-" + d.parent,
-          text: `${d.kind} #${d.parent} (+${d.added} −${d.removed})` });
-        b.addEventListener("click", () => {
-          tabs.querySelectorAll("button").forEach((x) => x.classList.remove("on"));
-          b.classList.add("on");
-          bodies.forEach((body, j) => { body.hidden = j !== i; });
-        });
-        tabs.appendChild(b);
-      });
-      diffCard.appendChild(tabs);
-      bodies.forEach((body, i) => { body.hidden = i !== 0; diffCard.appendChild(body); });
+      const tabs = diffs.map((d) => ({ id: "diff-tab-" + d.parent, text: `${d.kind} #${d.parent} (+${d.added} −${d.removed})` }));
+      tabbed(tabs, bodies).forEach((el) => diffCard.appendChild(el));
       diffCard.appendChild(EF.E("p", { class: "links" }, diffs.map((d) => EF.E("a", { href: "/programs/" + d.parent, text: "open parent #" + d.parent }))));
     }
-    main.appendChild(EF.E("div", { class: "pair" }, codeCard, diffCard));
+    main.appendChild(EF.E("div", { class: "pair" }, codeCard(p), diffCard));
     main.appendChild(EF.E("div", { class: "cards" },
       EF.card("Metrics", kvTable(p.metrics, "No metrics.")),
       EF.card("Features", kvTable(p.features, "No behaviour features.")),

@@ -23,7 +23,9 @@ Options (``--set problem.KEY=VALUE``):
 
 Score = -log10(error) (higher is better); features ``ops`` and ``log10_error`` are the two
 NSGA-II objectives; metrics carry ``error``, ``ops`` and the tuned constants ``c0, c1...``
-(children inherit them); feedback holds the tuned program's source.
+(children inherit them); feedback holds the tuned program's source, and so does the
+artifact ``evaluated_code`` (the dashboard's Code card shows it: the stored code keeps the
+constants the program started from).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from evaluators.contract import HELD_OUT, Candidate, EvalResult, FeatureAxis, Stage
+from evaluators.contract import EVALUATED_CODE, HELD_OUT, Candidate, EvalResult, FeatureAxis, Stage
 from evaluators.registry import register_problem
 from problems.autonumerics import compiled, interp
 from problems.autonumerics.export import tuned_genome
@@ -289,6 +291,7 @@ class AutoNumerics:
             features={"ops": float(ops), "log10_error": log_err},
             correct=finite and ops <= self.max_ops,
             feedback=f"{note}max error {err:.3e} {unit} with {ops_phrase(ops)}.\ntuned program:\n{source}",
+            artifacts={EVALUATED_CODE: source},  # the program as scored, for the dashboard
         )
 
 

@@ -18,12 +18,14 @@ XSS_CODE = (
     "# EVOLVE-BLOCK-END\n"
 )
 XSS_FEEDBACK = '<script>alert(1)</script> and "><img src=x onerror=alert(1)>'
+# the program as its evaluation scored it (the EVALUATED_CODE artifact): markup in it too
+XSS_SCORED = XSS_CODE.replace("return x", "return 2.0 * x")
 
 OUTCOMES = ("ok", "ok", "ok", "ok", "ok", "ok", "error", "timeout", "invalid_result", "oom")
 OPERATORS = ("ast_mutate", "ast_crossover", "llm_diff", "llm_rewrite")
 
 
-def _stage(score, outcome, metrics, features, feedback="", stage="evaluate"):
+def _stage(score, outcome, metrics, features, feedback="", stage="evaluate", artifacts=None):
     return NewStageResult(
         stage=stage,
         outcome=outcome,
@@ -34,6 +36,7 @@ def _stage(score, outcome, metrics, features, feedback="", stage="evaluate"):
         feedback=feedback,
         duration_s=0.01,
         isolation="bwrap+uid",
+        artifacts=artifacts or {},
     )
 
 
@@ -87,7 +90,12 @@ def xss_campaign(storage: Storage, name: str = "xss") -> dict[str, int]:
         [
             _stage(None, "ok", {}, {}, "compiled", stage="compile"),
             _stage(
-                -0.5, "ok", {"mse": 0.5, "size": 6.0}, {"length": 6.0, "depth": 2.0}, XSS_FEEDBACK
+                -0.5,
+                "ok",
+                {"mse": 0.5, "size": 6.0},
+                {"length": 6.0, "depth": 2.0},
+                XSS_FEEDBACK,
+                artifacts={"evaluated_code": XSS_SCORED},
             ),
         ],
         worker="w2",

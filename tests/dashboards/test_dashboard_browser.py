@@ -139,3 +139,23 @@ def test_script_in_program_renders_as_text(
     page.wait_for_timeout(300)
     shot(page, artifacts, "program_xss")
     # page fixture asserts: no dialog (alert) fired, no console error, nothing fetched outside
+
+
+def test_code_card_shows_the_program_as_scored(page: Any, recorded: dict[str, Any]) -> None:
+    """The xss child's evaluation recorded the program it scored (an EVALUATED_CODE
+    artifact): the Code card shows that one first, the code as proposed a tab away."""
+    page.goto(f"{page.base}/programs/{recorded['xss']['child']}")
+    page.wait_for_selector("main[data-ready]")
+    assert "return 2.0 * x" in page.inner_text("#code")  # as scored
+    assert "<script>alert(1)</script>" in page.inner_text("#code")  # as text
+    assert page.locator("#code-tab-scored.on").count() == 1
+    assert not page.is_visible("#code-proposed")
+    page.click("#code-tab-proposed")
+    assert page.is_visible("#code-proposed") and not page.is_visible("#code")
+    proposed = page.inner_text("#code-proposed")
+    assert "return x" in proposed and "2.0" not in proposed
+    assert page.locator("main img").count() == 0
+    # a program whose evaluation scored its code as it is has one view, no tabs
+    page.goto(f"{page.base}/programs/{recorded['xss']['parent']}")
+    page.wait_for_selector("main[data-ready]")
+    assert page.is_visible("#code") and page.locator("#code-tab-scored").count() == 0

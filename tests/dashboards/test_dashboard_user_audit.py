@@ -157,8 +157,9 @@ def test_an_ended_campaign_says_why(api: Client) -> None:
 def test_pareto_view_of_undeclared_metrics_opens_on_the_best(
     api: Client, audit: dict[str, Any]
 ) -> None:
-    """binpack declares no objectives: the view opened on its first two metrics, both
-    maximised, so its "front" was the worst program (most bins, most excess). Undeclared
+    """A campaign that declares no objectives (this synthetic binpack-like one; binpack
+    itself declared none when this was found): the view opened on its first two metrics,
+    both maximised, so its "front" was the worst program (most bins, most excess). Undeclared
     metrics now take the sense in which they agree with the score (both minimised here),
     and the answer says so."""
     p = api.get("/api/campaigns/outliers/pareto").json()

@@ -13,7 +13,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from db.engine import create_engine_from_url
-from db.models import Base, Campaign, Program, utcnow
+from db.models import Base, Campaign, Evaluation, Program, utcnow
 from db.records import EVALUATED, PENDING
 from db.schema import head_revision, known_revisions, upgrade
 from db.sql import SQLStorage
@@ -30,7 +30,8 @@ def _revision(url: str) -> str | None:
 
 
 def test_there_is_an_older_revision() -> None:
-    assert head_revision() == "0004" and known_revisions() == {"0001", "0002", "0003", "0004"}
+    assert head_revision() == "0005"
+    assert known_revisions() == {"0001", "0002", "0003", "0004", "0005"}
 
 
 def test_fresh_database_is_created_at_head(persistent_url: str) -> None:
@@ -49,7 +50,7 @@ def test_fresh_database_is_created_at_head(persistent_url: str) -> None:
 def test_migrations_build_exactly_the_models(persistent_url: str) -> None:
     result = upgrade(persistent_url)
     assert (result.from_revision, result.to_revision) == (None, head_revision())
-    assert "from revision empty to 0004" in str(result)
+    assert "from revision empty to 0005" in str(result)
     engine = create_engine_from_url(persistent_url)
     try:
         with engine.connect() as conn:
@@ -104,6 +105,13 @@ def _write_at_0001(url: str) -> list[int]:
                         .returning(Program.__table__.c.id)
                     ).scalar_one()
                 )
+            conn.execute(  # no artifacts column before 0005
+                Evaluation.__table__.insert().values(
+                    program_id=ids[0], stage="full", outcome="ok", score=1.0, correct=True,
+                    metrics={}, features={}, feedback="", duration_s=0.1, worker="w",
+                    attempt=1, isolation="none", created_at=now,
+                )
+            )  # fmt: skip
     finally:
         engine.dispose()
     return ids
@@ -120,22 +128,24 @@ def test_older_schema_is_refused_then_upgraded(persistent_url: str, tmp_path: Pa
     with pytest.raises(SchemaOutdated) as info:
         SQLStorage(url)
     msg = str(info.value)
-    assert "database at revision 0001, this evoforge needs 0004" in msg
+    assert "database at revision 0001, this evoforge needs 0005" in msg
     assert "evolve db upgrade --db " in msg and "\n" not in msg
     assert "s3cret" not in msg
 
     result = upgrade(url)
-    assert (result.from_revision, result.to_revision) == ("0001", "0004")
-    assert "from revision 0001 to 0004" in str(result) and "s3cret" not in str(result)
+    assert (result.from_revision, result.to_revision) == ("0001", "0005")
+    assert "from revision 0001 to 0005" in str(result) and "s3cret" not in str(result)
     if url.startswith("sqlite"):
         assert result.backup is not None and Path(result.backup).exists()
-    assert "already at revision 0004" in str(upgrade(url))
+    assert "already at revision 0005" in str(upgrade(url))
 
     with SQLStorage(url) as storage:
         camp = storage.get_campaign("old")
         assert camp is not None and camp.config == {"k": 0.5}
         assert [p.id for p in storage.programs(camp.id)] == old_ids
         assert storage.find_by_hash(camp.id, "h2", "") == old_ids[1]
+        (evaluation,) = storage.evaluations(old_ids[0])
+        assert evaluation.score == 1.0 and dict(evaluation.artifacts) == {}
         assert storage.record_evaluation(old_ids[1], [stage()], worker="w", attempt=1)
         assert [p.eval_seq for p in storage.evaluated_in_order(camp.id)] == [1, 2]
         new = add(storage, camp.id, 9)

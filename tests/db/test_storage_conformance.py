@@ -357,6 +357,24 @@ def test_llm_call_without_program_and_provenance(storage: SQLStorage, camp: int)
         storage.add_llm_call(424242, {"model": "m"})
 
 
+def test_evaluation_artifacts_are_stored(storage: SQLStorage, camp: int) -> None:
+    """A stage's artifacts (the evaluator's named texts: "evaluated_code", the program as
+    scored) come back with its evaluation; a stage without any has none; a fork copies
+    them; anything but strings is refused before a row is written."""
+    p, q = add(storage, camp, 1), add(storage, camp, 2)
+    scored = dataclasses.replace(stage("full"), artifacts={"evaluated_code": "x = 2.5\n"})
+    storage.record_evaluation(p.id, [stage("quick"), scored], worker="w", attempt=1)
+    quick, full = storage.evaluations(p.id)
+    assert dict(quick.artifacts) == {} and dict(full.artifacts) == {"evaluated_code": "x = 2.5\n"}
+    bad = dataclasses.replace(stage(), artifacts={"evaluated_code": 2.5})
+    with pytest.raises(ValueError, match="artifacts must map strings to strings"):
+        storage.record_evaluation(q.id, [bad], worker="w", attempt=1)
+    assert storage.evaluations(q.id) == []
+    fork = storage.fork_campaign(camp, "c1-fork", 1, {})
+    (copy_,) = storage.programs(fork.id)
+    assert storage.evaluations(copy_.id)[-1].artifacts == full.artifacts
+
+
 def test_fork_copies_the_first_n_evaluations(storage: SQLStorage, camp: int) -> None:
     root = add(storage, camp, 0)
     a = add(storage, camp, 1, edges=[(root.id, PARENT)], llm_call={"model": "m", "proposal": 1})

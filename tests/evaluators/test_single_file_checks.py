@@ -111,6 +111,72 @@ def test_a_bare_string_preload_is_refused(tmp_path):
         make_problem(path)
 
 
+# -- RESOURCES: checked when the file is loaded, not when a Ray campaign starts ------
+
+KNOWN = "known: num_cpus, num_gpus, memory, resources"
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (
+            'RESOURCES = {"num_cpu": 1}',
+            f"unknown key 'num_cpu' (did you mean num_cpus?); {KNOWN}",
+        ),
+        (
+            'RESOURCES = {"gpus": 1, "disk": 9}',
+            f"unknown keys 'disk', 'gpus' (did you mean num_gpus for 'gpus'?); {KNOWN}",
+        ),
+        ('RESOURCES = {"num_cpus": -1}', "num_cpus must be a number >= 0, got -1"),
+        ('RESOURCES = {"num_gpus": "0.5"}', "num_gpus must be a number >= 0, got '0.5'"),
+        ('RESOURCES = {"memory": True}', "memory must be a number >= 0, got True"),
+        (
+            'RESOURCES = {"resources": {"TPU": "one"}}',
+            "resources must be a dict of numbers >= 0, e.g. {\"TPU\": 1}, got {'TPU': 'one'}",
+        ),
+        (
+            'RESOURCES = {"resources": 2}',
+            'resources must be a dict of numbers >= 0, e.g. {"TPU": 1}, got 2',
+        ),
+    ],
+)
+def test_a_bad_resources_setting_is_one_line_when_loaded(tmp_path, line, message):
+    path = problem_file(tmp_path, line + "\n")
+    with pytest.raises(ValueError) as info:
+        make_problem(path)
+    assert str(info.value) == f"RESOURCES in {path}: {message}"
+
+
+def test_good_resources_reach_the_problem(tmp_path):
+    wanted = {"num_cpus": 2, "num_gpus": 0.25, "memory": 2**30, "resources": {"TPU": 1}}
+    problem = make_problem(problem_file(tmp_path, f"RESOURCES = {wanted!r}\n"))
+    assert problem.resources() == wanted
+
+
+# -- FEATURE_AXES: integer axes ---------------------------------------------------
+
+
+def test_an_integer_axis_is_checked_when_loaded(tmp_path):
+    head = "from evaluators import FeatureAxis\n"
+    path = problem_file(tmp_path, head + 'FEATURE_AXES = [FeatureAxis("calls", 0, 5, 10, "yes")]\n')
+    with pytest.raises(ValueError) as info:
+        make_problem(path)
+    assert str(info.value) == (
+        f"FEATURE_AXES in {path}: integer of axis 'calls' must be True or False (True for a "
+        "feature with whole values only, a count), got 'yes'"
+    )
+    line = 'FEATURE_AXES = [FeatureAxis("calls", 0.2, 0.8, integer=True)]\n'
+    path = problem_file(tmp_path, head + line, name="empty.py")
+    with pytest.raises(ValueError) as info:
+        make_problem(path)
+    assert str(info.value) == (
+        f"FEATURE_AXES in {path}: axis 'calls' is integer but [0.2, 0.8] holds no whole value"
+    )
+    line = 'FEATURE_AXES = [FeatureAxis("calls", 0, 5, 10, integer=True)]\n'
+    [axis] = make_problem(problem_file(tmp_path, head + line, name="ok.py")).feature_axes
+    assert axis.integer is True
+
+
 # -- newcomer #3: a broken plug-in -------------------------------------------------
 
 

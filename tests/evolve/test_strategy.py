@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import UTC, datetime
 
@@ -8,7 +9,7 @@ import pytest
 from db.records import ProgramRecord
 from evaluators.contract import FeatureAxis
 from evolve.config import StrategyConfig
-from evolve.strategy import IslandsMapElites, NoParents
+from evolve.strategy import IslandsMapElites, NoParents, axis_cells, axis_index
 
 
 def program(
@@ -103,3 +104,30 @@ def test_crossover_gets_two_distinct_parents() -> None:
         strategy.tell(program(i, float(i)))
     selection = strategy.ask(random.Random(1), arity=2)
     assert len(selection.parents) == 2 and selection.parents[0].id != selection.parents[1].id
+
+
+def test_an_integer_axis_has_one_cell_per_value_and_no_empty_stripes() -> None:
+    count = FeatureAxis("calls", 0, 5, 10, integer=True)  # 6 values into 10 bins
+    assert axis_cells(count) == 6
+    assert [axis_index(count, v) for v in range(6)] == [0, 1, 2, 3, 4, 5]
+    assert axis_index(count, -3) == 0 and axis_index(count, 9) == 5  # clipped
+    assert axis_index(count, 2.9999999) == 3  # a count computed in floats
+    # more values than bins: the bins as declared, each holding a value
+    wide = FeatureAxis("calls", 0, 40, 10, integer=True)
+    assert axis_cells(wide) == 10
+    assert {axis_index(wide, v) for v in range(41)} == set(range(10))
+    # an axis not declared integer is binned as before (stored campaigns replay as they ran)
+    plain = FeatureAxis("calls", 0, 5, 10)
+    assert axis_cells(plain) == 10
+    assert [axis_index(plain, v) for v in range(6)] == [0, 2, 4, 6, 8, 9]
+
+
+def test_coverage_counts_only_reachable_cells() -> None:
+    axes = [FeatureAxis("calls", 0, 5, 10, integer=True), FeatureAxis("x", 0.0, 1.0, 4)]
+    strategy = IslandsMapElites(StrategyConfig(islands=1, migration_interval=1000), axes)
+    assert strategy.cell_count() == 24  # 6 x 4, not 10 x 4
+    for pid, calls in enumerate(range(6), start=1):
+        for x in (0.1, 0.4, 0.6, 0.9):
+            record = program(pid * 10 + int(x * 10), 1.0)
+            strategy.tell(dataclasses.replace(record, features={"calls": calls, "x": x}))
+    assert strategy.grid_sizes() == [24] and strategy.coverage() == [1.0]

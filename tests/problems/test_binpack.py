@@ -299,6 +299,14 @@ def test_problem_api():
         make_problem("binpack.online", no_such_option=1)
 
 
+def test_objectives_are_declared_and_are_metrics_of_the_final_stage():
+    p = make_problem("binpack.online")
+    assert p.objectives == (("weibull_excess_pct", "min"), ("or_excess_pct", "min"))
+    result = run_stage_locally(BEST_FIT, p.stages()[-1])
+    values = [result.metrics[name] for name, _ in p.objectives]
+    assert result.score == pytest.approx(-sum(values) / len(values))  # minus their mean
+
+
 def test_stage_timings_for_best_fit():
     p = OnlineBinPacking()  # data_dir only feeds reference_stages, not used here
     timings = {}

@@ -76,8 +76,10 @@ def test_gpu_fraction_only_when_the_cluster_has_gpus() -> None:
     assert on_cpu == {"num_cpus": 1.0, "memory": 2**30}
     assert "has none" in notes[0]
     assert slot_resources(object(), {"CPU": 1}) == ({"num_cpus": 1.0}, [])
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match=r"unknown key 'cpus' \(did you mean num_cpus\?\)"):
         slot_resources(Wants(cpus=2), {})
+    with pytest.raises(ValueError, match="num_gpus must be a number >= 0, got -1"):
+        slot_resources(Wants(num_gpus=-1), {})
 
 
 def test_a_slot_no_node_can_host_is_refused_in_one_line() -> None:
