@@ -8,8 +8,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
-
 from dashboards.index import CampaignIndex, Node
 from dashboards.objectives import axis_value
 
@@ -100,101 +98,6 @@ def time_buckets(done: Sequence[Node], t0: float) -> dict[str, Any]:
         "rate": [c / width for c in total],
         "mean_rate": len(times) / span,
     }
-
-
-def feature_column(index: CampaignIndex, name: str) -> tuple[Any, Any]:
-    """One feature over the evaluated programs (eval_seq order), cached per index version:
-    (values, present) arrays; a program without the feature has present False."""
-
-    def build() -> tuple[Any, Any]:
-        raw = [n.features.get(name) for n in index.evaluated()]
-        values = np.array(raw, dtype=np.float64)  # None (absent) becomes NaN
-        present = ~np.isnan(values)
-        if raw.count(None) != len(raw) - int(present.sum()):  # a NaN value is present too
-            present = np.array([v is not None for v in raw], dtype=bool)
-        values[~present] = 0.0
-        return values, present
-
-    return index.cached(f"feature:{name}", build)
-
-
-def scored_column(index: CampaignIndex) -> tuple[Any, Any]:
-    """(ids, scores) of the evaluated programs (eval_seq order), cached per index version;
-    scores NaN where not scored (not correct, or no score)."""
-
-    def build() -> tuple[Any, Any]:
-        done = index.evaluated()
-        ids = np.array([n.id for n in done], dtype=np.int64)
-        scores = [n.score if n.correct and n.score is not None else None for n in done]
-        return ids, np.array(scores, dtype=np.float64)
-
-    return index.cached("scored", build)
-
-
-def grid(index: CampaignIndex, x: str | None, y: str | None, bins: int = 10) -> dict[str, Any]:
-    """The MAP-Elites grid over two features (one if there is only one): per cell the best
-    score, the number of programs and the elite's id (the first evaluated of the best
-    score). Cells in the order of their first program; cached per index version."""
-    features = index.keys("features")
-    bins = max(1, min(int(bins), 50))
-    if not features:
-        return {"features": [], "x": None, "y": None, "cells": []}
-    x = x if x in features else features[0]
-    y = y if y in features else (features[1] if len(features) > 1 else None)
-    if y == x:
-        y = None
-    return index.cached(f"grid:{x}:{y}:{bins}", lambda: _grid(index, features, x, y, bins))
-
-
-def _grid(
-    index: CampaignIndex, features: list[str], x: str, y: str | None, bins: int
-) -> dict[str, Any]:
-    xs, keep = feature_column(index, x)
-    if y is not None:
-        ys, y_present = feature_column(index, y)
-        keep = keep & y_present
-    ids, scores = scored_column(index)
-    if not keep.any():
-        return {"features": features, "x": x, "y": y, "cells": []}
-    ids, scores = ids[keep], scores[keep]
-
-    scored_rows = ~np.isnan(scores)
-
-    def axis(name: str | None, vals: Any) -> tuple[dict[str, Any], Any]:
-        if name is None:
-            return {"name": None, "min": 0.0, "max": 1.0, "bins": 1}, np.zeros(len(ids), np.int64)
-        # The range of the scored programs: a failed program's sentinel feature (an
-        # AutoNumerics error of 1e30) would squeeze them all into a bin or two; failed
-        # ones beyond it are counted in the edge bins.
-        ranged = vals[scored_rows] if scored_rows.any() else vals
-        lo, hi = float(ranged.min()), float(ranged.max())
-        a = {"name": name, "min": lo, "max": hi if hi > lo else lo + 1.0, "bins": bins}
-        f = (vals - a["min"]) / (a["max"] - a["min"])
-        return a, np.clip((f * bins).astype(np.int64), 0, bins - 1)
-
-    ax, i = axis(x, xs[keep])
-    ay, j = axis(y, ys[keep] if y is not None else None)
-    key = i * ay["bins"] + j
-    cells_of, first, counts = np.unique(key, return_index=True, return_counts=True)
-    # the elite per cell: highest score, then first evaluated (stable sort on -score)
-    scored = np.flatnonzero(~np.isnan(scores))
-    order = scored[np.lexsort((scored, -scores[scored], key[scored]))]
-    heads = order[np.r_[True, key[order][1:] != key[order][:-1]]] if len(order) else order
-    elite = dict(zip(key[heads].tolist(), heads.tolist(), strict=True))
-    cells = []
-    for c in np.argsort(first, kind="stable").tolist():
-        k = int(cells_of[c])
-        e = elite.get(k)
-        cells.append(
-            {
-                "i": k // ay["bins"],
-                "j": k % ay["bins"],
-                "count": int(counts[c]),
-                "best": None if e is None else float(scores[e]),
-                "id": None if e is None else int(ids[e]),
-            }
-        )
-    return {"features": features, "x": ax, "y": ay, "cells": cells}
 
 
 def pareto_axes(index: CampaignIndex) -> list[str]:

@@ -12,7 +12,8 @@ in-memory index, which any request about the campaign starts loading in the back
                                              island, outcomes over time, evaluations/s
                                              (partial=1 while the index loads: best by
                                              evaluation only, from SQL, "partial": true)
-/api/campaigns/<c>/grid?x=F&y=F&bins=N       MAP-Elites heatmap over two features
+/api/campaigns/<c>/grid?x=F&y=F&bins=N       MAP-Elites heatmap over two features (by
+                                             default the axes the problem declared)
 /api/campaigns/<c>/pareto?x=M&y=M&x_dir=&y_dir=   Pareto front of two metrics or features
 /api/campaigns/<c>/llm                       LLM calls, tokens, cost by model/operator
 /api/campaigns/<c>/programs?offset&limit&sort&order&operator&outcome&island&min_score&max_score
@@ -34,7 +35,7 @@ from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from typing import Any
 
-from dashboards import aggregate, direct, lineage, objectives, params, program, run_state
+from dashboards import aggregate, direct, heatmap, lineage, objectives, params, program, run_state
 from dashboards.index import CampaignIndex
 from dashboards.indexes import Indexes
 from db.records import CampaignRecord, ProgramRecord
@@ -192,11 +193,11 @@ class Api:
         return index.cached(f"series:{points}", lambda: aggregate.series(index, points))
 
     def grid(self, query: Mapping[str, str], key: str) -> Any:
-        bins = _int(query, "bins", 10, 1, 50)
-        _, index = self._campaign(key)
+        bins = params.optional_integer(query, "bins", lo=1)  # None: the declared cells
+        record, index = self._campaign(key)
         features = index.keys("features")
         x, y = (params.choice(query, k, features) for k in ("x", "y"))
-        return aggregate.grid(index, x, y, bins)
+        return heatmap.view(self.storage, record, index, x, y, bins)
 
     def pareto(self, query: Mapping[str, str], key: str) -> Any:
         record, index = self._campaign(key)

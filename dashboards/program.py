@@ -208,10 +208,35 @@ def _brief(nodes: dict[int, Any], pid: int) -> dict[str, Any]:
 
 
 def diffs(storage: Storage, program: ProgramRecord, parent_ids: list[tuple[int, str]]) -> list:
+    """The child's code as proposed against each parent. "against" says which version of
+    the parent: "scored" (its EVALUATED_CODE) or "proposed" (its stored code).
+
+    A parent scored as another program (AutoNumerics tunes its constants) hands its
+    children the tuned constants, so against its stored code a child would show every
+    tuned constant as changed besides its mutation. But an operator that edits the stored
+    code (an LLM edit, an AST mutation) starts from the stored one, and which version a
+    child started from is not recorded: the diff shown is the smaller of the two (the
+    version it started from), ties to the parent as scored. "parent_scored" says whether
+    the parent has a version as scored at all."""
     out = []
     for pid, kind in parent_ids:
         parent = storage.get_program(pid)
         if parent is None:
             continue
-        out.append({"parent": pid, "kind": kind, **diff(parent.code, program.code)})
+        shown = diff(parent.code, program.code)
+        against = "proposed"
+        scored = evaluated_code(parent, storage.evaluations(pid))
+        if scored is not None:
+            other = diff(scored, program.code)
+            smaller = shown["too_large"] or _changed(other) <= _changed(shown)
+            if not other["too_large"] and smaller:
+                shown, against = other, "scored"
+        out.append(
+            {"parent": pid, "kind": kind, "against": against, "parent_scored": scored is not None}
+            | shown
+        )
     return out
+
+
+def _changed(d: dict[str, Any]) -> int:
+    return d["added"] + d["removed"]

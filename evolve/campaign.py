@@ -27,6 +27,9 @@ class CampaignSummary:
     rejected: dict[str, int] = field(default_factory=dict)
     message: str = ""
     llm: dict[str, Any] = field(default_factory=dict)  # calls, cost_usd, tokens, outcomes
+    # MAP-Elites cells holding a correct program: {"filled", "cells", "per_island"}, for
+    # an islands search over declared feature axes (else empty)
+    grid: dict[str, Any] = field(default_factory=dict)
 
 
 def unique_name(storage: Storage, problem: str) -> str:

@@ -159,6 +159,14 @@ def describe_summary(summary: CampaignSummary, db_url: str) -> str:
             + f" (generation {best_program.generation}, {best_program.operator})"
         )
     lines += _front_lines(summary)
+    grid = summary.grid
+    if grid:
+        islands = grid["per_island"]
+        each = f"; per island {', '.join(map(str, islands))}" if len(islands) > 1 else ""
+        lines.append(
+            f"  MAP-Elites coverage: {grid['filled']} of {grid['cells']} cells hold a correct "
+            f"program ({100 * grid['filled'] / grid['cells']:.0f}%{each})"
+        )
     failures = {k: v for k, v in summary.outcomes.items() if k != "ok"}
     if failures:
         lines.append(f"  failures by outcome: {failures}")

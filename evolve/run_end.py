@@ -106,4 +106,19 @@ def run_summary(
         dict(book.rejections),
         stop_message(reason, book, proposals, name, unfinished, grace_s),
         proposals.summary(),
+        grid_coverage(book.strategy),
     )
+
+
+def grid_coverage(strategy: Any) -> dict[str, Any]:
+    """The MAP-Elites cells filled (over all islands together, as the dashboard's heatmap
+    counts them, and per island) of the reachable ones; empty unless the strategy keeps
+    grids over declared axes (islands: IslandsMapElites)."""
+    if not getattr(strategy, "axes", ()) or not hasattr(strategy, "cell_count"):
+        return {}
+    grids = [island.grid for island in strategy.islands]
+    return {
+        "filled": len(set().union(*grids)),
+        "cells": strategy.cell_count(),
+        "per_island": [len(grid) for grid in grids],
+    }

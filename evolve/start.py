@@ -32,6 +32,7 @@ from evolve.lease import CampaignLease
 from evolve.llm_proposals import LLMProposals
 from evolve.problem_checks import check_problem_output
 from evolve.report import db_flag
+from evolve.strategy import recorded_axes
 
 PROBLEM_EVENT = "problem_changed"  # {"problem_files": ...}: resumed with a changed problem
 RESUME_EVENTS = (CONFIG_EVENT, PROBLEM_EVENT)  # written by the next run before "resumed"
@@ -53,6 +54,9 @@ def create_campaign(
     objectives = getattr(problem, "objectives", ()) or ()
     if objectives:  # for readers that cannot load the problem (the dashboard's Pareto view)
         started["objectives"] = [[str(name), str(sense)] for name, sense in objectives]
+    axes = getattr(problem, "feature_axes", ()) or ()
+    if axes:  # the same, for the dashboard's MAP-Elites grid: the cells the search used
+        started["feature_axes"] = recorded_axes(axes)
     storage.add_event(campaign.id, "started", started)
     book.program_count = 0
     for candidate in candidates:

@@ -62,6 +62,23 @@ def axis_index(axis: FeatureAxis, value: float) -> int:
     return min(max(index, 0), cells - 1)
 
 
+def recorded_axes(axes: Sequence[FeatureAxis]) -> list[dict[str, object]]:
+    """The axes as the campaign's "started" event records them, for readers that cannot
+    load the problem (the dashboard's MAP-Elites grid): each with its cells as counted here,
+    so that a reader needs no copy of axis_cells to know the grid's size."""
+    return [
+        {
+            "name": str(axis.name),
+            "low": float(axis.low),
+            "high": float(axis.high),
+            "bins": int(axis.bins),
+            "integer": bool(getattr(axis, "integer", False)),
+            "cells": axis_cells(axis),
+        }
+        for axis in axes
+    ]
+
+
 def _rank(program: ProgramRecord) -> tuple[float, int]:
     return (program.score if program.score is not None else float("-inf"), -program.id)
 

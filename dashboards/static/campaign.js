@@ -112,16 +112,22 @@
     return EF.E("label", {}, label, sel);
   }
 
-  const gridState = { x: null, y: null, bins: 10 };
+  // bins null: the server's default, the cells the problem declared (else 10 bins); the
+  // axes are the server's default until chosen (the problem's declared ones first)
+  const gridState = { x: null, y: null, bins: null };
+  const DECLARED = "as declared";
   async function loadGrid() {
     const g = await EF.api(base + "/grid", gridState);
     const box = EF.clear(slots.grid);
     if (g.features.length) {
+      const bins = g.declared && g.declared.length ? [DECLARED, "5", "10", "20", "40"] : ["5", "10", "20", "40"];
+      const binsNow = gridState.bins === null ? (g.declared && g.declared.length ? DECLARED : "10") : String(gridState.bins);
+      const ys = g.y.name === null ? ["–", ...g.features.filter((f) => f !== g.x.name)] : g.features;
       gridState.x = g.x.name; gridState.y = g.y.name;
       box.appendChild(EF.E("div", { class: "controls" },
         selector("x", g.features, g.x.name, (v) => { gridState.x = v; loadGrid(); }),
-        g.features.length > 1 ? selector("y", g.features, g.y.name, (v) => { gridState.y = v; loadGrid(); }) : null,
-        selector("bins", ["5", "10", "20", "40"], String(gridState.bins), (v) => { gridState.bins = v; loadGrid(); })));
+        g.features.length > 1 ? selector("y", ys, g.y.name === null ? "–" : g.y.name, (v) => { gridState.y = v === "–" ? null : v; loadGrid(); }) : null,
+        selector("bins", bins, binsNow, (v) => { gridState.bins = v === DECLARED ? null : v; loadGrid(); })));
     }
     Charts.heatmap(box, g);
   }

@@ -207,7 +207,7 @@ Charts.heatmap = function (container, grid) {
       const cell = EF.E("div", { class: c ? "" : "emptycell" });
       if (c) {
         cell.style.backgroundColor = c.best === null ? "#d0d4db" : EF.ramp((c.best - lo) / (hi - lo || 1));
-        cell.title = `${grid.x.name} bin ${i}${grid.y.name ? ", " + grid.y.name + " bin " + j : ""}: ` +
+        cell.title = `${cellName(grid.x, i)}${grid.y.name ? ", " + cellName(grid.y, j) : ""}: ` +
           `best ${EF.num(c.best)} (#${c.id}), ${c.count} programs`;
         if (c.id !== null) cell.addEventListener("click", () => { window.location.href = "/programs/" + Number(c.id); });
       }
@@ -215,7 +215,24 @@ Charts.heatmap = function (container, grid) {
     }
   }
   container.appendChild(box);
-  const ax = (a) => a.name ? `${a.name}: ${EF.num(a.min, 3)} … ${EF.num(a.max, 3)}` : "";
+  const ax = (a) => a.name ? `${a.name}: ${EF.num(a.min, 3)} … ${EF.num(a.max, 3)}` +
+    (a.declared ? ` in ${a.bins} cells, as declared` : "") : "";
   container.appendChild(EF.E("p", { class: "muted", text: `x ${ax(grid.x)}${grid.y.name ? " · y " + ax(grid.y) : ""} · ` +
-    `${cells.length} cells filled · colour: best score ${EF.num(lo)} … ${EF.num(hi)}` }));
+    `${cells.length} cells with programs · colour: best score ${EF.num(lo)} … ${EF.num(hi)}` }));
+  // the search's own measure, where the grid is the declared one: cells holding a correct
+  // program (from any island) out of the cells a program can reach (an integer axis has
+  // one per value)
+  const cov = grid.coverage;
+  if (cov) {
+    container.appendChild(EF.E("p", { id: "grid-coverage", text: `coverage: ${cov.filled} of ${cov.cells} cells ` +
+      `hold a correct program (${EF.num(100 * cov.filled / cov.cells, 1)}%)` }));
+  }
 };
+
+// a cell of an axis as its tooltip names it: the value it holds (an integer axis with a cell
+// per value) or the range it spans
+function cellName(a, i) {
+  if (a.origin !== undefined) return `${a.name} = ${a.origin + i}`;
+  const w = (a.max - a.min) / a.bins;
+  return `${a.name} ${EF.num(a.min + i * w, 3)} … ${EF.num(a.min + (i + 1) * w, 3)}`;
+}

@@ -39,7 +39,7 @@
     ], [
       EF.E("div", {}, EF.E("p", { class: "muted", text: "The program its evaluation scored (e.g. with the constants it tuned): the score, metrics and feedback are this program's." }),
         codeBlock(p.evaluated_tokens, "code")),
-      EF.E("div", {}, EF.E("p", { class: "muted", text: "The code as proposed and stored: the diffs against parents compare these." }),
+      EF.E("div", {}, EF.E("p", { class: "muted", text: "The code as proposed and stored: the diffs against parents show this code, against each parent as proposed, or as scored where that is closer." }),
         codeBlock(p.tokens, "code-proposed")),
     ]));
   }
@@ -54,6 +54,17 @@
         EF.E("span", { class: "mark", text: mark[kind] }), text + "\n"));
     }
     return pre;
+  }
+
+  // Which version of a parent its diff compares, where the parent has two (it was scored
+  // as another program, e.g. with tuned constants): a child of such a parent may start from
+  // either, and the server diffs against the closer one (dashboards/program.py: diffs).
+  function againstNote(d) {
+    if (!d.parent_scored) return null;
+    const text = d.against === "scored"
+      ? "Against the parent as scored (e.g. with the constants its evaluation tuned), the closer of its two versions: a child that inherited them shows only its own change."
+      : "Against the parent as proposed (its stored code), which is closer to this child than the parent as scored.";
+    return EF.E("p", { class: "muted diff-against", text });
   }
 
   function kvTable(obj, empty) {
@@ -100,9 +111,11 @@
 
     const diffCard = EF.E("section", { class: "card", id: "diffs" }, EF.E("h2", { text: "Diff against parents" }));
     if (!diffs.length) diffCard.appendChild(EF.E("p", { class: "empty", text: "No parent: an initial program." }));
-    const bodies = diffs.map((d) => EF.E("div", { class: "diff-body", "data-parent": d.parent }, diffBlock(d)));
+    const bodies = diffs.map((d) => EF.E("div", { class: "diff-body", "data-parent": d.parent, "data-against": d.against },
+      againstNote(d), diffBlock(d)));
     if (diffs.length) {
-      const tabs = diffs.map((d) => ({ id: "diff-tab-" + d.parent, text: `${d.kind} #${d.parent} (+${d.added} −${d.removed})` }));
+      const tabs = diffs.map((d) => ({ id: "diff-tab-" + d.parent,
+        text: `${d.kind} #${d.parent}${d.against === "scored" ? " as scored" : ""} (+${d.added} −${d.removed})` }));
       tabbed(tabs, bodies).forEach((el) => diffCard.appendChild(el));
       diffCard.appendChild(EF.E("p", { class: "links" }, diffs.map((d) => EF.E("a", { href: "/programs/" + d.parent, text: "open parent #" + d.parent }))));
     }

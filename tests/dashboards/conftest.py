@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from dash_client import Client
-from dash_synthetic import xss_campaign
+from dash_synthetic import tuned_campaign, xss_campaign
 
 from dashboards.app import create_app
 from dashboards.server import make_http_server
@@ -24,7 +24,8 @@ ARTIFACTS = REPO / "test-artifacts"
 @pytest.fixture(scope="session")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A SQLite database holding the "demo" campaign recorded by the real engine (40
-    evaluations of examples/sine.py on 2 workers) and the synthetic "xss" campaign."""
+    evaluations of examples/sine.py on 2 workers), the synthetic "xss" campaign and the
+    synthetic "tuned" one (a parent scored with tuned constants; declared axes)."""
     from evolve import api
 
     path = tmp_path_factory.mktemp("dash") / "evolve.db"
@@ -36,12 +37,13 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     storage = open_storage(url)
     try:
         ids = xss_campaign(storage)
+        tuned = tuned_campaign(storage)
         demo = storage.get_campaign("demo")
         assert demo is not None
         best = storage.best_programs(demo.id, 1)[0]
     finally:
         storage.close()
-    return {"url": url, "demo": demo.id, "best": best.id, "xss": ids}
+    return {"url": url, "demo": demo.id, "best": best.id, "xss": ids, "tuned": tuned}
 
 
 @pytest.fixture

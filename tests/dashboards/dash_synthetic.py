@@ -150,3 +150,54 @@ def large_campaign(storage: Storage, n: int, name: str = "large", seed: int = 1)
         )
         ids.append(p.id)
     return {"campaign": c.id, "ids": ids, "write_s": time.perf_counter() - start}
+
+
+# A parent whose evaluation tuned its constants (the EVALUATED_CODE artifact), as
+# AutoNumerics does: a child made by a problem operator starts from the constants as tuned
+# (TUNED_CHILD adds one line to them), one made by an LLM edit from the stored code
+# (EDITED_CHILD changes one line of it).
+TUNED_PARENT = "def f(x):\n    a = 1.0\n    b = 0.0\n    return a * x + b\n"
+TUNED_SCORED = "def f(x):\n    a = 0.9712\n    b = 0.0331\n    return a * x + b\n"
+TUNED_CHILD = "def f(x):\n    a = 0.9712\n    b = 0.0331\n    c = 0.0\n    return a * x + b\n"
+EDITED_CHILD = "def f(x):\n    a = 1.0\n    b = 0.0\n    return a * x * x + b\n"
+
+
+def tuned_campaign(storage: Storage, name: str = "tuned") -> dict[str, int]:
+    """The programs above, with the MAP-Elites axes their problem declared recorded at
+    start (an integer count 0..5 in 10 bins: 6 cells, and a share in 4 cells)."""
+    from evaluators.contract import FeatureAxis
+    from evolve.strategy import recorded_axes
+
+    c = storage.create_campaign(name, "synthetic.tuned", {"max_evals": 4}, seed=0)
+    axes = [FeatureAxis("calls", 0, 5, 10, integer=True), FeatureAxis("share", 0.0, 1.0, 4)]
+    storage.add_event(c.id, "started", {"config": {}, "feature_axes": recorded_axes(axes)})
+    ids: dict[str, int] = {"campaign": c.id}
+    rows = [  # key, code, operator, parent, features, scored code
+        ("parent", TUNED_PARENT, "initial", None, {"calls": 0.0, "share": 0.1}, TUNED_SCORED),
+        ("child", TUNED_CHILD, "expr_grow", "parent", {"calls": 3.0, "share": 0.6}, None),
+        ("edited", EDITED_CHILD, "llm_diff", "parent", {"calls": 5.0, "share": 0.95}, None),
+        ("failed", TUNED_CHILD + "#\n", "expr_grow", "child", {"calls": 2.0, "share": 0.3}, None),
+    ]
+    for key, code, operator, parent, features, scored in rows:
+        p = storage.add_program(
+            c.id,
+            code=code,
+            genome=None,
+            code_hash=_h(code),
+            ast_hash=_h("a" + code),
+            generation=0 if parent is None else 1,
+            island=0,
+            operator=operator,
+            edges=[] if parent is None else [(ids[parent], "parent")],
+        )
+        ids[key] = p.id
+        ok = key != "failed"
+        stage = _stage(
+            -len(code) / 100 if ok else None,
+            "ok" if ok else "error",
+            {"size": float(len(code))},
+            features,
+            artifacts={"evaluated_code": scored} if scored else None,
+        )
+        storage.record_evaluation(p.id, [stage], worker="w1", attempt=1)
+    return ids

@@ -159,3 +159,36 @@ def test_code_card_shows_the_program_as_scored(page: Any, recorded: dict[str, An
     page.goto(f"{page.base}/programs/{recorded['xss']['parent']}")
     page.wait_for_selector("main[data-ready]")
     assert page.is_visible("#code") and page.locator("#code-tab-scored").count() == 0
+
+
+def test_diff_against_a_parent_as_scored(page: Any, recorded: dict[str, Any]) -> None:
+    """The "tuned" parent was scored with tuned constants: its child started from them,
+    and its diff tab and note say that the diff is against the parent as scored."""
+    t = recorded["tuned"]
+    page.goto(f"{page.base}/programs/{t['child']}")
+    page.wait_for_selector("main[data-ready]")
+    tab = page.inner_text(f"#diff-tab-{t['parent']}")
+    assert tab == f"parent #{t['parent']} as scored (+1 −0)"
+    assert "Against the parent as scored" in page.inner_text("#diffs .diff-against")
+    assert page.locator("#diffs .diff .del").count() == 0
+    page.goto(f"{page.base}/programs/{t['edited']}")  # an LLM edit of the stored code
+    page.wait_for_selector("main[data-ready]")
+    assert page.inner_text(f"#diff-tab-{t['parent']}") == f"parent #{t['parent']} (+1 −1)"
+    assert "Against the parent as proposed" in page.inner_text("#diffs .diff-against")
+
+
+def test_heatmap_opens_on_the_declared_grid(page: Any, artifacts: Path) -> None:
+    """The "tuned" campaign recorded its problem's axes: a count 0..5 (6 cells, one per
+    value) by a share in 4 cells, with the coverage; bins chosen on the page win."""
+    page.goto(page.base + "/campaigns/tuned")
+    page.wait_for_selector("#grid-coverage")
+    assert page.locator("#slot-grid .heat div").count() == 24
+    assert page.inner_text("#grid-coverage").startswith("coverage: 3 of 24 cells")
+    assert page.locator("#slot-grid .heat div[title^='calls = 3, share']").count() == 1
+    shot(page, artifacts, "campaign_declared_grid")
+    page.select_option("#slot-grid select[aria-label=bins]", "10")
+    wait_until(page, "document.querySelectorAll('#slot-grid .heat div').length === 100")
+    assert page.locator("#grid-coverage").count() == 0
+    page.select_option("#slot-grid select[aria-label=bins]", "as declared")
+    wait_until(page, "!!document.getElementById('grid-coverage')")
+    assert page.locator("#slot-grid .heat div").count() == 24

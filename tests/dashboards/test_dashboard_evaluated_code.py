@@ -4,6 +4,8 @@ and keeps the code as proposed beside it."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +67,75 @@ def test_autonumerics_code_card_shows_the_tuned_program(tmp_path: Path) -> None:
     error = best.metrics["error"]
     assert _max_error(p["evaluated_code"], x) == pytest.approx(error, rel=0.05)
     assert _max_error(p["code"], x) > 2 * error  # the starting constants score worse
+
+
+def test_a_child_is_diffed_against_the_parent_it_started_from(
+    client: Any, recorded: dict[str, Any]
+) -> None:
+    """A parent scored with tuned constants: its child by a problem operator started from
+    them, so it is diffed against the parent as scored and shows its one added line, not
+    the constants' tuning too; one made by an LLM edit of the stored code is diffed
+    against that (the closer of the two), and says so."""
+    t = recorded["tuned"]
+    [d] = client.get(f"/api/programs/{t['child']}/diff").json()["diffs"]
+    assert (d["against"], d["parent_scored"], d["added"], d["removed"]) == ("scored", True, 1, 0)
+    assert [kind for kind, _ in d["lines"] if kind in ("add", "del")] == ["add"]
+    [e] = client.get(f"/api/programs/{t['edited']}/diff").json()["diffs"]
+    assert (e["against"], e["parent_scored"], e["added"], e["removed"]) == ("proposed", True, 1, 1)
+    # a parent without a version as scored: its stored code, as before
+    [x] = client.get(f"/api/programs/{recorded['xss']['child']}/diff").json()["diffs"]
+    assert (x["against"], x["parent_scored"]) == ("proposed", False)
+
+
+# a float literal of a rendered AutoNumerics program (its constants), not part of a name
+_CONSTANT = re.compile(r"(?<![\w.])-?\d+\.\d+(?:e[-+]?\d+)?")
+
+
+def _constants_changed(d: dict[str, Any]) -> int:
+    """The constants a diff shows as removed or added (the docstring's count of
+    operations aside): a constant on a removed line and again on an added one (a line
+    renumbered around it) is unchanged."""
+
+    def found(kind: str) -> Counter[str]:
+        lines = (t for k, t in d["lines"] if k == kind and '"""' not in t)
+        return Counter(c for t in lines for c in _CONSTANT.findall(t))
+
+    added, removed = found("add"), found("del")
+    return (added - removed).total() + (removed - added).total()
+
+
+def test_autonumerics_diffs_show_the_mutation_not_the_tuning(tmp_path: Path) -> None:
+    """A real AutoNumerics campaign: a child inherits its parent's tuned constants, so
+    against the parent as scored its diff shows the constants its mutation added or
+    changed, where against the parent's stored code every tuned constant shows as
+    changed too; and it never has more changed lines."""
+    from dashboards import program
+    from evolve import api
+
+    url = f"sqlite:///{tmp_path / 'an.db'}"
+    api.run(
+        "autonumerics.exp2",
+        {"db": url, "max_evals": 40, "workers": 1, "seed": 1, "name": "an", "held_out": False},
+        ["problem.lm_iters=40", "problem.batch_size=8", "problem.valid_points=2000"],
+    )
+    storage = open_storage(url)
+    try:
+        client = Client(create_app(storage))
+        compared = []
+        for child in storage.programs(storage.get_campaign("an").id):
+            if not child.parent_ids:
+                continue
+            parent = storage.get_program(child.parent_ids[0])
+            if program.evaluated_code(parent, storage.evaluations(parent.id)) is None:
+                continue  # an untuned parent (the initial program has no constants)
+            [shown] = client.get(f"/api/programs/{child.id}/diff").json()["diffs"]
+            stored = program.diff(parent.code, child.code)
+            assert shown["against"] == "scored"
+            assert shown["added"] + shown["removed"] <= stored["added"] + stored["removed"]
+            compared.append((_constants_changed(shown), _constants_changed(stored)))
+    finally:
+        storage.close()
+    assert len(compared) >= 10
+    assert all(shown <= stored for shown, stored in compared)
+    # (22 against 46 when written: the parents' untuned constants no longer show)
+    assert sum(shown for shown, _ in compared) < sum(stored for _, stored in compared)

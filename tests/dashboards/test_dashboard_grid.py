@@ -1,5 +1,6 @@
-"""The MAP-Elites grid (dashboards/aggregate.grid): vectorised with numpy, it gives the
-answer of the plain per-program loop it replaced, and is cached per index version."""
+"""The MAP-Elites grid (dashboards/heatmap.grid): vectorised with numpy, it gives the
+answer of the plain per-program loop it replaced, and is cached per index version; on the
+axes a campaign's problem declared, it has the cells the search used."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import dataclasses
 import random
 from typing import Any
 
+import numpy as np
 import pytest
 
-from dashboards import aggregate
+from dashboards import axes, heatmap
 from dashboards.index import CampaignIndex, Node
+from evaluators.contract import FeatureAxis
+from evolve.strategy import axis_cells, axis_index, recorded_axes
 
 
 def _node(i: int, rng: random.Random, features: dict[str, float]) -> Node:
@@ -106,7 +110,7 @@ def _reference(index: CampaignIndex, x: str | None, y: str | None, bins: int) ->
 )
 def test_grid_equals_the_per_program_loop(axes: tuple[str | None, str | None], bins: int) -> None:
     index = _index(600)
-    got = aggregate.grid(index, axes[0], axes[1], bins)
+    got = heatmap.grid(index, axes[0], axes[1], bins)
     want = _reference(index, axes[0], axes[1], bins)
     assert got == want
     assert sum(c["count"] for c in got["cells"]) > 0
@@ -114,7 +118,7 @@ def test_grid_equals_the_per_program_loop(axes: tuple[str | None, str | None], b
 
 def test_grid_elites_and_ties() -> None:
     index = _index(600)
-    g = aggregate.grid(index, "length", "depth", 4)
+    g = heatmap.grid(index, "length", "depth", 4)
     done = index.evaluated()
     for c in g["cells"]:
         if c["id"] is None:
@@ -127,25 +131,25 @@ def test_grid_elites_and_ties() -> None:
 
 def test_grid_without_features_or_programs() -> None:
     empty = CampaignIndex(storage=None, campaign_id=1)  # type: ignore[arg-type]
-    assert aggregate.grid(empty, None, None) == {"features": [], "x": None, "y": None, "cells": []}
+    assert heatmap.grid(empty, None, None) == {"features": [], "x": None, "y": None, "cells": []}
     index = _index(60)
     for n in index.nodes:  # "rare" alone: no program has both axes
         n.features = {"rare": 1.0} if n.id % 2 else {"other": 2.0}
-    got = aggregate.grid(index, "rare", "other", 5)
+    got = heatmap.grid(index, "rare", "other", 5)
     assert got == _reference(index, "rare", "other", 5)
     assert got["cells"] == [] and got["x"] == "rare"
 
 
 def test_grid_is_cached_per_version_and_axes() -> None:
     index = _index(300)
-    first = aggregate.grid(index, "depth", "length", 10)
-    assert aggregate.grid(index, "depth", "length", 10) is first
-    assert aggregate.grid(index, None, None, 10) is first  # the same axes once resolved
-    assert aggregate.grid(index, "depth", "length", 5) is not first
-    assert aggregate.grid(index, "length", "depth", 10) != first
+    first = heatmap.grid(index, "depth", "length", 10)
+    assert heatmap.grid(index, "depth", "length", 10) is first
+    assert heatmap.grid(index, None, None, 10) is first  # the same axes once resolved
+    assert heatmap.grid(index, "depth", "length", 5) is not first
+    assert heatmap.grid(index, "length", "depth", 10) != first
     index.nodes[1].features = {"length": 1e6, "depth": 1}
     index._cache.clear()  # what sync() does when the campaign changed (a new version)
-    again = aggregate.grid(index, "depth", "length", 10)
+    again = heatmap.grid(index, "depth", "length", 10)
     assert again is not first and again == _reference(index, "depth", "length", 10)
     assert again["y"]["max"] == 1e6
 
@@ -161,10 +165,81 @@ def test_a_failed_programs_sentinel_feature_does_not_set_the_range() -> None:
             dataclasses.replace(node, correct=err < 30, score=-err if err < 30 else None,
                                 eval_seq=i + 1, status="evaluated")
         )  # fmt: skip
-    g = aggregate.grid(index, "log10_error", None, bins=4)
+    g = heatmap.grid(index, "log10_error", None, bins=4)
     assert (g["x"]["min"], g["x"]["max"]) == (-6.0, -2.0)
     assert sorted((c["i"], c["count"], c["best"]) for c in g["cells"]) == [
         (0, 1, 6.0),
         (2, 1, 4.0),
         (3, 2, 2.0),
     ]
+
+
+# -- the axes a problem declared (recorded in the campaign's "started" event) --------------
+AXES = [
+    FeatureAxis("calls", 0, 5, 10, integer=True),  # 6 values in 10 bins: a cell each
+    FeatureAxis("wide", 0, 40, 10, integer=True),  # more values than bins: 10 bins
+    FeatureAxis("tight", 0, 9, 10, integer=True),  # as many values as bins
+    FeatureAxis("odd", -2.5, 3.5, 10, integer=True),  # whole values -2..3
+    FeatureAxis("share", 0.0, 1.0, 4),
+    FeatureAxis("log10_error", -16, 1, 17),
+    FeatureAxis("flat", 2.0, 2.0, 3),  # no span
+]
+
+
+@pytest.mark.parametrize("axis", AXES, ids=lambda a: a.name)
+def test_a_declared_axis_has_the_searchs_cells(axis: FeatureAxis) -> None:
+    """dashboards/axes.py bins a column as evolve/strategy.py bins one value at a time."""
+    [shown] = axes.parse(recorded_axes([axis])).values()
+    assert shown.cells == axis_cells(axis)
+    rng = random.Random(1)
+    values = [rng.uniform(axis.low - 3, axis.high + 3) for _ in range(500)]
+    values += [v + d for v in range(-5, 45) for d in (-0.5, -1e-9, 0.0, 0.49, 0.5)]
+    got = shown.index(np.array(values, dtype=np.float64)).tolist()
+    assert got == [axis_index(axis, v) for v in values]
+
+
+def test_a_recorded_axis_that_is_not_whole_is_left_out() -> None:
+    good = recorded_axes([FeatureAxis("calls", 0, 5, 10, integer=True)])[0]
+    entries = [good, {"name": "x"}, "junk", {**good, "name": "y", "cells": 10**6}]
+    assert list(axes.parse(entries)) == ["calls"]
+    assert axes.parse(None) == {} and axes.parse({"calls": good}) == {}
+
+
+def test_the_grid_opens_on_the_declared_axes_and_cells(
+    client: Any, recorded: dict[str, Any]
+) -> None:
+    """The "tuned" campaign's problem declared an integer count 0..5 (10 bins) and a share
+    in 4 cells: the heatmap is that 6 x 4 grid, a cell per count, with its coverage (the
+    cells holding a correct program, not the failed one's); asked for bins, or for a
+    campaign recorded without axes, it bins the observed range as before."""
+    t = recorded["tuned"]
+    g = client.get(f"/api/campaigns/{t['campaign']}/grid").json()
+    assert (g["x"]["name"], g["x"]["bins"], g["x"]["origin"]) == ("calls", 6, 0)
+    assert (g["y"]["name"], g["y"]["bins"], g["y"]["min"], g["y"]["max"]) == ("share", 4, 0, 1)
+    assert g["x"]["declared"] and g["bins"] is None and g["declared"] == ["calls", "share"]
+    cells = {c["id"]: (c["i"], c["j"]) for c in g["cells"]}
+    assert cells[t["parent"]] == (0, 0) and cells[t["child"]] == (3, 2)
+    assert cells[t["edited"]] == (5, 3) and (2, 1) in cells.values()  # calls = i
+    assert g["coverage"] == {"filled": 3, "cells": 24}
+    swapped = client.get(f"/api/campaigns/{t['campaign']}/grid?x=share&y=calls").json()
+    assert (swapped["x"]["bins"], swapped["y"]["bins"], swapped["coverage"]["cells"]) == (4, 6, 24)
+    asked = client.get(f"/api/campaigns/{t['campaign']}/grid?bins=10").json()
+    assert asked["x"]["bins"] == asked["y"]["bins"] == 10 and asked["bins"] == 10
+    assert "coverage" not in asked and not asked["x"].get("declared")
+    old = client.get("/api/campaigns/xss/grid").json()
+    assert old["x"]["bins"] == 10 and "coverage" not in old and old["declared"] == []
+
+
+def test_one_declared_axis_is_a_one_dimensional_grid() -> None:
+    """A problem that declared one axis: its grid is that axis alone, whatever other
+    features its programs report (another one is a y the page may choose)."""
+    index = _index(300)
+    declared = axes.parse(recorded_axes([FeatureAxis("depth", 0, 11, 20, integer=True)]))
+    g = heatmap.grid(index, None, None, None, declared)
+    assert g["x"]["name"] == "depth" and g["y"]["name"] is None and g["x"]["bins"] == 12
+    done = [n for n in index.evaluated() if "depth" in n.features]
+    elites = {int(n.features["depth"]) for n in done if n.correct and n.score is not None}
+    assert g["coverage"] == {"filled": len(elites), "cells": 12}
+    chosen = heatmap.grid(index, "depth", "length", None, declared)
+    assert chosen["y"]["name"] == "length" and chosen["y"]["bins"] == heatmap.DEFAULT_BINS
+    assert "coverage" not in chosen  # a grid beside an undeclared feature is not the search's

@@ -251,3 +251,37 @@ def test_a_disabled_model_is_a_line_of_its_own() -> None:
         CampaignSummary("c", "budget", 3, None, None, llm=llm), "sqlite:///evolve.db"
     )
     assert '  model b disabled: HTTP 403: "no access"' in text.splitlines()
+
+
+def test_the_summary_gives_the_map_elites_coverage() -> None:
+    """An islands search over declared axes: the cells holding a correct program, of the
+    reachable ones (an integer axis counts its values), over all islands and per island."""
+    from evolve.campaign import CampaignSummary
+
+    grid = {"filled": 9, "cells": 24, "per_island": [6, 5]}
+    text = report.describe_summary(
+        CampaignSummary("c", "budget", 30, None, None, grid=grid), "sqlite:///evolve.db"
+    )
+    assert (
+        "  MAP-Elites coverage: 9 of 24 cells hold a correct program (38%; per island 6, 5)"
+        in text.splitlines()
+    )
+    one = CampaignSummary("c", "budget", 30, None, None, grid={**grid, "per_island": [9]})
+    assert "(38%)" in report.describe_summary(one, "sqlite:///evolve.db")
+    plain = report.describe_summary(CampaignSummary("c", "budget", 3, None, None), "x")
+    assert "MAP-Elites" not in plain
+
+
+def test_grid_coverage_of_a_strategy() -> None:
+    from evaluators.contract import FeatureAxis
+    from evolve.config import StrategyConfig
+    from evolve.run_end import grid_coverage
+    from evolve.strategy import IslandsMapElites
+
+    axes = [FeatureAxis("calls", 0, 5, 10, integer=True)]
+    strategy = IslandsMapElites(StrategyConfig(islands=2, migration_interval=1000), axes)
+    strategy.islands[0].grid.update({(1,): None, (2,): None})
+    strategy.islands[1].grid.update({(2,): None, (4,): None})
+    assert grid_coverage(strategy) == {"filled": 3, "cells": 6, "per_island": [2, 2]}
+    assert grid_coverage(IslandsMapElites(StrategyConfig(islands=2), ())) == {}
+    assert grid_coverage(object()) == {}

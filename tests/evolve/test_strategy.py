@@ -131,3 +131,18 @@ def test_coverage_counts_only_reachable_cells() -> None:
             record = program(pid * 10 + int(x * 10), 1.0)
             strategy.tell(dataclasses.replace(record, features={"calls": calls, "x": x}))
     assert strategy.grid_sizes() == [24] and strategy.coverage() == [1.0]
+
+
+def test_recorded_axes_carry_the_cells_the_search_counts() -> None:
+    """What the campaign's "started" event records for readers that cannot load the
+    problem (the dashboard's heatmap): plain JSON, each axis with its cells."""
+    import json
+
+    from evolve.strategy import recorded_axes
+
+    axes = [FeatureAxis("calls", 0, 5, 10, integer=True), FeatureAxis("x", 0, 1, 4)]
+    assert json.loads(json.dumps(recorded_axes(axes))) == [
+        {"name": "calls", "low": 0.0, "high": 5.0, "bins": 10, "integer": True, "cells": 6},
+        {"name": "x", "low": 0.0, "high": 1.0, "bins": 4, "integer": False, "cells": 4},
+    ]
+    assert recorded_axes([]) == []
