@@ -114,6 +114,9 @@ def test_program_detail_reads_the_same_as_the_index(tangled: dict[str, Any]) -> 
         assert record is not None
         want = program.detail(storage, index, record)
         got = program.detail(storage, _graph(storage, cid), record)
+        # "stale" is the clock against the campaign's age, not the graph source: the two
+        # calls may fall either side of the grace period on a slow machine
+        want["campaign"].pop("stale"), got["campaign"].pop("stale")
         assert got == want, pid
         kinds |= {p["kind"] for p in got["parents"]}
     assert kinds == {"parent", "second_parent", "inspiration", "migration"}
