@@ -28,7 +28,7 @@ from problems.autonumerics.verify import dense_error
 
 OUT: list[str] = []
 SIBLINGS = ("autonumerics_reals", "autonumerics_float32", "autonumerics_throughput",
-            "autonumerics_gp")  # fmt: skip
+            "autonumerics_gp", "autonumerics_structures", "autonumerics_structures_exp")  # fmt: skip
 
 
 def emit(line: str = "") -> None:
@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> str:
     emit("Pareto plot `autonumerics_pareto.png` (x: ops 0-20, y: log10 max relative error, "
          "grid per decade): red = ours, then " + ", ".join(k for k, _ in plot[1:]) + ".")  # fmt: skip
     emit("")
-    emit("Campaign details, float32 programs, evaluator throughput and classic GP: "
+    emit("Campaign details, float32 programs, evaluator throughput, classic GP and every "
+         "5-operation structure for float32 2^x and e^x: "
          + ", ".join(f"`{name}.md`" for name in SIBLINGS) + ".")  # fmt: skip
     text = "\n".join(OUT) + "\n"
     (RESULTS / "autonumerics.md").write_text(text)
