@@ -203,6 +203,13 @@ def connection_error(url: URL, exc: BaseException) -> StorageError:
             f"run `evolve db upgrade --db {where}`"
         )
     if url.get_backend_name() == "sqlite":
+        if "full" in low or "readonly" in low or "i/o error" in low:  # a write that failed
+            fix = (
+                "free space on its disk"
+                if "full" in low
+                else "check that its disk and file are writable"
+            )
+            return StorageError(f"cannot write to SQLite database {where}: {reason}; {fix}")
         return StorageError(
             f"cannot open SQLite database {where}: {reason}; does the folder exist and is it "
             f"writable (not on NFS)? {FIX_HINT}"

@@ -45,6 +45,7 @@ from db.records import (
     ProgramRecord,
 )
 from db.schema import check_schema
+from db.sqlite_file import SQLiteFile
 from db.storage import Storage, StorageError
 
 TERMINAL_STATUSES = ("finished", "failed")
@@ -66,6 +67,7 @@ class SQLStorage(SQLReads, Storage):
         except BaseException:
             self._engine.dispose()
             raise
+        self._file = SQLiteFile(parsed, is_memory_sqlite(parsed))  # checked by renew_lease
 
     @property
     def url(self) -> str:
@@ -186,6 +188,9 @@ class SQLStorage(SQLReads, Storage):
             return lease.lease_holder(s.connection(), campaign_id)
 
     def renew_lease(self, campaign_id: int, owner: str, ttl_s: float) -> bool:
+        # A lease in a SQLite file that was removed (still open here) holds nothing: stop.
+        with self._lock:
+            self._file.check(self._engine)
         with self._write() as conn:
             return lease.renew_lease(conn, campaign_id, owner, float(ttl_s))
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from db.storage import Storage
+from db.storage import Storage, StorageError
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError, CampaignSummary
 from evolve.config import CampaignConfig
@@ -37,7 +37,7 @@ from evolve.llm.operator import LLMOutcome
 from evolve.llm.pipeline import LLMPipeline
 from evolve.llm_proposals import LLMProposals
 from evolve.proposer import Proposer, build_operators
-from evolve.run_end import record_end, run_summary
+from evolve.run_end import record_end, run_summary, stopped_by_storage
 from evolve.run_start import build_search, mark_start_failed, stop_on_signals, warm_up
 from evolve.start import create_campaign, resume_campaign
 from workers.jobs import Executor, JobResult
@@ -134,6 +134,8 @@ class Controller:
         """Run the campaign to its end; the lease is freed however the run ends."""
         try:
             return self._run()
+        except StorageError as exc:  # its database failed mid-run: say how to go on
+            raise stopped_by_storage(exc, self.campaign.name, self.storage) from exc
         finally:
             self._lease.release()
 
@@ -240,7 +242,10 @@ class Controller:
     def _settle(self, results: list[JobResult], outcomes: list[LLMOutcome]) -> None:
         """One transaction for what one wait brought: the evaluations are recorded and the
         LLM replies' children (with their calls) stored, then committed together; only
-        then are the evaluations counted and told to the strategy."""
+        then are the evaluations counted and told to the strategy. The lease is checked
+        first: a controller that was stopped (Ctrl-Z, a paused VM) past its lease while
+        another took the campaign over must not write what it brings back."""
+        self._lease.keep()
         with self.storage.transaction():
             recorded = [self.book.write_result(result) for result in results]
             for outcome in outcomes:

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from db.storage import Storage
+from db.storage import Storage, StorageError
 from evolve import bookkeeping
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignSummary
+from evolve.config import DEFAULT_DB
 from evolve.llm_proposals import LLMProposals
-from evolve.report import initial_failure
+from evolve.report import db_flag, initial_failure
 
 # The campaign status of a stop reason; every other reason is a finished campaign.
 STATUS_OF_REASON = {"interrupted": "interrupted", "initial_failed": "failed"}
@@ -52,6 +53,14 @@ def record_end(
             "bandit": proposals.bandit_state(),
         },
     )
+
+
+def stopped_by_storage(exc: StorageError, name: str, storage: Storage) -> StorageError:
+    """The error of a run stopped by its database (a full disk, a read-only or removed
+    file): what went wrong, then how the campaign goes on once it is fixed (the writes
+    before it are committed; the evaluations in flight stay pending, for the resume)."""
+    db = db_flag(getattr(storage, "url", "") or DEFAULT_DB)
+    return StorageError(f"{exc}; campaign {name} stopped: `evolve resume {name}{db}` continues it")
 
 
 def stop_message(

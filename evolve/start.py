@@ -50,6 +50,32 @@ def create_campaign(
         name, config.problem, {**config.to_dict(), "name": name}, config.seed
     )
     lease.acquire(campaign.id, campaign.name)
+    store_start(storage, campaign.id, config, problem, book, candidates)
+    return campaign
+
+
+def store_start(
+    storage: Storage,
+    campaign_id: int,
+    config: CampaignConfig,
+    problem: Any,
+    book: Bookkeeping,
+    candidates: Sequence[Any],
+    started_event: bool = True,
+) -> None:
+    """The "started" event and the initial programs: what a new campaign writes after its
+    row, and a resume writes when a kill (or Ctrl-C) came between the two."""
+    if started_event:
+        _add_started(storage, campaign_id, config, problem)
+    book.program_count = 0
+    for candidate in candidates:
+        # Submitted by the run, with everything else still pending.
+        program = book.store(campaign_id, candidate.code, candidate.genome, 0, 0, "initial", ())
+        if program is not None and book.initial is None:
+            book.initial = program
+
+
+def _add_started(storage: Storage, campaign_id: int, config: CampaignConfig, problem: Any) -> None:
     started = {"config": config.to_dict(), "problem_files": problem_files(config.problem, problem)}
     objectives = getattr(problem, "objectives", ()) or ()
     if objectives:  # for readers that cannot load the problem (the dashboard's Pareto view)
@@ -57,14 +83,7 @@ def create_campaign(
     axes = getattr(problem, "feature_axes", ()) or ()
     if axes:  # the same, for the dashboard's MAP-Elites grid: the cells the search used
         started["feature_axes"] = recorded_axes(axes)
-    storage.add_event(campaign.id, "started", started)
-    book.program_count = 0
-    for candidate in candidates:
-        # Submitted by the run, with everything else still pending.
-        program = book.store(campaign.id, candidate.code, candidate.genome, 0, 0, "initial", ())
-        if program is not None and book.initial is None:
-            book.initial = program
-    return campaign
+    storage.add_event(campaign_id, "started", started)
 
 
 def resume_campaign(
@@ -96,10 +115,18 @@ def resume_campaign(
         if changed and problem is not None:
             files = problem_files(config.problem, problem)
             storage.add_event(campaign.id, PROBLEM_EVENT, {"problem_files": files})
+    programs = storage.programs(campaign.id)
+    if not programs and config is not None and problem is not None:
+        # killed after the campaign's row was written, before its initial programs were:
+        # store them now (a resume would otherwise end it as "initial_failed")
+        candidates = problem.initial_programs()
+        check_problem_output(config.problem, problem, candidates)
+        started = not storage.events(campaign.id, "started")
+        store_start(storage, campaign.id, config, problem, book, candidates, started)
+        programs = storage.programs(campaign.id)
     events = storage.events(campaign.id)
     book.elapsed_before = running_time(storage, campaign.id, events)
     book.rejections.update(stored_rejections(events))
-    programs = storage.programs(campaign.id)
     book.program_count = len(programs)
     for program in programs:
         book.hashes.update((program.code_hash, program.ast_hash))

@@ -3,6 +3,7 @@ seen from the controller, the API and the `evolve` command."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import socket
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from db import open_storage
-from evolve import api
+from evolve import api, controller
+from evolve.executors import default_executor
 from evolve.lease import CampaignLease, LeaseError, owner_id, owner_is_dead, process_start_time
 
 REPO = Path(__file__).resolve().parents[2]
@@ -129,6 +131,52 @@ def test_resume_of_a_campaign_held_elsewhere_writes_nothing(db_url: str) -> None
         assert storage.counts(camp.id) == programs
         holder = storage.acquire_lease(camp.id, "probe", 30)
         assert holder is not None and holder.owner == "far-away-host:4242:99"
+    finally:
+        storage.close()
+
+
+def test_a_controller_that_lost_its_lease_writes_none_of_the_results_it_brings_back(
+    db_url: str, monkeypatch
+) -> None:
+    """A controller stopped past its lease (Ctrl-Z, a paused VM) while another took the
+    campaign over: the results it was waiting for when it goes on are not written (they
+    were: the second controller's campaign then held more evaluations than its budget)."""
+    monkeypatch.setattr(controller, "CampaignLease", functools.partial(CampaignLease, ttl_s=0.3))
+    seen: list[int] = []
+    taken: dict[str, int] = {}
+
+    def factory(config, problem):
+        executor = default_executor(config, problem)
+        completed = executor.completed
+
+        def paused_then_back(timeout: float):
+            results = completed(timeout)
+            if results and len(seen) >= 2 and not taken:
+                other = open_storage(db_url)
+                try:
+                    camp = other.get_campaign("paused")
+                    holder = other.lease_holder(camp.id)
+                    owner = "elsewhere:1:1"
+                    assert other.acquire_lease(camp.id, owner, 60, stale_owner=holder.owner) is None
+                    taken["evaluated"] = other.counts(camp.id).get("evaluated", 0)
+                finally:
+                    other.close()
+                time.sleep(0.2)  # the pause: past a third of the ttl, so the lease is checked
+            seen.extend(r.job.job_id for r in results)
+            return results
+
+        executor.completed = paused_then_back
+        return executor
+
+    config = {"max_evals": 30, "db": db_url, "workers": 1, "seed": 1, "name": "paused"}
+    with pytest.raises(api.UserError, match="lost its lease"):
+        api.run(SINE, config, executor_factory=factory)
+    assert taken, "the lease was never taken over: the campaign ended first"
+    storage = open_storage(db_url)
+    try:
+        camp = storage.get_campaign("paused")
+        assert storage.counts(camp.id).get("evaluated", 0) == taken["evaluated"]
+        assert storage.lease_holder(camp.id).owner == "elsewhere:1:1"
     finally:
         storage.close()
 

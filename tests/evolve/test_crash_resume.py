@@ -7,11 +7,16 @@ import random
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+from cli_helpers import SINE
+
 from db import open_storage
+from evolve import api
 
 BUDGET = 200
 
@@ -128,3 +133,49 @@ def _campaign_exists(db_path: Path) -> bool:
         return bool(row and row[0])
     except sqlite3.Error:
         return False
+
+
+# The controller killed (SIGKILL, as os._exit leaves it) at one of the writes that start a
+# campaign, after its row exists: before its lease, its "started" event, its initial program.
+KILLED_AT_START = """
+import os, sys
+from evolve import api, start
+from evolve.bookkeeping import Bookkeeping
+from evolve.lease import CampaignLease
+from db.sql import SQLStorage
+where, db, problem = sys.argv[1:]
+die = lambda *args, **kwargs: os._exit(137)
+if where == "lease":
+    CampaignLease.acquire = die
+elif where == "started":
+    SQLStorage.add_event = die
+else:
+    Bookkeeping.store = die
+api.run(problem, {"db": db, "name": where, "max_evals": 3, "workers": 1, "seed": 1})
+"""
+
+
+@pytest.mark.parametrize("where", ["lease", "started", "initial"])
+def test_a_kill_before_the_initial_program_is_stored_is_resumed(tmp_path: Path, where) -> None:
+    """The resume stores the initial program (it ended the campaign as "initial_failed",
+    with a message to fix an initial program that was never evaluated)."""
+    url = f"sqlite:///{tmp_path / 'start.db'}"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AT_START, where, url, SINE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == 137, killed.stderr
+    summary = api.resume(where, db=url)
+    assert (summary.reason, summary.evaluated) == ("budget", 3)
+    assert summary.initial is not None and summary.initial.score is not None
+    storage = open_storage(url)
+    try:
+        campaign = storage.get_campaign(where)
+        assert campaign.status == "finished"
+        assert len(storage.events(campaign.id, "started")) == 1
+        initial = [p for p in storage.programs(campaign.id) if p.operator == "initial"]
+        assert len(initial) == 1 and initial[0].eval_seq == 1
+    finally:
+        storage.close()
