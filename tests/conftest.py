@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+# The sandbox's job uids for this test run (read when evaluators.sandbox.slots is first
+# imported, and inherited by the campaigns the tests start): a range of their own, so that
+# the leak checks (sandbox_corpus/support.py) never see a campaign running beside the suite.
+os.environ.setdefault("EVOFORGE_SANDBOX_UID_BASE", "62000")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 

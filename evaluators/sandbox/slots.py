@@ -14,8 +14,24 @@ import stat
 import threading
 from dataclasses import dataclass
 
-DEFAULT_UID_BASE = 61000
 DEFAULT_UID_COUNT = 128
+UID_BASE_ENV = "EVOFORGE_SANDBOX_UID_BASE"
+
+
+def _uid_base() -> int:
+    """61000, or EVOFORGE_SANDBOX_UID_BASE: the test suite moves its jobs to their own range,
+    so that a campaign running on the same machine is not taken for a leaked candidate."""
+    raw = os.environ.get(UID_BASE_ENV, "61000")
+    try:
+        base = int(raw)
+    except ValueError:
+        base = -1
+    if not 1000 <= base <= 2**31 - 2 - DEFAULT_UID_COUNT:
+        raise ValueError(f"{UID_BASE_ENV}={raw!r}: expected a uid from 1000 (no system account)")
+    return base
+
+
+DEFAULT_UID_BASE = _uid_base()
 
 
 @dataclass(frozen=True)

@@ -275,3 +275,22 @@ def test_the_zygote_carries_the_sandbox_side_only(runner):
     )
     result = runner.run(code, "", {}, s.ROOMY)
     assert result.value == [False, False, False, True, True, True], result
+
+
+def test_the_suite_runs_its_jobs_in_its_own_uid_range() -> None:
+    """A campaign beside the test run uses 61000 and up; the suite's jobs do not."""
+    from evaluators.sandbox import slots
+
+    assert slots.DEFAULT_UID_BASE == int(os.environ["EVOFORGE_SANDBOX_UID_BASE"]) == 62000
+    assert s.UID_RANGE.start == 62000
+
+
+def test_a_malformed_uid_base_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evaluators.sandbox import slots
+
+    for bad in ("abc", "0", "-5", "999"):
+        monkeypatch.setenv(slots.UID_BASE_ENV, bad)
+        with pytest.raises(ValueError, match="EVOFORGE_SANDBOX_UID_BASE="):
+            slots._uid_base()
+    monkeypatch.setenv(slots.UID_BASE_ENV, "70000")
+    assert slots._uid_base() == 70000

@@ -6,9 +6,10 @@ import os
 import time
 
 from evaluators.contract import OK, Limits
+from evaluators.sandbox.slots import DEFAULT_UID_BASE, DEFAULT_UID_COUNT
 
 CANARY = "sk-canary-7f3a9e1c55b04d2e8c"
-UID_RANGE = range(61000, 61000 + 129)  # the job uids and the probe uid
+UID_RANGE = range(DEFAULT_UID_BASE, DEFAULT_UID_BASE + DEFAULT_UID_COUNT + 1)  # jobs + probe
 FAST = Limits(wall_s=1.0, memory_mb=512)  # for the cases that must time out
 ROOMY = Limits(wall_s=5.0, memory_mb=512)  # for the others: no spurious timeouts under load
 TRIVIAL = "def main():\n    return 1\n"
