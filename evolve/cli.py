@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from db.engine import hide_passwords
-from evolve import api, report
+from evolve import api, interrupts, report
 from evolve.config import CampaignConfig
 from evolve.executors import executor_for_run
 
@@ -184,7 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        status = _dispatch(args)
+        if interrupts.take():  # a Ctrl-C that CPython dropped (evolve/interrupts.py)
+            raise KeyboardInterrupt
+        return status
     except api.UserError as exc:
         # Masked here, whatever raised it: several messages name the --db URL as given.
         print(f"evolve: error: {hide_passwords(str(exc))}", file=sys.stderr)
@@ -305,4 +308,6 @@ def _print(rows: Any, as_json: bool, fmt: Any) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from evolve import launch
+
+    sys.exit(launch.main())

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from db.storage import Storage, StorageError
+from evolve import interrupts
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError, CampaignSummary
 from evolve.config import CampaignConfig
@@ -52,6 +53,7 @@ TIME_LIMIT_GRACE_S = 10.0
 
 
 class Controller:
+    @interrupts.deferring  # a Ctrl-C while it starts stops the run at its first step
     def __init__(
         self,
         storage: Storage,
@@ -146,7 +148,8 @@ class Controller:
         checkpoint = self._started = self.progress.started = time.monotonic()
         reason = "budget"
         try:
-            warm_up(self._lease, self.executor, self.llm)
+            if not self._stop.is_set():  # Ctrl-C during the start: no wait for the workers
+                warm_up(self._lease, self.executor, self.llm)
             self.proposer.requeue_pending()
             # a problem whose first evaluations take minutes says why (e.g. a teacher trains)
             start_note = getattr(self.problem, "start_note", "") or ""

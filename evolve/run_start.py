@@ -17,6 +17,7 @@ from typing import Any
 from db.records import CampaignRecord
 from db.storage import Storage
 from evaluators.registry import make_problem
+from evolve import interrupts
 from evolve.campaign import CampaignError
 from evolve.config import CampaignConfig
 from evolve.lease import CampaignLease
@@ -82,6 +83,8 @@ def stop_on_signals(stop: threading.Event) -> Callable[[], None]:
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     for sig in previous:
         signal.signal(sig, lambda *_: stop.set())
+    if interrupts.take():  # pressed while the run was being set up (evolve/interrupts.py)
+        stop.set()
 
     def restore() -> None:
         for sig, handler in previous.items():
