@@ -53,6 +53,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from problems.autonumerics import native
 from problems.autonumerics.lowering import Stream, bucket, encode
 
 # XLA's newer CPU fusion emitters ran this loop's row kernels 2-3x slower than the
@@ -106,6 +107,21 @@ def _run_shard(ints: Any, vals: Any, counts: Any, x: Any, regs: Any, nout: int) 
     return jax.lax.fori_loop(0, counts[0], body, regs)[None]
 
 
+def _run_shard_native(ints: Any, vals: Any, counts: Any, x: Any, regs: Any, nout: int) -> Any:
+    """_run_shard as one call of the C machine (interp_native.c): the same instructions
+    over tiles of the points, in cache; the register file is updated in place."""
+    meta = jnp.stack([counts[0], jnp.int32(nout)])
+    call = jax.ffi.ffi_call(
+        native.TARGET, jax.ShapeDtypeStruct(regs.shape, regs.dtype), input_output_aliases={4: 0}
+    )
+    return call(ints[0], vals[0], meta, x, regs)
+
+
+def use_native(stream: Stream, devices: list[Any]) -> bool:
+    """float64 on CPU runs the C machine where it builds (native.py)."""
+    return not stream.f32 and devices[0].platform == "cpu" and native.available()
+
+
 _EXECUTABLES: dict[tuple, Any] = {}
 _FILES: dict[tuple, list[Any]] = {}  # per executable: register files free for the next call
 _LOCK = threading.Lock()
@@ -116,7 +132,7 @@ PIECE = 128  # programs per pipelined piece in evaluate()
 
 def _key(stream: Stream, n: int, devices: list[Any]) -> tuple:
     dtype = "float32" if stream.f32 else "float64"
-    return (stream.key, n, dtype, tuple(d.id for d in devices))
+    return (stream.key, n, dtype, tuple(d.id for d in devices), use_native(stream, devices))
 
 
 def executable(stream: Stream, n: int, devices: list[Any]) -> Any:
@@ -128,8 +144,9 @@ def executable(stream: Stream, n: int, devices: list[Any]) -> Any:
     if key not in _EXECUTABLES:
         mesh = jax.sharding.Mesh(np.array(devices), ("d",))
         spec = jax.sharding.PartitionSpec("d")
+        shard = _run_shard_native if key[-1] else _run_shard
         fn = jax.shard_map(
-            partial(_run_shard, nout=stream.nout),
+            partial(shard, nout=stream.nout),
             mesh=mesh,
             in_specs=(spec, spec, spec, jax.sharding.PartitionSpec(), spec),
             out_specs=spec,
@@ -235,7 +252,11 @@ def _finish(job: _Pending) -> np.ndarray:
             m = min(size, x.shape[0] - start)
             for shard in regs.addressable_shards:  # (1, rows, size) each, read in place
                 progs = mine[devices.index(shard.device)]
-                out[progs, start : start + m] = np.asarray(shard.data)[0, : len(progs), :m]
+                rows = np.asarray(shard.data)[0, : len(progs), :m]
+                if len(progs) and (np.diff(progs) == 1).all():  # a block: no gather
+                    out[progs[0] : progs[-1] + 1, start : start + m] = rows
+                else:
+                    out[progs, start : start + m] = rows
         _release(stream, size, devices, regs)
     return out
 

@@ -156,6 +156,7 @@ def encode(genomes: list[dict[str, Any]], f32: bool = False, shards: int = 1,
     for d, progs_d in enumerate(members):
         if not progs_d:
             continue
+        progs_d.sort()  # output rows in program order: one shard's outputs copy as a block
         where[progs_d, 0], where[progs_d, 1] = d, np.arange(len(progs_d))
         n = load[d]
         # one flat list per shard, converted by NumPy in one call (per-program conversions

@@ -188,7 +188,7 @@ while interp_switch._COMPILING:
     time.sleep(0.05)
 np.testing.assert_array_equal(interp_switch.evaluate(many, x), alone)
 compiled = {}  # one-device executables: the devices each shape is compiled for
-for shape, n, dtype, ids in interp_switch._EXECUTABLES:
+for shape, n, dtype, ids, _native in interp_switch._EXECUTABLES:
     compiled.setdefault((shape, n, dtype), set()).add(ids)
 assert {(0,), (1,)} in compiled.values(), compiled
 f32 = interp_switch.evaluate(many, x.astype(np.float32), f32=True)  # exits mid-compile

@@ -1,0 +1,91 @@
+"""The C register machine (interp_native.c) as an XLA FFI target, built on first use.
+
+``available()`` compiles the source with the system C compiler (``$CC``, else ``cc``)
+against the FFI header jaxlib ships, once per machine: the library is cached under
+``$XDG_CACHE_HOME/evoforge`` (default ``~/.cache/evoforge``), named by a hash of the
+source, the header and the flags, and written atomically, so concurrent workers may race
+harmlessly. It registers the handler with JAX for the CPU platform. Without a compiler,
+or when the build fails, it answers False (``reason()`` says why) and interp_switch runs
+its pure-XLA loop instead: same results, slower. ``EVOFORGE_NATIVE=0`` forces that path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import jax
+
+TARGET = "evoforge_an_interp_f64"
+SOURCE = Path(__file__).with_name("interp_native.c")
+# No fast-math and no contraction: every operation rounds once, as the XLA machine's do.
+FLAGS = ("-O3", "-fPIC", "-shared", "-fno-fast-math", "-ffp-contract=off")
+
+_lock = threading.Lock()
+_state: dict[str, object] = {}  # "ok": bool, "reason": str, "lib": the loaded library
+
+
+def available() -> bool:
+    """Whether the native machine can run here (builds and registers it on first call)."""
+    if os.environ.get("EVOFORGE_NATIVE", "1") == "0":
+        return False
+    with _lock:
+        if "ok" not in _state:
+            try:
+                _state["lib"] = _load()
+                _state["ok"], _state["reason"] = True, ""
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+                _state["ok"], _state["reason"] = False, str(exc)
+        return bool(_state["ok"])
+
+
+def reason() -> str:
+    """Why ``available()`` answered False ("" when it did not, or was not asked)."""
+    if os.environ.get("EVOFORGE_NATIVE", "1") == "0":
+        return "EVOFORGE_NATIVE=0"
+    return str(_state.get("reason", ""))
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "evoforge"
+
+
+def _load() -> ctypes.CDLL:
+    library = _build()
+    lib = ctypes.CDLL(str(library))
+    jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(getattr(lib, TARGET)), platform="cpu")
+    return lib
+
+
+def _build() -> Path:
+    include = Path(jax.ffi.include_dir())
+    header = include / "xla" / "ffi" / "api" / "c_api.h"
+    compiler = os.environ.get("CC") or "cc"
+    if shutil.which(compiler) is None:
+        raise RuntimeError(f"no C compiler ({compiler!r} not found)")
+    digest = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), header.read_bytes(), " ".join(FLAGS).encode()):
+        digest.update(part)
+    target = cache_dir() / f"interp_native-{digest.hexdigest()[:16]}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        command = [compiler, *FLAGS, f"-I{include}", "-o", partial, str(SOURCE), "-lm"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"{compiler} failed: {' '.join(done.stderr.split())[:300]}")
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    return target

@@ -1,0 +1,89 @@
+"""The C register machine (interp_native.c through native.py): bit-identical to the XLA
+machine of interp_switch.py, a clear error for a bad stream, and a fallback to the XLA
+machine where no C compiler builds it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from problems.autonumerics import interp_switch, lowering, native
+from problems.autonumerics.mutate import random_program
+from tests.problems.test_autonumerics_interp import SPECIAL, assert_matches, reference
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler here")
+
+
+def both_machines(genomes: list[dict], x: np.ndarray, monkeypatch) -> tuple[np.ndarray, ...]:
+    with jax.enable_x64(True):
+        assert native.available(), native.reason()
+        fast = interp_switch.evaluate(genomes, x)
+        monkeypatch.setenv("EVOFORGE_NATIVE", "0")
+        slow = interp_switch.evaluate(genomes, x)
+        monkeypatch.delenv("EVOFORGE_NATIVE")
+    return fast, slow
+
+
+@pytest.mark.parametrize("points", [37, 1000, 1300])
+def test_bit_identical_to_the_xla_machine(points: int, monkeypatch) -> None:
+    """Tiles of 512 points: a partial last tile, several tiles, one short one."""
+    genomes = SPECIAL + [random_program(s) for s in range(60)]
+    x = np.linspace(-1.0, 1.0, points)  # divisions by zero included
+    fast, slow = both_machines(genomes, x, monkeypatch)
+    np.testing.assert_array_equal(fast, slow)  # NaNs in the same places too
+    assert_matches(fast, reference(genomes, x))
+    assert not np.isfinite(fast).all()
+
+
+def test_more_points_than_one_chunk(monkeypatch) -> None:
+    genomes = [random_program(s) for s in range(5)]
+    x = np.linspace(0.0, 1.0, 3000)
+    with jax.enable_x64(True):
+        fast = interp_switch.run(lowering.encode(genomes), x, chunk=1024)
+    monkeypatch.setenv("EVOFORGE_NATIVE", "0")
+    with jax.enable_x64(True):
+        slow = interp_switch.run(lowering.encode(genomes), x, chunk=1024)
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_a_stream_with_a_register_out_of_range_is_an_error() -> None:
+    stream = lowering.encode([random_program(1)])
+    ints = stream.ints.copy()
+    ints[0, 0, 1] = 10_000  # the first instruction writes far past the register file
+    bad = dataclasses.replace(stream, ints=ints)
+    with jax.enable_x64(True), pytest.raises(Exception, match="register out of range"):
+        interp_switch.run(bad, np.linspace(0, 1, 100))
+
+
+FALLBACK = """
+import numpy as np, jax
+jax.config.update("jax_enable_x64", True)
+from problems.autonumerics import interp_switch, native
+from problems.autonumerics.mutate import random_program
+genomes = [random_program(s) for s in range(8)]
+out = interp_switch.evaluate(genomes, np.linspace(0, 1, 700))
+print(native.available(), native.reason())
+print(np.isfinite(out).mean() > 0.5)
+"""
+
+
+def test_without_a_compiler_the_xla_machine_runs(tmp_path: Path) -> None:
+    env = {**os.environ, "CC": "no-such-cc", "XDG_CACHE_HOME": str(tmp_path)}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(FALLBACK)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == ["False no C compiler ('no-such-cc' not found)", "True"]

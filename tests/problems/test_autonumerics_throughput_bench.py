@@ -1,0 +1,27 @@
+"""bench/autonumerics_throughput.py at a CI size: both machines measured in one run, on the
+same DEAP population, with every part timed."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+
+from bench import autonumerics_throughput as bench
+from problems.autonumerics import interp_switch
+
+
+def test_measure_times_both_machines_on_a_small_population() -> None:
+    population = bench.deap_population(n=24, seed=3)
+    genomes = population[2]
+    with jax.enable_x64(True):
+        row = bench.measure(300, population, jax.devices(), reps=1)
+        x = np.linspace(0.01, 1, 300)
+        with bench.pure_xla():
+            slow = interp_switch.evaluate(genomes, x)
+        fast = interp_switch.evaluate(genomes, x)
+    keys = {"deap_s", "steady_s", "steady_xla_s", "first_s", "first_xla_s", "run_1dev_s"}
+    assert keys <= set(row) and all(row[k] > 0 for k in keys)
+    np.testing.assert_array_equal(fast, slow)
+    assert "EVOFORGE_NATIVE" not in os.environ  # pure_xla() put it back
