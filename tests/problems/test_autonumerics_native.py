@@ -86,4 +86,7 @@ def test_without_a_compiler_the_xla_machine_runs(tmp_path: Path) -> None:
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.splitlines() == ["False no C compiler ('no-such-cc' not found)", "True"]
+    assert proc.stdout.splitlines() == [
+        "False RuntimeError: no C compiler ('no-such-cc' not found)",
+        "True",
+    ]
