@@ -130,9 +130,12 @@ def measure(n: int, population: tuple, devices: list, reps: int = REPS) -> dict[
         "run_1dev_s": lambda: run(single, devices[:1]),
         "run_xla_1dev_s": lambda: run(single, devices[:1], True),
     }
+    while interp_switch._COMPILING:  # the other devices' executables, compiled in threads
+        time.sleep(0.01)
     times: dict[str, list[float]] = {k: [] for k in parts}
-    for _ in range(reps):  # alternate, so load changes hit every part alike
-        for key, fn in parts.items():
+    for rep in range(reps):  # alternate, in turn forwards and backwards, so that load
+        order = list(parts.items())  # changes and cache state hit every part alike
+        for key, fn in order[::-1] if rep % 2 else order:
             times[key].append(_timed(fn))
     medians = {k: statistics.median(v) for k, v in times.items()}
     return {"points": n, "first_s": first, "first_xla_s": first_xla, **medians}
