@@ -15,6 +15,11 @@ temporary row, its copy) where NumPy's binary op costs 3: per point and operatio
 about NumPy's time (NumPy also allocates a row per operation); the gains over DEAP come
 from no per-program compile, constant folding and the second core.
 
+On CPU in float64 the executable is instead one FFI call of the same machine written in C
+(interp_native.c, built by native.py where a C compiler is found): it runs the stream over
+tiles of 512 points held in cache, with bit-identical results; everything below (register
+files, shards, pieces, buckets) is shared by the two.
+
 The register file is the executable's last argument, donated: the output is written into
 the same memory, and the next call of the same bucket gets it back (see _register_file).
 Every row an instruction reads is written first, so it is never cleared. A fresh
