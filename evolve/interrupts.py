@@ -7,7 +7,8 @@ reports the exception as "ignored" and drops it: the campaign then ran to its en
 key had been pressed (measured: every Ctrl-C between 0.5 s and 1.4 s after the start).
 
 So the command's handler (``install``) records every Ctrl-C in ``requested`` and raises
-only outside ``deferred()`` blocks, the start-up steps. Whoever ends a start-up acts on the
+only outside ``deferred()`` blocks, the start-up steps, or at a second Ctrl-C (a start-up
+step that hangs can still be left). Whoever ends a start-up acts on the
 request (``take``): the controller's loop stops at once as interrupted
 (run_start.stop_on_signals), any other command exits with status 130. A program that uses
 evoforge as a library and never calls ``install`` keeps Python's own handler: the
@@ -30,9 +31,10 @@ _deferring = 0  # nesting depth of deferred() blocks
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
-    requested.set()
-    if not _deferring:
+    if not _deferring or requested.is_set():  # a second Ctrl-C: the user insists
+        requested.set()
         raise KeyboardInterrupt
+    requested.set()
 
 
 def install() -> None:

@@ -43,6 +43,12 @@ def test_a_ctrl_c_inside_a_deferred_block_is_recorded_and_raised_after() -> None
             os.kill(os.getpid(), signal.SIGINT)
             sum(range(10))
         assert interrupts.take() is True and interrupts.take() is False
+        with interrupts.deferred(), pytest.raises(KeyboardInterrupt):  # pressed twice
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(10))
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(10))
+        assert interrupts.take() is True
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
             sum(range(10))
