@@ -38,8 +38,10 @@ def _on_sigint(signum: int, frame: Any) -> None:
 
 
 def install() -> None:
-    """Route SIGINT through ``requested`` (main thread only: signals reach no other)."""
-    if threading.current_thread() is threading.main_thread():
+    """Route SIGINT through ``requested`` (main thread only: signals reach no other). A
+    process started with SIGINT ignored (a background job of a script) keeps ignoring it."""
+    main = threading.current_thread() is threading.main_thread()
+    if main and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, _on_sigint)
 
 
