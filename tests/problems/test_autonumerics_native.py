@@ -90,3 +90,16 @@ def test_without_a_compiler_the_xla_machine_runs(tmp_path: Path) -> None:
         "False RuntimeError: no C compiler ('no-such-cc' not found)",
         "True",
     ]
+
+
+def test_subnormals_are_flushed_as_the_xla_machine_flushes_them(monkeypatch) -> None:
+    """The C machine runs on XLA's thread, with its flush-to-zero mode: a subnormal
+    constant, product or fma result comes out as the XLA machine's does."""
+    genomes = [
+        {"v": [["x"], ["c", 1e-310], ["mul", 0, 1]], "out": 2},
+        {"v": [["x"], ["c", 1e-300], ["mul", 0, 1], ["mul", 2, 1]], "out": 3},
+        {"v": [["x"], ["c", 1e-160], ["mul", 0, 1], ["c", 1e-150], ["fma", 2, 3, 1]], "out": 4},
+    ]
+    fast, slow = both_machines(genomes, np.linspace(0.1, 1.0, 9), monkeypatch)
+    np.testing.assert_array_equal(fast, slow)
+    assert (fast[:2] == 0).all()  # flushed, where NumPy would keep subnormals
