@@ -33,6 +33,7 @@ STAGE_SETS = (SEARCH, HELD_OUT, REFERENCE)
 # first). It is stored with the evaluation; the dashboard's Code card shows it, and the
 # stored code as proposed beside it. dashboards/program.py names it too (it imports db only).
 EVALUATED_CODE = "evaluated_code"
+ARTIFACT_CHARS = 100_000  # the most of a result's artifacts kept, all of them together
 
 EVOLVE_BLOCK_START = "# EVOLVE-BLOCK-START"
 EVOLVE_BLOCK_END = "# EVOLVE-BLOCK-END"
@@ -86,6 +87,21 @@ class EvalResult:
             raise InvalidResult("feedback must be a string")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.artifacts.items()):
             raise InvalidResult("artifacts must map strings to strings")
+        # kept bounded where the result is made, so that no path (a local worker's pipe,
+        # Ray's object store, the database) carries more
+        object.__setattr__(self, "artifacts", kept_artifacts(self.artifacts))
+
+
+def kept_artifacts(artifacts: Mapping[str, str]) -> dict[str, str]:
+    """The artifacts, in their order while they fit in ARTIFACT_CHARS. A longer one is left
+    out, never cut: a cut program shown as the one scored would mislead more than the code
+    as proposed does."""
+    kept, size = {}, 0
+    for key, text in artifacts.items():
+        if size + len(key) + len(text) <= ARTIFACT_CHARS:
+            kept[key] = text
+            size += len(key) + len(text)
+    return kept
 
 
 def finite_number(value: Any, what: str = "value") -> float:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import Counter
-from collections.abc import Mapping
 from typing import Any
 
 from db.frozen import freeze
@@ -200,20 +199,5 @@ def to_new_stage(outcome: StageOutcome) -> NewStageResult:
         feedback=(result.feedback if result else outcome.detail)[:4000],
         duration_s=outcome.duration_s,
         isolation=outcome.isolation,
-        artifacts=stored_artifacts(result.artifacts) if result else {},
+        artifacts=dict(result.artifacts) if result else {},  # bounded by EvalResult
     )
-
-
-ARTIFACT_CHARS = 100_000  # the most of a stage's artifacts stored, all of them together
-
-
-def stored_artifacts(artifacts: Mapping[str, str]) -> dict[str, str]:
-    """The artifacts kept with an evaluation, in their order while they fit in
-    ARTIFACT_CHARS. A longer one is left out, never cut: a cut program shown as the one
-    scored would mislead more than the code as proposed does."""
-    kept, size = {}, 0
-    for key, text in artifacts.items():
-        if size + len(key) + len(text) <= ARTIFACT_CHARS:
-            kept[key] = text
-            size += len(key) + len(text)
-    return kept

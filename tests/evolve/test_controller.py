@@ -181,11 +181,12 @@ def test_local_evaluated_record_matches_the_database() -> None:
 def test_stored_artifacts_leave_out_what_does_not_fit() -> None:
     """A stage's artifacts are stored whole or not at all: a cut program shown as the one
     scored would mislead."""
-    from evaluators.contract import EVALUATED_CODE, EvalResult, StageOutcome
-    from evolve.bookkeeping import ARTIFACT_CHARS, to_new_stage
+    from evaluators.contract import ARTIFACT_CHARS, EVALUATED_CODE, EvalResult, StageOutcome
+    from evolve.bookkeeping import to_new_stage
 
     big = "x" * ARTIFACT_CHARS
     result = EvalResult(score=1.0, artifacts={EVALUATED_CODE: "y = 2\n", "log": big, "n": "3"})
+    assert result.artifacts == {EVALUATED_CODE: "y = 2\n", "n": "3"}  # what travels, too
     stored = to_new_stage(StageOutcome("full", "ok", result, "", 0.1, "none")).artifacts
     assert stored == {EVALUATED_CODE: "y = 2\n", "n": "3"}
     assert to_new_stage(StageOutcome("full", "error", None, "boom", 0.1, "none")).artifacts == {}
