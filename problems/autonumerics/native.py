@@ -1,10 +1,10 @@
 """The C register machine (interp_native.c) as an XLA FFI target, built on first use.
 
-``available()`` compiles the source with the system C compiler (``$CC``, else ``cc``)
-against the FFI header jaxlib ships, once per machine: the library is cached under
-``$XDG_CACHE_HOME/evoforge`` (default ``~/.cache/evoforge``), named by a hash of the
-source, the header and the flags, and written atomically, so concurrent workers may race
-harmlessly. It registers the handler with JAX for the CPU platform. Without a compiler,
+``available()`` compiles the source with the system C compiler (``$CC``, else the first
+of ``cc``, ``gcc`` and ``clang`` found) against the FFI header jaxlib ships, once per
+machine: the library is cached under ``$XDG_CACHE_HOME/evoforge`` (default
+``~/.cache/evoforge``), named by a hash of the source, the header and the flags, and
+written atomically, so concurrent workers may race harmlessly. It registers the handler with JAX for the CPU platform. Without a compiler,
 or when the build fails, it answers False (``reason()`` says why) and interp_switch runs
 its pure-XLA loop instead: same results, slower. ``EVOFORGE_NATIVE=0`` forces that path.
 """
@@ -67,9 +67,10 @@ def _load() -> ctypes.CDLL:
 def _build() -> Path:
     include = Path(jax.ffi.include_dir())
     header = include / "xla" / "ffi" / "api" / "c_api.h"
-    compiler = os.environ.get("CC") or "cc"
-    if shutil.which(compiler) is None:
-        raise RuntimeError(f"no C compiler ({compiler!r} not found)")
+    names = [os.environ["CC"]] if os.environ.get("CC") else ["cc", "gcc", "clang"]
+    compiler = next((name for name in names if shutil.which(name)), None)
+    if compiler is None:
+        raise RuntimeError(f"no C compiler ({' or '.join(map(repr, names))} not found)")
     digest = hashlib.sha256()
     for part in (SOURCE.read_bytes(), header.read_bytes(), " ".join(FLAGS).encode()):
         digest.update(part)

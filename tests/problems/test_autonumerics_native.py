@@ -22,7 +22,9 @@ from tests.problems.test_autonumerics_interp import SPECIAL, assert_matches, ref
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler here")
+pytestmark = pytest.mark.skipif(
+    not any(shutil.which(cc) for cc in ("cc", "gcc", "clang")), reason="no C compiler here"
+)
 
 
 def both_machines(genomes: list[dict], x: np.ndarray, monkeypatch) -> tuple[np.ndarray, ...]:
