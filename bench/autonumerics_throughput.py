@@ -80,16 +80,16 @@ def _timed(fn: Any) -> float:
 @contextmanager
 def pure_xla(on: bool = True) -> Iterator[None]:
     """Run interp_switch on its pure-XLA loop (EVOFORGE_NATIVE=0) inside the block."""
-    saved = os.environ.get("EVOFORGE_NATIVE")
+    saved = os.environ.get(native.SWITCH_ENV)
     if on:
-        os.environ["EVOFORGE_NATIVE"] = "0"
+        os.environ[native.SWITCH_ENV] = "0"
     try:
         yield
     finally:
         if saved is None:
-            os.environ.pop("EVOFORGE_NATIVE", None)
+            os.environ.pop(native.SWITCH_ENV, None)
         else:
-            os.environ["EVOFORGE_NATIVE"] = saved
+            os.environ[native.SWITCH_ENV] = saved
 
 
 def measure(n: int, population: tuple, devices: list, reps: int = REPS) -> dict[str, float]:

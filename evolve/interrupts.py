@@ -8,11 +8,11 @@ key had been pressed (measured: every Ctrl-C between 0.5 s and 1.4 s after the s
 
 So the command's handler (``install``) records every Ctrl-C in ``requested`` and raises
 only outside ``deferred()`` blocks, the start-up steps, or at a second Ctrl-C (a start-up
-step that hangs can still be left). Whoever ends a start-up acts on the
-request (``take``): the controller's loop stops at once as interrupted
-(run_start.stop_on_signals), any other command exits with status 130. A program that uses
-evoforge as a library and never calls ``install`` keeps Python's own handler: the
-``deferred`` blocks then change nothing.
+step that hangs can still be left). Whoever ends a start-up acts on the request
+(``take``): the controller's loop stops at once as interrupted (run_start.stop_on_signals),
+any other command exits with status 130. A program that uses evoforge as a library and
+never calls ``install`` keeps Python's own handler: the ``deferred`` blocks then change
+nothing.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ _deferring = 0  # nesting depth of deferred() blocks
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
-    if not _deferring or requested.is_set():  # a second Ctrl-C: the user insists
-        requested.set()
-        raise KeyboardInterrupt
+    again = requested.is_set()  # a second Ctrl-C: the user insists
     requested.set()
+    if again or not _deferring:
+        raise KeyboardInterrupt
 
 
 def install() -> None:

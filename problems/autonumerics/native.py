@@ -4,9 +4,10 @@
 of ``cc``, ``gcc`` and ``clang`` found) against the FFI header jaxlib ships, once per
 machine: the library is cached under ``$XDG_CACHE_HOME/evoforge`` (default
 ``~/.cache/evoforge``), named by a hash of the source, the header and the flags, and
-written atomically, so concurrent workers may race harmlessly. It registers the handler with JAX for the CPU platform. Without a compiler,
-or when the build fails, it answers False (``reason()`` says why) and interp_switch runs
-its pure-XLA loop instead: same results, slower. ``EVOFORGE_NATIVE=0`` forces that path.
+written atomically, so concurrent workers may race harmlessly. It registers the handler
+with JAX for the CPU platform. Without a compiler, or when the build fails, it answers
+False (``reason()`` says why) and interp_switch runs its pure-XLA loop instead: same
+results, slower. ``EVOFORGE_NATIVE=0`` forces that path.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import jax
 
 TARGET = "evoforge_an_interp_f64"
+SWITCH_ENV = "EVOFORGE_NATIVE"  # "0": the pure-XLA loop, whether or not the C machine builds
 SOURCE = Path(__file__).with_name("interp_native.c")
 # No fast-math and no contraction: every operation rounds once, as the XLA machine's do.
 FLAGS = ("-O3", "-fPIC", "-shared", "-fno-fast-math", "-ffp-contract=off")
@@ -33,7 +35,7 @@ _state: dict[str, object] = {}  # "ok": bool, "reason": str, "lib": the loaded l
 
 def available() -> bool:
     """Whether the native machine can run here (builds and registers it on first call)."""
-    if os.environ.get("EVOFORGE_NATIVE", "1") == "0":
+    if switched_off():
         return False
     with _lock:
         if "ok" not in _state:
@@ -47,9 +49,13 @@ def available() -> bool:
 
 def reason() -> str:
     """Why ``available()`` answered False ("" when it did not, or was not asked)."""
-    if os.environ.get("EVOFORGE_NATIVE", "1") == "0":
-        return "EVOFORGE_NATIVE=0"
+    if switched_off():
+        return f"{SWITCH_ENV}=0"
     return str(_state.get("reason", ""))
+
+
+def switched_off() -> bool:
+    return os.environ.get(SWITCH_ENV, "1") == "0"
 
 
 def cache_dir() -> Path:
