@@ -4,10 +4,10 @@
 of ``cc``, ``gcc`` and ``clang`` found) against the FFI header jaxlib ships, once per
 machine: the library is cached under ``$XDG_CACHE_HOME/evoforge`` (default
 ``~/.cache/evoforge``), named by a hash of the source, the header and the flags, and
-written atomically, so concurrent workers may race harmlessly. It registers the handler
-with JAX for the CPU platform. Without a compiler, or when the build fails, it answers
-False (``reason()`` says why) and interp_switch runs its pure-XLA loop instead: same
-results, slower. ``EVOFORGE_NATIVE=0`` forces that path.
+written atomically, so concurrent workers may race harmlessly. It registers the handlers
+(outputs, and max errors: scoring.py) with JAX for the CPU platform. Without a compiler,
+or when the build fails, it answers False (``reason()`` says why) and interp_switch runs
+its pure-XLA loop instead: same results, slower. ``EVOFORGE_NATIVE=0`` forces that path.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 import jax
 
 TARGET = "evoforge_an_interp_f64"
+SCORE_TARGET = "evoforge_an_score_f64"  # each program's max error, no outputs kept
 SWITCH_ENV = "EVOFORGE_NATIVE"  # "0": the pure-XLA loop, whether or not the C machine builds
 SOURCE = Path(__file__).with_name("interp_native.c")
 # No fast-math and no contraction: every operation rounds once, as the XLA machine's do.
@@ -66,7 +67,8 @@ def cache_dir() -> Path:
 def _load() -> ctypes.CDLL:
     library = _build()
     lib = ctypes.CDLL(str(library))
-    jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(getattr(lib, TARGET)), platform="cpu")
+    for name in (TARGET, SCORE_TARGET):
+        jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name)), platform="cpu")
     return lib
 
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from evaluators.contract import EVALUATED_CODE, HELD_OUT, Candidate, EvalResult, FeatureAxis, Stage
 from evaluators.registry import register_problem
-from problems.autonumerics import compiled, interp
+from problems.autonumerics import compiled, scoring
 from problems.autonumerics.export import tuned_genome
 from problems.autonumerics.graph import (
     GenomeError,
@@ -248,12 +248,13 @@ class AutoNumerics:
         with jax.enable_x64(True):
             if self.f32:  # the programs as XLA compiles them (see compiled.py)
                 out = compiled.outputs(programs, x)
-            else:
-                out = interp.evaluate_population(programs, x, f32=False)
+                with np.errstate(all="ignore"):
+                    errors = np.max(np.abs(out.astype(np.float64) - ref) * inv_scale, axis=1)
+            else:  # no (programs, points) outputs: each error reduced as it is computed
+                errors = scoring.max_errors(programs, x, ref, inv_scale)
         for row, i in enumerate(live):
             genome, train_err = tuned[i]
-            with np.errstate(all="ignore"):
-                err = float(np.max(np.abs(out[row].astype(np.float64) - ref) * inv_scale))
+            err = float(errors[row])
             if verify:
                 results[i] = verify_program(self, genome, train_err, err, len(x))
             else:
