@@ -1,6 +1,7 @@
-"""The C register machine (interp_native.c) as an XLA FFI target, built on first use.
+"""The C register machine (interp_native.c) and lowering (lowering_native.c), built on
+first use.
 
-``available()`` compiles the source with the system C compiler (``$CC``, else the first
+``available()`` compiles the sources with the system C compiler (``$CC``, else the first
 of ``cc``, ``gcc`` and ``clang`` found) against the FFI header jaxlib ships, once per
 machine: the library is cached under ``$XDG_CACHE_HOME/evoforge`` (default
 ``~/.cache/evoforge``), named by a hash of the source, the header and the flags, and
@@ -20,13 +21,14 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import jax
 
 TARGET = "evoforge_an_interp_f64"
 SCORE_TARGET = "evoforge_an_score_f64"  # each program's max error, no outputs kept
 SWITCH_ENV = "EVOFORGE_NATIVE"  # "0": the pure-XLA loop, whether or not the C machine builds
-SOURCE = Path(__file__).with_name("interp_native.c")
+SOURCES = tuple(Path(__file__).with_name(n) for n in ("interp_native.c", "lowering_native.c"))
 # No fast-math and no contraction: every operation rounds once, as the XLA machine's do.
 FLAGS = ("-O3", "-fPIC", "-shared", "-fno-fast-math", "-ffp-contract=off")
 
@@ -64,11 +66,24 @@ def cache_dir() -> Path:
     return Path(base) / "evoforge"
 
 
+def lowering_function() -> Any:
+    """lowering_native.c's ``evoforge_an_lower`` (a ctypes function), or None where the
+    library does not build or EVOFORGE_NATIVE=0."""
+    if not available():
+        return None
+    return _state["lower"]
+
+
 def _load() -> ctypes.CDLL:
     library = _build()
     lib = ctypes.CDLL(str(library))
     for name in (TARGET, SCORE_TARGET):
         jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name)), platform="cpu")
+    lower = lib.evoforge_an_lower
+    pointer = ctypes.c_void_p
+    lower.argtypes = [pointer] * 5 + [ctypes.c_long, ctypes.c_int] + [pointer] * 5
+    lower.restype = ctypes.c_long
+    _state["lower"] = lower
     return lib
 
 
@@ -80,7 +95,7 @@ def _build() -> Path:
     if compiler is None:
         raise RuntimeError(f"no C compiler ({' or '.join(map(repr, names))} not found)")
     digest = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), header.read_bytes(), " ".join(FLAGS).encode()):
+    for part in (*(s.read_bytes() for s in SOURCES), header.read_bytes(), " ".join(FLAGS).encode()):
         digest.update(part)
     target = cache_dir() / f"interp_native-{digest.hexdigest()[:16]}.so"
     if target.exists():
@@ -89,7 +104,7 @@ def _build() -> Path:
     fd, partial = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        command = [compiler, *FLAGS, f"-I{include}", "-o", partial, str(SOURCE), "-lm"]
+        command = [compiler, *FLAGS, f"-I{include}", "-o", partial, *map(str, SOURCES), "-lm"]
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             raise RuntimeError(f"{compiler} failed: {' '.join(done.stderr.split())[:300]}")
