@@ -99,15 +99,30 @@ static inline __attribute__((always_inline)) void run_tile_body(const int32_t *i
  * features when the library loads. (GCC's target_clones("arch=haswell") was tried first:
  * its resolver asks whether the CPU *is* a Haswell, so every later CPU got the baseline
  * clone, SSE2 and fma() through libm, 1.3-1.6x slower.) */
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) static void run_tile_avx512(TILE_ARGS) {
+    TILE_CALL;
+}
 __attribute__((target("avx2,fma"))) static void run_tile_avx2(TILE_ARGS) { TILE_CALL; }
 static void run_tile_baseline(TILE_ARGS) { TILE_CALL; }
 
 typedef void (*tile_fn)(TILE_ARGS);
 static tile_fn run_tile = run_tile_baseline;
 
+/* The widest the CPU has; EVOFORGE_NATIVE_ISA=avx2 or baseline caps it (the tests check
+ * that every variant gives the same bits). */
 __attribute__((constructor)) static void pick_run_tile(void) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) run_tile = run_tile_avx2;
+    const char *cap = getenv("EVOFORGE_NATIVE_ISA");
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+    if (cap != NULL && strcmp(cap, "baseline") == 0) avx2 = avx512 = 0;
+    if (cap != NULL && strcmp(cap, "avx2") == 0) avx512 = 0;
+    run_tile = avx512 ? run_tile_avx512 : avx2 ? run_tile_avx2 : run_tile_baseline;
+}
+
+/* Which variant runs (for the tests and the benches). */
+const char *evoforge_an_isa(void) {
+    return run_tile == run_tile_avx512 ? "avx512" : run_tile == run_tile_avx2 ? "avx2" : "baseline";
 }
 
 static XLA_FFI_Error *fail(const XLA_FFI_CallFrame *frame, const char *message) {

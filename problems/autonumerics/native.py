@@ -74,6 +74,14 @@ def lowering_function() -> Any:
     return _state["lower"]
 
 
+def isa() -> str:
+    """The instruction set the C machine's loop was compiled for and runs with here
+    ("avx512", "avx2" or "baseline"; EVOFORGE_NATIVE_ISA caps it), "" when not built."""
+    if not available():
+        return ""
+    return _state["isa"]
+
+
 def _load() -> ctypes.CDLL:
     library = _build()
     lib = ctypes.CDLL(str(library))
@@ -84,6 +92,8 @@ def _load() -> ctypes.CDLL:
     lower.argtypes = [pointer] * 5 + [ctypes.c_long, ctypes.c_int] + [pointer] * 5
     lower.restype = ctypes.c_long
     _state["lower"] = lower
+    lib.evoforge_an_isa.restype = ctypes.c_char_p
+    _state["isa"] = lib.evoforge_an_isa().decode()
     return lib
 
 

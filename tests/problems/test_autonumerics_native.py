@@ -105,3 +105,35 @@ def test_subnormals_are_flushed_as_the_xla_machine_flushes_them(monkeypatch) -> 
     fast, slow = both_machines(genomes, np.linspace(0.1, 1.0, 9), monkeypatch)
     np.testing.assert_array_equal(fast, slow)
     assert (fast[:2] == 0).all()  # flushed, where NumPy would keep subnormals
+
+
+ISA_RUN = """
+import hashlib, numpy as np, jax
+jax.config.update("jax_enable_x64", True)
+from problems.autonumerics import interp_switch, native, scoring
+from problems.autonumerics.mutate import random_program
+from tests.problems.test_autonumerics_interp import SPECIAL
+genomes = SPECIAL + [random_program(s) for s in range(150)]
+x = np.linspace(-1.0, 1.0, 1300)
+out = interp_switch.evaluate(genomes, x)
+err = scoring.max_errors(genomes, x, np.exp2(x), np.exp2(-x))
+print(native.isa(), hashlib.sha256(out.tobytes() + err.tobytes()).hexdigest())
+"""
+
+
+def test_every_instruction_set_variant_gives_the_same_bits(tmp_path: Path) -> None:
+    """The loop is compiled for AVX-512, AVX2 + FMA and baseline x86-64 and the widest the
+    CPU has runs; EVOFORGE_NATIVE_ISA caps it, so each variant this CPU can run is run."""
+    if os.uname().machine != "x86_64":
+        pytest.skip("the variants are x86-64's")
+    digests = {}
+    for cap in ("", "avx2", "baseline"):
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "EVOFORGE_NATIVE_ISA": cap}
+        proc = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(ISA_RUN)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        isa, digest = proc.stdout.split()
+        digests[isa] = digest
+    assert "baseline" in digests and len(set(digests.values())) == 1, digests
