@@ -35,7 +35,7 @@ def points(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("n", [37, 1000, 1300])
 def test_equals_the_error_of_the_outputs_bit_for_bit(n: int) -> None:
     """Tiles of 512: one short tile, several, a partial last one; programs that give NaN
-    and inf somewhere, and more programs than one piece (interp_switch.PIECE)."""
+    and inf somewhere."""
     genomes = SPECIAL + [random_program(s) for s in range(200)]
     x, ref, w = points(n)
     with jax.enable_x64(True):
@@ -92,5 +92,5 @@ def test_a_stream_with_a_register_out_of_range_is_an_error() -> None:
     x, ref, w = points(100)
     device = interp_switch.default_devices()[0]
     with jax.enable_x64(True), pytest.raises(Exception, match="register out of range"):
-        calls = scoring._dispatch(bad, (x, ref, w), device, 1 << 14, {})
+        calls = scoring._dispatch(bad, (x, ref, w), device, 1 << 14)
         np.asarray(calls[0])
