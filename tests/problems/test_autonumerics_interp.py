@@ -198,7 +198,8 @@ print("split ok")
 
 
 def test_split_over_two_host_devices_matches_one() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    """The XLA loop's pipeline (the C machine runs a population in one call)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", "EVOFORGE_NATIVE": "0"}
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(SPLIT_SCRIPT)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
