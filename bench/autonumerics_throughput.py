@@ -14,6 +14,7 @@ Environment: AN_DEVICES (host devices to split the population over, default: all
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import statistics
@@ -34,7 +35,7 @@ try:  # must precede the backend's start; harmless (and ignored) after it
 except RuntimeError:
     pass
 
-from problems.autonumerics import interp_switch, lowering, native  # noqa: E402
+from problems.autonumerics import interp_switch, lowering, native, scoring  # noqa: E402
 from problems.autonumerics.problem import AutoNumerics  # noqa: E402
 
 REPS = 5
@@ -227,6 +228,87 @@ def throughput(reps: int = REPS) -> tuple[list[str], list[dict[str, float]]]:
     return out, rows
 
 
+def fitness_row(n: int, population: tuple, devices: list, reps: int = REPS) -> dict[str, Any]:
+    """Seconds to score a population on n points, each side computing every program's max
+    relative error against 2^x (what reals mode scores): DEAP compiles each tree, runs it
+    in NumPy and reduces |y - ref| / |ref|, with its protected division (as the population
+    is defined) and with plain np.divide (the same arithmetic as ours); ours is
+    scoring.max_errors (lowering, the C machine, each error reduced in the kernel). Also
+    how many programs' errors are bit-equal to each DEAP's."""
+    pset, trees, genomes, gp = population
+    plain = copy.copy(pset)  # the same trees, "pdiv" bound to np.divide
+    plain.context = {**pset.context, "pdiv": np.divide}
+    x = np.linspace(0.01, 1, n)
+    ref = np.exp2(x)
+    w = 1.0 / np.abs(ref)
+
+    def deap(primitives: Any = pset) -> np.ndarray:
+        errors = np.empty(len(trees))
+        with np.errstate(all="ignore"):
+            for i, tree in enumerate(trees):
+                errors[i] = np.max(np.abs(gp.compile(tree, primitives)(x) - ref) * w)
+        return errors
+
+    def ours() -> np.ndarray:
+        return scoring.max_errors(genomes, x, ref, w, devices=devices)
+
+    first, b = timed_result(ours)
+    equal = {}
+    for key, errors in (("protected", deap()), ("plain", deap(plain))):
+        equal[key] = int(((errors == b) | (np.isnan(errors) & np.isnan(b))).sum())
+    parts = {"deap_s": deap, "deap_plain_s": lambda: deap(plain), "ours_s": ours}
+    times: dict[str, list[float]] = {k: [] for k in parts}
+    for rep in range(reps):
+        order = list(parts.items())
+        for key, fn in order[::-1] if rep % 2 else order:
+            times[key].append(_timed(fn))
+    row = {k: statistics.median(v) for k, v in times.items()}
+    return {"points": n, "first_s": first, **row, "all": len(trees), "equal": equal}
+
+
+def fitness(reps: int = REPS) -> list[str]:
+    """The fitness table: DEAP's compile + NumPy + error against scoring.max_errors."""
+    population = deap_population()
+    devices = jax.devices()
+    with jax.enable_x64(True):
+        rows = [fitness_row(n, population, devices, reps) for n in POINTS]
+    out = [
+        f"## Population fitness ({rows[0]['all']} random DEAP trees, max relative error"
+        " against 2^x)",
+        "",
+        "What a search needs from a population is each program's error, not its outputs."
+        " Both sides compute each program's max |y - 2^x| / 2^x in float64: DEAP compiles"
+        " each tree, runs it in NumPy and reduces the error in NumPy, with its protected"
+        " division (the population's definition: 4 NumPy operations per division) and with"
+        " plain np.divide (the same arithmetic as ours); ours is scoring.max_errors: the C"
+        f" lowering, then the C machine ({native.isa() or 'not built'} loop) in one XLA"
+        " call whose handler reduces each program's error as its output is computed, so no"
+        f" (programs, points) array exists. Median of {reps} alternating runs; the first"
+        " call includes the compile of the bucket's executable.",
+        "",
+        "| points | DEAP s | DEAP, plain division s | ours first call s | ours s |"
+        " ours cand-points/s | ours vs DEAP | ours vs DEAP, plain division |"
+        " errors bit-equal to DEAP / DEAP plain |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        work = r["all"] * r["points"]
+        out.append(
+            f"| {r['points']:,} | {r['deap_s']:.4f} | {r['deap_plain_s']:.4f} |"
+            f" {r['first_s']:.4f} | {r['ours_s']:.4f} | {work / r['ours_s']:.3g} |"
+            f" {r['deap_s'] / r['ours_s']:.2f}x | {r['deap_plain_s'] / r['ours_s']:.2f}x |"
+            f" {r['equal']['protected']} / {r['equal']['plain']} of {r['all']} |"
+        )
+    out += [
+        "",
+        "Errors that differ from DEAP's come from its protected division (a divisor with"
+        " |b| <= 1e-12 gives a / 1) and, with plain division, from subnormals: XLA's threads"
+        " flush them to zero, NumPy keeps them.",
+        "",
+    ]
+    return out
+
+
 def float32_scoring(batches: int = 12, size: int = 8, points: int = 10002) -> list[str]:
     """float32 mode's scoring of problem batches (mutated programs, as a campaign makes
     them): the register machine against compiling the rendered sources (compiled.py, what
@@ -269,6 +351,7 @@ def float32_scoring(batches: int = 12, size: int = 8, points: int = 10002) -> li
 
 def main() -> str:
     lines, _ = throughput()
+    lines += fitness()
     lines += float32_scoring()
     text = "# AutoNumerics population throughput\n\n" + "\n".join(lines) + "\n"
     print(text, flush=True)

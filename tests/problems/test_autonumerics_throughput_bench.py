@@ -25,3 +25,12 @@ def test_measure_times_both_machines_on_a_small_population() -> None:
     assert keys <= set(row) and all(row[k] > 0 for k in keys)
     np.testing.assert_array_equal(fast, slow)
     assert "EVOFORGE_NATIVE" not in os.environ  # pure_xla() put it back
+
+
+def test_fitness_scores_the_same_errors_as_deap_with_plain_division() -> None:
+    population = bench.deap_population(n=24, seed=3)
+    with jax.enable_x64(True):
+        row = bench.fitness_row(300, population, jax.devices(), reps=1)
+    assert row["equal"]["plain"] == 24  # bit-equal: the same arithmetic, the same max
+    assert row["equal"]["protected"] <= 24
+    assert all(row[k] > 0 for k in ("deap_s", "deap_plain_s", "ours_s", "first_s"))
