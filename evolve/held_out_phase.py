@@ -55,6 +55,13 @@ def held_out_report(
     )  # fmt: skip
     if not targets:
         return {}
+    # a resumed campaign (a budget extended after it finished, or a crash after this
+    # phase wrote its entries) keeps the entries it has: same program, same stages
+    done = {e.payload.get("program_id"): e.payload for e in storage.events(campaign_id, "held_out")}
+    report = {pid: done[pid] for pid in targets if pid in done}
+    targets = {pid: record for pid, record in targets.items() if pid not in done}
+    if not targets:
+        return report
     book.held_results = {}
     executor.submit(held_out_jobs(config, targets))
     deadline = time.monotonic() + held_out_timeout(problem)
@@ -69,7 +76,6 @@ def held_out_report(
         for result in executor.completed(timeout=0.5):
             settle([result], [])  # a late search result is recorded as ever
     progress.phase = _phase(book, len(targets))
-    report = {}
     keep_lease()
     for program_id, result in book.held_results.items():
         report[program_id] = entry = held_out_entry(program_id, result)

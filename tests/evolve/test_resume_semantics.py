@@ -407,3 +407,18 @@ def test_ctrl_c_while_the_workers_start_leaves_the_campaign_interrupted(db_url: 
     assert (row["status"], row["stale"]) == ("interrupted", False)
     summary = api.resume("early", db=db_url)  # and it continues as any interrupted one
     assert summary.reason == "budget" and summary.evaluated == 4
+
+
+def test_a_resume_keeps_the_held_out_entries_it_has(db_url: str) -> None:
+    """A finished campaign resumed with a larger budget: the programs already checked on
+    the held-out split keep their entries (one per program), the others get theirs."""
+    options = {"quick_items": 60, "train_weibull": 1, "train_weibull_items": 80, "train_or": 1,
+               "train_or_items": 60, "test_weibull": 1, "test_weibull_items": 80, "test_or": 0}  # fmt: skip
+    config = {"db": db_url, "name": "held", "workers": 1, "seed": 3, "max_evals": 4,
+              "problem_options": options}  # fmt: skip
+    api.run("binpack.online", config)
+    first = [e.payload["program_id"] for e in events(db_url, "held", "held_out")]
+    assert first
+    api.resume("held", db=db_url, max_evals=8)
+    checked = [e.payload["program_id"] for e in events(db_url, "held", "held_out")]
+    assert set(first) <= set(checked) and len(checked) == len(set(checked))
