@@ -126,7 +126,7 @@ def measure(n: int, population: tuple, devices: list, reps: int = REPS) -> dict[
         "steady_xla_s": lambda: ours(True),
         "deap_compile_s": lambda: [gp.compile(tree, pset) for tree in trees],
         "deap_numpy_s": lambda: [f(x) for f in compiled],
-        "lower_s": lambda: lowering.encode(genomes, shards=len(devices)),
+        "lower_s": lambda: lowering.encode(genomes),
         "run_s": lambda: run(stream, devices),
         "run_1dev_s": lambda: run(single, devices[:1]),
         "run_xla_1dev_s": lambda: run(single, devices[:1], True),
@@ -183,7 +183,7 @@ def throughput(reps: int = REPS) -> tuple[list[str], list[dict[str, float]]]:
         "",
         "Where the time goes (medians of separate runs, so the parts need not add up exactly):",
         "",
-        "| points | DEAP compile s | DEAP NumPy s | ours: lowering s | ours: run s |"
+        "| points | DEAP compile s | DEAP NumPy s | ours: lowering s | ours: run, sharded s |"
         " run, 1 device s | pure XLA run, 1 device s | NumPy ns per op-point |"
         " ns per instruction-point, 1 device: ours / pure XLA |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -207,10 +207,12 @@ def throughput(reps: int = REPS) -> tuple[list[str], list[dict[str, float]]]:
         "",
         "JAX first call = lowering + compile of the bucket's executable + run; the steady"
         " column is what every later batch of the same bucket costs (lowering + run)."
-        f" Both are interp_switch.evaluate: above {interp_switch.PIECE} programs it lowers"
-        " the population in pieces and runs each on one device while Python lowers the next"
-        " (the first call compiles one device's executable and the others' in the background),"
-        " so the steady time is less than the lowering and run parts added up.",
+        " Both are interp_switch.evaluate. The C machine gets the whole population in one"
+        " call on one device (XLA runs a lone custom call in the calling thread, so pieces"
+        " would only add calls), lowered in C (lowering_native.c). The pure-XLA loop"
+        f" lowers the population in pieces of {interp_switch.PIECE} programs and runs each on"
+        " one device while the next is lowered (the first call compiles one device's"
+        " executable and the others' in the background).",
         "",
         "The pure-XLA machine runs one instruction at a time over whole rows of points"
         " (a fori_loop over a lax.switch): about 5 passes over memory per instruction, as"
@@ -221,8 +223,8 @@ def throughput(reps: int = REPS) -> tuple[list[str], list[dict[str, float]]]:
         " the pure-XLA machine's (tests/problems/test_autonumerics_native.py). Its executable"
         " is a single custom call, so its first call compiles in milliseconds. Both share"
         " the register file (an output row per program, x and scratch rows), donated to the"
-        " executable and reused by the next call of the same bucket. At 1,000 points"
-        " lowering (Python, per program) is the larger part.",
+        " executable and reused by the next call of the same bucket; returning the outputs"
+        " costs a copy of the (programs, points) rows out of it.",
         "",
     ]
     return out, rows
