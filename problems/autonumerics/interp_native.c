@@ -15,7 +15,10 @@
  * Built by native.py with the system C compiler against the FFI C header that jaxlib
  * ships (xla/ffi/api/c_api.h); no C++ and no Python headers. */
 
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +164,106 @@ static int not_executing(XLA_FFI_CallFrame *frame) {
     return frame->stage != XLA_FFI_ExecutionStage_EXECUTE;
 }
 
+/* -- the tiles of one call, shared by the calling thread and helper threads ----------- */
+
+/* A call's tiles go to whichever thread takes them next: the calling thread and one
+ * helper thread per further CPU this process may run on, started for the call and joined
+ * before it returns (a few tens of microseconds; no pool survives the call, so a fork
+ * finds no threads to miss). XLA's own pool was tried first (XLA_FFI_ThreadPool_Schedule):
+ * for a call XLA runs inline, as it does this one, its tasks ran in the calling thread
+ * one after the other, no faster. Each worker gets a slot (its row pointers, and when
+ * scoring its one-tile register file and errors), merged by the caller. */
+typedef struct {
+    const int32_t *ints;
+    const double *vals, *x, *ref, *w; /* ref and w: scoring */
+    double *regs;                     /* the (rows, n) register file; NULL: scoring */
+    long count, nout, rows, n, ntiles, slot_bytes;
+    unsigned int mxcsr; /* the caller's SSE modes (flush to zero): every worker uses them */
+    long next, slots;   /* atomics: the next tile to take, slots handed out */
+    double *err;        /* threads * nout errors (scoring) */
+    unsigned char *nan; /* threads * nout */
+    char *slot_memory;
+} job_t;
+
+#if defined(__x86_64__)
+static unsigned int get_mxcsr(void) { return __builtin_ia32_stmxcsr(); }
+static void set_mxcsr(unsigned int v) { __builtin_ia32_ldmxcsr(v); }
+#else
+static unsigned int get_mxcsr(void) { return 0; }
+static void set_mxcsr(unsigned int v) { (void)v; }
+#endif
+
+static void *work(void *data) {
+    job_t *job = data;
+    long t = __atomic_fetch_add(&job->next, 1, __ATOMIC_ACQ_REL);
+    if (t >= job->ntiles) return NULL; /* all taken: no slot needed */
+    long slot = __atomic_fetch_add(&job->slots, 1, __ATOMIC_ACQ_REL);
+    char *mem = job->slot_memory + slot * job->slot_bytes;
+    double **row = (double **)mem;
+    double *file = (double *)(mem + sizeof(double *) * job->rows);
+    double *err = job->err ? job->err + slot * job->nout : NULL;
+    unsigned char *nan = job->nan ? job->nan + slot * job->nout : NULL;
+    long local = job->rows - job->nout; /* scoring: x, the scratch rows, the output row */
+    if (job->regs == NULL)
+        for (long r = 0; r < job->rows; r++)
+            row[r] = file + TILE * (r < job->nout ? local : r - job->nout);
+    unsigned int saved = get_mxcsr();
+    set_mxcsr(job->mxcsr);
+    for (; t < job->ntiles; t = __atomic_fetch_add(&job->next, 1, __ATOMIC_ACQ_REL)) {
+        long t0 = t * TILE;
+        int m = (int)(job->n - t0 < TILE ? job->n - t0 : TILE);
+        if (job->regs != NULL) {
+            for (long r = 0; r < job->rows; r++) row[r] = job->regs + r * job->n + t0;
+            run_tile(job->ints, job->vals, job->count, row, m, 0, NULL, NULL, NULL, NULL);
+        } else {
+            memcpy(row[job->nout], job->x + t0, sizeof(double) * m);
+            run_tile(job->ints, job->vals, job->count, row, m, job->nout, job->ref + t0,
+                     job->w + t0, err, nan);
+        }
+    }
+    set_mxcsr(saved);
+    return NULL;
+}
+
+/* Threads for a call: one per CPU this process may use, at most one per tile, none extra
+ * for a call too small to pay for starting one (under about a million instruction-
+ * points, a fraction of a millisecond), capped by EVOFORGE_NATIVE_THREADS. */
+static long threads_for(long ntiles, long count, long n) {
+    cpu_set_t cpus;
+    long threads = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+    const char *cap = getenv("EVOFORGE_NATIVE_THREADS");
+    if (cap != NULL && atol(cap) > 0 && atol(cap) < threads) threads = atol(cap);
+    if (count * n < (1L << 20)) threads = 1;
+    if (threads > ntiles) threads = ntiles;
+    return threads < 1 ? 1 : threads;
+}
+
+static void free_job(job_t *job) {
+    free(job->err), free(job->nan), free(job->slot_memory), free(job);
+}
+
+/* Run every tile of the job; 0, or -1 out of memory. */
+static int run_job(job_t *job) {
+    job->ntiles = (job->n + TILE - 1) / TILE;
+    long threads = threads_for(job->ntiles, job->count, job->n);
+    job->slot_bytes = sizeof(double *) * job->rows;
+    if (job->regs == NULL) job->slot_bytes += sizeof(double) * TILE * (job->rows - job->nout + 1);
+    job->slot_memory = malloc(job->slot_bytes * threads);
+    if (job->regs == NULL) {
+        job->err = calloc(threads * (job->nout > 0 ? job->nout : 1), sizeof(double));
+        job->nan = calloc(threads * (job->nout > 0 ? job->nout : 1), 1);
+    }
+    if (job->slot_memory == NULL || (job->regs == NULL && (!job->err || !job->nan))) return -1;
+    job->mxcsr = get_mxcsr();
+    pthread_t helpers[threads];
+    long started = 0;
+    for (; started < threads - 1; started++) /* a thread that fails to start: fewer */
+        if (pthread_create(&helpers[started], NULL, work, job) != 0) break;
+    work(job);
+    for (long k = 0; k < started; k++) pthread_join(helpers[k], NULL);
+    return 0;
+}
+
 /* args: ints (T, 8) int32, vals (T, 3) f64, meta (2,) int32 = instruction count and
  * nout (the row of x), x (n,) f64, the register file (1, rows, n) f64; one result, the
  * register file, aliased to the last argument (written in place). The file keeps the
@@ -173,22 +276,18 @@ XLA_FFI_Error *evoforge_an_interp_f64(XLA_FFI_CallFrame *frame) {
     if (args[0]->rank != 2 || args[0]->dims[1] != 8 || args[2]->dims[0] != 2 || out->rank != 3)
         return fail(frame, "unexpected argument shapes");
     const int32_t *ints = args[0]->data, *meta = args[2]->data;
-    const double *vals = args[1]->data, *x = args[3]->data;
-    double *regs = out->data;
     long rows = out->dims[1], n = out->dims[2];
     if (args[3]->dims[0] != n) return fail(frame, "x and the register file differ in length");
     const char *bad = check(ints, meta[0], args[0]->dims[0], rows, meta[1]);
     if (bad != NULL) return fail(frame, bad);
-    double **row = malloc(sizeof(double *) * rows);
-    if (row == NULL) return fail(frame, "out of memory");
-    memcpy(regs + (long)meta[1] * n, x, sizeof(double) * n);
-    for (long t0 = 0; t0 < n; t0 += TILE) {
-        int m = (int)(n - t0 < TILE ? n - t0 : TILE);
-        for (long r = 0; r < rows; r++) row[r] = regs + r * n + t0;
-        run_tile(ints, vals, meta[0], row, m, 0, NULL, NULL, NULL, NULL);
-    }
-    free(row);
-    return NULL;
+    job_t *job = calloc(1, sizeof(job_t));
+    if (job == NULL) return fail(frame, "out of memory");
+    job->ints = ints, job->vals = args[1]->data, job->regs = out->data;
+    job->count = meta[0], job->rows = rows, job->n = n;
+    memcpy(job->regs + (long)meta[1] * n, args[3]->data, sizeof(double) * n);
+    int status = run_job(job);
+    free_job(job);
+    return status == 0 ? NULL : fail(frame, "out of memory");
 }
 
 /* Scoring without the outputs: args ints, vals, meta as above, then x, ref and w (n,)
@@ -205,8 +304,6 @@ XLA_FFI_Error *evoforge_an_score_f64(XLA_FFI_CallFrame *frame) {
     if (args[0]->rank != 2 || args[0]->dims[1] != 8 || args[2]->dims[0] != 3 || out->rank != 2)
         return fail(frame, "unexpected argument shapes");
     const int32_t *ints = args[0]->data, *meta = args[2]->data;
-    const double *vals = args[1]->data, *x = args[3]->data, *ref = args[4]->data;
-    const double *w = args[5]->data;
     double *err = out->data;
     long n = args[3]->dims[0], nout = out->dims[1], rows = meta[2];
     if (args[4]->dims[0] != n || args[5]->dims[0] != n)
@@ -214,23 +311,25 @@ XLA_FFI_Error *evoforge_an_score_f64(XLA_FFI_CallFrame *frame) {
     if (meta[1] != nout || rows <= nout) return fail(frame, "output row count out of range");
     const char *bad = check(ints, meta[0], args[0]->dims[0], rows, meta[1]);
     if (bad != NULL) return fail(frame, bad);
-    long local = rows - nout; /* x, then the scratch rows; row `local` is the output row */
-    double *file = malloc(sizeof(double) * TILE * (local + 1));
-    double **row = malloc(sizeof(double *) * rows);
-    unsigned char *nan = calloc(nout > 0 ? nout : 1, 1);
-    if (file == NULL || row == NULL || nan == NULL) {
-        free(file), free(row), free(nan);
-        return fail(frame, "out of memory");
+    job_t *job = calloc(1, sizeof(job_t));
+    if (job == NULL) return fail(frame, "out of memory");
+    job->ints = ints, job->vals = args[1]->data, job->x = args[3]->data;
+    job->ref = args[4]->data, job->w = args[5]->data;
+    job->count = meta[0], job->nout = nout, job->rows = rows, job->n = n;
+    int status = run_job(job);
+    if (status == 0) {
+        long used = __atomic_load_n(&job->slots, __ATOMIC_ACQUIRE);
+        for (long p = 0; p < nout; p++) {
+            double top = 0.0;
+            int bad_point = 0;
+            for (long k = 0; k < used; k++) {
+                double e = job->err[k * nout + p];
+                top = e > top ? e : top;
+                bad_point |= job->nan[k * nout + p];
+            }
+            err[p] = bad_point ? NAN : top;
+        }
     }
-    for (long r = 0; r < rows; r++) row[r] = file + TILE * (r < nout ? local : r - nout);
-    for (long p = 0; p < nout; p++) err[p] = 0.0;
-    for (long t0 = 0; t0 < n; t0 += TILE) {
-        int m = (int)(n - t0 < TILE ? n - t0 : TILE);
-        memcpy(row[nout], x + t0, sizeof(double) * m);
-        run_tile(ints, vals, meta[0], row, m, nout, ref + t0, w + t0, err, nan);
-    }
-    for (long p = 0; p < nout; p++)
-        if (nan[p]) err[p] = NAN;
-    free(file), free(row), free(nan);
-    return NULL;
+    free_job(job);
+    return status == 0 ? NULL : fail(frame, "out of memory");
 }

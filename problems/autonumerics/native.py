@@ -9,6 +9,10 @@ written atomically, so concurrent workers may race harmlessly. It registers the 
 (outputs, and max errors: scoring.py) with JAX for the CPU platform. Without a compiler,
 or when the build fails, it answers False (``reason()`` says why) and interp_switch runs
 its pure-XLA loop instead: same results, slower. ``EVOFORGE_NATIVE=0`` forces that path.
+A call splits its tiles of points over one thread per CPU the process may use
+(``EVOFORGE_NATIVE_THREADS=k`` caps that), and its loop is the AVX-512, AVX2 or baseline
+x86-64 build the CPU can run (``EVOFORGE_NATIVE_ISA=avx2|baseline`` caps that); every
+combination gives the same bits.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ SCORE_TARGET = "evoforge_an_score_f64"  # each program's max error, no outputs k
 SWITCH_ENV = "EVOFORGE_NATIVE"  # "0": the pure-XLA loop, whether or not the C machine builds
 SOURCES = tuple(Path(__file__).with_name(n) for n in ("interp_native.c", "lowering_native.c"))
 # No fast-math and no contraction: every operation rounds once, as the XLA machine's do.
-FLAGS = ("-O3", "-fPIC", "-shared", "-fno-fast-math", "-ffp-contract=off")
+FLAGS = ("-O3", "-fPIC", "-shared", "-pthread", "-fno-fast-math", "-ffp-contract=off")
 
 _lock = threading.Lock()
 _state: dict[str, object] = {}  # "ok": bool, "reason": str, "lib": the loaded library

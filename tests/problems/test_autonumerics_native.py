@@ -121,19 +121,22 @@ print(native.isa(), hashlib.sha256(out.tobytes() + err.tobytes()).hexdigest())
 """
 
 
-def test_every_instruction_set_variant_gives_the_same_bits(tmp_path: Path) -> None:
+def test_every_instruction_set_variant_and_thread_count_gives_the_same_bits() -> None:
     """The loop is compiled for AVX-512, AVX2 + FMA and baseline x86-64 and the widest the
-    CPU has runs; EVOFORGE_NATIVE_ISA caps it, so each variant this CPU can run is run."""
+    CPU has runs; EVOFORGE_NATIVE_ISA caps it, so each variant this CPU can run is run.
+    The tiles go to one thread per CPU (this call is big enough), or to one thread only
+    with EVOFORGE_NATIVE_THREADS=1."""
     if os.uname().machine != "x86_64":
         pytest.skip("the variants are x86-64's")
     digests = {}
-    for cap in ("", "avx2", "baseline"):
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "EVOFORGE_NATIVE_ISA": cap}
+    for cap, threads in (("", ""), ("", "1"), ("avx2", ""), ("baseline", "")):
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "EVOFORGE_NATIVE_ISA": cap,
+               "EVOFORGE_NATIVE_THREADS": threads}  # fmt: skip
         proc = subprocess.run(
             [sys.executable, "-c", textwrap.dedent(ISA_RUN)],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-2000:]
         isa, digest = proc.stdout.split()
-        digests[isa] = digest
-    assert "baseline" in digests and len(set(digests.values())) == 1, digests
+        digests[isa, threads] = digest
+    assert ("baseline", "") in digests and len(set(digests.values())) == 1, digests
