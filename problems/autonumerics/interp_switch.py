@@ -17,8 +17,10 @@ from no per-program compile, constant folding and the second core.
 
 On CPU in float64 the executable is instead one FFI call of the same machine written in C
 (interp_native.c, built by native.py where a C compiler is found): it runs the stream over
-tiles of 512 points held in cache, with bit-identical results; everything below (register
-files, shards, pieces, buckets) is shared by the two.
+tiles of 512 points held in cache, split over one thread per CPU, with bit-identical
+results. Register files and buckets are shared by the two; devices and pieces (below) are
+the XLA loop's, as XLA runs the lone custom call inline: the C machine gets a population
+in one call on one device.
 
 The register file is the executable's last argument, donated: the output is written into
 the same memory, and the next call of the same bucket gets it back (see _register_file).
@@ -28,9 +30,9 @@ run at 10,000 points. Superinstructions (chains of 2-4 operations fused into one
 prototyped) took 13-15 % fewer ns per operation at 2 stages (3-4: no better at 10,000
 points), but lowered more slowly and compiled 0.3-0.5 s longer, so they are not used.
 
-The programs are split over the available host devices (longest first, each to the least
-loaded device) and the devices run their streams concurrently under ``shard_map``: XLA on
-CPU runs a loop on one thread, so this is what uses a second core. With one device the same
+On the XLA loop, the programs are split over the available host devices (longest first,
+each to the least loaded device) and the devices run their streams concurrently under
+``shard_map``: XLA on CPU runs a loop on one thread, so this is what uses a second core. With one device the same
 path runs unsplit. ``evaluate`` of more than PIECE programs instead pipelines: pieces of
 the population go to one device each in turn, and Python lowers the next piece while XLA
 runs the last (a one-device call returns at once; a sharded one waits for every device).
