@@ -40,15 +40,14 @@ from scipy.optimize import linprog, minimize
 
 from bench.autonumerics_float32 import _problem, check
 from bench.autonumerics_structures import (
-    N_CONST,
     Fitter,
+    adjoints,
     dimension,
     enumerate_programs,
     formula,
     genome,
     least_squares,
     n_constants,
-    node_values,
     rounding_bound,
 )
 from bench.common import RESULTS, machine
@@ -67,25 +66,6 @@ N_STAGE_B, N_STAGE_C = 40, 10
 
 
 # -- the objective -------------------------------------------------------------------------
-def adjoints(prog: tuple, th: np.ndarray, x: np.ndarray) -> tuple[list, list]:
-    """Node values and d out / d node (reverse mode in exact arithmetic): the two pieces
-    ``rounding_bound`` combines, returned so that the ULPs can be held fixed (``g``)."""
-    v = node_values(prog, th, x)
-    adj = [np.zeros_like(x) for _ in v]
-    adj[-1] = np.ones_like(x)
-    j = np.cumsum([0] + [N_CONST[op[0]] for op in prog])
-    for i in range(len(prog), 0, -1):
-        (kind, *a), gi = prog[i - 1], adj[i]
-        if kind in ("pc", "pn"):
-            adj[a[0]] = adj[a[0]] + gi * v[a[1]]
-            adj[a[1]] = adj[a[1]] + gi * v[a[0]]
-        else:
-            adj[a[0]] = adj[a[0]] + gi * th[j[i - 1]]
-        if kind in ("pn", "sn"):
-            adj[a[-1]] = adj[a[-1]] + gi
-    return v, adj
-
-
 def g_terms(prog: tuple, th: np.ndarray, x: np.ndarray, ref: np.ndarray, scale: np.ndarray,
             ulps: list | None = None) -> tuple[np.ndarray, np.ndarray, list]:  # fmt: skip
     """(signed exact error in ULPs, rounding bound, the ULPs used) at x; ``ulps`` (one array

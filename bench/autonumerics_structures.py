@@ -179,12 +179,8 @@ def node_values(prog: tuple, th: np.ndarray, x: np.ndarray) -> list[np.ndarray]:
     return v
 
 
-def rounding_bound(prog: tuple, th: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """First-order bound, in float32 ULPs of the output, on what rounding each operation's
-    result once (fma single-rounded) can add at each point: 1/2 for the last operation plus
-    |d out / d t_i| * ulp(t_i) / 2 for every earlier one (adjoints in exact arithmetic).
-    Exact error + this bound < 1 is necessary, up to second order, for a faithful program
-    whatever the roundings do; on a billion inputs the worst case is nearly reached."""
+def adjoints(prog: tuple, th: np.ndarray, x: np.ndarray) -> tuple[list, list]:
+    """Node values and d out / d node at x (reverse mode, in exact arithmetic)."""
     v = node_values(prog, th, x)
     adj = [np.zeros_like(x) for _ in v]
     adj[-1] = np.ones_like(x)
@@ -198,6 +194,16 @@ def rounding_bound(prog: tuple, th: np.ndarray, x: np.ndarray) -> np.ndarray:
             adj[a[0]] = adj[a[0]] + g * th[starts[i - 1]]
         if kind in ("pn", "sn"):
             adj[a[-1]] = adj[a[-1]] + g
+    return v, adj
+
+
+def rounding_bound(prog: tuple, th: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """First-order bound, in float32 ULPs of the output, on what rounding each operation's
+    result once (fma single-rounded) can add at each point: 1/2 for the last operation plus
+    |d out / d t_i| * ulp(t_i) / 2 for every earlier one (adjoints in exact arithmetic).
+    Exact error + this bound < 1 is necessary, up to second order, for a faithful program
+    whatever the roundings do; on a billion inputs the worst case is nearly reached."""
+    v, adj = adjoints(prog, th, x)
     carried = sum(np.abs(adj[i]) * float32_ulp(v[i]) / 2 for i in range(1, len(v) - 1))
     return 0.5 + carried / float32_ulp(v[-1])
 
