@@ -47,8 +47,8 @@
 
 /* The running maximum of |y - ref| * w over a tile into *err, and whether any was NaN
  * (numpy's max propagates NaN; a plain running max would drop it). */
-static inline void reduce_error(const double *y, const double *ref, const double *w, int m, double *err,
-                         unsigned char *nan) {
+static inline void reduce_error(const double *y, const double *ref, const double *w, int m,
+                                double *err, unsigned char *nan) {
     double top = *err;
     int bad = 0;
     for (int k = 0; k < m; k++) {
@@ -63,9 +63,9 @@ static inline void reduce_error(const double *y, const double *ref, const double
 /* Every instruction of the stream over one tile. row[r] is where register r's values for
  * this tile start. When err is not NULL (scoring), an instruction writing a row below
  * nout has just produced a program's output: its error is reduced at once, while hot. */
-static inline __attribute__((always_inline)) void run_tile_body(const int32_t *ints, const double *vals, long count, double *const *row,
-                     int m, long nout, const double *ref, const double *w, double *err,
-                     unsigned char *nan) {
+static inline __attribute__((always_inline)) void run_tile_body(
+    const int32_t *ints, const double *vals, long count, double *const *row, int m, long nout,
+    const double *ref, const double *w, double *err, unsigned char *nan) {
     for (long i = 0; i < count; i++) {
         const int32_t *ins = ints + 8 * i; /* op, dst, src * 3, is-constant * 3 */
         const double *cv = vals + 3 * i;
@@ -98,18 +98,22 @@ static inline __attribute__((always_inline)) void run_tile_body(const int32_t *i
         const double *ref, const double *w, double *err, unsigned char *nan
 #define TILE_CALL run_tile_body(ints, vals, count, row, m, nout, ref, w, err, nan)
 
-/* The same loop compiled for AVX2 + FMA and for baseline x86-64, picked by the CPU's
- * features when the library loads. (GCC's target_clones("arch=haswell") was tried first:
- * its resolver asks whether the CPU *is* a Haswell, so every later CPU got the baseline
- * clone, SSE2 and fma() through libm, 1.3-1.6x slower.) */
-__attribute__((target("avx512f,avx512vl,avx2,fma"))) static void run_tile_avx512(TILE_ARGS) {
-    TILE_CALL;
-}
-__attribute__((target("avx2,fma"))) static void run_tile_avx2(TILE_ARGS) { TILE_CALL; }
+/* The same loop compiled for AVX-512, for AVX2 + FMA and for the baseline, picked by the
+ * CPU's features when the library loads (x86-64; elsewhere the baseline runs). (GCC's
+ * target_clones("arch=haswell") was tried first: its resolver asks whether the CPU *is* a
+ * Haswell, so every later CPU got the baseline clone, SSE2 and fma() through libm,
+ * 1.3-1.6x slower.) */
 static void run_tile_baseline(TILE_ARGS) { TILE_CALL; }
 
 typedef void (*tile_fn)(TILE_ARGS);
 static tile_fn run_tile = run_tile_baseline;
+static const char *isa = "baseline";
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) static void run_tile_avx512(TILE_ARGS) {
+    TILE_CALL;
+}
+__attribute__((target("avx2,fma"))) static void run_tile_avx2(TILE_ARGS) { TILE_CALL; }
 
 /* The widest the CPU has; EVOFORGE_NATIVE_ISA=avx2 or baseline caps it (the tests check
  * that every variant gives the same bits). */
@@ -120,13 +124,13 @@ __attribute__((constructor)) static void pick_run_tile(void) {
     int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
     if (cap != NULL && strcmp(cap, "baseline") == 0) avx2 = avx512 = 0;
     if (cap != NULL && strcmp(cap, "avx2") == 0) avx512 = 0;
-    run_tile = avx512 ? run_tile_avx512 : avx2 ? run_tile_avx2 : run_tile_baseline;
+    if (avx512) run_tile = run_tile_avx512, isa = "avx512";
+    else if (avx2) run_tile = run_tile_avx2, isa = "avx2";
 }
+#endif
 
 /* Which variant runs (for the tests and the benches). */
-const char *evoforge_an_isa(void) {
-    return run_tile == run_tile_avx512 ? "avx512" : run_tile == run_tile_avx2 ? "avx2" : "baseline";
-}
+const char *evoforge_an_isa(void) { return isa; }
 
 static XLA_FFI_Error *fail(const XLA_FFI_CallFrame *frame, const char *message) {
     XLA_FFI_Error_Create_Args args = {XLA_FFI_Error_Create_Args_STRUCT_SIZE, NULL, message,
