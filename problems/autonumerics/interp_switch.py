@@ -232,11 +232,13 @@ def _start(stream: Stream, x: np.ndarray, devices: list[Any] | None, chunk: int,
     with jax.enable_x64(not stream.f32 or jax.config.jax_enable_x64):
         fn = executable(stream, size, devices)
         regs = _register_file(stream, size, devices)
-        regs = fn(stream.ints, stream.vals, stream.counts, _padded(x, 0, size), regs)
+        regs = fn(stream.ints, stream.vals, stream.counts, padded_chunk(x, 0, size), regs)
     return _Pending(stream, devices, x, out, size, fn, regs)
 
 
-def _padded(x: np.ndarray, start: int, size: int) -> np.ndarray:
+def padded_chunk(x: np.ndarray, start: int, size: int) -> np.ndarray:
+    """x[start:start + size], padded to ``size`` with its last value (a bucket's length:
+    the padding repeats a real point, so it changes no max)."""
     part = x[start : start + size]
     return np.concatenate([part, np.full(size - part.shape[0], part[-1], x.dtype)])
 
@@ -254,7 +256,7 @@ def _finish(job: _Pending) -> np.ndarray:
     with jax.enable_x64(not stream.f32 or jax.config.jax_enable_x64):
         for start in range(0, x.shape[0], size):
             if start:
-                padded = _padded(x, start, size)
+                padded = padded_chunk(x, start, size)
                 regs = job.fn(stream.ints, stream.vals, stream.counts, padded, regs)
             m = min(size, x.shape[0] - start)
             for shard in regs.addressable_shards:  # (1, rows, size) each, read in place
