@@ -1,5 +1,5 @@
-"""The C register machine (interp_native.c) and lowering (lowering_native.c), built on
-first use.
+"""The C register machine (interp_native.c), lowering (lowering_native.c) and the tuner's
+float64 evaluators (tune_native.c), built on first use.
 
 ``available()`` compiles the sources with the system C compiler (``$CC``, else the first
 of ``cc``, ``gcc`` and ``clang`` found) against the FFI header jaxlib ships, once per
@@ -32,7 +32,9 @@ import jax
 TARGET = "evoforge_an_interp_f64"
 SCORE_TARGET = "evoforge_an_score_f64"  # each program's max error, no outputs kept
 SWITCH_ENV = "EVOFORGE_NATIVE"  # "0": the pure-XLA loop, whether or not the C machine builds
-SOURCES = tuple(Path(__file__).with_name(n) for n in ("interp_native.c", "lowering_native.c"))
+SOURCES = tuple(
+    Path(__file__).with_name(n) for n in ("interp_native.c", "lowering_native.c", "tune_native.c")
+)
 # No fast-math and no contraction: every operation rounds once, as the XLA machine's do.
 FLAGS = ("-O3", "-fPIC", "-shared", "-pthread", "-fno-fast-math", "-ffp-contract=off")
 
@@ -78,6 +80,14 @@ def lowering_function() -> Any:
     return _state["lower"]
 
 
+def dual_function() -> Any:
+    """tune_native.c's ``evoforge_an_eval_dual`` (a ctypes function), or None where the
+    library does not build or EVOFORGE_NATIVE=0."""
+    if not available():
+        return None
+    return _state["dual"]
+
+
 def isa() -> str:
     """The instruction set the C machine's loop was compiled for and runs with here
     ("avx512", "avx2" or "baseline"; EVOFORGE_NATIVE_ISA caps it), "" when not built."""
@@ -96,6 +106,11 @@ def _load() -> ctypes.CDLL:
     lower.argtypes = [pointer] * 5 + [ctypes.c_long, ctypes.c_int] + [pointer] * 5
     lower.restype = ctypes.c_long
     _state["lower"] = lower
+    dual = lib.evoforge_an_eval_dual
+    dual.argtypes = [pointer, pointer, ctypes.c_long, ctypes.c_long, pointer, ctypes.c_long,
+                     pointer, ctypes.c_long, ctypes.c_int, pointer, pointer]  # fmt: skip
+    dual.restype = ctypes.c_long
+    _state["dual"] = dual
     lib.evoforge_an_isa.restype = ctypes.c_char_p
     _state["isa"] = lib.evoforge_an_isa().decode()
     return lib

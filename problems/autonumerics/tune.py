@@ -15,8 +15,9 @@
 Why NumPy and not JAX here: a JAX tuner (the whole LM loop traced per batch) ran a batch in
 0.1 s but spent 4-5 s compiling each new batch of structures; a fixed-shape JAX
 interpreter compiles once but ran 10 s per batch. NumPy needs no compile and tunes a
-10-operation program in ~30 ms. JAX does the population scoring and the float32
-verification (interp.py, verify.py).
+10-operation program in ~30 ms; with the float64 evaluators in C (tune_native.c, bit for bit
+the same values and derivatives, so the same constants) about 1.8x less. JAX does the
+population scoring and the float32 verification (interp.py, verify.py).
 """
 
 from __future__ import annotations
@@ -120,6 +121,63 @@ def max_error(folded: dict[str, Any], c: np.ndarray, x: np.ndarray, y: np.ndarra
     return e if np.isfinite(e) else np.inf
 
 
+class _Float64Program:
+    """One folded program's float64 values and forward-mode derivatives on fixed points,
+    for lm_lawson: in C (tune_native.c, through native.py) where the library builds, else
+    _eval / _eval_dual. Bit-identical either way: the same operations in the same order."""
+
+    def __init__(self, folded: dict[str, Any], k: int, x: np.ndarray) -> None:
+        self.folded, self.k, self.x = folded, k, x
+        self.fn = None
+        if x.dtype == np.float64 and x.flags.c_contiguous:
+            from problems.autonumerics import native  # it imports JAX (the library's header)
+            from problems.autonumerics.lowering import flatten
+
+            self.fn = native.dual_function()
+        if self.fn is not None:
+            try:
+                kind, args, _, _, outs = flatten([folded])
+            except (KeyError, TypeError, ValueError, IndexError):
+                self.fn = None  # malformed: the NumPy path raises its own error
+            else:
+                self.kind, self.args, self.out = kind, args, int(outs[0])
+                # buffers reused by every call (an LM step reads a result before the next)
+                self.pole = np.zeros(1, np.int32)
+                self.c = np.zeros(k)
+                self.results = {d: np.empty((1 + k if d else 1, x.shape[0])) for d in (0, 1)}
+                pointers = (self.kind, self.args, self.c, self.x, self.pole)
+                self.kind_p, self.args_p, self.c_p, self.x_p, self.pole_p = (
+                    a.ctypes.data for a in pointers
+                )  # fmt: skip
+                self.result_p = {d: r.ctypes.data for d, r in self.results.items()}
+
+    def _run(self, c: np.ndarray, derivs: int) -> np.ndarray:
+        """The C evaluator's result, in a buffer the next call overwrites."""
+        self.c[:] = c
+        status = self.fn(self.kind_p, self.args_p, len(self.kind), self.out, self.c_p, self.k,
+                         self.x_p, self.x.shape[0], derivs, self.result_p[derivs], self.pole_p)  # fmt: skip
+        if status == -1:
+            raise MemoryError("tune_native: out of memory")
+        if status != 0:
+            raise ValueError("tune_native: a malformed program")
+        return self.results[derivs]
+
+    def dual(self, c: np.ndarray) -> np.ndarray:
+        """(1 + K, N): the values, then the derivative in each constant (valid until the
+        next call)."""
+        if self.fn is None:
+            return _eval_dual(self.folded, c, self.x)
+        return self._run(c, 1)
+
+    def values(self, c: np.ndarray) -> np.ndarray:
+        """(N,): the values, all NaN where a denominator has a root in the domain (valid
+        until the next call)."""
+        if self.fn is None:
+            return _eval(self.folded, c[None, :], self.x)[0]
+        out = self._run(c, 0)[0]
+        return np.full_like(out, np.nan) if self.pole[0] else out
+
+
 def lm_lawson(
     folded: dict[str, Any],
     c0: list[float],
@@ -132,14 +190,17 @@ def lm_lawson(
     A step onto a pole (a denominator with a root in the domain: see ``_eval``) is
     rejected like any step that makes the error non-finite."""
     c = np.asarray(c0, np.float64)
-    best_c, best_e = c.copy(), max_error(folded, c, x, y, s)
+    program = _Float64Program(folded, c.size, x)
+    with np.errstate(all="ignore"):
+        best_e = float(np.max(np.abs((program.values(c) - y) * s)))
+    best_c, best_e = c.copy(), best_e if np.isfinite(best_e) else np.inf
     if c.size == 0:
         return best_c, best_e
     cur_e, lam = best_e, 1e-3
     w = np.full(x.shape[0], 1.0 / x.shape[0])
     with np.errstate(all="ignore"):
         for _ in range(iters):
-            dual = _eval_dual(folded, c, x)
+            dual = program.dual(c)
             r = (dual[0] - y) * s
             jac = (dual[1:] * s).T  # (N, K)
             if not (np.all(np.isfinite(r)) and np.all(np.isfinite(jac))):
@@ -156,7 +217,7 @@ def lm_lawson(
                 lam *= 10.0
                 continue
             c_new = c + step
-            r_new = (_eval(folded, c_new[None, :], x)[0] - y) * s
+            r_new = (program.values(c_new) - y) * s
             e_new = float(np.max(np.abs(r_new)))
             ok = np.isfinite(e_new) and e_new < 4.0 * cur_e
             if ok:

@@ -1,0 +1,50 @@
+"""tune_native.c: the float64 values and forward-mode derivatives lm_lawson steps on, bit
+for bit those of tune._eval / tune._eval_dual, so the tuned constants are the same."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from problems.autonumerics import native, tune
+from problems.autonumerics.graph import constants, fold
+from problems.autonumerics.mutate import random_program
+from tests.problems.test_autonumerics_interp import SPECIAL
+
+pytestmark = pytest.mark.skipif(
+    not any(shutil.which(cc) for cc in ("cc", "gcc", "clang")), reason="no C compiler here"
+)
+X = np.linspace(0.0, 1.0, 1000)  # 0 included: divisions by zero, poles
+
+
+def programs(n: int) -> list[dict]:
+    return [fold(g) for g in SPECIAL + [random_program(s) for s in range(n)]]
+
+
+def test_values_and_derivatives_equal_numpy_bit_for_bit() -> None:
+    assert native.dual_function() is not None, native.reason()
+    poles = 0
+    for folded in programs(300):
+        c = np.asarray(constants(folded), np.float64)
+        program = tune._Float64Program(folded, c.size, X)
+        with np.errstate(all="ignore"):
+            want_dual = tune._eval_dual(folded, c, X)
+            want = tune._eval(folded, c[None, :], X)[0]
+        np.testing.assert_array_equal(program.dual(c), want_dual)  # NaN where NaN
+        got = program.values(c)
+        np.testing.assert_array_equal(got, want)
+        poles += bool(np.isnan(want).all() and not np.isnan(want_dual[0]).all())
+    assert poles > 0  # some programs have a denominator crossing 0: all NaN, as NumPy's
+
+
+def test_lm_lawson_tunes_the_same_constants(monkeypatch) -> None:
+    y, s = np.exp2(X), np.exp2(-X)
+    folded = programs(40)
+    fast = [tune.lm_lawson(f, constants(f), X, y, s, 60) for f in folded]
+    monkeypatch.setenv(native.SWITCH_ENV, "0")
+    slow = [tune.lm_lawson(f, constants(f), X, y, s, 60) for f in folded]
+    for (c_fast, e_fast), (c_slow, e_slow) in zip(fast, slow):
+        np.testing.assert_array_equal(c_fast, c_slow)
+        assert e_fast == e_slow
