@@ -88,6 +88,14 @@ def dual_function() -> Any:
     return _state["dual"]
 
 
+def ulp_rows_function() -> Any:
+    """tune_native.c's ``evoforge_an_ulp_rows_f32`` (a ctypes function), or None where the
+    library does not build or EVOFORGE_NATIVE=0."""
+    if not available():
+        return None
+    return _state["ulp_rows"]
+
+
 def isa() -> str:
     """The instruction set the C machine's loop was compiled for and runs with here
     ("avx512", "avx2" or "baseline"; EVOFORGE_NATIVE_ISA caps it), "" when not built."""
@@ -111,6 +119,11 @@ def _load() -> ctypes.CDLL:
                      pointer, ctypes.c_long, ctypes.c_int, pointer, pointer]  # fmt: skip
     dual.restype = ctypes.c_long
     _state["dual"] = dual
+    rows = lib.evoforge_an_ulp_rows_f32
+    rows.argtypes = [pointer, pointer, ctypes.c_long, ctypes.c_long, pointer, ctypes.c_long,
+                     ctypes.c_long, pointer, ctypes.c_long, pointer, pointer, pointer]  # fmt: skip
+    rows.restype = ctypes.c_long
+    _state["ulp_rows"] = rows
     lib.evoforge_an_isa.restype = ctypes.c_char_p
     _state["isa"] = lib.evoforge_an_isa().decode()
     return lib

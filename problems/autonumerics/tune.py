@@ -246,6 +246,45 @@ def ulp_errors(folded: dict[str, Any], cands: np.ndarray, x32: np.ndarray, ref, 
     return np.max(ulp_error_rows(folded, cands, x32, ref, inv_ulp), axis=1)
 
 
+class _Float32Program:
+    """One folded program's float32 ULP error rows for candidate constant sets, for the ES:
+    in C (tune_native.c) where the library builds, else ulp_error_rows; bit-identical."""
+
+    def __init__(self, folded: dict[str, Any]) -> None:
+        self.folded = folded
+        from problems.autonumerics import native  # it imports JAX (the library's header)
+        from problems.autonumerics.lowering import flatten
+
+        self.fn = native.ulp_rows_function()
+        if self.fn is not None:
+            try:
+                self.kind, self.args, _, _, outs = flatten([folded])
+            except (KeyError, TypeError, ValueError, IndexError):
+                self.fn = None  # malformed: the NumPy path raises its own error
+            else:
+                self.out = int(outs[0])
+
+    def rows(self, cands: np.ndarray, x32: np.ndarray, ref: np.ndarray,
+             inv_ulp: np.ndarray) -> np.ndarray:  # fmt: skip
+        """(S, N) float32 ULP errors of the candidates (S, K), inf where not finite."""
+        if self.fn is None:
+            return ulp_error_rows(self.folded, cands, x32, ref, inv_ulp)
+        cands = np.ascontiguousarray(cands, np.float32)
+        x32 = np.ascontiguousarray(x32, np.float32)
+        ref, inv_ulp = (np.ascontiguousarray(a, np.float64) for a in (ref, inv_ulp))
+        out = np.empty((cands.shape[0], x32.shape[0]))
+        status = self.fn(
+            self.kind.ctypes.data, self.args.ctypes.data, len(self.kind), self.out,
+            cands.ctypes.data, cands.shape[0], cands.shape[1], x32.ctypes.data, x32.shape[0],
+            ref.ctypes.data, inv_ulp.ctypes.data, out.ctypes.data,
+        )  # fmt: skip
+        if status == -1:
+            raise MemoryError("tune_native: out of memory")
+        if status != 0:
+            raise ValueError("tune_native: a malformed program")
+        return out
+
+
 def es_float32(
     folded: dict[str, Any],
     c0: np.ndarray,
@@ -259,11 +298,12 @@ def es_float32(
     point. The decisions (and so the result) are exactly those of scoring every candidate
     on every point: the screen only skips work whose outcome it already knows."""
     x32, ref, inv_ulp = samples
+    program = _Float32Program(folded)
     # A float64 fit may leave constants beyond float32's range: start from the nearest finite
     # float32 (the program then scores badly) rather than from inf.
     big = float(np.finfo(np.float32).max)
     best = np.clip(np.nan_to_num(np.asarray(c0, np.float64)), -big, big).astype(np.float32)
-    row = ulp_error_rows(folded, best[None, :], x32, ref, inv_ulp)[0]
+    row = program.rows(best[None, :], x32, ref, inv_ulp)[0]
     best_e = float(np.max(row))
     k = best.size
     if k == 0:
@@ -278,13 +318,15 @@ def es_float32(
         bits = best.view(np.int32)[None, :] + (mask * steps).astype(np.int32)
         cands = bits.view(np.float32)
         if screening:  # a pole seen on the screen is a pole on every point: inf there too
-            on_screen = ulp_errors(folded, cands, x32[screen], ref[screen], inv_ulp[screen])
+            on_screen = np.max(
+                program.rows(cands, x32[screen], ref[screen], inv_ulp[screen]), axis=1
+            )
             hopeful = np.flatnonzero(on_screen < best_e)
             if not hopeful.size:
                 continue
         else:
             hopeful = np.arange(cands.shape[0])
-        rows = ulp_error_rows(folded, cands[hopeful], x32, ref, inv_ulp)
+        rows = program.rows(cands[hopeful], x32, ref, inv_ulp)
         errs = np.max(rows, axis=1)
         i = int(np.argmin(errs))  # the first minimum, as over every candidate
         if errs[i] < best_e:

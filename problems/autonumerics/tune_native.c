@@ -132,3 +132,84 @@ long evoforge_an_eval_dual(const int8_t *kind, const int32_t *args, long nv, lon
     free(full), free(cidx);
     return status;
 }
+
+/* -- float32: the evolution strategy's candidates ----------------------------------------- */
+
+/* tune.ulp_error_rows for float32 constant sets: rows (s, n) of |y - ref| * inv_ulp with y
+ * the program evaluated in float32 (each operation rounded once; fma as tune._fma32,
+ * float(double(a) * b + c)), inf where that is not finite, and a whole row inf where a
+ * denominator takes both signs, 0 or NaN on the points (a pole: tune._eval's NaN row).
+ * cands (s, k) float32 in the order of the constant vertices. Returns 0, -1 out of
+ * memory, -2 a malformed program. */
+long evoforge_an_ulp_rows_f32(const int8_t *kind, const int32_t *args, long nv, long out,
+                              const float *cands, long s, long k, const float *x, long n,
+                              const double *ref, const double *inv_ulp, double *rows) {
+    long *cidx = calloc(nv > 0 ? nv : 1, sizeof(long));
+    float *vals = malloc(sizeof(float) * (nv > 0 ? nv : 1) * (n > 0 ? n : 1));
+    long status = cidx && vals ? 0 : -1;
+    long j = 0;
+    for (long v = 0; v < nv && status == 0; v++) {
+        int kd = kind[v];
+        if (kd == K_C) {
+            cidx[v] = j++;
+        } else if (kd >= K_ADD && kd <= K_FMA) {
+            int arity = kd == K_FMA ? 3 : 2;
+            for (int i = 0; i < arity; i++)
+                if (args[3 * v + i] < 0 || args[3 * v + i] >= v) status = -2;
+        } else if (kd != K_X) {
+            status = -2;
+        }
+    }
+    if (status == 0 && (j != k || out < 0 || out >= nv)) status = -2;
+    for (long r = 0; r < s && status == 0; r++) {
+        const float *c = cands + r * k;
+        int pole = 0;
+        /* each vertex's values: x and constants are read in place (stride 0 for a constant) */
+        for (long v = 0; v < nv; v++) {
+            int kd = kind[v];
+            if (kd < K_ADD) continue;
+            const int32_t *a = args + 3 * v;
+            const float *p[3];
+            long st[3];
+            int arity = kd == K_FMA ? 3 : 2;
+            for (int i = 0; i < arity; i++) {
+                int ki = kind[a[i]];
+                if (ki == K_X) p[i] = x, st[i] = 1;
+                else if (ki == K_C) p[i] = c + cidx[a[i]], st[i] = 0;
+                else p[i] = vals + a[i] * n, st[i] = 1;
+            }
+            float *d = vals + v * n;
+            switch (kd) {
+            case K_ADD: for (long i = 0; i < n; i++) d[i] = p[0][i * st[0]] + p[1][i * st[1]]; break;
+            case K_SUB: for (long i = 0; i < n; i++) d[i] = p[0][i * st[0]] - p[1][i * st[1]]; break;
+            case K_MUL: for (long i = 0; i < n; i++) d[i] = p[0][i * st[0]] * p[1][i * st[1]]; break;
+            case K_DIV: {
+                float lo = p[1][0], hi = lo;
+                int nan = 0;
+                for (long i = 0; i < n; i++) {
+                    float b = p[1][i * st[1]];
+                    nan |= b != b;
+                    lo = b < lo ? b : lo;
+                    hi = b > hi ? b : hi;
+                    d[i] = p[0][i * st[0]] / b;
+                }
+                if (n > 0 && (nan || !(lo > 0 || hi < 0))) pole = 1;
+                break;
+            }
+            default:
+                for (long i = 0; i < n; i++)
+                    d[i] = (float)((double)p[0][i * st[0]] * (double)p[1][i * st[1]] +
+                                   (double)p[2][i * st[2]]);
+            }
+        }
+        double *row = rows + r * n;
+        int ko = kind[out];
+        for (long i = 0; i < n; i++) {
+            float y = ko == K_X ? x[i] : ko == K_C ? c[cidx[out]] : vals[out * n + i];
+            double e = fabs((double)y - ref[i]) * inv_ulp[i];
+            row[i] = pole || !isfinite(e) ? INFINITY : e;
+        }
+    }
+    free(cidx), free(vals);
+    return status;
+}

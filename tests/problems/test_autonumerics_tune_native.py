@@ -48,3 +48,44 @@ def test_lm_lawson_tunes_the_same_constants(monkeypatch) -> None:
     for (c_fast, e_fast), (c_slow, e_slow) in zip(fast, slow):
         np.testing.assert_array_equal(c_fast, c_slow)
         assert e_fast == e_slow
+
+
+def float32_samples(n: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x32 = np.linspace(0.0, 1.0, n, dtype=np.float32)
+    ref = np.exp2(x32.astype(np.float64))
+    return x32, ref, 1.0 / (np.spacing(ref.astype(np.float32)).astype(np.float64))
+
+
+def test_float32_ulp_rows_equal_numpy_bit_for_bit() -> None:
+    assert native.ulp_rows_function() is not None, native.reason()
+    x32, ref, inv = float32_samples()
+    rng = np.random.default_rng(5)
+    inf_rows = 0
+    for folded in programs(200):
+        c = np.asarray(constants(folded), np.float64)
+        cands = (c[None, :] * (1 + 1e-3 * rng.standard_normal((6, c.size)))).astype(np.float32)
+        program = tune._Float32Program(folded)
+        want = tune.ulp_error_rows(folded, cands, x32, ref, inv)
+        np.testing.assert_array_equal(program.rows(cands, x32, ref, inv), want)
+        inf_rows += int(np.isinf(want).all(axis=1).sum())
+    assert inf_rows > 0  # poles and overflows: whole rows inf, as NumPy's
+
+
+def test_the_float32_es_tunes_the_same_constants(monkeypatch) -> None:
+    samples = float32_samples(1000)
+    config = tune.TuneConfig(es_gens=15, es_pop=16)
+    folded = programs(25)
+    starts = [np.asarray(constants(f), np.float64) for f in folded]
+
+    def run() -> list:
+        return [
+            tune.es_float32(f, c, samples, config, np.random.default_rng(3))
+            for f, c in zip(folded, starts)
+        ]
+
+    fast = run()
+    monkeypatch.setenv(native.SWITCH_ENV, "0")
+    slow = run()
+    for (c_fast, e_fast), (c_slow, e_slow) in zip(fast, slow):
+        np.testing.assert_array_equal(c_fast, c_slow)
+        assert e_fast == e_slow
