@@ -1,5 +1,5 @@
 """The C register machine (interp_native.c), lowering (lowering_native.c) and the tuner's
-float64 evaluators (tune_native.c), built on first use.
+evaluators (tune_native.c), built on first use.
 
 ``available()`` compiles the sources with the system C compiler (``$CC``, else the first
 of ``cc``, ``gcc`` and ``clang`` found) against the FFI header jaxlib ships, once per

@@ -1,9 +1,10 @@
-/* tune.py's float64 evaluators in C: the program's values on the points, and its values
- * with their derivatives in every constant (forward mode), for Levenberg-Marquardt.
+/* tune.py's evaluators in C: in float64 the program's values on the points, and its
+ * values with their derivatives in every constant (forward mode), for Levenberg-Marquardt;
+ * in float32 the ULP errors of the evolution strategy's candidate constant sets.
  * NumPy spent most of a tuning step on call overhead (a dozen small array operations per
  * vertex on 1,000 points); this does the same operations in the same order, each rounded
- * once (built with -ffp-contract=off), so the results are bit-identical to tune._eval and
- * tune._eval_dual, which the tests check. Called through ctypes on a genome flattened by
+ * once (built with -ffp-contract=off), so the results are bit-identical to tune._eval,
+ * tune._eval_dual and tune.ulp_error_rows, which the tests check. Called through ctypes on a genome flattened by
  * lowering.flatten. */
 
 #include <math.h>
