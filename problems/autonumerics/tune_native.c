@@ -4,8 +4,8 @@
  * NumPy spent most of a tuning step on call overhead (a dozen small array operations per
  * vertex on 1,000 points); this does the same operations in the same order, each rounded
  * once (built with -ffp-contract=off), so the results are bit-identical to tune._eval,
- * tune._eval_dual and tune.ulp_error_rows, which the tests check. Called through ctypes on a genome flattened by
- * lowering.flatten. */
+ * tune._eval_dual and tune.ulp_error_rows, which the tests check. Called through ctypes on
+ * a genome flattened by lowering.flatten. */
 
 #include <math.h>
 #include <stdint.h>
