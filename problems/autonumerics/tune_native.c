@@ -180,28 +180,29 @@ long evoforge_an_ulp_rows_f32(const int8_t *kind, const int32_t *args, long nv, 
                 else p[i] = vals + a[i] * n, st[i] = 1;
             }
             float *d = vals + v * n;
+#define ARG(J) p[J][i * st[J]]
             switch (kd) {
-            case K_ADD: for (long i = 0; i < n; i++) d[i] = p[0][i * st[0]] + p[1][i * st[1]]; break;
-            case K_SUB: for (long i = 0; i < n; i++) d[i] = p[0][i * st[0]] - p[1][i * st[1]]; break;
-            case K_MUL: for (long i = 0; i < n; i++) d[i] = p[0][i * st[0]] * p[1][i * st[1]]; break;
+            case K_ADD: for (long i = 0; i < n; i++) d[i] = ARG(0) + ARG(1); break;
+            case K_SUB: for (long i = 0; i < n; i++) d[i] = ARG(0) - ARG(1); break;
+            case K_MUL: for (long i = 0; i < n; i++) d[i] = ARG(0) * ARG(1); break;
             case K_DIV: {
                 float lo = p[1][0], hi = lo;
                 int nan = 0;
                 for (long i = 0; i < n; i++) {
-                    float b = p[1][i * st[1]];
+                    float b = ARG(1);
                     nan |= b != b;
                     lo = b < lo ? b : lo;
                     hi = b > hi ? b : hi;
-                    d[i] = p[0][i * st[0]] / b;
+                    d[i] = ARG(0) / b;
                 }
                 if (n > 0 && (nan || !(lo > 0 || hi < 0))) pole = 1;
                 break;
             }
             default:
                 for (long i = 0; i < n; i++)
-                    d[i] = (float)((double)p[0][i * st[0]] * (double)p[1][i * st[1]] +
-                                   (double)p[2][i * st[2]]);
+                    d[i] = (float)((double)ARG(0) * (double)ARG(1) + (double)ARG(2));
             }
+#undef ARG
         }
         double *row = rows + r * n;
         int ko = kind[out];
