@@ -171,8 +171,12 @@ def test_lineage_subgraphs(client: Any, recorded: dict[str, Any]) -> None:
         "inspiration",
         "migration",
     }
-    small = client.get(f"/api/programs/{best}/lineage?depth=50&max_nodes=2").json()
-    assert len(small["nodes"]) == 2 and small["truncated"]
+    # the 2-worker demo campaign is not deterministic: cut its neighbourhood one node short
+    whole = client.get(f"/api/programs/{best}/lineage?depth=50&max_nodes=500").json()
+    assert not whole["truncated"] and len(whole["nodes"]) >= 2
+    cut = len(whole["nodes"]) - 1
+    small = client.get(f"/api/programs/{best}/lineage?depth=50&max_nodes={cut}").json()
+    assert len(small["nodes"]) == cut and small["truncated"]
     root = client.get("/api/programs/1/lineage?depth=0&down=1").json()
     assert len(root["nodes"]) > 1 and all(n["distance"] >= 0 for n in root["nodes"])
     over = client.get("/api/campaigns/demo/lineage?max_nodes=10").json()
