@@ -33,9 +33,25 @@ MAX_START_FAILURES = 3  # workers in a row that die before they are ready
 PIPELINE_DEPTH = 2  # batches sent to one worker ahead of its results
 
 
-def _worker_main(conn: Connection, isolation: str, modules: tuple[str, ...]) -> None:
+THREADS_ENV = "EVOFORGE_NATIVE_THREADS"  # threads one evaluation's native code may use
+
+
+def cpu_share(workers: int) -> int:
+    """The CPUs each of ``workers`` processes may keep busy: this process's CPUs divided
+    among them (at least 1)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // max(1, workers))
+
+
+def _worker_main(conn: Connection, isolation: str, modules: tuple[str, ...],
+                 threads: int = 0) -> None:  # fmt: skip
     # Ctrl-C reaches the whole foreground process group; the controller decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threads:  # native code that splits a call over threads takes this worker's share
+        os.environ.setdefault(THREADS_ENV, str(threads))
     from evaluators.sandbox import SandboxRunner
     from evaluators.sandbox.reaper import set_name
     from workers.evaluate import ProblemCache, evaluate_jobs
@@ -101,12 +117,15 @@ class LocalExecutor:
         self._deaths: dict[tuple[str, int], int] = {}
         self._early: list[JobResult] = []  # results collected by wait_ready
         self._backstop = Backstop(problem, backstop_s)
+        self._threads = cpu_share(workers)
         self._slots = [self._start() for _ in range(workers)]
 
     def _start(self) -> _Slot:
         parent, child = self._ctx.Pipe()
         process = self._ctx.Process(
-            target=_worker_main, args=(child, self.isolation, self.modules), daemon=True
+            target=_worker_main,
+            args=(child, self.isolation, self.modules, self._threads),
+            daemon=True,
         )
         process.start()
         child.close()

@@ -231,11 +231,14 @@ static void *work(void *data) {
 
 /* Threads for a call: one per CPU this process may use, at most one per tile, none extra
  * for a call too small to pay for starting one (under about a million instruction-
- * points, a fraction of a millisecond), capped by EVOFORGE_NATIVE_THREADS. */
+ * points, a fraction of a millisecond), capped by EVOFORGE_NATIVE_THREADS (which the local
+ * executor sets to each worker's share of the CPUs), else by OMP_NUM_THREADS (which Ray
+ * sets to a task's num_cpus). */
 static long threads_for(long ntiles, long count, long n) {
     cpu_set_t cpus;
     long threads = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
     const char *cap = getenv("EVOFORGE_NATIVE_THREADS");
+    if (cap == NULL || atol(cap) <= 0) cap = getenv("OMP_NUM_THREADS");
     if (cap != NULL && atol(cap) > 0 && atol(cap) < threads) threads = atol(cap);
     if (count * n < (1L << 20)) threads = 1;
     if (threads > ntiles) threads = ntiles;

@@ -10,7 +10,8 @@ written atomically, so concurrent workers may race harmlessly. It registers the 
 or when the build fails, it answers False (``reason()`` says why) and interp_switch runs
 its pure-XLA loop instead: same results, slower. ``EVOFORGE_NATIVE=0`` forces that path.
 A call splits its tiles of points over one thread per CPU the process may use
-(``EVOFORGE_NATIVE_THREADS=k`` caps that), and its loop is the AVX-512, AVX2 or baseline
+(``EVOFORGE_NATIVE_THREADS=k`` caps that, else ``OMP_NUM_THREADS``; the local executor sets
+it to each worker's share of the CPUs), and its loop is the AVX-512, AVX2 or baseline
 x86-64 build the CPU can run (``EVOFORGE_NATIVE_ISA=avx2|baseline`` caps that); every
 combination gives the same bits.
 """

@@ -149,3 +149,12 @@ def test_fewer_jobs_than_a_batch_are_shared_between_idle_workers() -> None:
         assert sorted(len(slot.batches[-1]) for slot in executor._slots) == [8, 8]
         results = collect(executor, 25)
     assert sorted(r.job.job_id for r in results) == list(range(1, 26))
+
+
+def test_each_worker_gets_its_share_of_the_cpus(monkeypatch) -> None:
+    """Native code that splits a call over threads (AutoNumerics' C machine) takes one
+    worker's share, so that workers * threads stays at the CPUs."""
+    from workers.local import cpu_share
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert [cpu_share(w) for w in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
