@@ -22,6 +22,7 @@ autonumerics_structures_exp.md). AN_STRUCT_QUICK=1: a small subset, no file.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -34,10 +35,13 @@ from bench.autonumerics_float32 import CAMPAIGN_START, QUARTIC_SQ_C, SQUARED7
 from bench.common import RESULTS, machine
 from problems.autonumerics.graph import constants, fold, op_count, with_constants
 from problems.autonumerics.targets import TARGETS, float32_ulp
-from problems.autonumerics.tune import lm_lawson, max_error
+from problems.autonumerics.tune import _eval_dual, lm_lawson, max_error
 
 N_OPS, MIN_DEGREE = 5, 6
-N_CONST = {"pc": 1, "pn": 0, "sn": 1, "af": 2}
+# generalised fma forms (pc a*b+C, pn a*b+c, sn C*a+c, af C*a+C') and the division study's
+# (bench/autonumerics_structures_div.py) dv a/b and dc C/a: constants per op
+N_CONST = {"pc": 1, "pn": 0, "sn": 1, "af": 2, "dv": 0, "dc": 1}
+DIVISIONS = ("dv", "dc")
 QUICK = os.environ.get("AN_STRUCT_QUICK") == "1"
 TARGET = os.environ.get("AN_STRUCT_TARGET", "exp2")
 if TARGET not in ("exp2", "exp"):
@@ -113,34 +117,50 @@ def n_constants(prog: tuple) -> int:
 
 
 def formula(prog: tuple) -> str:
-    form = {"pc": "{0}*{1}+c", "pn": "{0}*{1}+{2}", "sn": "c*{0}+{1}", "af": "c*{0}+c"}
-    name = ["x"] + [f"t{i}" for i in range(1, N_OPS + 1)]
+    form = {"pc": "{0}*{1}+c", "pn": "{0}*{1}+{2}", "sn": "c*{0}+{1}", "af": "c*{0}+c",
+            "dv": "{0}/{1}", "dc": "c/{0}"}  # fmt: skip
+    name = ["x"] + [f"t{i}" for i in range(1, len(prog) + 1)]
     return "; ".join(f"t{i}=" + form[k].format(*(name[v] for v in a))
                      for i, (k, *a) in enumerate(prog, start=1))  # fmt: skip
 
 
 def genome(prog: tuple, values: list[float] | None = None) -> dict[str, Any]:
-    """The program in the project's genome format (constants in op order)."""
+    """The program in the project's genome format (constants in op order; dc C/a is
+    ["div", C, a])."""
     v: list[list[Any]] = [["x"]]
     where = [0]
     for kind, *a in prog:
         m = [where[i] for i in a]
         v += [["c", 0.5] for _ in range(N_CONST[kind])]
         n = len(v)
-        m = {"pc": m + [n - 1], "pn": m, "sn": [m[0], n - 1, m[-1]], "af": [m[0], n - 2, n - 1]}[
-            kind
-        ]
-        v.append(["fma", *m])
+        if kind == "dv":
+            v.append(["div", *m])
+        elif kind == "dc":
+            v.append(["div", n - 1, m[0]])
+        else:
+            fma = {"pc": m + [n - 1], "pn": m, "sn": [m[0], n - 1, m[-1]],
+                   "af": [m[0], n - 2, n - 1]}[kind]  # fmt: skip
+            v.append(["fma", *fma])
         where.append(len(v) - 1)
     g = {"v": v, "out": where[-1]}
     return with_constants(g, values) if values is not None else g
+
+
+@functools.lru_cache(maxsize=4096)
+def _folded(prog: tuple) -> dict[str, Any]:
+    return fold(genome(prog))
 
 
 _PTS = 0.5 - 0.5 * np.cos(np.pi * (np.arange(48) + 0.5) / 48)
 
 
 def forward(prog: tuple, th: np.ndarray, pts: np.ndarray = _PTS) -> np.ndarray:
-    """Values (row 0) and their derivatives in each constant (rows 1..k) at ``pts``."""
+    """Values (row 0) and their derivatives in each constant (rows 1..k) at ``pts``. A
+    program with a division goes through tune's forward mode on its genome (a/b:
+    (a' - (a/b) b') / b)."""
+    if any(op[0] in DIVISIONS for op in prog):
+        with np.errstate(all="ignore"):
+            return _eval_dual(_folded(prog), np.asarray(th, np.float64), pts)
     k = th.size
     v = [np.zeros((k + 1, pts.size))]
     v[0][0] = pts
@@ -166,34 +186,44 @@ def forward(prog: tuple, th: np.ndarray, pts: np.ndarray = _PTS) -> np.ndarray:
 
 
 def node_values(prog: tuple, th: np.ndarray, x: np.ndarray) -> list[np.ndarray]:
-    """Every node's value at x (node 0 = x), in float64."""
+    """Every node's value at x (node 0 = x), in float64 (inf and NaN silently, as a
+    division near its pole gives them)."""
     v, j = [x], 0
-    for kind, *a in prog:
-        if kind in ("pc", "pn"):
-            r = v[a[0]] * v[a[1]] + (v[a[2]] if kind == "pn" else th[j])
-            j += kind == "pc"
-        else:
-            r = v[a[0]] * th[j] + (v[a[1]] if kind == "sn" else th[j + 1])
-            j += 1 if kind == "sn" else 2
-        v.append(r)
+    with np.errstate(all="ignore"):
+        for kind, *a in prog:
+            if kind in DIVISIONS:
+                r = v[a[0]] / v[a[1]] if kind == "dv" else th[j] / v[a[0]]
+            elif kind in ("pc", "pn"):
+                r = v[a[0]] * v[a[1]] + (v[a[2]] if kind == "pn" else th[j])
+            else:
+                r = v[a[0]] * th[j] + (v[a[1]] if kind == "sn" else th[j + 1])
+            j += N_CONST[kind]
+            v.append(r)
     return v
 
 
 def adjoints(prog: tuple, th: np.ndarray, x: np.ndarray) -> tuple[list, list]:
-    """Node values and d out / d node at x (reverse mode, in exact arithmetic)."""
+    """Node values and d out / d node at x (reverse mode, in exact arithmetic). q = a/b
+    gives a += g/b, b -= g q/b; q = C/a gives a -= g q/a."""
     v = node_values(prog, th, x)
     adj = [np.zeros_like(x) for _ in v]
     adj[-1] = np.ones_like(x)
     starts = np.cumsum([0] + [N_CONST[op[0]] for op in prog])
-    for i in range(len(prog), 0, -1):
-        (kind, *a), g = prog[i - 1], adj[i]
-        if kind in ("pc", "pn"):
-            adj[a[0]] = adj[a[0]] + g * v[a[1]]
-            adj[a[1]] = adj[a[1]] + g * v[a[0]]
-        else:
-            adj[a[0]] = adj[a[0]] + g * th[starts[i - 1]]
-        if kind in ("pn", "sn"):
-            adj[a[-1]] = adj[a[-1]] + g
+    with np.errstate(all="ignore"):
+        for i in range(len(prog), 0, -1):
+            (kind, *a), g = prog[i - 1], adj[i]
+            if kind == "dv":
+                adj[a[0]] = adj[a[0]] + g / v[a[1]]
+                adj[a[1]] = adj[a[1]] - g * v[i] / v[a[1]]
+            elif kind == "dc":
+                adj[a[0]] = adj[a[0]] - g * v[i] / v[a[0]]
+            elif kind in ("pc", "pn"):
+                adj[a[0]] = adj[a[0]] + g * v[a[1]]
+                adj[a[1]] = adj[a[1]] + g * v[a[0]]
+            else:
+                adj[a[0]] = adj[a[0]] + g * th[starts[i - 1]]
+            if kind in ("pn", "sn"):
+                adj[a[-1]] = adj[a[-1]] + g
     return v, adj
 
 
