@@ -172,7 +172,7 @@ def lower_population(genomes: list[dict[str, Any]], f32: bool) -> tuple[np.ndarr
     where the library builds, else by ``lower``."""
     from problems.autonumerics import native  # it imports JAX (the library's header)
 
-    fn = native.lowering_function() if genomes else None
+    fn = native.function("evoforge_an_lower") if genomes else None
     flat = None
     if fn is not None:
         try:

@@ -73,28 +73,13 @@ def cache_dir() -> Path:
     return Path(base) / "evoforge"
 
 
-def lowering_function() -> Any:
-    """lowering_native.c's ``evoforge_an_lower`` (a ctypes function), or None where the
-    library does not build or EVOFORGE_NATIVE=0."""
+def function(name: str) -> Any:
+    """The library's plain C function ``name`` (a ctypes function: "evoforge_an_lower" of
+    lowering_native.c, "evoforge_an_eval_dual" or "evoforge_an_ulp_rows_f32" of
+    tune_native.c), or None where the library does not build or EVOFORGE_NATIVE=0."""
     if not available():
         return None
-    return _state["lower"]
-
-
-def dual_function() -> Any:
-    """tune_native.c's ``evoforge_an_eval_dual`` (a ctypes function), or None where the
-    library does not build or EVOFORGE_NATIVE=0."""
-    if not available():
-        return None
-    return _state["dual"]
-
-
-def ulp_rows_function() -> Any:
-    """tune_native.c's ``evoforge_an_ulp_rows_f32`` (a ctypes function), or None where the
-    library does not build or EVOFORGE_NATIVE=0."""
-    if not available():
-        return None
-    return _state["ulp_rows"]
+    return _state["functions"][name]
 
 
 def isa() -> str:
@@ -110,21 +95,17 @@ def _load() -> ctypes.CDLL:
     lib = ctypes.CDLL(str(library))
     for name in (TARGET, SCORE_TARGET):
         jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name)), platform="cpu")
-    lower = lib.evoforge_an_lower
-    pointer = ctypes.c_void_p
-    lower.argtypes = [pointer] * 5 + [ctypes.c_long, ctypes.c_int] + [pointer] * 5
-    lower.restype = ctypes.c_long
-    _state["lower"] = lower
-    dual = lib.evoforge_an_eval_dual
-    dual.argtypes = [pointer, pointer, ctypes.c_long, ctypes.c_long, pointer, ctypes.c_long,
-                     pointer, ctypes.c_long, ctypes.c_int, pointer, pointer]  # fmt: skip
-    dual.restype = ctypes.c_long
-    _state["dual"] = dual
-    rows = lib.evoforge_an_ulp_rows_f32
-    rows.argtypes = [pointer, pointer, ctypes.c_long, ctypes.c_long, pointer, ctypes.c_long,
-                     ctypes.c_long, pointer, ctypes.c_long, pointer, pointer, pointer]  # fmt: skip
-    rows.restype = ctypes.c_long
-    _state["ulp_rows"] = rows
+    p, n, i = ctypes.c_void_p, ctypes.c_long, ctypes.c_int  # pointer, length, flag
+    signatures = {
+        "evoforge_an_lower": [p, p, p, p, p, n, i, p, p, p, p, p],
+        "evoforge_an_eval_dual": [p, p, n, n, p, n, p, n, i, p, p],
+        "evoforge_an_ulp_rows_f32": [p, p, n, n, p, n, n, p, n, p, p, p],
+    }
+    _state["functions"] = {}
+    for name, argtypes in signatures.items():
+        fn = getattr(lib, name)
+        fn.argtypes, fn.restype = argtypes, ctypes.c_long
+        _state["functions"][name] = fn
     lib.evoforge_an_isa.restype = ctypes.c_char_p
     _state["isa"] = lib.evoforge_an_isa().decode()
     return lib

@@ -37,7 +37,7 @@ EDGES = [
 @pytest.mark.parametrize("f32", [False, True])
 def test_the_c_lowering_equals_the_python_one(f32: bool) -> None:
     genomes = SPECIAL + EDGES + [random_program(s) for s in range(1500)]
-    assert native.lowering_function() is not None, native.reason()
+    assert native.function("evoforge_an_lower") is not None, native.reason()
     ints, vals, first, count, used = lowering.lower_population(genomes, f32)
     for g, genome in enumerate(genomes):
         want_ints, want_vals, want_used = lowering.lower(genome, f32)
