@@ -32,8 +32,8 @@ points), but lowered more slowly and compiled 0.3-0.5 s longer, so they are not 
 
 On the XLA loop, the programs are split over the available host devices (longest first,
 each to the least loaded device) and the devices run their streams concurrently under
-``shard_map``: XLA on CPU runs a loop on one thread, so this is what uses a second core. With one device the same
-path runs unsplit. ``evaluate`` of more than PIECE programs instead pipelines: pieces of
+``shard_map``: XLA on CPU runs a loop on one thread, so this is what uses a second core.
+With one device the same path runs unsplit. ``evaluate`` of more than PIECE programs instead pipelines: pieces of
 the population go to one device each in turn, and Python lowers the next piece while XLA
 runs the last (a one-device call returns at once; a sharded one waits for every device).
 
@@ -124,9 +124,9 @@ def _run_shard_native(ints: Any, vals: Any, counts: Any, x: Any, regs: Any, nout
     return call(ints[0], vals[0], meta, x, regs)
 
 
-def use_native(stream: Stream, devices: list[Any]) -> bool:
-    """float64 on CPU runs the C machine where it builds (native.py)."""
-    return not stream.f32 and devices[0].platform == "cpu" and native.available()
+def runs_native(f32: bool, devices: list[Any]) -> bool:
+    """float64 on CPU runs the C machine where it builds (native.py); scoring.py asks too."""
+    return not f32 and devices[0].platform == "cpu" and native.available()
 
 
 _EXECUTABLES: dict[tuple, Any] = {}
@@ -139,7 +139,7 @@ PIECE = 128  # programs per pipelined piece in evaluate()
 
 def _key(stream: Stream, n: int, devices: list[Any]) -> tuple:
     dtype = "float32" if stream.f32 else "float64"
-    return (stream.key, n, dtype, tuple(d.id for d in devices), use_native(stream, devices))
+    return (stream.key, n, dtype, tuple(d.id for d in devices), runs_native(stream.f32, devices))
 
 
 def executable(stream: Stream, n: int, devices: list[Any]) -> Any:
@@ -288,7 +288,7 @@ def evaluate(genomes: list[dict[str, Any]], x: np.ndarray, f32: bool = False,
     lone custom call in the calling thread (its cost model deems it cheap), so pieces and
     devices would only add calls (one call was 5-20 % faster on this 2-CPU machine)."""
     devices = devices or default_devices()
-    if not f32 and devices[0].platform == "cpu" and native.available():
+    if runs_native(f32, devices):
         return run(encode(genomes, f32), x, devices[:1], chunk)
     dtype = np.float32 if f32 else np.float64
     out = np.empty((len(genomes), np.shape(x)[0]), dtype)

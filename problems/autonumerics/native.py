@@ -40,7 +40,7 @@ SOURCES = tuple(
 FLAGS = ("-O3", "-fPIC", "-shared", "-pthread", "-fno-fast-math", "-ffp-contract=off")
 
 _lock = threading.Lock()
-_state: dict[str, object] = {}  # "ok": bool, "reason": str, "lib": the loaded library
+_state: dict[str, Any] = {}  # "ok", "reason", "lib", "functions" (ctypes), "isa"
 
 
 def available() -> bool:

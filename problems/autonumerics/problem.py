@@ -247,9 +247,7 @@ class AutoNumerics:
         programs = [tuned[i][0] for i in live]
         with jax.enable_x64(True):
             if self.f32:  # the programs as XLA compiles them (see compiled.py)
-                out = compiled.outputs(programs, x)
-                with np.errstate(all="ignore"):
-                    errors = np.max(np.abs(out.astype(np.float64) - ref) * inv_scale, axis=1)
+                errors = scoring.errors_of(compiled.outputs(programs, x), ref, inv_scale)
             else:  # no (programs, points) outputs: each error reduced as it is computed
                 errors = scoring.max_errors(programs, x, ref, inv_scale)
         for row, i in enumerate(live):

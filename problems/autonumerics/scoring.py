@@ -43,19 +43,20 @@ def max_errors(genomes: list[dict[str, Any]], x: np.ndarray, ref: np.ndarray, we
                          f"{ref.shape}, {weight.shape}")  # fmt: skip
     if not genomes or not x.size:
         return np.zeros(len(genomes))
-    if not native_scoring(devices):
-        out = interp_switch.evaluate(genomes, x, devices=devices, chunk=chunk)
-        with np.errstate(all="ignore"):
-            return np.max(np.abs(out - ref) * weight, axis=1)
+    if not interp_switch.runs_native(False, devices):
+        return errors_of(interp_switch.evaluate(genomes, x, devices=devices, chunk=chunk), ref,
+                         weight)  # fmt: skip
     stream = encode(genomes)
     calls = _dispatch(stream, (x, ref, weight), devices[0], chunk)
     per_chunk = [np.asarray(call)[0, stream.where[:, 1]] for call in calls]
     return np.maximum.reduce(per_chunk) if len(per_chunk) > 1 else per_chunk[0]
 
 
-def native_scoring(devices: list[Any]) -> bool:
-    """Whether max_errors runs the C scoring handler on these devices."""
-    return devices[0].platform == "cpu" and native.available()
+def errors_of(out: np.ndarray, ref: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Each row's max |out - ref| * weight in float64 (NaN where any term is NaN): the
+    same reduction the C handler makes, for outputs computed otherwise."""
+    with np.errstate(all="ignore"):
+        return np.max(np.abs(out.astype(np.float64) - ref) * weight, axis=1)
 
 
 def _dispatch(stream: Stream, points: tuple[np.ndarray, ...], device: Any,

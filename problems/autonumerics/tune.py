@@ -121,6 +121,30 @@ def max_error(folded: dict[str, Any], c: np.ndarray, x: np.ndarray, y: np.ndarra
     return e if np.isfinite(e) else np.inf
 
 
+def _native_program(name: str, folded: dict[str, Any]) -> tuple | None:
+    """(tune_native.c's function ``name``, the program's vertex kinds, inputs and output
+    vertex) for the C evaluators, or None where the library does not build or the program
+    is malformed (the NumPy path then raises its own error)."""
+    from problems.autonumerics import native  # it imports JAX (the library's header)
+    from problems.autonumerics.lowering import flatten
+
+    fn = native.function(name)
+    if fn is None:
+        return None
+    try:
+        kind, args, _, _, outs = flatten([folded])
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+    return fn, kind, args, int(outs[0])
+
+
+def _check(status: int) -> None:
+    if status == -1:
+        raise MemoryError("tune_native: out of memory")
+    if status != 0:
+        raise ValueError("tune_native: a malformed program")
+
+
 class _Float64Program:
     """One folded program's float64 values and forward-mode derivatives on fixed points,
     for lm_lawson: in C (tune_native.c, through native.py) where the library builds, else
@@ -130,17 +154,9 @@ class _Float64Program:
         self.folded, self.k, self.x = folded, k, x
         self.fn = None
         if x.dtype == np.float64 and x.flags.c_contiguous:
-            from problems.autonumerics import native  # it imports JAX (the library's header)
-            from problems.autonumerics.lowering import flatten
-
-            self.fn = native.function("evoforge_an_eval_dual")
-        if self.fn is not None:
-            try:
-                kind, args, _, _, outs = flatten([folded])
-            except (KeyError, TypeError, ValueError, IndexError):
-                self.fn = None  # malformed: the NumPy path raises its own error
-            else:
-                self.kind, self.args, self.out = kind, args, int(outs[0])
+            found = _native_program("evoforge_an_eval_dual", folded)
+            if found is not None:
+                self.fn, self.kind, self.args, self.out = found
                 # buffers reused by every call (an LM step reads a result before the next)
                 self.pole = np.zeros(1, np.int32)
                 self.c = np.zeros(k)
@@ -156,10 +172,7 @@ class _Float64Program:
         self.c[:] = c
         status = self.fn(self.kind_p, self.args_p, len(self.kind), self.out, self.c_p, self.k,
                          self.x_p, self.x.shape[0], derivs, self.result_p[derivs], self.pole_p)  # fmt: skip
-        if status == -1:
-            raise MemoryError("tune_native: out of memory")
-        if status != 0:
-            raise ValueError("tune_native: a malformed program")
+        _check(status)
         return self.results[derivs]
 
     def dual(self, c: np.ndarray) -> np.ndarray:
@@ -252,17 +265,10 @@ class _Float32Program:
 
     def __init__(self, folded: dict[str, Any]) -> None:
         self.folded = folded
-        from problems.autonumerics import native  # it imports JAX (the library's header)
-        from problems.autonumerics.lowering import flatten
-
-        self.fn = native.function("evoforge_an_ulp_rows_f32")
-        if self.fn is not None:
-            try:
-                self.kind, self.args, _, _, outs = flatten([folded])
-            except (KeyError, TypeError, ValueError, IndexError):
-                self.fn = None  # malformed: the NumPy path raises its own error
-            else:
-                self.out = int(outs[0])
+        found = _native_program("evoforge_an_ulp_rows_f32", folded)
+        self.fn = None
+        if found is not None:
+            self.fn, self.kind, self.args, self.out = found
 
     def rows(self, cands: np.ndarray, x32: np.ndarray, ref: np.ndarray,
              inv_ulp: np.ndarray) -> np.ndarray:  # fmt: skip
@@ -278,10 +284,7 @@ class _Float32Program:
             cands.ctypes.data, cands.shape[0], cands.shape[1], x32.ctypes.data, x32.shape[0],
             ref.ctypes.data, inv_ulp.ctypes.data, out.ctypes.data,
         )  # fmt: skip
-        if status == -1:
-            raise MemoryError("tune_native: out of memory")
-        if status != 0:
-            raise ValueError("tune_native: a malformed program")
+        _check(status)
         return out
 
 

@@ -39,7 +39,7 @@ def test_equals_the_error_of_the_outputs_bit_for_bit(n: int) -> None:
     genomes = SPECIAL + [random_program(s) for s in range(200)]
     x, ref, w = points(n)
     with jax.enable_x64(True):
-        assert scoring.native_scoring(interp_switch.default_devices()), native.reason()
+        assert interp_switch.runs_native(False, interp_switch.default_devices()), native.reason()
         fast = scoring.max_errors(genomes, x, ref, w)
         expected = from_outputs(genomes, x, ref, w)
     assert fast.shape == (len(genomes),) and fast.dtype == np.float64
@@ -68,7 +68,7 @@ def test_the_fallback_gives_the_same_errors(monkeypatch) -> None:
     with jax.enable_x64(True):
         fast = scoring.max_errors(genomes, x, ref, w)
         monkeypatch.setenv(native.SWITCH_ENV, "0")
-        assert not scoring.native_scoring(interp_switch.default_devices())
+        assert not interp_switch.runs_native(False, interp_switch.default_devices())
         slow = scoring.max_errors(genomes, x, ref, w)
     np.testing.assert_array_equal(fast, slow)
 
