@@ -14,6 +14,7 @@ trusted scorer or a wedged worker gets there) is killed and replaced, and its ba
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
 import signal
@@ -22,6 +23,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any
 
 from evaluators.contract import SANDBOX_FAILURE, TIMEOUT, StageOutcome
@@ -36,14 +38,43 @@ PIPELINE_DEPTH = 2  # batches sent to one worker ahead of its results
 THREADS_ENV = "EVOFORGE_NATIVE_THREADS"  # threads one evaluation's native code may use
 
 
-def cpu_share(workers: int) -> int:
-    """The CPUs each of ``workers`` processes may keep busy: this process's CPUs divided
-    among them (at least 1)."""
+# Where a container's CPU limit is written (cgroup v2; v1's quota and period files).
+CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"
+CGROUP_V1_QUOTA = ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+
+
+def _cgroup_cpu_limit() -> float | None:
+    """CPUs' worth of time a cgroup quota allows this process, None without a quota.
+    A container given 2 CPUs of a 64-core host still sees 64 in its affinity mask."""
+    try:
+        with open(CGROUP_CPU_MAX) as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota, period = (int(Path(path).read_text()) for path in CGROUP_V1_QUOTA)
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def usable_cpus() -> int:
+    """CPUs this process may keep busy: its affinity mask, lowered to a cgroup quota."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    return max(1, cpus // max(1, workers))
+    limit = _cgroup_cpu_limit()
+    if limit is not None:
+        cpus = min(cpus, max(1, math.ceil(limit)))
+    return cpus
+
+
+def cpu_share(workers: int) -> int:
+    """The CPUs each of ``workers`` processes may keep busy: this process's CPUs divided
+    among them (at least 1)."""
+    return max(1, usable_cpus() // max(1, workers))
 
 
 def _worker_main(conn: Connection, isolation: str, modules: tuple[str, ...],

@@ -157,4 +157,27 @@ def test_each_worker_gets_its_share_of_the_cpus(monkeypatch) -> None:
     from workers.local import cpu_share
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr("workers.local._cgroup_cpu_limit", lambda: None)
     assert [cpu_share(w) for w in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+
+
+def test_a_cgroup_quota_lowers_the_cpus(monkeypatch, tmp_path) -> None:
+    """A container limited to 2.5 CPUs on an 8-CPU host: 3 CPUs, not 8 (v2 and v1 files);
+    no quota ("max", v1's -1) or unreadable files leave the affinity mask."""
+    import workers.local as local
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    v2 = tmp_path / "cpu.max"
+    quota, period = tmp_path / "quota", tmp_path / "period"
+    monkeypatch.setattr(local, "CGROUP_CPU_MAX", str(v2))
+    monkeypatch.setattr(local, "CGROUP_V1_QUOTA", (str(quota), str(period)))
+    assert local.usable_cpus() == 8  # no files
+    v2.write_text("250000 100000\n")
+    assert local.usable_cpus() == 3 and local.cpu_share(2) == 1
+    v2.write_text("max 100000\n")
+    assert local.usable_cpus() == 8
+    v2.unlink()
+    quota.write_text("150000\n"), period.write_text("100000\n")
+    assert local.usable_cpus() == 2
+    quota.write_text("-1\n")
+    assert local.usable_cpus() == 8
