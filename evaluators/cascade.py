@@ -6,7 +6,9 @@ nothing a candidate or a scorer does can raise out of ``run_cascade``.
 
 from __future__ import annotations
 
+import os
 import time
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,10 +24,12 @@ from evaluators.contract import (
     ScorerError,
     Stage,
     StageOutcome,
+    result_from_value,
 )
 
 FEEDBACK_CHARS = 2000  # stderr tail kept as feedback for a failed candidate
 SANDBOX_RETRIES = 2  # only sandbox_failure is retried: it is never the candidate's fault
+_EVALUATORS_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # evoforge's frames
 
 
 def run_stage(runner: Any, code: str, stage: Stage) -> StageOutcome:
@@ -40,8 +44,8 @@ def run_stage(runner: Any, code: str, stage: Stage) -> StageOutcome:
         )
     try:
         result = stage.score(sandboxed.value)
-        if not isinstance(result, EvalResult):
-            raise InvalidResult(f"scorer returned {type(result).__name__}, not EvalResult")
+        if not isinstance(result, EvalResult):  # a number or a dict, as a single file's
+            result = result_from_value(result)
     except InvalidResult as exc:
         return StageOutcome(
             stage.name,
@@ -60,7 +64,7 @@ def run_stage(runner: Any, code: str, stage: Stage) -> StageOutcome:
             stage.name,
             ERROR,
             None,
-            f"scorer of stage {stage.name!r} failed: {type(exc).__name__}: {exc}",
+            scorer_failure(exc, f"scorer of stage {stage.name!r} failed"),
             time.monotonic() - started,
             isolation,
         )
@@ -95,6 +99,22 @@ def _run_with_retries(runner: Any, code: str, stage: Stage) -> SandboxResult:
             break
         result = runner.run(code, stage.harness, dict(stage.params), stage.limits)
     return result
+
+
+def scorer_failure(exc: BaseException, headline: str, prefer: str | None = None) -> str:
+    """ "HEADLINE: Type: message (in file.py:N)", then the traceback from the scorer on.
+    The line is the innermost one in the file ``prefer`` (a single-file problem) where it
+    has one, else the innermost one: evoforge's own frames are left out of both."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(_EVALUATORS_DIR)]  # fmt: skip
+    ours = [frame for frame in frames if frame.filename == prefer]
+    where = (ours or frames)[-1] if frames else None
+    message = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    if where is not None:
+        text += f" (in {os.path.basename(where.filename)}:{where.lineno})"
+    trace = "".join(traceback.format_list(frames)).rstrip()
+    return f"{headline}: {text}" + (f"\n{trace[-FEEDBACK_CHARS:]}" if trace else "")
 
 
 def _failure_feedback(detail: str, stderr: str) -> str:

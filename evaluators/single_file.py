@@ -33,13 +33,12 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import math
-import os
 import sys
-import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from evaluators.cascade import scorer_failure
 from evaluators.contract import (
     Candidate,
     EvalResult,
@@ -69,7 +68,6 @@ SETTINGS: dict[str, tuple[type, ...]] = {
 # the same name in lower case in a problem file is a setting in the wrong case.
 LOWER_CASE_SLIPS = ("TIMEOUT_S", "MEMORY_MB", "RESOURCES", "PRELOAD", "PRELOAD_NUMPY", "FEATURE_AXES")  # fmt: skip
 NEAR_MISS = 0.8  # difflib ratio: TIMEOUT/TIMEOUT_S 0.88, MEMORY/MEMORY_MB 0.8, POINTS/... < 0.5
-TRACEBACK_CHARS = 2000  # of a failed score()'s traceback, kept in the feedback
 
 
 class SingleFileProblem:
@@ -212,23 +210,9 @@ def _wrap_scorer(scorer: Any, path: str) -> Any:
         except InvalidResult:  # a result that breaks the contract: "invalid result: ..."
             raise
         except Exception as exc:  # a bug in score(): say where, as evaluate's errors do
-            raise ScorerError(_scorer_failure(exc, path)) from exc
+            raise ScorerError(scorer_failure(exc, "score() failed", prefer=path)) from exc
 
     return score
-
-
-def _scorer_failure(exc: BaseException, path: str) -> str:
-    """ "score() failed: Type: message (in file.py:N)", then the traceback from score() on
-    (the line is the innermost one in the problem file, else the innermost one)."""
-    frames = traceback.extract_tb(exc.__traceback__)[1:]  # from the user's score() on
-    ours = [frame for frame in frames if frame.filename == path]
-    where = (ours or frames)[-1] if frames else None
-    message = " ".join(str(exc).split())
-    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-    if where is not None:
-        text += f" (in {os.path.basename(where.filename)}:{where.lineno})"
-    trace = "".join(traceback.format_list(frames)).rstrip()
-    return f"score() failed: {text}" + (f"\n{trace[-TRACEBACK_CHARS:]}" if trace else "")
 
 
 def _load(path: str) -> ModuleType:

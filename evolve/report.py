@@ -247,11 +247,20 @@ def initial_failure(initial: ProgramRecord | None) -> str:
             f"the initial program was scored {initial.score} but marked correct=False: "
             "the initial program must be correct"
         )
-    feedback = tail_lines(initial.feedback if initial else "", FEEDBACK_CHARS)
+    feedback = headline_and_tail(initial.feedback if initial else "", FEEDBACK_CHARS)
     lines = feedback.splitlines()
     if len(lines) > 1:  # a traceback: an indented block under the message
         return "the initial program failed its evaluation:\n" + "\n".join(f"    {x}" for x in lines)
     return f"the initial program failed its evaluation: {feedback}".rstrip()
+
+
+def headline_and_tail(text: str, limit: int) -> str:
+    """A failure's first line (what failed, where: the one line that says it), then as
+    much of the end of the rest as ``limit`` leaves: a traceback ends where it raised."""
+    head, _, rest = text.strip().partition("\n")
+    if not rest.strip():
+        return head
+    return f"{head}\n{tail_lines(rest, max(0, limit - len(head)))}"
 
 
 def tail_lines(text: str, limit: int) -> str:

@@ -19,16 +19,37 @@ BATCH_ISOLATION = "genome-interpreter"
 
 
 class ProblemCache:
-    """Problems are built once per worker (instances, data sets) and reused."""
+    """Problems are built once per worker (instances, data sets) and reused, and so are
+    their stages: a problem that builds instances or reference values in ``stages()``
+    pays for it once per worker, not once per evaluation."""
 
     def __init__(self) -> None:
         self._problems: dict[str, Any] = {}
+        self._stages: dict[tuple[str, str], list[Any]] = {}
 
     def get(self, name: str, options: dict[str, Any]) -> Any:
         key = name + json.dumps(options, sort_keys=True, default=str)
         if key not in self._problems:
             self._problems[key] = make_problem(name, **options)
         return self._problems[key]
+
+    def stages(self, name: str, options: dict[str, Any], stage_set: str) -> list[Any]:
+        problem = self.get(name, options)
+        key = (name + json.dumps(options, sort_keys=True, default=str), stage_set)
+        if key not in self._stages:
+            try:
+                self._stages[key] = stages_for(problem, stage_set)
+            except Exception as exc:
+                method = {HELD_OUT: "held_out_stages", REFERENCE: "reference_stages"}
+                raise StagesError(
+                    f"{method.get(stage_set, 'stages')}() of {name!r} failed: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+        return self._stages[key]
+
+
+class StagesError(RuntimeError):
+    """The problem was built, but listing its stages raised: said as such, one line."""
 
 
 def stages_for(problem: Any, stage_set: str) -> list[Any]:
@@ -41,8 +62,9 @@ def stages_for(problem: Any, stage_set: str) -> list[Any]:
 
 def evaluate_job(job: Job, runner: Any, problems: ProblemCache, worker: str) -> JobResult:
     try:
-        problem = problems.get(job.problem, dict(job.problem_options))
-        stages = stages_for(problem, job.stage_set)
+        stages = problems.stages(job.problem, dict(job.problem_options), job.stage_set)
+    except StagesError as exc:
+        return JobResult(job, worker, (), error=str(exc))
     except Exception as exc:
         return JobResult(job, worker, (), error=f"cannot load problem {job.problem!r}: {exc}")
     if not stages:

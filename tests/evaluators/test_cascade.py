@@ -76,11 +76,35 @@ def test_junk_from_a_scorer_is_invalid_result(runner, harness: str, value, messa
     assert message in out.final.detail
 
 
-def test_scorer_returning_wrong_type_is_invalid(runner, harness: str) -> None:
-    out = run_cascade(
-        runner, "def f():\n    return 1.0\n", [stage("s", harness, score=lambda v: 5)]
+def test_a_scorer_may_return_a_number_or_a_dict(runner, harness: str) -> None:
+    """As a single file's score(): a registered problem's scorer need not build an
+    EvalResult; what it returns is checked the same way."""
+    code = "def f():\n    return 1.0\n"
+    out = run_cascade(runner, code, [stage("s", harness, score=lambda v: 5)])
+    assert out.outcome == "ok" and out.final.result.score == 5.0
+    as_dict = {"score": 2.0, "metrics": {"m": 1.0}, "correct": False}
+    out = run_cascade(runner, code, [stage("s", harness, score=lambda v: as_dict)])
+    assert out.final.result.score == 2.0 and out.final.result.correct is False
+    out = run_cascade(runner, code, [stage("s", harness, score=lambda v: [1])])
+    assert out.outcome == "invalid_result" and "must be a number" in out.final.detail
+
+
+def test_a_failing_scorer_says_where(runner, harness: str) -> None:
+    def score(value):
+        return helper(value)
+
+    def helper(value):
+        return value / 0
+
+    out = run_cascade(runner, "def f():\n    return 1.0\n", [stage("s", harness, score=score)])
+    assert out.outcome == "error"
+    headline = out.final.detail.splitlines()[0]
+    line = helper.__code__.co_firstlineno + 1
+    assert headline == (
+        f"scorer of stage 's' failed: ZeroDivisionError: float division by zero"
+        f" (in test_cascade.py:{line})"
     )
-    assert out.outcome == "invalid_result" and "not EvalResult" in out.final.detail
+    assert "evaluators/cascade.py" not in out.final.detail  # evoforge's own frames are left out
 
 
 def test_candidate_error_carries_feedback(runner, harness: str) -> None:

@@ -23,7 +23,7 @@ from evolve import api, start
 from evolve.bookkeeping import Bookkeeping
 from evolve.cli import exit_status
 from evolve.proposer import Proposer
-from evolve.report import tail_lines
+from evolve.report import headline_and_tail, tail_lines
 
 
 def sine(db_url: str, name: str, max_evals: int, **extra: object) -> object:
@@ -324,9 +324,11 @@ def test_failure_feedback_shows_the_end_of_the_traceback(db_url: str, tmp_path) 
     target = write_problem(tmp_path / "deep.py", BLOCK, deep + "    return down(40)\n")
     summary = api.run(target, {"max_evals": 3, "db": db_url, "workers": 1})
     assert summary.reason == "initial_failed"
-    last = summary.message.splitlines()[-1]
-    assert "ValueError" in last and "the exception line" in last
-    assert len(summary.message) < 700
+    lines = summary.message.splitlines()
+    assert "ValueError" in lines[-1] and "the exception line" in lines[-1]
+    # the headline, with the file and line, survives however long the traceback is
+    assert "ValueError" in lines[1] and "(in deep.py:" in lines[1], lines[:3]
+    assert len(summary.message) < 900
 
 
 def test_tail_lines_keeps_whole_lines_from_the_end() -> None:
@@ -338,6 +340,14 @@ def test_tail_lines_keeps_whole_lines_from_the_end() -> None:
     )
     assert tail_lines("short", 500) == "short"
     assert tail_lines("y" * 900, 500) == "y" * 900  # the last line is never cut
+
+
+def test_headline_and_tail_keeps_the_first_line() -> None:
+    text = "ValueError: bad (in p.py:3)\n" + "\n".join(f"frame {i}" for i in range(200))
+    shown = headline_and_tail(text, 100)
+    assert shown.splitlines()[0] == "ValueError: bad (in p.py:3)"
+    assert shown.splitlines()[1] == "…" and shown.endswith("frame 199") and len(shown) < 140
+    assert headline_and_tail("one line\n", 10) == "one line"
 
 
 # -- 11. a problem that cannot be built ---------------------------------------------------------

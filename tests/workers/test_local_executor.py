@@ -40,6 +40,31 @@ def test_evaluate_jobs_uses_one_batch_call() -> None:
     assert all(r.stages[0].isolation == "genome-interpreter" for r in results)
 
 
+def test_stages_are_listed_once_per_worker_and_their_errors_say_so() -> None:
+    """A problem that builds reference values in stages() pays once per worker, not per
+    evaluation; a held_out_stages() that raises is named as such, not as a problem that
+    could not be loaded."""
+    from workers.evaluate import evaluate_job
+
+    class Counting:
+        calls = 0
+
+        def stages(self):
+            Counting.calls += 1
+            return ["stage"]
+
+        def held_out_stages(self):
+            raise KeyError("no held-out set")
+
+    cache = ProblemCache()
+    cache._problems["counting{}"] = Counting()
+    for _ in range(5):
+        assert cache.stages("counting", {}, "search") == ["stage"]
+    assert Counting.calls == 1
+    result = evaluate_job(Job(1, "", "counting", {}, stage_set="held_out"), None, cache, "w")
+    assert result.error == "held_out_stages() of 'counting' failed: KeyError: 'no held-out set'"
+
+
 def test_batch_errors_fail_every_job_readably() -> None:
     class Broken:
         def evaluate_batch(self, candidates, stage_set="search"):
