@@ -24,8 +24,16 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="database URL (default: $EVOLVE_DB or sqlite:///evolve.db)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's usage errors as one line too (argparse prints the whole usage first);
+    subcommands' parsers are of this class as well."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"evolve: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evolve", description="evoforge: evolve programs.")
+    parser = _Parser(prog="evolve", description="evoforge: evolve programs.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="start a campaign")

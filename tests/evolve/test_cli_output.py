@@ -224,6 +224,17 @@ def test_run_help_states_the_default_budget(capsys) -> None:
     assert "without --max-evals it still stops after 300 evaluations" in text
 
 
+def test_argparse_usage_errors_are_one_line(capsys) -> None:
+    from evolve.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "x.py", "--max-evals", "1e3"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    assert err == "evolve: error: argument --max-evals: invalid int value: '1e3'" \
+        " (see `evolve run --help`)\n"  # fmt: skip
+
+
 def test_the_dead_pid_used_above_is_dead() -> None:
     with pytest.raises(ProcessLookupError):
         os.kill(2**22 + 12345, 0)
