@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import inspect
 import math
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -77,6 +79,8 @@ class SingleFileProblem:
         check_settings(module, path)
         if not callable(getattr(module, "evaluate", None)):
             raise ValueError(f"{path}: a single-file problem must define evaluate(program)")
+        _check_one_argument(module, "evaluate", "program", path)
+        _check_one_argument(module, "score", "outputs", path)
         initial = getattr(module, "INITIAL_PROGRAM", None)
         if initial is None and callable(getattr(module, "initial_program", None)):
             initial = module.initial_program()
@@ -103,7 +107,7 @@ class SingleFileProblem:
 
     def stages(self) -> list[Stage]:
         scorer = getattr(self._module, "score", None)
-        score = result_from_value if scorer is None else _wrap_scorer(scorer, self.path)
+        score = _no_scorer(self._module) if scorer is None else _wrap_scorer(scorer, self.path)
         return [
             Stage(
                 name="evaluate", harness=f"{self.path}:evaluate", score=score, limits=self._limits
@@ -126,6 +130,43 @@ def check_settings(module: ModuleType, path: str) -> None:
             raise ValueError(f"unknown setting {key} in {path}; did you mean {close[0]}?")
 
 
+def _check_one_argument(module: ModuleType, name: str, argument: str, path: str) -> None:
+    """evaluate and score are called with one argument: a signature that cannot take it is
+    said now, in one line, not as a TypeError in every evaluation."""
+    fn = getattr(module, name, None)
+    if fn is None:
+        return
+    try:
+        inspect.signature(fn).bind(None)
+    except TypeError:
+        raise ValueError(
+            f"{name} in {path} must take one argument: def {name}({argument})"
+        ) from None
+    except ValueError:  # a builtin without a signature: let the call say
+        pass
+
+
+def _no_scorer(module: ModuleType) -> Any:
+    """The default scorer (evaluate returns the result itself), whose refusal of a value
+    that is no result mentions a function that looks like a misspelt score()."""
+    names = [k for k, v in vars(module).items() if callable(v) and not k.startswith("_")]
+    close = difflib.get_close_matches("score", names, n=1, cutoff=0.75)
+
+    def score(value: Any) -> EvalResult:
+        try:
+            return result_from_value(value)
+        except InvalidResult as exc:
+            if isinstance(value, (int, float, Mapping)):
+                raise
+            hint = f"; did you mean score, not {close[0]}?" if close else ""
+            raise InvalidResult(
+                f"{exc} (evaluate returned a {type(value).__name__} and the file defines no"
+                f" score(outputs) to turn it into a score{hint})"
+            ) from None
+
+    return score
+
+
 def _number(module: ModuleType, key: str, default: Any, kind: type, path: str, unit: str) -> Any:
     """A numeric setting, converted as before (float("3") is 3.0; Limits then refuses one
     that is not > 0); a value that is no number at all is one line naming the setting and
@@ -134,9 +175,12 @@ def _number(module: ModuleType, key: str, default: Any, kind: type, path: str, u
     try:
         if isinstance(value, bool):
             raise TypeError(key)
-        return kind(value)
+        number = kind(value)
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{key} in {path} must be a number ({unit}), got {value!r}") from None
+    if not number > 0:
+        raise ValueError(f"{key} in {path} must be > 0 ({unit}), got {value!r}")
+    return number
 
 
 def _feature_axes(module: ModuleType, path: str) -> list[Any]:

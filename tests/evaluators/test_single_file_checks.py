@@ -261,3 +261,44 @@ def test_unexpected_result_keys_list_the_allowed_ones_and_the_missing_score():
     with pytest.raises(InvalidResult) as info:
         from_value({"metrics": {}})
     assert str(info.value) == f"result has no 'score' (required; allowed keys: {ALLOWED})"
+
+
+# -- newcomer audit 2026-11-30: signatures, a misspelt score(), a zero timeout -------------
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("def evaluate():\n    return 1.0\n", "evaluate in {} must take one argument: "
+         "def evaluate(program)"),
+        ("def evaluate(program, points):\n    return 1.0\n", "evaluate in {} must take one "
+         "argument: def evaluate(program)"),
+        ("def score(outputs, points):\n    return 1.0\n", "score in {} must take one "
+         "argument: def score(outputs)"),
+        ("TIMEOUT_S = 0\n", "TIMEOUT_S in {} must be > 0 (seconds), got 0"),
+        ("MEMORY_MB = -5\n", "MEMORY_MB in {} must be > 0 (megabytes), got -5"),
+    ],
+)  # fmt: skip
+def test_signatures_and_limits_are_checked_when_loaded(tmp_path, extra, message):
+    path = problem_file(tmp_path, "\n\n" + extra)
+    with pytest.raises(ValueError) as info:
+        SingleFileProblem(path)
+    assert str(info.value) == message.format(path)
+
+
+def test_defaults_and_keyword_only_extras_pass_the_signature_check(tmp_path):
+    extra = "\n\ndef evaluate(program, points=POINTS, *, scale=1.0):\n    return 1.0\n"
+    assert SingleFileProblem(problem_file(tmp_path, extra)).stages()
+
+
+def test_a_result_that_needs_a_scorer_points_at_a_misspelt_score(tmp_path):
+    path = problem_file(tmp_path, "\n\ndef scroe(outputs):\n    return sum(outputs)\n")
+    outcome = run_stage(FixedRunner([0.0, 1.0]), "x = 1\n", SingleFileProblem(path).stages()[0])
+    assert outcome.outcome == INVALID_RESULT
+    assert outcome.detail == (
+        "invalid result: score must be a number, got list (evaluate returned a list and the"
+        " file defines no score(outputs) to turn it into a score; did you mean score, not"
+        " scroe?)"
+    )
+    plain = run_stage(FixedRunner(float("nan")), "x = 1\n", SingleFileProblem(path).stages()[0])
+    assert "did you mean" not in plain.detail  # a number needs no scorer: no hint
