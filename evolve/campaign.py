@@ -27,7 +27,8 @@ class CampaignSummary:
     rejected: dict[str, int] = field(default_factory=dict)
     message: str = ""
     llm: dict[str, Any] = field(default_factory=dict)  # calls, cost_usd, tokens, outcomes
-    # MAP-Elites cells holding a correct program: {"filled", "cells", "per_island"}, for
+    # MAP-Elites cells holding a correct program: {"filled", "cells", "per_island",
+    # "unfeatured" (axis: correct programs whose result lacked it)}, for
     # an islands search over declared feature axes (else empty)
     grid: dict[str, Any] = field(default_factory=dict)
 

@@ -255,4 +255,7 @@ def _belongs(keys: Sequence[str], section: str) -> str:
         close = difflib.get_close_matches(key, tables[section], n=1, cutoff=0.75)
         if close:
             hints.append(f"did you mean {close[0]}?")
+        elif not section:  # most often an option of the problem, given without its prefix
+            hints.append(f"an option of the problem goes under [problem_options] "
+                         f"(--set problem.{key}=...)")  # fmt: skip
     return "; " + "; ".join(hints) if hints else ""

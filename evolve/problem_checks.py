@@ -34,18 +34,37 @@ def check_problem_output(name: str, problem: Any, candidates: Any) -> None:
     check_blocks(candidates)
     if hasattr(problem, "evaluate_batch"):
         return  # the stages may be empty: the batch evaluates (problems/autonumerics)
+    for candidate in candidates:  # the sandbox imports it: a SyntaxError fails the campaign
+        _check_compiles(name, candidate.code)
+    _check_stages(name, problem, "stages", required=True)
+    if hasattr(problem, "held_out_stages"):  # run at the end: a slip there shows last
+        _check_stages(name, problem, "held_out_stages", required=False)
+
+
+def _check_compiles(name: str, code: str) -> None:
     try:
-        stages = problem.stages()
-    except Exception as exc:
-        raise CampaignError(f"problem {name!r}: stages() failed: {exc!r}") from exc
-    if not isinstance(stages, (list, tuple)) or not stages:
+        compile(code, "<initial program>", "exec")
+    except SyntaxError as exc:
         raise CampaignError(
-            f"problem {name!r}: stages() must return a non-empty list of Stage, got {_kind(stages)}"
+            f"problem {name!r}: the initial program is not valid Python: SyntaxError: "
+            f"{exc.msg} (line {exc.lineno} of the program)"
+        ) from None
+
+
+def _check_stages(name: str, problem: Any, method: str, required: bool) -> None:
+    try:
+        stages = getattr(problem, method)()
+    except Exception as exc:
+        raise CampaignError(f"problem {name!r}: {method}() failed: {exc!r}") from exc
+    if not isinstance(stages, (list, tuple)) or (required and not stages):
+        raise CampaignError(
+            f"problem {name!r}: {method}() must return a"
+            f"{' non-empty' if required else ''} list of Stage, got {_kind(stages)}"
         )
     for stage in stages:
         if not isinstance(stage, Stage):
             raise CampaignError(
-                f"problem {name!r}: stages() must return Stage objects, got {_kind(stage)}"
+                f"problem {name!r}: {method}() must return Stage objects, got {_kind(stage)}"
             )
         missing = missing_harness(stage.harness)
         if missing:
@@ -58,8 +77,11 @@ def missing_harness(spec: str) -> str:
     imports it; importing here could be slow or have effects): a module that does not
     exist, or a function an imported module lacks. "" when nothing is seen wrong; file
     harnesses ("/path/file.py:function") are the sandbox's to load."""
-    target, _, func = spec.rpartition(":")
-    if not target or not func or target.endswith(".py") or os.sep in target:
+    target, colon, func = spec.rpartition(":")
+    if not colon or not target or not func:
+        return (f"harness {spec!r} must be 'package.module:function' or "
+                "'/path/file.py:function'")  # fmt: skip
+    if target.endswith(".py") or os.sep in target:
         return ""
     try:
         found = importlib.util.find_spec(target)

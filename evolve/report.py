@@ -83,7 +83,8 @@ def format_status(rows: list[dict[str, Any]], db_url: str = DEFAULT_DB) -> str:
     needs them whole), problems cut from the left with an ellipsis, and a line of advice
     for every stale campaign (see status()), with the --db it needs."""
     if not rows:
-        return "no campaigns yet: start one with `evolve run binpack.online`"
+        return (f"no campaigns yet in {redact(db_url)}: start one with "
+                "`evolve run binpack.online`")  # fmt: skip
     shown = [STALE if r.get("stale") else _state(r) for r in rows]
     name_w = max(32, *(len(r["name"]) for r in rows))
     status_w = max(11, *(len(s) for s in shown))
@@ -167,6 +168,12 @@ def describe_summary(summary: CampaignSummary, db_url: str) -> str:
             f"  MAP-Elites coverage: {grid['filled']} of {grid['cells']} cells hold a correct "
             f"program ({100 * grid['filled'] / grid['cells']:.0f}%{each})"
         )
+        for axis, count in grid.get("unfeatured", {}).items():
+            lines.append(
+                f"  warning: {count} correct programs had no feature {axis!r} (a FEATURE_AXES"
+                f" axis) in their result, so sat in its lowest cell: return it under"
+                f' "features"'
+            )
     failures = {k: v for k, v in summary.outcomes.items() if k != "ok"}
     if failures:
         lines.append(f"  failures by outcome: {failures}")

@@ -88,8 +88,8 @@ def stop_message(
         last = book.last_rejection
         return (
             f"{bookkeeping.MAX_CONSECUTIVE_REJECTIONS} proposals in a row were rejected "
-            f"({dict(book.rejections)}); the operators cannot change this program"
-            + (f"; the last rejection: {last}" if last else "")
+            f"(all rejections of the run: {dict(book.rejections)}); the operators cannot"
+            " change this program" + (f"; the last rejection: {last}" if last else "")
         )
     return ""
 
@@ -130,4 +130,5 @@ def grid_coverage(strategy: Any) -> dict[str, Any]:
         "filled": len(set().union(*grids)),
         "cells": strategy.cell_count(),
         "per_island": [len(grid) for grid in grids],
+        "unfeatured": dict(getattr(strategy, "unfeatured", {})),
     }

@@ -90,6 +90,7 @@ class IslandsMapElites:
         self.islands = [Island() for _ in range(config.islands)]
         self.told = 0
         self.migrations = 0
+        self.unfeatured: dict[str, int] = {}  # axis -> correct programs told without it
 
     # -- tell ------------------------------------------------------------------------
     def tell(self, program: ProgramRecord) -> list[tuple[int, int, int]]:
@@ -97,6 +98,9 @@ class IslandsMapElites:
         (program_id, from_island, to_island)."""
         self.told += 1
         if program.correct and program.score is not None:
+            for axis in self.axes:  # placed in the axis's first cell: said at the end
+                if axis.name not in program.features:
+                    self.unfeatured[axis.name] = self.unfeatured.get(axis.name, 0) + 1
             if program.generation == 0:
                 # Seeds go to every island, so that each starts from the same ground.
                 for index in range(len(self.islands)):

@@ -246,6 +246,12 @@ def test_a_key_in_the_wrong_table_says_where_it_belongs():
     with pytest.raises(ConfigError) as caught:
         CampaignConfig.from_dict({"problem": "binpack.online", "max_eval": 2})
     assert "unknown campaign keys: max_eval; did you mean max_evals?" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        CampaignConfig.from_dict({"problem": "binpack.online", "count": 2})
+    assert str(caught.value).startswith(
+        "unknown campaign keys: count; an option of the problem goes under [problem_options]"
+        " (--set problem.count=...) (known: "
+    )
 
 
 @pytest.mark.parametrize(
@@ -254,6 +260,8 @@ def test_a_key_in_the_wrong_table_says_where_it_belongs():
         ("no_such_module_xyz:run", "harness 'no_such_module_xyz:run': no module named "
                                    "'no_such_module_xyz'"),
         ("json:run_candidat", "harness 'json:run_candidat': json has no function 'run_candidat'"),
+        ("json.run_candidate", "harness 'json.run_candidate' must be 'package.module:function'"
+                               " or '/path/file.py:function'"),
     ],
 )  # fmt: skip
 def test_a_stage_naming_a_missing_harness_is_one_line(scratch_registry, harness, message):
@@ -268,3 +276,36 @@ def test_a_stage_naming_a_missing_harness_is_one_line(scratch_registry, harness,
     with pytest.raises(api.UserError) as caught:
         api.run("wrong.harness", {"db": "sqlite://", "max_evals": 1})
     assert str(caught.value) == f"problem 'wrong.harness': stage 's': {message}"
+
+
+@pytest.mark.parametrize(
+    "initial, held_out, message",
+    [
+        ("def f(x)\n    return x\n", "[]", "the initial program is not valid Python: "
+         "SyntaxError: expected ':' (line 1 of the program)"),
+        ("def f(x):\n    return x\n", "[Stage('h', 'json:no_such_fn', {}, float)]",
+         "stage 'h': harness 'json:no_such_fn': json has no function 'no_such_fn'"),
+        ("def f(x):\n    return x\n", "{}['no held-out set']",
+         "held_out_stages() failed: KeyError('no held-out set')"),
+        ("def f(x):\n    return x\n", "Stage('h', 'json:dumps', {}, float)",
+         "held_out_stages() must return a list of Stage, got Stage"),
+    ],
+)  # fmt: skip
+def test_a_package_is_checked_to_its_held_out_stages_before_it_starts(
+    scratch_registry, initial, held_out, message
+):  # a slip here used to show only as a failed campaign, or at the very end
+    namespace: dict = {"Candidate": Candidate, "Stage": Stage}
+    exec(
+        "class Package:\n"
+        "    def initial_programs(self):\n"
+        f"        return [Candidate({initial!r})]\n"
+        "    def stages(self):\n"
+        "        return [Stage('s', 'json:dumps', {}, float)]\n"
+        "    def held_out_stages(self):\n"
+        f"        return {held_out}\n",
+        namespace,
+    )
+    registry.register_problem("wrong.package")(namespace["Package"])
+    with pytest.raises(api.UserError) as caught:
+        api.run("wrong.package", {"db": "sqlite://", "max_evals": 1})
+    assert str(caught.value).startswith(f"problem 'wrong.package': {message}"), caught.value

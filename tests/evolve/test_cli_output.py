@@ -143,7 +143,8 @@ def test_status_in_a_fresh_directory_is_friendly(capsys, tmp_path, monkeypatch) 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("EVOLVE_DB", raising=False)
     code, out, _ = run_cli(capsys, "status")
-    assert code == 0 and out.startswith("no campaigns yet: start one with `evolve run")
+    assert code == 0 and out.startswith("no campaigns yet in sqlite:")
+    assert ": start one with `evolve run" in out
     code, _, err = run_cli(capsys, "status", "ghost")
     assert_one_line_error(code, err, "no campaign named 'ghost'")
     assert list(tmp_path.iterdir()) == []
@@ -293,6 +294,40 @@ def test_grid_coverage_of_a_strategy() -> None:
     strategy = IslandsMapElites(StrategyConfig(islands=2, migration_interval=1000), axes)
     strategy.islands[0].grid.update({(1,): None, (2,): None})
     strategy.islands[1].grid.update({(2,): None, (4,): None})
-    assert grid_coverage(strategy) == {"filled": 3, "cells": 6, "per_island": [2, 2]}
+    assert grid_coverage(strategy) == {"filled": 3, "cells": 6, "per_island": [2, 2],
+                                       "unfeatured": {}}  # fmt: skip
     assert grid_coverage(IslandsMapElites(StrategyConfig(islands=2), ())) == {}
     assert grid_coverage(object()) == {}
+
+
+def test_programs_without_an_axis_feature_are_counted_and_warned_of() -> None:
+    """A FEATURE_AXES axis that no result returns silently collapsed the grid to one
+    cell: the summary now says how many correct programs lacked it."""
+    from datetime import UTC, datetime
+
+    from db.records import ProgramRecord
+    from evaluators.contract import FeatureAxis
+    from evolve.campaign import CampaignSummary
+    from evolve.config import StrategyConfig
+    from evolve.run_end import grid_coverage
+    from evolve.strategy import IslandsMapElites
+
+    def program(pid: int, correct: bool) -> ProgramRecord:
+        return ProgramRecord(id=pid, campaign_id=1, code="", genome=None, code_hash=str(pid),
+                             ast_hash=str(pid), generation=1, island=0, operator="t",
+                             status="evaluated", created_at=datetime.now(UTC), outcome="ok",
+                             score=1.0 if correct else None, correct=correct,
+                             features={"length": 3.0})  # fmt: skip
+
+    strategy = IslandsMapElites(StrategyConfig(islands=1), [FeatureAxis("length", 0, 10, 5),
+                                                            FeatureAxis("depth", 0, 4, 4)])  # fmt: skip
+    for pid in range(1, 4):
+        strategy.tell(program(pid, True))
+    strategy.tell(program(4, False))  # failed programs are not counted
+    grid = grid_coverage(strategy)
+    assert grid["unfeatured"] == {"depth": 3}
+    text = report.describe_summary(CampaignSummary("c", "budget", 4, None, None, grid=grid), "x")
+    assert (
+        "  warning: 3 correct programs had no feature 'depth' (a FEATURE_AXES axis) in their"
+        ' result, so sat in its lowest cell: return it under "features"' in text.splitlines()
+    )
