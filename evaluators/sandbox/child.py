@@ -188,8 +188,11 @@ def classify(exc: BaseException) -> tuple[str, str]:
 
 
 def _report_failure(exc: BaseException) -> NoReturn:
-    try:
-        traceback.print_exception(exc, limit=-TRACEBACK_FRAMES, file=sys.stderr)
+    try:  # the candidate's and the problem's frames: the sandbox's own say nothing to them
+        shown = traceback.TracebackException.from_exception(exc, limit=-TRACEBACK_FRAMES)
+        frames = [f for f in shown.stack if f.filename != __file__]
+        shown.stack = traceback.StackSummary.from_list(frames)
+        sys.stderr.write("".join(shown.format()))
     except BaseException:
         pass
     try:

@@ -294,3 +294,13 @@ def test_a_malformed_uid_base_is_one_line(monkeypatch: pytest.MonkeyPatch) -> No
             slots._uid_base()
     monkeypatch.setenv(slots.UID_BASE_ENV, "70000")
     assert slots._uid_base() == 70000
+
+
+def test_a_failure_traceback_shows_the_candidate_and_harness_frames_only(runner):
+    """The sandbox's own frames (child.py) mean nothing to whoever wrote the problem."""
+    code = "def solve(x):\n    return helper(x)\n\ndef helper(x):\n    raise ValueError(x)\n"
+    result = runner.run(code, f"{HARNESS_FILE}:call", {"x": 7}, s.ROOMY)
+    assert result.outcome == ERROR and result.detail.startswith("ValueError: 7 (line 5)")
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "harness.py" in result.stderr and "in helper" in result.stderr
+    assert "child.py" not in result.stderr
