@@ -16,7 +16,7 @@ from typing import Any
 
 from db.records import CampaignRecord
 from db.storage import Storage
-from evaluators.registry import make_problem
+from evaluators.registry import UnknownProblem, make_problem
 from evolve import interrupts
 from evolve.campaign import CampaignError
 from evolve.config import CampaignConfig
@@ -35,7 +35,11 @@ def build_search(config: CampaignConfig, as_stored: bool) -> tuple[Any, Any]:
     try:
         problem = make_problem(config.problem, **dict(config.problem_options))
     except Exception as exc:
-        raise CampaignError(problem_error(config.problem, exc)) from exc
+        text = problem_error(config.problem, exc)
+        if as_stored and isinstance(exc, UnknownProblem):  # it ran before, from elsewhere
+            text = (f"this campaign's problem {config.problem!r} is not installed or not"
+                    f" importable here (a --target install needs its PYTHONPATH): {text}")  # fmt: skip
+        raise CampaignError(text) from exc
     strategy = config.strategy
     if as_stored:
         strategy = as_it_ran(strategy, problem)

@@ -309,3 +309,26 @@ def test_a_package_is_checked_to_its_held_out_stages_before_it_starts(
     with pytest.raises(api.UserError) as caught:
         api.run("wrong.package", {"db": "sqlite://", "max_evals": 1})
     assert str(caught.value).startswith(f"problem 'wrong.package': {message}"), caught.value
+
+
+def test_resuming_where_the_problem_is_not_importable_says_so(scratch_registry, tmp_path):
+    """A campaign run with PYTHONPATH pointing at a --target install, resumed without it."""
+    namespace: dict = {"Candidate": Candidate, "Stage": Stage}
+    exec(
+        "class Gone:\n"
+        "    def initial_programs(self):\n"
+        "        return [Candidate('def f(x):\\n    return x\\n')]\n"
+        "    def stages(self):\n"
+        "        return [Stage('s', 'json:dumps', {}, lambda out: 1.0)]\n",
+        namespace,
+    )
+    registry.register_problem("gone.later")(namespace["Gone"])
+    db = f"sqlite:///{tmp_path / 'e.db'}"
+    api.run("gone.later", {"db": db, "max_evals": 1, "workers": 1, "name": "g"})
+    del registry._FACTORIES["gone.later"]
+    with pytest.raises(api.UserError) as caught:
+        api.resume("g", db=db, max_evals=2)
+    assert str(caught.value).startswith(
+        "this campaign's problem 'gone.later' is not installed or not importable here"
+        " (a --target install needs its PYTHONPATH): unknown problem 'gone.later'"
+    ), caught.value
