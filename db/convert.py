@@ -26,8 +26,32 @@ def json_value(value: Any, what: str) -> Any:
     try:
         _STRICT_JSON.encode(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} must be finite JSON: {exc}") from exc
+        where = _first_bad(value)
+        at = f" (at {where})" if where else ""
+        raise ValueError(f"{what} must be finite JSON{at}: {exc}") from exc
     return value
+
+
+def _first_bad(value: Any, path: str = "") -> str:
+    """The key path of the first non-finite or non-JSON leaf ("problem_options.x"); ""
+    where none is found (a cycle, or a key that is no string)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = _first_bad(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+        return ""
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found = _first_bad(item, f"{path}[{i}]")
+            if found:
+                return found
+        return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "the value"
+    if value is None or isinstance(value, (str, int, float)):
+        return ""
+    return path or "the value"
 
 
 def json_mapping(value: Mapping[str, Any] | None, what: str) -> dict[str, Any]:

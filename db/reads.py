@@ -120,7 +120,13 @@ class SQLReads:
         with self._session(write=False) as s:
             return s.scalar(query)
 
-    def best_programs(self, campaign_id: int, k: int = 1) -> list[ProgramRecord]:
+    def best_programs(self, campaign_id: int, k: int = 1,
+                      tiebreak: Sequence[tuple[str, str]] = ()) -> list[ProgramRecord]:  # fmt: skip
+        order = [Program.score.desc()]
+        for name, sense in tiebreak:
+            value = func.coalesce(Program.features[name].as_float(),
+                                  Program.metrics[name].as_float())  # fmt: skip
+            order.append((value.desc() if sense == "max" else value.asc()).nulls_last())
         query = (
             select(Program)
             .where(
@@ -129,7 +135,7 @@ class SQLReads:
                 Program.correct.is_(True),
                 Program.score.is_not(None),
             )
-            .order_by(Program.score.desc(), Program.id)
+            .order_by(*order, Program.id)
             .limit(k)
         )
         with self._session(write=False) as s:

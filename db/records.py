@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -66,14 +66,24 @@ class ProgramRecord:
     parent_ids: tuple[int, ...] = ()  # PARENT then SECOND_PARENT edges, in that order
 
 
-def outranks(program: ProgramRecord, best: ProgramRecord | None) -> bool:
+def outranks(program: ProgramRecord, best: ProgramRecord | None,
+             tiebreak: Sequence[tuple[str, str]] = ()) -> bool:  # fmt: skip
     """Whether ``program`` (correct, scored) is better than ``best``, in the order of
-    Storage.best_programs: higher score, and at equal scores the lower id. (A score of 0.0
-    is a score: never compare with ``best.score or -inf``.)"""
+    Storage.best_programs: higher score, at equal scores ``tiebreak``'s objectives, then
+    the lower id. (A score of 0.0 is a score: never compare with ``best.score or -inf``.)"""
     if best is None or best.score is None:
         return True
     assert program.score is not None
-    return (program.score, -program.id) > (best.score, -best.id)
+    return _rank_key(program, tiebreak) > _rank_key(best, tiebreak)
+
+
+def _rank_key(program: ProgramRecord, tiebreak: Sequence[tuple[str, str]]) -> tuple:
+    key: list[Any] = [program.score]
+    for name, sense in tiebreak:  # a feature, else a metric; one without it ranks last
+        value = program.features.get(name, program.metrics.get(name))
+        key.append((False, 0.0) if value is None else
+                   (True, -float(value) if sense == "min" else float(value)))  # fmt: skip
+    return (*key, -program.id)
 
 
 @dataclass(frozen=True)

@@ -166,8 +166,12 @@ class Storage(abc.ABC):
         """Id of a program of the campaign with either hash, if any (de-duplication)."""
 
     @abc.abstractmethod
-    def best_programs(self, campaign_id: int, k: int = 1) -> list[ProgramRecord]:
-        """Correct evaluated programs, highest score first (ties: lowest id)."""
+    def best_programs(self, campaign_id: int, k: int = 1,
+                      tiebreak: Sequence[tuple[str, str]] = ()) -> list[ProgramRecord]:  # fmt: skip
+        """Correct evaluated programs, highest score first; equal scores in the order of
+        ``tiebreak``'s (name, "min" | "max") pairs, each a feature or else a metric (a
+        problem's other objectives: fewer operations), programs without one after those
+        with it; then the lowest id."""
 
     @abc.abstractmethod
     def edges(self, campaign_id: int, *, kinds: Sequence[str] | None = None) -> list[EdgeRecord]:

@@ -18,6 +18,7 @@ from evaluators.registry import UnknownProblem, make_problem
 from evolve.campaign import CampaignError
 from evolve.config import DEFAULT_DB, ConfigError, resolve_db
 from evolve.lease import LeaseError
+from evolve.strategies_moo import tiebreak
 
 
 class UserError(Exception):
@@ -72,8 +73,10 @@ def chosen_programs(
         raise UserError("-k must be >= 1")
     if program is not None and k != 1:
         raise UserError("-k and --program do not go together (--program is one program)")
-    if program is None:
-        programs = storage.best_programs(record.id, k)
+    if program is None:  # equal scores: the problem's other objectives (fewer operations)
+        started = storage.events(record.id, "started")
+        objectives = started[0].payload.get("objectives", []) if started else []
+        programs = storage.best_programs(record.id, k, tiebreak(objectives))
         if not programs:
             raise UserError(f"campaign {record.name!r} has no correct evaluated program yet")
         return programs

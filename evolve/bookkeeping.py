@@ -33,6 +33,7 @@ class Bookkeeping:
     ) -> None:
         self.storage = storage
         self.strategy = strategy
+        self.tiebreak: tuple[tuple[str, str], ...] = ()  # the problem's other objectives
         self.proposals = proposals
         self.stop = stop  # set when the workers cannot evaluate at all
         self.hashes: set[str] = set()
@@ -149,7 +150,7 @@ class Bookkeeping:
         self.outcomes[program.outcome or "unknown"] += 1
         self.proposals.absorb(program, self.best.score if self.best is not None else None)
         if program.correct and program.score is not None:
-            if outranks(program, self.best):
+            if outranks(program, self.best, self.tiebreak):
                 self.best = program
         if self.initial is not None and program.id == self.initial.id:
             self.initial = program

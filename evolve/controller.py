@@ -41,6 +41,7 @@ from evolve.proposer import Proposer, build_operators
 from evolve.run_end import record_end, run_summary, stopped_by_storage
 from evolve.run_start import build_search, mark_start_failed, stop_on_signals, warm_up
 from evolve.start import create_campaign, resume_campaign
+from evolve.strategies_moo import problem_objectives, tiebreak
 from workers.jobs import Executor, JobResult
 
 # Seconds between "progress" events (running time and rejection counts): what a SIGKILL can
@@ -79,6 +80,7 @@ class Controller:
         self._unfinished = 0  # evaluations still running when the time limit stopped the run
         self._started = time.monotonic()  # set again when the run starts
         self.book = Bookkeeping(storage, self.strategy, self.proposals, self._stop)
+        self.book.tiebreak = tiebreak(problem_objectives(self.problem))  # as `evolve best`
         # Held from before the first write to the end; LeaseError when another has it.
         self._lease = CampaignLease(storage)
         try:

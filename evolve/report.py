@@ -242,8 +242,9 @@ def _held(summary: CampaignSummary, program_id: int) -> str:
     entry = summary.held_out.get(program_id)
     if not entry:
         return ""
-    if entry.get("score") is None:
-        return f", held-out {entry.get('outcome')}"
+    if entry.get("score") is None:  # why, in its first line: else only `evolve best` says
+        why = _clip(_first_line(entry), 150)
+        return f", held-out {entry.get('outcome')}" + (f" ({why})" if why else "")
     return f", held-out {_fmt(entry['score'])}"
 
 

@@ -41,7 +41,7 @@ def verify_program(problem: Any, genome: dict[str, Any], train_err: float, sampl
         verdict = "not faithful"
     else:
         verdict = "faithful" if stride == 1 else "< 1 ULP where checked"
-    every = "every float32" if stride == 1 else f"every {stride}th float32"
+    every = "every float32" if stride == 1 else f"every {_ordinal(stride)} float32"
     ns, xla_ns = latencies([fn, t.xla_fn()], t.lo, t.hi, reps=20)
     note = (
         f"{ops_text}: max {worst:.4f} ULP over {every} in [{t.lo:.6g}, {t.hi:.6g}] ({count:.4g}), "
@@ -55,3 +55,9 @@ def verify_program(problem: Any, genome: dict[str, Any], train_err: float, sampl
     if np.isfinite(check["worst_x"]):
         extra["worst_x"] = check["worst_x"]
     return problem.result_of(genome, worst, train_err, int(count), extra, note)
+
+
+def _ordinal(n: int) -> str:
+    """2nd, 3rd, 11th, 32nd, 64th."""
+    suffix = "th" if 11 <= n % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

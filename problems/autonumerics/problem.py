@@ -62,6 +62,59 @@ ERRORS = ("relative", "ulp_point")
 WORST = 1e30  # error of a program that is not finite on the domain
 
 
+def binade_samples(lo: float, hi: float, per_binade: int = 8) -> np.ndarray:
+    """``per_binade`` float32s spread over each binade [2^e, 2^(e+1)) of [lo, hi] that the
+    uniform samples skip, down to the subnormals. A domain with 0 in it (or as an end) holds
+    ~10^9 float32s below 2^-10, where uniform samples fall on none: an intermediate that
+    XLA's CPU flushes to 0 there (a subnormal product) goes unseen until the exhaustive
+    check, whose ULPs are relative to a tiny result (tanh, sin, erf near 0)."""
+    out = []
+    for sign, a, b in ((1.0, max(lo, 0.0), hi), (-1.0, max(-hi, 0.0), -lo)):
+        if b <= 0 or b <= a:
+            continue
+        top = math.frexp(b)[1]  # b < 2^top
+        low = math.frexp(a)[1] if a > 0 else -149
+        for e in range(low - 1, top):
+            grid = np.ldexp(1.0 + np.arange(per_binade) / per_binade, e)
+            out.append(sign * grid[(grid >= a) & (grid <= b)])
+    if not out:
+        return np.zeros(0)
+    return np.concatenate(out).astype(np.float32).astype(np.float64)
+
+
+def _check_reference(target: Any, points: tuple[np.ndarray, np.ndarray]) -> None:
+    """Target checks its reference on 257 points; the scoring samples are many more, and a
+    NaN at one of them would score every program as failed ("the initial program was
+    scored -30"): say so, naming the first such x."""
+    x, ref = points
+    bad = ~np.isfinite(ref)
+    if bad.any():
+        raise ValueError(
+            f"target {target.name!r}: its reference is {ref[bad][0]} at x = "
+            f"{float(x[bad][0])!r}, a scoring sample of [{target.lo:g}, {target.hi:g}]: the "
+            "reference must be finite on the whole domain"
+        )
+
+
+def _check_xla(target: Any) -> None:
+    """Call XLA's function once, as float32 mode's final check and latency baseline will:
+    a name error in a lambda (jnp not imported) shows now, not after the campaign."""
+    import jax.numpy as jnp
+
+    fn = target.xla_fn()
+    x = np.linspace(target.lo, target.hi, 5).astype(np.float32)
+    try:
+        y = np.asarray(fn(jnp.asarray(x)))
+    except Exception as exc:
+        raise ValueError(
+            f"target {target.name!r}: its xla function {target.xla_name} fails on a float32 "
+            f"array: {type(exc).__name__}: {exc}"
+        ) from None
+    if y.shape != x.shape:
+        raise ValueError(f"target {target.name!r}: its xla function {target.xla_name} maps 5 "
+                         f"points to shape {y.shape}")  # fmt: skip
+
+
 class AutoNumerics:
     """Approximate ``target`` on its domain with few operations (AutoNumerics-Zero)."""
 
@@ -131,7 +184,7 @@ class AutoNumerics:
                 "is 0 in its domain; drop problem.error (the default is ulp_point)"
             )
         if mode == "float32":  # the final check's reference and latency baseline: fail now
-            self.target.xla_fn()
+            _check_xla(self.target)
         self.target_name = target
         self.name = f"autonumerics.{target}"
         self.mode = mode
@@ -155,6 +208,10 @@ class AutoNumerics:
         valid_points = int(valid_points) or (100_000 if self.f32 else 10_000)
         step = (hi - lo) / valid_points
         self.x_valid = np.concatenate([[lo], lo + step * (np.arange(valid_points) + 0.5), [hi]])
+        if self.f32:  # every binade too: most float32s of a domain reaching 0 are tiny
+            self.x_valid = np.concatenate([self.x_valid, binade_samples(lo, hi)])
+        for x in (self.x_train, self.x_valid):
+            _check_reference(self.target, self.scoring_points(x)[:2])
 
     # -- the Problem protocol -----------------------------------------------------------
     def initial_programs(self) -> list[Candidate]:

@@ -71,7 +71,7 @@ def _xla(xla: str | Callable[[Any], Any]) -> Callable[[Any], Any]:
     fn = getattr(jnp, xla, None) or getattr(jax.lax, xla, None)
     if not callable(fn):
         raise ValueError(f"xla={xla!r} is no jax.numpy or jax.lax function: pass one's name "
-                         "or a JAX function, e.g. xla=lambda x: jnp.power(10.0, x)")  # fmt: skip
+                         "or a JAX function, e.g. xla=lambda x: 10.0**x")  # fmt: skip
     return fn
 
 

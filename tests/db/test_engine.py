@@ -201,3 +201,21 @@ def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path) -> None:
     os.chmod(existing, 0o644)
     open_storage(f"sqlite:///{existing}").close()
     assert stat.S_IMODE(os.stat(existing).st_mode) == 0o644  # an existing file keeps its mode
+
+
+def test_a_value_that_is_not_finite_json_is_named_by_its_path() -> None:
+    """`--set problem.verify_below=inf` said only "Out of range float values are not JSON
+    compliant", naming neither the option nor where it sits."""
+    import pytest
+
+    from db.convert import json_mapping
+
+    with pytest.raises(ValueError, match=r"^campaign config must be finite JSON \(at "
+                                         r"problem_options\.verify_below\): Out of range"):  # fmt: skip
+        json_mapping({"problem": "p", "problem_options": {"verify_below": float("inf")}},
+                     "campaign config")  # fmt: skip
+    with pytest.raises(ValueError, match=r"\(at runs\[1\]\.x\)"):
+        json_mapping({"runs": [{"x": 1.0}, {"x": float("nan")}]}, "event")
+    with pytest.raises(ValueError, match=r"\(at blob\): Object of type bytes"):
+        json_mapping({"blob": b"x"}, "metrics")
+    assert json_mapping({"a": [1, 2.5, None, "s"]}, "ok") == {"a": [1, 2.5, None, "s"]}

@@ -165,6 +165,25 @@ def test_best_programs_order_and_ties(storage: SQLStorage, camp: int) -> None:
     assert storage.best_programs(storage.create_campaign("e", "p", {}, 0).id) == []
 
 
+def test_best_programs_break_ties_by_the_other_objectives(storage: SQLStorage, camp: int):
+    """An equal score goes to fewer operations (a feature here, a metric there), then to
+    the lower id; a program without the value comes after those with it."""
+    rows = [({"ops": 14.0}, {}), ({}, {"ops": 9.0}), ({}, {}), ({"ops": 9.0}, {}),
+            ({"ops": 3.0}, {})]  # fmt: skip
+    ids = []
+    for i, (features, metrics) in enumerate(rows):
+        p = add(storage, camp, i)
+        ids.append(p.id)
+        score = 1.0 if i < 4 else 0.5  # the last: fewest ops, lower score
+        result = stage(score=score, features=features, metrics={"score": score, **metrics})
+        assert storage.record_evaluation(p.id, [result], worker="w", attempt=1)
+    fewest = storage.best_programs(camp, k=5, tiebreak=[("ops", "min")])
+    assert [b.id for b in fewest] == [ids[1], ids[3], ids[0], ids[2], ids[4]]
+    most = storage.best_programs(camp, k=5, tiebreak=[("ops", "max")])
+    assert [b.id for b in most] == [ids[0], ids[1], ids[3], ids[2], ids[4]]
+    assert [b.id for b in storage.best_programs(camp, k=5)] == ids
+
+
 # -- evaluations -------------------------------------------------------------------------
 def test_record_evaluation_summary_and_stages(storage: SQLStorage, camp: int) -> None:
     p = add(storage, camp, 1)

@@ -78,3 +78,43 @@ def test_best_shows_any_program_of_the_campaign(tmp_path: Path, capsys) -> None:
     assert [r["id"] for r in api.best(db, "z", program=other.id)] == [other.id]
     code, _, err = run_cli(capsys, "best", "z", "--db", db, "--program", "999999")
     assert "campaign 'z' has no program 999999" in one_line_error(code, err)
+
+
+def test_equal_scores_go_to_the_other_objectives() -> None:
+    """AutoNumerics' objectives are (log10_error, ops): of two equally accurate programs
+    the shorter is the best, in the run summary (outranks) as in `evolve best`."""
+    from dataclasses import replace
+
+    from test_strategy import program
+
+    from db.records import outranks
+    from evolve.strategies_moo import tiebreak
+
+    order = tiebreak([["log10_error", "min"], ["ops", "min"]])
+    long, short = program(5, 8.7), program(9, 8.7)
+    long = replace(long, metrics={"ops": 14.0, "log10_error": -8.7})
+    short = replace(short, metrics={"ops": 9.0, "log10_error": -8.7})
+    assert outranks(short, long, order) and not outranks(long, short, order)
+    assert outranks(long, short)  # without the objectives: the lower id
+    assert tiebreak([["score", "max"]]) == ()
+
+
+def test_evolve_best_picks_the_shorter_of_equal_scores(tmp_path: Path) -> None:
+    from db.records import NewStageResult
+
+    db = f"sqlite:///{tmp_path / 't.db'}"
+    storage = open_storage(db)
+    try:
+        camp = storage.create_campaign("t", "some.problem", {}, 0).id
+        storage.add_event(camp, "started", {"objectives": [["log10_error", "min"],
+                                                           ["ops", "min"]]})  # fmt: skip
+        for n, ops in enumerate((14.0, 9.0, 12.0)):
+            p = storage.add_program(camp, code=f"# {n}", genome=None, code_hash=f"c{n}",
+                                    ast_hash=f"a{n}", generation=0, island=0, operator="init")  # fmt: skip
+            result = NewStageResult(stage="batch", outcome="ok", score=8.7, correct=True,
+                                    metrics={"ops": ops, "log10_error": -8.7}, features={},
+                                    feedback="", duration_s=0.1, isolation="x")  # fmt: skip
+            assert storage.record_evaluation(p.id, [result], worker="w", attempt=1)
+    finally:
+        storage.close()
+    assert [row["code"] for row in api.best(db, "t", k=3)] == ["# 1", "# 2", "# 0"]

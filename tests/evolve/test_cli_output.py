@@ -331,3 +331,21 @@ def test_programs_without_an_axis_feature_are_counted_and_warned_of() -> None:
         "  warning: 3 correct programs had no feature 'depth' (a FEATURE_AXES axis) in their"
         ' result, so sat in its lowest cell: return it under "features"' in text.splitlines()
     )
+
+
+def test_a_failed_held_out_check_says_why_in_the_summary() -> None:
+    from dataclasses import replace as with_
+
+    from test_strategy import program
+
+    from evolve.campaign import CampaignSummary
+
+    best = with_(program(7, 1.0), operator="expr_mutate")
+    held = {7: {"program_id": 7, "score": None, "outcome": "error",
+                "detail": "evaluate_batch failed: NameError: name 'jnp' is not defined\nmore"}}  # fmt: skip
+    summary = CampaignSummary("c", "budget", 3, best, None, held)
+    line = next(x for x in report.describe_summary(summary, "x").splitlines() if "best" in x)
+    assert line.endswith(
+        ", held-out error (evaluate_batch failed: NameError: name 'jnp' is not defined)"
+        " (generation 1, expr_mutate)"
+    ), line

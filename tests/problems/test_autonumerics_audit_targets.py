@@ -68,3 +68,36 @@ def test_new_targets_run_in_both_modes_with_their_own_references(monkeypatch) ->
         (held,) = p.evaluate_batch([p.candidate(identity())], "held_out")
         assert held.metrics["enumerated"] > 0, held.feedback
         assert f"the speed of XLA's {'sin' if name == 'sin' else '<lambda>'}" in held.feedback
+
+
+def test_an_xla_lambda_that_fails_is_said_when_float32_mode_starts(monkeypatch) -> None:
+    """docs' exp10 once read lambda x: jnp.power(10.0, x), in a file without jnp: the
+    NameError showed only as the held-out check's error, after the campaign."""
+    bad = Target("exp10", 0.0, 1.0, lambda x: 10.0**x, 0.5, lambda x: jnpp.power(10.0, x),  # noqa: F821
+                 "10^x on [0, 1]")  # fmt: skip
+    monkeypatch.setitem(TARGETS, "exp10", bad)
+    with pytest.raises(ValueError, match=r"^target 'exp10': its xla function <lambda> fails on "
+                                         r"a float32 array: NameError: name 'jnpp'"):  # fmt: skip
+        AutoNumerics(target="exp10", mode="float32")
+
+
+def test_a_reference_nan_between_targets_checkpoints_is_refused_with_its_x(monkeypatch) -> None:
+    def holed(x):
+        return np.where(np.abs(x - 0.502) < 5e-4, np.nan, np.exp(x))
+
+    monkeypatch.setitem(TARGETS, "holed", Target("holed", 0.0, 1.0, holed, 1.5, "exp", "e^x"))
+    for mode in ("reals", "float32"):
+        with pytest.raises(ValueError, match=r"^target 'holed': its reference is nan at x = "
+                                             r"0\.50[12]\d*, a scoring sample"):  # fmt: skip
+            AutoNumerics(target="holed", mode=mode)
+
+
+def test_float32_search_samples_cover_the_tiny_binades(monkeypatch) -> None:
+    """sin near 0: (0.5 x) + (0.5 x) flushes to 0 where 0.5 x is subnormal (XLA's CPU), a
+    range uniform samples never reach; the search must see it, not only the final check."""
+    monkeypatch.setitem(TARGETS, "sin", Target(**SIN, relative=False))
+    p = AutoNumerics(target="sin", mode="float32", es_gens=0, lm_iters=0)
+    assert (p.x_valid[p.x_valid > 0] < 2.0**-126).sum() >= 8  # subnormal inputs too
+    halves = {"v": [["x"], ["c", 0.5], ["mul", 0, 1], ["add", 2, 2]], "out": 3}
+    plain, flushed = p.evaluate_batch([p.candidate(identity()), p.candidate(halves)])
+    assert flushed.metrics["error"] > max(2.0**22, 4 * plain.metrics["error"])

@@ -73,3 +73,10 @@ def test_a_float32_campaign_ends_with_the_check_of_its_whole_front(tmp_path, cap
     assert text.count("float32 in [0, 1]") == len(front)
     shown = report.format_best(api.best(db, summary.name))  # `evolve best` shows the check too
     assert f"# held-out check: {front[0].metrics['ops']:.0f} ops: max " in shown
+
+
+def test_strides_are_said_as_ordinals() -> None:
+    from problems.autonumerics.held_out import _ordinal
+
+    assert [_ordinal(n) for n in (2, 3, 11, 12, 21, 32, 64, 113)] == [
+        "2nd", "3rd", "11th", "12th", "21st", "32nd", "64th", "113th"]  # fmt: skip
