@@ -33,7 +33,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from db.records import EVALUATED, INSPIRATION, MIGRATION, PARENT, SECOND_PARENT, ProgramRecord
+from db.records import (
+    EVALUATED,
+    INSPIRATION,
+    MIGRATION,
+    PARENT,
+    SECOND_PARENT,
+    ProgramRecord,
+    rank_key,
+    tiebreak,
+)
 from db.storage import Storage
 
 PAGE = 2000  # programs per read
@@ -102,6 +111,24 @@ class Node:
             "evaluated_at": self.evaluated_at,
             "parents": list(self.parents),
         }
+
+
+def declared_objectives(storage: Storage, campaign_id: int) -> dict[str, str]:
+    """metric -> "min"/"max" as the campaign's problem declared them at start (the
+    "started" event's "objectives"; empty for a campaign started without them)."""
+    for event in storage.events(campaign_id, "started")[:1]:
+        pairs = event.payload.get("objectives") or []
+        return {
+            str(name): sense
+            for name, sense in (p for p in pairs if isinstance(p, (list, tuple)) and len(p) == 2)
+            if sense in ("min", "max")
+        }
+    return {}
+
+
+def campaign_tiebreak(storage: Storage, campaign_id: int) -> tuple[tuple[str, str], ...]:
+    """What breaks ties of score for this campaign's best program, as `evolve best`."""
+    return tiebreak(declared_objectives(storage, campaign_id).items())
 
 
 @dataclass
@@ -250,13 +277,19 @@ class CampaignIndex:
         return self.cached("evaluated", build)
 
     def best(self) -> Node | None:
-        """The correct evaluated program of highest score (ties: lowest id)."""
+        """The correct evaluated program of highest score, ties as Storage.best_programs
+        breaks them for `evolve best` (the problem's other objectives, then the lowest id)."""
 
         def build() -> Node | None:
             scored = [n for n in self.nodes if n.correct and n.score is not None]
-            return max(scored, key=lambda n: (n.score, -n.id), default=None)
+            order = self.tiebreak()
+            return max(scored, key=lambda n: rank_key(n, order), default=None)
 
         return self.cached("best", build)
+
+    def tiebreak(self) -> tuple[tuple[str, str], ...]:
+        """The campaign's objectives other than the score, as its start recorded them."""
+        return self.cached("tiebreak", lambda: campaign_tiebreak(self.storage, self.campaign_id))
 
     def best_ancestry(self) -> frozenset[int]:
         """The best program and every ancestor through parent, crossover and migration edges."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from dashboards.index import CampaignIndex
+from dashboards.index import CampaignIndex, declared_objectives
 from db.records import CampaignRecord
 from db.storage import Storage
 
@@ -26,14 +26,7 @@ DIRECTIONS = ("max", "min")
 def declared(storage: Storage, record: CampaignRecord) -> dict[str, str]:
     """metric -> "min"/"max" as the campaign's problem declared them at start (the
     "started" event's "objectives"; empty for a campaign started without them)."""
-    for event in storage.events(record.id, "started")[:1]:
-        pairs = event.payload.get("objectives") or []
-        return {
-            str(name): sense
-            for name, sense in (p for p in pairs if isinstance(p, (list, tuple)) and len(p) == 2)
-            if sense in DIRECTIONS
-        }
-    return {}
+    return declared_objectives(storage, record.id)
 
 
 def axis_value(node: Any, name: str) -> Any:

@@ -74,10 +74,19 @@ def outranks(program: ProgramRecord, best: ProgramRecord | None,
     if best is None or best.score is None:
         return True
     assert program.score is not None
-    return _rank_key(program, tiebreak) > _rank_key(best, tiebreak)
+    return rank_key(program, tiebreak) > rank_key(best, tiebreak)
 
 
-def _rank_key(program: ProgramRecord, tiebreak: Sequence[tuple[str, str]]) -> tuple:
+def tiebreak(objectives: Any) -> tuple[tuple[str, str], ...]:
+    """What orders programs of equal score (Storage.best_programs, outranks): a problem's
+    other objectives, (name, "min" | "max") pairs as declared, so that the best of two
+    equally accurate programs is the shorter."""
+    return tuple((str(name), str(sense)) for name, sense in objectives if name != "score")
+
+
+def rank_key(program: Any, tiebreak: Sequence[tuple[str, str]] = ()) -> tuple:
+    """The sort key of outranks (larger is better) for anything with a score, an id,
+    features and metrics (a ProgramRecord, the dashboard's Node)."""
     key: list[Any] = [program.score]
     for name, sense in tiebreak:  # a feature, else a metric; one without it ranks last
         value = program.features.get(name, program.metrics.get(name))

@@ -12,13 +12,12 @@ from typing import Any
 
 from db import open_storage
 from db.engine import is_memory_sqlite, parse_url, redact
-from db.records import CampaignRecord, ProgramRecord
+from db.records import CampaignRecord, ProgramRecord, tiebreak
 from db.storage import Storage, StorageError
 from evaluators.registry import UnknownProblem, make_problem
 from evolve.campaign import CampaignError
 from evolve.config import DEFAULT_DB, ConfigError, resolve_db
 from evolve.lease import LeaseError
-from evolve.strategies_moo import tiebreak
 
 
 class UserError(Exception):

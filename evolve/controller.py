@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from db.records import tiebreak
 from db.storage import Storage, StorageError
 from evolve import interrupts
 from evolve.bookkeeping import Bookkeeping
@@ -41,7 +42,7 @@ from evolve.proposer import Proposer, build_operators
 from evolve.run_end import record_end, run_summary, stopped_by_storage
 from evolve.run_start import build_search, mark_start_failed, stop_on_signals, warm_up
 from evolve.start import create_campaign, resume_campaign
-from evolve.strategies_moo import problem_objectives, tiebreak
+from evolve.strategies_moo import problem_objectives
 from workers.jobs import Executor, JobResult
 
 # Seconds between "progress" events (running time and rejection counts): what a SIGKILL can

@@ -133,12 +133,6 @@ def problem_objectives(problem: Any) -> tuple[Objective, ...]:
     return tuple(getattr(problem, "objectives", ()) or (("score", "max"),))
 
 
-def tiebreak(objectives: Sequence[Sequence[str]]) -> tuple[Objective, ...]:
-    """What orders programs of equal score (Storage.best_programs, outranks): the other
-    objectives, so that the best of two equally accurate programs is the shorter."""
-    return tuple((str(name), str(sense)) for name, sense in objectives if name != "score")
-
-
 class NSGA2:
     OPTIONS: ClassVar[dict[str, Any]] = {"parents": 16, "children": 16, "elitism": True}
 

@@ -336,3 +336,26 @@ def test_partial_series_while_the_index_loads(tangled: dict[str, Any], monkeypat
         "best_by_eval": [],
     }
     assert aggregate.series(CampaignIndex(storage, empty).sync())["best_by_eval"] == []
+
+
+def test_equal_scores_go_to_fewer_ops_in_the_index_and_the_direct_reads(tmp_path) -> None:
+    """The dashboard's best is `evolve best`'s: of equal scores, the problem's other
+    objectives (AutoNumerics: fewer operations) decide, then the lower id."""
+    storage = open_storage(f"sqlite:///{tmp_path / 'ties.db'}")
+    try:
+        c = storage.create_campaign("ties", "synthetic.ties", {}, seed=1)
+        storage.add_event(c.id, "started", {"objectives": [["error", "min"], ["ops", "min"]]})
+        ids = []
+        for i, ops in enumerate((14.0, 9.0, 12.0)):
+            p = storage.add_program(c.id, code=f"# {i}", genome=None, code_hash=_h(f"e{i}"),
+                                    ast_hash="", generation=0, island=0, operator="initial")  # fmt: skip
+            storage.record_evaluation(p.id, [_stage(0.5, "ok", {"ops": ops, "error": 0.1}, {})],
+                                      worker="w", attempt=1)  # fmt: skip
+            ids.append(p.id)
+        index = CampaignIndex(storage, c.id).sync()
+        assert index.best().id == ids[1]
+        assert _graph(storage, c.id).best().id == ids[1]
+        record = storage.get_campaign("ties")
+        assert direct.summary(storage, record)["best_program"] == ids[1]
+    finally:
+        storage.close()

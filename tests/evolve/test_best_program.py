@@ -87,8 +87,7 @@ def test_equal_scores_go_to_the_other_objectives() -> None:
 
     from test_strategy import program
 
-    from db.records import outranks
-    from evolve.strategies_moo import tiebreak
+    from db.records import outranks, tiebreak
 
     order = tiebreak([["log10_error", "min"], ["ops", "min"]])
     long, short = program(5, 8.7), program(9, 8.7)
