@@ -8,7 +8,9 @@ allocation) every time, and the first call also the XLA compile of the bucket's 
 (later batches of the same bucket reuse it: the steady column). DEAP and JAX runs alternate
 and each figure is the median of REPS runs, so the machine's load hits both alike.
 
-``python -m bench.autonumerics_throughput`` writes bench/results/autonumerics_throughput.md.
+``python -m bench.autonumerics_throughput`` writes bench/results/autonumerics_throughput.md;
+with ``runs``, the table of a whole GP run's fitness (compiles included) to
+bench/results/autonumerics_run_fitness.md.
 Environment: AN_DEVICES (host devices to split the population over, default: all cores).
 """
 
@@ -311,6 +313,116 @@ def fitness(reps: int = REPS) -> list[str]:
     return out
 
 
+def generations_of(population: tuple, count: int, seed: int = 1) -> list[tuple[list, list]]:
+    """``count`` successive generations of a GP run from ``population``: DEAP's varAnd
+    (one-point crossover 0.5, uniform subtree mutation 0.2, heights capped at 12) on
+    tournament winners by DEAP's own error, as eaSimple makes them; (trees, genomes) each."""
+    from deap import base
+
+    pset, trees, _, gp = population
+    names = {"add": "add", "subtract": "sub", "multiply": "mul", "pdiv": "div"}
+    toolbox = base.Toolbox()
+    toolbox.register("mate", gp.cxOnePoint)
+    toolbox.register("expr_mut", gp.genFull, min_=0, max_=2)
+    toolbox.register("mutate", gp.mutUniform, expr=toolbox.expr_mut, pset=pset)
+    for op in ("mate", "mutate"):
+        toolbox.decorate(op, gp.staticLimit(key=lambda t: t.height, max_value=12))
+    x = np.linspace(0.01, 1, 200)
+    ref = np.exp2(x)
+    random.seed(seed)
+    out, current = [], [copy.deepcopy(t) for t in trees]
+    for _ in range(count):
+        with np.errstate(all="ignore"):
+            errors = [float(np.max(np.abs(gp.compile(t, pset)(x) - ref) / ref)) for t in current]
+        keys = [e if np.isfinite(e) else np.inf for e in errors]
+        winners = [min(random.sample(range(len(current)), 3), key=keys.__getitem__)
+                   for _ in current]  # fmt: skip
+        current = [copy.deepcopy(current[i]) for i in winners]
+        for i in range(1, len(current), 2):  # varAnd's variation, on trees without fitness
+            if random.random() < 0.5:
+                current[i - 1], current[i] = toolbox.mate(current[i - 1], current[i])
+        for i, tree in enumerate(current):
+            if random.random() < 0.2:
+                (current[i],) = toolbox.mutate(tree)
+        out.append((current, [deap_genome(t, names) for t in current]))
+    return out
+
+
+def run_row(n: int, population: tuple, runs: list[tuple[list, list]], devices: list,
+            reps: int) -> dict[str, Any]:  # fmt: skip
+    """Seconds for every generation's fitness, each side: DEAP as in fitness_row; ours
+    scoring.max_errors from an empty executable cache, so every compile the run needs is
+    in the time. Ratios are taken within each repetition."""
+    pset, _, _, gp = population
+    x = np.linspace(0.01, 1, n)
+    ref = np.exp2(x)
+    w = 1.0 / np.abs(ref)
+
+    def deap() -> None:
+        with np.errstate(all="ignore"):
+            for trees, _ in runs:
+                for tree in trees:
+                    np.max(np.abs(gp.compile(tree, pset)(x) - ref) * w)
+
+    def ours() -> None:
+        scoring._EXECUTABLES.clear()
+        for _, genomes in runs:
+            scoring.max_errors(genomes, x, ref, w, devices=devices)
+
+    plain = copy.copy(pset)  # untimed: ours must compute what DEAP computes (see fitness_row)
+    plain.context = {**pset.context, "pdiv": np.divide}
+    equal = total = 0
+    with np.errstate(all="ignore"):
+        for trees, genomes in runs:
+            want = np.array([np.max(np.abs(gp.compile(t, plain)(x) - ref) * w) for t in trees])
+            got = scoring.max_errors(genomes, x, ref, w, devices=devices)
+            equal += int(((want == got) | (np.isnan(want) & np.isnan(got))).sum())
+            total += len(trees)
+    ratios, deap_s, ours_s = [], [], []
+    for rep in range(reps):
+        if rep % 2:
+            o, d = _timed(ours), _timed(deap)
+        else:
+            d, o = _timed(deap), _timed(ours)
+        deap_s.append(d), ours_s.append(o), ratios.append(d / o)
+    return {"points": n, "deap_s": statistics.median(deap_s), "ours_s": statistics.median(ours_s),
+            "ratio": statistics.median(ratios), "ratios": ratios,
+            "compiles": len(scoring._EXECUTABLES), "equal": equal, "total": total}  # fmt: skip
+
+
+def run_fitness(count: int = 20, reps: int = 3) -> list[str]:
+    """The table of a whole GP run's fitness evaluations, compiles included."""
+    population = deap_population()
+    runs = generations_of(population, count)
+    devices = jax.devices()
+    with jax.enable_x64(True):
+        rows = [run_row(n, population, runs, devices, reps) for n in POINTS]
+    sizes = [len(trees) for trees, _ in runs]
+    nodes = statistics.mean(len(t) for trees, _ in runs for t in trees)
+    out = [
+        f"## A GP run's fitness, compiles included ({count} generations of {sizes[0]})",
+        "",
+        f"The generations an eaSimple-style run makes from the population above (tournament"
+        f" of 3 on DEAP's error, varAnd: crossover 0.5, subtree mutation 0.2, height <= 12;"
+        f" {nodes:.1f} nodes per tree on average). Each side scores every generation as in"
+        " the fitness table; ours starts from an empty executable cache, so each bucket's"
+        " compile, at its first use, is in the time (the 'compile time included' of the"
+        f" target). Median of {reps} alternating repetitions; the ratio is the median of the"
+        " ratios within each.",
+        "",
+        "| points | DEAP s | ours s (compiles included) | executables compiled | ours vs DEAP |"
+        " ratios | errors bit-equal to DEAP, plain division |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['points']:,} | {r['deap_s']:.3f} | {r['ours_s']:.3f} | {r['compiles']} |"
+            f" {r['ratio']:.2f}x | {' / '.join(f'{v:.2f}' for v in r['ratios'])} |"
+            f" {r['equal']:,} of {r['total']:,} |"
+        )
+    return out + [""]
+
+
 def float32_scoring(batches: int = 12, size: int = 8, points: int = 10002) -> list[str]:
     """float32 mode's scoring of problem batches (mutated programs, as a campaign makes
     them): the register machine against compiling the rendered sources (compiled.py, what
@@ -361,5 +473,18 @@ def main() -> str:
     return text
 
 
+def main_runs() -> str:
+    """``python -m bench.autonumerics_throughput runs``: the GP-run table alone, in its
+    own results file (the other tables' results keep their six-run record)."""
+    text = (f"# AutoNumerics: a GP run's fitness evaluations\n\nMachine: {machine()}, JAX"
+            f" {jax.__version__}, C machine: {native.isa() or 'not built'}.\n\n"
+            + "\n".join(run_fitness()) + "\n")  # fmt: skip
+    print(text, flush=True)
+    (RESULTS / "autonumerics_run_fitness.md").write_text(text)
+    return text
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main_runs() if sys.argv[1:] == ["runs"] else main()
