@@ -296,10 +296,11 @@ XLA_FFI_Error *evoforge_an_interp_f64(XLA_FFI_CallFrame *frame) {
     return status == 0 ? NULL : fail(frame, "out of memory");
 }
 
-/* Scoring without the outputs: args ints, vals, meta as above, then x, ref and w (n,)
- * f64; one result (1, nout) f64, each program's max over the points of |y - ref| * w
- * (NaN if any is NaN), the error the problem scores. rows = nout + 1 + nscratch is
- * meta[2]. The register file is one tile long and lives here: the outputs all share one
+/* Scoring without the outputs: args ints, vals, meta (3,) = instruction count, nout and
+ * rows = nout + 1 + nscratch, then x, ref and w (n,) f64; one result (1, N >= nout) f64,
+ * each program's max over the points of |y - ref| * w (NaN if any is NaN), the error the
+ * problem scores, and NaN in the N - nout rows past them. Counts travel in meta, not in
+ * shapes, so that one executable serves every population its padded shapes fit. The register file is one tile long and lives here: the outputs all share one
  * row, reduced as soon as they are written, so nothing of size (programs, n) exists and
  * the tile's rows stay in L1. */
 XLA_FFI_Error *evoforge_an_score_f64(XLA_FFI_CallFrame *frame) {
@@ -314,17 +315,20 @@ XLA_FFI_Error *evoforge_an_score_f64(XLA_FFI_CallFrame *frame) {
     long n = args[3]->dims[0], nout = out->dims[1], rows = meta[2];
     if (args[4]->dims[0] != n || args[5]->dims[0] != n)
         return fail(frame, "x, ref and w differ in length");
-    if (meta[1] != nout || rows <= nout) return fail(frame, "output row count out of range");
+    if (meta[1] < 1 || meta[1] > nout || rows <= meta[1])
+        return fail(frame, "output row count out of range");
     const char *bad = check(ints, meta[0], args[0]->dims[0], rows, meta[1]);
     if (bad != NULL) return fail(frame, bad);
     job_t *job = calloc(1, sizeof(job_t));
     if (job == NULL) return fail(frame, "out of memory");
     job->ints = ints, job->vals = args[1]->data, job->x = args[3]->data;
     job->ref = args[4]->data, job->w = args[5]->data;
-    job->count = meta[0], job->nout = nout, job->rows = rows, job->n = n;
+    job->count = meta[0], job->nout = meta[1], job->rows = rows, job->n = n;
     int status = run_job(job);
     if (status == 0) {
         long used = __atomic_load_n(&job->slots, __ATOMIC_ACQUIRE);
+        for (long p = meta[1]; p < nout; p++) err[p] = NAN; /* rows past the programs */
+        nout = meta[1];
         for (long p = 0; p < nout; p++) {
             double top = 0.0;
             int bad_point = 0;

@@ -48,7 +48,7 @@ def max_errors(genomes: list[dict[str, Any]], x: np.ndarray, ref: np.ndarray, we
                          weight)  # fmt: skip
     stream = encode(genomes)
     calls = _dispatch(stream, (x, ref, weight), devices[0], chunk)
-    per_chunk = [np.asarray(call)[0, stream.where[:, 1]] for call in calls]
+    per_chunk = [np.asarray(call)[0, stream.where[:, 1]] for call in calls]  # real rows only
     return np.maximum.reduce(per_chunk) if len(per_chunk) > 1 else per_chunk[0]
 
 
@@ -61,40 +61,55 @@ def errors_of(out: np.ndarray, ref: np.ndarray, weight: np.ndarray) -> np.ndarra
 
 def _dispatch(stream: Stream, points: tuple[np.ndarray, ...], device: Any,
               chunk: int) -> list[Any]:  # fmt: skip
-    """Run every chunk of points on the device: one call each, (1, nout) errors."""
+    """Run every chunk of points on the device: one call each, (1, >= nout) errors."""
     n = points[0].shape[0]
     size = interp_switch.bucket_points(min(n, chunk))
-    fn = _executable(stream, size, device)
+    length, outs = _capacity(stream.ints.shape[1], 4096), _capacity(stream.nout, 512)
+    fn = _executable(length, outs, size, device)
+    ints = np.zeros((length, 8), np.int32)
+    vals = np.zeros((length, 3), np.float64)
+    ints[: stream.ints.shape[1]], vals[: stream.vals.shape[1]] = stream.ints[0], stream.vals[0]
+    rows = stream.nout + 1 + stream.nscratch
+    meta = np.array([stream.counts[0], stream.nout, rows], np.int32)
     calls = []
     for start in range(0, n, size):
         chunk_points = [interp_switch.padded_chunk(a, start, size) for a in points]
-        calls.append(fn(stream.ints, stream.vals, stream.counts, *chunk_points))
+        calls.append(fn(ints, vals, meta, *chunk_points))
     return calls
 
 
-def _score_shard(ints: Any, vals: Any, counts: Any, x: Any, ref: Any, w: Any, nout: int,
-                 rows: int) -> Any:  # fmt: skip
-    meta = jnp.stack([counts[0], jnp.int32(nout), jnp.int32(rows)])
-    call = jax.ffi.ffi_call(native.SCORE_TARGET, jax.ShapeDtypeStruct((1, nout), jnp.float64))
-    return call(ints[0], vals[0], meta, x, ref, w)
+def _capacity(count: int, least: int) -> int:
+    """``count`` rounded up to a power of two, at least ``least``: the shapes of the scoring
+    executable. The counts travel in ``meta``, so one executable serves every population
+    that fits: a campaign's batches all share one, and a GP run of 500 programs compiles
+    one or two instead of one per stream bucket (each compile, about 30 ms, cost more than
+    scoring a generation on 1,000 points). Padding costs a copy of at most twice the
+    instructions (44 bytes each), never a step of the machine."""
+    return max(least, 1 << (max(1, count) - 1).bit_length())
 
 
-def _executable(stream: Stream, n: int, device: Any) -> Any:
-    """The scoring executable of this stream's bucket on one device (a single custom
-    call: XLA has nothing to optimise; JAX's tracing and lowering take tens of ms)."""
-    key = (stream.key, n, device.id)
+def _score_shard(ints: Any, vals: Any, meta: Any, x: Any, ref: Any, w: Any,
+                 outs: int) -> Any:  # fmt: skip
+    call = jax.ffi.ffi_call(native.SCORE_TARGET, jax.ShapeDtypeStruct((1, outs), jnp.float64))
+    return call(ints, vals, meta, x, ref, w)
+
+
+def _executable(length: int, outs: int, n: int, device: Any) -> Any:
+    """The scoring executable for streams of at most ``length`` instructions and ``outs``
+    programs on ``n`` points, on one device (a single custom call: XLA has nothing to
+    optimise; JAX's tracing and lowering take tens of ms)."""
+    key = (length, outs, n, device.id)
     if key not in _EXECUTABLES:
         if not native.available():  # also what registers the handler
             raise RuntimeError(f"the C scoring machine is not available: {native.reason()}")
-        rows = stream.nout + 1 + stream.nscratch
-        fn = partial(_score_shard, nout=stream.nout, rows=rows)
         args = (
-            jax.ShapeDtypeStruct(stream.ints.shape, jnp.int32),
-            jax.ShapeDtypeStruct(stream.vals.shape, jnp.float64),
-            jax.ShapeDtypeStruct(stream.counts.shape, jnp.int32),
+            jax.ShapeDtypeStruct((length, 8), jnp.int32),
+            jax.ShapeDtypeStruct((length, 3), jnp.float64),
+            jax.ShapeDtypeStruct((3,), jnp.int32),
             *(jax.ShapeDtypeStruct((n,), jnp.float64) for _ in range(3)),
         )
         sharding = jax.sharding.SingleDeviceSharding(device)
-        jitted = jax.jit(fn, in_shardings=sharding, out_shardings=sharding)
+        jitted = jax.jit(partial(_score_shard, outs=outs), in_shardings=sharding,
+                         out_shardings=sharding)  # fmt: skip
         _EXECUTABLES[key] = jitted.lower(*args).compile(interp_switch.CPU_OPTIONS)
     return _EXECUTABLES[key]

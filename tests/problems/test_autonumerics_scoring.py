@@ -94,3 +94,22 @@ def test_a_stream_with_a_register_out_of_range_is_an_error() -> None:
     with jax.enable_x64(True), pytest.raises(Exception, match="register out of range"):
         calls = scoring._dispatch(bad, (x, ref, w), device, 1 << 14)
         np.asarray(calls[0])
+
+
+@needs_cc
+def test_one_executable_serves_populations_of_other_sizes() -> None:
+    """Counts travel in meta and shapes are padded to powers of two: populations of 20, 37
+    and 60 programs of different lengths share one executable, and the padded rows past
+    the programs are never read as theirs."""
+    x, ref, w = points(700)
+    populations = [[random_program(s) for s in range(k, k + size)]
+                   for k, size in ((0, 20), (100, 37), (300, 60))]  # fmt: skip
+    streams = [lowering.encode(p) for p in populations]
+    assert len({s.key for s in streams}) > 1  # the streams' own buckets differ
+    scoring._EXECUTABLES.clear()
+    with jax.enable_x64(True):
+        for genomes in populations:
+            np.testing.assert_array_equal(
+                scoring.max_errors(genomes, x, ref, w), from_outputs(genomes, x, ref, w)
+            )
+    assert len(scoring._EXECUTABLES) == 1
