@@ -123,6 +123,10 @@ def _build() -> Path:
         digest.update(part)
     target = cache_dir() / f"interp_native-{digest.hexdigest()[:16]}.so"
     if target.exists():
+        try:  # in use: the newest for _prune, whatever was built after it
+            os.utime(target)
+        except OSError:
+            pass
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, partial = tempfile.mkstemp(suffix=".so", dir=target.parent)
@@ -136,4 +140,22 @@ def _build() -> Path:
     finally:
         if os.path.exists(partial):
             os.unlink(partial)
+    _prune(target)
     return target
+
+
+KEEP_BUILDS = 6  # other checkouts' libraries share the cache: keep a few, not every one
+
+
+def _prune(built: Path) -> None:
+    """Remove all but the KEEP_BUILDS newest libraries: each edit of a C source or each
+    JAX upgrade builds a new one, and none was ever removed. A process still running an
+    old one keeps its mapping (unlinking an open file frees it only when closed)."""
+    try:
+        builds = sorted(built.parent.glob("interp_native-*.so"),
+                        key=lambda p: p.stat().st_mtime, reverse=True)  # fmt: skip
+        for old in builds[KEEP_BUILDS:]:
+            if old != built:
+                old.unlink(missing_ok=True)
+    except OSError:  # another process pruned first, or a read-only cache: nothing lost
+        pass

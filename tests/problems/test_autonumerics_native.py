@@ -140,3 +140,24 @@ def test_every_instruction_set_variant_and_thread_count_gives_the_same_bits() ->
         isa, digest = proc.stdout.split()
         digests[isa, threads] = digest
     assert ("baseline", "") in digests and len(set(digests.values())) == 1, digests
+
+
+def test_old_builds_are_pruned_from_the_cache(tmp_path) -> None:
+    """Every edit of a C source built another library and none was removed (20 in a
+    developer's cache): the newest KEEP_BUILDS stay, the one just built always."""
+    import time as clock
+
+    now = clock.time()
+    paths = []
+    for age in range(9):
+        path = tmp_path / f"interp_native-{age:016x}.so"
+        path.write_bytes(b"")
+        os.utime(path, (now - 100 * age, now - 100 * age))
+        paths.append(path)
+    (tmp_path / "unrelated.so").write_bytes(b"")
+    built = paths[8]  # the oldest mtime, as a build that an edit reverted to would be
+    native._prune(built)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert built.exists() and (tmp_path / "unrelated.so").exists()
+    assert [p.exists() for p in paths[: native.KEEP_BUILDS]] == [True] * native.KEEP_BUILDS
+    assert len(left) == native.KEEP_BUILDS + 2, left
