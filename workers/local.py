@@ -183,10 +183,16 @@ class LocalExecutor:
                     return
                 count = min(self.batch_size, share, len(self._queue))
                 batch = [self._queue.popleft() for _ in range(count)]
+                try:
+                    slot.conn.send(batch)
+                except OSError:  # the worker died since it was last heard from (its score
+                    # killed it, the OOM killer): the batch goes back, and completed() sees
+                    # the death and respawns it. Raised, BrokenPipeError ended the run.
+                    self._queue.extendleft(reversed(batch))
+                    continue
                 slot.batches.append(batch)
                 if len(slot.batches) == 1:  # the worker starts on it now
                     slot.deadline = time.monotonic() + self._backstop(batch)
-                slot.conn.send(batch)
 
     def wait_ready(self, timeout: float) -> bool:
         """Wait until every worker has started its sandbox (True), or up to ``timeout``

@@ -206,3 +206,20 @@ def test_a_cgroup_quota_lowers_the_cpus(monkeypatch, tmp_path) -> None:
     assert local.usable_cpus() == 2
     quota.write_text("-1\n")
     assert local.usable_cpus() == 8
+
+
+def test_a_worker_dead_before_its_next_batch_is_replaced_not_a_broken_pipe() -> None:
+    """A scorer that kills its worker (os._exit) or the OOM killer: the next send to that
+    worker raised BrokenPipeError out of the executor, and `evolve run` ended with exit
+    status 141 and no message. The batch now goes back and the worker is respawned."""
+    code = "# EVOLVE-BLOCK-START\ndef f(x):\n    return x\n# EVOLVE-BLOCK-END\n"
+    with LocalExecutor(workers=1) as executor:
+        assert executor.wait_ready(120) is True
+        slot = executor._slots[0]
+        os.kill(slot.process.pid, signal.SIGKILL)
+        slot.process.join(timeout=10)  # dead, and not yet noticed by the executor
+        executor.submit([Job(1, code, SINE), Job(2, code, SINE)])
+        results = collect(executor, 2)
+    assert sorted(r.job.job_id for r in results) == [1, 2]
+    assert all(r.stages[-1].outcome == "ok" for r in results)
+    assert all(r.job.attempt == 1 for r in results)  # never started: no death counted
