@@ -7,6 +7,7 @@ validated values, never as code.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
@@ -105,8 +106,9 @@ def kept_artifacts(artifacts: Mapping[str, str]) -> dict[str, str]:
 
 
 def finite_number(value: Any, what: str = "value") -> float:
-    """Strict number check: bools, strings, NaN and infinities are rejected."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """Strict number check: bools, strings, NaN and infinities are rejected; NumPy's
+    scalars (np.float32, np.int64: what a score() computed with NumPy returns) are numbers."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidResult(f"{what} must be a number, got {type(value).__name__}")
     try:
         out = float(value)
@@ -157,6 +159,13 @@ def result_from_value(value: Any) -> EvalResult:
     return EvalResult(score=finite_number(value, "score"))
 
 
+# The most each limit may be: a week of time; sizes the kernel's rlimits hold (bytes in
+# 63 bits); the kernel's own ceilings for open files (nr_open) and processes (pid_max).
+LIMIT_MAX = {"wall_s": 604_800, "cpu_s": 604_800, "memory_mb": 1 << 40, "file_mb": 1 << 40,
+             "open_files": 1 << 20, "processes": 1 << 22, "output_kb": 1 << 30,
+             "result_kb": 1 << 30}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource limits of one sandboxed run."""
@@ -171,9 +180,10 @@ class Limits:
     result_kb: int = 1024  # the JSON result line
 
     def __post_init__(self) -> None:
-        """Every limit must be > 0: the sandbox hands them to setrlimit, where a negative
-        memory_mb wraps around to no limit at all and a wall_s of 0 fails every program
-        (and so blames the initial program for what is an option's typo)."""
+        """Every limit must be > 0 and at most LIMIT_MAX's: the sandbox hands them to
+        setrlimit, where a negative memory_mb wraps around to no limit at all, a wall_s of
+        0 fails every program (and so blames the initial program for what is an option's
+        typo), and an infinite or 10^30 one failed each run as a sandbox failure."""
         for spec in fields(self):
             value = getattr(self, spec.name)
             if value is None and spec.name == "cpu_s":  # cpu_s: None means wall_s + 1
@@ -181,6 +191,10 @@ class Limits:
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not number or not value > 0:  # `not > 0` also refuses NaN
                 raise ValueError(f"{spec.name} must be > 0, got {value!r}")
+            if not value <= LIMIT_MAX[spec.name]:
+                raise ValueError(
+                    f"{spec.name} must be at most {LIMIT_MAX[spec.name]:,}, got {value!r}"
+                )
 
     @property
     def cpu_seconds(self) -> float:
@@ -232,6 +246,30 @@ class FeatureAxis:
     high: float
     bins: int = 10
     integer: bool = False
+
+    def __post_init__(self) -> None:
+        """A wrong axis fails where it is declared: low >= high divided by zero in the
+        summary after the whole campaign had run, and a NaN bound stopped it midway."""
+        where = f"FeatureAxis {self.name!r}"
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"a FeatureAxis needs a name (a non-empty string), got {self.name!r}")
+        for bound in (self.low, self.high):
+            if (
+                isinstance(bound, bool)
+                or not isinstance(bound, numbers.Real)
+                or not math.isfinite(bound)
+            ):
+                raise ValueError(f"{where}: low and high must be finite numbers, got {bound!r}")
+        if not self.low < self.high:
+            raise ValueError(f"{where}: low must be below high, got [{self.low}, {self.high}]")
+        if (
+            isinstance(self.bins, bool)
+            or not isinstance(self.bins, int)
+            or not 1 <= self.bins <= 10_000
+        ):
+            raise ValueError(
+                f"{where}: bins must be a whole number in 1..10,000, got {self.bins!r}"
+            )
 
 
 @runtime_checkable

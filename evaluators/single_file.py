@@ -97,10 +97,13 @@ class SingleFileProblem:
         resources = _resources_setting(module, path)  # e.g. {"num_cpus": 1} for Ray
         if resources is not None:
             self.resources = lambda: dict(resources)
-        self._limits = Limits(
-            wall_s=_number(module, "TIMEOUT_S", 10.0, float, path, "seconds"),
-            memory_mb=_number(module, "MEMORY_MB", 2048, int, path, "megabytes"),
-        )
+        wall_s = _number(module, "TIMEOUT_S", 10.0, float, path, "seconds")
+        memory_mb = _number(module, "MEMORY_MB", 2048, int, path, "megabytes")
+        try:
+            self._limits = Limits(wall_s=wall_s, memory_mb=memory_mb)
+        except ValueError as exc:  # beyond what the sandbox can set: named as written
+            text = str(exc).replace("wall_s", "TIMEOUT_S").replace("memory_mb", "MEMORY_MB")
+            raise ValueError(f"{text.replace(' must', f' in {path} must', 1)}") from None
 
     def initial_programs(self) -> list[Candidate]:
         return [Candidate(code=self._initial)]
@@ -178,8 +181,8 @@ def _number(module: ModuleType, key: str, default: Any, kind: type, path: str, u
         number = kind(value)
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{key} in {path} must be a number ({unit}), got {value!r}") from None
-    if not number > 0:
-        raise ValueError(f"{key} in {path} must be > 0 ({unit}), got {value!r}")
+    if not number > 0 or not math.isfinite(number):
+        raise ValueError(f"{key} in {path} must be > 0 and finite ({unit}), got {value!r}")
     return number
 
 
@@ -270,7 +273,18 @@ def _load(path: str) -> ModuleType:
         raise ValueError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except SystemExit as exc:  # would end `evolve run` as if its budget were spent
+        sys.modules.pop(name, None)
+        raise ValueError(
+            f"{path} called sys.exit({exc.code!r}) while it was imported: a problem file"
+            " defines settings and functions; keep a script's main code under"
+            ' `if __name__ == "__main__":`'
+        ) from None
+    except BaseException:
+        sys.modules.pop(name, None)  # half-imported: the next load must import it again
+        raise
     return module
 
 

@@ -139,7 +139,7 @@ def test_a_bad_limit_is_one_line_and_creates_no_campaign(capsys, tmp_path) -> No
         "def evaluate(module):\n    return 1.0\n"
     )
     code, err = _run(capsys, "run", str(single), "--max-evals", "2", "--db", db)
-    assert (code, err.strip()) == (2, f"evolve: error: MEMORY_MB in {single} must be > 0"
+    assert (code, err.strip()) == (2, f"evolve: error: MEMORY_MB in {single} must be > 0 and finite"
                                       " (megabytes), got -5")  # fmt: skip
     code, out = main(["status", "--db", db]), capsys.readouterr().out
     assert code == 0 and "no campaigns yet" in out

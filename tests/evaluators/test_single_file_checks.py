@@ -275,8 +275,10 @@ def test_unexpected_result_keys_list_the_allowed_ones_and_the_missing_score():
          "argument: def evaluate(program)"),
         ("def score(outputs, points):\n    return 1.0\n", "score in {} must take one "
          "argument: def score(outputs)"),
-        ("TIMEOUT_S = 0\n", "TIMEOUT_S in {} must be > 0 (seconds), got 0"),
-        ("MEMORY_MB = -5\n", "MEMORY_MB in {} must be > 0 (megabytes), got -5"),
+        ("TIMEOUT_S = 0\n", "TIMEOUT_S in {} must be > 0 and finite (seconds), got 0"),
+        ("TIMEOUT_S = float('inf')\n", "TIMEOUT_S in {} must be > 0 and finite (seconds), got inf"),
+        ("MEMORY_MB = 10**30\n", "MEMORY_MB in {} must be at most 1,099,511,627,776, got " + str(10**30)),
+        ("MEMORY_MB = -5\n", "MEMORY_MB in {} must be > 0 and finite (megabytes), got -5"),
     ],
 )  # fmt: skip
 def test_signatures_and_limits_are_checked_when_loaded(tmp_path, extra, message):
@@ -302,3 +304,54 @@ def test_a_result_that_needs_a_scorer_points_at_a_misspelt_score(tmp_path):
     )
     plain = run_stage(FixedRunner(float("nan")), "x = 1\n", SingleFileProblem(path).stages()[0])
     assert "did you mean" not in plain.detail  # a number needs no scorer: no hint
+
+
+# -- adversarial audit 2026-11-30 ------------------------------------------------------------
+
+
+def test_a_problem_file_that_exits_while_imported_is_one_line(tmp_path):
+    """sys.exit(0) at import ended `evolve run` with status 0, as if its budget were spent."""
+    path = tmp_path / "exits.py"
+    path.write_text("import sys\nsys.exit(0)\n" + BASE)
+    with pytest.raises(ValueError, match=r"exits\.py called sys\.exit\(0\) while it was "
+                                         r"imported"):  # fmt: skip
+        SingleFileProblem(str(path))
+    path.write_text(BASE)  # fixed: loads (the failed import left nothing behind)
+    assert SingleFileProblem(str(path)).stages()
+
+
+@pytest.mark.parametrize(
+    "axis, message",
+    [
+        ('FeatureAxis("a", 5, 1, 4)', "FeatureAxis 'a': low must be below high, got [5, 1]"),
+        ('FeatureAxis("a", 0, float("nan"), 4)', "FeatureAxis 'a': low and high must be finite"),
+        ('FeatureAxis("a", 0, 1, 0)', "FeatureAxis 'a': bins must be a whole number in 1..10,000"),
+        ('FeatureAxis("a", 0, 1, 10**9)', "FeatureAxis 'a': bins must be a whole number"),
+    ],
+)  # fmt: skip
+def test_a_wrong_feature_axis_fails_where_it_is_declared(tmp_path, axis, message):
+    """low >= high divided by zero in the summary after the whole campaign; a NaN bound
+    stopped it midway."""
+    path = problem_file(
+        tmp_path, f"\nfrom evaluators import FeatureAxis\nFEATURE_AXES = [{axis}]\n"
+    )
+    with pytest.raises(ValueError) as info:
+        SingleFileProblem(path)
+    assert str(info.value).startswith(message)
+
+
+def test_numpy_scalars_from_score_are_numbers(tmp_path):
+    extra = """
+
+    import numpy as np
+
+
+    def score(outputs):
+        return {"score": np.float32(0.5), "metrics": {"n": np.int64(3)}}
+    """
+    stage = SingleFileProblem(problem_file(tmp_path, extra)).stages()[0]
+    outcome = run_stage(FixedRunner([0.0, 1.0]), "x = 1\n", stage)
+    assert outcome.outcome == OK and outcome.result.score == 0.5
+    assert outcome.result.metrics["n"] == 3.0 and type(outcome.result.metrics["n"]) is float
+    with pytest.raises(InvalidResult, match="must be a number, got bool"):
+        from_value(__import__("numpy").bool_(True))
