@@ -95,8 +95,9 @@ def create_engine_from_url(url: str | URL, *, echo: bool = False) -> Engine:
             engine = _postgres_engine(parsed, echo)
     except NoSuchModuleError as exc:
         raise StorageError(f"no SQLAlchemy driver for {redact(parsed)}: {exc}") from exc
-    try:
-        with engine.connect() as conn:
+    try:  # a reader's probe: BEGIN IMMEDIATE here waited out the busy timeout whenever
+        # another process sat inside a write (a controller stopped by Ctrl-Z), then failed
+        with engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             conn.exec_driver_sql("SELECT 1")
     except SQLAlchemyError as exc:
         engine.dispose()
