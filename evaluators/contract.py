@@ -248,7 +248,7 @@ class FeatureAxis:
     integer: bool = False
 
     def __post_init__(self) -> None:
-        """A wrong axis fails where it is declared: low >= high divided by zero in the
+        """A wrong axis fails where it is declared: 0 bins divided by zero in the
         summary after the whole campaign had run, and a NaN bound stopped it midway."""
         where = f"FeatureAxis {self.name!r}"
         if not isinstance(self.name, str) or not self.name:
@@ -260,8 +260,8 @@ class FeatureAxis:
                 or not math.isfinite(bound)
             ):
                 raise ValueError(f"{where}: low and high must be finite numbers, got {bound!r}")
-        if not self.low < self.high:
-            raise ValueError(f"{where}: low must be below high, got [{self.low}, {self.high}]")
+        if not self.low <= self.high:  # equal: one cell (a feature that never varies)
+            raise ValueError(f"{where}: low must not exceed high, got [{self.low}, {self.high}]")
         if (
             isinstance(self.bins, bool)
             or not isinstance(self.bins, int)

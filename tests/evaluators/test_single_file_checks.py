@@ -323,7 +323,7 @@ def test_a_problem_file_that_exits_while_imported_is_one_line(tmp_path):
 @pytest.mark.parametrize(
     "axis, message",
     [
-        ('FeatureAxis("a", 5, 1, 4)', "FeatureAxis 'a': low must be below high, got [5, 1]"),
+        ('FeatureAxis("a", 5, 1, 4)', "FeatureAxis 'a': low must not exceed high, got [5, 1]"),
         ('FeatureAxis("a", 0, float("nan"), 4)', "FeatureAxis 'a': low and high must be finite"),
         ('FeatureAxis("a", 0, 1, 0)', "FeatureAxis 'a': bins must be a whole number in 1..10,000"),
         ('FeatureAxis("a", 0, 1, 10**9)', "FeatureAxis 'a': bins must be a whole number"),
