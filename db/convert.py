@@ -17,19 +17,22 @@ from db.records import (
     LLMCallRecord,
     ProgramRecord,
 )
+from db.sanitise import amount, storable_json, storable_text, token_count
+from db.storage import TOKEN_FIELDS
 
 _STRICT_JSON = json.JSONEncoder(allow_nan=False)  # json.dumps(allow_nan=False), built once
 
 
 def json_value(value: Any, what: str) -> Any:
-    """Check that `value` is finite JSON (NaN/Infinity are refused on every backend)."""
+    """Check that `value` is finite JSON (NaN/Infinity are refused on every backend); returns
+    it with its strings as the JSON columns store them (db.sanitise.storable_json)."""
     try:
         _STRICT_JSON.encode(value)
     except (TypeError, ValueError) as exc:
         where = _first_bad(value)
         at = f" (at {where})" if where else ""
         raise ValueError(f"{what} must be finite JSON{at}: {exc}") from exc
-    return value
+    return storable_json(value)
 
 
 def _first_bad(value: Any, path: str = "") -> str:
@@ -208,13 +211,27 @@ LLM_CALL_FIELDS = frozenset(
 )
 
 
+LLM_CALL_TEXTS = ("model", "prompt", "response", "request_id", "outcome", "operator",
+                  "finish_reason", "detail")  # fmt: skip
+
+
 def llm_call_row(call: Mapping[str, Any]) -> dict[str, Any]:
     """A checked copy of an llm_call mapping (unknown keys refused)."""
     data = dict(call)
     unknown = set(data) - LLM_CALL_FIELDS
     if unknown:
         raise ValueError(f"unknown llm_call fields: {sorted(unknown)}")
+    # An endpoint's usage numbers may be anything (10**30, 1e308, NaN, -5, "12", None):
+    # stored as sane numbers (db.sanitise), never an error that stops the campaign.
+    for key in TOKEN_FIELDS:
+        if key in data:
+            data[key] = token_count(data[key])
     for key in ("cost_usd", "latency_s"):
         if key in data:
-            data[key] = score_value(data[key], f"llm_call {key}")
+            data[key] = amount(data[key])
+    # Texts as the columns store them (db.models.StorableText), so that the record
+    # add_llm_call returns is the one read back.
+    for key in LLM_CALL_TEXTS:
+        if isinstance(data.get(key), str):
+            data[key] = storable_text(data[key])
     return data

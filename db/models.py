@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from db.sanitise import storable_json, storable_text
+
 # Deterministic constraint names, so Alembic batch mode (SQLite) and PostgreSQL agree.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -67,6 +69,35 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+class StorableText(TypeDecorator[str]):
+    """Text with lone surrogates and NUL replaced by U+FFFD when written (db.sanitise):
+    SQLite and PostgreSQL refuse the first, PostgreSQL the second. Read as stored."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return storable_text(value) if isinstance(value, str) else value
+
+
+class StorableString(StorableText):
+    """StorableText of a VARCHAR(length) column."""
+
+    impl = String
+    cache_ok = True
+
+
+class StorableJSON(TypeDecorator[Any]):
+    """JSON whose strings (values and keys) are written as StorableText writes text."""
+
+    impl = JSON
+    cache_ok = True
+    should_evaluate_none = True  # as JSON's: None is written as JSON null by the ORM too
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return storable_json(value)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -75,18 +106,18 @@ class Campaign(Base):
     __tablename__ = "campaigns"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
-    problem: Mapped[str] = mapped_column(String(255))
-    config: Mapped[Any] = mapped_column(JSON)
+    name: Mapped[str] = mapped_column(StorableString(255), unique=True)
+    problem: Mapped[str] = mapped_column(StorableString(255))
+    config: Mapped[Any] = mapped_column(StorableJSON)
     seed: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(StorableString(32))
     # Last eval_seq handed out in this campaign; bumped atomically by record_evaluation.
     eval_counter: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The controller running the campaign (migration 0004): "host:pid:start-time" and when
     # its lease expires unless renewed; NULL when no controller holds it.
-    lease_owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(StorableString(255), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
@@ -108,20 +139,20 @@ class Program(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
-    code: Mapped[str] = mapped_column(Text)
-    genome: Mapped[Any | None] = mapped_column(JSON, nullable=True)
-    code_hash: Mapped[str] = mapped_column(String(128))
-    ast_hash: Mapped[str] = mapped_column(String(128))
+    code: Mapped[str] = mapped_column(StorableText)
+    genome: Mapped[Any | None] = mapped_column(StorableJSON, nullable=True)
+    code_hash: Mapped[str] = mapped_column(StorableString(128))
+    ast_hash: Mapped[str] = mapped_column(StorableString(128))
     generation: Mapped[int] = mapped_column(Integer)
     island: Mapped[int] = mapped_column(Integer)
-    operator: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
-    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    operator: Mapped[str] = mapped_column(StorableString(64))
+    status: Mapped[str] = mapped_column(StorableString(16))
+    outcome: Mapped[str | None] = mapped_column(StorableString(32), nullable=True)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     correct: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    metrics: Mapped[Any] = mapped_column(JSON)
-    features: Mapped[Any] = mapped_column(JSON)
-    feedback: Mapped[str] = mapped_column(Text, default="")
+    metrics: Mapped[Any] = mapped_column(StorableJSON)
+    features: Mapped[Any] = mapped_column(StorableJSON)
+    feedback: Mapped[str] = mapped_column(StorableText, default="")
     eval_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     evaluated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -133,7 +164,7 @@ class Edge(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     parent_id: Mapped[int] = mapped_column(ForeignKey("programs.id"), index=True)
     child_id: Mapped[int] = mapped_column(ForeignKey("programs.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(StorableString(32))
 
 
 class Evaluation(Base):
@@ -141,20 +172,20 @@ class Evaluation(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"), index=True)
-    stage: Mapped[str] = mapped_column(String(64))
-    outcome: Mapped[str] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(StorableString(64))
+    outcome: Mapped[str] = mapped_column(StorableString(32))
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     correct: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    metrics: Mapped[Any] = mapped_column(JSON)
-    features: Mapped[Any] = mapped_column(JSON)
-    feedback: Mapped[str] = mapped_column(Text, default="")
+    metrics: Mapped[Any] = mapped_column(StorableJSON)
+    features: Mapped[Any] = mapped_column(StorableJSON)
+    feedback: Mapped[str] = mapped_column(StorableText, default="")
     duration_s: Mapped[float] = mapped_column(Float)
-    worker: Mapped[str] = mapped_column(String(255))
+    worker: Mapped[str] = mapped_column(StorableString(255))
     attempt: Mapped[int] = mapped_column(Integer)
-    isolation: Mapped[str] = mapped_column(String(32))
+    isolation: Mapped[str] = mapped_column(StorableString(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # migration 0005: the evaluator's named texts (NULL in rows written before it: none)
-    artifacts: Mapped[Any | None] = mapped_column(JSON, nullable=True)
+    artifacts: Mapped[Any | None] = mapped_column(StorableJSON, nullable=True)
 
 
 class LLMCall(Base):
@@ -167,28 +198,30 @@ class LLMCall(Base):
     program_id: Mapped[int | None] = mapped_column(
         ForeignKey("programs.id"), nullable=True, index=True
     )
-    model: Mapped[str] = mapped_column(String(255))
-    prompt: Mapped[str] = mapped_column(Text, default="")
-    response: Mapped[str] = mapped_column(Text, default="")
+    model: Mapped[str] = mapped_column(StorableString(255))
+    prompt: Mapped[str] = mapped_column(StorableText, default="")
+    response: Mapped[str] = mapped_column(StorableText, default="")
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cached_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     latency_s: Mapped[float] = mapped_column(Float, default=0.0)
-    request_id: Mapped[str] = mapped_column(String(255), default="")
+    request_id: Mapped[str] = mapped_column(StorableString(255), default="")
     retries: Mapped[int] = mapped_column(Integer, default=0)
-    outcome: Mapped[str] = mapped_column(String(32), default="ok")
+    outcome: Mapped[str] = mapped_column(StorableString(32), default="ok")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Provenance (migration 0003): the operator and parent the call served, the proposal
     # it belongs to, 1 or 2 (the repair re-prompt), evaluations recorded when it was stored.
-    operator: Mapped[str] = mapped_column(String(64), default="", server_default=text("''"))
+    operator: Mapped[str] = mapped_column(StorableString(64), default="", server_default=text("''"))
     parent_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     proposal: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     attempt: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     after_eval: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    finish_reason: Mapped[str] = mapped_column(String(32), default="", server_default=text("''"))
-    detail: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
+    finish_reason: Mapped[str] = mapped_column(
+        StorableString(32), default="", server_default=text("''")
+    )
+    detail: Mapped[str] = mapped_column(StorableText, default="", server_default=text("''"))
 
 
 class Event(Base):
@@ -197,6 +230,6 @@ class Event(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), nullable=True)
-    kind: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[Any] = mapped_column(JSON)
+    kind: Mapped[str] = mapped_column(StorableString(64))
+    payload: Mapped[Any] = mapped_column(StorableJSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

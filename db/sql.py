@@ -44,6 +44,7 @@ from db.records import (
     NewStageResult,
     ProgramRecord,
 )
+from db.sanitise import storable_text
 from db.schema import check_schema
 from db.sqlite_file import SQLiteFile
 from db.storage import Storage, StorageError
@@ -130,6 +131,7 @@ class SQLStorage(SQLReads, Storage):
     def create_campaign(
         self, name: str, problem: str, config: Mapping[str, Any], seed: int
     ) -> CampaignRecord:
+        name, problem = (storable_text(t) if isinstance(t, str) else t for t in (name, problem))
         row = Campaign(
             name=name,
             problem=problem,
@@ -221,6 +223,11 @@ class SQLStorage(SQLReads, Storage):
         else:
             calls = [convert.llm_call_row(c) for c in llm_call]
         now = utcnow()
+        # the texts as stored (db.models.StorableText): the record returned is the one read
+        code, code_hash, ast_hash, operator = (
+            storable_text(t) if isinstance(t, str) else t
+            for t in (code, code_hash, ast_hash, operator)
+        )
         values = {
             "campaign_id": campaign_id,
             "code": code,
@@ -338,6 +345,7 @@ class SQLStorage(SQLReads, Storage):
     ) -> CampaignRecord:
         try:
             with self._session() as s:
+                name = storable_text(name) if isinstance(name, str) else name  # as stored
                 return fork.fork_campaign(s, source_id, name, int(at_eval), config)
         except IntegrityError as exc:
             raise StorageError(
