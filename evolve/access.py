@@ -19,6 +19,8 @@ from evolve.campaign import CampaignError
 from evolve.config import DEFAULT_DB, ConfigError, resolve_db
 from evolve.lease import LeaseError
 
+MAX_K = 1_000_000  # the most programs `evolve best -k` lists
+
 
 class UserError(Exception):
     """Something the user can fix; printed as one line."""
@@ -70,6 +72,8 @@ def chosen_programs(
     of the campaign (such as another program of a Pareto front); UserError otherwise."""
     if k < 1:  # SQLite reads LIMIT -1 as no limit, and 0 as "no program yet"
         raise UserError("-k must be >= 1")
+    if k > MAX_K:  # and a LIMIT past 64 bits is an OverflowError of the driver
+        raise UserError(f"-k must be at most {MAX_K}, got {k}")
     if program is not None and k != 1:
         raise UserError("-k and --program do not go together (--program is one program)")
     if program is None:  # equal scores: the problem's other objectives (fewer operations)
@@ -79,6 +83,8 @@ def chosen_programs(
         if not programs:
             raise UserError(f"campaign {record.name!r} has no correct evaluated program yet")
         return programs
+    if not 0 < program < 2**63:  # ids are positive 64-bit integers: no query past them
+        raise UserError(f"campaign {record.name!r} has no program {program}")
     found = storage.get_program(program)
     if found is None or found.campaign_id != record.id:
         raise UserError(f"campaign {record.name!r} has no program {program}")

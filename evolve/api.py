@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -93,8 +95,17 @@ def resume(
         flags = {"max_evals": max_evals, "time_limit_s": time_limit_s, "workers": workers}
         data.update({k: v for k, v in flags.items() if v is not None})
         if llm_budget_usd is not None:
+            if not (isinstance(llm_budget_usd, (int, float)) and math.isfinite(llm_budget_usd)):
+                raise UserError(
+                    f"--llm-budget must be a finite number of USD >= 0 (0: no cap), "
+                    f"got {llm_budget_usd!r}"
+                )
             data = with_llm_budget(data, llm_budget_usd)
-        config = CampaignConfig.from_dict(data)
+        # The name is the stored campaign's, not a new choice: a campaign named before the
+        # name rules (evolve/config.py check_name) can still be resumed.
+        config = dataclasses.replace(
+            CampaignConfig.from_dict({**data, "name": ""}), name=data.get("name", record.name)
+        )
         finished = start.check_resume(storage, record, config, max_evals)
         if finished is not None:
             return finished

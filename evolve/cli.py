@@ -12,9 +12,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from db.engine import hide_passwords
+from db.engine import hide_passwords, is_memory_sqlite, parse_url
+from db.storage import StorageError
 from evolve import api, interrupts, report
-from evolve.config import CampaignConfig
+from evolve.access import user_errors
+from evolve.config import CampaignConfig, build_config, check_name
 from evolve.executors import executor_for_run
 
 DEFAULT_MAX_EVALS = CampaignConfig.max_evals
@@ -111,14 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("replay", help="re-run a campaign from its recorded LLM replies")
     rep.add_argument("campaign")
     _add_db(rep)
-    rep.add_argument("--name", default="", help="the replay's name (default: CAMPAIGN-replay)")
+    rep.add_argument("--name", help="the replay's name (default: CAMPAIGN-replay)")
     rep.add_argument("--quiet", action="store_true")
 
     fork = sub.add_parser("fork", help="continue a copy of a campaign from evaluation N")
     fork.add_argument("campaign")
     fork.add_argument("--at", type=int, required=True, help="keep evaluations 1..N")
     _add_db(fork)
-    fork.add_argument("--name", default="", help="the fork's name (default: CAMPAIGN-forkN)")
+    fork.add_argument("--name", help="the fork's name (default: CAMPAIGN-forkN)")
     fork.add_argument("--max-evals", type=int, help="evaluation budget of the fork")
     fork.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     fork.add_argument("--quiet", action="store_true")
@@ -233,9 +235,18 @@ def _dispatch(args: argparse.Namespace) -> int:
                 "ray_address",
             )
         }
+        _check_name_flag(args.name)
+        # The database the campaign goes to: --db, else the campaign file's db, else
+        # $EVOLVE_DB or the default (the summary's commands must name that one).
+        with user_errors():
+            db_url = api.resolve_db(build_config(args.target, overrides, args.set).db or None)
+        _refuse_memory_db(db_url)
         summary = api.run(args.target, overrides, args.set, quiet=args.quiet)
-        print(report.describe_summary(summary, api.resolve_db(args.db)))
+        print(report.describe_summary(summary, db_url))
         return exit_status(summary.reason)
+    if args.command in ("resume", "replay", "fork"):
+        _refuse_memory_db(api.resolve_db(args.db))
+        _check_name_flag(getattr(args, "name", None))
     if args.command == "resume":
         if args.executor == "local" and args.ray_address is not None:
             raise api.UserError("--ray-address goes with --executor ray (or no --executor)")
@@ -256,7 +267,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(report.describe_summary(summary, api.resolve_db(args.db)))
         return exit_status(summary.reason)
     if args.command == "replay":
-        replayed = api.replay(args.campaign, db=args.db, name=args.name, quiet=args.quiet)
+        replayed = api.replay(args.campaign, db=args.db, name=args.name or "", quiet=args.quiet)
         print(report.describe_replay(replayed))
         return 0 if replayed.identical else 1
     if args.command == "fork":
@@ -264,7 +275,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             args.campaign,
             args.at,
             db=args.db,
-            name=args.name,
+            name=args.name or "",
             max_evals=args.max_evals,
             assignments=args.set,
             quiet=args.quiet,
@@ -306,6 +317,36 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(api.upgrade_db(args.db))
         return 0
     raise AssertionError(args.command)
+
+
+def _check_name_flag(name: str | None) -> None:
+    """--name checked before anything runs (a replay warns first otherwise). An explicit
+    empty --name is refused too: the default name is had by leaving the flag out (a
+    campaign file's ``name = ""`` means the default)."""
+    if name is None:
+        return
+    if not name.strip():
+        raise api.UserError(
+            "--name must not be blank (leave it out for the default name: the problem and the time)"
+        )
+    with user_errors():
+        check_name(name)
+
+
+def _refuse_memory_db(url: str) -> None:
+    """A campaign command on an in-memory SQLite database (sqlite://, sqlite:///:memory:):
+    everything it writes is gone when the command ends, and the summary's `evolve best`
+    and `evolve resume` commands could never work. The Python API accepts such databases
+    (a test, a notebook that reads the results in-process); the command does not."""
+    try:
+        memory = is_memory_sqlite(parse_url(url))
+    except StorageError:
+        return  # a URL that does not parse: the command reports it when it opens it
+    if memory:
+        raise api.UserError(
+            f"{url} is an in-memory database: the campaign and its results would be "
+            f"lost when evolve exits; use a file (--db sqlite:///evolve.db) or PostgreSQL"
+        )
 
 
 def _print(rows: Any, as_json: bool, fmt: Any) -> None:

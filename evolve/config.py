@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import stat
 import tomllib
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +17,15 @@ from evolve.llm.config import LLMConfig
 
 DEFAULT_DB = "sqlite:///evolve.db"
 DEFAULT_OPERATORS = {"ast_mutate": 0.85, "ast_crossover": 0.15}
+EXECUTORS = ("local", "ray")
+# Upper bounds of the settings that the controller allocates per unit, so that a slip
+# (islands = 100000000) is one line instead of a controller that grows to gigabytes.
+MAX_WORKERS = 512
+MAX_ISLANDS = 1024
+MAX_ARCHIVE_SIZE = 10_000
+MAX_LLM_IN_FLIGHT = 1024
+MAX_NAME_CHARS = 200
+SEED_LIMIT = 2**63  # seeds are stored as 64-bit integers (SQLite INTEGER, PostgreSQL BIGINT)
 
 
 class ConfigError(ValueError):
@@ -122,20 +134,45 @@ class CampaignConfig:
             isinstance(self.problem, str) and bool(self.problem),
             "problem must be a non-empty string",
         )
+        check_name(self.name)
+        need(
+            isinstance(self.db, str), f"db must be a database URL (a string), got {_short(self.db)}"
+        )
         need(_is_int(self.max_evals) and self.max_evals >= 1, "max_evals must be an integer >= 1")
         need(
-            _is_int(self.workers) and 1 <= self.workers <= 512,
-            "workers must be an integer in 1..512",
+            _is_int(self.workers) and 1 <= self.workers <= MAX_WORKERS,
+            f"workers must be an integer in 1..{MAX_WORKERS}",
         )
-        need(_is_int(self.seed), "seed must be an integer")
-        need(_is_num(self.time_limit_s) and self.time_limit_s >= 0, "time_limit_s must be >= 0")
+        need(
+            _is_int(self.seed) and -SEED_LIMIT <= self.seed < SEED_LIMIT,
+            f"seed must be a 64-bit integer ({-SEED_LIMIT}..{SEED_LIMIT - 1}), "
+            f"got {_short(self.seed)}",
+        )
+        need(
+            _is_num(self.time_limit_s)
+            and math.isfinite(self.time_limit_s)
+            and self.time_limit_s >= 0,
+            "time_limit_s (--time-limit) must be a finite number of seconds >= 0 (0: no limit), "
+            f"got {_short(self.time_limit_s)}",
+        )
         need(
             self.isolation in ("auto", "bwrap", "uid", "rlimits"),
             "isolation must be one of auto, bwrap, uid, rlimits",
         )
+        need(
+            isinstance(self.executor, str) and self.executor in EXECUTORS,
+            f"executor must be one of {', '.join(EXECUTORS)}, got {_short(self.executor)}",
+        )
+        need(
+            isinstance(self.ray_address, str),
+            f"ray_address must be an address (a string), got {_short(self.ray_address)}",
+        )
         need(isinstance(self.operators, Mapping), "operators must be a table of name = weight")
         for name, weight in self.operators.items():
-            need(_is_num(weight) and weight >= 0, f"operator weight for {name!r} must be >= 0")
+            need(
+                _is_num(weight) and math.isfinite(weight) and weight >= 0,
+                f"operator weight for {name!r} must be a finite number >= 0, got {_short(weight)}",
+            )
         need(
             not self.operators or sum(self.operators.values()) > 0,
             "at least one operator needs a positive weight",
@@ -143,8 +180,15 @@ class CampaignConfig:
         s = self.strategy
         need(isinstance(s.kind, str), "strategy.kind must be a name")
         need(isinstance(s.options, Mapping), "strategy.options must be a table")
-        need(_is_int(s.islands) and s.islands >= 1, "strategy.islands must be >= 1")
-        need(_is_int(s.archive_size) and s.archive_size >= 1, "strategy.archive_size must be >= 1")
+        need(
+            _is_int(s.islands) and 1 <= s.islands <= MAX_ISLANDS,
+            f"strategy.islands must be an integer in 1..{MAX_ISLANDS}, got {_short(s.islands)}",
+        )
+        need(
+            _is_int(s.archive_size) and 1 <= s.archive_size <= MAX_ARCHIVE_SIZE,
+            f"strategy.archive_size must be an integer in 1..{MAX_ARCHIVE_SIZE}, "
+            f"got {_short(s.archive_size)}",
+        )
         need(_is_num(s.exploit) and 0 <= s.exploit <= 1, "strategy.exploit must be in [0, 1]")
         need(_is_int(s.tournament) and s.tournament >= 1, "strategy.tournament must be >= 1")
         need(
@@ -155,6 +199,11 @@ class CampaignConfig:
             _is_int(s.migration_count) and s.migration_count >= 0,
             "strategy.migration_count must be >= 0",
         )
+        need(
+            _is_int(self.llm.max_in_flight) and 1 <= self.llm.max_in_flight <= MAX_LLM_IN_FLIGHT,
+            f"llm.max_in_flight must be an integer in 1..{MAX_LLM_IN_FLIGHT}, "
+            f"got {_short(self.llm.max_in_flight)}",
+        )
         need(isinstance(self.problem_options, Mapping), "problem_options must be a table")
         need(  # --set held_out=maybe arrives as the string 'maybe', which is truthy
             isinstance(self.held_out, bool),
@@ -162,8 +211,48 @@ class CampaignConfig:
         )
         b = self.bandit
         need(isinstance(b.enabled, bool), "bandit.enabled must be true or false")
-        need(_is_num(b.exploration) and b.exploration >= 0, "bandit.exploration must be >= 0")
-        need(_is_num(b.eval_cost_usd) and b.eval_cost_usd > 0, "bandit.eval_cost_usd must be > 0")
+        need(
+            _is_num(b.exploration) and math.isfinite(b.exploration) and b.exploration >= 0,
+            f"bandit.exploration must be a finite number >= 0, got {_short(b.exploration)}",
+        )
+        need(
+            _is_num(b.eval_cost_usd) and math.isfinite(b.eval_cost_usd) and b.eval_cost_usd > 0,
+            f"bandit.eval_cost_usd must be a finite number > 0, got {_short(b.eval_cost_usd)}",
+        )
+        # Any other number (llm.*, problem_options, strategy.options): NaN and infinity are
+        # not JSON, so the campaign could not be stored; said here, naming the key.
+        where = _non_finite(self.to_dict())
+        need(where is None, f"{where} must be a finite number (not nan or inf)")
+
+
+def check_name(name: Any) -> None:
+    """A campaign name ("" is the default: the problem and the time) that every command
+    and terminal can take: a string, not blank, at most MAX_NAME_CHARS characters, no
+    control characters (a name reaches terminals through `evolve status`), and not all
+    digits (the dashboard and `evolve status` read a number as a campaign id)."""
+    if not isinstance(name, str):
+        raise ConfigError(f"name must be a string, got {_short(name)}")
+    if name == "":
+        return
+    if not name.strip():
+        raise ConfigError(
+            "name must not be blank (leave it out for the default: the problem and the time)"
+        )
+    if name != name.strip():
+        raise ConfigError("name must not start or end with whitespace")
+    if len(name) > MAX_NAME_CHARS:
+        raise ConfigError(f"name must be at most {MAX_NAME_CHARS} characters, got {len(name)}")
+    for index, char in enumerate(name):
+        if unicodedata.category(char).startswith("C"):
+            raise ConfigError(
+                f"name must not contain control or invisible characters "
+                f"(U+{ord(char):04X} at position {index + 1})"
+            )
+    if name.isdigit():
+        raise ConfigError(
+            f"name must not be all digits: the dashboard and `evolve status` read {name} as a "
+            f"campaign id; add a letter (e.g. run-{name})"
+        )
 
 
 def _is_int(value: Any) -> bool:
@@ -174,12 +263,53 @@ def _is_num(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _short(value: Any) -> str:
+    """``value`` for a one-line message: its repr (escapes control characters), cut."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """The dotted key of the first NaN or infinity in nested tables and arrays, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "value"
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = _non_finite(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _non_finite(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
+    """A campaign file: UTF-8 TOML (a leading byte order mark, as some editors write,
+    is skipped). Every failure is a ConfigError naming the file."""
     try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise ConfigError(f"campaign file {path} is a directory, not a TOML file")
+        if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end
+            raise ConfigError(f"campaign file {path} is not a regular file")
         with open(path, "rb") as handle:
-            return tomllib.load(handle)
+            raw = handle.read()
     except FileNotFoundError:
         raise ConfigError(f"campaign file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read campaign file {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "save the campaign file as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 

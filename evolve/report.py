@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import sys
+import unicodedata
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -86,27 +87,37 @@ def format_status(rows: list[dict[str, Any]], db_url: str = DEFAULT_DB) -> str:
         return (f"no campaigns yet in {redact(db_url)}: start one with "
                 "`evolve run binpack.online`")  # fmt: skip
     shown = [STALE if r.get("stale") else _state(r) for r in rows]
-    name_w = max(32, *(len(r["name"]) for r in rows))
+    names = [visible(r["name"]) for r in rows]
+    name_w = max(32, *(len(name) for name in names))
     status_w = max(11, *(len(s) for s in shown))
     llm = any(r.get("llm_calls") for r in rows)  # a column only where an LLM was used
     lines = [
         f"{'name':{name_w}} {'problem':22} {'status':{status_w}} {'evaluated':>11} {'best':>10}"
         + (f" {'LLM calls':>9} {'LLM $':>9}" if llm else "")
     ]
-    for r, state in zip(rows, shown, strict=True):
+    for r, name, state in zip(rows, names, shown, strict=True):
         done = f"{r['evaluated']}/{r['budget']}"
         lines.append(
-            f"{r['name']:{name_w}} {_clip_left(r['problem'], 22):22} {state:{status_w}} "
+            f"{name:{name_w}} {_clip_left(visible(r['problem']), 22):22} {state:{status_w}} "
             f"{done:>11} {_fmt(r['best_score']):>10}"
             + (f" {r.get('llm_calls', 0):>9} {r.get('llm_cost_usd', 0.0):>9.4f}" if llm else "")
         )
     lines += [
-        f"{r['name']}: stored as running, but no controller runs it (killed?); "
-        f"continue it with `evolve resume {r['name']}{db_flag(db_url)}`"
-        for r in rows
+        f"{name}: stored as running, but no controller runs it (killed?); "
+        f"continue it with `evolve resume {name}{db_flag(db_url)}`"
+        for r, name in zip(rows, names, strict=True)
         if r.get("stale")
     ]
     return "\n".join(lines)
+
+
+def visible(text: str) -> str:
+    """``text`` with its control and invisible characters (Unicode category C: ESC, a
+    newline, a right-to-left override) written as escapes (\\x1b), so that a name stored
+    before evolve/config.py check_name refused them cannot drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(repr(c)[1:-1] if unicodedata.category(c).startswith("C") else c for c in text)
 
 
 # Stop reasons that the status alone says: a campaign that ran its budget or time is
