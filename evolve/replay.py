@@ -133,6 +133,12 @@ def fork(
     if max_evals is not None:
         data["max_evals"] = max_evals
     config = CampaignConfig.from_dict(data)
+    evaluated = storage.last_eval_seq(source.id)  # eval_seq is dense: the evaluation count
+    if not 1 <= at <= evaluated:  # first: a larger budget would not help
+        raise CampaignError(
+            f"campaign {source.name!r} has {evaluated} evaluations: fork --at takes "
+            f"1..{evaluated}"
+        )
     if config.max_evals < at:
         raise CampaignError(
             f"the fork's budget of {config.max_evals} evaluations is below --at {at}: "

@@ -24,9 +24,14 @@ def test_fork_keeps_the_budget_raised_by_a_resume_and_refuses_one_below_at(
         "evolve: error: the fork's budget of 12 evaluations is below --at 14: "
         "give --max-evals 14 or more"
     )
+    # past the end: the evaluation count first (a larger budget would not help)
+    assert main(["fork", "b", "--at", "500", "--db", db_url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "evolve: error: campaign 'b' has 16 evaluations: fork --at takes 1..16"
     storage = open_storage(db_url)
     try:
         assert storage.get_campaign("b-fork14") is None  # nothing written
+        assert storage.get_campaign("b-fork500") is None
     finally:
         storage.close()
 
