@@ -136,8 +136,7 @@ def fork(
     evaluated = storage.last_eval_seq(source.id)  # eval_seq is dense: the evaluation count
     if not 1 <= at <= evaluated:  # first: a larger budget would not help
         raise CampaignError(
-            f"campaign {source.name!r} has {evaluated} evaluations: fork --at takes "
-            f"1..{evaluated}"
+            f"campaign {source.name!r} has {evaluated} evaluations: fork --at takes 1..{evaluated}"
         )
     if config.max_evals < at:
         raise CampaignError(
