@@ -28,7 +28,8 @@ from problems.autonumerics.verify import dense_error
 
 OUT: list[str] = []
 SIBLINGS = ("autonumerics_reals", "autonumerics_float32", "autonumerics_throughput",
-            "autonumerics_gp", "autonumerics_structures", "autonumerics_structures_exp")  # fmt: skip
+            "autonumerics_run_fitness", "autonumerics_gp", "autonumerics_structures",
+            "autonumerics_structures_exp")  # fmt: skip
 
 
 def emit(line: str = "") -> None:
