@@ -17,7 +17,7 @@ from db.records import (
     LLMCallRecord,
     ProgramRecord,
 )
-from db.sanitise import amount, storable_json, storable_text, token_count
+from db.sanitise import amount, first_path, storable_json, storable_text, token_count
 from db.storage import TOKEN_FIELDS
 
 _STRICT_JSON = json.JSONEncoder(allow_nan=False)  # json.dumps(allow_nan=False), built once
@@ -35,26 +35,17 @@ def json_value(value: Any, what: str) -> Any:
     return storable_json(value)
 
 
-def _first_bad(value: Any, path: str = "") -> str:
+def _first_bad(value: Any) -> str:
     """The key path of the first non-finite or non-JSON leaf ("problem_options.x"); ""
     where none is found (a cycle, or a key that is no string)."""
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            found = _first_bad(item, f"{path}.{key}" if path else str(key))
-            if found:
-                return found
-        return ""
-    if isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            found = _first_bad(item, f"{path}[{i}]")
-            if found:
-                return found
-        return ""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path or "the value"
-    if value is None or isinstance(value, (str, int, float)):
-        return ""
-    return path or "the value"
+
+    def bad(leaf: Any) -> bool:
+        if isinstance(leaf, float):
+            return not math.isfinite(leaf)
+        return not (leaf is None or isinstance(leaf, (str, int)))
+
+    where = first_path(value, bad)
+    return "" if where is None else where or "the value"
 
 
 def json_mapping(value: Mapping[str, Any] | None, what: str) -> dict[str, Any]:

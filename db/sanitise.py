@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 REPLACEMENT = "\ufffd"
@@ -108,4 +108,21 @@ def _number(value: Any) -> int | float | None:
         except (OverflowError, ValueError):
             return None
         return number if math.isfinite(number) else None
+    return None
+
+
+def first_path(value: Any, bad: Callable[[Any], bool], path: str = "") -> str | None:
+    """The key path ("problem_options.x", "runs[1].y"; "" for ``value`` itself) of the
+    first leaf of nested mappings and sequences for which ``bad`` is true, else None: how
+    a config check and a JSON check name the value they refuse."""
+    if isinstance(value, Mapping):
+        items = ((f"{path}.{key}" if path else str(key), item) for key, item in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((f"{path}[{i}]", item) for i, item in enumerate(value))
+    else:
+        return path if bad(value) else None
+    for where, item in items:
+        found = first_path(item, bad, where)
+        if found is not None:
+            return found
     return None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from db.sanitise import first_path
 from evolve.llm.config import LLMConfig
 
 DEFAULT_DB = "sqlite:///evolve.db"
@@ -269,21 +270,10 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _non_finite(value: Any, path: str = "") -> str | None:
+def _non_finite(value: Any) -> str | None:
     """The dotted key of the first NaN or infinity in nested tables and arrays, or None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path or "value"
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            found = _non_finite(item, f"{path}.{key}" if path else str(key))
-            if found is not None:
-                return found
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            found = _non_finite(item, f"{path}[{index}]")
-            if found is not None:
-                return found
-    return None
+    where = first_path(value, lambda leaf: isinstance(leaf, float) and not math.isfinite(leaf))
+    return None if where is None else where or "value"
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
