@@ -36,7 +36,7 @@ from contextlib import nullcontext
 from typing import Any
 
 from dashboards import aggregate, direct, heatmap, lineage, objectives, params, program, run_state
-from dashboards.index import CampaignIndex, campaign_tiebreak
+from dashboards.index import CampaignIndex
 from dashboards.indexes import Indexes
 from db.records import CampaignRecord, ProgramRecord
 from db.storage import Storage
@@ -132,9 +132,7 @@ class Api:
     def _read_ancestry(self, campaign_id: int) -> None:
         """The best program's whole ancestry, read ahead (in the background thread) for
         the direct requests made while the index loads."""
-        top = self.storage.best_programs(
-            campaign_id, 1, campaign_tiebreak(self.storage, campaign_id)
-        )
+        top = self.storage.best_programs(campaign_id, 1, self.storage.score_tiebreak(campaign_id))
         if top:
             self.ancestry.get(campaign_id, top[0].id)
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from dashboards import run_state
-from dashboards.index import CampaignIndex, Node, campaign_tiebreak, ts
+from dashboards.index import CampaignIndex, Node, ts
 from db.records import PARENT, SECOND_PARENT, CampaignRecord, EdgeRecord
 from db.storage import ANCESTRY_KINDS, Storage
 
@@ -137,7 +137,7 @@ class DirectGraph:
     # -- the best program and its ancestry -------------------------------------------
     def best(self) -> Node | None:
         if self._best is None:
-            order = campaign_tiebreak(self.storage, self.campaign_id)
+            order = self.storage.score_tiebreak(self.campaign_id)
             top = self.storage.best_programs(self.campaign_id, 1, order)
             self._best = (Node.of(top[0]) if top else None,)
         return self._best[0]
@@ -185,7 +185,7 @@ def summary(
         cursor = done[-1].eval_seq or 0 if done else 0
     else:
         counts = storage.counts(record.id)
-        top = storage.best_programs(record.id, 1, campaign_tiebreak(storage, record.id))
+        top = storage.best_programs(record.id, 1, storage.score_tiebreak(record.id))
         best = Node.of(top[0]) if top else None
         spend = storage.llm_totals(record.id)
         cursor = storage.last_eval_seq(record.id)

@@ -41,7 +41,6 @@ from db.records import (
     SECOND_PARENT,
     ProgramRecord,
     rank_key,
-    tiebreak,
 )
 from db.storage import Storage
 
@@ -111,24 +110,6 @@ class Node:
             "evaluated_at": self.evaluated_at,
             "parents": list(self.parents),
         }
-
-
-def declared_objectives(storage: Storage, campaign_id: int) -> dict[str, str]:
-    """metric -> "min"/"max" as the campaign's problem declared them at start (the
-    "started" event's "objectives"; empty for a campaign started without them)."""
-    for event in storage.events(campaign_id, "started")[:1]:
-        pairs = event.payload.get("objectives") or []
-        return {
-            str(name): sense
-            for name, sense in (p for p in pairs if isinstance(p, (list, tuple)) and len(p) == 2)
-            if sense in ("min", "max")
-        }
-    return {}
-
-
-def campaign_tiebreak(storage: Storage, campaign_id: int) -> tuple[tuple[str, str], ...]:
-    """What breaks ties of score for this campaign's best program, as `evolve best`."""
-    return tiebreak(declared_objectives(storage, campaign_id).items())
 
 
 @dataclass
@@ -289,7 +270,7 @@ class CampaignIndex:
 
     def tiebreak(self) -> tuple[tuple[str, str], ...]:
         """The campaign's objectives other than the score, as its start recorded them."""
-        return self.cached("tiebreak", lambda: campaign_tiebreak(self.storage, self.campaign_id))
+        return self.cached("tiebreak", lambda: self.storage.score_tiebreak(self.campaign_id))
 
     def best_ancestry(self) -> frozenset[int]:
         """The best program and every ancestor through parent, crossover and migration edges."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from dashboards.index import CampaignIndex, declared_objectives
+from dashboards.index import CampaignIndex
 from db.records import CampaignRecord
 from db.storage import Storage
 
@@ -26,7 +26,7 @@ DIRECTIONS = ("max", "min")
 def declared(storage: Storage, record: CampaignRecord) -> dict[str, str]:
     """metric -> "min"/"max" as the campaign's problem declared them at start (the
     "started" event's "objectives"; empty for a campaign started without them)."""
-    return declared_objectives(storage, record.id)
+    return storage.declared_objectives(record.id)
 
 
 def axis_value(node: Any, name: str) -> Any:

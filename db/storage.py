@@ -23,6 +23,7 @@ from db.records import (
     LLMCallRecord,
     NewStageResult,
     ProgramRecord,
+    tiebreak,
 )
 
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens")
@@ -328,6 +329,26 @@ class Storage(abc.ABC):
         if last is not None:
             done = done[len(done) - max(0, last) :]
         return sorted({k for p in done for k in getattr(p, field)})
+
+    def declared_objectives(self, campaign_id: int) -> dict[str, str]:
+        """metric -> "min"/"max" as the campaign's problem declared them at start (the
+        "started" event's "objectives", evolve/start.py; empty for a campaign started
+        without them, and malformed pairs left out)."""
+        for event in self.events(campaign_id, "started")[:1]:
+            pairs = event.payload.get("objectives") or []
+            return {
+                str(name): sense
+                for name, sense in (
+                    p for p in pairs if isinstance(p, (list, tuple)) and len(p) == 2
+                )
+                if sense in ("min", "max")
+            }
+        return {}
+
+    def score_tiebreak(self, campaign_id: int) -> tuple[tuple[str, str], ...]:
+        """What orders this campaign's programs of equal score (best_programs' tiebreak):
+        its problem's other objectives, so `evolve best` and the dashboard agree."""
+        return tiebreak(self.declared_objectives(campaign_id).items())
 
     def last_eval_seq(self, campaign_id: int) -> int:
         """The highest eval_seq of the campaign (its number of evaluations: eval_seq is

@@ -12,7 +12,7 @@ from typing import Any
 
 from db import open_storage
 from db.engine import is_memory_sqlite, parse_url, redact
-from db.records import CampaignRecord, ProgramRecord, tiebreak
+from db.records import CampaignRecord, ProgramRecord
 from db.storage import Storage, StorageError
 from evaluators.registry import UnknownProblem, make_problem
 from evolve.campaign import CampaignError
@@ -77,9 +77,7 @@ def chosen_programs(
     if program is not None and k != 1:
         raise UserError("-k and --program do not go together (--program is one program)")
     if program is None:  # equal scores: the problem's other objectives (fewer operations)
-        started = storage.events(record.id, "started")
-        objectives = started[0].payload.get("objectives", []) if started else []
-        programs = storage.best_programs(record.id, k, tiebreak(objectives))
+        programs = storage.best_programs(record.id, k, storage.score_tiebreak(record.id))
         if not programs:
             raise UserError(f"campaign {record.name!r} has no correct evaluated program yet")
         return programs
