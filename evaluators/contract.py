@@ -264,7 +264,7 @@ class FeatureAxis:
             raise ValueError(f"{where}: low must not exceed high, got [{self.low}, {self.high}]")
         if (
             isinstance(self.bins, bool)
-            or not isinstance(self.bins, int)
+            or not isinstance(self.bins, numbers.Integral)
             or not 1 <= self.bins <= 10_000
         ):
             raise ValueError(

@@ -28,14 +28,14 @@ class ProblemCache:
         self._stages: dict[tuple[str, str], list[Any]] = {}
 
     def get(self, name: str, options: dict[str, Any]) -> Any:
-        key = name + json.dumps(options, sort_keys=True, default=str)
+        key = _key(name, options)
         if key not in self._problems:
             self._problems[key] = make_problem(name, **options)
         return self._problems[key]
 
     def stages(self, name: str, options: dict[str, Any], stage_set: str) -> list[Any]:
         problem = self.get(name, options)
-        key = (name + json.dumps(options, sort_keys=True, default=str), stage_set)
+        key = (_key(name, options), stage_set)
         if key not in self._stages:
             try:
                 self._stages[key] = stages_for(problem, stage_set)
@@ -46,6 +46,10 @@ class ProblemCache:
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
         return self._stages[key]
+
+
+def _key(name: str, options: dict[str, Any]) -> str:
+    return name + json.dumps(options, sort_keys=True, default=str)
 
 
 class StagesError(RuntimeError):
