@@ -210,8 +210,13 @@ class AutoNumerics:
         self.x_valid = np.concatenate([[lo], lo + step * (np.arange(valid_points) + 0.5), [hi]])
         if self.f32:  # every binade too: most float32s of a domain reaching 0 are tiny
             self.x_valid = np.concatenate([self.x_valid, binade_samples(lo, hi)])
-        for x in (self.x_train, self.x_valid):
-            _check_reference(self.target, self.scoring_points(x)[:2])
+        # computed once: every tune and every search batch scores on these
+        self.train_points = self.scoring_points(self.x_train)
+        self.valid_points = self.scoring_points(self.x_valid)
+        for points in (self.train_points, self.valid_points):
+            for array in points:
+                array.setflags(write=False)  # shared by every batch
+            _check_reference(self.target, points[:2])
 
     # -- the Problem protocol -----------------------------------------------------------
     def initial_programs(self) -> list[Candidate]:
@@ -267,11 +272,8 @@ class AutoNumerics:
     def tune(self, genome: dict[str, Any]) -> tuple[dict[str, Any], float]:
         """Tuned folded genome and its training error (deterministic for a genome)."""
         folded = fold(genome, np.float32 if self.f32 else np.float64)
-        x, y, s = self.scoring_points(self.x_train)
-        xs = x.astype(np.float64)
-        ref64 = self.target.ref(xs)
-        scale = 1.0 / float32_ulp(ref64) if self.f32 else s
-        c, err = lm_lawson(folded, constants(folded), xs, ref64 if self.f32 else y, scale,
+        x, y, s = self.train_points  # float32 mode: y is the float64 reference at x
+        c, err = lm_lawson(folded, constants(folded), x.astype(np.float64), y, s,
                            self.tune_config.lm_iters)  # fmt: skip
         if self.f32:
             seed = zlib.crc32(repr(folded).encode())
@@ -297,10 +299,11 @@ class AutoNumerics:
             return results
         # float32's held-out check starts from the search samples' error (held_out.py)
         verify = self.f32 and stage_set == HELD_OUT
-        x_eval = self.x_valid if stage_set == "search" or verify else np.linspace(
-            self.target.lo, self.target.hi, 100_001
-        )  # fmt: skip
-        x, ref, inv_scale = self.scoring_points(x_eval)
+        if stage_set == "search" or verify:
+            x, ref, inv_scale = self.valid_points
+        else:
+            x, ref, inv_scale = self.scoring_points(np.linspace(self.target.lo, self.target.hi,
+                                                                100_001))  # fmt: skip
         programs = [tuned[i][0] for i in live]
         with jax.enable_x64(True):
             if self.f32:  # the programs as XLA compiles them (see compiled.py)
