@@ -42,6 +42,7 @@ from typing import Any
 
 from evaluators.cascade import scorer_failure
 from evaluators.contract import (
+    LIMIT_MAX,
     Candidate,
     EvalResult,
     InvalidResult,
@@ -97,13 +98,10 @@ class SingleFileProblem:
         resources = _resources_setting(module, path)  # e.g. {"num_cpus": 1} for Ray
         if resources is not None:
             self.resources = lambda: dict(resources)
-        wall_s = _number(module, "TIMEOUT_S", 10.0, float, path, "seconds")
-        memory_mb = _number(module, "MEMORY_MB", 2048, int, path, "megabytes")
-        try:
-            self._limits = Limits(wall_s=wall_s, memory_mb=memory_mb)
-        except ValueError as exc:  # beyond what the sandbox can set: named as written
-            text = str(exc).replace("wall_s", "TIMEOUT_S").replace("memory_mb", "MEMORY_MB")
-            raise ValueError(f"{text.replace(' must', f' in {path} must', 1)}") from None
+        self._limits = Limits(
+            wall_s=_number(module, "TIMEOUT_S", 10.0, float, path, "seconds", "wall_s"),
+            memory_mb=_number(module, "MEMORY_MB", 2048, int, path, "megabytes", "memory_mb"),
+        )
 
     def initial_programs(self) -> list[Candidate]:
         return [Candidate(code=self._initial)]
@@ -170,10 +168,12 @@ def _no_scorer(module: ModuleType) -> Any:
     return score
 
 
-def _number(module: ModuleType, key: str, default: Any, kind: type, path: str, unit: str) -> Any:
-    """A numeric setting, converted as before (float("3") is 3.0; Limits then refuses one
-    that is not > 0); a value that is no number at all is one line naming the setting and
-    the file, not Python's "could not convert string to float"."""
+def _number(module: ModuleType, key: str, default: Any, kind: type, path: str, unit: str,
+            limit: str) -> Any:  # fmt: skip
+    """A numeric setting, converted as before (float("3") is 3.0), > 0, finite and at most
+    what the sandbox can set for the Limits field ``limit``: each refusal one line naming
+    the setting and the file (not Python's "could not convert string to float", nor
+    Limits' own field name)."""
     value = getattr(module, key, default)
     try:
         if isinstance(value, bool):
@@ -183,6 +183,8 @@ def _number(module: ModuleType, key: str, default: Any, kind: type, path: str, u
         raise ValueError(f"{key} in {path} must be a number ({unit}), got {value!r}") from None
     if not number > 0 or not math.isfinite(number):
         raise ValueError(f"{key} in {path} must be > 0 and finite ({unit}), got {value!r}")
+    if number > LIMIT_MAX[limit]:  # beyond what the sandbox can set (Limits' own check)
+        raise ValueError(f"{key} in {path} must be at most {LIMIT_MAX[limit]:,}, got {value!r}")
     return number
 
 
