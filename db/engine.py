@@ -16,6 +16,7 @@ import os
 import re
 import sqlite3
 import time
+import urllib.parse
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -110,9 +111,12 @@ def _sqlite_engine(url: URL, echo: bool) -> Engine:
     kwargs: dict[str, Any] = {
         "connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
     }
+    frozen = not memory and _on_read_only_mount(url.database)
     if memory:
         # One shared connection: the in-memory database lives as long as the engine.
         kwargs["poolclass"] = StaticPool
+    elif frozen:
+        url = _immutable_uri(url)
     else:
         _create_private(url.database)
     engine = create_engine(url, echo=echo, json_serializer=_json_dumps, **kwargs)
@@ -123,7 +127,7 @@ def _sqlite_engine(url: URL, echo: bool) -> Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         try:
-            if not memory:
+            if not memory and not frozen:
                 _use_wal(cur)
             cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys=ON")
@@ -138,6 +142,38 @@ def _sqlite_engine(url: URL, echo: bool) -> Engine:
         conn.connection.dbapi_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _on_read_only_mount(path: str | None) -> bool:
+    """Whether `path` is an existing database file on a read-only filesystem (a snapshot, a
+    read-only NFS or container mount). SQLite cannot open a WAL database there at all: it
+    needs to create the -shm file beside it, so `evolve best` and the dashboard failed."""
+    if not path or path.startswith("file:") or not os.path.isfile(path):
+        return False
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _immutable_uri(url: URL) -> URL:
+    """The URI filename opening `url`'s file read-only and immutable: nothing on a read-only
+    mount can change it, so SQLite may skip the locks and the -shm file it cannot create.
+    Writes then fail with "attempt to write a readonly database", which says what is wrong.
+    An immutable open ignores a -wal file, so one holding commits is refused, not hidden."""
+    path = os.path.abspath(url.database or "")
+    try:
+        wal_bytes = os.path.getsize(path + "-wal")
+    except OSError:
+        wal_bytes = 0
+    if wal_bytes:
+        raise StorageError(
+            f"cannot read SQLite database {redact(url)}: it is on a read-only filesystem and "
+            f"its last commits are still in {os.path.basename(path)}-wal, which SQLite can only "
+            "read where it can write; copy the database with its -wal file to a writable folder"
+        )
+    quoted = urllib.parse.quote(path)
+    return url.set(database=f"file:{quoted}", query={"mode": "ro", "immutable": "1", "uri": "true"})
 
 
 def _create_private(path: str | None) -> None:
