@@ -93,11 +93,12 @@ def run_cascade(runner: Any, code: str, stages: Sequence[Stage]) -> CascadeOutco
 
 
 def _run_with_retries(runner: Any, code: str, stage: Stage) -> SandboxResult:
-    result = runner.run(code, stage.harness, dict(stage.params), stage.limits)
+    fed = {"feed": stage.feed} if stage.feed is not None else {}  # runners without feeds too
+    result = runner.run(code, stage.harness, dict(stage.params), stage.limits, **fed)
     for _ in range(SANDBOX_RETRIES):
         if result.outcome != SANDBOX_FAILURE:
             break
-        result = runner.run(code, stage.harness, dict(stage.params), stage.limits)
+        result = runner.run(code, stage.harness, dict(stage.params), stage.limits, **fed)
     return result
 
 

@@ -215,6 +215,34 @@ class SandboxResult:
 
 
 @dataclass(frozen=True)
+class Reply:
+    """A candidate's answer to one message of a feed, and the seconds it took, measured
+    outside the candidate's process (from the message sent to the answer read)."""
+
+    value: Any
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Feed:
+    """Input the candidate may only see one message at a time (an online problem).
+
+    Whatever a harness holds, the candidate holds too: it shares the harness's process and
+    can read its frames and objects, so an online policy handed the whole instance can plan
+    offline. With a feed, ``driver`` ("package.module:function", trusted) runs OUTSIDE the
+    candidate's process as a generator ``driver(**params)``: it yields each message, gets
+    back a ``Reply``, raises ``InvalidResult`` for a reply that breaks the rules, and returns
+    the JSON value the stage's ``score`` gets (its own record of what happened; the
+    harness's return value is not used). The stage's harness then returns a function
+    ``step(message) -> reply`` that the sandbox calls once per message. ``params`` never
+    reach the candidate's process.
+    """
+
+    driver: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Stage:
     """One step of a cascade.
 
@@ -222,7 +250,8 @@ class Stage:
     that runs *inside the sandbox* as ``harness(candidate_module, **params)`` and returns
     JSON. ``score`` runs in the trusted worker on that validated JSON and builds the
     EvalResult; it must recompute anything a candidate could forge. ``passes`` decides
-    whether the cascade goes on to the next stage.
+    whether the cascade goes on to the next stage. ``feed``: see ``Feed``, for input the
+    candidate must not see all at once.
     """
 
     name: str
@@ -231,6 +260,7 @@ class Stage:
     score: Callable[[Any], EvalResult] = result_from_value
     limits: Limits = field(default_factory=Limits)
     passes: Callable[[EvalResult], bool] = lambda result: result.correct
+    feed: Feed | None = None
 
 
 @dataclass(frozen=True)

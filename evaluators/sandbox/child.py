@@ -10,6 +10,7 @@ oom_score_adj (``_isolate_waiting``).
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import importlib.util
 import json
@@ -30,8 +31,11 @@ from evaluators.sandbox.reaper import drop_to
 
 RESULT_FD = 3
 SETUP_FD = 4
+FEED_FD = 5  # a fed stage's messages, one JSON line each (see contract.Feed)
+REPLY_FD = 6  # the candidate's answers, one JSON line each
 CANDIDATE_FILE = "<candidate>"
 MIB = 1024 * 1024
+CHUNK_BYTES = 1 << 16
 TRACEBACK_FRAMES = 30  # innermost frames printed to stderr (a 10**6-deep one takes ages)
 _REPORTER_PID = 0  # the candidate process; processes it forks never report
 OOM_SCORE_ADJ = b"1000"  # candidates are the OOM killer's first choice, see _isolate_waiting
@@ -220,6 +224,24 @@ def _finish(line: bytes) -> NoReturn:
     os._exit(0)
 
 
+def answer_feed(step: Any) -> None:
+    """A fed stage: answer each message of the feed with ``step(message)`` until it ends.
+    The driver judges every reply; this loop is only the convenient way to send them."""
+    if not callable(step):
+        raise TypeError(
+            f"a fed stage's harness must return a function step(message) -> reply, "
+            f"not {type(step).__name__}"
+        )
+    with os.fdopen(FEED_FD, "rb", buffering=CHUNK_BYTES, closefd=False) as messages:
+        for line in messages:
+            reply = step(json.loads(line))
+            try:
+                data = dumps(reply) + b"\n"
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"step() returned a reply that is not JSON: {exc}") from None
+            _write_all(REPLY_FD, data)
+
+
 def _isolate_waiting() -> None:
     """Done while waiting for the job, so off its clock (both need root; best effort):
 
@@ -281,15 +303,22 @@ def run_candidate(
             except BaseException as exc:  # trusted code, but a broken config: say which
                 harness_error = f"harness {job['harness']!r} could not be loaded: {describe(exc)}"
         code = compile(job["code"], CANDIDATE_FILE, "exec")  # before the memory limit
-        for target, name in (
-            (0, "stdin"),
-            (1, "stdout"),
-            (2, "stderr"),
-            (RESULT_FD, "result"),
-            (SETUP_FD, "setup"),
-        ):
-            os.dup2(fds[name], target)
-        os.closerange(SETUP_FD + 1, 1 << 16)
+        targets = {
+            0: "stdin",
+            1: "stdout",
+            2: "stderr",
+            RESULT_FD: "result",
+            SETUP_FD: "setup",
+            FEED_FD: "feed",
+            REPLY_FD: "reply",
+        }
+        # above every target first: a pipe end numbered 5 must not be overwritten by fd 5
+        moved = {
+            target: fcntl.fcntl(fds[name], fcntl.F_DUPFD, 64) for target, name in targets.items()
+        }
+        for target, fd in moved.items():
+            os.dup2(fd, target)
+        os.closerange(REPLY_FD + 1, 1 << 16)
         if harness_error:
             _write_all(SETUP_FD, b"H" + harness_error.encode("utf-8", "replace"))
             os._exit(0)
@@ -332,6 +361,8 @@ def run_candidate(
         exec(code, module.__dict__)
         if harness is not None:
             value = harness(module, **job["params"])
+            if job.get("fed"):
+                value = answer_feed(value)
         else:
             main = getattr(module, "main", None)
             if not callable(main):

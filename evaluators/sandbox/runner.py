@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from evaluators.contract import ERROR, OUTCOMES, SANDBOX_FAILURE, Limits, SandboxResult
+from evaluators.contract import ERROR, OUTCOMES, SANDBOX_FAILURE, Feed, Limits, SandboxResult
 from evaluators.sandbox import launch
 from evaluators.sandbox.protocol import (
     MAX_JSON_DEPTH,
@@ -162,7 +162,12 @@ class SandboxRunner:
     # -- one job ---------------------------------------------------------------------
 
     def run(
-        self, code: str, harness: str, params: Mapping[str, Any], limits: Limits
+        self,
+        code: str,
+        harness: str,
+        params: Mapping[str, Any],
+        limits: Limits,
+        feed: Feed | None = None,
     ) -> SandboxResult:
         started = time.monotonic()
 
@@ -185,6 +190,8 @@ class SandboxRunner:
                 ERROR,
                 f"harness must be 'module:function' or '/path/file.py:function', got {harness!r}",
             )
+        if feed is not None and ":" not in feed.driver:
+            return failed(ERROR, f"a feed's driver must be 'module:function', got {feed.driver!r}")
         try:
             request = {
                 "code": code,
@@ -192,6 +199,8 @@ class SandboxRunner:
                 "params": dict(params),
                 "limits": limits_to_dict(limits),
             }
+            if feed is not None:  # for the supervisor only: the candidate never gets it
+                request["feed"] = {"driver": feed.driver, "params": dict(feed.params)}
             dumps(request)
         except (TypeError, ValueError) as exc:
             return failed(ERROR, one_line(f"params are not JSON: {exc}"))

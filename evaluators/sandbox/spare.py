@@ -46,9 +46,10 @@ class Waiting:
     pid: int
     readers: dict[str, int]  # read ends of its stdout, stderr, result and setup pipes
     job_w: int  # write end of its job pipe
+    feed_ends: tuple[int, int]  # write end of its feed pipe, read end of its reply pipe
 
     def fds(self) -> tuple[int, ...]:
-        return (*self.readers.values(), self.job_w)
+        return (*self.readers.values(), self.job_w, *self.feed_ends)
 
 
 def _fork_candidate(
@@ -56,21 +57,24 @@ def _fork_candidate(
 ) -> Waiting:
     ends: dict[str, int] = {}
     readers: dict[str, int] = {}
-    for name in ("stdout", "stderr", "result", "setup", "job"):
+    for name in ("stdout", "stderr", "result", "setup", "job", "reply"):
         readers[name], ends[name] = os.pipe()
+    ends["feed"], feed_w = os.pipe()  # the other way: the supervisor writes, it reads
     ends["stdin"] = os.open(os.devnull, os.O_RDONLY)
     job_r, job_w = readers.pop("job"), ends.pop("job")
+    feed_ends = (feed_w, readers.pop("reply"))
     pid = os.fork()
     if pid == 0:
         # only its own pipe ends: none of the supervisor's, none of another candidate's
-        for fd in (*readers.values(), job_w, notify_fd, *(f for w in others for f in w.fds())):
+        ours = (*readers.values(), job_w, *feed_ends, notify_fd)
+        for fd in (*ours, *(f for w in others for f in w.fds())):
             os.close(fd)
         ctl.close()
         reaper.set_name("evo-candidate")
         child.wait_and_run(job_r, ends, config.get("count_processes", 0))
     for fd in (*ends.values(), job_r):
         os.close(fd)
-    return Waiting(pid, readers, job_w)
+    return Waiting(pid, readers, job_w, feed_ends)
 
 
 def _take(ctl: socket.socket) -> list[int]:
@@ -148,7 +152,9 @@ def _serve(
         jobdir = os.path.join(config["workdir"], f"job-{job['job_id']}")
         again = job.get("uid") is not None
         try:
-            response = run_job(job, jobdir, pid, candidate.readers, candidate.job_w, idle)
+            response = run_job(
+                job, jobdir, pid, candidate.readers, candidate.job_w, idle, candidate.feed_ends
+            )
         except Exception as exc:  # a sandbox bug or a full disk: the caller retries
             response = {
                 "outcome": SANDBOX_FAILURE,

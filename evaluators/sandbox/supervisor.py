@@ -18,6 +18,7 @@ from typing import Any
 
 from evaluators.contract import INVALID_RESULT, KILLED, OK, OOM, SANDBOX_FAILURE, TIMEOUT
 from evaluators.sandbox import reaper
+from evaluators.sandbox.dialogue import Dialogue
 from evaluators.sandbox.protocol import BadResult, dumps, one_line, parse_result_line
 
 CHUNK = 1 << 16
@@ -78,10 +79,14 @@ def run_job(
     readers: dict[str, int],
     job_w: int,
     idle: frozenset[int] = frozenset(),
+    feed_ends: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Run one job on the waiting candidate ``pid``; ``idle``: this supervisor's other
-    candidates, still waiting for their jobs (root, so never reached by the uid kill)."""
+    candidates, still waiting for their jobs (root, so never reached by the uid kill);
+    ``feed_ends``: the write end of its feed pipe and the read end of its reply pipe."""
     limits = job["limits"]
+    feed = job.pop("feed", None)  # the driver's params never reach the candidate
+    job["fed"] = feed is not None
     uid = job.get("uid")
     if uid is not None and job.get("prereap"):
         if not reaper.kill_uid(uid):
@@ -100,8 +105,18 @@ def run_job(
         "result": Capture(int(limits["result_kb"]) * 1024 + 1),
         "setup": Capture(4096),
     }
+    dialogue = None
+    if feed is not None and feed_ends is not None:
+        dialogue = Dialogue(feed, *feed_ends, reply_cap=int(limits["result_kb"]) * 1024)
+    elif feed_ends is not None:
+        for fd in feed_ends:  # end of file on its feed: no messages for this job
+            os.close(fd)
     deadline = started + float(limits["wall_s"])
-    status, rusage, timed_out = _watch(pid, readers, caps, deadline)
+    try:
+        status, rusage, timed_out = _watch(pid, readers, caps, deadline, dialogue)
+    finally:
+        if dialogue is not None:
+            dialogue.close()
     duration = time.monotonic() - started
 
     if uid is not None:
@@ -113,6 +128,8 @@ def run_job(
         raise OSError("processes of the job survive SIGKILL")
 
     outcome, value, detail = classify(status, rusage, timed_out, caps, limits)
+    if dialogue is not None:
+        outcome, value, detail = dialogue.judge(outcome, value, detail)
     response: dict[str, Any] = {
         "outcome": outcome,
         "detail": detail,
@@ -126,9 +143,14 @@ def run_job(
 
 
 def _watch(
-    pid: int, readers: dict[str, int], caps: dict[str, Capture], deadline: float
+    pid: int,
+    readers: dict[str, int],
+    caps: dict[str, Capture],
+    deadline: float,
+    dialogue: Dialogue | None = None,
 ) -> tuple[int, Any, bool]:
-    """Drain the pipes until the candidate exits or the wall clock runs out."""
+    """Drain the pipes (and hold the feed's dialogue) until the candidate exits or the wall
+    clock runs out. A reply the driver refuses ends the candidate at once."""
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
     by_fd = {}
@@ -137,7 +159,11 @@ def _watch(
         poller.register(fd, select.POLLIN)
         by_fd[fd] = name
     poller.register(pidfd, select.POLLIN)
-    timed_out = False
+    reply_fd = writing = None
+    if dialogue is not None:
+        reply_fd = dialogue.reply_r
+        poller.register(reply_fd, select.POLLIN)
+    timed_out = refused = False
     try:
         while True:
             left = deadline - time.monotonic()
@@ -150,15 +176,38 @@ def _watch(
             for fd, _ in events:
                 if fd == pidfd:
                     exited = True
-                    continue
-                if not _read_some(fd, caps[by_fd[fd]]):
+                elif fd == reply_fd and dialogue is not None:
+                    if not dialogue.read_some():
+                        poller.unregister(fd)
+                        reply_fd = None
+                elif fd == writing and dialogue is not None:
+                    dialogue.write_some()
+                elif not _read_some(fd, caps[by_fd[fd]]):
                     poller.unregister(fd)
+            if dialogue is not None:
+                if dialogue.failure is not None and not refused:
+                    refused = True
+                    os.kill(pid, signal.SIGKILL)
+                want = dialogue.feed_w if dialogue.wants_write() else None
+                if want != writing:  # a long message: the rest as the pipe drains
+                    if writing is not None:
+                        _unregister(poller, writing)
+                    if want is not None:
+                        poller.register(want, select.POLLOUT)
+                    writing = want
             if exited:
                 break
     finally:
         os.close(pidfd)
     _, status, rusage = os.wait4(pid, 0)
     return status, rusage, timed_out
+
+
+def _unregister(poller: Any, fd: int) -> None:
+    try:
+        poller.unregister(fd)
+    except (KeyError, ValueError):
+        pass  # closed meanwhile (the dialogue ended)
 
 
 def _read_some(fd: int, capture: Capture) -> bool:
