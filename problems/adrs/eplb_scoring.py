@@ -21,6 +21,7 @@ the paper-era ``(bal + 0.02 / t) / 2`` whose unbounded speed term rewards fast j
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +38,10 @@ def _array(raw: Any, n: int, what: str, k: int) -> np.ndarray:
         raise Reject(f"plan {k}: {what} must be a list of {n} integers")
     if not all(type(x) is int for x in raw):
         raise Reject(f"plan {k}: {what} must hold only integers")
-    return np.array(raw, dtype=np.int64)
+    try:
+        return np.array(raw, dtype=np.int64)
+    except OverflowError:  # a JSON integer beyond int64 (2**64, say)
+        raise Reject(f"plan {k}: {what} holds an integer out of range") from None
 
 
 def balancedness(load: np.ndarray, phy2log: np.ndarray, counts: np.ndarray, gpus: int) -> float:
@@ -105,8 +109,9 @@ class EplbScorer:
         seconds = plan.get("seconds")
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
             raise Reject(f"plan {k}: seconds must be a number")
-        if not math.isfinite(seconds) or seconds <= 0:
-            raise Reject(f"plan {k}: seconds must be positive and finite, got {seconds}")
+        # compared, not math.isfinite(): that raises OverflowError on an int like 10**400
+        if not 0 < seconds <= sys.float_info.max:
+            raise Reject(f"plan {k}: seconds must be positive and finite, got {seconds!r:.20}")
         bal = balancedness(load, phy2log, counts, self.num_gpus)
         per_layer = np.take_along_axis(load / np.maximum(counts, 1), phy2log, axis=1)
         gpu = per_layer.reshape(n_layers, self.num_gpus, -1).sum(axis=2)

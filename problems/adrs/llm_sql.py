@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,8 +62,10 @@ class SqlScorer:
             or len(seconds) != len(outs)
         ):
             return invalid(self.stage, f"expected {len(self.tables)} tables and timings")
-        if not all(type(s) in (int, float) and math.isfinite(s) and s >= 0 for s in seconds):
+        # compared, not math.isfinite(): that raises OverflowError on an int like 10**400
+        if not all(type(s) in (int, float) and 0 <= s <= sys.float_info.max for s in seconds):
             return invalid(self.stage, "timings must be finite non-negative numbers")
+        seconds = [float(s) for s in seconds]
         try:
             rows = [check_rows(dict(t), out) for t, out in zip(self.tables, outs)]
         except NotAPermutation as exc:

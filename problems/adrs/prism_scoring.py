@@ -14,6 +14,7 @@ its 80 GB with some memory left for the KV cache. Nothing the program reports is
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ import numpy as np
 from evaluators.contract import EvalResult
 from problems.adrs.common import Reject, invalid, worst
 from problems.adrs.prism_data import GPU_MEM_GB, Case, cases, lower_bound, max_kvpr, round_robin
+
+_MODEL = re.compile(r"model_(0|[1-9][0-9]{0,8})")
 
 
 def check_placement(case: Case, gpus: Any, k: int, mem: float = GPU_MEM_GB) -> list[int]:
@@ -55,12 +58,12 @@ def check_placement(case: Case, gpus: Any, k: int, mem: float = GPU_MEM_GB) -> l
 
 
 def _index(name: Any, n: int) -> int | None:
-    if not isinstance(name, str) or not name.startswith("model_"):
+    # ASCII digits only, a few of them: str.isdigit() accepts '²', which int() refuses, and
+    # int() refuses strings over 4300 digits; either would crash the scorer
+    match = _MODEL.fullmatch(name) if isinstance(name, str) else None
+    if match is None or int(match[1]) >= n:
         return None
-    digits = name[len("model_") :]
-    if not digits.isdigit() or str(int(digits)) != digits or int(digits) >= n:
-        return None
-    return int(digits)
+    return int(match[1])
 
 
 def case_score(x: float, rr: float, lb: float) -> float:

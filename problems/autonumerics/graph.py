@@ -16,7 +16,7 @@ on x once the graph is pruned (vertices that do not reach ``out`` dropped) and f
 from __future__ import annotations
 
 import json
-import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -49,8 +49,9 @@ def validate(genome: Any) -> dict[str, Any]:
         if kind == "c":
             if len(vert) != 2 or isinstance(vert[1], bool) or not isinstance(vert[1], (int, float)):
                 raise GenomeError(f"constant {i} needs one number")
-            if not math.isfinite(vert[1]):
-                raise GenomeError(f"constant {i} is not finite")
+            # compared, not math.isfinite(): that raises OverflowError on an int like 10**400
+            if not -sys.float_info.max <= vert[1] <= sys.float_info.max:
+                raise GenomeError(f"constant {i} is not a finite float")
         elif kind in ARITY:
             args = vert[1:]
             if len(args) != ARITY[kind] or not all(

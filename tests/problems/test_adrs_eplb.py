@@ -137,6 +137,9 @@ def _phantom_replicas(value):
         (lambda v: _plan(v, seconds=-1.0), "positive"),
         (lambda v: _plan(v, seconds=0.0), "positive"),
         (lambda v: _plan(v, seconds="fast"), "number"),
+        # JSON integers beyond int64 / float: np.array and math.isfinite raise OverflowError
+        (lambda v: _plan(v, phy2log=[2**64] + v["plans"][0]["phy2log"][1:]), "out of range"),
+        (lambda v: _plan(v, seconds=10**400), "positive and finite"),
         (lambda v: {"plans": []}, "plans for"),
         (lambda v: {"balancedness": 1.0}, "harness result"),
     ],

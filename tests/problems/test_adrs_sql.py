@@ -114,6 +114,9 @@ def test_reordering_cells_within_rows_is_allowed_and_scored(small, ggr_value):
     assert small.score({**ggr_value, "hit_rate": 1.0}).metrics == result.metrics
     bad_time = small.score({**ggr_value, "seconds": [-1.0] * len(ggr_value["seconds"])})
     assert bad_time.correct is False
+    # a JSON integer past float range: math.isfinite would raise OverflowError
+    huge = small.score({**ggr_value, "seconds": [10**400] * len(ggr_value["seconds"])})
+    assert huge.correct is False and "timings" in huge.feedback
 
 
 def test_problem_api():

@@ -11,6 +11,7 @@ import pytest
 
 from problems.autonumerics import baselines, interp
 from problems.autonumerics.graph import (
+    GenomeError,
     canonical,
     evaluate_numpy,
     fold,
@@ -43,6 +44,9 @@ def test_validate_rejects_cycles_and_junk() -> None:
                 {"v": [["x"], ["c", float("nan")]], "out": 1}, {"v": [["x"]], "out": 3}):  # fmt: skip
         with pytest.raises(ValueError):
             validate(bad)
+    # a JSON integer past float range: math.isfinite would raise OverflowError
+    with pytest.raises(GenomeError, match="constant 1 is not a finite float"):
+        validate({"v": [["x"], ["c", 10**400], ["mul", 0, 1]], "out": 2})
 
 
 def test_rendered_python_matches_the_genome_and_c_uses_fma() -> None:
