@@ -9,8 +9,10 @@ The file defines:
   ``features``, ``correct``, ``feedback``;
 - optionally ``score(value)``: runs outside the sandbox, in the trusted worker, on what
   ``evaluate`` returned, and returns a number or such a dict. Use it to recompute anything
-  a candidate could forge. An exception in it is recorded as a failure of score(), with
-  its file and line;
+  a candidate could forge (without it, `evolve run` warns that evaluate's value is trusted
+  as is). An exception in it is recorded as a failure of score(), with its file and line.
+  The whole file is imported in the sandbox too, so a candidate can read everything in it
+  (score() included): see docs/problems.md for where to keep data it must not see;
 - optionally ``NAME``, ``DESCRIPTION``, ``TIMEOUT_S`` (default 10), ``MEMORY_MB``,
   ``FEATURE_AXES`` and ``RESOURCES`` (what one evaluation needs on a Ray cluster:
   {"num_cpus": 1, ...});
@@ -90,6 +92,14 @@ class SingleFileProblem:
         _check_compiles(initial, path)
         self._initial = initial
         self._module = module
+        # evaluate() shares its process with the candidate, which can write a result line of
+        # its own and exit: without score() nothing recomputes it (`evolve run` prints this)
+        self.start_warnings: tuple[str, ...] = ()
+        if getattr(module, "score", None) is None:
+            self.start_warnings = (
+                f"{path} defines no score(outputs): what evaluate() returns is trusted as is,"
+                " and a candidate can forge it; define score(outputs) to recompute what matters",
+            )
         self.name = getattr(module, "NAME", Path(path).stem)
         self.description = getattr(module, "DESCRIPTION", module.__doc__ or "")
         self.feature_axes = _feature_axes(module, path)

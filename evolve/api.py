@@ -64,6 +64,7 @@ def run(
             raise UserError(start.name_taken(storage, existing))
         kwargs = {"executor_factory": executor_factory} if executor_factory else {}
         controller = Controller(storage, config, view=make_view(quiet), **kwargs)
+        _warn_at_start(controller.problem)
         return controller.run()
 
 
@@ -118,7 +119,15 @@ def resume(
             allow_changed_problem=allow_changed_problem,
             **kwargs,
         )
+        _warn_at_start(controller.problem)
         return controller.run()
+
+
+def _warn_at_start(problem: Any) -> None:
+    """A problem's ``start_warnings`` (a single file without score(): its results can be
+    forged), one line each, even with --quiet: they are about trust, not progress."""
+    for text in getattr(problem, "start_warnings", ()):
+        print(f"warning: {text}", file=sys.stderr)
 
 
 def replay(

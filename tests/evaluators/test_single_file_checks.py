@@ -355,3 +355,20 @@ def test_numpy_scalars_from_score_are_numbers(tmp_path):
     assert outcome.result.metrics["n"] == 3.0 and type(outcome.result.metrics["n"]) is float
     with pytest.raises(InvalidResult, match="must be a number, got bool"):
         from_value(__import__("numpy").bool_(True))
+
+
+def test_evolve_run_warns_at_start_when_no_score_recomputes_the_result(tmp_path, capsys):
+    """A candidate can write its own result line and exit (security audit): without
+    score() that forged value is the score, so the run says so once, before it starts."""
+    from evolve import api
+
+    unscored = problem_file(tmp_path, "\n\ndef evaluate(program):\n    return program.f(1.0)\n")
+    scored = problem_file(tmp_path, "\n\ndef score(outputs):\n    return sum(outputs)\n", "s.py")
+    warning = (
+        f"warning: {unscored} defines no score(outputs): what evaluate() returns is trusted as"
+        " is, and a candidate can forge it; define score(outputs) to recompute what matters"
+    )
+    for path, expected in ((unscored, [warning]), (scored, [])):
+        api.run(path, {"db": "sqlite://", "max_evals": 1, "workers": 1})
+        err = capsys.readouterr().err.splitlines()
+        assert [line for line in err if line.startswith("warning:")] == expected
