@@ -10,7 +10,7 @@ import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 # Outcome classes of one sandboxed run. Only SANDBOX_FAILURE is retried: every other
 # outcome is the candidate's own doing.
@@ -214,8 +214,7 @@ class SandboxResult:
     isolation: str = ""  # e.g. "bwrap+uid", "uid+rlimits", "rlimits"
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):  # a tuple: built once per message of a feed, so kept cheap
     """A candidate's answer to one message of a feed, and the seconds it took, measured
     outside the candidate's process (from the message sent to the answer read)."""
 

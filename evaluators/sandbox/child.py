@@ -36,6 +36,7 @@ REPLY_FD = 6  # the candidate's answers, one JSON line each
 CANDIDATE_FILE = "<candidate>"
 MIB = 1024 * 1024
 CHUNK_BYTES = 1 << 16
+_decode = json.JSONDecoder().decode  # built once: a feed decodes every message
 TRACEBACK_FRAMES = 30  # innermost frames printed to stderr (a 10**6-deep one takes ages)
 _REPORTER_PID = 0  # the candidate process; processes it forks never report
 OOM_SCORE_ADJ = b"1000"  # candidates are the OOM killer's first choice, see _isolate_waiting
@@ -234,7 +235,7 @@ def answer_feed(step: Any) -> None:
         )
     with os.fdopen(FEED_FD, "rb", buffering=CHUNK_BYTES, closefd=False) as messages:
         for line in messages:
-            reply = step(json.loads(line))
+            reply = step(_decode(line.decode("utf-8")))
             try:
                 data = dumps(reply) + b"\n"
             except (TypeError, ValueError) as exc:

@@ -41,12 +41,29 @@ class Dialogue:
         self.done = False
         self.transcript: Any = None
         self.failure: tuple[str, str] | None = None  # (outcome, detail)
+        self.cpus: set[int] = set()  # the supervisor's own affinity, put back at close
         self._gen: Generator[Any, Reply, Any] | None = None
         try:
             self._gen = load_harness(self.driver)(**dict(feed.get("params", {})))
             self._advance(lambda gen: next(gen))
         except BaseException as exc:  # the driver could not start: trusted code, broken
             self._driver_failed(exc)
+
+    def share_a_cpu(self, pid: int) -> None:
+        """Run the candidate ``pid`` and this supervisor on the CPU it is on now, for the
+        job. Every message is a round trip between the two: on two CPUs each one wakes
+        the other's idle CPU, ~100 us a round trip in a VM against ~7 us on one (measured
+        with a pipe ping-pong on this 2-core VM). Best effort: the candidate may undo it,
+        which only slows it down."""
+        try:
+            self.cpus = os.sched_getaffinity(0)
+            cpu = _current_cpu()
+            if cpu is None or cpu not in self.cpus:
+                return
+            os.sched_setaffinity(pid, {cpu})
+            os.sched_setaffinity(0, {cpu})
+        except OSError:
+            pass
 
     @property
     def over(self) -> bool:
@@ -146,6 +163,11 @@ class Dialogue:
         self.pending.clear()
 
     def close(self) -> None:
+        if self.cpus:
+            try:
+                os.sched_setaffinity(0, self.cpus)
+            except OSError:
+                pass
         self.close_feed()
         if self._gen is not None:
             self._gen.close()
@@ -167,6 +189,16 @@ class Dialogue:
                 f"the program stopped after {self.replies} replies, before its feed ended",
             )
         return OK, self.transcript, ""
+
+
+def _current_cpu() -> int | None:
+    """The CPU this process runs on (field 39 of /proc/self/stat)."""
+    try:
+        with open("/proc/self/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+        return int(fields[36])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def converse_in_process(feed: Feed, step: Callable[[Any], Any]) -> Any:
