@@ -20,19 +20,19 @@ bins all tie, argmax takes the first of them, so open bins always form a prefix 
 whole (``len(bins)``, ``bins.mean()``, ``np.diff``, neighbours such as
 ``score[1:] -= score[:-1]``): there the extra empty bins change what the candidate sees.
 
-The harness returns ``{"assignments": [[bin index of item 0, ...], ...]}`` per instance,
-bins numbered in the order they were opened (``"fresh_one"``) or by preallocated index
-(``"funsearch"``). Everything else is recomputed by the trusted scorer.
+The items come one at a time from the stage's trusted driver (``problems.binpack.feed``,
+outside this process): ``run`` returns the ``step`` that answers each item with the index
+of its bin, numbered in the order the bins were opened (``"fresh_one"``) or by
+preallocated index (``"funsearch"``). The driver records the packing; the trusted scorer
+recomputes everything from that record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-from problems.binpack.instances import Instance, materialize
 
 SKELETONS = ("fresh_one", "funsearch")
 
@@ -65,49 +65,60 @@ def _checked(priorities: Any, item: float, bins: np.ndarray) -> np.ndarray:
     return arr
 
 
-def pack_fresh_one(priority: Any, inst: Instance) -> list[int]:
-    cap = float(inst.capacity)
-    remaining = np.empty(inst.items.size, dtype=np.float64)  # of open bins, by opening order
-    n_open = 0
-    out: list[int] = []
-    for size in inst.items.tolist():
-        item = float(size)
-        fit = np.flatnonzero(remaining[:n_open] >= item)
+class FreshOnePacker:
+    """The open bins that fit, in opening order, then one fresh bin."""
+
+    def __init__(self, priority: Any, capacity: float, n_items: int) -> None:
+        self.priority = priority
+        self.capacity = capacity
+        self.remaining = np.empty(n_items, dtype=np.float64)  # of open bins, by opening order
+        self.n_open = 0
+
+    def place(self, item: float) -> int:
+        fit = np.flatnonzero(self.remaining[: self.n_open] >= item)
         bins = np.empty(fit.size + 1, dtype=np.float64)
-        bins[:-1] = remaining[fit]
-        bins[-1] = cap
-        choice = int(np.argmax(_checked(priority(item, bins.copy()), item, bins)))
+        bins[:-1] = self.remaining[fit]
+        bins[-1] = self.capacity
+        choice = int(np.argmax(_checked(self.priority(item, bins.copy()), item, bins)))
         if choice == fit.size:
-            remaining[n_open] = cap - item
-            out.append(n_open)
-            n_open += 1
-        else:
-            index = int(fit[choice])
-            remaining[index] -= item
-            out.append(index)
-    return out
-
-
-def pack_funsearch(priority: Any, inst: Instance) -> list[int]:
-    remaining = np.full(inst.items.size, float(inst.capacity))
-    out: list[int] = []
-    for size in inst.items.tolist():
-        item = float(size)
-        fit = np.flatnonzero(remaining >= item)
-        bins = remaining[fit]
-        choice = int(np.argmax(_checked(priority(item, bins.copy()), item, bins)))
+            self.remaining[self.n_open] = self.capacity - item
+            self.n_open += 1
+            return self.n_open - 1
         index = int(fit[choice])
-        remaining[index] -= item
-        out.append(index)
-    return out
+        self.remaining[index] -= item
+        return index
 
 
-def run(candidate: Any, dataset: Mapping[str, Any], skeleton: str = "fresh_one") -> dict[str, Any]:
-    """Harness entry point: ``problems.binpack.harness:run``."""
+class FunSearchPacker:
+    """FunSearch's skeleton: n_items bins preallocated, every bin that fits."""
+
+    def __init__(self, priority: Any, capacity: float, n_items: int) -> None:
+        self.priority = priority
+        self.remaining = np.full(n_items, capacity)
+
+    def place(self, item: float) -> int:
+        fit = np.flatnonzero(self.remaining >= item)
+        bins = self.remaining[fit]
+        choice = int(np.argmax(_checked(self.priority(item, bins.copy()), item, bins)))
+        index = int(fit[choice])
+        self.remaining[index] -= item
+        return index
+
+
+def run(candidate: Any, skeleton: str = "fresh_one") -> Callable[[dict[str, Any]], int]:
+    """Harness entry point: ``problems.binpack.harness:run``; returns the feed's step."""
     priority = getattr(candidate, "priority", None)
     if not callable(priority):
         raise PriorityError("the program must define a function priority(item, bins) -> np.ndarray")
     if skeleton not in SKELETONS:
         raise ValueError(f"unknown skeleton {skeleton!r}; known: {SKELETONS}")
-    pack = pack_fresh_one if skeleton == "fresh_one" else pack_funsearch
-    return {"assignments": [pack(priority, inst) for inst in materialize(dataset)]}
+    packer_class = FreshOnePacker if skeleton == "fresh_one" else FunSearchPacker
+    packer: Any = None
+
+    def step(message: dict[str, Any]) -> int:
+        nonlocal packer
+        if "capacity" in message:  # the first item of an instance
+            packer = packer_class(priority, float(message["capacity"]), int(message["n_items"]))
+        return packer.place(float(message["item"]))
+
+    return step

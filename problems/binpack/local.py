@@ -8,11 +8,11 @@ runner (``evaluators``), never through here.
 
 from __future__ import annotations
 
-import json
 import types
 from typing import Any
 
 from evaluators.contract import EvalResult, Stage
+from evaluators.sandbox.dialogue import converse_in_process
 
 
 def load_trusted_module(code: str, name: str = "binpack_trusted_program") -> types.ModuleType:
@@ -26,10 +26,10 @@ def run_stage_locally(code: str, stage: Stage) -> EvalResult:
     """Harness + JSON round trip + trusted scorer, in-process. TRUSTED CODE ONLY."""
     from problems.binpack.harness import run
 
-    if stage.harness != "problems.binpack.harness:run":
+    if stage.harness != "problems.binpack.harness:run" or stage.feed is None:
         raise ValueError(f"stage {stage.name!r} is not a binpack stage")
-    value = run(load_trusted_module(code), **dict(stage.params))
-    return stage.score(json.loads(json.dumps(value)))  # what the sandbox would hand over
+    step = run(load_trusted_module(code), **dict(stage.params))
+    return stage.score(converse_in_process(stage.feed, step))  # the driver's JSON record
 
 
 def evaluate_locally(code: str, dataset: str = "train", **options: Any) -> EvalResult:

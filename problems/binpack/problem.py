@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evaluators.contract import Candidate, FeatureAxis, Limits, Stage
+from evaluators.contract import Candidate, FeatureAxis, Feed, Limits, Stage
 from evaluators.registry import register_problem
 from evaluators.splits import SplitStages
 from problems.binpack import instances as inst
@@ -15,6 +14,7 @@ from problems.binpack.programs import BASELINES, BEST_FIT
 from problems.binpack.scoring import Scorer, passes
 
 HARNESS = "problems.binpack.harness:run"
+DRIVER = "problems.binpack.feed:deal"
 # <repo>/../shared/data/binpack: where a checkout finds FunSearch's sets (never shipped).
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "binpack"
 
@@ -52,7 +52,7 @@ class OnlineBinPacking(SplitStages):
     name = "binpack.online"
     description = DESCRIPTION
     # modules the sandbox must preload for this problem's harness (not world-readable there)
-    preload: ClassVar[tuple[str, ...]] = ("problems.binpack.harness",)
+    preload: ClassVar[tuple[str, ...]] = ("problems.binpack.harness", "problems.binpack.feed")
     held_out_wall_factor = 3
     feature_axes: ClassVar[list[FeatureAxis]] = [
         # share of items placed where best fit would put them (1.0 = best fit itself)
@@ -127,11 +127,11 @@ class OnlineBinPacking(SplitStages):
     # ------------------------------------------------------------------ stages
 
     def _stage(self, name: str, dataset: dict[str, Any], wall_s: float) -> Stage:
-        n_items = sum(i.items.size for i in inst.materialize(dataset))
-        result_kb = 64 + math.ceil(n_items * 7 / 1024)  # "1234, " per item, with room
-        limits = Limits(wall_s=wall_s, memory_mb=self.memory_mb, result_kb=result_kb)
-        params = {"dataset": dataset, "skeleton": self.skeleton}
-        return Stage(name, HARNESS, params, Scorer(name, dataset), limits, passes)
+        limits = Limits(wall_s=wall_s, memory_mb=self.memory_mb)
+        # the items come one at a time from the driver: the candidate never holds the dataset
+        feed = Feed(DRIVER, {"dataset": dataset, "skeleton": self.skeleton})
+        params = {"skeleton": self.skeleton}
+        return Stage(name, HARNESS, params, Scorer(name, dataset), limits, passes, feed)
 
     def reference_stages(self) -> list[Stage]:
         """FunSearch's OR3 and Weibull 5k sets, when ``data_dir`` holds them."""

@@ -12,12 +12,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluators.contract import EVOLVE_BLOCK_END, EVOLVE_BLOCK_START, EvalResult
+from evaluators.contract import (
+    EVOLVE_BLOCK_END,
+    EVOLVE_BLOCK_START,
+    EvalResult,
+    Feed,
+    InvalidResult,
+    Reply,
+)
 from evaluators.registry import make_problem
+from evaluators.sandbox.dialogue import converse_in_process
 from problems.binpack import instances as I
+from problems.binpack.feed import deal
 from problems.binpack.harness import PriorityError, run
 from problems.binpack.local import evaluate_locally, load_trusted_module, run_stage_locally
-from problems.binpack.problem import OnlineBinPacking
+from problems.binpack.problem import DRIVER, OnlineBinPacking
 from problems.binpack.programs import BEST_FIT, FIRST_FIT, WORST_FIT
 from problems.binpack.scoring import INVALID_SCORE, Scorer
 
@@ -43,8 +52,14 @@ def _priority_program(body: str) -> object:
     return load_trusted_module(f"import numpy as np\ndef priority(item, bins):\n    {body}\n")
 
 
+def _pack(module, spec=SMALL, skeleton="fresh_one"):
+    """The harness's step answering the driver's items, in-process: the driver's record."""
+    feed = Feed(DRIVER, {"dataset": spec, "skeleton": skeleton})
+    return converse_in_process(feed, run(module, skeleton=skeleton))
+
+
 def _best_fit_value(spec=SMALL):
-    return json.loads(json.dumps(run(load_trusted_module(BEST_FIT), dataset=spec)))
+    return _pack(load_trusted_module(BEST_FIT), spec)
 
 
 # ------------------------------------------------------------------ reference numbers
@@ -244,27 +259,49 @@ def test_other_heuristics_score_differently_and_in_the_right_order():
 )
 def test_harness_errors_are_clear(body, match):
     with pytest.raises(PriorityError, match=match):
-        run(_priority_program(body), dataset=SMALL)
+        _pack(_priority_program(body))
 
 
 def test_harness_needs_a_priority_function_and_a_known_skeleton():
     with pytest.raises(PriorityError, match="must define a function priority"):
-        run(load_trusted_module("x = 1"), dataset=SMALL)
+        run(load_trusted_module("x = 1"))
     with pytest.raises(ValueError, match="skeleton"):
-        run(load_trusted_module(BEST_FIT), dataset=SMALL, skeleton="other")
+        run(load_trusted_module(BEST_FIT), skeleton="other")
 
 
 def test_candidate_cannot_corrupt_the_packing_state():
     # priority mutates its input in place: the harness passed a copy
     mod = _priority_program("bins[:] = 1e9; return -np.arange(len(bins), dtype=float)")
-    value = json.loads(json.dumps(run(mod, dataset=SMALL)))
-    assert Scorer("small", SMALL)(value).correct
+    assert Scorer("small", SMALL)(_pack(mod)).correct
 
 
-def test_harness_returns_plain_json():
-    value = run(load_trusted_module(BEST_FIT), dataset=SMALL)
-    assert json.loads(json.dumps(value)) == value
-    assert all(type(x) is int for a in value["assignments"] for x in a)
+def test_harness_answers_each_item_with_a_plain_int():
+    step = run(load_trusted_module(BEST_FIT))
+    placed = [
+        step({"item": 60, "capacity": 100, "n_items": 3}),
+        step({"item": 50}),
+        step({"item": 40}),
+    ]
+    assert placed == [0, 1, 0] and all(type(x) is int for x in placed)
+
+
+@pytest.mark.parametrize(
+    "answers, reason",
+    [
+        ([0, 0], "bin 0 has only 40 left"),  # 60 then 50: no room
+        ([0, 2], "not one of the 2 bins 0..1"),  # a bin that is not open and not the next
+        ([0, True], "not one of the 2 bins"),
+        ([0, "1"], "not one of the 2 bins"),
+    ],
+)
+def test_the_driver_refuses_a_placement_that_does_not_fit(answers, reason):
+    hand = {"name": "h", "capacity": 100, "items": [60, 50, 40]}
+    spec = {"name": "hand", "parts": [{"family": "weibull", "inline": [hand]}]}
+    driver = deal(spec)
+    assert next(driver) == {"item": 60, "capacity": 100, "n_items": 3}
+    assert driver.send(Reply(answers[0], 0.0)) == {"item": 50}
+    with pytest.raises(InvalidResult, match=reason):
+        driver.send(Reply(answers[1], 0.0))
 
 
 # ------------------------------------------------------------------ the problem API
@@ -284,10 +321,11 @@ def test_problem_api():
     for s in stages + p.held_out_stages():
         assert s.harness == "problems.binpack.harness:run"
         json.dumps(dict(s.params))  # params cross process boundaries as JSON
+        assert "dataset" not in s.params  # only the driver has the items: never the candidate
+        assert s.feed is not None and s.feed.driver == DRIVER and "dataset" in s.feed.params
+        json.dumps(dict(s.feed.params))
         pickle.loads(pickle.dumps(s.score))
         assert s.limits.memory_mb == 1024 and 10 <= s.limits.wall_s <= 60
-        n = sum(i.items.size for i in I.materialize(s.params["dataset"]))
-        assert s.limits.result_kb * 1024 > 6 * n
     names = {a.name for a in p.feature_axes}
     assert names == {"best_fit_agreement", "new_bin_rate"}
     for code in (BEST_FIT, FIRST_FIT, AVOID_SMALL_GAPS):
