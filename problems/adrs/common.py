@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluators.contract import EvalResult, Stage
+from evaluators.sandbox.dialogue import converse_in_process
 
 # <repo>/../shared/data/adrs: the real data sets (read, never shipped).
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "adrs"
@@ -52,10 +53,14 @@ def load_trusted_module(code: str, name: str = "adrs_trusted_program") -> types.
 
 
 def run_harness_locally(code: str, stage: Stage) -> Any:
-    """The harness's JSON for TRUSTED ``code``, in-process, after a JSON round trip."""
+    """The harness's JSON for TRUSTED ``code``, in-process, after a JSON round trip; for a
+    fed stage, the driver's record of the harness's step answering it (as the sandbox)."""
     module_name, func = stage.harness.split(":")
     harness = getattr(importlib.import_module(module_name), func)
-    return json.loads(json.dumps(harness(load_trusted_module(code), **dict(stage.params))))
+    value = harness(load_trusted_module(code), **dict(stage.params))
+    if stage.feed is not None:
+        return converse_in_process(stage.feed, value)
+    return json.loads(json.dumps(value))
 
 
 def run_stage_locally(code: str, stage: Stage) -> EvalResult:
