@@ -27,7 +27,10 @@ class UserError(Exception):
 
 
 @contextlib.contextmanager
-def user_errors() -> Iterator[None]:
+def user_errors(*, value_errors: bool = True) -> Iterator[None]:
+    """Errors the user can fix, as a one-line UserError. ``value_errors``: a ValueError is
+    one too (bad problem options and friends, while a campaign is built); around a running
+    campaign it is not: there a ValueError is a bug, shown with its traceback."""
     try:
         yield
     except (
@@ -39,7 +42,9 @@ def user_errors() -> Iterator[None]:
         FileNotFoundError,
     ) as exc:
         raise UserError(str(exc)) from exc
-    except ValueError as exc:  # bad problem options and friends
+    except ValueError as exc:
+        if not value_errors:
+            raise
         raise UserError(str(exc)) from exc
 
 

@@ -58,14 +58,16 @@ def run(
 ) -> CampaignSummary:
     with user_errors():
         config = build_config(target, overrides or {}, assignments)
-    with campaign_db(config.db or None) as storage, user_errors():
-        existing = storage.get_campaign(config.name) if config.name else None
-        if existing is not None:
-            raise UserError(start.name_taken(storage, existing))
-        kwargs = {"executor_factory": executor_factory} if executor_factory else {}
-        controller = Controller(storage, config, view=make_view(quiet), **kwargs)
+    with campaign_db(config.db or None) as storage:
+        with user_errors():
+            existing = storage.get_campaign(config.name) if config.name else None
+            if existing is not None:
+                raise UserError(start.name_taken(storage, existing))
+            kwargs = {"executor_factory": executor_factory} if executor_factory else {}
+            controller = Controller(storage, config, view=make_view(quiet), **kwargs)
         _warn_at_start(controller.problem)
-        return controller.run()
+        with user_errors(value_errors=False):
+            return controller.run()
 
 
 def resume(
@@ -86,41 +88,43 @@ def resume(
     spend (kept too: a campaign that stopped at its cap goes on). A finished campaign whose
     budgets are not raised gives an "already_finished" summary with nothing started or
     written."""
-    with campaign_db(db) as storage, user_errors():
-        record = storage.get_campaign(campaign)
-        if record is None:
-            raise UserError(
-                f"no campaign named {campaign!r} in {resolve_db(db)} (see `evolve status`)"
-            )
-        data = storage.current_config(record)
-        flags = {"max_evals": max_evals, "time_limit_s": time_limit_s, "workers": workers}
-        data.update({k: v for k, v in flags.items() if v is not None})
-        if llm_budget_usd is not None:
-            if not (isinstance(llm_budget_usd, (int, float)) and math.isfinite(llm_budget_usd)):
+    with campaign_db(db) as storage:
+        with user_errors():
+            record = storage.get_campaign(campaign)
+            if record is None:
                 raise UserError(
-                    f"--llm-budget must be a finite number of USD >= 0 (0: no cap), "
-                    f"got {llm_budget_usd!r}"
+                    f"no campaign named {campaign!r} in {resolve_db(db)} (see `evolve status`)"
                 )
-            data = with_llm_budget(data, llm_budget_usd)
-        # The name is the stored campaign's, not a new choice: a campaign named before the
-        # name rules (evolve/config.py check_name) can still be resumed.
-        config = dataclasses.replace(
-            CampaignConfig.from_dict({**data, "name": ""}), name=data.get("name", record.name)
-        )
-        finished = start.check_resume(storage, record, config, max_evals)
-        if finished is not None:
-            return finished
-        kwargs = {"executor_factory": executor_factory} if executor_factory else {}
-        controller = Controller(
-            storage,
-            config,
-            resume=record.name,
-            view=make_view(quiet),
-            allow_changed_problem=allow_changed_problem,
-            **kwargs,
-        )
+            data = storage.current_config(record)
+            flags = {"max_evals": max_evals, "time_limit_s": time_limit_s, "workers": workers}
+            data.update({k: v for k, v in flags.items() if v is not None})
+            if llm_budget_usd is not None:
+                if not (isinstance(llm_budget_usd, (int, float)) and math.isfinite(llm_budget_usd)):
+                    raise UserError(
+                        f"--llm-budget must be a finite number of USD >= 0 (0: no cap), "
+                        f"got {llm_budget_usd!r}"
+                    )
+                data = with_llm_budget(data, llm_budget_usd)
+            # The name is the stored campaign's, not a new choice: a campaign named before the
+            # name rules (evolve/config.py check_name) can still be resumed.
+            config = dataclasses.replace(
+                CampaignConfig.from_dict({**data, "name": ""}), name=data.get("name", record.name)
+            )
+            finished = start.check_resume(storage, record, config, max_evals)
+            if finished is not None:
+                return finished
+            kwargs = {"executor_factory": executor_factory} if executor_factory else {}
+            controller = Controller(
+                storage,
+                config,
+                resume=record.name,
+                view=make_view(quiet),
+                allow_changed_problem=allow_changed_problem,
+                **kwargs,
+            )
         _warn_at_start(controller.problem)
-        return controller.run()
+        with user_errors(value_errors=False):
+            return controller.run()
 
 
 def _warn_at_start(problem: Any) -> None:
