@@ -2,21 +2,37 @@
 
 Loads are synthetic (``eplb_data``): the real vLLM trace is not reachable, so there are no
 reference stages. Training and held-out windows differ by seed.
+
+The windows reach the program one at a time through a feed (``eplb_feed``): a plan made
+with window i is scored on window i+1, which is sent only after that plan is in, and the
+runtime of each call is measured by the driver, outside the program's process. The feed's
+params carry the planning windows; the stage params (all the program's process gets) carry
+none.
+
+Open: the windows are seeded from public defaults, and ``eplb_data`` is importable in the
+sandbox (the ``problems.adrs`` package imports every problem), so a program can regenerate
+the windows of a guessed seed, find the one it was sent among them and plan with the next
+(balancedness 0.90, as with the windows in the harness). Closing that needs seeds the
+sandbox cannot know (a per-campaign secret), not a change of the feed.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from evaluators.contract import Candidate, FeatureAxis, Limits, Stage
+import numpy as np
+
+from evaluators.contract import Candidate, FeatureAxis, Feed, Limits, Stage
 from evaluators.registry import register_problem
 from evaluators.splits import SplitStages
 from problems.adrs import eplb_data
 from problems.adrs.common import passes
+from problems.adrs.eplb_harness import encode, plan_dtype
 from problems.adrs.eplb_programs import BASELINES, DEEPSEEK
 from problems.adrs.eplb_scoring import EplbScorer
 
 HARNESS = "problems.adrs.eplb_harness:run"
+DRIVER = "problems.adrs.eplb_feed:deal"
 
 DESCRIPTION = """\
 MoE expert-parallel load balancing (DeepSeek EPLB; ADRS case study). Implement
@@ -25,11 +41,13 @@ array [layers=58, experts=256] of tokens routed to each expert in the last windo
 num_replicas=288 physical expert slots on num_gpus=32 GPUs (4 nodes x 8 GPUs, 9 slots per
 GPU; slots k*9..k*9+8 are GPU k), experts come in num_groups=8 groups of 32. Return
 (phy2log [layers, 288] expert of each slot, log2phy [layers, 256, X] slots of each expert
-padded with -1, logcnt [layers, 256] replicas per expert), all integer numpy arrays. Every
-expert needs at least one replica, logcnt must match phy2log, and an expert's load is split
-evenly over its replicas. The plan is scored on the NEXT window's loads: score = 90 *
-balancedness (sum over layers of mean GPU load / sum of max GPU load) + 5 * min(0.002 / t,
-2) - (20 t if t > 10 ms), t the median seconds per call. The starting point is DeepSeek's
+padded with -1, logcnt [layers, 256] replicas per expert), integer numpy arrays; log2phy is
+not scored (None will do). Every expert needs at least one replica, logcnt must match
+phy2log, and an expert's load is split evenly over its replicas. The windows come one call
+at a time, and the plan is scored on the NEXT window's loads: score = 90 * balancedness
+(sum over layers of mean GPU load / sum of max GPU load) + 5 * min(0.002 / t, 2) - (20 t if
+t > 10 ms), t the median seconds per call, timed from the window sent to the plan received
+(about 0.2 ms of that is transfer). The starting point is DeepSeek's
 hierarchical algorithm (groups to nodes, replicate the hottest experts, greedy packing of
 replicas onto GPUs with a slow Python loop). Ideas: vectorise the packing (sort and deal in
 a serpentine order), refine the packing with swaps, replicate by load per replica."""
@@ -44,7 +62,9 @@ class Eplb(SplitStages):
 
     name = "adrs.eplb"
     description = DESCRIPTION
-    preload: ClassVar[tuple[str, ...]] = ("problems.adrs.eplb_data", "problems.adrs.eplb_harness")
+    # the harness and the feed's driver (which gets the windows in its params: it needs no
+    # eplb_data)
+    preload: ClassVar[tuple[str, ...]] = ("problems.adrs.eplb_harness", "problems.adrs.eplb_feed")
     feature_axes: ClassVar[list[FeatureAxis]] = [
         FeatureAxis("balancedness", 0.5, 1.0, 10),
         FeatureAxis("log10_runtime_ms", -1.0, 3.0, 8),
@@ -88,13 +108,30 @@ class Eplb(SplitStages):
         }
 
     def _stage(self, name: str, spec: dict[str, Any], wall_s: float) -> Stage:
-        plans = spec["windows"] - 1
-        ints = spec["layers"] * (self.placement["num_replicas"] + spec["experts"])
+        num_replicas = self.placement["num_replicas"]
+        loads = eplb_data.windows(spec)
+        dtype = "<i4" if int(loads.max()) < 2**31 else "<i8"
+        # result_kb also caps each reply: one plan, base64 (4 characters per 3 bytes)
+        ints = spec["layers"] * (num_replicas + spec["experts"])
         limits = Limits(
-            wall_s=wall_s, memory_mb=self.memory_mb, result_kb=64 + plans * ints * 6 // 1024
+            wall_s=wall_s,
+            memory_mb=self.memory_mb,
+            result_kb=16 + ints * np.dtype(plan_dtype(num_replicas)).itemsize * 4 // 3 // 1024,
         )
-        scorer = EplbScorer(name, spec, self.placement["num_replicas"], self.placement["num_gpus"])
-        return Stage(name, HARNESS, {"dataset": spec, **self.placement}, scorer, limits, passes)
+        scorer = EplbScorer(name, spec, num_replicas, self.placement["num_gpus"])
+        # the planning windows, one message each; the last window (scored, never planned
+        # with) and the seed stay on the trusted side
+        feed = Feed(
+            DRIVER,
+            {
+                "windows": [encode(window, dtype) for window in loads[:-1]],
+                "dtype": dtype,
+                "layers": spec["layers"],
+                "experts": spec["experts"],
+                "num_replicas": num_replicas,
+            },
+        )
+        return Stage(name, HARNESS, dict(self.placement), scorer, limits, passes, feed)
 
     def reference_stages(self) -> list[Stage]:
         """None: the real expert-load trace is not available (see adrs.md)."""

@@ -11,11 +11,19 @@ Per plan (made on window i, scored on window i+1, loads ``w``):
     physical load  = w[l, e] / cnt[l, e] for each slot of expert e
     gpu load       = sum of the ``num_replicas / num_gpus`` consecutive slots of that GPU
     balancedness   = sum_l mean_k gpu[l, k] / sum_l max_k gpu[l, k]   (mean over plans)
-    t              = median seconds per call (measured in the sandbox)
+    t              = median over the plans of the seconds each took
     score          = 90 * balancedness + 5 * min(0.002 / t, 2) - [t > 0.01] * min(20 t, 20)
 
 (the leaderboard's score; balance over GPUs, the speed reward capped at 10 points, unlike
 the paper-era ``(bal + 0.02 / t) / 2`` whose unbounded speed term rewards fast junk).
+
+The value scored is the record of the stage's driver (``eplb_feed.deal``), never anything
+the program reports: the plans as its harness encoded them, and the seconds of each,
+measured outside the program's process from the window sent to the plan received (the
+window's transfer and the plan's encoding included, ~0.1-0.3 ms). One call per window,
+the median of them: as cheap as it gets and robust to the odd call slowed by the machine.
+Repeating a window would not make it steadier, as a program may cache its answer to a
+window it has seen.
 """
 
 from __future__ import annotations
@@ -31,17 +39,14 @@ import numpy as np
 from evaluators.contract import EvalResult
 from problems.adrs.common import Reject, invalid, worst
 from problems.adrs.eplb_data import windows
+from problems.adrs.eplb_harness import decode, plan_dtype
 
 
-def _array(raw: Any, n: int, what: str, k: int) -> np.ndarray:
-    if not isinstance(raw, list) or len(raw) != n:
-        raise Reject(f"plan {k}: {what} must be a list of {n} integers")
-    if not all(type(x) is int for x in raw):
-        raise Reject(f"plan {k}: {what} must hold only integers")
-    try:
-        return np.array(raw, dtype=np.int64)
-    except OverflowError:  # a JSON integer beyond int64 (2**64, say)
-        raise Reject(f"plan {k}: {what} holds an integer out of range") from None
+def _array(raw: Any, n: int, what: str, k: int, dtype: str) -> np.ndarray:
+    arr = decode(raw, dtype, n)
+    if arr is None:
+        raise Reject(f"plan {k}: {what} must encode {n} integers ({dtype}, base64)")
+    return arr
 
 
 def balancedness(load: np.ndarray, phy2log: np.ndarray, counts: np.ndarray, gpus: int) -> float:
@@ -82,8 +87,9 @@ class EplbScorer:
         n_layers, n_experts = loads.shape[1:]
         if not isinstance(plan, Mapping):
             raise Reject(f"plan {k} is not an object")
-        phy2log = _array(plan.get("phy2log"), n_layers * self.num_replicas, "phy2log", k)
-        claimed = _array(plan.get("logcnt"), n_layers * n_experts, "logcnt", k)
+        dtype = plan_dtype(self.num_replicas)
+        phy2log = _array(plan.get("phy2log"), n_layers * self.num_replicas, "phy2log", k, dtype)
+        claimed = _array(plan.get("logcnt"), n_layers * n_experts, "logcnt", k, dtype)
         phy2log = phy2log.reshape(n_layers, self.num_replicas)
         claimed = claimed.reshape(n_layers, n_experts)
         if phy2log.min() < 0 or phy2log.max() >= n_experts:
