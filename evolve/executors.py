@@ -7,12 +7,12 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from evaluators.cascade import harness_files, problem_preload
+from evaluators.cascade import problem_preload
 from evolve.campaign import CampaignError
 from evolve.config import CampaignConfig
 from workers.jobs import Executor
 
-__all__ = ["default_executor", "executor_for_run", "harness_files"]
+__all__ = ["default_executor", "executor_for_run"]
 
 
 def default_executor(config: CampaignConfig, problem: Any) -> Executor:
