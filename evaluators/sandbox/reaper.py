@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import time
 
@@ -120,6 +121,31 @@ def kill_uid(uid: int, rounds: int = 300) -> bool:
             return True
         time.sleep(0.002)
     return False
+
+
+SHARED_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def remove_files_of(uid: int, folders: tuple[str, ...] = SHARED_SCRATCH) -> None:
+    """Remove what ``uid`` left at the top of the host's shared scratch folders. Under
+    bubblewrap a candidate cannot write there; with "uid" isolation it can, and a file left
+    in /tmp (or RAM held in /dev/shm, which no rlimit counts) outlived its job and passed
+    data to later candidates. Called once the uid has no process left."""
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
 
 
 def _children(pid: int) -> list[int]:

@@ -127,6 +127,8 @@ def run_job(
     _drain_to_eof(readers, caps)
     if not clean:
         raise OSError("processes of the job survive SIGKILL")
+    if uid is not None:
+        reaper.remove_files_of(uid)
 
     outcome, value, detail = classify(status, rusage, timed_out, caps, limits)
     if dialogue is not None:

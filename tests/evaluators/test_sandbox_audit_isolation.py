@@ -190,3 +190,34 @@ def test_the_campaign_database_is_out_of_a_candidates_reach(runner) -> None:
         assert run_ok(runner, code) == "PermissionError"
     finally:
         shutil.rmtree(where, ignore_errors=True)
+
+
+# Leaves a world-writable file (and a folder) in each shared scratch folder it can write
+# to, after looking for those an earlier candidate left.
+LEAVE_FILES = """
+import os
+def main():
+    found, wrote = [], []
+    for folder in ("/tmp", "/var/tmp", "/dev/shm"):
+        path = os.path.join(folder, "evoforge-audit-left-behind")
+        if os.path.exists(path) or os.path.exists(path + ".d"):
+            found.append(folder)
+        try:
+            with open(path, "a") as handle:
+                handle.write("data for the next candidate")
+            os.chmod(path, 0o666)
+            os.mkdir(path + ".d")
+            wrote.append(folder)
+        except OSError:
+            pass
+    return {"found": found, "wrote": wrote}
+"""
+
+
+def test_files_left_in_shared_scratch_folders_go_with_their_job(runner):
+    first = run_ok(runner, LEAVE_FILES)
+    assert first["found"] == []
+    second = run_ok(runner, LEAVE_FILES)
+    assert second["found"] == []  # nothing the first one wrote was still there
+    for folder in ("/tmp", "/var/tmp", "/dev/shm"):
+        assert not os.path.exists(os.path.join(folder, "evoforge-audit-left-behind"))
