@@ -216,7 +216,8 @@ class SandboxResult:
 
 class Reply(NamedTuple):  # a tuple: built once per message of a feed, so kept cheap
     """A candidate's answer to one message of a feed, and the seconds it took, measured
-    outside the candidate's process (from the message sent to the answer read)."""
+    outside the candidate's process (from the first byte of the message sent to the answer
+    read)."""
 
     value: Any
     seconds: float

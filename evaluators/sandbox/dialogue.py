@@ -83,8 +83,6 @@ class Dialogue:
             self.pending.clear()
             return
         del self.pending[:written]
-        if not self.pending:
-            self.sent_at = time.monotonic()
 
     def read_some(self) -> bool:
         """Take what the candidate wrote; False at end of file."""
@@ -136,6 +134,9 @@ class Dialogue:
         except (TypeError, ValueError) as exc:
             self._driver_failed(exc)
             return
+        # from the first byte: a message longer than the pipe can be read (and worked on)
+        # in part before its last byte is in
+        self.sent_at = time.monotonic()
         self.write_some()
 
     def _finish(self, transcript: Any) -> None:
