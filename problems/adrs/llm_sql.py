@@ -1,11 +1,22 @@
 """``adrs.llm_sql``: reorder rows and fields for LLM prefix-cache reuse (GGR, ADRS case study).
 
     hit    = mean over tables of the prefix hit rate (``sql_metric``)
-    rt     = mean seconds per table (measured in the sandbox; bounded term)
+    rt     = mean seconds per table (bounded term)
     score  = 100 * (0.95 * hit + 0.05 * (12 - min(12, rt)) / 12)    # the paper-era score
 
 Every output row must be a reordering of a distinct input row's cells and the row count is
 kept (upstream never checked this, so fabricated cells scored well).
+
+The tables come one at a time from a trusted driver (``sql_feed``) outside the candidate's
+process, which times each from its sending to the reply read. The old harness timed
+reorder() in the candidate's process, so a program got the whole speed term by replacing
+that clock with a constant, by reordering the stage params' tables at import time
+(untimed), or by writing its own result line (red-team audit). The driver's clock also counts the JSON encoding, decoding and transfer of
+the table and the reply, in both processes (and the job's start, for the first table): for
+the identity reorder (``ORIGINAL``) in the sandbox, 4 to 14 ms per synthetic table (30 to
+190 KB of JSON) and 0.2 to 0.45 s for beer (3.3 MB; most of it the supervisor's strict
+parse of the reply), so at most 0.006 points of the score (0.2 on beer, a reference stage),
+about the same for every program. Left in, not subtracted: see ``sql_feed``.
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from evaluators.contract import Candidate, EvalResult, FeatureAxis, Limits, Stage
+from evaluators.contract import Candidate, EvalResult, FeatureAxis, Feed, Limits, Stage
 from evaluators.registry import register_problem
 from evaluators.splits import SplitStages
 from problems.adrs.common import data_dir as resolve_data_dir
@@ -30,6 +41,7 @@ from problems.adrs.sql_metric import NotAPermutation, check_rows, hit_rate
 from problems.adrs.sql_programs import BASELINES, GGR
 
 HARNESS = "problems.adrs.sql_harness:run"
+DRIVER = "problems.adrs.sql_feed:deal"
 
 DESCRIPTION = """\
 LLM-SQL prefix reuse (GGR, MLSys'25; ADRS case study). Each table row becomes an LLM
@@ -39,7 +51,9 @@ own column order), to maximise the prefix hit rate: the sum over rows of the lon
 common prefix (characters) with any earlier row, over the total length. Define
 reorder(rows, columns) returning all rows, each a reordering of one input row's cells
 (cells are strings; nothing added, dropped or changed). score = 100 * (0.95 * hit rate +
-0.05 * (12 - min(12, seconds)) / 12). The start is GGR: pick the value with the largest
+0.05 * (12 - min(12, seconds)) / 12), seconds being the mean wall time per table, measured
+outside your process from the table's sending to your rows' return (the first table's
+also counts your module's import). The start is GGR: pick the value with the largest
 len^2 * (count - 1), group the rows holding it, move it to the front and recurse. Ideas:
 faster counting (incremental counters, numpy), sampled column statistics, better tie
 breaking, putting long shared values first, sorting leaf blocks."""
@@ -47,14 +61,15 @@ breaking, putting long shared values first, sorting leaf blocks."""
 
 @dataclass(frozen=True)
 class SqlScorer:
+    """Judges ``sql_feed``'s record: the candidate's rows as it replied them (checked here)
+    and the driver's own seconds per table (no number from the candidate's process)."""
+
     stage: str
     tables: Sequence[Mapping[str, Any]]
 
     def __call__(self, value: Any) -> EvalResult:
         if not isinstance(value, Mapping) or not isinstance(value.get("tables"), list):
-            return invalid(
-                self.stage, "the harness result must be {'tables': [...], 'seconds': [...]}"
-            )
+            return invalid(self.stage, "the record must be {'tables': [...], 'seconds': [...]}")
         outs, seconds = value["tables"], value.get("seconds")
         if (
             len(outs) != len(self.tables)
@@ -113,7 +128,9 @@ class LlmSql(SplitStages):
 
     name = "adrs.llm_sql"
     description = DESCRIPTION
-    preload: ClassVar[tuple[str, ...]] = ("problems.adrs.sql_harness",)
+    # modules the sandbox must preload (not world-readable there): the harness, and the
+    # driver, which runs in the supervisor
+    preload: ClassVar[tuple[str, ...]] = ("problems.adrs.sql_harness", "problems.adrs.sql_feed")
     feature_axes: ClassVar[list[FeatureAxis]] = [
         FeatureAxis("hit_rate", 0.0, 1.0, 20),
         FeatureAxis("log10_runtime_s", -3.0, 1.0, 8),
@@ -160,7 +177,9 @@ class LlmSql(SplitStages):
     def _stage(self, name: str, tables: list[dict[str, Any]], wall_s: float) -> Stage:
         chars = sum(len(c) + 4 for t in tables for r in t["rows"] for c in r)
         limits = Limits(wall_s=wall_s, memory_mb=self.memory_mb, result_kb=64 + chars // 1024)
-        return Stage(name, HARNESS, {"tables": tables}, SqlScorer(name, tables), limits, passes)
+        # the tables go one at a time from the driver: the candidate never holds the stage's
+        feed = Feed(DRIVER, {"tables": tables})
+        return Stage(name, HARNESS, {}, SqlScorer(name, tables), limits, passes, feed)
 
     def reference_stages(self) -> list[Stage]:
         """beer.csv as is and with the leaderboard's column merge, when present."""

@@ -1,37 +1,34 @@
 """The LLM-SQL skeleton. Runs INSIDE the sandbox.
 
-Calls the candidate's ``reorder(rows, columns)`` on a copy of each table, times it, and
-returns the reordered tables; the trusted scorer checks every row and computes hit rates.
+The tables come one at a time from the stage's trusted driver (``problems.adrs.sql_feed``,
+outside this process), which also times each one: ``run`` returns the ``step`` that
+answers a table ``{"columns", "rows"}`` with the candidate's ``reorder(rows, columns)``.
+Nothing here is timed or trusted; the scorer checks every row of the driver's record.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
-
-_clock = time.perf_counter  # bound before any candidate code runs
 
 
 class ReorderError(ValueError):
     """The candidate broke the reorder contract."""
 
 
-def run(candidate: Any, tables: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Harness entry point: ``problems.adrs.sql_harness:run``."""
+def run(candidate: Any) -> Callable[[Mapping[str, Any]], list[Any]]:
+    """Harness entry point: ``problems.adrs.sql_harness:run``; returns the feed's step."""
     reorder = getattr(candidate, "reorder", None)
     if not callable(reorder):
         raise ReorderError("the program must define reorder(rows, columns) -> rows")
-    outputs, seconds = [], []
-    for table in tables:
-        rows = [list(r) for r in table["rows"]]
-        started = _clock()
-        out = reorder(rows, list(table["columns"]))
-        seconds.append(_clock() - started)
+
+    def step(table: Mapping[str, Any]) -> list[Any]:
+        out = reorder(table["rows"], list(table["columns"]))
         try:
-            outputs.append([[str(c) if isinstance(c, str) else c for c in row] for row in out])
+            return [[str(c) if isinstance(c, str) else c for c in row] for row in out]
         except TypeError:
             raise ReorderError(
                 f"reorder must return a list of rows, got {type(out).__name__}"
             ) from None
-    return {"tables": outputs, "seconds": seconds}
+
+    return step
