@@ -105,20 +105,23 @@ class FunSearchPacker:
         return index
 
 
-def run(candidate: Any, skeleton: str = "fresh_one") -> Callable[[dict[str, Any]], int]:
-    """Harness entry point: ``problems.binpack.harness:run``; returns the feed's step."""
+def run(candidate: Any, skeleton: str = "fresh_one") -> Callable[[dict[str, Any]], list[int]]:
+    """Harness entry point: ``problems.binpack.harness:run``; returns the feed's step,
+    which places item k of each instance dealt (``problems.binpack.feed``), in order."""
     priority = getattr(candidate, "priority", None)
     if not callable(priority):
         raise PriorityError("the program must define a function priority(item, bins) -> np.ndarray")
     if skeleton not in SKELETONS:
         raise ValueError(f"unknown skeleton {skeleton!r}; known: {SKELETONS}")
     packer_class = FreshOnePacker if skeleton == "fresh_one" else FunSearchPacker
-    packer: Any = None
+    packers: list[Any] = []
 
-    def step(message: dict[str, Any]) -> int:
-        nonlocal packer
-        if "capacity" in message:  # the first item of an instance
-            packer = packer_class(priority, float(message["capacity"]), int(message["n_items"]))
-        return packer.place(float(message["item"]))
+    def step(message: dict[str, Any]) -> list[int]:
+        if "instances" in message:  # the first round
+            packers[:] = [
+                packer_class(priority, float(capacity), int(n_items))
+                for capacity, n_items in message["instances"]
+            ]
+        return [packers[i].place(float(size)) for i, size in message["items"]]
 
     return step

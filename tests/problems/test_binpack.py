@@ -275,33 +275,47 @@ def test_candidate_cannot_corrupt_the_packing_state():
     assert Scorer("small", SMALL)(_pack(mod)).correct
 
 
-def test_harness_answers_each_item_with_a_plain_int():
+def test_harness_answers_each_dealt_item_with_a_plain_int():
     step = run(load_trusted_module(BEST_FIT))
-    placed = [
-        step({"item": 60, "capacity": 100, "n_items": 3}),
-        step({"item": 50}),
-        step({"item": 40}),
-    ]
-    assert placed == [0, 1, 0] and all(type(x) is int for x in placed)
+    two = {"instances": [[100, 3], [100, 1]], "items": [[0, 60], [1, 70]]}
+    placed = [step(two), step({"items": [[0, 50]]}), step({"items": [[0, 40]]})]
+    assert placed == [[0, 0], [1], [0]]
+    assert all(type(x) is int for answer in placed for x in answer)
+
+
+def _hand_dealt(answers):
+    hand = {"name": "h", "capacity": 100, "items": [60, 50, 40]}
+    short = {"name": "s", "capacity": 100, "items": [30]}
+    driver = deal({"name": "hand", "parts": [{"family": "weibull", "inline": [hand, short]}]})
+    first = next(driver)
+    assert first == {"items": [[0, 60], [1, 30]], "instances": [[100, 3], [100, 1]]}
+    assert driver.send(Reply(answers[0], 0.0)) == {"items": [[0, 50]]}  # the short one is done
+    return driver
 
 
 @pytest.mark.parametrize(
-    "answers, reason",
+    "second, reason",
     [
-        ([0, 0], "bin 0 has only 40 left"),  # 60 then 50: no room
-        ([0, 2], "not one of the 2 bins 0..1"),  # a bin that is not open and not the next
-        ([0, True], "not one of the 2 bins"),
-        ([0, "1"], "not one of the 2 bins"),
+        ([0], "bin 0 has only 40 left"),  # 60 then 50: no room
+        ([2], "not one of the 2 bins 0..1"),  # a bin that is not open and not the next
+        ([True], "not one of the 2 bins"),
+        (["1"], "not one of the 2 bins"),
+        ([1, 1], "one bin for each of the 1 items"),
+        (1, "one bin for each of the 1 items"),
     ],
 )
-def test_the_driver_refuses_a_placement_that_does_not_fit(answers, reason):
-    hand = {"name": "h", "capacity": 100, "items": [60, 50, 40]}
-    spec = {"name": "hand", "parts": [{"family": "weibull", "inline": [hand]}]}
-    driver = deal(spec)
-    assert next(driver) == {"item": 60, "capacity": 100, "n_items": 3}
-    assert driver.send(Reply(answers[0], 0.0)) == {"item": 50}
+def test_the_driver_refuses_a_placement_that_does_not_fit(second, reason):
+    driver = _hand_dealt([[0, 0]])
     with pytest.raises(InvalidResult, match=reason):
-        driver.send(Reply(answers[1], 0.0))
+        driver.send(Reply(second, 0.0))
+
+
+def test_the_driver_records_what_was_placed():
+    driver = _hand_dealt([[0, 0]])
+    assert driver.send(Reply([1], 0.0)) == {"items": [[0, 40]]}
+    with pytest.raises(StopIteration) as done:
+        driver.send(Reply([0], 0.0))
+    assert done.value.value == {"assignments": [[0, 1, 0], [0]]}
 
 
 # ------------------------------------------------------------------ the problem API
