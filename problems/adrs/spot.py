@@ -4,6 +4,10 @@ Training and held-out traces come from the calibrated Markov model (different se
 with ``source="real"``, from the real windows (training: 10 windows from the first 30% of
 the 300, never one of the leaderboard's; held-out: the leaderboard's real30 protocol).
 ``reference_stages`` run the leaderboard protocols on the real data when ``data_dir`` has it.
+
+The traces never reach the candidate's process: the stage params are empty, and each
+stage's feed driver (``spot_feed``, trusted, outside the sandbox) simulates every run and
+sends the policy one tick's observation at a time (``spot_harness`` builds ``s`` from it).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from evaluators.contract import Candidate, FeatureAxis, Limits, Stage
+from evaluators.contract import Candidate, FeatureAxis, Feed, Limits, Stage
 from evaluators.registry import register_problem
 from evaluators.splits import SplitStages
 from problems.adrs import spot_traces as tr
@@ -22,6 +26,7 @@ from problems.adrs.spot_scoring import SpotScorer
 from problems.adrs.spot_sim import PRICINGS
 
 HARNESS = "problems.adrs.spot_harness:run"
+DRIVER = "problems.adrs.spot_feed:drive"
 
 _COMMON = """\
 Every tick the program's decide(s) returns NONE (0), SPOT (1) or ON_DEMAND (2). A job
@@ -89,6 +94,7 @@ class _SpotBase(SplitStages):
         "problems.adrs.spot_sim",
         "problems.adrs.spot_traces",
         "problems.adrs.spot_harness",
+        "problems.adrs.spot_feed",
     )
     feature_axes: ClassVar[list[FeatureAxis]] = [
         FeatureAxis("spot_share", 0.0, 1.0, 10),  # share of running ticks on spot
@@ -102,13 +108,11 @@ class _SpotBase(SplitStages):
         self.data_dir = resolve_data_dir(data_dir)
 
     def _stage(self, name: str, spec: dict[str, Any], wall_s: float) -> Stage:
-        ticks = sum(
-            math.ceil(float(r["deadline_h"]) * 3600 / spec["gap_s"]) + 2 for r in spec["runs"]
-        )
-        limits = Limits(wall_s=wall_s, memory_mb=self.memory_mb, result_kb=64 + ticks // 900)
-        return Stage(
-            name, HARNESS, {"dataset": spec}, SpotScorer(name, spec, self.pricing), limits, passes
-        )
+        # the traces go to the trusted driver only; the candidate's params are empty
+        limits = Limits(wall_s=wall_s, memory_mb=self.memory_mb)
+        scorer = SpotScorer(name, spec, self.pricing)
+        feed = Feed(DRIVER, {"dataset": spec})
+        return Stage(name, HARNESS, {}, scorer, limits, passes, feed)
 
 
 @register_problem("adrs.spot")

@@ -1,19 +1,23 @@
 """The Can't-Be-Late skeleton. Runs INSIDE the sandbox: numpy and this package only.
 
-For every run of the dataset the candidate's ``decide(s)`` is called once per tick with a
-fresh view ``s`` (see ``PolicyView``) and returns NONE (0), SPOT (1) or ON_DEMAND (2); in
-multi-region runs it may call ``s.switch_region(i)`` first. The harness returns only the
-decisions, one character per tick (``spot_sim.encode``); the trusted scorer replays them
-through the same simulator and computes every cost itself.
+For every run of the dataset the candidate's ``decide(s)`` is called once per tick with the
+run's view ``s`` (see ``PolicyView``), updated for the tick, and returns NONE (0), SPOT (1)
+or ON_DEMAND (2); in multi-region runs it may call ``s.switch_region(i)`` first.
+
+This process never holds a trace: the ticks come one at a time from the stage's trusted
+driver (``problems.adrs.spot_feed``, outside this process), which simulates the run and
+sends a tick's observation only once the tick before is answered. ``run`` returns the
+``step`` that builds the view from each message and answers it with ``[request, region]``;
+the driver records the decisions, and the trusted scorer replays them through the same
+simulator and computes every cost itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
 
 from problems.adrs import spot_sim as sim
-from problems.adrs.spot_traces import materialize
 
 
 class PolicyError(ValueError):
@@ -37,55 +41,41 @@ class PolicyView:
         self._switch = region
 
 
-def _decider(policy: Any, job: sim.Job, n_regions: int, out: list[str]) -> sim.Decide:
-    view = PolicyView()
-    view.gap, view.task, view.deadline, view.overhead = (
-        job.gap_s,
-        job.task_s,
-        job.deadline_s,
-        job.overhead_s,
-    )
-    view.num_regions, view.memory = n_regions, {}
+def run(candidate: Any) -> Callable[[list[Any]], list[list[int]]]:
+    """Harness entry point: ``problems.adrs.spot_harness:run``; returns the feed's step,
+    which answers tick r of every run still going (``spot_feed``), in run order."""
+    policy = getattr(candidate, "decide", None)
+    if not callable(policy):
+        raise PolicyError("the program must define decide(s) -> NONE | SPOT | ON_DEMAND")
+    views: dict[int, PolicyView] = {}
 
-    def decide(obs: sim.Observation) -> tuple[int, int]:
-        view.tick, view.elapsed, view.has_spot = obs.tick, obs.tick * job.gap_s, obs.has_spot
-        view.cur, view.last, view.done = obs.cur, obs.last, obs.done
-        view.remaining_overhead, view.region, view._switch = obs.rem, obs.region, obs.region
+    def decide(entry: list[Any]) -> list[int]:
+        k, tick, has_spot, cur, last, done, rem, region = entry[:8]
+        if len(entry) > 8:  # the run's first tick: a new view, a new memory
+            job = entry[8]
+            view = views[k] = PolicyView()
+            view.gap, view.task, view.deadline, view.overhead = (
+                job["gap"],
+                job["task"],
+                job["deadline"],
+                job["overhead"],
+            )
+            view.num_regions, view.memory = job["regions"], {}
+        view = views[k]
+        view.tick, view.elapsed, view.has_spot = tick, tick * view.gap, has_spot
+        view.cur, view.last, view.done = cur, last, done
+        view.remaining_overhead, view.region, view._switch = rem, region, region
         req = policy(view)
         if hasattr(req, "__index__") and not isinstance(req, bool):
             req = int(req.__index__())
         if req not in sim.ACTIONS or isinstance(req, bool):
             raise PolicyError(
-                f"decide() returned {req!r} at tick {obs.tick}; return NONE (0), SPOT (1) "
+                f"decide() returned {req!r} at tick {tick}; return NONE (0), SPOT (1) "
                 "or ON_DEMAND (2)"
             )
-        region = view._switch
-        out.append(sim.encode(req, region))
-        return req, region
+        return [req, view._switch]
 
-    return decide
+    def step(message: list[list[Any]]) -> list[list[int]]:
+        return [decide(entry) for entry in message]
 
-
-def job_of(spec: Mapping[str, Any], run: Mapping[str, Any]) -> sim.Job:
-    return sim.Job(
-        task_s=float(spec["task_h"]) * 3600.0,
-        deadline_s=float(run["deadline_h"]) * 3600.0,
-        overhead_s=float(run["overhead_h"]) * 3600.0,
-        gap_s=float(spec["gap_s"]),
-    )
-
-
-def run(candidate: Any, dataset: Mapping[str, Any]) -> dict[str, Any]:
-    """Harness entry point: ``problems.adrs.spot_harness:run``."""
-    policy = getattr(candidate, "decide", None)
-    if not callable(policy):
-        raise PolicyError("the program must define decide(s) -> NONE | SPOT | ON_DEMAND")
-    traces = materialize(dataset)
-    decisions = []
-    for r in dataset["runs"]:
-        trace = traces[int(r["trace"])]
-        job = job_of(dataset, r)
-        out: list[str] = []
-        sim.simulate(trace, job, _decider(policy, job, len(trace.unavailable), out))
-        decisions.append("".join(out))
-    return {"decisions": decisions}
+    return step

@@ -1,5 +1,8 @@
 """The trusted Can't-Be-Late scorer: replays the recorded decisions, trusts no number.
 
+The decisions are the feed driver's record (``spot_feed``), one string per run; the scorer
+replays them through the simulator and recomputes every cost, whatever the record says.
+
     avg   = mean over groups (zones, or multi-region scenarios) of the group's mean cost
     score = 100 * (all_od - avg) / (all_od - all_spot)      # the leaderboard's scale, unclipped
 
@@ -18,7 +21,6 @@ import numpy as np
 from evaluators.contract import EvalResult
 from problems.adrs import spot_sim as sim
 from problems.adrs.common import Reject, invalid, worst
-from problems.adrs.spot_harness import job_of
 from problems.adrs.spot_traces import materialize
 
 
@@ -34,7 +36,9 @@ def replay_all(spec: Mapping[str, Any], decisions: Any, pricing: str) -> list[si
             raise Reject(f"run {k}: decisions must be a string, got {type(recorded).__name__}")
         decide, used = sim.replayer(recorded)
         try:
-            outcome = sim.simulate(traces[int(run["trace"])], job_of(spec, run), decide, pricing)
+            outcome = sim.simulate(
+                traces[int(run["trace"])], sim.job_of(spec, run), decide, pricing
+            )
         except ValueError as exc:
             raise Reject(f"run {k}: {exc}") from None
         if used() != len(recorded):

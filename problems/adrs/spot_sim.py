@@ -1,9 +1,11 @@
-"""The Can't-Be-Late tick simulator (single and multi region), shared by harness and scorer.
+"""The Can't-Be-Late tick simulator (single and multi region), shared by driver and scorer.
 
-One loop, ``simulate``, drives both sides: inside the sandbox the ``decide`` callback asks
-the candidate's policy and records its answers; in the trusted scorer it replays those
+One loop, ``steps``, drives both trusted sides, outside the sandbox: the stage's feed driver
+(``spot_feed``) sends each of its observations to the candidate's policy, one tick at a
+time, and records the answers; the scorer (``simulate`` with a ``replayer``) replays those
 recorded answers. Cost, progress, overhead and the safety net are computed here only, so the
-scorer's replay is the number that counts (the candidate never reports a cost).
+scorer's replay is the number that counts (the candidate never reports a cost, and never
+holds a trace: it sees one tick's observation once it has answered the tick before).
 
 Rules (../shared/data/adrs/README.md, "Simulation semantics"; reproduced exactly):
 
@@ -34,8 +36,9 @@ upstream's quirk ``"final_region"``: every spot tick at the final region's first
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 NONE, SPOT, ON_DEMAND = 0, 1, 2
 ACTIONS = (NONE, SPOT, ON_DEMAND)
@@ -92,8 +95,34 @@ class Observation:
 Decide = Callable[[Observation], tuple[int, int]]
 
 
+def job_of(spec: Mapping[str, Any], run: Mapping[str, Any]) -> Job:
+    """The ``Job`` of one run of a dataset spec (``spot_traces``)."""
+    return Job(
+        task_s=float(spec["task_h"]) * 3600.0,
+        deadline_s=float(run["deadline_h"]) * 3600.0,
+        overhead_s=float(run["overhead_h"]) * 3600.0,
+        gap_s=float(spec["gap_s"]),
+    )
+
+
 def simulate(trace: Trace, job: Job, decide: Decide, pricing: str = "per_tick") -> Outcome:
     """Run one job on one trace; ``decide(obs) -> (request, region)``."""
+    run = steps(trace, job, pricing)
+    decision = None  # the first send starts the run
+    while True:
+        try:
+            obs = run.send(decision)
+        except StopIteration as stop:
+            return stop.value
+        decision = decide(obs)
+
+
+def steps(
+    trace: Trace, job: Job, pricing: str = "per_tick"
+) -> Generator[Observation, tuple[int, int], Outcome]:
+    """``simulate`` as a generator: yields each tick's observation, is sent the decision
+    ``(request, region)`` back, and returns the ``Outcome``. The same ``Observation``
+    object is yielded every tick, updated in place."""
     if pricing not in PRICINGS:
         raise ValueError(f"pricing must be one of {PRICINGS}")
     gap, task, deadline, d = job.gap_s, job.task_s, job.deadline_s, job.overhead_s
@@ -127,7 +156,7 @@ def simulate(trace: Trace, job: Job, decide: Decide, pricing: str = "per_tick") 
         cur = NONE if (last == SPOT and not has) else last
         obs.tick, obs.has_spot, obs.cur, obs.last = t, has, cur, last
         obs.done, obs.rem, obs.region = done, rem, region
-        req, new_region = decide(obs)
+        req, new_region = yield obs
         if req not in ACTIONS or not 0 <= new_region < n_regions:
             raise ValueError(f"tick {t}: bad decision {(req, new_region)!r}")
         left = math.floor((deadline - t * gap) / gap) * gap

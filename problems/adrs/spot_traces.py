@@ -1,8 +1,9 @@
 """Spot traces: a seeded two-state Markov model calibrated to the real AWS traces, and the
 real traces themselves (single region: 8 zones; multi region: 9 zones, windows 0-7).
 
-A *dataset spec* is plain JSON built once by the trusted problem and sent as stage params;
-the scorer rebuilds the same ``Trace`` objects from it::
+A *dataset spec* is plain JSON built once by the trusted problem and given to the stage's
+feed driver (``spot_feed``, outside the sandbox: never to the candidate's process) and to
+the scorer, which both rebuild the same ``Trace`` objects from it::
 
     {"name": "train", "gap_s": 600, "task_h": 48, "pricing": "per_tick",
      "traces": [{"id": "2a_k80_8#0", "unavailable": ["0110..."], "prices": [[[0, 0.97]]]}],

@@ -1,7 +1,8 @@
-"""adrs.spot and adrs.spot_multi: simulator rules, reference numbers, forged results."""
+"""adrs.spot and adrs.spot_multi: simulator rules, reference numbers, forged results, the feed."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pickle
@@ -11,14 +12,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluators.contract import EVOLVE_BLOCK_END, EVOLVE_BLOCK_START
+from evaluators.contract import EVOLVE_BLOCK_END, EVOLVE_BLOCK_START, InvalidResult
 from evaluators.registry import make_problem
+from evaluators.sandbox.dialogue import converse_in_process
+from problems.adrs import spot_harness
 from problems.adrs import spot_sim as sim
 from problems.adrs import spot_traces as tr
-from problems.adrs.common import INVALID_SCORE, run_harness_locally, run_stage_locally
-from problems.adrs.spot import SpotMulti, SpotSingle
+from problems.adrs.common import (
+    INVALID_SCORE,
+    load_trusted_module,
+    run_harness_locally,
+    run_stage_locally,
+)
+from problems.adrs.spot import DRIVER, SpotMulti, SpotSingle
 from problems.adrs.spot_harness import PolicyError
-from problems.adrs.spot_programs import GREEDY, GREEDY_MULTI, UNIFORM_PROGRESS
+from problems.adrs.spot_programs import GREEDY, GREEDY_MULTI
 from problems.adrs.spot_scoring import SpotScorer
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "adrs"
@@ -49,8 +57,8 @@ SMALL = dict(train_windows=1, test_windows=1, envs=["us-west-2a_v100_1", "us-wes
 def test_greedy_reproduces_the_leaderboard_real30_cost_exactly():
     problem = SpotSingle(data_dir=str(_data()))
     [stage] = problem.reference_stages()
-    assert len(stage.params["dataset"]["runs"]) == 1080
-    result = run_stage_locally(GREEDY, stage)
+    assert len(stage.feed.params["dataset"]["runs"]) == 1080 and dict(stage.params) == {}
+    result = _result("single", "real30", "greedy")
     assert result.metrics["avg_cost"] == pytest.approx(119.03453876543237, abs=1e-9)
     assert round(result.score, 2) == 27.80 and round(result.score) == 28
     assert result.metrics["deadline_misses"] == 0
@@ -61,21 +69,20 @@ def test_greedy_reproduces_the_leaderboard_real30_cost_exactly():
 
 
 def test_uniform_progress_beats_greedy_on_real_and_synthetic_traces():
-    problem = SpotSingle(data_dir=str(_data()))
-    real = run_stage_locally(UNIFORM_PROGRESS, problem.reference_stages()[0])
+    real = _result("single", "real30", "uniform_progress")
     # adrs.md's approximate UP: $101.7 (score 45); ours is a different UP variant
     assert 95.0 < real.metrics["avg_cost"] < 105.0 and real.metrics["deadline_misses"] == 0
-    train = problem.stages()[1]
-    assert run_stage_locally(UNIFORM_PROGRESS, train).score > run_stage_locally(GREEDY, train).score
+    train = ("single", "train")
+    assert _result(*train, "uniform_progress").score > _result(*train, "greedy").score
 
 
 @pytest.mark.parametrize(
     "pricing, expected", [("final_region", 82.18692369213043), ("per_tick", 81.7625)]
 )
 def test_multi_region_greedy_reproduces_the_leaderboard(pricing, expected):
-    problem = SpotMulti(data_dir=str(_data()), pricing=pricing)
-    [stage] = problem.reference_stages()
-    result = run_stage_locally(GREEDY_MULTI, stage)
+    config = "multi" if pricing == "per_tick" else "multi_final"
+    result = _result(config, "real_multi", "greedy_round_robin")
+    assert SpotMulti(pricing=pricing).baselines()["greedy_round_robin"] == GREEDY_MULTI
     assert result.metrics["avg_cost"] == pytest.approx(
         expected, abs=1e-4 if pricing == "per_tick" else 1e-9
     )
@@ -260,7 +267,10 @@ def test_problem_api(name, cls):
     test = {t["unavailable"][0] for t in p.datasets["test"]["traces"]}
     assert not train & test
     for stage in p.stages() + p.held_out_stages():
-        json.dumps(dict(stage.params))
+        assert dict(stage.params) == {}  # the candidate's process gets no trace
+        assert stage.feed is not None and stage.feed.driver == DRIVER
+        assert stage.feed.params["dataset"] is p.datasets[stage.name]
+        json.dumps(dict(stage.feed.params))
         pickle.loads(pickle.dumps(stage.score))
         assert isinstance(stage.score, SpotScorer)
     with pytest.raises(ValueError, match="test_seed"):
@@ -283,3 +293,132 @@ def test_real_source_trains_on_windows_outside_the_leaderboard_set():
     assert len(train_ids) == 5 and not train_ids & set(meta["leaderboard_real30_window_ids"])
     assert all(w < 90 for w in train_ids)
     assert len(p.datasets["test"]["runs"]) == 1080
+
+
+# ------------------------------------------------------------------ the feed
+
+
+# Every honest program's score on every stage, recorded before the ticks came from a feed
+# (when the harness held the traces and ran the simulator in the candidate's process):
+# the feed must not change a single bit of them. initial_programs() is the greedy baseline.
+BEFORE_THE_FEED = {
+    ("single", "quick"): {"greedy": 34.30575188610392, "uniform_progress": 65.08173839719734},
+    ("single", "train"): {"greedy": 24.558104904033627, "uniform_progress": 51.67160152836859},
+    ("single", "test"): {"greedy": 28.909899908763276, "uniform_progress": 54.47320164729832},
+    ("single", "real30"): {"greedy": 27.797871278938068, "uniform_progress": 48.1639841541897},
+    ("single_real", "train"): {"greedy": 13.965794495009451, "uniform_progress": 43.24529865518393},
+    # ("single_real", "test") is ("single", "real30"): the same runs, the same scores
+    ("multi", "quick"): {"greedy_round_robin": 16.5780279993969, "uniform_progress_rr": 1.1233335196791343},
+    ("multi", "train"): {"greedy_round_robin": 64.76000354753722, "uniform_progress_rr": 38.482234941556854},
+    ("multi", "test"): {"greedy_round_robin": 66.68189523078094, "uniform_progress_rr": 29.413243468153592},
+    ("multi", "real_multi"): {"greedy_round_robin": 65.00616248223729, "uniform_progress_rr": 43.356352737769335},
+    ("multi_final", "quick"): {"greedy_round_robin": 16.187986167680958, "uniform_progress_rr": 2.9464307106234005},
+    ("multi_final", "train"): {"greedy_round_robin": 62.902349406981905, "uniform_progress_rr": 36.97676220671321},
+    ("multi_final", "test"): {"greedy_round_robin": 66.368416229748, "uniform_progress_rr": 30.562042141492626},
+    ("multi_final", "real_multi"): {"greedy_round_robin": 64.58251104895457, "uniform_progress_rr": 43.91721109571525},
+}  # fmt: skip
+CONFIGS = {
+    "single": (SpotSingle, {}),
+    "single_real": (SpotSingle, {"source": "real"}),
+    "multi": (SpotMulti, {}),
+    "multi_final": (SpotMulti, {"pricing": "final_region"}),
+}
+REAL_STAGES = {"real30", "real_multi"}
+
+
+def _problem(config: str, stage_name: str):
+    cls, options = CONFIGS[config]
+    if config == "single_real" or stage_name in REAL_STAGES:
+        options = {**options, "data_dir": str(_data())}
+    return cls(**options)
+
+
+@functools.cache
+def _result(config: str, stage_name: str, program: str):
+    """A baseline's result on a stage, run once for the whole module (real30 takes seconds)."""
+    problem = _problem(config, stage_name)
+    stages = problem.stages() + problem.held_out_stages() + problem.reference_stages()
+    [stage] = [s for s in stages if s.name == stage_name]
+    return run_stage_locally(problem.baselines()[program], stage)
+
+
+@pytest.mark.parametrize("config, stage_name", list(BEFORE_THE_FEED))
+def test_honest_scores_are_those_from_before_the_feed(config, stage_name):
+    problem = _problem(config, stage_name)
+    assert problem.initial_programs()[0].code in problem.baselines().values()
+    expected = BEFORE_THE_FEED[config, stage_name]
+    assert set(expected) == set(problem.baselines())
+    for name in expected:
+        assert _result(config, stage_name, name).score == expected[name], name  # bit for bit
+
+
+def _step_of(body: str):
+    return spot_harness.run(load_trusted_module(_program(body)))
+
+
+@pytest.mark.parametrize(
+    "reply, problem",
+    [([3, 0], "single"), ([1, 1], "single"), ([-1, 0], "single"), ([True, 0], "single"),
+     ([1.0, 0], "single"), ([1], "single"), ("1", "single"), (None, "single"), ([1, 0, 0], "single"),
+     ([1, 5], "multi"), ([1, -1], "multi"), ([1, False], "multi")],
+)  # fmt: skip
+def test_the_driver_refuses_a_bad_decision(reply, problem):
+    cls = SpotSingle if problem == "single" else SpotMulti
+    stage = (cls(**SMALL) if problem == "single" else cls(train_windows=1)).stages()[0]
+    with pytest.raises(InvalidResult, match=r"run 0, tick 0: the decision must be \[request"):
+        converse_in_process(stage.feed, lambda message: [reply for _ in message])
+
+
+def test_the_driver_wants_one_decision_per_run_of_the_round(small_stage):
+    with pytest.raises(InvalidResult, match="one decision for each of the 12 runs"):
+        converse_in_process(small_stage.feed, lambda message: [[sim.SPOT, 0]])
+
+
+def test_each_message_holds_one_tick_of_each_run_what_an_online_policy_may_see(small_stage):
+    seen: dict[int, list[list]] = {}
+    rounds = []
+
+    def step(message):
+        rounds.append(message)
+        for entry in message:
+            seen.setdefault(entry[0], []).append(entry)
+        return [[sim.SPOT, 0] if entry[2] else [sim.NONE, 0] for entry in message]
+
+    record = converse_in_process(small_stage.feed, step)
+    runs = small_stage.feed.params["dataset"]["runs"]
+    assert sorted(seen) == list(range(len(runs)))
+    assert [len(d) for d in record["decisions"]] == [len(seen[k]) for k in range(len(runs))]
+    assert [entry[0] for entry in rounds[0]] == list(range(len(runs)))  # all start at once
+    for k, entries in seen.items():
+        assert len(entries[0]) == 9 and all(len(e) == 8 for e in entries[1:])
+        assert set(entries[0][8]) == {"gap", "task", "deadline", "overhead", "regions"}
+        for tick, entry in enumerate(entries):  # no tick ahead, none skipped
+            _, at, has_spot, cur, last, done, rem, region = entry[:8]
+            assert at == tick and type(has_spot) is bool and region == 0
+            assert cur in sim.ACTIONS and last in sim.ACTIONS and type(done) is type(rem) is float
+    for message in rounds:  # every run in a round stands at the same tick
+        assert len({entry[1] for entry in message}) == 1
+    assert json.dumps(rounds[1]).count("[") == len(rounds[1]) + 1  # flat: no trace, no future
+
+
+def test_memory_lasts_for_a_run_and_the_view_is_that_of_the_tick(small_stage):
+    body = (
+        "if s.tick == 0:\n"
+        "    assert s.memory == {}, 'memory carried over from another run'\n"
+        "    s.memory['ticks'] = []\n"
+        "s.memory['ticks'].append(s.tick)\n"
+        "assert s.memory['ticks'] == list(range(s.tick + 1)), s.memory['ticks']\n"
+        "assert s.elapsed == s.tick * s.gap and s.num_regions == 1 and s.region == 0\n"
+        "return SPOT if s.has_spot else NONE"
+    )
+    greedy_ish = _program("return SPOT if s.has_spot else NONE")
+    assert run_stage_locally(_program(body), small_stage) == run_stage_locally(
+        greedy_ish, small_stage
+    )
+
+
+def test_the_step_refuses_a_policy_without_decide():
+    with pytest.raises(PolicyError, match="must define decide"):
+        spot_harness.run(load_trusted_module("x = 1"))
+    assert _step_of("return SPOT")([[0, 0, True, 0, 0, 0.0, 0.0, 0, {"gap": 600.0, "task": 1.0,
+        "deadline": 2.0, "overhead": 0.0, "regions": 1}]]) == [[sim.SPOT, 0]]  # fmt: skip
