@@ -389,7 +389,7 @@ def test_each_message_holds_one_tick_of_each_run_what_an_online_policy_may_see(s
     assert sorted(seen) == list(range(len(runs)))
     assert [len(d) for d in record["decisions"]] == [len(seen[k]) for k in range(len(runs))]
     assert [entry[0] for entry in rounds[0]] == list(range(len(runs)))  # all start at once
-    for k, entries in seen.items():
+    for entries in seen.values():
         assert len(entries[0]) == 9 and all(len(e) == 8 for e in entries[1:])
         assert set(entries[0][8]) == {"gap", "task", "deadline", "overhead", "regions"}
         for tick, entry in enumerate(entries):  # no tick ahead, none skipped
