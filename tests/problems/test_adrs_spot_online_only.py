@@ -32,9 +32,12 @@ _FIND = """
 import gc
 import sys
 
+def _is_trace(value):  # the simulator's, not another library's Trace (JAX has one)
+    return type(value).__name__ == "Trace" and hasattr(value, "unavailable")
+
 def _trace_like(value):
     name = type(value).__name__
-    if name == "Trace" or (name == "dict" and ("traces" in value or "unavailable" in value)):
+    if _is_trace(value) or (name == "dict" and ("traces" in value or "unavailable" in value)):
         return True
     return isinstance(value, str) and len(value) > 100 and set(value) <= {"0", "1"}
 
@@ -77,7 +80,7 @@ def _future(s):
     if "traces" not in s.memory:
         traces = []
         for _, obj in _find():
-            if type(obj).__name__ == "Trace":
+            if _is_trace(obj):
                 traces.append(obj.unavailable[0])
         s.memory["traces"] = traces
     for unavail in s.memory["traces"]:
