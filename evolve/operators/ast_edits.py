@@ -40,9 +40,13 @@ CMP_OPS: tuple[type[ast.cmpop], ...] = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq
 
 @dataclass(frozen=True)
 class EditKind:
+    """One kind of edit: where it can apply, how, and how often ast_mutate picks it
+    (relative to the other kinds that have a site; 0: only when asked for by weight)."""
+
     name: str
     sites: Callable[[ast.Module, Env], list]
     apply: Callable[[object, random.Random, Env], str | None]
+    default_weight: float
 
 
 def _other(rng: random.Random, choices: tuple, current: type) -> type:
@@ -307,17 +311,18 @@ def _insert_apply(site, rng: random.Random, env: Env) -> str:
     return f"inserted `{ast.unparse(stmt)}`"
 
 
+# In the order ast_mutate draws them: a new kind goes last, or every seed's draws change.
 EDIT_KINDS: dict[str, EditKind] = {
     kind.name: kind
     for kind in (
-        EditKind("constant", _constant_sites, _constant_apply),
-        EditKind("binop", _binop_sites, _binop_apply),
-        EditKind("compare", _compare_sites, _compare_apply),
-        EditKind("unary", _unary_sites, _unary_apply),
-        EditKind("swap_stmts", _swap_sites, _swap_apply),
-        EditKind("delete_stmt", _stmt_sites, _delete_apply),
-        EditKind("duplicate_stmt", _stmt_sites, _duplicate_apply),
-        EditKind("call", _call_sites, _call_apply),
-        EditKind("insert_term", _insert_sites, _insert_apply),
+        EditKind("constant", _constant_sites, _constant_apply, 0.25),  # perturb a constant
+        EditKind("binop", _binop_sites, _binop_apply, 0.10),  # switch + - * / // % **
+        EditKind("compare", _compare_sites, _compare_apply, 0.07),  # switch < <= > >= == !=
+        EditKind("unary", _unary_sites, _unary_apply, 0.05),  # add or remove a unary minus
+        EditKind("swap_stmts", _swap_sites, _swap_apply, 0.07),  # swap two statements
+        EditKind("delete_stmt", _stmt_sites, _delete_apply, 0.08),  # emptied body: `pass`
+        EditKind("duplicate_stmt", _stmt_sites, _duplicate_apply, 0.05),  # copy further down
+        EditKind("call", _call_sites, _call_apply, 0.10),  # np.log -> np.sqrt (same arity)
+        EditKind("insert_term", _insert_sites, _insert_apply, 0.23),  # x = x + C * f(y)
     )
 }

@@ -26,18 +26,9 @@ from evolve.operators.blocks import BlockError, Blocks, dedent_block, render_blo
 from evolve.operators.hashing import ast_hash
 from evolve.operators.names import unbound_reads
 
-# Relative weights of the edit kinds (normalised over the kinds that have a site).
-DEFAULT_WEIGHTS: dict[str, float] = {
-    "constant": 0.25,  # perturb a numeric constant
-    "binop": 0.10,  # switch + - * / // % ** (also in augmented assignments)
-    "compare": 0.07,  # switch < <= > >= == !=
-    "unary": 0.05,  # add or remove a unary minus
-    "swap_stmts": 0.07,  # swap two statements of one body
-    "delete_stmt": 0.08,  # delete a statement (an emptied body gets `pass`)
-    "duplicate_stmt": 0.05,  # copy a statement further down its body
-    "call": 0.10,  # switch np.log -> np.sqrt, min -> max, ... (same arity)
-    "insert_term": 0.23,  # after `x = ...` insert `x = x + C * f(y)`
-}
+# Relative weights of the edit kinds (normalised over the kinds that have a site), from
+# each kind's own default (ast_edits.EDIT_KINDS, where a new kind is declared once).
+DEFAULT_WEIGHTS: dict[str, float] = {name: kind.default_weight for name, kind in EDIT_KINDS.items()}
 
 
 @dataclass(frozen=True)
