@@ -68,6 +68,8 @@ class CampaignConfig:
     ray_address: str = ""  # "" = Ray's own lookup (RAY_ADDRESS, a running cluster, or a new one)
     # name -> weight; empty: the problem's default_operators, else DEFAULT_OPERATORS
     operators: Mapping[str, float] = field(default_factory=dict)
+    # name -> that operator's settings (ast_mutate's sigma or edit-kind weights, ...)
+    operator_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     problem_options: Mapping[str, Any] = field(default_factory=dict)
     held_out: bool = True  # evaluate the best program on the problem's held-out stages
@@ -177,6 +179,11 @@ class CampaignConfig:
         need(
             not self.operators or sum(self.operators.values()) > 0,
             "at least one operator needs a positive weight",
+        )
+        need(
+            isinstance(self.operator_options, Mapping)
+            and all(isinstance(v, Mapping) for v in self.operator_options.values()),
+            "operator_options must be a table of tables (operator_options.ast_mutate.sigma = 0.5)",
         )
         s = self.strategy
         need(isinstance(s.kind, str), "strategy.kind must be a name")

@@ -5,8 +5,10 @@ inside the controller's transactions (the controller is the database's only writ
 
 from __future__ import annotations
 
+import inspect
 import random
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from db.records import INSPIRATION, PARENT, PENDING, SECOND_PARENT, ProgramRecord
@@ -16,7 +18,7 @@ from evolve.campaign import CampaignError
 from evolve.config import DEFAULT_OPERATORS, CampaignConfig
 from evolve.llm.operator import LLM_OPERATORS, LLMOutcome
 from evolve.llm_proposals import LLMProposals
-from evolve.operators import make_operator
+from evolve.operators import make_operator, operator_factory
 from evolve.operators.base import Context, ProposalRejected
 from evolve.strategy import NoParents
 from workers.jobs import SEARCH, Executor, Job
@@ -27,12 +29,21 @@ def build_operators(
 ) -> tuple[dict[str, Any], list[float]]:
     """The operators with a positive weight, by name, and their weights in that order."""
     weights = config.operators or getattr(problem, "default_operators", None) or DEFAULT_OPERATORS
+    options = config.operator_options
+    for name in options:
+        if name not in weights:
+            raise CampaignError(
+                f"operator_options.{name}: {name!r} is not one of the campaign's operators "
+                f"({', '.join(weights)})"
+            )
+        if name in LLM_OPERATORS and options[name]:
+            raise CampaignError(f"operator_options.{name}: an LLM operator is set in [llm]")
     try:
         for name, w in weights.items():  # a misspelt name is an error even at weight 0
             if not w > 0 and name not in LLM_OPERATORS:
-                make_operator(name, problem)
+                _genetic(name, problem, options.get(name, {}))
         operators = {
-            name: make_operator(name, problem)
+            name: _genetic(name, problem, options.get(name, {}))
             if name not in LLM_OPERATORS
             else proposals.make_operator(name)
             for name, w in weights.items()
@@ -41,6 +52,27 @@ def build_operators(
     except ValueError as exc:
         raise CampaignError(str(exc)) from exc
     return operators, [weights[name] for name in operators]
+
+
+def _genetic(name: str, problem: Any, options: Mapping[str, Any]) -> Any:
+    """A genetic operator built with its ``operator_options``; a setting it does not take
+    is one line naming the ones it does."""
+    try:
+        return make_operator(name, problem, **options)
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        factory = operator_factory(name, problem)
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        known = [
+            p.name
+            for p in inspect.signature(factory).parameters.values()
+            if p.kind in named and not p.name.startswith("_")
+        ]
+        raise CampaignError(
+            f"operator_options.{name}: {exc.args[0].rpartition(' ')[2]} is not a setting of "
+            f"{name}; its settings: {', '.join(known) or 'none'}"
+        ) from None
 
 
 class Proposer:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from evolve.operators.ast_mutation import DEFAULT_WEIGHTS, AstMutation, Mutation
@@ -19,12 +20,10 @@ OPERATORS: dict[str, type] = {
 }
 
 
-def make_operator(name: str, problem: Any = None, **kwargs: Any) -> Operator:
-    """The operator registered under ``name``, built with ``kwargs``.
-
-    A problem may bring operators of its own (for its genome representation) through an
-    ``operators()`` method returning {name: factory}; those are looked up after ours.
-    """
+def operator_factory(name: str, problem: Any = None) -> Callable[..., Operator]:
+    """The factory registered under ``name``. A problem may bring operators of its own (for
+    its genome representation) through an ``operators()`` method returning {name: factory};
+    those are looked up after ours."""
     extra = (
         dict(problem.operators()) if problem is not None and hasattr(problem, "operators") else {}
     )
@@ -32,10 +31,16 @@ def make_operator(name: str, problem: Any = None, **kwargs: Any) -> Operator:
     if factory is None:
         known = ", ".join(sorted({*OPERATORS, *extra}))
         raise ValueError(f"unknown operator {name!r}; known operators: {known}")
-    return factory(**kwargs)
+    return factory
+
+
+def make_operator(name: str, problem: Any = None, **kwargs: Any) -> Operator:
+    """The operator registered under ``name``, built with ``kwargs``."""
+    return operator_factory(name, problem)(**kwargs)
 
 
 __all__ = [
+    "operator_factory",
     "DEFAULT_WEIGHTS",
     "OPERATORS",
     "AstCrossover",

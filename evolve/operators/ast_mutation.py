@@ -122,7 +122,10 @@ class AstMutation:
         for key, value in {**(weights or {}), **kind_weights}.items():
             if key not in DEFAULT_WEIGHTS:
                 known = ", ".join(DEFAULT_WEIGHTS)
-                raise ValueError(f"unknown ast_mutate edit kind {key!r}; known: {known}")
+                raise ValueError(
+                    f"unknown ast_mutate edit kind or setting {key!r}; edit kinds: {known}; "
+                    "settings: weights, max_tries, sigma, jitter, sign_flip, check_names"
+                )
             if not value >= 0:
                 raise ValueError(f"weight of {key!r} must be >= 0, got {value!r}")
             merged[key] = float(value)

@@ -263,7 +263,7 @@ def test_propose_follows_the_operator_contract():
     assert isinstance(make_operator("ast_crossover"), AstCrossover)
     with pytest.raises(ValueError, match="known operators: ast_crossover, ast_mutate"):
         make_operator("llm_diff")
-    with pytest.raises(ValueError, match="unknown ast_mutate edit kind 'rewrite'"):
+    with pytest.raises(ValueError, match="unknown ast_mutate edit kind or setting 'rewrite'"):
         AstMutation(rewrite=1.0)
 
 
