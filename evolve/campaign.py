@@ -31,6 +31,9 @@ class CampaignSummary:
     # "unfeatured" (axis: correct programs whose result lacked it)}, for
     # an islands search over declared feature axes (else empty)
     grid: dict[str, Any] = field(default_factory=dict)
+    # programs made by each of the campaign's operators (initial programs left out), 0 for
+    # an operator that never made one: its proposals were all rejected
+    children: dict[str, int] = field(default_factory=dict)
 
 
 def unique_name(storage: Storage, problem: str) -> str:

@@ -39,7 +39,7 @@ from evolve.llm.operator import LLMOutcome
 from evolve.llm.pipeline import LLMPipeline
 from evolve.llm_proposals import LLMProposals
 from evolve.proposer import Proposer, build_operators
-from evolve.run_end import record_end, run_summary, stopped_by_storage
+from evolve.run_end import children_by_operator, record_end, run_summary, stopped_by_storage
 from evolve.run_start import build_search, mark_start_failed, stop_on_signals, warm_up
 from evolve.start import create_campaign, resume_campaign
 from evolve.strategies_moo import problem_objectives
@@ -216,8 +216,9 @@ class Controller:
         book.refresh(self.progress, self.executor)
         self.view.close(self.progress)
         name, unfinished = self.campaign.name, self._unfinished
+        children = children_by_operator(self.storage, self.campaign.id, self.operators)
         return run_summary(
-            name, reason, book, self.proposals, held_out, unfinished, TIME_LIMIT_GRACE_S
+            name, reason, book, self.proposals, held_out, unfinished, TIME_LIMIT_GRACE_S, children
         )
 
     def _elapsed(self) -> float:

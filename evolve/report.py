@@ -188,6 +188,9 @@ def describe_summary(summary: CampaignSummary, db_url: str) -> str:
     failures = {k: v for k, v in summary.outcomes.items() if k != "ok"}
     if failures:
         lines.append(f"  failures by outcome: {failures}")
+    if summary.children:
+        made = ", ".join(f"{name} {count}" for name, count in summary.children.items())
+        lines.append(f"  programs made by operator: {made}")
     if summary.rejected:
         lines.append(f"  proposals rejected before evaluation: {summary.rejected}")
     if summary.llm:

@@ -9,7 +9,8 @@ stored_rejections) and the status.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from db.storage import Storage, StorageError
@@ -102,6 +103,7 @@ def run_summary(
     held_out: dict[int, dict[str, Any]],
     unfinished: int,
     grace_s: float,
+    children: dict[str, int] | None = None,
 ) -> CampaignSummary:
     """What `evolve run` and the Python API report at the end of a run."""
     return CampaignSummary(
@@ -116,7 +118,18 @@ def run_summary(
         stop_message(reason, book, proposals, name, unfinished, grace_s),
         proposals.summary(),
         grid_coverage(book.strategy),
+        children or {},
     )
+
+
+def children_by_operator(
+    storage: Storage, campaign_id: int, operators: Iterable[str]
+) -> dict[str, int]:
+    """The programs each operator made over the whole campaign (resumes included), the
+    campaign's operators first, in their order, with 0 for one that made none."""
+    made = Counter(p.operator for p in storage.programs(campaign_id, with_code=False))
+    made.pop("initial", None)
+    return {name: made.pop(name, 0) for name in operators} | dict(made)
 
 
 def grid_coverage(strategy: Any) -> dict[str, Any]:
