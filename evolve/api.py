@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from db.engine import redact
 from db.records import CampaignRecord
 from db.storage import Storage, with_llm_budget
 from evaluators.registry import broken_plugins, make_problem, problem_names
@@ -39,6 +40,7 @@ __all__ = [
     "problems",
     "status",
     "best",
+    "sole_campaign",
     "export_best",
     "export_jsonl",
     "upgrade_db",
@@ -253,6 +255,20 @@ def _controller_gone(storage: Storage, campaign_id: int) -> bool:
     if holder is None or holder.until < datetime.now(UTC):
         return True
     return owner_is_dead(holder.owner)
+
+
+def sole_campaign(db: str | None) -> str:
+    """The name of the database's one campaign, for commands whose campaign is left out;
+    UserError naming them when there are several (or none)."""
+    with campaign_db(db, create=False) as storage:
+        names = [record.name for record in storage.list_campaigns()]
+    where = redact(resolve_db(db))
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise UserError(f"no campaign in {where}")
+    shown = ", ".join(names[-5:]) + (" ..." if len(names) > 5 else "")
+    raise UserError(f"{where} holds {len(names)} campaigns ({shown}): name one")
 
 
 def best(

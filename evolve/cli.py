@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
 
     best = sub.add_parser("best", help="the best program of a campaign")
-    best.add_argument("campaign")
+    best.add_argument(
+        "campaign", nargs="?", help="its name (may be left out when the database holds one)"
+    )
     _add_db(best)
     best.add_argument("-k", type=int, default=1, help="how many programs, best first (>= 1)")
     best.add_argument("--json", action="store_true")
@@ -295,6 +297,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         _print(rows, args.json, lambda r: report.format_status(r, db_url))
         return 0
     if args.command == "best":
+        if args.campaign is None:
+            args.campaign = api.sole_campaign(args.db)
         if args.full_range and not args.format:
             raise api.UserError("--full-range goes with --format jax|c|python")
         if args.format or args.export:

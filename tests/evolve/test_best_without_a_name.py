@@ -1,0 +1,23 @@
+"""`evolve best` may leave out the campaign when the database holds just one."""
+
+from __future__ import annotations
+
+from evolve import api
+from tests.evolve.cli_helpers import SINE, assert_one_line_error, run_cli
+
+
+def test_the_one_campaign_is_found_and_several_are_named(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path / 'one.db'}"
+    api.run(SINE, {"db": db, "max_evals": 3, "workers": 1, "seed": 1, "name": "first"})
+    code, out, _ = run_cli(capsys, "best", "--db", db)
+    assert code == 0 and out.startswith("# program ")
+    assert run_cli(capsys, "best", "first", "--db", db)[1] == out
+    api.run(SINE, {"db": db, "max_evals": 3, "workers": 1, "seed": 2, "name": "second"})
+    code, _, err = run_cli(capsys, "best", "--db", db)
+    assert_one_line_error(code, err, "holds 2 campaigns (first, second): name one")
+
+
+def test_an_empty_database_says_so(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path / 'none.db'}"
+    code, _, err = run_cli(capsys, "best", "--db", db)
+    assert_one_line_error(code, err, "no database at")
