@@ -7,19 +7,7 @@ import db
 from evolve.campaign import CampaignSummary
 from evolve.report import describe_summary
 from evolve.run_end import children_by_operator
-
-
-def _add(storage, campaign_id, n, operator):
-    return storage.add_program(
-        campaign_id,
-        code=f"def f(): return {n}",
-        genome=None,
-        code_hash=f"c{n}",
-        ast_hash=f"a{n}",
-        generation=1,
-        island=0,
-        operator=operator,
-    )
+from tests.db._dbtest_helpers import add
 
 
 def test_every_operator_of_the_campaign_is_counted_zero_included(tmp_path):
@@ -27,7 +15,7 @@ def test_every_operator_of_the_campaign_is_counted_zero_included(tmp_path):
     try:
         campaign = storage.create_campaign("c", "p", {}, 1)
         for n, operator in enumerate(["initial", "ast_mutate", "ast_mutate", "llm_diff"]):
-            _add(storage, campaign.id, n, operator)
+            add(storage, campaign.id, n, operator=operator, generation=1)
         made = children_by_operator(storage, campaign.id, ["ast_mutate", "negate_compare"])
     finally:
         storage.close()
