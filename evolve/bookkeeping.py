@@ -41,6 +41,8 @@ class Bookkeeping:
         self.outstanding: dict[int, Job] = {}
         self.pending: dict[int, ProgramRecord] = {}  # submitted, not yet evaluated
         self.rejections: Counter[str] = Counter()  # the campaign's, restored on resume
+        # operator -> reason -> count, for the summary (restored on resume too)
+        self.rejected_by_operator: dict[str, Counter[str]] = {}
         self.last_rejection = ""  # "reason: detail" of the latest, for the stall message
         self.outcomes: Counter[str] = Counter()
         self.consecutive_rejections = 0
@@ -58,9 +60,16 @@ class Bookkeeping:
     def stalled(self) -> bool:
         return self.consecutive_rejections >= MAX_CONSECUTIVE_REJECTIONS
 
-    def reject(self, reason: str, detail: str = "", operator: str = "") -> None:
+    def reject(
+        self, reason: str, detail: str = "", operator: str = "", *, counted_for: str = ""
+    ) -> None:
+        """``operator``: a genetic operator the bandit then draws last (Proposer); an LLM
+        operator's rejections are only ``counted_for`` it (the draws stay as they were)."""
         if operator:
             self.rejected_operators.add(operator)
+        by = operator or counted_for
+        if by:
+            self.rejected_by_operator.setdefault(by, Counter())[reason] += 1
         self.rejections[reason] += 1
         self.consecutive_rejections += 1
         self.last_rejection = f"{reason}: {detail}" if detail else reason
@@ -83,7 +92,7 @@ class Bookkeeping:
         except SyntaxError:
             ahash = chash
         if chash in self.hashes or ahash in self.hashes:
-            self.reject("duplicate")
+            self.reject("duplicate", counted_for=operator)
             return None
         program = self.storage.add_program(
             campaign_id,

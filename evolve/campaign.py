@@ -34,6 +34,7 @@ class CampaignSummary:
     # programs made by each of the campaign's operators (initial programs left out), 0 for
     # an operator that never made one: its proposals were all rejected
     children: dict[str, int] = field(default_factory=dict)
+    rejected_by_operator: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def unique_name(storage: Storage, problem: str) -> str:

@@ -232,6 +232,9 @@ class Controller:
             "elapsed_s": round(self._elapsed(), 3),
             "evaluated": self.book.evaluated,
             "rejected": dict(self.book.rejections),
+            "rejected_by_operator": {
+                name: dict(counts) for name, counts in self.book.rejected_by_operator.items()
+            },
         }
 
     def _wait(self, llm_busy: bool) -> None:

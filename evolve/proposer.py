@@ -226,7 +226,7 @@ class Proposer:
             operator = self.operators[request.operator]
             if self.proposals.repair(outcome, operator, self.stop.is_set()):
                 return
-            self.book.reject(outcome.failure, outcome.detail[:300])
+            self.book.reject(outcome.failure, outcome.detail[:300], counted_for=request.operator)
             self.proposals.failed(request)
             return
         edges = ((request.parent.id, PARENT), *((i, INSPIRATION) for i in request.inspirations))

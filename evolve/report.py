@@ -189,7 +189,10 @@ def describe_summary(summary: CampaignSummary, db_url: str) -> str:
     if failures:
         lines.append(f"  failures by outcome: {failures}")
     if summary.children:
-        made = ", ".join(f"{name} {count}" for name, count in summary.children.items())
+        made = ", ".join(
+            f"{name} {count}" + _rejected(summary.rejected_by_operator.get(name))
+            for name, count in summary.children.items()
+        )
         lines.append(f"  programs made by operator: {made}")
     if summary.rejected:
         lines.append(f"  proposals rejected before evaluation: {summary.rejected}")
@@ -216,6 +219,13 @@ def describe_summary(summary: CampaignSummary, db_url: str) -> str:
             f"  interrupted: continue with `evolve resume {summary.name}{db_flag(db_url)}`"
         )
     return "\n".join(lines)
+
+
+def _rejected(counts: Mapping[str, int] | None) -> str:
+    """ " (rejected: duplicate 57, no_op 3)", or "" when none were."""
+    if not counts:
+        return ""
+    return " (rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"
 
 
 def db_flag(db_url: str) -> str:

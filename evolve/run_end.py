@@ -119,6 +119,7 @@ def run_summary(
         proposals.summary(),
         grid_coverage(book.strategy),
         children or {},
+        {name: dict(counts) for name, counts in book.rejected_by_operator.items()},
     )
 
 

@@ -127,6 +127,7 @@ def resume_campaign(
     events = storage.events(campaign.id)
     book.elapsed_before = running_time(storage, campaign.id, events)
     book.rejections.update(stored_rejections(events))
+    book.rejected_by_operator = stored_rejections_by_operator(events)
     book.program_count = len(programs)
     for program in programs:
         book.hashes.update((program.code_hash, program.ast_hash))
@@ -216,6 +217,19 @@ def stored_rejections(events: Sequence[EventRecord]) -> Counter[str]:
         if event.kind in CHECKPOINT_EVENTS and isinstance(rejected, Mapping):
             return Counter({str(k): int(v) for k, v in rejected.items()})
     return Counter()
+
+
+def stored_rejections_by_operator(events: Sequence[EventRecord]) -> dict[str, Counter[str]]:
+    """Each operator's rejection counts as last written, like ``stored_rejections``."""
+    for event in reversed(events):
+        by = event.payload.get("rejected_by_operator")
+        if event.kind in CHECKPOINT_EVENTS and isinstance(by, Mapping):
+            return {
+                str(name): Counter({str(k): int(v) for k, v in counts.items()})
+                for name, counts in by.items()
+                if isinstance(counts, Mapping)
+            }
+    return {}
 
 
 def initial_failed(storage: Storage, campaign_id: int) -> bool:

@@ -4,10 +4,12 @@ operator whose proposals were all rejected was visible only as a total of reject
 from __future__ import annotations
 
 import db
+from evolve import api
 from evolve.campaign import CampaignSummary
 from evolve.report import describe_summary
 from evolve.run_end import children_by_operator
 from tests.db._dbtest_helpers import add
+from tests.evolve.cli_helpers import SINE
 
 
 def test_every_operator_of_the_campaign_is_counted_zero_included(tmp_path):
@@ -24,9 +26,28 @@ def test_every_operator_of_the_campaign_is_counted_zero_included(tmp_path):
     assert list(made.items()) == [("ast_mutate", 2), ("negate_compare", 0), ("llm_diff", 1)]
 
 
-def test_the_summary_shows_them():
+def test_the_summary_shows_them_with_their_rejections():
     summary = CampaignSummary(
-        "c", "budget", 3, None, None, children={"ast_mutate": 2, "negate_compare": 0}
+        "c",
+        "budget",
+        3,
+        None,
+        None,
+        children={"ast_mutate": 2, "negate_compare": 0},
+        rejected_by_operator={"negate_compare": {"no_op": 92, "duplicate": 1}},
     )
     text = describe_summary(summary, "sqlite:///evolve.db")
-    assert "  programs made by operator: ast_mutate 2, negate_compare 0" in text.splitlines()
+    line = "  programs made by operator: ast_mutate 2, negate_compare 0 (rejected: duplicate 1, no_op 92)"
+    assert line in text.splitlines()
+
+
+def test_a_resume_carries_each_operators_rejections_on(tmp_path):
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    first = api.run(SINE, {"db": db, "max_evals": 30, "workers": 1, "seed": 2, "name": "r"})
+    assert first.rejected_by_operator  # seed 2 has duplicates from both operators
+    total = sum(sum(c.values()) for c in first.rejected_by_operator.values())
+    assert total == sum(first.rejected.values())  # every rejection is some operator's
+    second = api.resume("r", db=db, max_evals=45, workers=1)
+    for name, counts in first.rejected_by_operator.items():
+        for reason, n in counts.items():
+            assert second.rejected_by_operator[name][reason] >= n  # carried on, not restarted
