@@ -209,27 +209,29 @@ def running_time(
     return total
 
 
-def stored_rejections(events: Sequence[EventRecord]) -> Counter[str]:
-    """The campaign's rejection counts as last written (a checkpoint or the end of a run);
-    a SIGKILL loses those counted after the last checkpoint."""
+def _last_written(events: Sequence[EventRecord], key: str) -> Mapping[str, Any]:
+    """The table ``key`` of the latest checkpoint (or end of a run) that holds one; a
+    SIGKILL loses what was counted after the last checkpoint."""
     for event in reversed(events):
-        rejected = event.payload.get("rejected")
-        if event.kind in CHECKPOINT_EVENTS and isinstance(rejected, Mapping):
-            return Counter({str(k): int(v) for k, v in rejected.items()})
-    return Counter()
+        table = event.payload.get(key)
+        if event.kind in CHECKPOINT_EVENTS and isinstance(table, Mapping):
+            return table
+    return {}
+
+
+def _counts(table: Mapping[str, Any]) -> Counter[str]:
+    return Counter({str(k): int(v) for k, v in table.items()})
+
+
+def stored_rejections(events: Sequence[EventRecord]) -> Counter[str]:
+    """The campaign's rejection counts as last written."""
+    return _counts(_last_written(events, "rejected"))
 
 
 def stored_rejections_by_operator(events: Sequence[EventRecord]) -> dict[str, Counter[str]]:
-    """Each operator's rejection counts as last written, like ``stored_rejections``."""
-    for event in reversed(events):
-        by = event.payload.get("rejected_by_operator")
-        if event.kind in CHECKPOINT_EVENTS and isinstance(by, Mapping):
-            return {
-                str(name): Counter({str(k): int(v) for k, v in counts.items()})
-                for name, counts in by.items()
-                if isinstance(counts, Mapping)
-            }
-    return {}
+    """Each operator's rejection counts as last written."""
+    by = _last_written(events, "rejected_by_operator")
+    return {str(name): _counts(c) for name, c in by.items() if isinstance(c, Mapping)}
 
 
 def initial_failed(storage: Storage, campaign_id: int) -> bool:
