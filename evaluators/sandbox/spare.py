@@ -153,7 +153,14 @@ def _serve(
         again = job.get("uid") is not None
         try:
             response = run_job(
-                job, jobdir, pid, candidate.readers, candidate.job_w, idle, candidate.feed_ends
+                job,
+                jobdir,
+                pid,
+                candidate.readers,
+                candidate.job_w,
+                idle,
+                candidate.feed_ends,
+                shared_scratch=config.get("mode") == "uid",
             )
         except Exception as exc:  # a sandbox bug or a full disk: the caller retries
             response = {
