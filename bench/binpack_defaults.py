@@ -58,7 +58,15 @@ def one(seed: int, evals: int, db: str, assignments: list[str]) -> dict:
 
     summary = api.run(
         "binpack.online",
-        {"max_evals": evals, "seed": seed, "workers": 1, "db": db, "name": "bench"},
+        # a fixed data secret (evaluators.seeds): the same instances for every seed and run
+        {
+            "max_evals": evals,
+            "seed": seed,
+            "workers": 1,
+            "db": db,
+            "name": "bench",
+            "problem_options": {"data_secret": 0},
+        },  # fmt: skip
         assignments,
     )
     held = summary.held_out.get(summary.best.id, {}) if summary.best else {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import os
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -126,6 +127,18 @@ def make_problem(name: str, **options: Any) -> Any:
         raise ValueError(f"bad options for problem {name!r}: {exc}") from exc
     check_problem(problem, name, factory)
     return problem
+
+
+def takes_option(name: str, option: str) -> bool:
+    """Whether problem ``name``'s factory has a parameter named ``option`` (False for an
+    unknown problem or a single-file one, which takes no options)."""
+    factory = None if name.endswith(".py") else _find(name)
+    if factory is None:
+        return False
+    try:
+        return option in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 # What every problem object must have (evaluators.contract.Problem); checked when it is

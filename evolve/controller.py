@@ -41,7 +41,7 @@ from evolve.llm_proposals import LLMProposals
 from evolve.proposer import Proposer, build_operators
 from evolve.run_end import children_by_operator, record_end, run_summary, stopped_by_storage
 from evolve.run_start import build_search, mark_start_failed, stop_on_signals, warm_up
-from evolve.start import create_campaign, resume_campaign
+from evolve.start import create_campaign, resume_campaign, with_data_secret
 from evolve.strategies_moo import problem_objectives
 from workers.jobs import Executor, JobResult
 
@@ -70,6 +70,8 @@ class Controller:
     ) -> None:
         """``stored_config``: ``config`` is a campaign's stored one (a replay), read as a
         resume reads it (run_start.build_search)."""
+        if not (resume or stored_config):
+            config = with_data_secret(config)
         self.storage = storage
         self.config = config
         self.view = view or QuietView()

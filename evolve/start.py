@@ -11,6 +11,7 @@ problem's code (a resume refuses a changed problem unless told otherwise).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import os
@@ -24,7 +25,8 @@ from typing import Any
 import evaluators
 from db.records import CampaignRecord, EventRecord
 from db.storage import BUDGET_KEYS, CONFIG_EVENT, LLM_BUDGET_KEY, TERMINAL_EVENTS, Storage
-from evaluators.registry import UnknownProblem
+from evaluators.registry import UnknownProblem, takes_option
+from evaluators.seeds import DATA_SECRET, new_secret
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError, CampaignSummary, unique_name
 from evolve.config import DEFAULT_DB, CampaignConfig
@@ -38,6 +40,17 @@ PROBLEM_EVENT = "problem_changed"  # {"problem_files": ...}: resumed with a chan
 RESUME_EVENTS = (CONFIG_EVENT, PROBLEM_EVENT)  # written by the next run before "resumed"
 # Events that carry the campaign's totals so far: "elapsed_s" (seconds run) and "rejected".
 CHECKPOINT_EVENTS = ("progress", *TERMINAL_EVENTS)
+
+
+def with_data_secret(config: CampaignConfig) -> CampaignConfig:
+    """A new campaign's config with a fresh ``data_secret`` among its problem options, when
+    the problem takes one and the user gave none (evaluators.seeds): its generated data is
+    then drawn from seeds no candidate can know. Stored with the config, so resumes,
+    workers, replays and held-out runs rebuild the same data."""
+    options = dict(config.problem_options)
+    if DATA_SECRET in options or not takes_option(config.problem, DATA_SECRET):
+        return config
+    return dataclasses.replace(config, problem_options={**options, DATA_SECRET: new_secret()})
 
 
 def create_campaign(

@@ -9,11 +9,12 @@ runtime of each call is measured by the driver, outside the program's process. T
 params carry the planning windows; the stage params (all the program's process gets) carry
 none.
 
-Open: the windows are seeded from public defaults, and ``eplb_data`` is importable in the
-sandbox (the ``problems.adrs`` package imports every problem), so a program can regenerate
-the windows of a guessed seed, find the one it was sent among them and plan with the next
-(balancedness 0.90, as with the windows in the harness). Closing that needs seeds the
-sandbox cannot know (a per-campaign secret), not a change of the feed.
+The load generator (``eplb_data``) is importable in the sandbox (the ``problems.adrs``
+package imports every problem), so with public seeds a program can regenerate the windows,
+find the one it was sent among them and plan with the next (balancedness 0.90, as with the
+windows in the harness). In a campaign the seeds are keyed with the campaign's
+``data_secret`` (evaluators.seeds), which the sandbox cannot read; built directly, with no
+secret, the problem keeps the public seeds its benches and tests pin.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 
 from evaluators.contract import Candidate, FeatureAxis, Feed, Limits, Stage
 from evaluators.registry import register_problem
+from evaluators.seeds import keyed_seed
 from evaluators.splits import SplitStages
 from problems.adrs import eplb_data
 from problems.adrs.common import passes
@@ -86,11 +88,15 @@ class Eplb(SplitStages):
         num_gpus: int = 32,
         sigma: float = 1.0,
         drift: float = 0.3,
+        data_secret: int | None = None,
         wall_s: float = 30.0,
         memory_mb: int = 2048,
     ) -> None:
         if test_seed in (train_seed, quick_seed):
             raise ValueError("test_seed must differ from train_seed and quick_seed (held-out data)")
+        quick_seed, train_seed, test_seed = (
+            keyed_seed(seed, data_secret) for seed in (quick_seed, train_seed, test_seed)
+        )
         if num_replicas < experts or num_replicas % num_gpus or num_gpus % num_nodes:
             raise ValueError("need num_replicas >= experts, divisible by num_gpus (per node too)")
         if experts % num_groups:

@@ -15,10 +15,9 @@ trusted scorer judges the record.
 
 The planning windows come in the feed's params, which the candidate's process never gets;
 this module (preloaded in the sandbox, where the supervisor runs it) does not regenerate
-them. The load generator and the stages' default seeds are public, though, and importable
-in the sandbox (``problems.adrs`` registers every problem on import): a program that
-matches the window it gets against windows regenerated from guessed seeds still finds the
-next one. Only seeds the sandbox cannot know would close that (see adrs.eplb's notes).
+them. The load generator is importable in the sandbox, so a program could match the window
+it gets against windows regenerated from guessed seeds and find the next one; in a campaign
+the seeds are keyed with a secret the sandbox cannot read (see adrs.eplb's notes).
 """
 
 from __future__ import annotations

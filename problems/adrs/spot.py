@@ -1,6 +1,7 @@
 """``adrs.spot`` and ``adrs.spot_multi``: Can't-Be-Late spot scheduling (Wu et al., NSDI'24).
 
-Training and held-out traces come from the calibrated Markov model (different seeds), or,
+Training and held-out traces come from the calibrated Markov model (different seeds, keyed
+with the campaign's ``data_secret`` in a campaign: evaluators.seeds), or,
 with ``source="real"``, from the real windows (training: 10 windows from the first 30% of
 the 300, never one of the leaderboard's; held-out: the leaderboard's real30 protocol).
 ``reference_stages`` run the leaderboard protocols on the real data when ``data_dir`` has it.
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 
 from evaluators.contract import Candidate, FeatureAxis, Feed, Limits, Stage
 from evaluators.registry import register_problem
+from evaluators.seeds import keyed_seed
 from evaluators.splits import SplitStages
 from problems.adrs import spot_traces as tr
 from problems.adrs.common import data_dir as resolve_data_dir
@@ -135,12 +137,14 @@ class SpotSingle(_SpotBase):
         deadlines_h: tuple[float, ...] | list[float] = (52.0, 70.0),
         overheads_h: tuple[float, ...] | list[float] = (0.02, 0.05, 0.1),
         data_dir: str | None = None,
+        data_secret: int | None = None,
         pricing: str = "per_tick",
         wall_s: float = 20.0,
         memory_mb: int = 1024,
     ) -> None:
         if test_seed in (train_seed, quick_seed):
             raise ValueError("test_seed must differ from train_seed and quick_seed (held-out data)")
+        quick_seed, train_seed, test_seed = _keyed(data_secret, quick_seed, train_seed, test_seed)
         envs, deadlines, overheads = list(envs), list(deadlines_h), list(overheads_h)
         check_job_times("deadlines_h", deadlines, "overheads_h", overheads)
         unknown = set(envs) - set(tr.SINGLE_PROFILES)
@@ -181,6 +185,12 @@ class SpotSingle(_SpotBase):
         return dict(SINGLE_BASELINES)
 
 
+def _keyed(secret: int | None, *seeds: int) -> list[int]:
+    """The seeds the synthetic traces are drawn from: keyed with the campaign's secret
+    (evaluators.seeds), so no program can regenerate the ticks it has not been sent."""
+    return [keyed_seed(seed, secret) for seed in seeds]
+
+
 def _real_train_windows(data_dir: Any, count: int) -> list[int]:
     import json
 
@@ -209,12 +219,14 @@ class SpotMulti(_SpotBase):
         deadline_h: float = 52.0,
         overhead_h: float = 0.2,
         data_dir: str | None = None,
+        data_secret: int | None = None,
         pricing: str = "per_tick",
         wall_s: float = 20.0,
         memory_mb: int = 1024,
     ) -> None:
         if test_seed in (train_seed, quick_seed):
             raise ValueError("test_seed must differ from train_seed and quick_seed (held-out data)")
+        quick_seed, train_seed, test_seed = _keyed(data_secret, quick_seed, train_seed, test_seed)
         scenarios = list(scenarios)
         if not scenarios or set(scenarios) - set(tr.MULTI_SCENARIOS):
             raise ValueError(f"scenarios must be among {sorted(tr.MULTI_SCENARIOS)}")

@@ -1,8 +1,8 @@
 """Online bin packing instances: seeded generators and FunSearch's evaluation sets.
 
 A *dataset spec* is plain JSON that says how to build a list of instances, so the same
-spec travels to the sandbox (as stage params) and is rebuilt, bit for bit, by the trusted
-scorer::
+spec travels to the stage's feed driver and is rebuilt, bit for bit, by the scorer (both
+trusted: the candidate never sees a spec)::
 
     {"name": "train", "parts": [
         {"family": "weibull", "seed": 2024, "count": 4, "n_items": 1000},
@@ -11,7 +11,8 @@ scorer::
     ]}
 
 Generated parts draw from ``numpy.random.Generator(PCG64(SeedSequence([seed, family, i])))``
-(one stream per instance ``i``) and use only ``Generator.random()`` plus inverse CDFs, so
+(one stream per instance ``i``; with a ``"secret"``, from the campaign's keyed seed instead,
+see ``evaluators.seeds``) and use only ``Generator.random()`` plus inverse CDFs, so
 the same spec gives the same items on every machine. Inline parts carry their items (the
 FunSearch sets, read from a data file by the trusted process, never inside the sandbox).
 
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from evaluators.seeds import keyed_seed
 
 WEIBULL = "weibull"
 OR = "or"
@@ -82,10 +85,17 @@ def or_items(seed: int, index: int, n_items: int) -> np.ndarray:
 _GENERATORS = {WEIBULL: weibull_items, OR: or_items}
 
 
-def generated_part(family: str, seed: int, count: int, n_items: int) -> dict[str, Any]:
+def generated_part(
+    family: str, seed: int, count: int, n_items: int, secret: int | None = None
+) -> dict[str, Any]:
+    """``secret``: the campaign's data secret (evaluators.seeds), mixed into ``seed``; the
+    instances' names keep the public seed, since names reach feedback."""
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; known: {sorted(FAMILIES)}")
-    return {"family": family, "seed": int(seed), "count": int(count), "n_items": int(n_items)}
+    part = {"family": family, "seed": int(seed), "count": int(count), "n_items": int(n_items)}
+    if secret is not None:
+        part["secret"] = int(secret)
+    return part
 
 
 def _frozen(items: Any) -> np.ndarray:
@@ -102,13 +112,14 @@ def _materialize_part(part: Mapping[str, Any]) -> list[Instance]:
             for inst in part["inline"]
         ]
     seed, count, n_items = int(part["seed"]), int(part["count"]), int(part["n_items"])
+    drawn_from = keyed_seed(seed, part.get("secret"))
     make = _GENERATORS[family]
     return [
         Instance(
             f"{family}{n_items}_s{seed}_{i}",
             family,
             CAPACITY[family],
-            _frozen(make(seed, i, n_items)),
+            _frozen(make(drawn_from, i, n_items)),
         )
         for i in range(count)
     ]

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from evaluators.contract import Candidate, FeatureAxis, Feed, Limits, Stage
 from evaluators.registry import register_problem
+from evaluators.seeds import keyed_seed
 from evaluators.splits import SplitStages
 from problems.binpack import instances as inst
 from problems.binpack.harness import SKELETONS
@@ -37,8 +38,10 @@ once per item on thousands of items, so it must stay fast. Never divide by a qua
 that can be zero (bins - item is 0 for an exact fit)."""
 
 
-def _part(family: str, seed: int, count: int, n_items: int) -> list[dict[str, Any]]:
-    return [inst.generated_part(family, seed, count, n_items)] if count > 0 else []
+def _part(
+    family: str, seed: int, count: int, n_items: int, secret: int | None
+) -> list[dict[str, Any]]:
+    return [inst.generated_part(family, seed, count, n_items, secret)] if count > 0 else []
 
 
 @register_problem("binpack.online")
@@ -46,7 +49,9 @@ class OnlineBinPacking(SplitStages):
     """Online bin packing. Every constructor argument is a problem option with a default.
 
     Cascade: one small Weibull instance, then the training set. Held out: fresh seeds, never
-    selected on, reported for the best program (3x the wall time).
+    selected on, reported for the best program (3x the wall time). In a campaign every seed
+    is keyed with the campaign's ``data_secret`` (evaluators.seeds), so no program can
+    regenerate the items it has not been dealt yet.
     """
 
     name = "binpack.online"
@@ -85,6 +90,7 @@ class OnlineBinPacking(SplitStages):
         test_or: int = 20,
         test_or_items: int = 500,
         data_dir: str | None = None,
+        data_secret: int | None = None,
         skeleton: str = "fresh_one",
         memory_mb: int = 1024,
         wall_s: float = 20.0,
@@ -110,17 +116,22 @@ class OnlineBinPacking(SplitStages):
             # a typo would otherwise pass unnoticed: only the FunSearch reference sets read it
             raise ValueError(f"problem.data_dir: no directory {data_dir}")
         self.data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+        keyed_seed(0, data_secret)  # a bad secret is one line here, not one per stage
+        secret = data_secret
         self.datasets: dict[str, dict[str, Any]] = {
-            "quick": {"name": "quick", "parts": _part(inst.WEIBULL, quick_seed, 1, quick_items)},
+            "quick": {
+                "name": "quick",
+                "parts": _part(inst.WEIBULL, quick_seed, 1, quick_items, secret),
+            },
             "train": {
                 "name": "train",
-                "parts": _part(inst.WEIBULL, train_seed, train_weibull, train_weibull_items)
-                + _part(inst.OR, train_seed, train_or, train_or_items),
+                "parts": _part(inst.WEIBULL, train_seed, train_weibull, train_weibull_items, secret)
+                + _part(inst.OR, train_seed, train_or, train_or_items, secret),
             },
             "test": {
                 "name": "test",
-                "parts": _part(inst.WEIBULL, test_seed, test_weibull, test_weibull_items)
-                + _part(inst.OR, test_seed, test_or, test_or_items),
+                "parts": _part(inst.WEIBULL, test_seed, test_weibull, test_weibull_items, secret)
+                + _part(inst.OR, test_seed, test_or, test_or_items, secret),
             },
         }
 

@@ -66,6 +66,22 @@ os.write(3, b'{"ok": {"assignments": []}}\\n')
 os._exit(0)
 """
 
+# Rebuilds the quick stage's instance from the package's generator and public seed (7, 500
+# items) and compares the first items it is dealt; raises when they match, since from there
+# it could pack with every item still to come.
+REGENERATE = """
+from problems.binpack.instances import weibull_items
+
+SEEN = []
+AHEAD = weibull_items(7, 0, 500).tolist()
+
+def priority(item, bins):
+    SEEN.append(int(item))
+    if len(SEEN) == 10 and SEEN == AHEAD[:10]:
+        raise LookupError("regenerated the instance")
+    return -(bins - item)
+"""
+
 
 @pytest.fixture(scope="module")
 def problem_and_runner():
@@ -89,3 +105,12 @@ def test_no_program_finds_the_instance_or_gets_around_the_driver(problem_and_run
     forged = run_cascade(box, FORGE, stages).final
     assert forged.outcome == INVALID_RESULT
     assert forged.detail.startswith("the program stopped after 0 replies")
+
+
+def test_with_a_secret_a_program_cannot_regenerate_its_instances(problem_and_runner):
+    problem, box = problem_and_runner  # public seeds: the generator gives the future away
+    public = run_cascade(box, REGENERATE, problem.stages()).final
+    assert public.outcome == ERROR and "LookupError: regenerated the instance" in public.detail
+    keyed = make_problem("binpack.online", data_secret=12345)
+    final = run_cascade(box, REGENERATE, keyed.stages()).final
+    assert final.outcome == OK and final.stage == "train", final.detail
