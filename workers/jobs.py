@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from evaluators.contract import HELD_OUT, REFERENCE, SEARCH, STAGE_SETS, StageOutcome
 
-__all__ = ["HELD_OUT", "REFERENCE", "SEARCH", "STAGE_SETS", "Executor", "Job", "JobResult"]
+__all__ = [
+    "HELD_OUT", "REFERENCE", "SEARCH", "STAGE_SETS", "Executor", "Job", "JobResult", "WorkerDeaths"
+]  # fmt: skip
+MAX_WORKER_DEATHS_PER_JOB = 2  # a job is run at most 3 times, by every executor
 
 
 @dataclass(frozen=True)
@@ -38,3 +42,26 @@ class Executor(Protocol):
     def completed(self, timeout: float) -> list[JobResult]: ...
 
     def close(self) -> None: ...
+
+
+class WorkerDeaths:
+    """How many workers died under each job, for the executors' one rule: a job whose worker
+    died is run again (attempt + 1) up to ``max_deaths`` times, then given up, so that a
+    candidate that kills its worker cannot take the pool down with it."""
+
+    def __init__(self, max_deaths: int = MAX_WORKER_DEATHS_PER_JOB) -> None:
+        self.max_deaths = int(max_deaths)
+        self._counts: Counter[tuple[str, int]] = Counter()
+
+    def record(self, jobs: Iterable[Job]) -> tuple[list[Job], list[tuple[Job, int]]]:
+        """The jobs to run again, in order, and those given up with their death counts."""
+        again: list[Job] = []
+        given_up: list[tuple[Job, int]] = []
+        for job in jobs:
+            key = (job.stage_set, job.job_id)
+            self._counts[key] += 1
+            if self._counts[key] <= self.max_deaths:
+                again.append(replace(job, attempt=job.attempt + 1))
+            else:
+                given_up.append((job, self._counts[key]))
+        return again, given_up

@@ -21,16 +21,15 @@ import signal
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
 from evaluators.contract import SANDBOX_FAILURE, TIMEOUT, StageOutcome
-from workers.jobs import Job, JobResult
+from workers.jobs import Job, JobResult, WorkerDeaths
 from workers.ray_cluster import Backstop
 
-MAX_WORKER_DEATHS_PER_JOB = 2
 MAX_START_FAILURES = 3  # workers in a row that die before they are ready
 PIPELINE_DEPTH = 2  # batches sent to one worker ahead of its results
 
@@ -145,7 +144,7 @@ class LocalExecutor:
         self._ctx = mp.get_context("spawn")
         self._queue: deque[Job] = deque()
         self._start_failures = 0
-        self._deaths: dict[tuple[str, int], int] = {}
+        self._deaths = WorkerDeaths()
         self._early: list[JobResult] = []  # results collected by wait_ready
         self._backstop = Backstop(problem, backstop_s)
         self._threads = cpu_share(workers)
@@ -287,13 +286,10 @@ class LocalExecutor:
         current = slot.batches.popleft() if slot.batches else []
         for batch in reversed(slot.batches):
             self._queue.extendleft(reversed(batch))
-        for job in reversed(current):
-            key = (job.stage_set, job.job_id)
-            self._deaths[key] = self._deaths.get(key, 0) + 1
-            if self._deaths[key] <= MAX_WORKER_DEATHS_PER_JOB:
-                self._queue.appendleft(replace(job, attempt=job.attempt + 1))
-                continue
-            detail = f"worker process died {self._deaths[key]} times on this candidate"
+        again, given_up = self._deaths.record(current)
+        self._queue.extendleft(reversed(again))
+        for job, deaths in given_up:
+            detail = f"worker process died {deaths} times on this candidate"
             failed = StageOutcome("worker", SANDBOX_FAILURE, None, detail, 0.0, "")
             failed_results.append(JobResult(job, f"local-{slot.process.pid}", (failed,)))
         return failed_results

@@ -30,13 +30,13 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from evaluators.cascade import problem_preload
 from evaluators.contract import ERROR, OOM, SANDBOX_FAILURE, TIMEOUT, InvalidResult, StageOutcome
 from evaluators.sandbox.runner import sandbox_modules
-from workers.jobs import Job, JobResult
+from workers.jobs import MAX_WORKER_DEATHS_PER_JOB, Job, JobResult, WorkerDeaths
 from workers.ray_actor import EvalActor
 from workers.ray_cluster import (
     BACKSTOP_MARGIN_S,
@@ -52,7 +52,6 @@ from workers.ray_codec import job_to_wire, result_from_wire
 
 log = logging.getLogger(__name__)
 
-MAX_WORKER_DEATHS_PER_JOB = 2  # as the local pool: a job is run at most 3 times
 MAX_START_FAILURES = 3  # actors in a row that cannot start: fail the queue readably
 SHUTDOWN_WAIT_S = 5.0
 
@@ -105,7 +104,6 @@ class RayExecutor:
         self.isolation_level = ""
         self.stats: Counter[str] = Counter()
         self._backstop = Backstop(problem, backstop_s, backstop_margin_s)
-        self._max_deaths = int(max_deaths_per_job)
         # SPREAD: slots land on as many nodes as possible, so one node's death costs few.
         self._actor_class = ray.remote(EvalActor).options(
             max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD", **self.resources
@@ -113,7 +111,7 @@ class RayExecutor:
         self._epoch = uuid.uuid4().hex[:12]  # leases of another executor never match
         self._lease_ids = itertools.count(1)
         self._queue: deque[Job] = deque()
-        self._deaths: Counter[tuple[str, int]] = Counter()
+        self._deaths = WorkerDeaths(max_deaths_per_job)
         self._delivered: set[tuple[str, int]] = set()
         self._refs: dict[Any, tuple[_Slot, str]] = {}  # ref -> (slot, "ready" | "eval")
         self._start_failures = 0
@@ -298,18 +296,12 @@ class RayExecutor:
         jobs, worker = slot.jobs, slot.worker
         self._release(slot)
         self._replace(slot)
-        for job in reversed(jobs):
-            key = (job.stage_set, job.job_id)
-            self._deaths[key] += 1
-            if self._deaths[key] <= self._max_deaths:
-                self._queue.appendleft(replace(job, attempt=job.attempt + 1))
-                self.stats["requeued"] += 1
-                continue
+        again, given_up = self._deaths.record(jobs)
+        self._queue.extendleft(reversed(again))
+        self.stats["requeued"] += len(again)
+        for job, deaths in given_up:
             why = "Ray's memory monitor killed it" if memory else describe_error(exc)
-            detail = (
-                f"the Ray worker died {self._deaths[key]} times evaluating this candidate "
-                f"(last: {why})"
-            )
+            detail = f"the Ray worker died {deaths} times evaluating this candidate (last: {why})"
             self._fail(job, OOM if memory else SANDBOX_FAILURE, detail, results, worker)
 
     def _expire(self, results: list[JobResult]) -> None:
