@@ -49,15 +49,18 @@ class Dialogue:
         except BaseException as exc:  # the driver could not start: trusted code, broken
             self._driver_failed(exc)
 
-    def share_a_cpu(self, pid: int) -> None:
-        """Run the candidate ``pid`` and this supervisor on the CPU it is on now, for the
-        job. Every message is a round trip between the two: on two CPUs each one wakes
-        the other's idle CPU, ~100 us a round trip in a VM against ~7 us on one (measured
-        with a pipe ping-pong on this 2-core VM). Best effort: the candidate may undo it,
-        which only slows it down."""
+    def share_a_cpu(self, pid: int, uid: int | None = None) -> None:
+        """Run the candidate ``pid`` and this supervisor on one CPU for the job. Every
+        message is a round trip between the two: on two CPUs each one wakes the other's
+        idle CPU, ~100 us a round trip in a VM against ~7 us on one (measured with a pipe
+        ping-pong on this 2-core VM). The CPU: with a job ``uid`` (one per running job on
+        the machine, the lowest free first: sandbox/slots.py), the uid's turn among the
+        allowed CPUs, so that jobs running side by side take different CPUs (on the CPU
+        each happened to be on, two jobs shared one half the time); else the CPU this
+        supervisor is on. Best effort: the candidate may undo it, which only slows it."""
         try:
             self.cpus = os.sched_getaffinity(0)
-            cpu = _current_cpu()
+            cpu = job_cpu(uid, self.cpus) if uid is not None else _current_cpu()
             if cpu is None or cpu not in self.cpus:
                 return
             os.sched_setaffinity(pid, {cpu})
@@ -190,6 +193,12 @@ class Dialogue:
                 f"the program stopped after {self.replies} replies, before its feed ended",
             )
         return OK, self.transcript, ""
+
+
+def job_cpu(uid: int, allowed: set[int]) -> int:
+    """The CPU of the job with sandbox ``uid``: consecutive uids, consecutive CPUs."""
+    cpus = sorted(allowed)
+    return cpus[uid % len(cpus)]
 
 
 def _current_cpu() -> int | None:

@@ -110,7 +110,7 @@ def run_job(
     dialogue = None
     if feed is not None and feed_ends is not None:
         dialogue = Dialogue(feed, *feed_ends, reply_cap=int(limits["result_kb"]) * 1024)
-        dialogue.share_a_cpu(pid)
+        dialogue.share_a_cpu(pid, uid)
     elif feed_ends is not None:
         for fd in feed_ends:  # end of file on its feed: no messages for this job
             os.close(fd)

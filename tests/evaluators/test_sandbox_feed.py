@@ -38,6 +38,11 @@ def running_sums(numbers, secret):
     return {"total": total, "seconds": seconds, "peeked": peeked}
 
 
+def cpus(numbers, secret):
+    """One message; returns the CPUs the candidate may run on while it answers."""
+    return {"cpus": (yield {"n": numbers[0]}).value}
+
+
 def broken(numbers, secret):
     yield {"n": numbers[0]}
     raise RuntimeError("the driver's own bug")
@@ -172,3 +177,34 @@ def test_in_process_conversation_matches_the_sandbox(runner, feed_module):
     assert remote.outcome == OK, remote.detail
     assert local["total"] == remote.value["total"] == 12
     assert local["peeked"] == remote.value["peeked"] == [False, False, False]
+
+
+def test_jobs_side_by_side_get_a_cpu_each(feed_module):
+    """A fed job runs on one CPU with its supervisor; two at once take different CPUs (on
+    the CPU each supervisor happened to be on, they shared one half the time: 200 against
+    158 ms a binpack cascade, two at once on this 2-CPU machine)."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU")
+    import threading
+
+    slow = "import os, time\ndef step(message):\n    time.sleep(0.5)\n    return sorted(os.sched_getaffinity(0))\n"  # fmt: skip
+    results = []
+    boxes = [SandboxRunner(preload=sandbox_modules((feed_module,), numpy=False)) for _ in "ab"]
+    try:
+        for box in boxes:  # started before the clock: both jobs must overlap
+            box.run("x = 1", f"{feed_module}:harness", {}, LIMITS)
+
+        def one(box):
+            results.append(_run(box, feed_module, slow, driver="cpus"))
+
+        threads = [threading.Thread(target=one, args=(box,)) for box in boxes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for box in boxes:
+            box.close()
+    assert all(r.outcome == OK for r in results), [r.detail for r in results]
+    chosen = [r.value["cpus"] for r in results]
+    assert all(len(c) == 1 for c in chosen) and chosen[0] != chosen[1], chosen
