@@ -50,14 +50,16 @@ def strict_loads(text: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:
+    if not isinstance(value, (list, dict)):
+        return False
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, (list, dict)):
-            if depth > limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        # only containers are stacked: a result is mostly long lists of numbers
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (list, dict)))
     return False
 
 
