@@ -86,7 +86,7 @@ def test_fork_bomb_is_contained(runner):
     assert "BlockingIOError" in result.detail or "killed" in result.detail
 
 
-def test_double_fork_setsid_escapee_is_killed(runner):
+def test_double_fork_escapee_in_its_own_group_is_killed(runner):
     result = check(runner, s.ESCAPEE, OK)
     assert isinstance(result.value, int)  # a pid in the sandbox's namespace
 

@@ -141,6 +141,29 @@ def main():
     assert fd == -1 and err == 13  # EACCES
 
 
+def test_a_candidate_cannot_start_sessions(runner):
+    """The kernel shares a CPU between sessions first: a candidate whose busy children each
+    started one stalled a neighbour's cascade for up to 5 s. Each child still forks and
+    runs; os.setsid (and subprocess's start_new_session) fails as for a group leader."""
+    code = """
+import os
+def main():
+    errors = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setsid()
+                os._exit(0)
+            except PermissionError:
+                os._exit(1)
+        errors.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    return [errors, os.getsid(0) == os.getpid()]
+"""
+    children, own_session = run_ok(runner, code)
+    assert children == [1, 1] and own_session  # refused; the candidate's own session stays
+
+
 def test_candidates_are_the_oom_killers_first_choice(runner):
     code = """
 def main():

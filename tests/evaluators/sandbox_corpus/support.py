@@ -95,13 +95,14 @@ def main():
     os._exit(0)
 """
 
-# Double fork + setsid: the grandchild escapes the process group; it prints its pid.
+# Double fork + a process group of its own (setsid is denied: seccomp.py): the grandchild
+# escapes the candidate's process group; it prints its pid.
 ESCAPEE = """
 import os, time
 def main():
     r, w = os.pipe()
     if os.fork() == 0:
-        os.setsid()
+        os.setpgid(0, 0)
         if os.fork() == 0:
             os.write(w, str(os.getpid()).encode())
             time.sleep(30)
