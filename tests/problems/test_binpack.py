@@ -152,7 +152,7 @@ def test_named_datasets_have_the_documented_sizes():
         name: [(i.family, i.capacity, i.items.size) for i in I.materialize(spec)]
         for name, spec in p.datasets.items()
     }
-    assert sizes["quick"] == [("weibull", 100, 500)]
+    assert sizes["quick"] == [("weibull", 100, 50)]
     assert sizes["train"] == [("weibull", 100, 1000)] * 4 + [("or", 150, 500)] * 4
     assert sizes["test"] == [("weibull", 100, 5000)] * 5 + [("or", 150, 500)] * 20
     train = {i.items.tobytes() for i in I.materialize(p.datasets["train"])}

@@ -66,14 +66,14 @@ os.write(3, b'{"ok": {"assignments": []}}\\n')
 os._exit(0)
 """
 
-# Rebuilds the quick stage's instance from the package's generator and public seed (7, 500
+# Rebuilds the quick stage's instance from the package's generator and public seed (7, 50
 # items) and compares the first items it is dealt; raises when they match, since from there
 # it could pack with every item still to come.
 REGENERATE = """
 from problems.binpack.instances import weibull_items
 
 SEEN = []
-AHEAD = weibull_items(7, 0, 500).tolist()
+AHEAD = weibull_items(7, 0, 50).tolist()
 
 def priority(item, bins):
     SEEN.append(int(item))
