@@ -9,7 +9,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from db.engine import hide_passwords, is_memory_sqlite, parse_url
@@ -222,105 +222,132 @@ def exit_status(reason: str) -> int:
     return 1 if reason in ("initial_failed", "stalled", "llm_unavailable") else 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    keys = ("max_evals", "time_limit_s", "workers", "seed", "name", "db", "executor", "ray_address")
+    overrides = {k: getattr(args, k) for k in keys}
+    _check_name_flag(args.name)
+    # The database the campaign goes to: --db, else the campaign file's db, else
+    # $EVOLVE_DB or the default (the summary's commands must name that one).
+    with user_errors():
+        db_url = api.resolve_db(build_config(args.target, overrides, args.set).db or None)
+    _refuse_memory_db(db_url)
+    summary = api.run(args.target, overrides, args.set, quiet=args.quiet)
+    print(report.describe_summary(summary, db_url))
+    return exit_status(summary.reason)
+
+
+def _check_continued(args: argparse.Namespace) -> None:
+    """What resume, replay and fork check first: they continue a campaign of a database."""
+    _refuse_memory_db(api.resolve_db(args.db))
+    _check_name_flag(getattr(args, "name", None))
+
+
+def _resume(args: argparse.Namespace) -> int:
+    _check_continued(args)
+    if args.executor == "local" and args.ray_address is not None:
+        raise api.UserError("--ray-address goes with --executor ray (or no --executor)")
+    where: dict[str, Any] = {}
+    if args.executor is not None or args.ray_address is not None:
+        where["executor_factory"] = executor_for_run(args.executor, args.ray_address)
+    summary = api.resume(
+        args.campaign,
+        db=args.db,
+        max_evals=args.max_evals,
+        time_limit_s=args.time_limit_s,
+        workers=args.workers,
+        llm_budget_usd=args.llm_budget_usd,
+        allow_changed_problem=args.allow_changed_problem,
+        quiet=args.quiet,
+        **where,
+    )
+    print(report.describe_summary(summary, api.resolve_db(args.db)))
+    return exit_status(summary.reason)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    _check_continued(args)
+    replayed = api.replay(args.campaign, db=args.db, name=args.name or "", quiet=args.quiet)
+    print(report.describe_replay(replayed, warned=not args.quiet))
+    return 0 if replayed.identical else 1
+
+
+def _fork(args: argparse.Namespace) -> int:
+    _check_continued(args)
+    summary = api.fork(
+        args.campaign,
+        args.at,
+        db=args.db,
+        name=args.name or "",
+        max_evals=args.max_evals,
+        assignments=args.set,
+        quiet=args.quiet,
+    )
+    print(report.describe_summary(summary, api.resolve_db(args.db)))
+    return exit_status(summary.reason)
+
+
+def _problems(args: argparse.Namespace) -> int:
+    rows = api.problems()
+    print(json.dumps(rows, indent=2) if args.json else report.format_problems(rows))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    rows = api.status(args.db, args.campaign)
+    db_url = api.resolve_db(args.db)
+    _print(rows, args.json, lambda r: report.format_status(r, db_url))
+    return 0
+
+
+def _best(args: argparse.Namespace) -> int:
+    if args.campaign is None:
+        args.campaign = api.sole_campaign(args.db)
+    if args.full_range and not args.format:
+        raise api.UserError("--full-range goes with --format jax|c|python")
+    if args.format or args.export:
+        print(api.export_best(args.db, args.campaign, fmt=args.format, out_dir=args.export,
+                              full_range=args.full_range, k=args.k,
+                              program=args.program))  # fmt: skip
+        return 0
+    rows = api.best(args.db, args.campaign, args.k, program=args.program)
+    _print(rows, args.json, report.format_best)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    count = api.export_jsonl(args.db, args.campaign, args.output, llm_calls=args.llm_calls)
+    if args.output:
+        what = "LLM calls" if args.llm_calls else "programs"
+        print(f"wrote {count} {what} to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    return api.dashboard(args.db, args.host, args.port, args.token)
+
+
+def _db(args: argparse.Namespace) -> int:
+    print(api.upgrade_db(args.db))
+    return 0
+
+
+# the subcommand -> what it does (each returns the exit status)
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": _run,
+    "resume": _resume,
+    "replay": _replay,
+    "fork": _fork,
+    "problems": _problems,
+    "status": _status,
+    "best": _best,
+    "export": _export,
+    "dashboard": _dashboard,
+    "db": _db,
+}
+
+
 def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "run":
-        overrides = {
-            k: getattr(args, k)
-            for k in (
-                "max_evals",
-                "time_limit_s",
-                "workers",
-                "seed",
-                "name",
-                "db",
-                "executor",
-                "ray_address",
-            )
-        }
-        _check_name_flag(args.name)
-        # The database the campaign goes to: --db, else the campaign file's db, else
-        # $EVOLVE_DB or the default (the summary's commands must name that one).
-        with user_errors():
-            db_url = api.resolve_db(build_config(args.target, overrides, args.set).db or None)
-        _refuse_memory_db(db_url)
-        summary = api.run(args.target, overrides, args.set, quiet=args.quiet)
-        print(report.describe_summary(summary, db_url))
-        return exit_status(summary.reason)
-    if args.command in ("resume", "replay", "fork"):
-        _refuse_memory_db(api.resolve_db(args.db))
-        _check_name_flag(getattr(args, "name", None))
-    if args.command == "resume":
-        if args.executor == "local" and args.ray_address is not None:
-            raise api.UserError("--ray-address goes with --executor ray (or no --executor)")
-        where: dict[str, Any] = {}
-        if args.executor is not None or args.ray_address is not None:
-            where["executor_factory"] = executor_for_run(args.executor, args.ray_address)
-        summary = api.resume(
-            args.campaign,
-            db=args.db,
-            max_evals=args.max_evals,
-            time_limit_s=args.time_limit_s,
-            workers=args.workers,
-            llm_budget_usd=args.llm_budget_usd,
-            allow_changed_problem=args.allow_changed_problem,
-            quiet=args.quiet,
-            **where,
-        )
-        print(report.describe_summary(summary, api.resolve_db(args.db)))
-        return exit_status(summary.reason)
-    if args.command == "replay":
-        replayed = api.replay(args.campaign, db=args.db, name=args.name or "", quiet=args.quiet)
-        print(report.describe_replay(replayed))
-        return 0 if replayed.identical else 1
-    if args.command == "fork":
-        summary = api.fork(
-            args.campaign,
-            args.at,
-            db=args.db,
-            name=args.name or "",
-            max_evals=args.max_evals,
-            assignments=args.set,
-            quiet=args.quiet,
-        )
-        print(report.describe_summary(summary, api.resolve_db(args.db)))
-        return exit_status(summary.reason)
-    if args.command == "problems":
-        rows = api.problems()
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        else:
-            print(report.format_problems(rows))
-        return 0
-    if args.command == "status":
-        rows = api.status(args.db, args.campaign)
-        db_url = api.resolve_db(args.db)
-        _print(rows, args.json, lambda r: report.format_status(r, db_url))
-        return 0
-    if args.command == "best":
-        if args.campaign is None:
-            args.campaign = api.sole_campaign(args.db)
-        if args.full_range and not args.format:
-            raise api.UserError("--full-range goes with --format jax|c|python")
-        if args.format or args.export:
-            print(api.export_best(args.db, args.campaign, fmt=args.format, out_dir=args.export,
-                                  full_range=args.full_range, k=args.k,
-                                  program=args.program))  # fmt: skip
-            return 0
-        rows = api.best(args.db, args.campaign, args.k, program=args.program)
-        _print(rows, args.json, report.format_best)
-        return 0
-    if args.command == "export":
-        count = api.export_jsonl(args.db, args.campaign, args.output, llm_calls=args.llm_calls)
-        if args.output:
-            what = "LLM calls" if args.llm_calls else "programs"
-            print(f"wrote {count} {what} to {args.output}", file=sys.stderr)
-        return 0
-    if args.command == "dashboard":
-        return api.dashboard(args.db, args.host, args.port, args.token)
-    if args.command == "db":
-        print(api.upgrade_db(args.db))
-        return 0
-    raise AssertionError(args.command)
+    return COMMANDS[args.command](args)
 
 
 def _check_name_flag(name: str | None) -> None:

@@ -22,9 +22,11 @@ if TYPE_CHECKING:
 FEEDBACK_CHARS = 500  # the most of a failure's feedback a summary shows (its end)
 
 
-def describe_replay(report: Any) -> str:
+def describe_replay(report: Any, warned: bool = False) -> str:
+    """The replay's summary; ``warned``: its warnings were printed as it started (not
+    --quiet), so they are not repeated here."""
     lines = [f"replay {report.replay} of {report.source}: {report.programs} programs"]
-    lines += [f"  warning: {w}" for w in report.warnings]
+    lines += [] if warned else [f"  warning: {w}" for w in report.warnings]
     if report.identical:
         lines.append("  identical lineage, codes and scores")
     else:

@@ -116,3 +116,9 @@ def test_replay_warns_when_a_resume_ran_with_more_workers(db_url: str, capsys) -
     assert any("'w2' ran with 1, 2 workers" in w for w in report.warnings), report.warnings
     # said on stderr as the replay starts, not only in the report at its end
     assert "warning: 'w2' ran with 1, 2 workers" in capsys.readouterr().err
+    # the command line says it once: as the replay starts (or, --quiet, in the report)
+    for flags, where in (([], "err"), (["--quiet"], "out")):
+        main(["replay", "w2", "--db", db_url, *flags])
+        said = capsys.readouterr()
+        assert (said.out + said.err).count("ran with 1, 2 workers") == 1, said
+        assert "ran with 1, 2 workers" in getattr(said, where)
