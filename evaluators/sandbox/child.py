@@ -40,7 +40,7 @@ _decode = json.JSONDecoder().decode  # built once: a feed decodes every message
 TRACEBACK_FRAMES = 30  # innermost frames printed to stderr (a 10**6-deep one takes ages)
 _REPORTER_PID = 0  # the candidate process; processes it forks never report
 OOM_SCORE_ADJ = b"1000"  # candidates are the OOM killer's first choice, see _isolate_waiting
-# Whether candidates run under ``seccomp.deny_unix_sockets``: set by the zygote, which
+# Whether candidates run under ``seccomp.install_filter``: set by the zygote, which
 # tries it first (a kernel or an architecture without it runs candidates without it).
 DENY_UNIX_SOCKETS = False
 
@@ -331,7 +331,7 @@ def run_candidate(
             numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
         set_rlimits(job["limits"], count_processes)
         if DENY_UNIX_SOCKETS:
-            seccomp.deny_unix_sockets()
+            seccomp.install_filter()
         if uid is not None:
             drop_to(uid)
             try:

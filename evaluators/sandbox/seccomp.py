@@ -1,4 +1,5 @@
-"""A seccomp filter for candidates: no AF_UNIX sockets, no io_uring, no new sessions.
+"""A seccomp filter for candidates: no AF_UNIX sockets, io_uring, new sessions, kernel
+keyrings or namespaces.
 
 The network namespace cuts TCP and UDP, and abstract unix sockets with them, but not a
 socket *file*: connect() needs write permission on the socket's inode, and neither the
@@ -13,8 +14,17 @@ a 64-bit process, x32) fail with ENOSYS, since their numbers differ.
 ``setsid`` fails with EPERM (what it returns to a process group leader). The kernel shares
 the CPU fairly between sessions (autogroups) before processes: every candidate gets a
 session of its own before the filter, and a candidate whose busy children each started
-one took a CPU from its neighbour (a fed binpack cascade beside 40 such children: 234 ms
-against 141; beside 40 children that cannot, 144).
+one took a CPU from its neighbour (a fed binpack cascade beside 40 such children: mean
+522 ms, worst 5.3 s, against 164 alone; beside 40 children that cannot, 205 and 238).
+So ``subprocess``'s ``start_new_session``, ``pty.fork`` and daemonising fail in a candidate.
+
+Kernel keyrings (``add_key``, ``request_key``, ``keyctl``: EPERM) belong to no namespace
+and outlive every process: a candidate stashed the items it was dealt in a key and the
+next evaluation read them back, knowing every item to come (helper-69's audit; a key with
+open permissions was readable by other uids too). ``unshare`` and ``setns`` (EPERM),
+``clone`` with CLONE_NEWUSER (EPERM) and ``clone3`` (ENOSYS, whose flags a filter cannot
+read: the C library then falls back to ``clone``) keep candidates out of new user
+namespaces, where they would hold capabilities over what they create.
 
 Classic BPF built by hand with ctypes (no libseccomp): x86_64 and aarch64 only; elsewhere
 ``supported()`` is False and candidates run without the filter.
@@ -32,13 +42,34 @@ SECCOMP_MODE_FILTER = 2
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_ERRNO = 0x00050000
 X32_SYSCALL_BIT = 0x40000000
-IO_URING_SETUP = 425  # the same number on every architecture since Linux 5.1
-# machine -> (AUDIT_ARCH_*, __NR_socket, __NR_setsid); little-endian: args[0]'s low word at 16
-ARCHES = {"x86_64": (0xC000003E, 41, 112), "aarch64": (0xC00000B7, 198, 157)}
+# machine -> AUDIT_ARCH_* and the syscall numbers the filter looks at (io_uring_setup and
+# clone3 have one number on every architecture)
+ARCHES = {
+    "x86_64": (0xC000003E, {"socket": 41, "setsid": 112, "add_key": 248, "request_key": 249,
+                            "keyctl": 250, "unshare": 272, "setns": 308, "clone": 56,
+                            "clone3": 435, "io_uring_setup": 425}),
+    "aarch64": (0xC00000B7, {"socket": 198, "setsid": 157, "add_key": 217, "request_key": 218,
+                             "keyctl": 219, "unshare": 97, "setns": 268, "clone": 220,
+                             "clone3": 435, "io_uring_setup": 425}),
+}  # fmt: skip
+# syscall -> the errno it fails with, whatever its arguments
+DENIED = {
+    "io_uring_setup": errno.EACCES,
+    "setsid": errno.EPERM,
+    "add_key": errno.EPERM,
+    "request_key": errno.EPERM,
+    "keyctl": errno.EPERM,
+    "unshare": errno.EPERM,
+    "setns": errno.EPERM,
+    "clone3": errno.ENOSYS,
+}
+CLONE_NEWUSER = 0x10000000
+_ARG0 = 16  # seccomp_data.args[0], its low 32 bits (little-endian)
 
 _LD_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS
 _JEQ = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
 _JGE = 0x35  # BPF_JMP | BPF_JGE | BPF_K
+_JSET = 0x45  # BPF_JMP | BPF_JSET | BPF_K
 _RET = 0x06  # BPF_RET | BPF_K
 
 
@@ -59,28 +90,43 @@ def supported() -> bool:
     return os.uname().machine in ARCHES
 
 
+def _fail(code: int) -> tuple[int, int, int, int]:
+    return (_RET, 0, 0, SECCOMP_RET_ERRNO | code)
+
+
 def _program() -> list[tuple[int, int, int, int]]:
-    arch, nr_socket, nr_setsid = ARCHES[os.uname().machine]
-    deny = SECCOMP_RET_ERRNO | errno.EACCES
-    # jump offsets count from the next instruction
-    return [
-        (_LD_ABS, 0, 0, 4),  # 0: seccomp_data.arch
-        (_JEQ, 1, 0, arch),  # 1: native -> 3
-        (_RET, 0, 0, SECCOMP_RET_ERRNO | errno.ENOSYS),  # 2: another ABI
-        (_LD_ABS, 0, 0, 0),  # 3: seccomp_data.nr
-        (_JGE, 5, 0, X32_SYSCALL_BIT),  # 4: x32 -> 10
-        (_JEQ, 4, 0, IO_URING_SETUP),  # 5: -> 10
-        (_JEQ, 4, 0, nr_setsid),  # 6: -> 11
-        (_JEQ, 0, 4, nr_socket),  # 7: socket -> 8, else 12
-        (_LD_ABS, 0, 0, 16),  # 8: args[0] (the domain), low 32 bits
-        (_JEQ, 0, 2, socket.AF_UNIX),  # 9: AF_UNIX -> 10, else 12
-        (_RET, 0, 0, deny),  # 10
-        (_RET, 0, 0, SECCOMP_RET_ERRNO | errno.EPERM),  # 11: setsid
-        (_RET, 0, 0, SECCOMP_RET_ALLOW),  # 12
+    """Blocks in a row, each testing the syscall number and falling through to the next
+    when it is not theirs; jump offsets count from the next instruction."""
+    arch, nr = ARCHES[os.uname().machine]
+    allow = (_RET, 0, 0, SECCOMP_RET_ALLOW)
+    insns = [
+        (_LD_ABS, 0, 0, 4),  # seccomp_data.arch
+        (_JEQ, 1, 0, arch),
+        _fail(errno.ENOSYS),  # another ABI
+        (_LD_ABS, 0, 0, 0),  # seccomp_data.nr
+        (_JGE, 0, 1, X32_SYSCALL_BIT),
+        _fail(errno.EACCES),  # x32
     ]
+    for name, code in DENIED.items():
+        insns += [(_JEQ, 0, 1, nr[name]), _fail(code)]
+    insns += [  # clone: allowed unless it makes a user namespace
+        (_JEQ, 0, 4, nr["clone"]),
+        (_LD_ABS, 0, 0, _ARG0),
+        (_JSET, 0, 1, CLONE_NEWUSER),
+        _fail(errno.EPERM),
+        allow,
+    ]
+    insns += [  # socket: allowed unless AF_UNIX
+        (_JEQ, 0, 3, nr["socket"]),
+        (_LD_ABS, 0, 0, _ARG0),
+        (_JEQ, 0, 1, socket.AF_UNIX),
+        _fail(errno.EACCES),
+        allow,
+    ]
+    return insns
 
 
-def deny_unix_sockets() -> None:
+def install_filter() -> None:
     """Install the filter on this thread (inherited by every thread and process it
     starts later); needs no_new_privs or CAP_SYS_ADMIN. OSError if the kernel refuses."""
     program = _program()

@@ -84,15 +84,15 @@ def _can_drop_privileges(uid: int) -> bool:
     return _refused_in_child(attempt)
 
 
-def _can_deny_unix_sockets() -> bool:
-    """Whether ``seccomp.deny_unix_sockets`` works here (the filter installed, then a unix
+def _can_install_filter() -> bool:
+    """Whether ``seccomp.install_filter`` works here (the filter installed, then a unix
     socket that must be refused)."""
     if not seccomp.supported():
         return False
 
     def attempt() -> None:
         try:
-            seccomp.deny_unix_sockets()
+            seccomp.install_filter()
         except OSError:  # refused by the kernel (EACCES without privileges): no filter
             os._exit(1)
         socket.socket(socket.AF_UNIX).close()
@@ -126,7 +126,7 @@ def _setup(config: dict[str, Any]) -> dict[str, Any]:
     available.update(info.name for info in pkgutil.iter_modules())
     child.AVAILABLE_MODULES = frozenset(available)
     reaper.prctl(reaper.PR_SET_NO_NEW_PRIVS, 1)  # no setuid binary regains privileges
-    child.DENY_UNIX_SOCKETS = hello["seccomp"] = _can_deny_unix_sockets()
+    child.DENY_UNIX_SOCKETS = hello["seccomp"] = _can_install_filter()
     if mode in ("bwrap", "uid"):
         if os.geteuid() != 0 or not _can_drop_privileges(int(config["probe_uid"])):
             return {"ready": False, "error": "cannot switch to an unprivileged uid"}

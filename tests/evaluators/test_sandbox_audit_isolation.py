@@ -164,6 +164,43 @@ def main():
     assert children == [1, 1] and own_session  # refused; the candidate's own session stays
 
 
+def test_no_kernel_keyrings_or_new_namespaces(runner):
+    """A key outlives its job and belongs to no namespace: a candidate stashed the items it
+    was dealt in one, and the next evaluation read the future from it (helper-69's audit).
+    New user namespaces are closed too; threads (clone without those flags) still run."""
+    code = """
+import ctypes, os, threading
+def main():
+    libc = ctypes.CDLL(None, use_errno=True)
+    out = {}
+    def errno_of(result):
+        return ctypes.get_errno() if result == -1 else result
+    x86 = os.uname().machine == "x86_64"
+    keyring = ctypes.c_int32(-3)  # KEY_SPEC_USER_KEYRING
+    out["add_key"] = errno_of(libc.syscall(248 if x86 else 217, b"user", b"evo", b"items", 5, keyring))
+    out["keyctl"] = errno_of(libc.syscall(250 if x86 else 219, 0, keyring, 0))
+    out["unshare"] = errno_of(libc.unshare(0x10000000))  # CLONE_NEWUSER
+    nr_clone = 56 if x86 else 220
+    pid = libc.syscall(nr_clone, 0x10000000 | 17, 0, 0, 0, 0)  # CLONE_NEWUSER | SIGCHLD
+    if pid == 0:
+        os._exit(0)
+    out["clone_newuser"] = errno_of(pid)
+    done = []
+    thread = threading.Thread(target=lambda: done.append(1))
+    thread.start()
+    thread.join()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(7)
+    out["threads_and_fork"] = [done, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])]
+    return out
+"""
+    assert run_ok(runner, code) == {
+        "add_key": 1, "keyctl": 1, "unshare": 1, "clone_newuser": 1,  # EPERM
+        "threads_and_fork": [[1], 7],
+    }  # fmt: skip
+
+
 def test_candidates_are_the_oom_killers_first_choice(runner):
     code = """
 def main():
