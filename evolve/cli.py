@@ -14,6 +14,7 @@ from typing import Any
 
 from db.engine import hide_passwords, is_memory_sqlite, parse_url
 from db.storage import StorageError
+from evaluators.seeds import DATA_SECRET
 from evolve import api, interrupts, report
 from evolve.access import user_errors
 from evolve.config import CampaignConfig, build_config, check_name
@@ -226,6 +227,7 @@ def _run(args: argparse.Namespace) -> int:
     keys = ("max_evals", "time_limit_s", "workers", "seed", "name", "db", "executor", "ray_address")
     overrides = {k: getattr(args, k) for k in keys}
     _check_name_flag(args.name)
+    _warn_secret_in_argv(args.set)
     # The database the campaign goes to: --db, else the campaign file's db, else
     # $EVOLVE_DB or the default (the summary's commands must name that one).
     with user_errors():
@@ -273,6 +275,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _fork(args: argparse.Namespace) -> int:
     _check_continued(args)
+    _warn_secret_in_argv(args.set)
     summary = api.fork(
         args.campaign,
         args.at,
@@ -348,6 +351,20 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def _dispatch(args: argparse.Namespace) -> int:
     return COMMANDS[args.command](args)
+
+
+def _warn_secret_in_argv(assignments: Sequence[str]) -> None:
+    """A data secret given with --set is in this process's command line, which every
+    process of the machine can read (ps; a candidate too, with isolation "uid", which has
+    no pid namespace): it is then no secret from them."""
+    keys = {item.partition("=")[0].strip() for item in assignments or ()}
+    if keys & {f"problem.{DATA_SECRET}", f"problem_options.{DATA_SECRET}"}:
+        print(
+            f"warning: --set problem.{DATA_SECRET} puts the secret on the command line, where "
+            "any process of this machine can read it; set it in the campaign's TOML file "
+            "(problem_options) instead",
+            file=sys.stderr,
+        )
 
 
 def _check_name_flag(name: str | None) -> None:

@@ -83,3 +83,15 @@ def test_eplb_windows_follow_the_secret():
     for split in ("quick", "train", "test"):
         a, b = (eplb_data.windows(p.datasets[split]) for p in (public, keyed))
         assert a.shape == b.shape and not np.array_equal(a, b)
+
+
+def test_a_secret_on_the_command_line_is_warned_about(db_url, capsys):
+    from evolve.cli import main
+
+    tiny = [f"problem.{key}={value}" for key, value in TINY.items()]
+    base = ["run", "binpack.online", "--db", db_url, "--max-evals", "2", "--workers", "1"]
+    for name, extra in (("argv", ["problem.data_secret=5"]), ("drawn", [])):
+        main([*base, "--name", name, "--quiet", *[a for s in tiny + extra for a in ("--set", s)]])
+        warned = "puts the secret on the command line" in capsys.readouterr().err
+        assert warned == (name == "argv")
+    assert _stored_options(db_url, "argv")["data_secret"] == 5
