@@ -77,10 +77,11 @@ def main(max_evals: int = 300, seed: int = 0) -> str:
     ]
     rows.append(["gap closed, best fit -> FunSearch"] + gap + ["-"])
     notes = [
-        f"Campaign: `evolve run binpack.online --max-evals {max_evals} --seed {seed}`, 2 workers, "
+        f"Campaign: `evolve run binpack.online --max-evals {max_evals} --seed {seed}` with the "
+        f"data secret fixed at {DATA_SECRET} (the same instances every run), 2 workers, "
         f"{summary.evaluated} evaluations in {elapsed:.0f} s, AST mutation + crossover only.",
         "Cells are excess bins over the L1 bound in percent (lower is better), online, items in order.",
-        "Held-out: the problem's test set (fresh seeds, 5 Weibull x 5000 + 20 OR x 500 items), never selected on.",
+        "Held-out: the campaign's test set (fresh seeds, 5 Weibull x 5000 + 20 OR x 500 items), never selected on; every row is scored on it.",
         "Gap closed = (best fit - ours) / (best fit - FunSearch) on each FunSearch set.",
     ]
     header = ["program", *[f"{r} excess %" for r in references], "held-out excess %"]
