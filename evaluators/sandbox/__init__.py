@@ -8,17 +8,20 @@ Isolation levels (``runner.isolation``), strongest first:
   system read-only, a private /tmp, /dev and /proc, no network, its own pid/ipc/uts
   namespaces; each candidate runs as a private unprivileged uid with rlimits
   (address space, CPU, file size, open files, processes) and no_new_privs.
-* ``uid+netns+rlimits`` / ``uid+rlimits`` (root, no bwrap): the same private uid and
-  rlimits, network cut by a network namespace when the kernel allows it; the file system
-  is protected only by ordinary permissions (world-writable dirs such as /tmp stay
-  writable).
+* ``uid+rofs+netns+rlimits`` (root, no bwrap): the same private uid and rlimits; where the
+  kernel allows it, each candidate sees every mount read-only but the sandbox's work
+  directory (``+rofs``: a private mount namespace, ``mounts``) and has no network (``+netns``);
+  without them (``uid+rlimits``) only ordinary permissions protect the file system, and
+  world-writable folders such as /tmp stay writable (the scan after each job removes what
+  a candidate left at their top).
 * ``rlimits`` (not root): rlimits and a process-tree kill only; the candidate runs as the
   worker's own user and can read what that user can read, so only for trusted settings.
 
 At every level a candidate also gets, where the kernel allows: a private IPC namespace
-(root levels), oom_score_adj 1000, and a seccomp filter denying AF_UNIX sockets and io_uring
-(``seccomp``). What it can always do: read the files its uid may read (world-readable
-ones, e.g. a database created with umask 022), and fill its job dir (RLIMIT_FSIZE is per
+(root levels), oom_score_adj 1000, and a seccomp filter denying AF_UNIX sockets, io_uring,
+new sessions, kernel keyrings and new namespaces (``seccomp``). What it can always do:
+read the files its uid may read (world-readable ones, e.g. a database created with umask
+022), and fill its job dir (RLIMIT_FSIZE is per
 file; the dir is removed after the job).
 
 Candidates run as another uid, so modules that are not preloaded can be imported only if

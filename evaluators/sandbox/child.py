@@ -24,7 +24,7 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-from evaluators.sandbox import reaper, seccomp
+from evaluators.sandbox import mounts, reaper, seccomp
 from evaluators.sandbox.jsonable import unencodable
 from evaluators.sandbox.protocol import dumps, one_line
 from evaluators.sandbox.reaper import drop_to
@@ -43,6 +43,9 @@ OOM_SCORE_ADJ = b"1000"  # candidates are the OOM killer's first choice, see _is
 # Whether candidates run under ``seccomp.install_filter``: set by the zygote, which
 # tries it first (a kernel or an architecture without it runs candidates without it).
 DENY_UNIX_SOCKETS = False
+# With "uid" isolation, the work directory: all else is read-only to candidates (set by the
+# zygote where the kernel allows a private mount namespace: sandbox/mounts.py).
+READ_ONLY_EXCEPT = ""
 
 NUMPY_LEFT_OUT = (
     "numpy is not preloaded in this sandbox (a problem leaves it out with "
@@ -250,6 +253,8 @@ def _isolate_waiting() -> None:
       message queues outlive their creator, so in the zygote's (or the host's) namespace a
       candidate could leave memory allocated for good and pass data to later candidates;
       this namespace, and all in it, goes when the candidate's last process exits;
+    * with "uid" isolation, a mount namespace where all but the work directory is read-only
+      (sandbox/mounts.py), as bubblewrap gives;
     * oom_score_adj 1000 (root also sets the minimum, so the candidate cannot lower it):
       RLIMIT_AS is per process and does not count memfd, SysV or tmpfs pages at all, so a
       candidate can exhaust the host's memory; the OOM killer must then take the candidate,
@@ -261,6 +266,8 @@ def _isolate_waiting() -> None:
             handle.write(OOM_SCORE_ADJ)
     except OSError:
         pass
+    if READ_ONLY_EXCEPT:
+        mounts.private_read_only(READ_ONLY_EXCEPT)
 
 
 def wait_and_run(job_fd: int, fds: Mapping[str, int], count_processes: int) -> NoReturn:

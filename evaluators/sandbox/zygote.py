@@ -20,7 +20,7 @@ import socket
 import sys
 from typing import Any
 
-from evaluators.sandbox import child, reaper, seccomp, spare
+from evaluators.sandbox import child, mounts, reaper, seccomp, spare
 from evaluators.sandbox.protocol import dumps, one_line
 
 # Imported lazily by the stdlib itself (codecs looked up by name): unreadable after the
@@ -133,6 +133,9 @@ def _setup(config: dict[str, Any]) -> dict[str, Any]:
         level = "bwrap+uid" if mode == "bwrap" else "uid+rlimits"
         if mode == "uid" and reaper.unshare(reaper.CLONE_NEWNET):
             level = "uid+netns+rlimits"
+        if mode == "uid" and mounts.works(config["workdir"]):
+            child.READ_ONLY_EXCEPT = config["workdir"]  # bubblewrap's view, by hand
+            level = level.replace("uid+", "uid+rofs+", 1)
     else:
         level = "rlimits"
         config["count_processes"] = _count_own_processes() if os.geteuid() != 0 else 0

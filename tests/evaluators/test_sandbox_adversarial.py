@@ -47,7 +47,7 @@ def check(runner, code, outcomes, limits=s.ROOMY, harness="", params=None):
 
 
 def test_isolation_level_is_the_strongest(runner):
-    assert runner.isolation in ("bwrap+uid", "uid+netns+rlimits")
+    assert runner.isolation in ("bwrap+uid", "uid+netns+rlimits", "uid+rofs+netns+rlimits")
 
 
 # -- time -------------------------------------------------------------------------------

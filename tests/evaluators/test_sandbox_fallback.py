@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import pytest
 from sandbox_corpus import support as s
@@ -33,7 +35,36 @@ def run_checked(runner, code, outcomes, limits=s.ROOMY):
 
 
 def test_uid_level_name(uid_runner):
-    assert uid_runner.isolation in ("uid+netns+rlimits", "uid+rlimits")
+    names = ("uid+netns+rlimits", "uid+rlimits")
+    assert uid_runner.isolation in (*names, *(n.replace("uid+", "uid+rofs+") for n in names))
+
+
+def test_uid_candidates_write_only_their_job_folder(uid_runner):
+    """A world-writable folder below /tmp (Ray leaves 0777 ones) held a candidate's file
+    past its job, out of reach of the scan after it: a stash for later candidates."""
+    if "rofs" not in uid_runner.isolation:
+        pytest.skip("no private mount namespace here (the scan after each job remains)")
+    shared = tempfile.mkdtemp(prefix="evoforge-ww-", dir="/tmp")
+    os.chmod(shared, 0o777)
+    try:
+        code = f"""
+import os
+def main():
+    out = []
+    for folder in ({shared!r}, os.environ["TMPDIR"]):
+        try:
+            with open(os.path.join(folder, "stash"), "w") as handle:
+                handle.write("items")
+            out.append("written")
+        except OSError as exc:
+            out.append(exc.strerror)
+    return out
+"""
+        result = run_checked(uid_runner, code, OK, Limits(wall_s=5.0))
+        assert result.value == ["Read-only file system", "written"]
+        assert os.listdir(shared) == []
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 def test_uid_timeout(uid_runner):
@@ -66,7 +97,7 @@ def test_uid_oom_and_files(uid_runner, tmp_path):
 
 def test_uid_network(uid_runner):
     result = run_checked(uid_runner, s.NETWORK, OK, Limits(wall_s=5.0))
-    if uid_runner.isolation == "uid+netns+rlimits":
+    if "netns" in uid_runner.isolation:
         assert "connected" not in result.value.values()
 
 

@@ -1,0 +1,124 @@
+"""A candidate's private, read-only view of the file system, for "uid" isolation.
+
+Under bubblewrap every candidate sees / read-only and writes only below the sandbox's work
+directory. With "uid" isolation alone it shared the host's mounts: it could write in any
+world-writable directory (/var/tmp, /run/lock, the 0777 session folders Ray leaves below
+/tmp), and a file left below the top of those outlived its job, where the scan after each
+job does not look: a stash for later candidates, such as the items of a training set
+(helper-69's audit found the same stash in kernel keys). So each candidate gets a mount
+namespace of its own in which every mount is read-only except the work directory (root's,
+0711: the candidate writes only in its own 0700 job directory there). Set up as root while
+the candidate waits for its job; the namespace and its mounts go with its last process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+from evaluators.sandbox import reaper
+
+CLONE_NEWNS = 0x00020000
+MS_RDONLY = 0x1
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+# the per-mount options a read-only remount keeps (dropping noexec or nosuid would widen)
+KEPT = {
+    "nosuid": 0x2,
+    "nodev": 0x4,
+    "noexec": 0x8,
+    "noatime": 0x400,
+    "nodiratime": 0x800,
+    "relatime": 0x200000,
+    "strictatime": 0x1000000,
+}
+SKIPPED = ("/proc", "/sys")  # kernel interfaces, not storage: left as they are
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_void_p]
+
+
+def _mount(source: str | None, target: str, flags: int) -> bool:
+    raw = source.encode() if source is not None else None
+    return _libc.mount(raw, target.encode(), None, flags, None) == 0
+
+
+def _unescape(field: str) -> str:
+    r"""mountinfo writes space, tab, newline and backslash as \040, \011, \012, \134."""
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1 : i + 4].isdigit():
+            out.append(chr(int(field[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def mount_points() -> list[tuple[str, int]]:
+    """This namespace's mount points with the flags of theirs a remount keeps."""
+    out = []
+    with open("/proc/self/mountinfo") as handle:
+        for line in handle:
+            fields = line.split()
+            if len(fields) < 6:
+                continue
+            kept = 0
+            for option in fields[5].split(","):
+                kept |= KEPT.get(option, 0)
+            out.append((_unescape(fields[4]), kept))
+    return out
+
+
+def private_read_only(writable: str) -> bool:
+    """Give this process a mount namespace where everything is read-only but ``writable``
+    (and /proc, /sys). False, with nothing made read-only, when the kernel refuses the
+    namespace or the bind of ``writable``; True once / itself is read-only."""
+    if not reaper.unshare(CLONE_NEWNS):
+        return False
+    # private first: nothing done here may reach the host's namespace
+    if not _mount(None, "/", MS_REC | MS_PRIVATE):
+        return False
+    # bound before its mount turns read-only: a bind takes its source mount's flags
+    if not _mount(writable, writable, MS_BIND):
+        return False
+    root_done = False
+    for point, kept in mount_points():
+        if point == writable or any(point == s or point.startswith(s + "/") for s in SKIPPED):
+            continue
+        done = _mount(None, point, MS_BIND | MS_REMOUNT | MS_RDONLY | kept)
+        root_done = root_done or (done and point == "/")
+    return root_done
+
+
+def works(writable: str) -> bool:
+    """Whether ``private_read_only`` holds here, tried in a throwaway child: a file can be
+    made in ``writable`` and not in /var/tmp (or /tmp)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            if private_read_only(writable):
+                probe = os.path.join(writable, f".rofs-probe-{os.getpid()}")
+                with open(probe, "w"):
+                    pass
+                os.unlink(probe)
+                outside = os.path.join(
+                    "/var/tmp" if os.path.isdir("/var/tmp") else "/tmp",
+                    f".evoforge-rofs-{os.getpid()}",
+                )
+                try:
+                    with open(outside, "w"):
+                        pass
+                    os.unlink(outside)
+                except OSError:
+                    code = 0  # refused (EROFS): the view is read-only
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
