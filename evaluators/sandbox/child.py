@@ -246,8 +246,10 @@ def answer_feed(step: Any) -> None:
             _write_all(REPLY_FD, data)
 
 
-def _isolate_waiting() -> None:
-    """Done while waiting for the job, so off its clock (both need root; best effort):
+def _isolate_waiting() -> str:
+    """Done while waiting for the job, so off its clock (all need root): "" or why the
+    candidate must not run (the read-only view, promised, could not be made; the rest is
+    best effort):
 
     * a private IPC namespace: SysV shared memory, semaphores, message queues and POSIX
       message queues outlive their creator, so in the zygote's (or the host's) namespace a
@@ -266,8 +268,10 @@ def _isolate_waiting() -> None:
             handle.write(OOM_SCORE_ADJ)
     except OSError:
         pass
-    if READ_ONLY_EXCEPT:
-        mounts.private_read_only(READ_ONLY_EXCEPT)
+    if READ_ONLY_EXCEPT and not mounts.private_read_only(READ_ONLY_EXCEPT):
+        # the zygote's probe said it works, and the supervisor skips the scan of /tmp for it
+        return "the private read-only mount namespace was refused"
+    return ""
 
 
 def wait_and_run(job_fd: int, fds: Mapping[str, int], count_processes: int) -> NoReturn:
@@ -275,7 +279,7 @@ def wait_and_run(job_fd: int, fds: Mapping[str, int], count_processes: int) -> N
 
     End of file with no job (the supervisor went away) ends the process quietly.
     """
-    _isolate_waiting()
+    refused = _isolate_waiting()
     parts = []
     try:
         while chunk := os.read(job_fd, 1 << 16):
@@ -286,6 +290,9 @@ def wait_and_run(job_fd: int, fds: Mapping[str, int], count_processes: int) -> N
         job = json.loads(b"".join(parts))
     except BaseException:
         os._exit(0)
+    if refused:  # a sandbox failure, retried by the caller: the job never starts
+        _write_all(fds["setup"], b"F" + refused.encode())
+        os._exit(1)
     run_candidate(job, job["jobdir"], job.get("uid"), fds, count_processes)
 
 

@@ -160,7 +160,8 @@ def _serve(
                 candidate.job_w,
                 idle,
                 candidate.feed_ends,
-                shared_scratch=config.get("mode") == "uid",
+                # with a read-only view (child.READ_ONLY_EXCEPT) nothing lands in /tmp
+                shared_scratch=config.get("mode") == "uid" and not child.READ_ONLY_EXCEPT,
             )
         except Exception as exc:  # a sandbox bug or a full disk: the caller retries
             response = {

@@ -281,3 +281,21 @@ def test_files_left_in_shared_scratch_folders_go_with_their_job(runner):
     assert second["found"] == []  # nothing the first one wrote was still there
     for folder in ("/tmp", "/var/tmp", "/dev/shm"):
         assert not os.path.exists(os.path.join(folder, "evoforge-audit-left-behind"))
+
+
+def test_the_scan_for_uid_isolation_without_a_read_only_view(tmp_path):
+    """Where the kernel refuses the private mount namespace ("uid+rlimits"), what a job's
+    uid left at the top of the shared scratch folders is removed after the job; others'
+    files stay."""
+    from evaluators.sandbox import reaper
+
+    uid = 61999
+    theirs, dir_of_theirs, ours = tmp_path / "left", tmp_path / "left.d", tmp_path / "ours"
+    for path in (theirs, ours):
+        path.write_text("x")
+    dir_of_theirs.mkdir()
+    (dir_of_theirs / "inside").write_text("x")
+    for path in (theirs, dir_of_theirs):
+        os.chown(path, uid, uid)
+    reaper.remove_files_of(uid, (str(tmp_path),))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ours"]
