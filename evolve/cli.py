@@ -233,7 +233,11 @@ def _run(args: argparse.Namespace) -> int:
     with user_errors():
         db_url = api.resolve_db(build_config(args.target, overrides, args.set).db or None)
     _refuse_memory_db(db_url)
-    summary = api.run(args.target, overrides, args.set, quiet=args.quiet)
+    return _said(api.run(args.target, overrides, args.set, quiet=args.quiet), db_url)
+
+
+def _said(summary: Any, db_url: str) -> int:
+    """Print a run's summary (its commands name ``db_url``); its exit status."""
     print(report.describe_summary(summary, db_url))
     return exit_status(summary.reason)
 
@@ -262,8 +266,7 @@ def _resume(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         **where,
     )
-    print(report.describe_summary(summary, api.resolve_db(args.db)))
-    return exit_status(summary.reason)
+    return _said(summary, api.resolve_db(args.db))
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -285,8 +288,7 @@ def _fork(args: argparse.Namespace) -> int:
         assignments=args.set,
         quiet=args.quiet,
     )
-    print(report.describe_summary(summary, api.resolve_db(args.db)))
-    return exit_status(summary.reason)
+    return _said(summary, api.resolve_db(args.db))
 
 
 def _problems(args: argparse.Namespace) -> int:
