@@ -163,7 +163,7 @@ def result_from_value(value: Any) -> EvalResult:
 # 63 bits); the kernel's own ceilings for open files (nr_open) and processes (pid_max).
 LIMIT_MAX = {"wall_s": 604_800, "cpu_s": 604_800, "memory_mb": 1 << 40, "file_mb": 1 << 40,
              "open_files": 1 << 20, "processes": 1 << 22, "output_kb": 1 << 30,
-             "result_kb": 1 << 30}  # fmt: skip
+             "result_kb": 1 << 30, "scratch_mb": 1 << 40}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -178,6 +178,9 @@ class Limits:
     processes: int = 64
     output_kb: int = 64  # stdout/stderr kept, each
     result_kb: int = 1024  # the JSON result line
+    # the job folder (TMPDIR), in total: a tmpfs where the kernel allows a private mount
+    # namespace (sandbox/mounts.py), so its pages count as memory while the job runs
+    scratch_mb: int = 256
 
     def __post_init__(self) -> None:
         """Every limit must be > 0 and at most LIMIT_MAX's: the sandbox hands them to

@@ -43,8 +43,9 @@ OOM_SCORE_ADJ = b"1000"  # candidates are the OOM killer's first choice, see _is
 # Whether candidates run under ``seccomp.install_filter``: set by the zygote, which
 # tries it first (a kernel or an architecture without it runs candidates without it).
 DENY_UNIX_SOCKETS = False
-# With "uid" isolation, the work directory: all else is read-only to candidates (set by the
-# zygote where the kernel allows a private mount namespace: sandbox/mounts.py).
+# The work directory, where the kernel allows each candidate a private mount namespace
+# (sandbox/mounts.py; set by the zygote): all else is read-only to candidates, and the job
+# folder and /dev/shm are tmpfs of their own.
 READ_ONLY_EXCEPT = ""
 
 NUMPY_LEFT_OUT = (
@@ -337,6 +338,11 @@ def run_candidate(
         if harness_error:
             _write_all(SETUP_FD, b"H" + harness_error.encode("utf-8", "replace"))
             os._exit(0)
+        if READ_ONLY_EXCEPT and uid is not None:
+            size = int(job["limits"].get("scratch_mb", 256))
+            if not mounts.job_folder(jobdir, uid, size):
+                _write_all(SETUP_FD, b"Fthe job folder's tmpfs was refused")
+                os._exit(0)
         os.chdir(jobdir)
         os.environ["TMPDIR"] = jobdir
         random.seed()  # fresh like a new interpreter (may import, so still root)

@@ -1,4 +1,4 @@
-"""A candidate's private, read-only view of the file system, for "uid" isolation.
+"""A candidate's private view of the file system: read-only but for its own tmpfs folders.
 
 Under bubblewrap every candidate sees / read-only and writes only below the sandbox's work
 directory. With "uid" isolation alone it shared the host's mounts: it could write in any
@@ -9,6 +9,15 @@ job does not look: a stash for later candidates, such as the items of a training
 namespace of its own in which every mount is read-only except the work directory (root's,
 0711: the candidate writes only in its own 0700 job directory there). Set up as root while
 the candidate waits for its job; the namespace and its mounts go with its last process.
+
+In that namespace, under bubblewrap too, the candidate also gets (helper-70's audit):
+
+* its job folder as a tmpfs of ``Limits.scratch_mb``: on disk, only each file's size was
+  capped, and a candidate could fill the host's disk for as long as its wall clock ran;
+  other candidates cannot see into it even when it opens it to everyone (one that made
+  its folder 0777 let a concurrent candidate read and write its files);
+* a /dev/shm of its own (a tmpfs of SHM_MB), for the POSIX semaphores of ``multiprocessing``
+  (Pool, Queue, Lock): the read-only view broke them, and bubblewrap's /dev never had one.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ from evaluators.sandbox import reaper
 
 CLONE_NEWNS = 0x00020000
 MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
 MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
@@ -35,14 +46,20 @@ KEPT = {
     "strictatime": 0x1000000,
 }
 SKIPPED = ("/proc", "/sys")  # kernel interfaces, not storage: left as they are
+SHM_MB = 64
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_void_p]
+_libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
 
 
 def _mount(source: str | None, target: str, flags: int) -> bool:
     raw = source.encode() if source is not None else None
     return _libc.mount(raw, target.encode(), None, flags, None) == 0
+
+
+def _tmpfs(target: str, options: str) -> bool:
+    flags = MS_NOSUID | MS_NODEV
+    return _libc.mount(b"tmpfs", target.encode(), b"tmpfs", flags, options.encode()) == 0
 
 
 def _unescape(field: str) -> str:
@@ -77,8 +94,9 @@ def mount_points() -> list[tuple[str, int]]:
 
 def private_read_only(writable: str) -> bool:
     """Give this process a mount namespace where everything is read-only but ``writable``
-    (and /proc, /sys). False, with nothing made read-only, when the kernel refuses the
-    namespace or the bind of ``writable``; True once / itself is read-only."""
+    (and /proc, /sys, and a private /dev/shm). False, with nothing made read-only, when the
+    kernel refuses the namespace or the bind of ``writable``; True once / itself is
+    read-only."""
     if not reaper.unshare(CLONE_NEWNS):
         return False
     # private first: nothing done here may reach the host's namespace
@@ -93,7 +111,15 @@ def private_read_only(writable: str) -> bool:
             continue
         done = _mount(None, point, MS_BIND | MS_REMOUNT | MS_RDONLY | kept)
         root_done = root_done or (done and point == "/")
+    if root_done and os.path.isdir("/dev/shm"):
+        _tmpfs("/dev/shm", f"size={SHM_MB}m,mode=1777")  # best effort: only mp needs it
     return root_done
+
+
+def job_folder(path: str, uid: int, size_mb: int) -> bool:
+    """Make ``path`` (in this namespace only) an empty tmpfs of ``size_mb`` that ``uid``
+    owns; False if the kernel refuses."""
+    return _tmpfs(path, f"size={int(size_mb)}m,mode=0700,uid={int(uid)},gid={int(uid)}")
 
 
 def works(writable: str) -> bool:

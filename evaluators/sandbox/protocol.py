@@ -112,4 +112,5 @@ def limits_to_dict(limits: Any) -> dict[str, float]:
         "processes": int(limits.processes),
         "output_kb": int(limits.output_kb),
         "result_kb": int(limits.result_kb),
+        "scratch_mb": int(limits.scratch_mb),
     }

@@ -18,6 +18,13 @@ one took a CPU from its neighbour (a fed binpack cascade beside 40 such children
 522 ms, worst 5.3 s, against 164 alone; beside 40 children that cannot, 205 and 238).
 So ``subprocess``'s ``start_new_session``, ``pty.fork`` and daemonising fail in a candidate.
 
+The page cache is shared by every process of the machine: a candidate that evicted and
+re-read pages of a world-readable file left bits that a later one read back with
+``preadv2(RWF_NOWAIT)`` (helper-70's audit: 256 of 256). Probing it (``mincore``,
+``cachestat``, ``preadv2``/``pwritev2`` with RWF_NOWAIT) and steering it (``fadvise64``,
+``readahead``, ``madvise`` MADV_COLD/MADV_PAGEOUT) are denied; a plain read's timing still
+tells, more slowly and noisily, so this raises the cost, it does not close the channel.
+
 Kernel keyrings (``add_key``, ``request_key``, ``keyctl``: EPERM) belong to no namespace
 and outlive every process: a candidate stashed the items it was dealt in a key and the
 next evaluation read them back, knowing every item to come (helper-69's audit; a key with
@@ -47,10 +54,14 @@ X32_SYSCALL_BIT = 0x40000000
 ARCHES = {
     "x86_64": (0xC000003E, {"socket": 41, "setsid": 112, "add_key": 248, "request_key": 249,
                             "keyctl": 250, "unshare": 272, "setns": 308, "clone": 56,
-                            "clone3": 435, "io_uring_setup": 425}),
+                            "clone3": 435, "io_uring_setup": 425, "mincore": 27,
+                            "madvise": 28, "readahead": 187, "fadvise64": 221,
+                            "preadv2": 327, "pwritev2": 328, "cachestat": 451}),
     "aarch64": (0xC00000B7, {"socket": 198, "setsid": 157, "add_key": 217, "request_key": 218,
                              "keyctl": 219, "unshare": 97, "setns": 268, "clone": 220,
-                             "clone3": 435, "io_uring_setup": 425}),
+                             "clone3": 435, "io_uring_setup": 425, "mincore": 232,
+                             "madvise": 233, "readahead": 213, "fadvise64": 223,
+                             "preadv2": 286, "pwritev2": 287, "cachestat": 451}),
 }  # fmt: skip
 # syscall -> the errno it fails with, whatever its arguments
 DENIED = {
@@ -62,9 +73,21 @@ DENIED = {
     "unshare": errno.EPERM,
     "setns": errno.EPERM,
     "clone3": errno.ENOSYS,
+    # the page cache's contents: probed (mincore, cachestat) or steered (fadvise, readahead)
+    "mincore": errno.ENOSYS,
+    "cachestat": errno.ENOSYS,
+    "fadvise64": errno.EPERM,
+    "readahead": errno.EPERM,
 }
+RWF_NOWAIT = 0x8  # preadv2/pwritev2: fail rather than wait, i.e. tell a cached page
+MADV_COLD, MADV_PAGEOUT = 20, 21  # evict pages, file-backed ones from the page cache too
 CLONE_NEWUSER = 0x10000000
-_ARG0 = 16  # seccomp_data.args[0], its low 32 bits (little-endian)
+
+
+def _arg(index: int) -> int:
+    """Where seccomp_data.args[index]'s low 32 bits are (little-endian)."""
+    return 16 + 8 * index
+
 
 _LD_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS
 _JEQ = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
@@ -109,21 +132,38 @@ def _program() -> list[tuple[int, int, int, int]]:
     ]
     for name, code in DENIED.items():
         insns += [(_JEQ, 0, 1, nr[name]), _fail(code)]
-    insns += [  # clone: allowed unless it makes a user namespace
-        (_JEQ, 0, 4, nr["clone"]),
-        (_LD_ABS, 0, 0, _ARG0),
-        (_JSET, 0, 1, CLONE_NEWUSER),
-        _fail(errno.EPERM),
+    # calls allowed unless an argument says otherwise: each block ends in a verdict
+    insns += _unless_flag(nr["clone"], 0, CLONE_NEWUSER, errno.EPERM)  # user namespaces
+    for name in ("preadv2", "pwritev2"):
+        insns += _unless_flag(nr[name], 5, RWF_NOWAIT, errno.EOPNOTSUPP)
+    insns += [  # madvise: allowed unless MADV_COLD or MADV_PAGEOUT
+        (_JEQ, 0, 5, nr["madvise"]),
+        (_LD_ABS, 0, 0, _arg(2)),
+        (_JEQ, 1, 0, MADV_COLD),
+        (_JEQ, 0, 1, MADV_PAGEOUT),
+        _fail(errno.EINVAL),
         allow,
     ]
     insns += [  # socket: allowed unless AF_UNIX
         (_JEQ, 0, 3, nr["socket"]),
-        (_LD_ABS, 0, 0, _ARG0),
+        (_LD_ABS, 0, 0, _arg(0)),
         (_JEQ, 0, 1, socket.AF_UNIX),
         _fail(errno.EACCES),
         allow,
     ]
     return insns
+
+
+def _unless_flag(number: int, arg: int, flag: int, code: int) -> list[tuple[int, int, int, int]]:
+    """Syscall ``number`` fails with ``code`` when ``flag`` is set in its argument ``arg``
+    (its low 32 bits), else is allowed; any other syscall goes on to the next block."""
+    return [
+        (_JEQ, 0, 4, number),
+        (_LD_ABS, 0, 0, _arg(arg)),
+        (_JSET, 0, 1, flag),
+        _fail(code),
+        (_RET, 0, 0, SECCOMP_RET_ALLOW),
+    ]
 
 
 def install_filter() -> None:

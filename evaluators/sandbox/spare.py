@@ -149,7 +149,8 @@ def _serve(
     try:
         conn.settimeout(REQUEST_TIMEOUT_S)
         job = json.loads(read_all(conn))
-        jobdir = os.path.join(config["workdir"], f"job-{job['job_id']}")
+        # unguessable: the work folder cannot be listed, so no candidate finds another's
+        jobdir = os.path.join(config["workdir"], f"job-{job['job_id']}-{os.urandom(8).hex()}")
         again = job.get("uid") is not None
         try:
             response = run_job(

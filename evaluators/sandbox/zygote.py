@@ -133,9 +133,10 @@ def _setup(config: dict[str, Any]) -> dict[str, Any]:
         level = "bwrap+uid" if mode == "bwrap" else "uid+rlimits"
         if mode == "uid" and reaper.unshare(reaper.CLONE_NEWNET):
             level = "uid+netns+rlimits"
-        if mode == "uid" and mounts.works(config["workdir"]):
-            child.READ_ONLY_EXCEPT = config["workdir"]  # bubblewrap's view, by hand
-            level = level.replace("uid+", "uid+rofs+", 1)
+        if mounts.works(config["workdir"]):  # in bubblewrap too: the job's own tmpfs folders
+            child.READ_ONLY_EXCEPT = config["workdir"]
+            if mode == "uid":  # bubblewrap's read-only view, by hand
+                level = level.replace("uid+", "uid+rofs+", 1)
     else:
         level = "rlimits"
         config["count_processes"] = _count_own_processes() if os.geteuid() != 0 else 0

@@ -17,8 +17,8 @@ import threading
 import pytest
 from sandbox_corpus import support as s
 
-from evaluators.contract import ERROR, OK
-from evaluators.sandbox import SandboxRunner
+from evaluators.contract import ERROR, OK, Limits
+from evaluators.sandbox import SandboxRunner, sandbox_modules
 from evaluators.sandbox.launch import bwrap_path
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox tests run as root")
@@ -299,3 +299,86 @@ def test_the_scan_for_uid_isolation_without_a_read_only_view(tmp_path):
         os.chown(path, uid, uid)
     reaper.remove_files_of(uid, (str(tmp_path),))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ours"]
+
+
+def test_the_page_cache_cannot_be_probed_or_steered(runner):
+    """helper-70 stashed 256 bits in the host's page cache (evict, re-read pages of a
+    world-readable file) that a later candidate of another uid read back exactly with
+    preadv2(RWF_NOWAIT). Probing and steering calls now fail; plain reads and the usual
+    madvise still work."""
+    code = """
+import ctypes, os
+def main():
+    out = {}
+    fd = os.open("/proc/self/exe", os.O_RDONLY)
+    def attempt(name, call):
+        try:
+            call()
+            out[name] = "allowed"
+        except OSError as exc:
+            out[name] = exc.errno
+    attempt("fadvise", lambda: os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED))
+    attempt("nowait", lambda: os.preadv(fd, [bytearray(1)], 0, os.RWF_NOWAIT))
+    attempt("pread", lambda: os.pread(fd, 1, 0))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t] + [ctypes.c_int] * 3 + [ctypes.c_long]
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    page = 4096
+    area = libc.mmap(None, page, 3, 0x22, -1, 0)  # read/write, private, anonymous
+    for name, advice in (("pageout", 21), ("dontneed", 4)):  # MADV_PAGEOUT, MADV_DONTNEED
+        out[name] = ctypes.get_errno() if libc.madvise(area, page, advice) else "allowed"
+    vec = ctypes.create_string_buffer(1)
+    out["mincore"] = ctypes.get_errno() if libc.mincore(area, page, vec) else "allowed"
+    return out
+"""
+    assert run_ok(runner, code) == {
+        "fadvise": 1, "nowait": 95, "pread": "allowed", "pageout": 22,  # EPERM, EOPNOTSUPP, EINVAL
+        "dontneed": "allowed", "mincore": 38,  # ENOSYS
+    }  # fmt: skip
+
+
+def test_the_job_folder_is_a_capped_tmpfs_and_shm_is_private(runner):
+    """On disk only each file's size was capped: a candidate could fill the host's disk.
+    /dev/shm of its own: multiprocessing's semaphores live there (the read-only view broke
+    them; bubblewrap's /dev never had one)."""
+    code = """
+import os
+def main():
+    out = []
+    for i in range(3):
+        try:
+            with open(os.path.join(os.environ["TMPDIR"], f"part{i}"), "wb") as handle:
+                handle.write(b"x" * (1 << 20))
+            out.append("written")
+        except OSError as exc:
+            out.append(exc.strerror)
+    with open("/dev/shm/evoforge-probe", "w") as handle:
+        handle.write("private")
+    return out
+"""
+    result = runner.run(code, "", {}, Limits(wall_s=5.0, memory_mb=512, scratch_mb=2))
+    assert result.outcome == OK, result
+    assert result.value == ["written", "written", "No space left on device"]
+    assert not os.path.exists("/dev/shm/evoforge-probe")  # the host's is untouched
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "uid"])
+def test_multiprocessing_runs_in_candidates(mode):
+    if mode == "bwrap" and bwrap_path() is None:
+        pytest.skip("bwrap is not installed")
+    extra = ("multiprocessing", "multiprocessing.pool", "multiprocessing.synchronize",
+             "multiprocessing.queues", "multiprocessing.popen_fork")  # fmt: skip
+    code = """
+import multiprocessing
+def square(x):
+    return x * x
+def main():
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        return pool.map(square, range(5))
+"""
+    with SandboxRunner(preload=sandbox_modules(extra), isolation=mode) as box:
+        result = box.run(code, "", {}, s.ROOMY)
+    assert result.outcome == OK, result
+    assert result.value == [0, 1, 4, 9, 16]
