@@ -19,11 +19,13 @@ This module holds the two entry points (evolve/api.py: replay, fork) and the rep
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from db.storage import Storage
+from evaluators.contract import Limits
 from evolve.campaign import CampaignError, CampaignSummary
 from evolve.config import CampaignConfig, apply_overrides
 from evolve.controller import Controller
@@ -107,6 +109,31 @@ def replay(
     )
 
 
+LIMIT_FIELDS = frozenset(f.name for f in dataclasses.fields(Limits))
+
+
+def _check_same_data(stored: dict[str, Any], data: dict[str, Any]) -> None:
+    """A fork goes on from the source's evaluations, so it must score its programs on the
+    same problem and data: only the sandbox limits among the problem options may change."""
+    if data.get("problem") != stored.get("problem"):
+        raise CampaignError(
+            f"a fork keeps its source's problem ({stored.get('problem')!r}); start a new "
+            "campaign for another"
+        )
+    before, after = stored.get("problem_options", {}), data.get("problem_options", {})
+    changed = sorted(
+        key
+        for key in set(before) | set(after)
+        if before.get(key) != after.get(key) and key not in LIMIT_FIELDS
+    )
+    if changed:
+        raise CampaignError(
+            f"a fork keeps its source's problem options (its first evaluations were scored "
+            f"with them), but --set changes {', '.join(changed)}; only the sandbox limits "
+            f"({', '.join(sorted(LIMIT_FIELDS))}) may change; start a new campaign instead"
+        )
+
+
 def fork(
     storage: Storage,
     campaign: str,
@@ -128,7 +155,9 @@ def fork(
         n += 1
         name = f"{base}-{n}"
     # The configuration as it stands: budgets raised by resumes included.
-    data = apply_overrides(storage.current_config(source), assignments)
+    stored = storage.current_config(source)
+    data = apply_overrides(stored, assignments)
+    _check_same_data(stored, data)
     data["name"] = name
     if max_evals is not None:
         data["max_evals"] = max_evals

@@ -55,3 +55,21 @@ def test_replay_of_a_campaign_whose_problem_changed_says_so(db_url: str, tmp_pat
     assert any(
         "the problem changed since 'chg' ran" in w and str(problem) in w for w in report.warnings
     )
+
+
+def test_a_fork_keeps_its_sources_data(db_url: str, capsys) -> None:
+    """A fork goes on from its source's first evaluations: a problem option that changes
+    the data (a seed, the data secret) would mix two data sets in one campaign, so only the
+    sandbox limits may change."""
+    tiny = {"quick_items": 20, "train_weibull": 1, "train_weibull_items": 40, "train_or": 0,
+            "test_weibull": 1, "test_weibull_items": 40, "test_or": 0}  # fmt: skip
+    api.run("binpack.online", {"db": db_url, "name": "d", "workers": 1, "max_evals": 4,
+                               "problem_options": tiny})  # fmt: skip
+    for change in ("problem.data_secret=3", "problem.train_seed=5"):
+        assert main(["fork", "d", "--at", "2", "--db", db_url, "--set", change]) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]  # after the secret's warning
+        key = change.split("=")[0].split(".")[1]
+        assert err.startswith("evolve: error: a fork keeps its source's problem options")
+        assert f"--set changes {key};" in err
+    fork = api.fork("d", 2, db=db_url, name="d-wall", assignments=["problem.wall_s=30"])
+    assert fork.evaluated == 4
