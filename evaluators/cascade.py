@@ -93,12 +93,16 @@ def run_cascade(runner: Any, code: str, stages: Sequence[Stage]) -> CascadeOutco
 
 
 def _run_with_retries(runner: Any, code: str, stage: Stage) -> SandboxResult:
-    fed = {"feed": stage.feed} if stage.feed is not None else {}  # runners without feeds too
-    result = runner.run(code, stage.harness, dict(stage.params), stage.limits, **fed)
+    extra: dict[str, Any] = {}  # only what is set: runners without feeds too
+    if stage.feed is not None:
+        extra["feed"] = stage.feed
+    if stage.private_paths:
+        extra["hidden"] = tuple(stage.private_paths)
+    result = runner.run(code, stage.harness, dict(stage.params), stage.limits, **extra)
     for _ in range(SANDBOX_RETRIES):
         if result.outcome != SANDBOX_FAILURE:
             break
-        result = runner.run(code, stage.harness, dict(stage.params), stage.limits, **fed)
+        result = runner.run(code, stage.harness, dict(stage.params), stage.limits, **extra)
     return result
 
 

@@ -254,7 +254,10 @@ class Stage:
     JSON. ``score`` runs in the trusted worker on that validated JSON and builds the
     EvalResult; it must recompute anything a candidate could forge. ``passes`` decides
     whether the cascade goes on to the next stage. ``feed``: see ``Feed``, for input the
-    candidate must not see all at once.
+    candidate must not see all at once. ``private_paths``: files and folders its candidate
+    must not read, such as data files only the trusted side uses (the sandbox shows / read
+    only, but whole): each appears empty to the candidate where the sandbox gives it a
+    mount namespace of its own (root, isolation bwrap or uid: sandbox/mounts.py).
     """
 
     name: str
@@ -264,6 +267,7 @@ class Stage:
     limits: Limits = field(default_factory=Limits)
     passes: Callable[[EvalResult], bool] = lambda result: result.correct
     feed: Feed | None = None
+    private_paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

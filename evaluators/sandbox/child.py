@@ -343,6 +343,10 @@ def run_candidate(
             if not mounts.job_folder(jobdir, uid, size):
                 _write_all(SETUP_FD, b"Fthe job folder's tmpfs was refused")
                 os._exit(0)
+            for path in job.get("hidden", ()):
+                if not mounts.hide(path):
+                    _write_all(SETUP_FD, b"Fcould not hide " + path.encode()[:200])
+                    os._exit(0)
         os.chdir(jobdir)
         os.environ["TMPDIR"] = jobdir
         random.seed()  # fresh like a new interpreter (may import, so still root)

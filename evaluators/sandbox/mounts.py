@@ -116,6 +116,17 @@ def private_read_only(writable: str) -> bool:
     return root_done
 
 
+def hide(path: str) -> bool:
+    """Make ``path`` (in this namespace only) an empty read-only folder, or an empty file
+    (/dev/null bound over it); True also when there is nothing there to hide."""
+    if os.path.isdir(path):
+        flags = MS_NOSUID | MS_NODEV | MS_RDONLY
+        return _libc.mount(b"tmpfs", path.encode(), b"tmpfs", flags, b"size=4k,mode=0555") == 0
+    if os.path.lexists(path):
+        return _mount("/dev/null", path, MS_BIND)
+    return True
+
+
 def job_folder(path: str, uid: int, size_mb: int) -> bool:
     """Make ``path`` (in this namespace only) an empty tmpfs of ``size_mb`` that ``uid``
     owns; False if the kernel refuses."""

@@ -168,7 +168,9 @@ class SandboxRunner:
         params: Mapping[str, Any],
         limits: Limits,
         feed: Feed | None = None,
+        hidden: Sequence[str] = (),
     ) -> SandboxResult:
+        """``hidden``: paths the candidate sees empty (``Stage.private_paths``)."""
         started = time.monotonic()
 
         def failed(outcome: str, detail: str) -> SandboxResult:
@@ -201,6 +203,8 @@ class SandboxRunner:
             }
             if feed is not None:  # for the supervisor only: the candidate never gets it
                 request["feed"] = {"driver": feed.driver, "params": dict(feed.params)}
+            if hidden:
+                request["hidden"] = [os.path.abspath(str(path)) for path in hidden]
             dumps(request)
         except (TypeError, ValueError) as exc:
             return failed(ERROR, one_line(f"params are not JSON: {exc}"))

@@ -114,7 +114,10 @@ class _SpotBase(SplitStages):
         limits = Limits(wall_s=wall_s, memory_mb=self.memory_mb)
         scorer = SpotScorer(name, spec, self.pricing)
         feed = Feed(DRIVER, {"dataset": spec})
-        return Stage(name, HARNESS, {}, scorer, limits, passes, feed)
+        # the real traces are read by the worker only: a program that read them could find
+        # its window and see the availability to come
+        private = (str(self.data_dir),)
+        return Stage(name, HARNESS, {}, scorer, limits, passes, feed, private)
 
 
 @register_problem("adrs.spot")

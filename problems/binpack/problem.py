@@ -145,7 +145,10 @@ class OnlineBinPacking(SplitStages):
         # the items come one at a time from the driver: the candidate never holds the dataset
         feed = Feed(DRIVER, {"dataset": dataset, "skeleton": self.skeleton})
         params = {"skeleton": self.skeleton}
-        return Stage(name, HARNESS, params, Scorer(name, dataset), limits, passes, feed)
+        # FunSearch's sets are read by the worker only: a program that read the file could
+        # find its instance in it and pack knowing the items to come
+        private = (str(self.data_dir),)
+        return Stage(name, HARNESS, params, Scorer(name, dataset), limits, passes, feed, private)
 
     def reference_stages(self) -> list[Stage]:
         """FunSearch's OR3 and Weibull 5k sets, when ``data_dir`` holds them."""

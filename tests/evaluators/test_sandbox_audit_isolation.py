@@ -382,3 +382,30 @@ def main():
         result = box.run(code, "", {}, s.ROOMY)
     assert result.outcome == OK, result
     assert result.value == [0, 1, 4, 9, 16]
+
+
+def test_a_stages_private_paths_are_empty_to_its_candidate(runner):
+    """The sandbox shows the whole file system read-only: a world-readable data file the
+    trusted side reads (FunSearch's sets, real spot traces) was readable by candidates,
+    which could find their instance in it and see what is still to come."""
+    data = tempfile.mkdtemp(prefix="evoforge-private-", dir="/tmp")
+    try:
+        os.chmod(data, 0o755)
+        with open(os.path.join(data, "items.json"), "w") as handle:
+            handle.write("[1, 2, 3]")
+        os.chmod(os.path.join(data, "items.json"), 0o644)
+        single = os.path.join(data, "items.json")
+        code = f"""
+import os
+def main():
+    return [sorted(os.listdir({data!r})), os.path.isdir({data!r})]
+"""
+        seen = runner.run(code, "", {}, s.ROOMY)
+        hidden = runner.run(code, "", {}, s.ROOMY, hidden=[data])
+        assert seen.value == [["items.json"], True]  # the control: readable without it
+        assert hidden.outcome == OK and hidden.value == [[], True], hidden
+        read = f"def main():\n    return open({single!r}).read()\n"
+        assert runner.run(read, "", {}, s.ROOMY, hidden=[single]).value == ""
+        assert open(single).read() == "[1, 2, 3]"  # the host's copy is untouched
+    finally:
+        shutil.rmtree(data, ignore_errors=True)

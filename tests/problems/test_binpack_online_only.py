@@ -114,3 +114,29 @@ def test_with_a_secret_a_program_cannot_regenerate_its_instances(problem_and_run
     keyed = make_problem("binpack.online", data_secret=12345)
     final = run_cascade(box, REGENERATE, keyed.stages()).final
     assert final.outcome == OK and final.stage == "train", final.detail
+
+
+def test_the_data_folder_is_hidden_from_candidates(problem_and_runner):
+    """FunSearch's sets are read by the worker: a program that read the file could find its
+    instance there and pack knowing the items to come."""
+    import shutil
+    import tempfile
+
+    _, box = problem_and_runner
+    data = tempfile.mkdtemp(prefix="evoforge-binpack-data-", dir="/tmp")
+    try:
+        os.chmod(data, 0o755)
+        with open(os.path.join(data, "weibull_5k.json"), "w") as handle:
+            handle.write("{}")
+        os.chmod(os.path.join(data, "weibull_5k.json"), 0o644)
+        problem = make_problem("binpack.online", data_dir=data)
+        stages = problem.stages()
+        assert all(stage.private_paths == (data,) for stage in stages)
+        looks = BEST_FIT.replace(
+            "def priority(",
+            f"import os\nassert not os.listdir({data!r}), 'saw the data'\ndef priority(",
+        )
+        final = run_cascade(box, looks, stages).final
+        assert final.outcome == OK and final.stage == "train", final.detail
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
