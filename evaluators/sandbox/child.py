@@ -269,9 +269,14 @@ def _isolate_waiting() -> str:
             handle.write(OOM_SCORE_ADJ)
     except OSError:
         pass
-    if READ_ONLY_EXCEPT and not mounts.private_read_only(READ_ONLY_EXCEPT):
+    if READ_ONLY_EXCEPT:
         # the zygote's probe said it works, and the supervisor skips the scan of /tmp for it
-        return "the private read-only mount namespace was refused"
+        try:
+            made = mounts.private_read_only(READ_ONLY_EXCEPT)
+        except Exception as exc:
+            return f"the private read-only mount namespace failed: {type(exc).__name__}: {exc}"
+        if not made:
+            return "the private read-only mount namespace was refused"
     return ""
 
 
@@ -345,8 +350,12 @@ def run_candidate(
                 os._exit(0)
             for path in job.get("hidden", ()):
                 if not mounts.hide(path):
-                    _write_all(SETUP_FD, b"Fcould not hide " + path.encode()[:200])
+                    _write_all(SETUP_FD, b"Fcould not hide " + os.fsencode(path)[:200])
                     os._exit(0)
+        elif uid is not None and any(os.path.lexists(p) for p in job.get("hidden", ())):
+            # root, but no mount namespace of its own: the paths would be readable
+            _write_all(SETUP_FD, b"Fthe stage's private paths cannot be hidden here")
+            os._exit(0)
         os.chdir(jobdir)
         os.environ["TMPDIR"] = jobdir
         random.seed()  # fresh like a new interpreter (may import, so still root)

@@ -44,6 +44,7 @@ KEPT = {
     "nodiratime": 0x800,
     "relatime": 0x200000,
     "strictatime": 0x1000000,
+    "nosymfollow": 0x100,
 }
 SKIPPED = ("/proc", "/sys")  # kernel interfaces, not storage: left as they are
 SHM_MB = 64
@@ -53,13 +54,12 @@ _libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
 
 
 def _mount(source: str | None, target: str, flags: int) -> bool:
-    raw = source.encode() if source is not None else None
-    return _libc.mount(raw, target.encode(), None, flags, None) == 0
+    raw = os.fsencode(source) if source is not None else None
+    return _libc.mount(raw, os.fsencode(target), None, flags, None) == 0
 
 
-def _tmpfs(target: str, options: str) -> bool:
-    flags = MS_NOSUID | MS_NODEV
-    return _libc.mount(b"tmpfs", target.encode(), b"tmpfs", flags, options.encode()) == 0
+def _tmpfs(target: str, options: str, flags: int = MS_NOSUID | MS_NODEV) -> bool:
+    return _libc.mount(b"tmpfs", os.fsencode(target), b"tmpfs", flags, options.encode()) == 0
 
 
 def _unescape(field: str) -> str:
@@ -77,10 +77,11 @@ def _unescape(field: str) -> str:
     return "".join(out)
 
 
-def mount_points() -> list[tuple[str, int]]:
+def mount_points(mountinfo: str = "/proc/self/mountinfo") -> list[tuple[str, int]]:
     """This namespace's mount points with the flags of theirs a remount keeps."""
     out = []
-    with open("/proc/self/mountinfo") as handle:
+    # any bytes: a mount point need not be UTF-8 (a USB label, a FUSE mount)
+    with open(mountinfo, encoding="utf-8", errors="surrogateescape") as handle:
         for line in handle:
             fields = line.split()
             if len(fields) < 6:
@@ -118,10 +119,10 @@ def private_read_only(writable: str) -> bool:
 
 def hide(path: str) -> bool:
     """Make ``path`` (in this namespace only) an empty read-only folder, or an empty file
-    (/dev/null bound over it); True also when there is nothing there to hide."""
+    (/dev/null bound over it); True also when there is nothing there to hide. It covers the
+    path, not the data: a hard link or a copy elsewhere stays readable."""
     if os.path.isdir(path):
-        flags = MS_NOSUID | MS_NODEV | MS_RDONLY
-        return _libc.mount(b"tmpfs", path.encode(), b"tmpfs", flags, b"size=4k,mode=0555") == 0
+        return _tmpfs(path, "size=4k,mode=0555", MS_NOSUID | MS_NODEV | MS_RDONLY)
     if os.path.lexists(path):
         return _mount("/dev/null", path, MS_BIND)
     return True

@@ -6,10 +6,12 @@ socket *file*: connect() needs write permission on the socket's inode, and neith
 read-only bind of / nor another uid takes that away from a 0777 socket such as
 PostgreSQL's (/tmp/.s.PGSQL.5432, /var/run/postgresql), D-Bus's or X11's. So a candidate
 may not create an AF_UNIX socket at all (EACCES, as for a socket it may not reach).
-``socketpair`` stays allowed: it reaches nothing outside the process tree (asyncio, and
-multiprocessing's pipes, use it). io_uring is denied too: its IORING_OP_SOCKET and
-IORING_OP_CONNECT would go around the filter. Syscalls of another ABI (32-bit ones from
-a 64-bit process, x32) fail with ENOSYS, since their numbers differ.
+``socketpair`` stays allowed for stream and seqpacket ends, which reach nothing outside
+the process tree (asyncio, and multiprocessing's pipes, use them); a datagram end could
+``sendto`` a socket file (/dev/log, journald: helper-72), so those fail with EACCES.
+io_uring is denied too: its IORING_OP_SOCKET and IORING_OP_CONNECT would go around the
+filter. Syscalls of another ABI (32-bit ones from a 64-bit process: ENOSYS; x32: EACCES)
+fail, since their numbers differ.
 
 ``setsid`` fails with EPERM (what it returns to a process group leader). The kernel shares
 the CPU fairly between sessions (autogroups) before processes: every candidate gets a
@@ -21,9 +23,10 @@ So ``subprocess``'s ``start_new_session``, ``pty.fork`` and daemonising fail in 
 The page cache is shared by every process of the machine: a candidate that evicted and
 re-read pages of a world-readable file left bits that a later one read back with
 ``preadv2(RWF_NOWAIT)`` (helper-70's audit: 256 of 256). Probing it (``mincore``,
-``cachestat``, ``preadv2``/``pwritev2`` with RWF_NOWAIT) and steering it (``fadvise64``,
-``readahead``, ``madvise`` MADV_COLD/MADV_PAGEOUT) are denied; a plain read's timing still
-tells, more slowly and noisily, so this raises the cost, it does not close the channel.
+``cachestat``, ``preadv2``/``pwritev2`` with RWF_NOWAIT, Linux AIO whose reads take
+RWF_NOWAIT too) and steering it (``fadvise64``, ``readahead``, ``madvise``
+MADV_COLD/MADV_PAGEOUT, ``process_madvise``) are denied; a plain read's timing still tells,
+more slowly and noisily, so this raises the cost, it does not close the channel.
 
 Kernel keyrings (``add_key``, ``request_key``, ``keyctl``: EPERM) belong to no namespace
 and outlive every process: a candidate stashed the items it was dealt in a key and the
@@ -56,12 +59,14 @@ ARCHES = {
                             "keyctl": 250, "unshare": 272, "setns": 308, "clone": 56,
                             "clone3": 435, "io_uring_setup": 425, "mincore": 27,
                             "madvise": 28, "readahead": 187, "fadvise64": 221,
-                            "preadv2": 327, "pwritev2": 328, "cachestat": 451}),
+                            "preadv2": 327, "pwritev2": 328, "cachestat": 451,
+                            "io_setup": 206, "process_madvise": 440, "socketpair": 53}),
     "aarch64": (0xC00000B7, {"socket": 198, "setsid": 157, "add_key": 217, "request_key": 218,
                              "keyctl": 219, "unshare": 97, "setns": 268, "clone": 220,
                              "clone3": 435, "io_uring_setup": 425, "mincore": 232,
                              "madvise": 233, "readahead": 213, "fadvise64": 223,
-                             "preadv2": 286, "pwritev2": 287, "cachestat": 451}),
+                             "preadv2": 286, "pwritev2": 287, "cachestat": 451,
+                             "io_setup": 0, "process_madvise": 440, "socketpair": 199}),
 }  # fmt: skip
 # syscall -> the errno it fails with, whatever its arguments
 DENIED = {
@@ -78,6 +83,8 @@ DENIED = {
     "cachestat": errno.ENOSYS,
     "fadvise64": errno.EPERM,
     "readahead": errno.EPERM,
+    "io_setup": errno.ENOSYS,  # Linux AIO: its RWF_NOWAIT reads probe the cache too
+    "process_madvise": errno.EPERM,  # madvise's COLD and PAGEOUT by another door
 }
 RWF_NOWAIT = 0x8  # preadv2/pwritev2: fail rather than wait, i.e. tell a cached page
 MADV_COLD, MADV_PAGEOUT = 20, 21  # evict pages, file-backed ones from the page cache too
@@ -93,6 +100,7 @@ _LD_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS
 _JEQ = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
 _JGE = 0x35  # BPF_JMP | BPF_JGE | BPF_K
 _JSET = 0x45  # BPF_JMP | BPF_JSET | BPF_K
+_AND = 0x54  # BPF_ALU | BPF_AND | BPF_K
 _RET = 0x06  # BPF_RET | BPF_K
 
 
@@ -142,6 +150,15 @@ def _program() -> list[tuple[int, int, int, int]]:
         (_JEQ, 1, 0, MADV_COLD),
         (_JEQ, 0, 1, MADV_PAGEOUT),
         _fail(errno.EINVAL),
+        allow,
+    ]
+    insns += [  # socketpair: stream and seqpacket only (datagram ends reach socket files)
+        (_JEQ, 0, 6, nr["socketpair"]),
+        (_LD_ABS, 0, 0, _arg(1)),
+        (_AND, 0, 0, 0xF),  # the type without SOCK_NONBLOCK and SOCK_CLOEXEC
+        (_JEQ, 2, 0, socket.SOCK_STREAM),
+        (_JEQ, 1, 0, socket.SOCK_SEQPACKET),
+        _fail(errno.EACCES),
         allow,
     ]
     insns += [  # socket: allowed unless AF_UNIX

@@ -71,7 +71,10 @@ def _fork_candidate(
             os.close(fd)
         ctl.close()
         reaper.set_name("evo-candidate")
-        child.wait_and_run(job_r, ends, config.get("count_processes", 0))
+        try:
+            child.wait_and_run(job_r, ends, config.get("count_processes", 0))
+        finally:  # never back into this supervisor's loop, whatever went wrong
+            os._exit(1)
     for fd in (*ends.values(), job_r):
         os.close(fd)
     return Waiting(pid, readers, job_w, feed_ends)

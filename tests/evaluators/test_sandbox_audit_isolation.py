@@ -409,3 +409,48 @@ def main():
         assert open(single).read() == "[1, 2, 3]"  # the host's copy is untouched
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_datagram_socketpairs_linux_aio_and_process_madvise_are_denied(runner):
+    """helper-72's review: a datagram socketpair end could sendto() a socket file, Linux
+    AIO's RWF_NOWAIT reads probe the page cache as preadv2's did, and process_madvise gives
+    the denied madvise advice. Stream socketpairs (asyncio, multiprocessing) still work."""
+    code = """
+import ctypes, os, socket
+def main():
+    out = {}
+    for name, kind in (("stream", socket.SOCK_STREAM), ("datagram", socket.SOCK_DGRAM)):
+        try:
+            a, b = socket.socketpair(socket.AF_UNIX, kind)
+            a.close(), b.close()
+            out[name] = "allowed"
+        except OSError as exc:
+            out[name] = exc.errno
+    libc = ctypes.CDLL(None, use_errno=True)
+    x86 = os.uname().machine == "x86_64"
+    context = ctypes.c_ulong(0)
+    failed = libc.syscall(206 if x86 else 0, 8, ctypes.byref(context)) == -1  # io_setup
+    out["io_setup"] = ctypes.get_errno() if failed else "allowed"
+    failed = libc.syscall(440, -1, 0, 0, 21, 0) == -1  # process_madvise, MADV_PAGEOUT
+    out["process_madvise"] = ctypes.get_errno() if failed else "allowed"
+    return out
+"""
+    assert run_ok(runner, code) == {
+        "stream": "allowed", "datagram": 13, "io_setup": 38, "process_madvise": 1,
+    }  # fmt: skip
+
+
+def test_mount_points_that_are_not_utf8_are_read(tmp_path):
+    """A mount point with other bytes (a USB label) raised in every waiting candidate, and
+    the sandbox then ran on without its read-only view (helper-72)."""
+    from evaluators.sandbox import mounts
+
+    info = tmp_path / "mountinfo"
+    info.write_bytes(
+        b"22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+        b"40 22 8:2 / /media/\xff\\040x rw,nosuid,nodev - vfat /dev/sdb1 rw\n"
+    )
+    points = mounts.mount_points(str(info))
+    assert points[0] == ("/", mounts.KEPT["relatime"])
+    assert os.fsencode(points[1][0]) == b"/media/\xff x"
+    assert points[1][1] == mounts.KEPT["nosuid"] | mounts.KEPT["nodev"]
