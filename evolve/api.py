@@ -228,6 +228,7 @@ def status(db: str | None, campaign: str | None = None) -> list[dict[str, Any]]:
 def _status_row(storage: Storage, record: CampaignRecord) -> dict[str, Any]:
     counts = storage.counts(record.id)
     best = storage.best_programs(record.id, 1)
+    config = storage.current_config(record)
     return {
         "name": record.name,
         "problem": record.problem,
@@ -237,7 +238,10 @@ def _status_row(storage: Storage, record: CampaignRecord) -> dict[str, Any]:
         "stale": record.status == "running" and _controller_gone(storage, record.id),
         "evaluated": counts.get("evaluated", 0),
         "pending": counts.get("pending", 0),
-        "budget": storage.current_config(record).get("max_evals"),  # as raised
+        "budget": config.get("max_evals"),  # as raised
+        # what its problem was built with: a campaign's drawn data_secret too, which
+        # another campaign needs to see the same instances (evaluators/seeds.py)
+        "problem_options": dict(config.get("problem_options", {})),
         "best_score": best[0].score if best else None,
         "best_program": best[0].id if best else None,
         "outcomes": {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("outcome:")},

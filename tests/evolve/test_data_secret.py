@@ -36,6 +36,8 @@ def test_each_campaign_draws_its_own_secret_and_a_resume_keeps_it(db_url):
     assert isinstance(first, int) and first != second
     api.resume("one", db=db_url, max_evals=3)
     assert _stored_options(db_url, "one")["data_secret"] == first
+    # `evolve status --json` shows it: another campaign needs it to see the same instances
+    assert api.status(db_url, "one")[0]["problem_options"]["data_secret"] == first
 
 
 def test_a_given_secret_is_kept_and_a_bad_one_is_one_line(db_url):
