@@ -25,7 +25,7 @@ from typing import Any
 from evaluators.contract import Limits
 
 _NAMED = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-_LIMITS = frozenset(f.name for f in dataclasses.fields(Limits))
+LIMIT_FIELDS = frozenset(f.name for f in dataclasses.fields(Limits))
 # the scalar types an option can have, with how a message names one value and a list of them
 _KINDS: dict[type, tuple[str, str]] = {
     bool: ("true or false", "true/false values"),
@@ -62,7 +62,9 @@ def check_options(factory: Callable[..., Any], options: Mapping[str, Any], probl
             checked[key] = _typed(key, value, default, hints.get(key))
         else:
             checked[key] = _typed(key, value, default, None)
-    limits = {k: v for k, v in checked.items() if k in _LIMITS and k in named and v is not None}
+    limits = {
+        k: v for k, v in checked.items() if k in LIMIT_FIELDS and k in named and v is not None
+    }
     if limits:
         try:
             Limits(**limits)

@@ -31,11 +31,16 @@ def keyed_seed(seed: int, secret: int | None) -> int:
         return int(seed)
     if isinstance(secret, bool) or not isinstance(secret, int) or secret < 0:
         raise ValueError(f"data_secret must be an integer >= 0, got {secret!r}")
-    key = int(secret).to_bytes(16, "little", signed=False) if secret < 1 << 128 else None
-    if key is None:
+    if secret >= 1 << 128:
         raise ValueError("data_secret must be below 2**128")
+    key = secret.to_bytes(16, "little")
     digest = hashlib.blake2b(str(int(seed)).encode(), digest_size=8, key=key).digest()
     return int.from_bytes(digest, "little") >> (64 - SECRET_BITS)
+
+
+def keyed_seeds(secret: int | None, *seeds: int) -> list[int]:
+    """``keyed_seed`` of each of ``seeds``, in order."""
+    return [keyed_seed(seed, secret) for seed in seeds]
 
 
 def new_secret() -> int:

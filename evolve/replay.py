@@ -19,13 +19,12 @@ This module holds the two entry points (evolve/api.py: replay, fork) and the rep
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from db.storage import Storage
-from evaluators.contract import Limits
+from evaluators.options import LIMIT_FIELDS
 from evolve.campaign import CampaignError, CampaignSummary
 from evolve.config import CampaignConfig, apply_overrides
 from evolve.controller import Controller
@@ -107,9 +106,6 @@ def replay(
         summary,
         tuple(warnings),
     )
-
-
-LIMIT_FIELDS = frozenset(f.name for f in dataclasses.fields(Limits))
 
 
 def _check_same_data(stored: dict[str, Any], data: dict[str, Any]) -> None:

@@ -256,8 +256,8 @@ def _isolate_waiting() -> str:
       message queues outlive their creator, so in the zygote's (or the host's) namespace a
       candidate could leave memory allocated for good and pass data to later candidates;
       this namespace, and all in it, goes when the candidate's last process exits;
-    * with "uid" isolation, a mount namespace where all but the work directory is read-only
-      (sandbox/mounts.py), as bubblewrap gives;
+    * where the zygote found it works (bwrap or uid isolation), a mount namespace where all
+      but the work directory is read-only, with a private /dev/shm (sandbox/mounts.py);
     * oom_score_adj 1000 (root also sets the minimum, so the candidate cannot lower it):
       RLIMIT_AS is per process and does not count memfd, SysV or tmpfs pages at all, so a
       candidate can exhaust the host's memory; the OOM killer must then take the candidate,

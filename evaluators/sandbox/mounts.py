@@ -132,31 +132,3 @@ def job_folder(path: str, uid: int, size_mb: int) -> bool:
     """Make ``path`` (in this namespace only) an empty tmpfs of ``size_mb`` that ``uid``
     owns; False if the kernel refuses."""
     return _tmpfs(path, f"size={int(size_mb)}m,mode=0700,uid={int(uid)},gid={int(uid)}")
-
-
-def works(writable: str) -> bool:
-    """Whether ``private_read_only`` holds here, tried in a throwaway child: a file can be
-    made in ``writable`` and not in /var/tmp (or /tmp)."""
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            if private_read_only(writable):
-                probe = os.path.join(writable, f".rofs-probe-{os.getpid()}")
-                with open(probe, "w"):
-                    pass
-                os.unlink(probe)
-                outside = os.path.join(
-                    "/var/tmp" if os.path.isdir("/var/tmp") else "/tmp",
-                    f".evoforge-rofs-{os.getpid()}",
-                )
-                try:
-                    with open(outside, "w"):
-                        pass
-                    os.unlink(outside)
-                except OSError:
-                    code = 0  # refused (EROFS): the view is read-only
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

@@ -100,6 +100,33 @@ def _can_install_filter() -> bool:
     return _refused_in_child(attempt)
 
 
+def _can_isolate_mounts(workdir: str) -> bool:
+    """Whether ``mounts.private_read_only`` holds here: a file can be made in ``workdir``
+    and not outside it (EROFS, reported as the PermissionError of a working restriction)."""
+
+    def attempt() -> None:
+        if not mounts.private_read_only(workdir):
+            return
+        try:
+            probe = os.path.join(workdir, f".rofs-probe-{os.getpid()}")
+            with open(probe, "w"):
+                pass
+            os.unlink(probe)
+        except OSError:  # the work directory must stay writable
+            return
+        outside = os.path.join(
+            "/var/tmp" if os.path.isdir("/var/tmp") else "/tmp", f".evoforge-rofs-{os.getpid()}"
+        )
+        try:
+            with open(outside, "w"):
+                pass
+        except OSError as exc:
+            raise PermissionError("read-only outside the work directory") from exc
+        os.unlink(outside)
+
+    return _refused_in_child(attempt)
+
+
 def _count_own_processes() -> int:
     return len(reaper.live_processes_of(os.getuid()))
 
@@ -133,7 +160,7 @@ def _setup(config: dict[str, Any]) -> dict[str, Any]:
         level = "bwrap+uid" if mode == "bwrap" else "uid+rlimits"
         if mode == "uid" and reaper.unshare(reaper.CLONE_NEWNET):
             level = "uid+netns+rlimits"
-        if mounts.works(config["workdir"]):  # in bubblewrap too: the job's own tmpfs folders
+        if _can_isolate_mounts(config["workdir"]):  # in bubblewrap too: the job's own tmpfs folders
             child.READ_ONLY_EXCEPT = config["workdir"]
             if mode == "uid":  # bubblewrap's read-only view, by hand
                 level = level.replace("uid+", "uid+rofs+", 1)

@@ -25,7 +25,7 @@ import numpy as np
 
 from evaluators.contract import Candidate, FeatureAxis, Feed, Limits, Stage
 from evaluators.registry import register_problem
-from evaluators.seeds import keyed_seed
+from evaluators.seeds import keyed_seeds
 from evaluators.splits import SplitStages
 from problems.adrs import eplb_data
 from problems.adrs.common import passes
@@ -94,8 +94,8 @@ class Eplb(SplitStages):
     ) -> None:
         if test_seed in (train_seed, quick_seed):
             raise ValueError("test_seed must differ from train_seed and quick_seed (held-out data)")
-        quick_seed, train_seed, test_seed = (
-            keyed_seed(seed, data_secret) for seed in (quick_seed, train_seed, test_seed)
+        quick_seed, train_seed, test_seed = keyed_seeds(
+            data_secret, quick_seed, train_seed, test_seed
         )
         if num_replicas < experts or num_replicas % num_gpus or num_gpus % num_nodes:
             raise ValueError("need num_replicas >= experts, divisible by num_gpus (per node too)")

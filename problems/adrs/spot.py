@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from evaluators.contract import Candidate, FeatureAxis, Feed, Limits, Stage
 from evaluators.registry import register_problem
-from evaluators.seeds import keyed_seed
+from evaluators.seeds import keyed_seeds
 from evaluators.splits import SplitStages
 from problems.adrs import spot_traces as tr
 from problems.adrs.common import data_dir as resolve_data_dir
@@ -147,7 +147,9 @@ class SpotSingle(_SpotBase):
     ) -> None:
         if test_seed in (train_seed, quick_seed):
             raise ValueError("test_seed must differ from train_seed and quick_seed (held-out data)")
-        quick_seed, train_seed, test_seed = _keyed(data_secret, quick_seed, train_seed, test_seed)
+        quick_seed, train_seed, test_seed = keyed_seeds(
+            data_secret, quick_seed, train_seed, test_seed
+        )
         envs, deadlines, overheads = list(envs), list(deadlines_h), list(overheads_h)
         check_job_times("deadlines_h", deadlines, "overheads_h", overheads)
         unknown = set(envs) - set(tr.SINGLE_PROFILES)
@@ -188,12 +190,6 @@ class SpotSingle(_SpotBase):
         return dict(SINGLE_BASELINES)
 
 
-def _keyed(secret: int | None, *seeds: int) -> list[int]:
-    """The seeds the synthetic traces are drawn from: keyed with the campaign's secret
-    (evaluators.seeds), so no program can regenerate the ticks it has not been sent."""
-    return [keyed_seed(seed, secret) for seed in seeds]
-
-
 def _real_train_windows(data_dir: Any, count: int) -> list[int]:
     import json
 
@@ -229,7 +225,9 @@ class SpotMulti(_SpotBase):
     ) -> None:
         if test_seed in (train_seed, quick_seed):
             raise ValueError("test_seed must differ from train_seed and quick_seed (held-out data)")
-        quick_seed, train_seed, test_seed = _keyed(data_secret, quick_seed, train_seed, test_seed)
+        quick_seed, train_seed, test_seed = keyed_seeds(
+            data_secret, quick_seed, train_seed, test_seed
+        )
         scenarios = list(scenarios)
         if not scenarios or set(scenarios) - set(tr.MULTI_SCENARIOS):
             raise ValueError(f"scenarios must be among {sorted(tr.MULTI_SCENARIOS)}")
