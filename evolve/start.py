@@ -77,15 +77,18 @@ def store_start(
     started_event: bool = True,
 ) -> None:
     """The "started" event and the initial programs: what a new campaign writes after its
-    row, and a resume writes when a kill (or Ctrl-C) came between the two."""
-    if started_event:
-        _add_started(storage, campaign_id, config, problem)
+    row, and a resume writes when a kill (or Ctrl-C) came between the two. One transaction:
+    a kill between two initial programs would otherwise leave a campaign that resumes with
+    only some of them (the resume stores them only when there are none)."""
     book.program_count = 0
-    for candidate in candidates:
-        # Submitted by the run, with everything else still pending.
-        program = book.store(campaign_id, candidate.code, candidate.genome, 0, 0, "initial", ())
-        if program is not None and book.initial is None:
-            book.initial = program
+    with storage.transaction():
+        if started_event:
+            _add_started(storage, campaign_id, config, problem)
+        for candidate in candidates:
+            # Submitted by the run, with everything else still pending.
+            program = book.store(campaign_id, candidate.code, candidate.genome, 0, 0, "initial", ())
+            if program is not None and book.initial is None:
+                book.initial = program
 
 
 def _add_started(storage: Storage, campaign_id: int, config: CampaignConfig, problem: Any) -> None:

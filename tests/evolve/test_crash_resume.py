@@ -179,3 +179,43 @@ def test_a_kill_before_the_initial_program_is_stored_is_resumed(tmp_path: Path, 
         assert len(initial) == 1 and initial[0].eval_seq == 1
     finally:
         storage.close()
+
+
+KILLED_BETWEEN_INITIAL_PROGRAMS = """
+import os, sys
+from evolve import api
+from evolve.bookkeeping import Bookkeeping
+db = sys.argv[1]
+store, calls = Bookkeeping.store, []
+def store_then_die(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 3:  # two initial programs written, the third never
+        os._exit(137)
+    return store(*args, **kwargs)
+Bookkeeping.store = store_then_die
+api.run("compression.arch", {"db": db, "name": "arch", "max_evals": 8, "workers": 1,
+        "problem_options": {"initial": 5}})
+"""
+
+
+def test_a_kill_between_two_initial_programs_loses_none_of_them(tmp_path: Path) -> None:
+    """The started event and every initial program are one transaction: the resume stores
+    all five (it resumed with two of them when the kill came after the second)."""
+    url = f"sqlite:///{tmp_path / 'initial.db'}"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_BETWEEN_INITIAL_PROGRAMS, url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == 137, killed.stderr
+    summary = api.resume("arch", db=url)
+    assert (summary.reason, summary.evaluated) == ("budget", 8)
+    storage = open_storage(url)
+    try:
+        campaign = storage.get_campaign("arch")
+        initial = [p for p in storage.programs(campaign.id) if p.operator == "initial"]
+        assert len(initial) == 5
+        assert len(storage.events(campaign.id, "started")) == 1
+    finally:
+        storage.close()
