@@ -15,6 +15,7 @@ from evaluators.contract import (
     SandboxResult,
     Stage,
 )
+from evaluators.parameters import Parameter, check_params, read_params, render_params
 
 _REGISTRY = ("make_problem", "problem_names", "register_problem")
 
@@ -38,11 +39,15 @@ __all__ = [
     "Feed",
     "InvalidResult",
     "Limits",
+    "Parameter",
     "Problem",
     "Reply",
     "SandboxResult",
     "Stage",
+    "check_params",
     "make_problem",
     "problem_names",
+    "read_params",
     "register_problem",
+    "render_params",
 ]
