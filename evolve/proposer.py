@@ -18,17 +18,27 @@ from evolve.campaign import CampaignError
 from evolve.config import DEFAULT_OPERATORS, CampaignConfig
 from evolve.llm.operator import LLM_OPERATORS, LLMOutcome
 from evolve.llm_proposals import LLMProposals
-from evolve.operators import make_operator, operator_factory
+from evolve.operators import VECTOR_OPERATORS, make_operator, operator_factory
 from evolve.operators.base import Context, ProposalRejected
 from evolve.strategy import NoParents
 from workers.jobs import SEARCH, Executor, Job
+
+
+def default_operators(problem: Any) -> Mapping[str, float]:
+    """The problem's ``default_operators``; else, for a problem that tunes ``parameters``,
+    the vector operators (AST edits of its PARAMS literal know no bounds); else the AST
+    operators."""
+    own = getattr(problem, "default_operators", None)
+    if own:
+        return own
+    return VECTOR_OPERATORS if getattr(problem, "parameters", None) else DEFAULT_OPERATORS
 
 
 def build_operators(
     config: CampaignConfig, problem: Any, proposals: LLMProposals
 ) -> tuple[dict[str, Any], list[float]]:
     """The operators with a positive weight, by name, and their weights in that order."""
-    weights = config.operators or getattr(problem, "default_operators", None) or DEFAULT_OPERATORS
+    weights = config.operators or default_operators(problem)
     options = config.operator_options
     for name in options:
         if name not in weights:
@@ -56,9 +66,10 @@ def build_operators(
 
 def _genetic(name: str, problem: Any, options: Mapping[str, Any]) -> Any:
     """A genetic operator built with its ``operator_options``; a setting it does not take
-    is one line naming the ones it does."""
+    is one line naming the ones it does, and so is a problem it cannot work on
+    (``check_problem``: vector_mutate on a problem without parameters)."""
     try:
-        return make_operator(name, problem, **options)
+        operator = make_operator(name, problem, **options)
     except TypeError as exc:
         if "unexpected keyword argument" not in str(exc):
             raise
@@ -73,6 +84,10 @@ def _genetic(name: str, problem: Any, options: Mapping[str, Any]) -> Any:
             f"operator_options.{name}: {exc.args[0].rpartition(' ')[2]} is not a setting of "
             f"{name}; its settings: {', '.join(known) or 'none'}"
         ) from None
+    check = getattr(operator, "check_problem", None)
+    if check is not None:  # e.g. vector_mutate on a problem without parameters
+        check(problem)
+    return operator
 
 
 class Proposer:

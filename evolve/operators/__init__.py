@@ -1,4 +1,5 @@
-"""Operators that propose children: genetic AST edits here, LLM edits alongside.
+"""Operators that propose children: genetic AST edits and parameter-vector moves here, LLM
+edits alongside.
 
 ``make_operator(name, **kwargs)`` builds one by the name a campaign config uses.
 """
@@ -13,11 +14,16 @@ from evolve.operators.base import Context, Operator, ProposalRejected
 from evolve.operators.blocks import BlockError, Blocks, split_block
 from evolve.operators.crossover import AstCrossover
 from evolve.operators.hashing import ast_hash, code_hash
+from evolve.operators.vector import VectorCrossover, VectorMutation
 
 OPERATORS: dict[str, type] = {
     AstMutation.name: AstMutation,
     AstCrossover.name: AstCrossover,
+    VectorMutation.name: VectorMutation,
+    VectorCrossover.name: VectorCrossover,
 }
+# What a problem that declares ``parameters`` (and no default_operators) is evolved with.
+VECTOR_OPERATORS = {VectorMutation.name: 0.8, VectorCrossover.name: 0.2}
 
 
 def operator_factory(name: str, problem: Any = None) -> Callable[..., Operator]:
@@ -50,6 +56,9 @@ __all__ = [
     "Context",
     "Mutation",
     "Operator",
+    "VECTOR_OPERATORS",
+    "VectorCrossover",
+    "VectorMutation",
     "ProposalRejected",
     "ast_hash",
     "code_hash",
