@@ -4,9 +4,13 @@ The file defines:
 
 - ``INITIAL_PROGRAM``: the source of the first candidate (a string), or a function
   ``initial_program()`` returning it;
-- ``evaluate(program)``: runs in the sandbox with the candidate loaded as a module and
-  returns a number (the score) or a dict with ``score`` and optionally ``metrics``,
-  ``features``, ``correct``, ``feedback``;
+- or, to tune numbers instead of evolving code, ``PARAMETERS = [Parameter("alpha", 0.0,
+  1.0), ...]`` (``from evaluators import Parameter``) and ``INITIAL_PARAMS = {"alpha": 0.5,
+  ...}``: each candidate is then a ``PARAMS = {...}`` dict (evaluators/parameters.py),
+  evolved by the vector operators unless the campaign names others;
+- ``evaluate(program)``: runs in the sandbox with the candidate loaded as a module (its
+  values as ``program.PARAMS`` when tuning) and returns a number (the score) or a dict with
+  ``score`` and optionally ``metrics``, ``features``, ``correct``, ``feedback``;
 - optionally ``score(value)``: runs outside the sandbox, in the trusted worker, on what
   ``evaluate`` returned, and returns a number or such a dict. Use it to recompute anything
   a candidate could forge (without it, `evolve run` warns that evaluate's value is trusted
@@ -27,7 +31,9 @@ The file defines:
 A single-file problem takes no problem options (``--set problem.KEY=...`` is refused), and
 an UPPERCASE name close to one of the settings above (``TIMEOUT = 1``) is refused as a
 probable misspelling rather than silently ignored. So is, before a campaign starts, an
-INITIAL_PROGRAM that does not compile.
+INITIAL_PROGRAM that does not compile, both INITIAL_PROGRAM and PARAMETERS, and
+INITIAL_PARAMS that do not fit PARAMETERS (a missing or unknown name, a value out of bounds
+or not whole for an integer parameter).
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ from evaluators.contract import (
     Stage,
     result_from_value,
 )
+from evaluators.parameters import ParameterError, initial_values, render_params
 from evaluators.resources import resources_error
 
 # The settings a problem file may define, with the types a value of each may have: a
@@ -60,6 +67,8 @@ from evaluators.resources import resources_error
 # so that a constant of the problem's own (NAMES = [...]) is never taken for a typo.
 SETTINGS: dict[str, tuple[type, ...]] = {
     "INITIAL_PROGRAM": (str,),
+    "PARAMETERS": (list, tuple),
+    "INITIAL_PARAMS": (dict,),
     "NAME": (str,),
     "DESCRIPTION": (str,),
     "TIMEOUT_S": (int, float),
@@ -84,13 +93,24 @@ class SingleFileProblem:
             raise ValueError(f"{path}: a single-file problem must define evaluate(program)")
         _check_one_argument(module, "evaluate", "program", path)
         _check_one_argument(module, "score", "outputs", path)
-        initial = getattr(module, "INITIAL_PROGRAM", None)
-        if initial is None and callable(getattr(module, "initial_program", None)):
-            initial = module.initial_program()
-        if not isinstance(initial, str) or not initial.strip():
-            raise ValueError(f"{path}: define INITIAL_PROGRAM (a string of Python source)")
-        _check_compiles(initial, path)
-        self._initial = initial
+        self.parameters: tuple | None = None  # the space, when the file tunes PARAMETERS
+        self._genome: dict | None = None
+        if getattr(module, "PARAMETERS", None) is not None:
+            if hasattr(module, "INITIAL_PROGRAM") or hasattr(module, "initial_program"):
+                raise ValueError(
+                    f"{path} defines both INITIAL_PROGRAM and PARAMETERS: keep INITIAL_PROGRAM"
+                    " to evolve code, or PARAMETERS and INITIAL_PARAMS to tune values"
+                )
+            initial_params = getattr(module, "INITIAL_PARAMS", None)
+            if initial_params is None and isinstance(getattr(module, "PARAMS", None), dict):
+                raise ValueError(
+                    f"{path}: name the first values INITIAL_PARAMS, not PARAMS (PARAMS is"
+                    " what each candidate defines)"
+                )
+            self.parameters, self._genome = initial_values(module.PARAMETERS, initial_params, path)
+            self._initial = render_params(self._genome)
+        else:
+            self._initial = _initial_program(module, path)
         self._module = module
         # evaluate() shares its process with the candidate, which can write a result line of
         # its own and exit: without score() nothing recomputes it (`evolve run` prints this)
@@ -114,7 +134,7 @@ class SingleFileProblem:
         )
 
     def initial_programs(self) -> list[Candidate]:
-        return [Candidate(code=self._initial)]
+        return [Candidate(code=self._initial, genome=self._genome)]
 
     def stages(self) -> list[Stage]:
         scorer = getattr(self._module, "score", None)
@@ -124,6 +144,24 @@ class SingleFileProblem:
                 name="evaluate", harness=f"{self.path}:evaluate", score=score, limits=self._limits
             )
         ]
+
+
+def _initial_program(module: ModuleType, path: str) -> str:
+    if getattr(module, "INITIAL_PARAMS", None) is not None:
+        raise ValueError(
+            f"{path} defines INITIAL_PARAMS but no PARAMETERS: declare each value, e.g. "
+            'PARAMETERS = [Parameter("alpha", 0.0, 1.0)] after `from evaluators import Parameter`'
+        )
+    initial = getattr(module, "INITIAL_PROGRAM", None)
+    if initial is None and callable(getattr(module, "initial_program", None)):
+        initial = module.initial_program()
+    if not isinstance(initial, str) or not initial.strip():
+        raise ValueError(
+            f"{path}: define INITIAL_PROGRAM (a string of Python source), or PARAMETERS and"
+            " INITIAL_PARAMS to tune values"
+        )
+    _check_compiles(initial, path)
+    return initial
 
 
 def check_settings(module: ModuleType, path: str) -> None:
@@ -287,6 +325,9 @@ def _load(path: str) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
+    except ParameterError as exc:  # a Parameter(...) declared wrong: say which file
+        sys.modules.pop(name, None)
+        raise ParameterError(f"{path}: {exc}") from None
     except SystemExit as exc:  # would end `evolve run` as if its budget were spent
         sys.modules.pop(name, None)
         raise ValueError(
