@@ -11,6 +11,8 @@ import pytest
 from evaluators import Parameter, read_params
 from evaluators.registry import make_problem
 
+REPO = Path(__file__).resolve().parents[2]
+
 HEAD = """\
 from evaluators import Parameter
 
@@ -147,3 +149,11 @@ def test_a_misspelt_parameter_setting_is_named(tmp_path, line, wrong, right):
     with pytest.raises(ValueError) as info:
         make_problem(path)
     assert str(info.value) == f"unknown setting {wrong} in {path}; did you mean {right}?"
+
+
+def test_the_knobs_example_loads_as_a_parameter_problem():
+    problem = make_problem(str(REPO / "examples" / "knobs.py"))
+    [candidate] = problem.initial_programs()
+    assert len(problem.parameters) == 7
+    assert candidate.genome["sample_size"] == 5
+    assert read_params(candidate.code, problem.parameters) == candidate.genome
