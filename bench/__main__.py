@@ -12,6 +12,7 @@ BENCHMARKS = [
     "bench.bench_ray",
     "bench.bench_adrs",
     "bench.bench_llm",
+    "bench.bench_vector_ga",
 ]
 
 
