@@ -6,6 +6,17 @@ chdir -> rlimits -> seccomp filter -> drop to the job uid -> tell the supervisor
 on a pipe the candidate never sees -> exec the candidate -> one JSON line on fd 3 ->
 ``os._exit``. Before all that, while it waits for its job: its own IPC namespace and
 oom_score_adj (``_isolate_waiting``).
+
+In a pid namespace of its own (spare.py) the candidate is that namespace's init, pid 1,
+and the kernel treats it as one: a signal from inside the namespace (from itself or a
+process it started) is ignored unless it set a handler, so ``os.kill(os.getpid(),
+SIGKILL)`` returns and the program goes on. Faults (SIGSEGV, SIGBUS, ...) still end it,
+``os.abort()`` by SIGSEGV (glibc's last resort once SIGABRT is ignored), and the
+supervisor's SIGKILL always. The kernel's SIGXCPU is ignored as well: the CPU limit ends
+it at the hard limit, a second later, by SIGKILL, still a timeout (a hard limit equal to
+the soft one would end it at once but read as "killed": classify reads rusage, which ran
+up to a third behind the tick-based count the limit uses, measured on this VM). Its
+orphans are its own children, and its exit kills every process left in its namespace.
 """
 
 from __future__ import annotations
@@ -47,6 +58,9 @@ DENY_UNIX_SOCKETS = False
 # (sandbox/mounts.py; set by the zygote): all else is read-only to candidates, and the job
 # folder and /dev/shm are tmpfs of their own.
 READ_ONLY_EXCEPT = ""
+# Whether each candidate is the first process (pid 1) of a pid namespace of its own, with
+# a /proc of that namespace (set by the zygote, which tries it first; spare.py makes it).
+OWN_PID_NAMESPACE = False
 
 NUMPY_LEFT_OUT = (
     "numpy is not preloaded in this sandbox (a problem leaves it out with "
@@ -261,8 +275,12 @@ def _isolate_waiting() -> str:
     * oom_score_adj 1000 (root also sets the minimum, so the candidate cannot lower it):
       RLIMIT_AS is per process and does not count memfd, SysV or tmpfs pages at all, so a
       candidate can exhaust the host's memory; the OOM killer must then take the candidate,
-      not the worker, the controller or the database.
+      not the worker, the controller or the database;
+    * where it is the first process of a pid namespace of its own (``OWN_PID_NAMESPACE``,
+      promised), that namespace's /proc over the host's (``mounts.own_proc``).
     """
+    if OWN_PID_NAMESPACE and os.getpid() != 1:
+        return "the private pid namespace was not made"
     reaper.unshare(reaper.CLONE_NEWIPC)
     try:
         with open("/proc/self/oom_score_adj", "wb") as handle:
@@ -277,6 +295,8 @@ def _isolate_waiting() -> str:
             return f"the private read-only mount namespace failed: {type(exc).__name__}: {exc}"
         if not made:
             return "the private read-only mount namespace was refused"
+        if OWN_PID_NAMESPACE and not mounts.own_proc():
+            return "the pid namespace's own /proc was refused"
     return ""
 
 

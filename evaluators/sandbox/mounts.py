@@ -17,7 +17,10 @@ In that namespace, under bubblewrap too, the candidate also gets (helper-70's au
   other candidates cannot see into it even when it opens it to everyone (one that made
   its folder 0777 let a concurrent candidate read and write its files);
 * a /dev/shm of its own (a tmpfs of SHM_MB), for the POSIX semaphores of ``multiprocessing``
-  (Pool, Queue, Lock): the read-only view broke them, and bubblewrap's /dev never had one.
+  (Pool, Queue, Lock): the read-only view broke them, and bubblewrap's /dev never had one;
+* where it runs in a pid namespace of its own (spare.py), a /proc of that namespace
+  (``own_proc``): the host's (or bubblewrap's) /proc still showed every other process and,
+  through /proc/self, the candidate's pid outside, so the pid counter it is there to hide.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ CLONE_NEWNS = 0x00020000
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
+MS_NOEXEC = 0x8
 MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
@@ -115,6 +119,19 @@ def private_read_only(writable: str) -> bool:
     if root_done and os.path.isdir("/dev/shm"):
         _tmpfs("/dev/shm", f"size={SHM_MB}m,mode=1777")  # best effort: only mp needs it
     return root_done
+
+
+def own_proc() -> bool:
+    """Mount a procfs of this process's pid namespace on /proc (in this mount namespace
+    only), with /proc/sys read-only as bubblewrap has it; False if the kernel refuses.
+    The namespace's first process must be the caller: a procfs shows the pid namespace
+    of the process that mounts it."""
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    if _libc.mount(b"proc", b"/proc", b"proc", flags, None) != 0:
+        return False
+    return _mount("/proc/sys", "/proc/sys", MS_BIND) and _mount(
+        None, "/proc/sys", MS_BIND | MS_REMOUNT | MS_RDONLY | flags
+    )
 
 
 def hide(path: str) -> bool:

@@ -8,6 +8,10 @@ Runs in the supervisor (root, a child subreaper). Two strategies:
 * ``kill_tree``: for the "rlimits" level where no private uid exists: the supervisor is a
   child subreaper, so every orphaned descendant is re-parented to it; kill children
   until none is left.
+
+Where each candidate has a pid namespace of its own (spare.py), its orphans go to it
+instead, and the kernel kills all of them when it exits: ``kill_uid`` then finds nothing,
+and stays the check that nothing is left.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -33,6 +38,11 @@ def prctl(option: int, arg: int) -> bool:
 def unshare(flags: int) -> bool:
     """unshare(2) with CLONE_* ``flags``; False when the kernel refuses."""
     return _libc.unshare(flags) == 0
+
+
+def setns(fd: int, nstype: int) -> bool:
+    """setns(2) (os.setns is Python 3.12's); False when the kernel refuses."""
+    return _libc.setns(fd, nstype) == 0
 
 
 def set_name(name: str) -> None:

@@ -14,6 +14,17 @@ on the control socket, tell the zygote ("T": took one, "E": the runner is gone),
 ("W"). It leaves after its last candidate, after any failure of its own, and after a job
 without a private uid ("rlimits" isolation, where the kill after a job is a kill of the
 whole process tree, waiting candidates included: there it serves one job).
+
+Where the zygote found it works (``child.OWN_PID_NAMESPACE``), each candidate is forked
+into a pid namespace of its own, as its pid 1: in a shared one (bubblewrap's, or the
+host's) a candidate could advance the pid counter by forking, and a later one read it
+(its own pid, /proc/sys/kernel/ns_last_pid, the last field of /proc/loadavg): a channel
+of some 6 bits a job between candidates, across runners too. The supervisor, not the
+candidate, makes the namespace (unshare, then fork), so the candidate stays its child:
+the wall clock, wait4's rusage, the exit status, the SIGKILL and the CPU pinning of a fed
+stage all work on it as before. What pid 1 changes for the candidate: child.py. What it
+still holds of the counter: the pids of the siblings its supervisor forked before it (in
+its copy of the supervisor's memory), given out when that supervisor started.
 """
 
 from __future__ import annotations
@@ -53,8 +64,14 @@ class Waiting:
 
 
 def _fork_candidate(
-    ctl: socket.socket, notify_fd: int, config: dict[str, Any], others: list[Waiting]
+    ctl: socket.socket,
+    notify_fd: int,
+    config: dict[str, Any],
+    others: list[Waiting],
+    pid_ns: int = -1,
 ) -> Waiting:
+    """``pid_ns``: an fd of this supervisor's own pid namespace, to fork the candidate
+    into a new one (-1: into this one)."""
     ends: dict[str, int] = {}
     readers: dict[str, int] = {}
     for name in ("stdout", "stderr", "result", "setup", "job", "reply"):
@@ -63,10 +80,19 @@ def _fork_candidate(
     ends["stdin"] = os.open(os.devnull, os.O_RDONLY)
     job_r, job_w = readers.pop("job"), ends.pop("job")
     feed_ends = (feed_w, readers.pop("reply"))
+    if pid_ns >= 0 and not reaper.unshare(reaper.CLONE_NEWPID):
+        raise OSError("a pid namespace was refused")  # the zygote's probe said it works
     pid = os.fork()
+    if pid != 0 and pid_ns >= 0 and not reaper.setns(pid_ns, reaper.CLONE_NEWPID):
+        # the next fork (the next candidate's namespace, kill_uid's reaper) must not land
+        # in this one: unshare makes a namespace for children only, once, until reset
+        os.kill(pid, signal.SIGKILL)
+        raise OSError("could not return to the supervisor's pid namespace")
     if pid == 0:
         # only its own pipe ends: none of the supervisor's, none of another candidate's
         ours = (*readers.values(), job_w, *feed_ends, notify_fd)
+        if pid_ns >= 0:
+            os.close(pid_ns)
         for fd in (*ours, *(f for w in others for f in w.fds())):
             os.close(fd)
         ctl.close()
@@ -112,8 +138,11 @@ def spare(ctl: socket.socket, notify_fd: int, config: dict[str, Any]) -> NoRetur
     reaper.become_subreaper()
     count = JOBS_PER_SUPERVISOR if config.get("mode") in ("bwrap", "uid") else 1
     pool: list[Waiting] = []
+    pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY) if child.OWN_PID_NAMESPACE else -1
     for _ in range(count):
-        pool.append(_fork_candidate(ctl, notify_fd, config, pool))
+        pool.append(_fork_candidate(ctl, notify_fd, config, pool, pid_ns))
+    if pid_ns >= 0:
+        os.close(pid_ns)
     code = 0
     used = 0
     while used < len(pool):

@@ -127,6 +127,30 @@ def _can_isolate_mounts(workdir: str) -> bool:
     return _refused_in_child(attempt)
 
 
+def _can_isolate_pids(workdir: str) -> bool:
+    """Whether a candidate can be what spare.py makes it: pid 1 of a new pid namespace,
+    twice in a row from one process (unshare, fork, setns back), with that namespace's
+    /proc in its private mount namespace (``mounts.own_proc``)."""
+
+    def attempt() -> None:
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY)
+        for _ in range(2):
+            if not reaper.unshare(reaper.CLONE_NEWPID):
+                return
+            pid = os.fork()
+            if pid == 0:
+                ok = os.getpid() == 1 and mounts.private_read_only(workdir) and mounts.own_proc()
+                os._exit(0 if ok and os.readlink("/proc/self") == "1" else 1)
+            if not reaper.setns(own, reaper.CLONE_NEWPID):
+                return
+            _, status = os.waitpid(pid, 0)
+            if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+                return
+        raise PermissionError("the candidate sees its own pid namespace only")
+
+    return _refused_in_child(attempt)
+
+
 def _count_own_processes() -> int:
     return len(reaper.live_processes_of(os.getuid()))
 
@@ -157,13 +181,21 @@ def _setup(config: dict[str, Any]) -> dict[str, Any]:
     if mode in ("bwrap", "uid"):
         if os.geteuid() != 0 or not _can_drop_privileges(int(config["probe_uid"])):
             return {"ready": False, "error": "cannot switch to an unprivileged uid"}
-        level = "bwrap+uid" if mode == "bwrap" else "uid+rlimits"
-        if mode == "uid" and reaper.unshare(reaper.CLONE_NEWNET):
-            level = "uid+netns+rlimits"
+        parts = ["bwrap", "uid"] if mode == "bwrap" else ["uid"]
+        netns = mode == "uid" and reaper.unshare(reaper.CLONE_NEWNET)
         if _can_isolate_mounts(config["workdir"]):  # in bubblewrap too: the job's own tmpfs folders
             child.READ_ONLY_EXCEPT = config["workdir"]
             if mode == "uid":  # bubblewrap's read-only view, by hand
-                level = level.replace("uid+", "uid+rofs+", 1)
+                parts.append("rofs")
+            # under bubblewrap too: its pid namespace is the runner's, shared by candidates
+            child.OWN_PID_NAMESPACE = _can_isolate_pids(config["workdir"])
+        if netns:
+            parts.append("netns")
+        if child.OWN_PID_NAMESPACE:
+            parts.append("pidns")
+        if mode == "uid":
+            parts.append("rlimits")
+        level = "+".join(parts)
     else:
         level = "rlimits"
         config["count_processes"] = _count_own_processes() if os.geteuid() != 0 else 0

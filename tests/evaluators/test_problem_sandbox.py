@@ -47,8 +47,10 @@ class ModuleHarnessProblem:
 def test_a_module_harness_is_imported_once_by_the_zygote(tmp_path, monkeypatch):
     module = f"evoforge_test_harness_{uuid.uuid4().hex[:12]}"
     (tmp_path / f"{module}.py").write_text(
-        "import os\nIMPORTED_BY = os.getpid()\n\n"
-        "def pids(candidate):\n    return [IMPORTED_BY, os.getpid(), candidate.f(7)]\n"
+        # a process: its pid and its pid namespace (each candidate is pid 1 of its own)
+        "import os\nME = lambda: f'{os.getpid()} {os.readlink(\"/proc/self/ns/pid\")}'\n"
+        "IMPORTED_BY = ME()\n\n"
+        "def pids(candidate):\n    return [IMPORTED_BY, ME(), candidate.f(7)]\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))  # the zygote gets the worker's sys.path
     problem = ModuleHarnessProblem(module)

@@ -17,7 +17,7 @@ import threading
 import pytest
 from sandbox_corpus import support as s
 
-from evaluators.contract import ERROR, OK, Limits
+from evaluators.contract import ERROR, KILLED, OK, Limits
 from evaluators.sandbox import SandboxRunner, sandbox_modules
 from evaluators.sandbox.launch import bwrap_path
 
@@ -454,3 +454,86 @@ def test_mount_points_that_are_not_utf8_are_read(tmp_path):
     assert points[0] == ("/", mounts.KEPT["relatime"])
     assert os.fsencode(points[1][0]) == b"/media/\xff x"
     assert points[1][1] == mounts.KEPT["nosuid"] | mounts.KEPT["nodev"]
+
+
+# What the pid counter shows a candidate: its pid, the last pid the kernel gave out (two
+# files show it), the pid /proc/self names, and the processes /proc lists.
+PID_COUNTER = """
+import os
+def main():
+    with open("/proc/sys/kernel/ns_last_pid") as handle:
+        last = handle.read().strip()
+    with open("/proc/loadavg") as handle:
+        also_last = handle.read().split()[-1]
+    listed = sorted(int(name) for name in os.listdir("/proc") if name.isdigit())
+    return [os.getpid(), last, also_last, os.readlink("/proc/self"), listed]
+"""
+
+ADVANCE_THE_COUNTER = """
+import os
+def main():
+    for _ in range(FORKS):
+        if os.fork() == 0:
+            os._exit(0)
+        os.wait()
+    return FORKS
+"""
+
+
+def test_the_pid_counter_carries_nothing_to_later_candidates(runner):
+    """The red team's audit: a candidate forked k processes to advance the next pid (some
+    6 bits a job), and a later one read its own pid, ns_last_pid or /proc/loadavg: in one
+    runner under bubblewrap (one pid namespace for all its candidates), across runners
+    with uid isolation. Each candidate is now pid 1 of a pid namespace of its own."""
+    seen = {}
+    for forks in (0, 37):
+        assert run_ok(runner, ADVANCE_THE_COUNTER.replace("FORKS", str(forks))) == forks
+        seen[forks] = run_ok(runner, PID_COUNTER)
+    assert seen[37] == seen[0]  # the 37 forks left no trace
+    assert seen[0] == [1, "1", "1", "1", [1]]  # nor did any process before it
+
+
+# A daemon: a grandchild in a process group of its own that ignores SIGTERM, orphaned by
+# its parent; it says who adopted it, then sleeps.
+DAEMON = """
+import os, signal, time
+def main():
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.setpgid(0, 0)
+        parent = os.getpid()
+        if os.fork() == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            while os.getppid() == parent:
+                time.sleep(0.001)
+            os.write(w, str(os.getppid()).encode())
+            time.sleep(60)
+            os._exit(0)
+        os._exit(0)
+    os.close(w)
+    os.wait()
+    return int(os.read(r, 100))
+"""
+
+# Signals the candidate sends itself: an init ignores them (it set no handler).
+SELF_SIGNALS = """
+import os, signal
+def main():
+    os.kill(os.getpid(), signal.SIGTERM)
+    signal.raise_signal(signal.SIGTERM)
+    os.kill(os.getpid(), signal.SIGKILL)
+    return "still here"
+"""
+
+
+def test_a_candidate_is_the_init_of_its_pid_namespace(runner):
+    """Orphans go to the candidate, not to the supervisor, and die with it (the kernel
+    kills a namespace whose init exits); what changes for the candidate itself: signals
+    it sends itself are ignored, while faults and abort() still end it."""
+    assert run_ok(runner, DAEMON) == 1  # run_ok: and nothing of its uid survives
+    assert run_ok(runner, SELF_SIGNALS) == "still here"
+    crash = runner.run("import ctypes\ndef main():\n    ctypes.string_at(0)\n", "", {}, s.ROOMY)
+    assert (crash.outcome, crash.detail) == (KILLED, "killed by SIGSEGV")
+    aborted = runner.run("import os\ndef main():\n    os.abort()\n", "", {}, s.ROOMY)
+    assert aborted.outcome == KILLED, aborted
+    s.assert_no_survivors()

@@ -183,8 +183,10 @@ def test_the_zygote_environment_is_minimal(runner):
 def test_harness_file_in_preload_is_imported_once_by_the_zygote(tmp_path):
     harness = tmp_path / "pid_harness.py"
     harness.write_text(
-        "import os\nIMPORTED_BY = os.getpid()\n\n"
-        "def pids(candidate):\n    return [IMPORTED_BY, os.getpid(), candidate.solve()]\n"
+        # a process: its pid and its pid namespace (each candidate is pid 1 of its own)
+        "import os\nME = lambda: f'{os.getpid()} {os.readlink(\"/proc/self/ns/pid\")}'\n"
+        "IMPORTED_BY = ME()\n\n"
+        "def pids(candidate):\n    return [IMPORTED_BY, ME(), candidate.solve()]\n"
     )
     code = "def solve():\n    return 7\n"
     with SandboxRunner(preload=["math", str(harness)]) as warm:
