@@ -214,7 +214,7 @@ class SandboxResult:
     stdout: str = ""
     stderr: str = ""
     duration_s: float = 0.0
-    isolation: str = ""  # e.g. "bwrap+uid", "uid+rlimits", "rlimits"
+    isolation: str = ""  # e.g. "bwrap+uid+pidns", "uid+rlimits", "rlimits"
 
 
 class Reply(NamedTuple):  # a tuple: built once per message of a feed, so kept cheap

@@ -357,8 +357,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _warn_secret_in_argv(assignments: Sequence[str]) -> None:
     """A data secret given with --set is in this process's command line, which every
-    process of the machine can read (ps; a candidate too, with isolation "uid", which has
-    no pid namespace): it is then no secret from them."""
+    process of the machine can read (ps; a candidate too where it has no pid namespace of
+    its own, "rlimits" or a kernel that refuses one): it is then no secret from them."""
     keys = {item.partition("=")[0].strip() for item in assignments or ()}
     if keys & {f"problem.{DATA_SECRET}", f"problem_options.{DATA_SECRET}"}:
         print(

@@ -4,16 +4,22 @@
 
 Isolation levels (``runner.isolation``), strongest first:
 
-* ``bwrap+uid`` (root + bubblewrap): the zygote runs inside bwrap with the whole file
+* ``bwrap+uid+pidns`` (root + bubblewrap): the zygote runs inside bwrap with the whole file
   system read-only, a private /tmp, /dev and /proc, no network, its own pid/ipc/uts
   namespaces; each candidate runs as a private unprivileged uid with rlimits
   (address space, CPU, file size, open files, processes) and no_new_privs.
-* ``uid+rofs+netns+rlimits`` (root, no bwrap): the same private uid and rlimits; where the
-  kernel allows it, each candidate sees every mount read-only but the sandbox's work
+* ``uid+rofs+netns+pidns+rlimits`` (root, no bwrap): the same private uid and rlimits; where
+  the kernel allows it, each candidate sees every mount read-only but the sandbox's work
   directory (``+rofs``: a private mount namespace, ``mounts``) and has no network (``+netns``);
   without them (``uid+rlimits``) only ordinary permissions protect the file system, and
   world-writable folders such as /tmp stay writable (the scan after each job removes what
   a candidate left at their top).
+
+``+pidns``, at both root levels where the kernel allows it (with the mount namespace): each
+candidate is pid 1 of a pid namespace of its own, with that namespace's /proc. bubblewrap's
+pid namespace is the runner's, shared by its candidates, so the pid counter carried bits
+from one candidate to the next (``spare``); it also hides every other process. The cost:
+a candidate is its namespace's init, which ignores the signals it sends itself (``child``).
 * ``rlimits`` (not root): rlimits and a process-tree kill only; the candidate runs as the
   worker's own user and can read what that user can read, so only for trusted settings.
 
