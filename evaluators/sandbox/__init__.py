@@ -23,8 +23,9 @@ a candidate is its namespace's init, which ignores the signals it sends itself (
 * ``rlimits`` (not root): rlimits and a process-tree kill only; the candidate runs as the
   worker's own user and can read what that user can read, so only for trusted settings.
 
-At every level a candidate also gets, where the kernel allows: a private IPC namespace
-(root levels), oom_score_adj 1000, and a seccomp filter denying AF_UNIX sockets, io_uring,
+At every level a candidate also gets, where the kernel allows: private IPC and network
+namespaces (root levels: neither SysV/POSIX IPC objects nor loopback TIME_WAIT sockets
+reach the next candidate), oom_score_adj 1000, and a seccomp filter denying AF_UNIX sockets, io_uring,
 new sessions, kernel keyrings and new namespaces (``seccomp``). What it can always do:
 read the files its uid may read (world-readable ones, e.g. a database created with umask
 022), and fill its job dir (RLIMIT_FSIZE is per

@@ -537,3 +537,32 @@ def test_a_candidate_is_the_init_of_its_pid_namespace(runner):
     aborted = runner.run("import os\ndef main():\n    os.abort()\n", "", {}, s.ROOMY)
     assert aborted.outcome == KILLED, aborted
     s.assert_no_survivors()
+
+
+# Leaves TCP connections in TIME_WAIT (it closes first) on loopback ports it chose.
+TIME_WAIT = """
+import socket
+def main():
+    for _ in range(3):
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        client = socket.create_connection(server.getsockname())
+        server.accept()[0].close()
+        client.close()
+        server.close()
+"""
+
+LIST_TCP = """
+def main():
+    with open("/proc/net/tcp") as handle:
+        return handle.read().splitlines()[1:]
+"""
+
+
+def test_loopback_connections_carry_nothing_to_later_candidates(runner):
+    """Under bubblewrap candidates shared its network namespace, loopback up: the ports of
+    a candidate's closed connections stayed listed in /proc/net/tcp (TIME_WAIT, a
+    minute) for the candidates after it. Each now has a network namespace of its own."""
+    runner.run(TIME_WAIT, "", {}, s.ROOMY)  # fails where loopback is down: as well
+    assert run_ok(runner, LIST_TCP) == []
