@@ -15,6 +15,7 @@ from evaluators.contract import (
     SandboxResult,
     Stage,
 )
+from evaluators.expressions import Expression
 from evaluators.parameters import Parameter, check_params, read_params, render_params
 
 _REGISTRY = ("make_problem", "problem_names", "register_problem")
@@ -35,6 +36,7 @@ __all__ = [
     "EVALUATED_CODE",
     "Candidate",
     "EvalResult",
+    "Expression",
     "FeatureAxis",
     "Feed",
     "InvalidResult",
