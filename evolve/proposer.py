@@ -18,7 +18,7 @@ from evolve.campaign import CampaignError
 from evolve.config import DEFAULT_OPERATORS, CampaignConfig
 from evolve.llm.operator import LLM_OPERATORS, LLMOutcome
 from evolve.llm_proposals import LLMProposals
-from evolve.operators import VECTOR_OPERATORS, make_operator, operator_factory
+from evolve.operators import TREE_OPERATORS, VECTOR_OPERATORS, make_operator, operator_factory
 from evolve.operators.base import Context, ProposalRejected
 from evolve.strategy import NoParents
 from workers.jobs import SEARCH, Executor, Job
@@ -26,12 +26,15 @@ from workers.jobs import SEARCH, Executor, Job
 
 def default_operators(problem: Any) -> Mapping[str, float]:
     """The problem's ``default_operators``; else, for a problem that tunes ``parameters``,
-    the vector operators (AST edits of its PARAMS literal know no bounds); else the AST
-    operators."""
+    the vector operators (AST edits of its PARAMS literal know no bounds); for one that
+    evolves an ``expression``, the tree operators (AST edits know no language nor limits);
+    else the AST operators."""
     own = getattr(problem, "default_operators", None)
     if own:
         return own
-    return VECTOR_OPERATORS if getattr(problem, "parameters", None) else DEFAULT_OPERATORS
+    if getattr(problem, "parameters", None):
+        return VECTOR_OPERATORS
+    return TREE_OPERATORS if getattr(problem, "expression", None) else DEFAULT_OPERATORS
 
 
 def build_operators(

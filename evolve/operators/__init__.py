@@ -1,5 +1,5 @@
-"""Operators that propose children: genetic AST edits and parameter-vector moves here, LLM
-edits alongside.
+"""Operators that propose children: genetic AST edits, parameter-vector moves and DEAP tree
+edits of an expression here, LLM edits alongside.
 
 ``make_operator(name, **kwargs)`` builds one by the name a campaign config uses.
 """
@@ -14,6 +14,7 @@ from evolve.operators.base import Context, Operator, ProposalRejected
 from evolve.operators.blocks import BlockError, Blocks, split_block
 from evolve.operators.crossover import AstCrossover
 from evolve.operators.hashing import ast_hash, code_hash
+from evolve.operators.tree import TreeCrossover, TreeMutation
 from evolve.operators.vector import VectorCrossover, VectorMutation
 
 OPERATORS: dict[str, type] = {
@@ -21,9 +22,13 @@ OPERATORS: dict[str, type] = {
     AstCrossover.name: AstCrossover,
     VectorMutation.name: VectorMutation,
     VectorCrossover.name: VectorCrossover,
+    TreeMutation.name: TreeMutation,
+    TreeCrossover.name: TreeCrossover,
 }
 # What a problem that declares ``parameters`` (and no default_operators) is evolved with.
 VECTOR_OPERATORS = {VectorMutation.name: 0.8, VectorCrossover.name: 0.2}
+# What a problem that declares an ``expression`` (and no default_operators) is evolved with.
+TREE_OPERATORS = {TreeMutation.name: 0.8, TreeCrossover.name: 0.2}
 
 
 def operator_factory(name: str, problem: Any = None) -> Callable[..., Operator]:
@@ -56,6 +61,9 @@ __all__ = [
     "Context",
     "Mutation",
     "Operator",
+    "TREE_OPERATORS",
+    "TreeCrossover",
+    "TreeMutation",
     "VECTOR_OPERATORS",
     "VectorCrossover",
     "VectorMutation",
