@@ -8,8 +8,12 @@ The file defines:
   1.0), ...]`` (``from evaluators import Parameter``) and ``INITIAL_PARAMS = {"alpha": 0.5,
   ...}``: each candidate is then a ``PARAMS = {...}`` dict (evaluators/parameters.py),
   evolved by the vector operators unless the campaign names others;
+- or, to evolve a formula, ``EXPRESSION = Expression(inputs=("p", "w"), ...)`` (``from
+  evaluators import Expression``) and ``INITIAL_EXPRESSION = "sub(mul(p, 1.0), w)"``: each
+  candidate is then a plain ``def f(p, w): return ...`` (evaluators/expressions.py),
+  evolved by the tree operators unless the campaign names others;
 - ``evaluate(program)``: runs in the sandbox with the candidate loaded as a module (its
-  values as ``program.PARAMS`` when tuning) and returns a number (the score) or a dict with
+  values as ``program.PARAMS`` when tuning, its formula as ``program.f``) and returns a number (the score) or a dict with
   ``score`` and optionally ``metrics``, ``features``, ``correct``, ``feedback``;
 - optionally ``score(value)``: runs outside the sandbox, in the trusted worker, on what
   ``evaluate`` returned, and returns a number or such a dict. Use it to recompute anything
@@ -31,9 +35,10 @@ The file defines:
 A single-file problem takes no problem options (``--set problem.KEY=...`` is refused), and
 an UPPERCASE name close to one of the settings above (``TIMEOUT = 1``) is refused as a
 probable misspelling rather than silently ignored. So is, before a campaign starts, an
-INITIAL_PROGRAM that does not compile, both INITIAL_PROGRAM and PARAMETERS, and
+INITIAL_PROGRAM that does not compile, both INITIAL_PROGRAM and PARAMETERS (or EXPRESSION),
 INITIAL_PARAMS that do not fit PARAMETERS (a missing or unknown name, a value out of bounds
-or not whole for an integer parameter).
+or not whole for an integer parameter), and an INITIAL_EXPRESSION outside EXPRESSION's
+language (an unknown function or input, a wrong arity, over its limits).
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from evaluators.contract import (
     Stage,
     result_from_value,
 )
+from evaluators.expressions import Expression, ExpressionError, initial_expression
 from evaluators.parameters import ParameterError, initial_values, render_params
 from evaluators.resources import resources_error
 
@@ -69,6 +75,8 @@ SETTINGS: dict[str, tuple[type, ...]] = {
     "INITIAL_PROGRAM": (str,),
     "PARAMETERS": (list, tuple),
     "INITIAL_PARAMS": (dict,),
+    "EXPRESSION": (Expression,),
+    "INITIAL_EXPRESSION": (str,),
     "NAME": (str,),
     "DESCRIPTION": (str,),
     "TIMEOUT_S": (int, float),
@@ -80,7 +88,7 @@ SETTINGS: dict[str, tuple[type, ...]] = {
 }
 # Settings that are also attributes of registered problems, written in lower case there:
 # the same name in lower case in a problem file is a setting in the wrong case.
-LOWER_CASE_SLIPS = ("TIMEOUT_S", "MEMORY_MB", "RESOURCES", "PRELOAD", "PRELOAD_NUMPY", "FEATURE_AXES")  # fmt: skip
+LOWER_CASE_SLIPS = ("TIMEOUT_S", "MEMORY_MB", "RESOURCES", "PRELOAD", "PRELOAD_NUMPY", "FEATURE_AXES", "EXPRESSION")  # fmt: skip
 NEAR_MISS = 0.8  # difflib ratio: TIMEOUT/TIMEOUT_S 0.88, MEMORY/MEMORY_MB 0.8, POINTS/... < 0.5
 
 
@@ -94,8 +102,12 @@ class SingleFileProblem:
         _check_one_argument(module, "evaluate", "program", path)
         _check_one_argument(module, "score", "outputs", path)
         self.parameters: tuple | None = None  # the space, when the file tunes PARAMETERS
-        self._genome: dict | None = None
-        if getattr(module, "PARAMETERS", None) is not None:
+        self.expression: Expression | None = None  # the language, when it evolves a formula
+        self._genome: dict | str | None = None
+        if hasattr(module, "EXPRESSION") or hasattr(module, "INITIAL_EXPRESSION"):
+            self.expression, self._genome = initial_expression(module, path)
+            self._initial = self.expression.render(self._genome)
+        elif getattr(module, "PARAMETERS", None) is not None:
             if hasattr(module, "INITIAL_PROGRAM") or hasattr(module, "initial_program"):
                 raise ValueError(
                     f"{path} defines both INITIAL_PROGRAM and PARAMETERS: keep INITIAL_PROGRAM"
@@ -325,9 +337,9 @@ def _load(path: str) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except ParameterError as exc:  # a Parameter(...) declared wrong: say which file
+    except (ParameterError, ExpressionError) as exc:  # declared wrong: say which file
         sys.modules.pop(name, None)
-        raise ParameterError(f"{path}: {exc}") from None
+        raise type(exc)(f"{path}: {exc}") from None
     except SystemExit as exc:  # would end `evolve run` as if its budget were spent
         sys.modules.pop(name, None)
         raise ValueError(
