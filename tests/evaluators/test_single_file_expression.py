@@ -11,6 +11,8 @@ import pytest
 from evaluators import Expression
 from evaluators.registry import make_problem
 
+REPO = Path(__file__).resolve().parents[2]
+
 HEAD = """\
 from evaluators import Expression
 
@@ -151,3 +153,32 @@ def test_a_misspelt_expression_setting_is_named(tmp_path, line, wrong, right):
     with pytest.raises(ValueError) as info:
         make_problem(path)
     assert str(info.value) == f"unknown setting {wrong} in {path}; did you mean {right}?"
+
+
+def test_the_formula_example_loads_as_an_expression_problem():
+    problem = make_problem(str(REPO / "examples" / "formula.py"))
+    [candidate] = problem.initial_programs()
+    assert candidate.genome == "mul(p, 1.0)"
+    assert problem.expression.inputs == ("p", "w")
+    assert problem.expression.read(candidate.code) == candidate.genome
+
+
+def test_the_formula_example_scores_smiths_rule_one_and_checks_orders():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("formula_example", REPO / "examples" / "formula.py")  # fmt: skip
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    class Program:
+        def __init__(self, f):
+            self.f = f
+
+    wspt = module.score(module.evaluate(Program(lambda p, w: p / w)))
+    spt = module.score(module.evaluate(Program(lambda p, w: p)))
+    assert wspt["score"] == 1.0 and 0.8 < spt["score"] < 0.9
+    assert module.score(module.evaluate(Program(lambda p, w: 2 * p / w - 3)))["score"] == 1.0
+    orders = module.evaluate(Program(lambda p, w: p))
+    orders[0][0] = orders[0][1]  # a job twice: no schedule
+    assert module.score(orders)["correct"] is False
+    assert module.score({"forged": 1})["correct"] is False
