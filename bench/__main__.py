@@ -13,6 +13,7 @@ BENCHMARKS = [
     "bench.bench_adrs",
     "bench.bench_llm",
     "bench.bench_vector_ga",
+    "bench.bench_tree_gp",
 ]
 
 
