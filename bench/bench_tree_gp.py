@@ -8,9 +8,12 @@ are scored by the same evaluate() and score():
 
 - tree (the arm measured): `evolve run examples/formula.py`, i.e. tree_mutate 0.8 and
   tree_crossover 0.2 over EXPRESSION;
-- ast (the baseline): a generated copy of examples/formula.py whose INITIAL_PROGRAM is that
-  rendered program (EXPRESSION and INITIAL_EXPRESSION removed), with the default operators
-  (ast_mutate 0.85, ast_crossover 0.15).
+- ast: a generated copy of examples/formula.py whose INITIAL_PROGRAM is that rendered
+  program (EXPRESSION and INITIAL_EXPRESSION removed), with the default operators
+  (ast_mutate 0.85, ast_crossover 0.15);
+- ast+w (the baseline): the same, from the program of ``sub(mul(p, 1.0), mul(w, 0.0))``,
+  the same SPT order with a ``w`` term for the AST edits to work on, as docs/problems.md
+  tells a user to write it (``return (p * 1.0)`` gives them no ``w`` to bring in).
 
 Each campaign runs with one worker (deterministic for its seed) and no time limit, so the
 evaluation budget is the same whatever the load; two campaigns run at once. Reported: the
@@ -39,22 +42,27 @@ from bench.common import write_table
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMULA = ROOT / "examples" / "formula.py"
-BASELINE = "ast"
-ARMS = ("tree", BASELINE)
+BASELINE = "ast+w"
+ARMS = ("tree", "ast", BASELINE)
+WITH_W = "sub(mul(p, 1.0), mul(w, 0.0))"  # SPT, with a w term for the AST edits
 KNOWN = 1.0  # the score of Smith's rule
 
 
-def ast_problem(directory: str) -> str:
-    """Write the baseline's problem file into ``directory``; its path."""
+def ast_problem(directory: str, expression: str = "") -> str:
+    """Write an AST arm's problem file into ``directory``: examples/formula.py with the
+    program of ``expression`` (default: its INITIAL_EXPRESSION) as INITIAL_PROGRAM; its path."""
     from evaluators.registry import make_problem
 
-    [initial] = make_problem(str(FORMULA)).initial_programs()
+    problem = make_problem(str(FORMULA))
+    code = problem.expression.render(expression) if expression else None
+    [initial] = problem.initial_programs()
+    initial_code = code or initial.code
     source = FORMULA.read_text()
     declared = re.compile(r"^EXPRESSION = Expression\(.*?^INITIAL_EXPRESSION = [^\n]*\n", re.S | re.M)  # fmt: skip
-    source, n = declared.subn(lambda _: f"INITIAL_PROGRAM = {initial.code!r}\n", source)
+    source, n = declared.subn(lambda _: f"INITIAL_PROGRAM = {initial_code!r}\n", source)
     if n != 1:
         raise RuntimeError(f"{FORMULA}: EXPRESSION ... INITIAL_EXPRESSION not found")
-    path = Path(directory) / "formula_as_code.py"
+    path = Path(directory) / f"formula_as_code{'_w' if expression else ''}.py"
     path.write_text(source)
     return str(path)
 
@@ -105,7 +113,11 @@ def main(argv: list[str] | None = None) -> str:
     seeds = _seeds(options.seeds)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(2) as pool:
-        targets = {"tree": str(FORMULA), BASELINE: ast_problem(tmp)}
+        targets = {
+            "tree": str(FORMULA),
+            "ast": ast_problem(tmp),
+            BASELINE: ast_problem(tmp, WITH_W),
+        }
         jobs = [(arm, seed) for seed in seeds for arm in ARMS]  # alternating
         futures = {
             job: pool.submit(
@@ -134,7 +146,7 @@ def _ratio(median: float, base: float, evals: int) -> str:
 def table(seeds: list[int], results: dict, evals: int, elapsed: float, command: str) -> str:
     initial = results[BASELINE, seeds[0]]["initial"]
     header = ["operators", "median best", "worst best", "reached 1.0", "median evals to 1.0"]
-    header += ["first reach (per seed)", "failed evals", "evals to 1.0 vs ast"]
+    header += ["first reach (per seed)", "failed evals", f"evals to 1.0 vs {BASELINE}"]
     base = _median_reach(results, BASELINE, seeds, evals)
     rows = []
     for arm in ARMS:
@@ -159,15 +171,15 @@ def table(seeds: list[int], results: dict, evals: int, elapsed: float, command: 
         "Score: the weighted completion time of Smith's rule (p / w) over the candidate's, on"
         " examples/formula.py's 20 seeded instances of 25 jobs; 1.0 exactly for any formula"
         f" that orders jobs like p / w. The initial formula (SPT, `mul(p, 1.0)`) scores {initial:.4f}.",  # fmt: skip
-        "tree: `evolve run examples/formula.py` (tree_mutate 0.8, tree_crossover 0.2). ast "
-        "(baseline): the same rendered program as an INITIAL_PROGRAM with the default "
-        "ast_mutate 0.85 / ast_crossover 0.15.",
+        "tree: `evolve run examples/formula.py` (tree_mutate 0.8, tree_crossover 0.2). ast: "
+        "the same rendered program as an INITIAL_PROGRAM with the default ast_mutate 0.85 / "
+        f"ast_crossover 0.15. ast+w (baseline): the same, from the program of `{WITH_W}` "
+        "(the same order, with a `w` term as docs/problems.md advises).",
         "Median evals to 1.0: over every seed, one that never reached it counting as "
-        f"{evals + 1}; the last column is the tree arm's over the baseline's (lower is better).",
-        "Why the baseline stalls: the one AST edit that brings in another variable (an"
-        " inserted `x = x + C * f(y)`) needs an assignment, and `return (p * 1.0)` has none,"
-        " so `w` never enters (examples/jobs.py writes `p * 1.0 - w * 0.0` to give the AST"
-        " edits a `w`); tree edits draw from the language's inputs.",
+        f"{evals + 1}; the last column is each arm's over the baseline's (lower is better).",
+        "Why ast stalls: the one AST edit that brings in another variable (an inserted"
+        " `x = x + C * f(y)`) needs an assignment, and `return (p * 1.0)` has none, so `w`"
+        " never enters; tree edits draw from the language's inputs.",
     ]
     return write_table(
         "tree_gp",
