@@ -240,6 +240,11 @@ def connection_error(url: URL, exc: BaseException) -> StorageError:
             f"run `evolve db upgrade --db {where}`"
         )
     if url.get_backend_name() == "sqlite":
+        if "database is locked" in low:  # SQLITE_BUSY once the busy timeout has passed
+            return StorageError(
+                f"SQLite database {where} is locked: another process held its write lock "
+                f"for over {BUSY_TIMEOUT_MS / 1000:g} s ({reason})"
+            )
         if "full" in low or "readonly" in low or "i/o error" in low:  # a write that failed
             fix = (
                 "free space on its disk"
