@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, bindparam, case, func, select, update
+from sqlalchemy import Connection, Dialect, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from db import convert
@@ -111,8 +111,13 @@ def add_program(
     edges: Sequence[tuple[int, str]],
     calls: list[dict[str, Any]],
 ) -> int:
-    """Insert the program, its edges and LLM calls; returns the program id."""
-    program_id = hot.program.scalar(conn, program)
+    """Insert the program, its edges and LLM calls; returns the program id. A program
+    with an "id" is inserted with it (redone after a lost connection: db/outage.py)."""
+    if "id" in program:
+        conn.execute(insert(PROGRAMS), program)
+        program_id = program["id"]
+    else:
+        program_id = hot.program.scalar(conn, program)
     if edges:
         hot.edge.executemany(
             conn, [{"parent_id": p, "child_id": program_id, "kind": k} for p, k in edges]

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from db import convert, queries
 from db.models import Evaluation, Event, LLMCall, Program
+from db.outage import outage_safe
 from db.records import (
     EVALUATED,
     EdgeRecord,
@@ -73,11 +74,13 @@ class SQLReads:
         return found
 
     # -- programs, lineage, evaluations, events, LLM calls ---------------------------
+    @outage_safe
     def get_program(self, program_id: int) -> ProgramRecord | None:
         with self._session(write=False) as s:
             row = s.get(Program, program_id)
             return queries.with_parents(s, [row])[0] if row is not None else None
 
+    @outage_safe
     def programs(
         self,
         campaign_id: int,
@@ -105,6 +108,7 @@ class SQLReads:
                 return queries.with_parents(s, list(s.scalars(query)))
             return queries.light_with_parents(s, list(s.execute(query)))
 
+    @outage_safe
     def find_by_hash(self, campaign_id: int, code_hash: str, ast_hash: str) -> int | None:
         # An empty hash (e.g. no AST for a parameter-vector genome) matches nothing.
         matches = [Program.code_hash == h for h in (code_hash,) if h]
@@ -120,6 +124,7 @@ class SQLReads:
         with self._session(write=False) as s:
             return s.scalar(query)
 
+    @outage_safe
     def best_programs(self, campaign_id: int, k: int = 1,
                       tiebreak: Sequence[tuple[str, str]] = ()) -> list[ProgramRecord]:  # fmt: skip
         order = [Program.score.desc()]
@@ -141,6 +146,7 @@ class SQLReads:
         with self._session(write=False) as s:
             return queries.with_parents(s, list(s.scalars(query)))
 
+    @outage_safe
     def edges(self, campaign_id: int, *, kinds: Sequence[str] | None = None) -> list[EdgeRecord]:
         e = queries.EDGES.c
         query = (
@@ -153,15 +159,18 @@ class SQLReads:
         with self._session(write=False) as s:
             return [EdgeRecord(p, c, k) for p, c, k in s.execute(query.order_by(e.id))]
 
+    @outage_safe
     def evaluations(self, program_id: int) -> list[EvaluationRecord]:
         query = select(Evaluation).where(Evaluation.program_id == program_id)
         with self._session(write=False) as s:
             return [convert.evaluation(r) for r in s.scalars(query.order_by(Evaluation.id))]
 
+    @outage_safe
     def counts(self, campaign_id: int) -> dict[str, int]:
         with self._session(write=False) as s:
             return queries.counts(s, campaign_id)
 
+    @outage_safe
     def events(self, campaign_id: int | None, kind: str | None = None) -> list[EventRecord]:
         """Events of the campaign in id order; campaign_id None means the global events
         (those stored without a campaign)."""
@@ -173,6 +182,7 @@ class SQLReads:
         with self._session(write=False) as s:
             return [convert.event(r) for r in s.scalars(query.order_by(Event.id))]
 
+    @outage_safe
     def llm_calls(self, campaign_id: int, *, program_id: int | None = None) -> list[LLMCallRecord]:
         if program_id is None:
             query = select(LLMCall).where(LLMCall.campaign_id == campaign_id)
@@ -182,11 +192,13 @@ class SQLReads:
             rows = s.scalars(query.order_by(LLMCall.id))
             return [convert.llm_call(r) for r in rows if r.campaign_id == campaign_id]
 
+    @outage_safe
     def llm_usage(self, campaign_id: int) -> list[dict[str, Any]]:
         with self._session(write=False) as s:
             return queries.llm_usage(s, campaign_id)
 
     # -- targeted reads (the dashboard on large campaigns) ----------------------------
+    @outage_safe
     def programs_by_id(
         self, program_ids: Sequence[int], *, with_code: bool = False
     ) -> list[ProgramRecord]:
@@ -203,6 +215,7 @@ class SQLReads:
                     out += queries.light_with_parents(s, list(s.execute(light)))
         return sorted(out, key=lambda p: p.id)
 
+    @outage_safe
     def edges_of(
         self, program_ids: Sequence[int], *, parents: bool = True, children: bool = True
     ) -> list[EdgeRecord]:
@@ -220,6 +233,7 @@ class SQLReads:
                         found[eid] = EdgeRecord(p, c, k)
         return [found[k] for k in sorted(found)]
 
+    @outage_safe
     def ancestry(
         self,
         program_id: int,
@@ -241,6 +255,7 @@ class SQLReads:
             ids = set(s.scalars(select(anc.c.id)))
         return ids if min_id is None else {i for i in ids if i >= min_id}
 
+    @outage_safe
     def in_ancestry(
         self, program_id: int, ancestor_id: int, *, kinds: Sequence[str] = ANCESTRY_KINDS
     ) -> bool:
@@ -269,6 +284,7 @@ class SQLReads:
             found = select(anc.c.id).where(anc.c.id == int(ancestor_id)).limit(1)
             return s.scalar(found) is not None
 
+    @outage_safe
     def best_score_steps(self, campaign_id: int) -> list[tuple[int, float]]:
         p = queries.PROGRAMS.c
         before = func.max(p.score).over(order_by=p.eval_seq, rows=(None, -1))
@@ -283,6 +299,7 @@ class SQLReads:
         with self._session(write=False) as s:
             return [(int(x), float(y)) for x, y in s.execute(query.order_by(c.eval_seq))]
 
+    @outage_safe
     def program_values(self, campaign_id: int, field: str) -> list[Any]:
         if field not in VALUE_FIELDS:
             raise ValueError(f"program_values: field must be one of {VALUE_FIELDS}, not {field!r}")
@@ -300,6 +317,7 @@ class SQLReads:
                     return sorted(values)
                 values.append(value)
 
+    @outage_safe
     def program_keys(self, campaign_id: int, field: str, *, last: int | None = None) -> list[str]:
         if field not in ("metrics", "features"):
             raise ValueError(f"program_keys: field must be metrics or features, not {field!r}")
@@ -314,11 +332,13 @@ class SQLReads:
         with self._session(write=False) as s:
             return sorted({k for (value,) in s.execute(query) for k in (value or {})})
 
+    @outage_safe
     def last_eval_seq(self, campaign_id: int) -> int:
         query = select(func.max(Program.eval_seq)).where(Program.campaign_id == campaign_id)
         with self._session(write=False) as s:
             return int(s.scalar(query) or 0)
 
+    @outage_safe
     def llm_totals(self, campaign_id: int) -> dict[str, Any]:
         c = queries.LLM_CALLS.c
         query = select(func.count(), func.sum(c.cost_usd)).where(c.campaign_id == campaign_id)

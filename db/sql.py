@@ -11,13 +11,14 @@ The reads (but evaluated_in_order, the resume path) are the SQLReads mixin of db
 
 from __future__ import annotations
 
+import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import Connection, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from db import convert, fork, lease, queries
@@ -31,6 +32,7 @@ from db.engine import (
 )
 from db.frozen import freeze
 from db.models import Campaign, Edge, Event, LLMCall, Program, utcnow
+from db.outage import ConnectionLost, Outages, is_connection_lost, outage_safe
 from db.reads import SQLReads
 from db.records import (
     EDGE_KINDS,
@@ -47,10 +49,19 @@ from db.records import (
 from db.sanitise import storable_text
 from db.schema import check_schema
 from db.sqlite_file import SQLiteFile
-from db.storage import Storage, StorageError
+from db.storage import LeaseLost, Storage, StorageError
 
 TERMINAL_STATUSES = ("finished", "failed")
 _PAGE = 1000  # rows per read transaction when streaming evaluated_in_order
+
+
+class _Block:
+    """This thread's open transaction() block: its connection and, for each write made in
+    it so far, how to redo it on a new connection (None: it cannot be redone)."""
+
+    def __init__(self, conn: Connection, trans: Any) -> None:
+        self.conn, self.trans = conn, trans
+        self.redo: list[Callable[[Connection], Any] | None] = []
 
 
 class SQLStorage(SQLReads, Storage):
@@ -61,8 +72,10 @@ class SQLStorage(SQLReads, Storage):
         self._read_engine = self._engine.execution_options(**{READ_ONLY: True})
         # In-memory SQLite is one shared connection: keep its transactions from interleaving.
         self._lock: Any = threading.RLock() if is_memory_sqlite(parsed) else nullcontext()
-        self._tx = threading.local()  # .conn: this thread's open transaction() block
+        self._tx = threading.local()  # .block: this thread's open transaction() block
         self._hot = queries.HotStatements(self._engine.dialect)
+        self._postgres = parsed.get_backend_name() == "postgresql"
+        self._outages = Outages(redact(parsed))
         try:
             check_schema(self._engine, parsed)
         except BaseException:
@@ -75,27 +88,160 @@ class SQLStorage(SQLReads, Storage):
         """The database URL, password masked."""
         return redact(self._url)
 
+    def ride_out_outages(
+        self,
+        wait_s: float,
+        *,
+        stop: threading.Event | None = None,
+        lease: tuple[int, str, float] | None = None,
+    ) -> None:
+        self._outages.wait_s = max(0.0, float(wait_s))
+        self._outages.stop, self._outages.lease = stop, lease
+
+    # -- transactions, and what a lost connection does to them (db/outage.py) -------------
+    def _block(self) -> _Block | None:
+        return getattr(self._tx, "block", None)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Driver errors as StorageError: ConnectionLost when the database is unreachable,
+        connection_error's line for any other OperationalError; the rest unchanged (the
+        callers turn IntegrityError into their own message)."""
+        try:
+            yield
+        except (DBAPIError, sqlite3.OperationalError) as exc:
+            lost = is_connection_lost(exc)
+            if not lost and not isinstance(exc, (OperationalError, sqlite3.OperationalError)):
+                raise
+            error = connection_error(self._url, exc)
+            if lost:
+                reason = str(exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc)
+                reason = next((ln.strip() for ln in reason.splitlines() if ln.strip()), "")
+                if self._url.password:
+                    reason = reason.replace(str(self._url.password), "***")
+                raise ConnectionLost(str(error), reason.rstrip(".")) from exc
+            raise error from exc
+
+    def _recover(self, exc: ConnectionLost) -> None:
+        """Wait for the database (Outages.wait raises when it is over), then re-open this
+        thread's transaction() block, if any, redoing its writes."""
+        while True:
+            self._outages.wait(exc)
+            block = self._block()
+            if block is None:
+                return
+            try:
+                self._reopen(block)
+                return
+            except ConnectionLost as again:
+                exc = again
+
+    def _begin(self) -> tuple[Connection, Any]:
+        """A new write transaction, the lease renewed first after an outage."""
+        with self._errors():
+            conn = self._engine.connect()
+        try:
+            with self._errors():
+                trans = conn.begin()
+                self._fence(conn)
+        except BaseException:
+            _close_quietly(conn)
+            raise
+        return conn, trans
+
+    def _fence(self, conn: Connection) -> None:
+        """After an outage: renew this process's lease in the transaction about to write;
+        LeaseLost (nothing written) when another controller took it meanwhile."""
+        outages = self._outages
+        if not (outages.fence_due and outages.lease):
+            return
+        campaign_id, owner, ttl_s = outages.lease
+        if not lease.renew_lease(conn, campaign_id, owner, ttl_s):
+            raise LeaseLost(
+                f"campaign {campaign_id}: another controller took its lease while the database "
+                "was unavailable; stopped without writing more"
+            )
+        outages.fence_due = False
+
+    def _reopen(self, block: _Block) -> None:
+        _close_quietly(block.conn)
+        if any(redo is None for redo in block.redo):
+            raise StorageError(
+                "a transaction that created or forked a campaign lost its connection"
+            )
+        conn, trans = self._begin()
+        try:
+            with self._errors():
+                for redo in block.redo:
+                    redo(conn)  # type: ignore[misc]
+        except BaseException:
+            _close_quietly(conn)
+            raise
+        block.conn, block.trans = conn, trans
+
+    def _done(self, redo: Callable[[Connection], Any] | None) -> None:
+        """A write made inside a transaction() block: how to redo it after an outage."""
+        block = self._block()
+        if block is not None:
+            block.redo.append(redo)
+
+    def _commit(self, conn: Connection, commit: Callable[[], None]) -> None:
+        """Commit a write transaction. A connection lost during COMMIT leaves it unknown
+        whether it landed: on PostgreSQL, ask (txid_status) and return quietly if it did."""
+        xid = pid = None
+        with self._errors():
+            if self._postgres and self._outages.riding:
+                xid, pid = conn.exec_driver_sql("SELECT txid_current(), pg_backend_pid()").one()
+        try:
+            with self._errors():
+                commit()
+        except ConnectionLost:
+            if xid is None or not self._landed(xid, pid):
+                raise
+
+    def _landed(self, xid: int, pid: int) -> bool:
+        """Whether PostgreSQL transaction ``xid`` (of backend ``pid``) committed. Its
+        backend may outlive the connection (a network cut): then it is ended first."""
+        while True:
+            try:
+                with self._errors(), self._engine.connect() as conn:
+                    status = conn.exec_driver_sql(f"SELECT txid_status({int(xid)})").scalar()
+                    if status == "in progress":
+                        conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+                        conn.commit()
+            except ConnectionLost as exc:
+                self._outages.wait(exc)
+                continue
+            if status != "in progress":
+                return status == "committed"
+            self._outages.wait(ConnectionLost("", "its last commit is still in progress"))
+
     @contextmanager
     def _session(self, write: bool = True) -> Iterator[Session]:
-        tx = getattr(self._tx, "conn", None)
-        if tx is not None:  # inside transaction(): its commit leaves the block's open
-            session = Session(bind=tx)
+        block = self._block()
+        if block is not None:  # inside transaction(): its commit leaves the block's open
+            session = Session(bind=block.conn)
             try:
-                yield session
-                session.commit()
+                with self._errors():
+                    yield session
+                    session.commit()
             finally:
                 session.close()
             return
         with self._lock:
             session = Session(self._engine if write else self._read_engine)
             try:
-                yield session
-                session.commit()
-            except OperationalError as exc:
-                session.rollback()
-                raise connection_error(self._url, exc) from exc
+                with self._errors():
+                    if write:
+                        self._fence(session.connection())
+                    yield session
+                if write:
+                    self._commit(session.connection(), session.commit)
+                else:
+                    with self._errors():
+                        session.commit()
             except BaseException:
-                session.rollback()
+                _rollback_quietly(session)
                 raise
             finally:
                 session.close()
@@ -105,29 +251,52 @@ class SQLStorage(SQLReads, Storage):
         """One write transaction on a Core connection (the hot write paths: no ORM unit of
         work). Commits on success, rolls back on any exception; errors mapped as _session.
         Inside transaction(): that block's connection, committed when the block ends."""
-        tx = getattr(self._tx, "conn", None)
-        if tx is not None:
-            yield tx
+        block = self._block()
+        if block is not None:
+            with self._errors():
+                yield block.conn
             return
         with self._lock:
+            conn, trans = self._begin()
             try:
-                with self._engine.connect() as conn, conn.begin():
+                with self._errors():
                     yield conn
-            except OperationalError as exc:
-                raise connection_error(self._url, exc) from exc
+                self._commit(conn, trans.commit)
+            finally:
+                _close_quietly(conn)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        if getattr(self._tx, "conn", None) is not None:
+        if self._block() is not None:
             raise RuntimeError("Storage.transaction() blocks do not nest")
-        with self._write() as conn:
-            self._tx.conn = conn
+        with self._lock:
+            while True:
+                try:
+                    block = _Block(*self._begin())
+                    break
+                except ConnectionLost as exc:
+                    self._recover(exc)
+            self._tx.block = block
             try:
                 yield
+                while True:
+                    try:
+                        commit = block.trans.commit
+                        if block.redo:
+                            self._commit(block.conn, commit)
+                        else:
+                            with self._errors():
+                                commit()
+                        break
+                    except ConnectionLost as exc:
+                        self._recover(exc)
+                self._outages.back()
             finally:
-                self._tx.conn = None
+                self._tx.block = None
+                _close_quietly(block.conn)
 
     # -- campaigns -----------------------------------------------------------------
+    @outage_safe
     def create_campaign(
         self, name: str, problem: str, config: Mapping[str, Any], seed: int
     ) -> CampaignRecord:
@@ -145,62 +314,77 @@ class SQLStorage(SQLReads, Storage):
             with self._session() as s:
                 s.add(row)
                 s.flush()
+                self._done(None)
                 return convert.campaign(row)
         except IntegrityError as exc:
             raise StorageError(
                 f"a campaign named {name!r} already exists: choose another name, or resume it"
             ) from exc
 
+    @outage_safe
     def get_campaign(self, name_or_id: str | int) -> CampaignRecord | None:
         column = Campaign.id if isinstance(name_or_id, int) else Campaign.name
         with self._session(write=False) as s:
             row = s.scalars(select(Campaign).where(column == name_or_id)).one_or_none()
             return convert.campaign(row) if row is not None else None
 
+    @outage_safe
     def list_campaigns(self) -> list[CampaignRecord]:
         with self._session(write=False) as s:
             return [convert.campaign(r) for r in s.scalars(select(Campaign).order_by(Campaign.id))]
 
+    @outage_safe
     def set_campaign_status(self, campaign_id: int, status: str) -> None:
         finished = utcnow() if status in TERMINAL_STATUSES else None
-        with self._session() as s:
-            result = s.execute(
-                update(Campaign.__table__)
-                .where(Campaign.id == campaign_id)
-                .values(status=status, finished_at=finished)
-            )
-            if result.rowcount != 1:
+        stmt = (
+            update(Campaign.__table__)
+            .where(Campaign.id == campaign_id)
+            .values(status=status, finished_at=finished)
+        )
+        with self._write() as conn:
+            if conn.execute(stmt).rowcount != 1:
                 raise StorageError(f"no campaign with id {campaign_id}")
+            self._done(lambda c: c.execute(stmt))
 
     # -- the campaign lease ----------------------------------------------------------
+    @outage_safe
     def acquire_lease(
         self, campaign_id: int, owner: str, ttl_s: float, *, stale_owner: str | None = None
     ) -> LeaseHolder | None:
         for _ in range(3):
             with self._write() as conn:
                 holder = lease.acquire_lease(conn, campaign_id, owner, float(ttl_s), stale_owner)
+                self._done(lambda c: lease.acquire_lease(c, campaign_id, owner, ttl_s, stale_owner))
             # A holder that let go between the UPDATE and the read (PostgreSQL, read
             # committed): try again rather than report a lease no one holds.
             if holder is None or (holder.owner and holder.until >= utcnow()):
                 return holder
         return holder
 
+    @outage_safe
     def lease_holder(self, campaign_id: int) -> LeaseHolder | None:
         with self._session(write=False) as s:
             return lease.lease_holder(s.connection(), campaign_id)
 
+    @outage_safe
     def renew_lease(self, campaign_id: int, owner: str, ttl_s: float) -> bool:
         # A lease in a SQLite file that was removed (still open here) holds nothing: stop.
         with self._lock:
             self._file.check(self._engine)
         with self._write() as conn:
-            return lease.renew_lease(conn, campaign_id, owner, float(ttl_s))
+            renewed = lease.renew_lease(conn, campaign_id, owner, float(ttl_s))
+            self._done(lambda c: lease.renew_lease(c, campaign_id, owner, float(ttl_s)))
+            return renewed
 
+    @outage_safe
     def release_lease(self, campaign_id: int, owner: str) -> bool:
         with self._write() as conn:
-            return lease.release_lease(conn, campaign_id, owner)
+            released = lease.release_lease(conn, campaign_id, owner)
+            self._done(lambda c: lease.release_lease(c, campaign_id, owner))
+            return released
 
     # -- programs and lineage ------------------------------------------------------
+    @outage_safe
     def add_program(
         self,
         campaign_id: int,
@@ -248,6 +432,9 @@ class SQLStorage(SQLReads, Storage):
         try:
             with self._write() as conn:
                 program_id = queries.add_program(conn, self._hot, values, edges, calls)
+                # redone with the id already handed out (PostgreSQL never hands it again)
+                again = {**values, "id": program_id}
+                self._done(lambda c: queries.add_program(c, self._hot, again, edges, calls))
         except IntegrityError as exc:
             raise StorageError(
                 f"cannot add program to campaign {campaign_id}: {_reason(exc)}"
@@ -282,24 +469,32 @@ class SQLStorage(SQLReads, Storage):
                 .order_by(Program.eval_seq)
                 .limit(_PAGE)
             )
-            with self._session(write=False) as s:
-                page = queries.with_parents(s, list(s.scalars(query)))
+            page = self._page(query)
             yield from page
             if len(page) < _PAGE:
                 return
             last = page[-1].eval_seq or 0
 
+    @outage_safe
+    def _page(self, query: Any) -> list[ProgramRecord]:
+        with self._session(write=False) as s:
+            return queries.with_parents(s, list(s.scalars(query)))
+
+    @outage_safe
     def add_edges(self, child_id: int, edges: Sequence[tuple[int, str]]) -> None:
         _check_edges(edges)
         if not edges:
             return
+        rows = [{"parent_id": p, "child_id": child_id, "kind": k} for p, k in edges]
         try:
-            with self._session() as s:
-                s.add_all(Edge(parent_id=p, child_id=child_id, kind=k) for p, k in edges)
+            with self._write() as conn:
+                conn.execute(insert(Edge.__table__), rows)
+                self._done(lambda c: c.execute(insert(Edge.__table__), rows))
         except IntegrityError as exc:
             raise StorageError(f"cannot add edges to program {child_id}: {_reason(exc)}") from exc
 
     # -- evaluations -----------------------------------------------------------------
+    @outage_safe
     def record_evaluation(
         self,
         program_id: int,
@@ -312,22 +507,27 @@ class SQLStorage(SQLReads, Storage):
             raise ValueError("record_evaluation needs at least one stage result")
         rows = [queries.stage_row(program_id, st, worker, attempt) for st in stages]
         with self._write() as conn:
-            return queries.record_evaluation(conn, self._hot, program_id, rows)
+            stored = queries.record_evaluation(conn, self._hot, program_id, rows)
+            self._done(lambda c: queries.record_evaluation(c, self._hot, program_id, rows))
+            return stored
 
     # -- events and LLM calls --------------------------------------------------------------
+    @outage_safe
     def add_event(self, campaign_id: int | None, kind: str, payload: Mapping[str, Any]) -> None:
-        row = Event(
-            campaign_id=campaign_id,
-            kind=kind,
-            payload=convert.json_mapping(payload, "event payload"),
-            created_at=utcnow(),
-        )
+        row = {
+            "campaign_id": campaign_id,
+            "kind": kind,
+            "payload": convert.json_mapping(payload, "event payload"),
+            "created_at": utcnow(),
+        }
         try:
-            with self._session() as s:
-                s.add(row)
+            with self._write() as conn:
+                conn.execute(insert(Event.__table__), row)
+                self._done(lambda c: c.execute(insert(Event.__table__), row))
         except IntegrityError as exc:
             raise StorageError(f"cannot add event {kind!r}: {_reason(exc)}") from exc
 
+    @outage_safe
     def add_llm_call(self, campaign_id: int, call: Mapping[str, Any]) -> LLMCallRecord:
         data = convert.llm_call_row(call)
         data.setdefault("created_at", utcnow())
@@ -336,16 +536,20 @@ class SQLStorage(SQLReads, Storage):
             with self._session() as s:
                 s.add(row)
                 s.flush()
+                again = {**data, "campaign_id": campaign_id, "program_id": None, "id": row.id}
+                self._done(lambda c: c.execute(insert(LLMCall.__table__), again))
                 return convert.llm_call(row)
         except IntegrityError as exc:
             raise StorageError(f"cannot add an LLM call: {_reason(exc)}") from exc
 
+    @outage_safe
     def fork_campaign(
         self, source_id: int, name: str, at_eval: int, config: Mapping[str, Any]
     ) -> CampaignRecord:
         try:
             with self._session() as s:
                 name = storable_text(name) if isinstance(name, str) else name  # as stored
+                self._done(None)
                 return fork.fork_campaign(s, source_id, name, int(at_eval), config)
         except IntegrityError as exc:
             raise StorageError(
@@ -372,3 +576,19 @@ def _check_edges(edges: Sequence[tuple[int, str]]) -> None:
 def _reason(exc: IntegrityError) -> str:
     text = str(exc.orig if exc.orig is not None else exc)
     return next((ln.strip() for ln in text.splitlines() if ln.strip()), "integrity error")
+
+
+def _close_quietly(conn: Connection) -> None:
+    """Close a connection (rolling back what it holds) that may be dead already."""
+    try:
+        conn.close()
+    except Exception:
+        if not conn.closed:
+            conn.invalidate()
+
+
+def _rollback_quietly(session: Session) -> None:
+    try:
+        session.rollback()
+    except Exception:
+        pass  # a dead connection: the server rolled back already

@@ -8,6 +8,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -52,6 +53,11 @@ class StorageError(RuntimeError):
 
 class SchemaOutdated(StorageError):
     """The database was written by an older schema; the message names `evolve db upgrade`."""
+
+
+class LeaseLost(StorageError):
+    """Another controller took the campaign's lease while the database was unavailable
+    (Storage.ride_out_outages): nothing more is written."""
 
 
 class Storage(abc.ABC):
@@ -387,6 +393,21 @@ class Storage(abc.ABC):
         nest. Default: every write commits on its own, as outside a block; either way
         everything written inside is committed once the block has ended."""
         return contextlib.nullcontext()
+
+    # -- outages --------------------------------------------------------------------------
+    def ride_out_outages(
+        self,
+        wait_s: float,
+        *,
+        stop: threading.Event | None = None,
+        lease: tuple[int, str, float] | None = None,
+    ) -> None:
+        """From now on, a call that fails because the database is unreachable waits for it
+        (up to ``wait_s`` seconds per outage, or until ``stop`` is set) and runs again,
+        writing nothing twice (db/outage.py); 0 turns this off. ``lease``: (campaign id,
+        owner, ttl_s) of the lease this process holds, renewed by the first write after
+        an outage (LeaseLost when another controller took it). Default: nothing to do."""
+        return None
 
     # -- life cycle ----------------------------------------------------------------------
     @abc.abstractmethod
