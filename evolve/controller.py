@@ -25,15 +25,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from db.outage import wait_from_env
 from db.records import tiebreak
-from db.storage import Storage, StorageError
+from db.storage import LeaseLost, Storage, StorageError
 from evolve import interrupts
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError, CampaignSummary
 from evolve.config import CampaignConfig
 from evolve.executors import default_executor
 from evolve.held_out_phase import held_out_report
-from evolve.lease import CampaignLease
+from evolve.lease import CampaignLease, LeaseError
 from evolve.live import Progress, QuietView
 from evolve.llm.operator import LLMOutcome
 from evolve.llm.pipeline import LLMPipeline
@@ -72,6 +73,7 @@ class Controller:
         resume reads it (run_start.build_search)."""
         if not (resume or stored_config):
             config = with_data_secret(config)
+        self._outage_wait_s = wait_from_env()  # how long the run waits for its database
         self.storage = storage
         self.config = config
         self.view = view or QuietView()
@@ -138,12 +140,18 @@ class Controller:
 
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> CampaignSummary:
-        """Run the campaign to its end; the lease is freed however the run ends."""
+        """Run the campaign to its end; the lease is freed however the run ends. A database
+        that cannot be reached is waited for (db/outage.py), up to EVOLVE_DB_WAIT seconds."""
+        self.storage.ride_out_outages(self._outage_wait_s, stop=self._stop, lease=self._lease.fence)
         try:
             return self._run()
+        except LeaseLost as exc:  # taken over while the database was away: write nothing
+            self._lease.held = False
+            raise LeaseError(f"campaign {self.campaign.name!r}: {exc}") from exc
         except StorageError as exc:  # its database failed mid-run: say how to go on
             raise stopped_by_storage(exc, self.campaign.name, self.storage) from exc
         finally:
+            self.storage.ride_out_outages(0)  # the lease's release below fails fast
             self._lease.release()
 
     def _run(self) -> CampaignSummary:

@@ -64,6 +64,12 @@ class CampaignLease:
         self.held = True
         self._renewed = time.monotonic()
 
+    @property
+    def fence(self) -> tuple[int, str, float] | None:
+        """(campaign id, owner, ttl_s) while held: what the storage renews first when it
+        writes again after an outage (Storage.ride_out_outages)."""
+        return (self.campaign_id, self.owner, self.ttl_s) if self.held else None
+
     def keep(self, extra_s: float = 0.0) -> None:
         """Renew the lease when a third of its ttl has passed since the last renewal (at
         once, until now + ttl + extra_s, when extra_s > 0: before a wait that long); raise
