@@ -59,6 +59,7 @@ class _Cluster:
         self.data = self.tmp / "data"
         self.port = _free_port()
         self.prefix: list[str] = []
+        self.url = ""
         if os.geteuid() == 0:
             runuser = shutil.which("runuser")
             if runuser is None:
@@ -94,6 +95,10 @@ class _Cluster:
             "--no-sync",
             "--no-instructions",
         )
+        self._pg_ctl_start()
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/evoforge_test"
+
+    def _pg_ctl_start(self) -> None:
         opts = (
             f"-h 127.0.0.1 -p {self.port} -k {self.tmp} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
@@ -111,7 +116,13 @@ class _Cluster:
             "30",
             "start",
         )
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/evoforge_test"
+
+    def stop_server(self) -> None:
+        """`pg_ctl stop -m fast`: clients are disconnected (admin shutdown), commits kept."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def start_server(self) -> None:
+        self._pg_ctl_start()
 
     def stop(self) -> None:
         try:
@@ -161,6 +172,32 @@ def pg_server() -> Iterator[str]:
         _unavailable(f"could not start a throwaway PostgreSQL: {exc}")
     try:
         yield url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_cluster() -> Iterator[_Cluster]:
+    """A throwaway PostgreSQL cluster of the module's own, for tests that stop and start
+    its server (stop_server, start_server); its URL is in ``.url``."""
+    if os.environ.get("EVOLVE_TEST_PG_URL"):
+        pytest.skip("EVOLVE_TEST_PG_URL names a server these tests cannot restart")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _unavailable("psycopg is not installed (pip install 'evoforge[test]')")
+    bindir = _pg_bindir()
+    if bindir is None:
+        _unavailable("PostgreSQL binaries not found (apt-get install postgresql)")
+    cluster = _Cluster(bindir)
+    try:
+        cluster.url = cluster.start()
+        _admin(cluster.url, "CREATE DATABASE evoforge_test")
+    except Exception as exc:
+        cluster.stop()
+        _unavailable(f"could not start a throwaway PostgreSQL: {exc}")
+    try:
+        yield cluster
     finally:
         cluster.stop()
 

@@ -1,0 +1,321 @@
+"""A database that goes away under a running campaign (db/outage.py): a PostgreSQL server
+restarted, a connection lost before or during COMMIT, a SQLite write lock held past the
+busy timeout. The run waits for the database and goes on; nothing is lost or written twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from _dbtest_helpers import add, stage
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from db import engine as db_engine
+from db.outage import is_connection_lost
+from db.records import PARENT
+from db.sql import SQLStorage
+from db.storage import LeaseLost, StorageError
+from evolve import api
+from evolve.executors import default_executor
+
+REPO = Path(__file__).resolve().parents[2]
+SINE = str(REPO / "examples" / "sine.py")
+
+
+def _connect(url: str) -> psycopg.Connection[Any]:
+    u = make_url(url)
+    return psycopg.connect(
+        host=u.host, port=u.port, user=u.username, dbname=u.database, autocommit=True
+    )
+
+
+def _cut_connections(url: str) -> None:
+    """Terminate every other backend of the database (what a failover or a `pg_ctl
+    restart` does to the clients' connections)."""
+    with _connect(url) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+def _campaign_rows(url: str, name: str) -> dict[str, Any]:
+    with _connect(url) as conn:
+        (cid,) = conn.execute("SELECT id FROM campaigns WHERE name = %s", (name,)).fetchone()
+        programs = conn.execute(
+            "SELECT id, code_hash, status, eval_seq FROM programs WHERE campaign_id = %s", (cid,)
+        ).fetchall()
+        evaluations = conn.execute(
+            "SELECT e.program_id, e.stage, e.attempt FROM evaluations e "
+            "JOIN programs p ON p.id = e.program_id WHERE p.campaign_id = %s",
+            (cid,),
+        ).fetchall()
+        events = conn.execute("SELECT kind FROM events WHERE campaign_id = %s", (cid,)).fetchall()
+    return {"programs": programs, "evaluations": evaluations, "events": [k for (k,) in events]}
+
+
+def _assert_exact(rows: dict[str, Any], budget: int) -> None:
+    """The budget evaluated once each: eval_seq 1..budget, every program evaluated, one
+    set of stage rows per program, no program stored twice."""
+    programs = rows["programs"]
+    assert sorted(seq for _, _, _, seq in programs if seq is not None) == list(range(1, budget + 1))
+    assert len(programs) == budget and {s for _, _, s, _ in programs} == {"evaluated"}
+    assert max(Counter(h for _, h, _, _ in programs).values()) == 1
+    per_stage = Counter((pid, st) for pid, st, _ in rows["evaluations"])
+    assert max(per_stage.values()) == 1
+    assert {pid for pid, _, _ in rows["evaluations"]} == {pid for pid, *_ in programs}
+    assert Counter(rows["events"])["started"] == 1
+
+
+def _stopping_executor(cluster: Any, at: tuple[int, ...], down_s: float, threads: list) -> Any:
+    """An executor factory that stops the server (pg_ctl stop -m fast) once ``at[i]``
+    results have come back, and starts it again ``down_s`` later, in the background: the
+    controller meets the outage at its next write."""
+
+    def factory(config: Any, problem: Any) -> Any:
+        executor = default_executor(config, problem)
+        completed, seen, pending = executor.completed, [], list(at)
+
+        def stopping(timeout: float) -> Any:
+            results = completed(timeout)
+            seen.extend(results)
+            if pending and len(seen) >= pending[0]:
+                pending.pop(0)
+                cluster.stop_server()
+                thread = threading.Thread(
+                    target=lambda: (time.sleep(down_s), cluster.start_server())
+                )
+                thread.start()
+                threads.append(thread)
+            return results
+
+        executor.completed = stopping
+        return executor
+
+    return factory
+
+
+def test_a_campaign_rides_out_two_server_restarts(pg_cluster: Any, capsys) -> None:
+    url, threads = pg_cluster.url, []
+    config = {"max_evals": 40, "db": url, "workers": 2, "seed": 3, "name": "restarts"}
+    factory = _stopping_executor(pg_cluster, (4, 20), 1.5, threads)
+    try:
+        summary = api.run(SINE, config, executor_factory=factory)
+    finally:
+        for thread in threads:
+            thread.join()
+    assert (summary.reason, summary.evaluated) == ("budget", 40)
+    err = capsys.readouterr().err
+    where = make_url(url).render_as_string(hide_password=True)
+    assert err.count(f"database {where} unavailable (") == 2, err
+    assert err.count(f"database {where} is back after") == 2, err
+    rows = _campaign_rows(url, "restarts")
+    _assert_exact(rows, 40)
+    assert Counter(rows["events"])["finished"] == 1
+
+
+def test_past_the_window_the_run_stops_with_how_to_resume(
+    pg_cluster: Any, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("EVOLVE_DB_WAIT", "1")
+    url, threads = pg_cluster.url, []
+    config = {"max_evals": 30, "db": url, "workers": 2, "seed": 4, "name": "too-long"}
+    factory = _stopping_executor(pg_cluster, (6,), 4.0, threads)
+    try:
+        with pytest.raises(api.UserError) as info:
+            api.run(SINE, config, executor_factory=factory)
+    finally:
+        for thread in threads:
+            thread.join()
+    message = str(info.value)
+    where = make_url(url).render_as_string(hide_password=True)
+    assert "\n" not in message
+    assert message.startswith(f"database {where} unavailable for 1.0 s (")
+    assert message.endswith(
+        f"campaign too-long stopped: `evolve resume too-long --db {url}` continues it"
+    )
+    summary = api.resume("too-long", db=url)
+    assert (summary.reason, summary.evaluated) == ("budget", 30)
+    _assert_exact(_campaign_rows(url, "too-long"), 30)
+
+
+# -- a connection lost before, during and after COMMIT -------------------------------------
+@pytest.fixture
+def riding(pg_url: str) -> Any:
+    storage = SQLStorage(pg_url)
+    storage._outages.notify = lambda line: None
+    storage.ride_out_outages(30)
+    yield storage
+    storage.close()
+
+
+def _lose_the_commit(storage: SQLStorage, url: str, monkeypatch, *, landed: bool) -> dict:
+    """The next COMMIT's connection dies: after the server committed (``landed``: only
+    the reply is lost) or before it could. Either way the client gets the same error."""
+    dialect = storage._engine.dialect
+    real, state = dialect.do_commit, {"armed": True}
+
+    def do_commit(dbapi_connection: Any) -> None:
+        if not state["armed"]:
+            return real(dbapi_connection)
+        state["armed"] = False
+        if landed:
+            real(dbapi_connection)
+        _cut_connections(url)
+        dbapi_connection.execute("SELECT 1")  # the server closed the connection
+
+    monkeypatch.setattr(dialect, "do_commit", do_commit)
+    return state
+
+
+@pytest.mark.parametrize("landed", [True, False], ids=["reply-lost", "commit-lost"])
+def test_a_block_whose_commit_is_cut_is_stored_once(
+    riding: SQLStorage, pg_url: str, monkeypatch, landed: bool
+) -> None:
+    storage = riding
+    campaign = storage.create_campaign("c", "p", {}, 1)
+    state = _lose_the_commit(storage, pg_url, monkeypatch, landed=landed)
+    with storage.transaction():
+        parent = add(storage, campaign.id, 1)
+        child = add(storage, campaign.id, 2, edges=[(parent.id, PARENT)])
+        assert storage.record_evaluation(parent.id, [stage()], worker="w", attempt=1)
+        storage.add_event(campaign.id, "tick", {"n": 1})
+    assert not state["armed"]  # the cut happened
+    programs = storage.programs(campaign.id)
+    assert [p.id for p in programs] == [parent.id, child.id]
+    assert storage.get_program(child.id).parent_ids == (parent.id,)
+    assert storage.get_program(parent.id).eval_seq == 1
+    assert len(storage.evaluations(parent.id)) == 1
+    assert len(storage.events(campaign.id, "tick")) == 1
+    assert storage.record_evaluation(child.id, [stage()], worker="w", attempt=1)
+    assert storage.get_program(child.id).eval_seq == 2
+
+
+@pytest.mark.parametrize("landed", [True, False], ids=["reply-lost", "commit-lost"])
+def test_a_single_write_whose_commit_is_cut_is_stored_once(
+    riding: SQLStorage, pg_url: str, monkeypatch, landed: bool
+) -> None:
+    storage = riding
+    campaign = storage.create_campaign("c", "p", {}, 1)
+    program = add(storage, campaign.id, 1)
+    _lose_the_commit(storage, pg_url, monkeypatch, landed=landed)
+    assert storage.record_evaluation(program.id, [stage()], worker="w", attempt=1)
+    _lose_the_commit(storage, pg_url, monkeypatch, landed=landed)
+    again = add(storage, campaign.id, 2)
+    assert [p.id for p in storage.programs(campaign.id)] == [program.id, again.id]
+    assert len(storage.evaluations(program.id)) == 1
+
+
+def test_a_block_cut_midway_is_redone_with_the_ids_it_handed_out(
+    riding: SQLStorage, pg_url: str
+) -> None:
+    storage = riding
+    campaign = storage.create_campaign("c", "p", {}, 1)
+    with storage.transaction():
+        first = add(storage, campaign.id, 1)
+        storage.add_llm_call(campaign.id, {"model": "m", "prompt": "p", "response": "r"})
+        _cut_connections(pg_url)
+        second = add(storage, campaign.id, 2, edges=[(first.id, PARENT)])
+        assert storage.record_evaluation(first.id, [stage()], worker="w", attempt=1)
+    assert [p.id for p in storage.programs(campaign.id)] == [first.id, second.id]
+    assert storage.get_program(first.id).code == first.code
+    assert storage.get_program(second.id).parent_ids == (first.id,)
+    assert len(storage.llm_calls(campaign.id)) == 1
+    assert storage.get_program(first.id).eval_seq == 1
+
+
+def test_a_lease_taken_during_the_outage_stops_every_write(riding: SQLStorage, pg_url: str) -> None:
+    storage = riding
+    campaign = storage.create_campaign("c", "p", {}, 1)
+    assert storage.acquire_lease(campaign.id, "me", 30) is None
+    storage.ride_out_outages(30, lease=(campaign.id, "me", 30))
+    with pytest.raises(LeaseLost), storage.transaction():
+        storage.add_event(campaign.id, "tick", {})
+        _cut_connections(pg_url)
+        with _connect(pg_url) as conn:  # its lease expired meanwhile and another took it
+            conn.execute("UPDATE campaigns SET lease_owner = 'other' WHERE id = %s", (campaign.id,))
+        storage.add_event(campaign.id, "tick", {})
+    assert storage.events(campaign.id, "tick") == []
+    assert storage.lease_holder(campaign.id).owner == "other"
+
+
+def test_without_riding_out_a_lost_connection_fails_at_once(pg_url: str) -> None:
+    with SQLStorage(pg_url) as storage:
+        campaign = storage.create_campaign("c", "p", {}, 1)
+        with pytest.raises(StorageError, match="cannot connect to"), storage.transaction():
+            add(storage, campaign.id, 1)
+            _cut_connections(pg_url)
+            add(storage, campaign.id, 2)
+        assert storage.programs(campaign.id) == []
+
+
+# -- SQLite: another process holds the write lock past the busy timeout --------------------
+def _hold_write_lock(path: Path, seconds: float) -> threading.Thread:
+    locked = threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        locked.set()
+        time.sleep(seconds)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    locked.wait(10)
+    return thread
+
+
+def test_sqlite_locked_past_the_busy_timeout_is_waited_for(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(db_engine, "BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "evolve.db"
+    lines: list[str] = []
+    with SQLStorage(f"sqlite:///{path}") as storage:
+        storage._outages.notify = lines.append
+        campaign = storage.create_campaign("c", "p", {}, 1)
+        thread = _hold_write_lock(path, 1.5)
+        with pytest.raises(StorageError, match="database is locked"):
+            add(storage, campaign.id, 1)  # not riding out: one line, as ever (no traceback)
+        storage.ride_out_outages(30)
+        program = add(storage, campaign.id, 1)
+        thread.join()
+    assert program.id == 1
+    assert lines[0].startswith(f"database sqlite:///{path} unavailable (database is locked);")
+    assert lines[1].startswith(f"database sqlite:///{path} is back after")
+
+
+# -- what counts as a lost connection ---------------------------------------------------
+def _wrapped(orig: Exception) -> OperationalError:
+    return OperationalError("SELECT 1", {}, orig)
+
+
+def test_only_connection_failures_are_retried() -> None:
+    refused = psycopg.OperationalError(
+        'connection failed: connection to server at "127.0.0.1", port 1 failed: Connection refused'
+    )
+    assert is_connection_lost(_wrapped(refused))
+    assert is_connection_lost(_wrapped(psycopg.errors.AdminShutdown("terminating connection")))
+    assert is_connection_lost(
+        _wrapped(psycopg.OperationalError("the database system is starting up"))
+    )
+    assert is_connection_lost(_wrapped(sqlite3.OperationalError("database is locked")))
+    for permanent in (
+        psycopg.OperationalError('connection failed: FATAL:  database "x" does not exist'),
+        psycopg.OperationalError("FATAL:  password authentication failed for user bob"),
+        psycopg.errors.UndefinedTable('relation "programs" does not exist'),
+        sqlite3.OperationalError("unable to open database file"),
+        sqlite3.OperationalError("database or disk is full"),
+        sqlite3.OperationalError("attempt to write a readonly database"),
+    ):
+        assert not is_connection_lost(_wrapped(permanent)), permanent
+    unique = psycopg.errors.UniqueViolation("duplicate key")
+    assert not is_connection_lost(IntegrityError("INSERT", {}, unique))
