@@ -208,6 +208,15 @@ def _use_wal(cur: Any) -> None:
             delay = min(2 * delay, 0.1)
 
 
+PG_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,  # ms: sent data unacknowledged that long ends the connection
+}
+
+
 def _postgres_engine(url: URL, echo: bool) -> Engine:
     try:
         import psycopg  # noqa: F401
@@ -215,12 +224,17 @@ def _postgres_engine(url: URL, echo: bool) -> Engine:
         raise StorageError(
             "PostgreSQL needs the psycopg driver: pip install 'evoforge[postgres]'"
         ) from exc
+    # TCP keepalives: a server that vanished without closing the socket (a network cut, a
+    # failover) is noticed in about a minute, not after the kernel's two hours, so a run
+    # rides the outage out (db/outage.py) instead of waiting on a dead socket. The URL's
+    # own settings (?keepalives_idle=...) win.
+    defaults = {"connect_timeout": 10, **PG_KEEPALIVES}
     return create_engine(
         url,
         echo=echo,
         pool_pre_ping=True,
         json_serializer=_json_dumps,
-        connect_args={"connect_timeout": 10},
+        connect_args={k: v for k, v in defaults.items() if k not in url.query},
     )
 
 

@@ -319,3 +319,23 @@ def test_only_connection_failures_are_retried() -> None:
         assert not is_connection_lost(_wrapped(permanent)), permanent
     unique = psycopg.errors.UniqueViolation("duplicate key")
     assert not is_connection_lost(IntegrityError("INSERT", {}, unique))
+
+
+def test_connections_detect_a_dead_server_by_keepalives(pg_url: str) -> None:
+    """A server gone without closing the socket (a network cut) is noticed in about a
+    minute: libpq's keepalives are on unless the URL sets its own."""
+    storage = SQLStorage(pg_url)
+    try:
+        with storage._engine.connect() as conn:
+            used = conn.connection.dbapi_connection.info.get_parameters()
+    finally:
+        storage.close()
+    assert (used["keepalives_idle"], used["tcp_user_timeout"]) == ("30", "60000")
+    sep = "&" if "?" in pg_url else "?"
+    storage = SQLStorage(f"{pg_url}{sep}keepalives_idle=7")
+    try:
+        with storage._engine.connect() as conn:
+            used = conn.connection.dbapi_connection.info.get_parameters()
+    finally:
+        storage.close()
+    assert used["keepalives_idle"] == "7"
