@@ -89,6 +89,11 @@ class ConnectionLost(StorageError):
         self.reason = reason
 
 
+class StoppedWaiting(StorageError):
+    """The run was stopped (Ctrl-C, SIGTERM) while it waited for its database: an
+    interruption, not a database failure (`evolve` exits 130, as for any Ctrl-C)."""
+
+
 def is_connection_lost(exc: BaseException) -> bool:
     """Whether ``exc`` (a SQLAlchemy or driver error) says the database is unreachable
     for now, not that the request was wrong."""
@@ -162,7 +167,7 @@ class Outages:
             )
         waited = now - self._since
         if self.stop is not None and self.stop.is_set():
-            raise StorageError(
+            raise StoppedWaiting(
                 f"database {self.where} unavailable ({exc.reason}); stopped while waiting for it"
             ) from exc
         if waited >= self.wait_s:

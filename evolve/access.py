@@ -12,6 +12,7 @@ from typing import Any
 
 from db import open_storage
 from db.engine import is_memory_sqlite, parse_url, redact
+from db.outage import StoppedWaiting
 from db.records import CampaignRecord, ProgramRecord
 from db.storage import Storage, StorageError
 from evaluators.registry import UnknownProblem, make_problem
@@ -26,6 +27,11 @@ class UserError(Exception):
     """Something the user can fix; printed as one line."""
 
 
+class Interrupted(UserError):
+    """A run stopped by the user where it could not end as usual (its database away):
+    printed as one line, exit status 130 as for any Ctrl-C."""
+
+
 @contextlib.contextmanager
 def user_errors(*, value_errors: bool = True) -> Iterator[None]:
     """Errors the user can fix, as a one-line UserError. ``value_errors``: a ValueError is
@@ -33,6 +39,8 @@ def user_errors(*, value_errors: bool = True) -> Iterator[None]:
     campaign it is not: there a ValueError is a bug, shown with its traceback."""
     try:
         yield
+    except StoppedWaiting as exc:
+        raise Interrupted(str(exc)) from exc
     except (
         ConfigError,
         CampaignError,

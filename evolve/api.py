@@ -15,6 +15,7 @@ from db.storage import Storage, with_llm_budget
 from evaluators.registry import broken_plugins, make_problem, problem_names
 from evolve import start
 from evolve.access import (
+    Interrupted,
     UserError,
     campaign_db,
     campaign_problem,
@@ -34,6 +35,7 @@ from evolve.live import make_view
 from evolve.report import first_sentence
 
 __all__ = [
+    "Interrupted",
     "UserError",
     "run",
     "resume",

@@ -201,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if interrupts.take():  # a Ctrl-C that CPython dropped (evolve/interrupts.py)
             raise KeyboardInterrupt
         return status
+    except api.Interrupted as exc:  # Ctrl-C while its database was away: no summary to print
+        print(f"evolve: interrupted: {hide_passwords(str(exc))}", file=sys.stderr)
+        return 130
     except api.UserError as exc:
         # Masked here, whatever raised it: several messages name the --db URL as given.
         print(f"evolve: error: {hide_passwords(str(exc))}", file=sys.stderr)

@@ -61,7 +61,8 @@ def stopped_by_storage(exc: StorageError, name: str, storage: Storage) -> Storag
     file): what went wrong, then how the campaign goes on once it is fixed (the writes
     before it are committed; the evaluations in flight stay pending, for the resume)."""
     db = db_flag(getattr(storage, "url", "") or DEFAULT_DB)
-    return StorageError(f"{exc}; campaign {name} stopped: `evolve resume {name}{db}` continues it")
+    # the same kind: an interruption while the database was away stays one (StoppedWaiting)
+    return type(exc)(f"{exc}; campaign {name} stopped: `evolve resume {name}{db}` continues it")
 
 
 def stop_message(

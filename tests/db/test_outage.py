@@ -5,6 +5,8 @@ busy timeout. The run waits for the database and goes on; nothing is lost or wri
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import threading
 import time
@@ -339,3 +341,45 @@ def test_connections_detect_a_dead_server_by_keepalives(pg_url: str) -> None:
     finally:
         storage.close()
     assert used["keepalives_idle"] == "7"
+
+
+def test_ctrl_c_while_the_database_is_away_is_an_interruption(pg_cluster: Any, monkeypatch) -> None:
+    """Ctrl-C during an outage stops the run at once with the resume command, as an
+    interruption (`evolve` exits 130), not as a database failure (exit 2)."""
+    monkeypatch.setenv("EVOLVE_DB_WAIT", "60")
+    url, threads = pg_cluster.url, []
+    config = {"max_evals": 30, "db": url, "workers": 2, "seed": 5, "name": "ctrl-c"}
+    factory = _stopping_executor(pg_cluster, (6,), 3.0, threads)
+
+    def interrupt_once_stopped(config: Any, problem: Any) -> Any:
+        executor = factory(config, problem)
+        completed = executor.completed
+
+        def interrupting(timeout: float) -> Any:
+            results = completed(timeout)
+            if threads and not getattr(interrupting, "sent", False):
+                interrupting.sent = True  # type: ignore[attr-defined]
+                timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+                timer.start()
+                threads.append(timer)
+            return results
+
+        executor.completed = interrupting
+        return executor
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(api.Interrupted) as info:
+            api.run(SINE, config, executor_factory=interrupt_once_stopped)
+    finally:
+        for thread in threads:
+            thread.join()
+    assert time.monotonic() - started < 30  # not the 60 s window
+    message = str(info.value)
+    assert "stopped while waiting for it" in message
+    assert message.endswith(
+        f"campaign ctrl-c stopped: `evolve resume ctrl-c --db {url}` continues it"
+    )
+    summary = api.resume("ctrl-c", db=url)
+    assert (summary.reason, summary.evaluated) == ("budget", 30)
+    _assert_exact(_campaign_rows(url, "ctrl-c"), 30)
