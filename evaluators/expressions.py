@@ -158,6 +158,20 @@ class Expression:
         args = [*self.inputs, *(repr(c) for c in self.constants), "1.0"]
         return f"{fn}({', '.join(args[: PRIMITIVES[fn].arity])})"
 
+    def describe(self) -> str:
+        """The language in words, for an LLM's prompt: a function written otherwise (``a /
+        b``, ``**``, an ``if``) is still scored, but cannot be read back into a formula, so
+        the tree operators can never make a child of it."""
+        forms = [PRIMITIVES[fn].template.format("A", "B") for fn in self.functions]
+        return (
+            f"Keep {self.name} a single `return` of a formula written as the current program"
+            f" writes it: the inputs {', '.join(self.inputs)}, numbers, and only "
+            f"{', '.join(f'`{f}`' for f in forms)}, where A and B stand for formulas"
+            " (the helpers are defined above the EVOLVE-BLOCK);"
+            f" at most {self.max_depth} calls deep and {self.max_size} nodes. Anything else"
+            " (`A / B`, `**`, `if`, new helpers) is scored but cannot be evolved further."
+        )
+
     def parse(self, text: Any, where: str = "the expression") -> str:
         """``text`` (prefix form, e.g. ``sub(mul(p, 2.5), w)``) checked against this
         language and its limits, in canonical form (what DEAP prints, with whole numbers as

@@ -143,6 +143,20 @@ def check_space(parameters: Any, where: str = "parameters") -> tuple[Parameter, 
     return tuple(parameters)
 
 
+def describe_space(parameters: Sequence[Parameter]) -> str:
+    """The space in words, for an LLM's prompt: an edit that puts a value out of its
+    bounds (which the prompt otherwise never shows) only fails its evaluation."""
+    lines = [
+        f"Edit only the values of {PARAMS}; each must stay in its range (inclusive), or the"
+        " program fails its evaluation:"
+    ]
+    for p in parameters:
+        kind = "a whole number" if p.integer else "a number"
+        scale = ", searched on a log scale" if p.log else ""
+        lines.append(f"- {json.dumps(p.name)}: {kind} in [{p.low!r}, {p.high!r}]{scale}")
+    return "\n".join(lines)
+
+
 def initial_values(
     parameters: Any, initial: Any, path: str
 ) -> tuple[tuple[Parameter, ...], dict[str, int | float]]:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from string import Template
+from typing import Any
 
 from db.records import ProgramRecord
 
@@ -68,6 +69,23 @@ $format
 """
 
 DEFAULTS = {"system": SYSTEM, "diff": USER, "rewrite": USER, "repair": REPAIR}
+
+
+def search_space_note(problem: Any) -> str:
+    """What an edit must keep, for a problem that tunes ``parameters`` (their bounds) or
+    evolves an ``expression`` (its language), appended to the task's description; "" for
+    a problem that evolves code. The program alone shows neither: without it an LLM put
+    values out of bounds, or wrote ``p / w`` that the tree operators cannot read back."""
+    from evaluators.expressions import Expression
+    from evaluators.parameters import Parameter, describe_space
+
+    space = getattr(problem, "parameters", None)
+    if space and all(isinstance(p, Parameter) for p in space):
+        return describe_space(space)
+    expression = getattr(problem, "expression", None)
+    if isinstance(expression, Expression):
+        return expression.describe()
+    return ""
 
 
 def resolve_templates(*layers: Mapping[str, str] | None) -> dict[str, str]:
