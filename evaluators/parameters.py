@@ -90,6 +90,9 @@ class Parameter:
         label = f"{where}[{self.name!r}]"
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ValueError(f"{label} must be a number, got {value!r}")
+        if isinstance(value, numbers.Integral) and not _finite(value):  # beyond every bound
+            shown = repr(value) if value.bit_length() < 200 else f"an integer of {value.bit_length()} bits"  # fmt: skip
+            raise ValueError(f"{label} = {shown} is outside [{self.low!r}, {self.high!r}]")
         if not _finite(value):
             raise ValueError(f"{label} must be finite, got {value!r}")
         if self.integer:

@@ -86,9 +86,15 @@ def test_values_are_checked_and_normalised():
         ({"alpha": True, "n": 4, "lr": 0.1}, "PARAMS['alpha'] must be a number, got True"),
         ({"alpha": "0.5", "n": 4, "lr": 0.1}, "PARAMS['alpha'] must be a number, got '0.5'"),
         ({"alpha": math.nan, "n": 4, "lr": 0.1}, "PARAMS['alpha'] must be finite, got nan"),
+        # an integer too large for a float is beyond every bound, not "not finite"
+        ({"alpha": 0.5, "n": 10**30, "lr": 0.1}, f"PARAMS['n'] = {10**30} is outside [1, 8]"),
         (
             {"alpha": 0.5, "n": 10**400, "lr": 0.1},
-            "PARAMS['n'] must be finite, got " + str(10**400),
+            "PARAMS['n'] = an integer of 1329 bits is outside [1, 8]",
+        ),
+        (
+            {"alpha": -(10**5000), "n": 4, "lr": 0.1},  # repr() refuses over 4300 digits
+            "PARAMS['alpha'] = an integer of 16610 bits is outside [0.0, 1.0]",
         ),
     ],
 )
