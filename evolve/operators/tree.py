@@ -105,10 +105,14 @@ def expression_of(problem: Any) -> Expression:
     expression = getattr(problem, "expression", None)
     if not isinstance(expression, Expression):
         name = getattr(problem, "name", None) or "the problem"
+        instead = (
+            "it tunes parameters: use vector_mutate and vector_crossover"
+            if getattr(problem, "parameters", None) is not None
+            else "use ast_mutate and ast_crossover to evolve code"
+        )
         raise ValueError(
             f"{name} declares no expression: tree_mutate and tree_crossover evolve a "
-            "problem's `expression` (EXPRESSION in a single-file problem); use ast_mutate "
-            "and ast_crossover to evolve code"
+            f"problem's `expression` (EXPRESSION in a single-file problem); {instead}"
         )
     return expression
 

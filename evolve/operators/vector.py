@@ -34,10 +34,14 @@ def parameter_space(problem: Any) -> tuple[Parameter, ...]:
     space = getattr(problem, "parameters", None)
     if space is None:
         name = getattr(problem, "name", None) or "the problem"
+        instead = (
+            "it evolves a formula: use tree_mutate and tree_crossover"
+            if getattr(problem, "expression", None) is not None
+            else "use ast_mutate and ast_crossover to evolve code"
+        )
         raise ValueError(
             f"{name} declares no parameters: vector_mutate and vector_crossover tune a "
-            "problem's `parameters` (PARAMETERS in a single-file problem); use ast_mutate "
-            "and ast_crossover to evolve code"
+            f"problem's `parameters` (PARAMETERS in a single-file problem); {instead}"
         )
     return check_space(space, "the problem's parameters")
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from db.records import EVALUATED, ProgramRecord
-from evaluators import Expression
+from evaluators import Expression, Parameter
 from evaluators.expressions import height
 from evolve.campaign import CampaignError
 from evolve.config import DEFAULT_OPERATORS, CampaignConfig
@@ -347,3 +347,14 @@ def test_tree_operators_on_a_problem_without_an_expression_are_refused_at_start(
     assert str(info.value).startswith(
         "sine declares no expression: tree_mutate and tree_crossover evolve a problem's"
     )
+
+
+def test_tree_operators_on_a_parameter_problem_name_the_vector_operators():
+    class Tuned:  # what a single file with PARAMETERS builds: no expression
+        name = "knobs"
+        expression = None
+        parameters = (Parameter("alpha", 0.0, 1.0),)
+
+    with pytest.raises(CampaignError) as info:
+        _build(Tuned(), operators={"tree_mutate": 1.0})
+    assert str(info.value).endswith("it tunes parameters: use vector_mutate and vector_crossover")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from db.records import EVALUATED, ProgramRecord
-from evaluators import Parameter, read_params, render_params
+from evaluators import Expression, Parameter, read_params, render_params
 from evolve.campaign import CampaignError
 from evolve.config import DEFAULT_OPERATORS, CampaignConfig
 from evolve.operators import (
@@ -304,3 +304,14 @@ def test_vector_operators_on_a_problem_without_parameters_are_refused_at_start()
     assert str(info.value).startswith(
         "sine declares no parameters: vector_mutate and vector_crossover tune a problem's"
     )
+
+
+def test_vector_operators_on_a_formula_problem_name_the_tree_operators():
+    class Formula:  # what a single file with EXPRESSION builds: no parameters
+        name = "formula"
+        parameters = None
+        expression = Expression(inputs=("p", "w"))
+
+    with pytest.raises(CampaignError) as info:
+        _build(Formula(), operators={"vector_mutate": 1.0})
+    assert str(info.value).endswith("it evolves a formula: use tree_mutate and tree_crossover")
