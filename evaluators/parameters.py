@@ -107,11 +107,17 @@ class Parameter:
 
     def snap(self, value: float) -> int | float:
         """The nearest value this parameter can take: clipped to the bounds, rounded to a
-        whole number if integer, else to SIGNIFICANT_DIGITS (short, exact reprs)."""
+        whole number if integer, else to SIGNIFICANT_DIGITS (short, exact reprs), or finer
+        where the range is narrow for its values: a linear parameter always keeps a
+        resolution of 1e-6 of its range ([1e6, 1e6 + 0.5] rounded to 6 digits had none)."""
         if self.integer:
             return min(max(int(round(value)), int(self.low)), int(self.high))
-        value = float(f"{value:.{SIGNIFICANT_DIGITS}g}")
-        return min(max(value, float(self.low)), float(self.high))
+        rounded = float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+        if not self.log:
+            span_digits = SIGNIFICANT_DIGITS - math.floor(math.log10(self.span))
+            if value and span_digits > SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(abs(value))):
+                rounded = round(value, span_digits)
+        return min(max(rounded, float(self.low)), float(self.high))
 
     def to_unit(self, value: float) -> float:
         """Where ``value`` sits in the search space (log of it for a log parameter)."""

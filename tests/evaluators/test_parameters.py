@@ -174,3 +174,14 @@ def test_snap_keeps_values_inside_and_short():
     assert n.snap(4.5) == 4 and n.snap(7.6) == 8 and n.snap(100) == 8 and n.snap(-1) == 1
     assert lr.snap(lr.from_unit(lr.to_unit(1e-3))) == pytest.approx(1e-3)
     assert lr.span == pytest.approx(math.log(1e5))
+
+
+def test_snap_keeps_a_millionth_of_a_narrow_range():
+    """Six significant digits of 1e6 + 0.3 are 1e6: a range [1e6, 1e6 + 0.5] had no values
+    between its bounds; a linear parameter keeps 1e-6 of its range."""
+    offset = Parameter("offset", 1e6, 1e6 + 0.5)
+    assert offset.snap(1e6 + 0.3) == 1e6 + 0.3
+    assert offset.snap(1e6 + 0.123456789) == 1000000.1234568
+    assert len({offset.snap(1e6 + k / 1000) for k in range(500)}) == 500
+    wide = Parameter("alpha", 0.0, 1.0)
+    assert wide.snap(0.123456789) == 0.123457 and wide.snap(0.5) == 0.5
