@@ -21,7 +21,7 @@ from evolve.llm.breaker import OutageWatch
 from evolve.llm.operator import LLM_OPERATORS, REPAIRABLE, LLMOperator, LLMOutcome
 from evolve.llm.pipeline import LLMPipeline
 from evolve.llm.prices import PriceTable, load_prices
-from evolve.llm.prompts import resolve_templates, search_space_note
+from evolve.llm.prompts import params_check, resolve_templates, search_space_note
 from evolve.llm_pulls import ProposalPulls, Pull
 
 
@@ -59,7 +59,9 @@ class LLMProposals(ProposalPulls):
         note = search_space_note(self.problem)
         if note:
             description = f"{description.strip()}\n\n{note}".strip()
-        return LLMOperator(name, llm, templates, description, self._prices)
+        return LLMOperator(
+            name, llm, templates, description, self._prices, params_check(self.problem)
+        )
 
     def set_up(self, operators: list[str], llm_backend: Any) -> None:
         """The operator bandit and, when an LLM operator is used, the LLM pipeline."""

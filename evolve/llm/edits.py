@@ -12,6 +12,8 @@ no_op              the child is identical to its parent
 syntax_error       the child does not parse
 too_long           the child exceeds llm.max_code_chars
 truncated          the reply was cut off (finish_reason == "length")
+bad_params         a parameter problem's child has PARAMS missing, or out of the declared
+                   bounds (evaluators/parameters.py; checked by LLMOperator)
 =================  ==========================================================
 """
 
@@ -33,6 +35,7 @@ EDIT_FAILURES = (
     "syntax_error",
     "too_long",
     "truncated",
+    "bad_params",
 )
 
 _DIFF = re.compile(

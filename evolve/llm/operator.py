@@ -9,7 +9,7 @@ touches neither the database nor the random generator. The controller stores wha
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,7 +103,11 @@ class LLMOperator:
         templates: Mapping[str, str],
         description: str,
         prices: PriceTable,
+        check_child: Callable[[str], Any] | None = None,
     ) -> None:
+        """``check_child``: the problem's own check of a child's code (ValueError: the child
+        is not in its search space, stored as ``bad_params`` and repaired like an edit
+        failure); a parameter problem's is its bounds (``read_params``)."""
         if name not in LLM_OPERATORS:
             raise ValueError(f"unknown LLM operator {name!r}; known: {sorted(LLM_OPERATORS)}")
         self.name = name
@@ -112,6 +116,7 @@ class LLMOperator:
         self.templates = dict(templates)
         self.description = description
         self.prices = prices
+        self.check_child = check_child
 
     # -- controller thread ----------------------------------------------------------
     def prepare(
@@ -203,6 +208,11 @@ class LLMOperator:
                 completion.finish_reason,
                 self.config.max_code_chars,
             )
+            if self.check_child is not None:
+                try:
+                    self.check_child(child)
+                except ValueError as exc:  # out of the problem's space: spend no evaluation
+                    raise EditFailed("bad_params", str(exc)) from None
         except EditFailed as exc:
             detail = f"{exc.detail} ({note})" if note else exc.detail
             call.update(outcome=exc.reason, detail=detail[:2000])

@@ -88,6 +88,20 @@ def search_space_note(problem: Any) -> str:
     return ""
 
 
+def params_check(problem: Any) -> Any:
+    """For a problem that tunes ``parameters``: a check that an LLM child's PARAMS are all
+    there and within their bounds (ValueError naming the first that is not), so such a
+    child is refused before it is evaluated, whatever the problem's score() checks; None
+    otherwise (a formula outside the language is still scored: the tree operators only
+    cannot read it back)."""
+    from evaluators.parameters import Parameter, read_params
+
+    space = getattr(problem, "parameters", None)
+    if not space or not all(isinstance(p, Parameter) for p in space):
+        return None
+    return lambda code: read_params(code, space)
+
+
 def resolve_templates(*layers: Mapping[str, str] | None) -> dict[str, str]:
     """DEFAULTS overridden by each layer in turn (problem, then campaign)."""
     out = dict(DEFAULTS)

@@ -53,7 +53,9 @@ def _diff(pattern: str, replace: str):
     return reply
 
 
-def _llm_children(tmp_path: Path, server, source: str, replies) -> dict[str, object]:
+def _llm_children(
+    tmp_path: Path, server, source: str, replies, evaluated: int = 0
+) -> dict[str, object]:
     path = tmp_path / "problem.py"
     path.write_text(source)
     url = f"sqlite:///{tmp_path / 'g.db'}"
@@ -63,7 +65,7 @@ def _llm_children(tmp_path: Path, server, source: str, replies) -> dict[str, obj
         "name": "g",
         "workers": 1,
         "seed": 3,
-        "max_evals": 1 + len(replies),
+        "max_evals": evaluated or 1 + len(replies),
         "operators": {"llm_diff": 1.0},
         "llm": {"models": [model(server)], "repair": False},
     }
@@ -81,10 +83,28 @@ def test_an_llm_edit_of_params_is_stored_with_its_values(tmp_path: Path, server)
         tmp_path,
         server,
         BOWL,
-        [_diff(r'^    "x": .*,$', '    "x": 2.0,'), _diff(r'^    "n": .*,$', '    "n": 99,')],
+        [_diff(r'^    "x": .*,$', '    "x": 2.0,'), _diff(r'^    "x": .*,$', '    "x": 3.0,')],
     )
-    genomes = sorted(children.values(), key=repr)
-    assert genomes == [None, {"x": 2.0, "n": 60}]  # n = 99 is out of bounds: no genome
+    assert sorted(children.values(), key=repr) == [{"x": 2.0, "n": 60}, {"x": 3.0, "n": 60}]
+
+
+def test_an_llm_edit_out_of_bounds_is_refused_before_evaluation(tmp_path: Path, server) -> None:
+    """n = 99 (bounds [1, 64]) is not in the problem's space: the call is stored as
+    bad_params and no program is made, so nothing is spent evaluating it, whatever the
+    problem's score() checks; the next reply's child is evaluated."""
+    out = _diff(r'^    "n": .*,$', '    "n": 99,')
+    children = _llm_children(
+        tmp_path, server, BOWL, [out, _diff(r'^    "x": .*,$', '    "x": 2.0,')], evaluated=2
+    )
+    assert list(children.values()) == [{"x": 2.0, "n": 60}]
+    storage = open_storage(f"sqlite:///{tmp_path / 'g.db'}")
+    try:
+        calls = storage.llm_calls(storage.get_campaign("g").id)
+    finally:
+        storage.close()
+    assert [c.outcome for c in calls][:2] == ["bad_params", "ok"]
+    assert calls[0].program_id is None
+    assert "PARAMS['n'] = 99 is outside [1, 64]" in calls[0].detail
 
 
 def test_an_llm_edit_of_a_formula_is_stored_with_its_formula(tmp_path: Path, server) -> None:
