@@ -28,16 +28,14 @@ writes bench/results/tree_gp.md (about 5 s per campaign with the machine to itse
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.campaign_arms import run_arms, seed_range
 from bench.common import write_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,44 +86,20 @@ def one(target: str, seed: int, evals: int, db: str) -> dict:
     }
 
 
-def run(target: str, seed: int, evals: int, tmp: str, tag: str) -> dict:
-    db = f"sqlite:///{tmp}/{tag}.db"
-    args = json.dumps([target, seed, evals, db])
-    code = "import json, sys; from bench.bench_tree_gp import one; "
-    code += "print(json.dumps(one(*json.loads(sys.argv[1]))))"
-    out = subprocess.run([sys.executable, "-c", code, args], cwd=ROOT, capture_output=True, text=True)  # fmt: skip
-    if out.returncode != 0:
-        raise RuntimeError(f"{tag}: {out.stderr.strip()[-2000:]}")
-    print(f"{tag}: {out.stdout.strip()[-200:]}", file=sys.stderr)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _seeds(text: str) -> list[int]:
-    low, _, high = text.partition("-")
-    return list(range(int(low), int(high or low) + 1))
-
-
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_tree_gp")
     parser.add_argument("--seeds", default="1-10", help="a range, e.g. 1-5")
     parser.add_argument("--evals", type=int, default=300)
     options = parser.parse_args(argv or [])
-    seeds = _seeds(options.seeds)
+    seeds = seed_range(options.seeds)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(2) as pool:
+    with tempfile.TemporaryDirectory() as tmp:
         targets = {
             "tree": str(FORMULA),
             "ast": ast_problem(tmp),
             BASELINE: ast_problem(tmp, WITH_W),
         }
-        jobs = [(arm, seed) for seed in seeds for arm in ARMS]  # alternating
-        futures = {
-            job: pool.submit(
-                run, targets[job[0]], job[1], options.evals, tmp, f"{job[0]}-{job[1]}"
-            )  # fmt: skip
-            for job in jobs
-        }
-        results = {job: future.result() for job, future in futures.items()}
+        results = run_arms("bench.bench_tree_gp", targets, seeds, options.evals, tmp)
     elapsed = time.perf_counter() - started
     command = f"python -m bench.bench_tree_gp --seeds {options.seeds} --evals {options.evals}"
     return table(seeds, results, options.evals, elapsed, command)

@@ -29,3 +29,11 @@ class Operator(Protocol):
         self, parents: Sequence[ProgramRecord], ctx: Context, rng: random.Random
     ) -> Candidate:
         """Return a child or raise ProposalRejected."""
+
+
+def check_tries(max_tries: int) -> int:
+    """An operator's ``max_tries`` setting (from a campaign's operator_options): a whole
+    number >= 1, or ValueError naming it."""
+    if isinstance(max_tries, bool) or not isinstance(max_tries, int) or max_tries < 1:
+        raise ValueError(f"max_tries must be a whole number >= 1, got {max_tries!r}")
+    return max_tries

@@ -34,7 +34,7 @@ from db.records import ProgramRecord
 from evaluators.contract import Candidate
 from evaluators.expressions import PRIMITIVES, Expression, format_nodes, height
 from evaluators.parameters import SIGNIFICANT_DIGITS
-from evolve.operators.base import Context, ProposalRejected
+from evolve.operators.base import Context, ProposalRejected, check_tries
 
 KINDS = ("uniform", "replace", "insert", "shrink", "constant")
 DEFAULT_KIND_WEIGHTS = {"uniform": 1.0, "replace": 1.0, "insert": 0.5, "shrink": 0.5, "constant": 1.0}  # fmt: skip
@@ -136,12 +136,6 @@ def child(problem: Any, expression: Expression, genome: str) -> Candidate:
     return Candidate(code=render(genome), genome=genome)
 
 
-def _check_tries(max_tries: int) -> int:
-    if isinstance(max_tries, bool) or not isinstance(max_tries, int) or max_tries < 1:
-        raise ValueError(f"max_tries must be a whole number >= 1, got {max_tries!r}")
-    return max_tries
-
-
 def _canonical(tree: Any, expression: Expression) -> tuple[str, bool]:
     """The tree as a genome (DEAP's string, neg of a constant folded: what its code reads
     back as, see Expression.parse) and whether that is within the limits."""
@@ -209,7 +203,7 @@ class TreeMutation(_TreeOperator):
         self.weights = merged
         self.sigma = float(sigma)
         self.subtree_depth = subtree_depth
-        self.max_tries = _check_tries(max_tries)
+        self.max_tries = check_tries(max_tries)
 
     def propose(
         self, parents: Sequence[ProgramRecord], ctx: Context, rng: random.Random
@@ -287,7 +281,7 @@ class TreeCrossover(_TreeOperator):
     arity = 2
 
     def __init__(self, *, max_tries: int = 10) -> None:
-        self.max_tries = _check_tries(max_tries)
+        self.max_tries = check_tries(max_tries)
 
     def propose(
         self, parents: Sequence[ProgramRecord], ctx: Context, rng: random.Random

@@ -24,7 +24,7 @@ from typing import Any
 from db.records import ProgramRecord
 from evaluators.contract import Candidate
 from evaluators.parameters import Parameter, check_params, check_space, read_params, render_params
-from evolve.operators.base import Context, ProposalRejected
+from evolve.operators.base import Context, ProposalRejected, check_tries
 
 Values = dict[str, int | float]
 
@@ -65,12 +65,6 @@ def child(problem: Any, values: Values) -> Candidate:
     return Candidate(code=render(values), genome=dict(values))
 
 
-def _check_tries(max_tries: int) -> int:
-    if isinstance(max_tries, bool) or not isinstance(max_tries, int) or max_tries < 1:
-        raise ValueError(f"max_tries must be a whole number >= 1, got {max_tries!r}")
-    return max_tries
-
-
 class _VectorOperator:
     name = ""
     arity = 1
@@ -99,7 +93,7 @@ class VectorMutation(_VectorOperator):
             raise ValueError(f"vector_mutate: rate must be in (0, 1] or unset (1/n), got {rate!r}")  # fmt: skip
         self.sigma = float(sigma)
         self.rate = rate
-        self.max_tries = _check_tries(max_tries)
+        self.max_tries = check_tries(max_tries)
 
     def propose(
         self, parents: Sequence[ProgramRecord], ctx: Context, rng: random.Random
@@ -155,7 +149,7 @@ class VectorCrossover(_VectorOperator):
             raise ValueError(f"vector_crossover: eta must be in [0, 1000], got {eta!r}")
         self.method = method
         self.eta = float(eta)
-        self.max_tries = _check_tries(max_tries)
+        self.max_tries = check_tries(max_tries)
 
     def propose(
         self, parents: Sequence[ProgramRecord], ctx: Context, rng: random.Random

@@ -4,9 +4,9 @@ with SIGKILL resumes with every genome as stored and still its code's own formul
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
+
+from kill_helpers import run_killed
 
 from db import open_storage
 from evaluators.registry import make_problem
@@ -75,30 +75,10 @@ def test_a_one_worker_campaign_is_the_same_for_its_seed(tmp_path: Path) -> None:
     assert max(score for _, _, score in runs[0]) > runs[0][0][2]
 
 
-# The controller killed (os._exit, as SIGKILL leaves it) when it stores its 20th program.
-KILLED = """
-import os, sys
-from evolve import api
-from evolve.bookkeeping import Bookkeeping
-path, db = sys.argv[1:]
-store, calls = Bookkeeping.store, []
-def store_then_die(*args, **kwargs):
-    calls.append(1)
-    if len(calls) == 20:
-        os._exit(137)
-    return store(*args, **kwargs)
-Bookkeeping.store = store_then_die
-api.run(path, {"db": db, "name": "curve", "max_evals": 45, "workers": 1, "seed": 2})
-"""
-
-
 def test_a_killed_campaign_resumes_with_its_genomes(tmp_path: Path) -> None:
     path = _curve(tmp_path)
     url = f"sqlite:///{tmp_path / 'killed.db'}"
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLED, path, url], capture_output=True, text=True, timeout=120
-    )
-    assert killed.returncode == 137, killed.stderr
+    run_killed(path, url, "curve")  # dies storing its 20th program
     before = {p.id: p.genome for p in _programs(url, "curve")}
     assert 10 <= len(before) < 45 and all(isinstance(g, str) for g in before.values())
     summary = api.resume("curve", db=url)

@@ -4,11 +4,10 @@ SIGKILL resumes with every genome as stored and still the code's own values."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from kill_helpers import run_killed
 
 from db import open_storage
 from evaluators import read_params
@@ -82,30 +81,10 @@ def test_a_one_worker_campaign_is_the_same_for_its_seed(tmp_path: Path) -> None:
     assert max(score for _, _, score in runs[0]) > runs[0][0][2]
 
 
-# The controller killed (os._exit, as SIGKILL leaves it) when it stores its 20th program.
-KILLED = """
-import os, sys
-from evolve import api
-from evolve.bookkeeping import Bookkeeping
-path, db = sys.argv[1:]
-store, calls = Bookkeeping.store, []
-def store_then_die(*args, **kwargs):
-    calls.append(1)
-    if len(calls) == 20:
-        os._exit(137)
-    return store(*args, **kwargs)
-Bookkeeping.store = store_then_die
-api.run(path, {"db": db, "name": "bowl", "max_evals": 45, "workers": 1, "seed": 2})
-"""
-
-
 def test_a_killed_campaign_resumes_with_its_genomes(tmp_path: Path) -> None:
     path = _bowl(tmp_path)
     url = f"sqlite:///{tmp_path / 'killed.db'}"
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLED, path, url], capture_output=True, text=True, timeout=120
-    )
-    assert killed.returncode == 137, killed.stderr
+    run_killed(path, url, "bowl")  # dies storing its 20th program
     before = {p.id: p.genome for p in _programs(url, "bowl")}
     assert len(before) == 19 and all(before.values())
     summary = api.resume("bowl", db=url)
