@@ -6,7 +6,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, bindparam, case, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Table,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from db import convert
@@ -114,7 +125,7 @@ def add_program(
     """Insert the program, its edges and LLM calls; returns the program id. A program
     with an "id" is inserted with it (redone after a lost connection: db/outage.py)."""
     if "id" in program:
-        conn.execute(insert(PROGRAMS), program)
+        insert_with_id(conn, PROGRAMS, program)
         program_id = program["id"]
     else:
         program_id = hot.program.scalar(conn, program)
@@ -128,6 +139,25 @@ def add_program(
             conn, [{**c, "campaign_id": campaign_id, "program_id": program_id} for c in calls]
         )
     return program_id
+
+
+# Moves a table's id sequence to :id unless it is there already (never back).
+_SEQUENCE_PAST = text(
+    "SELECT setval(s.seq, :id) FROM (SELECT CAST(pg_get_serial_sequence(:t, 'id') AS regclass)"
+    " AS seq) AS s WHERE coalesce(pg_sequence_last_value(s.seq), 0) < :id"
+)
+
+
+def insert_with_id(conn: Connection, table: Table, row: dict[str, Any]) -> None:
+    """Insert ``row`` with the id it was handed before (a write redone after a lost
+    connection: db/outage.py). On PostgreSQL the id sequence is then moved past it: nextval
+    is not rolled back, but a server that restarted after a crash (a backend killed by the
+    OOM killer restarts them all) or failed over to a standby forgets the values it handed
+    out in transactions whose WAL it had not written, and would hand this id out again to
+    the next insert, a duplicate key."""
+    conn.execute(insert(table), row)
+    if conn.dialect.name == "postgresql":
+        conn.execute(_SEQUENCE_PAST, {"t": table.name, "id": row["id"]})
 
 
 def stage_row(program_id: int, st: NewStageResult, worker: str, attempt: int) -> dict[str, Any]:

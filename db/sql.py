@@ -432,7 +432,7 @@ class SQLStorage(SQLReads, Storage):
         try:
             with self._write() as conn:
                 program_id = queries.add_program(conn, self._hot, values, edges, calls)
-                # redone with the id already handed out (PostgreSQL never hands it again)
+                # redone with the id already handed out (queries.insert_with_id)
                 again = {**values, "id": program_id}
                 self._done(lambda c: queries.add_program(c, self._hot, again, edges, calls))
         except IntegrityError as exc:
@@ -537,7 +537,7 @@ class SQLStorage(SQLReads, Storage):
                 s.add(row)
                 s.flush()
                 again = {**data, "campaign_id": campaign_id, "program_id": None, "id": row.id}
-                self._done(lambda c: c.execute(insert(LLMCall.__table__), again))
+                self._done(lambda c: queries.insert_with_id(c, queries.LLM_CALLS, again))
                 return convert.llm_call(row)
         except IntegrityError as exc:
             raise StorageError(f"cannot add an LLM call: {_reason(exc)}") from exc

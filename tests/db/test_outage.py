@@ -234,6 +234,35 @@ def test_a_block_cut_midway_is_redone_with_the_ids_it_handed_out(
     assert storage.get_program(first.id).eval_seq == 1
 
 
+def test_ids_redone_after_a_server_crash_are_not_handed_out_again(pg_cluster: Any) -> None:
+    """A backend killed (the OOM killer's way) restarts the whole server from its WAL, which
+    forgets the sequence values handed out by a transaction it had not written yet: the block
+    is redone with its ids, and the next inserts must not be handed the same ids again."""
+    url = pg_cluster.url
+    storage = SQLStorage(url)
+    storage._outages.notify = lambda line: None
+    storage.ride_out_outages(60)
+    call = {"model": "m", "prompt": "p", "response": "r"}
+    try:
+        campaign = storage.create_campaign("crashed", "p", {}, 1)
+        with _connect(url) as conn:
+            conn.execute("CHECKPOINT")  # the next value of each sequence is written to WAL
+        with storage.transaction():
+            first = add(storage, campaign.id, "crash-1")
+            first_call = storage.add_llm_call(campaign.id, call)
+            pid = storage._block().conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            os.kill(pid, signal.SIGKILL)
+            second = add(storage, campaign.id, "crash-2", edges=[(first.id, PARENT)])
+            second_call = storage.add_llm_call(campaign.id, call)
+        third = add(storage, campaign.id, "crash-3")
+        programs = [p.id for p in storage.programs(campaign.id)]
+        calls = [c.id for c in storage.llm_calls(campaign.id)]
+    finally:
+        storage.close()
+    assert programs == [first.id, second.id, third.id] == sorted(set(programs))
+    assert calls == [first_call.id, second_call.id] == sorted(set(calls))
+
+
 def test_a_lease_taken_during_the_outage_stops_every_write(riding: SQLStorage, pg_url: str) -> None:
     storage = riding
     campaign = storage.create_campaign("c", "p", {}, 1)
