@@ -212,6 +212,12 @@ class SQLStorage(SQLReads, Storage):
             except ConnectionLost as exc:
                 self._outages.wait(exc)
                 continue
+            except DBAPIError as exc:
+                # "transaction ID ... is in the future": a server that restarted after a
+                # crash (or a standby promoted) before it wrote any of it; it did not commit
+                if getattr(exc.orig, "sqlstate", None) == "22023":
+                    return False
+                raise
             if status != "in progress":
                 return status == "committed"
             self._outages.wait(ConnectionLost("", "its last commit is still in progress"))

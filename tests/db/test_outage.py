@@ -263,6 +263,39 @@ def test_ids_redone_after_a_server_crash_are_not_handed_out_again(pg_cluster: An
     assert calls == [first_call.id, second_call.id] == sorted(set(calls))
 
 
+def test_a_commit_cut_by_a_server_crash_is_redone(pg_cluster: Any, monkeypatch) -> None:
+    """The backend killed during COMMIT (the OOM killer's way): the server restarts from
+    its WAL and has never seen the transaction, whose id is now "in the future" to it. It
+    did not commit: the write is made again, once."""
+    url = pg_cluster.url
+    storage = SQLStorage(url)
+    storage._outages.notify = lambda line: None
+    storage.ride_out_outages(60)
+    try:
+        campaign = storage.create_campaign("crashed-commit", "p", {}, 1)
+        program = add(storage, campaign.id, "crash-commit")
+        with _connect(url) as conn:
+            conn.execute("CHECKPOINT")  # the server restarts from here
+        dialect = storage._engine.dialect
+        real, state = dialect.do_commit, {"armed": True}
+
+        def do_commit(dbapi_connection: Any) -> None:
+            if not state["armed"]:
+                return real(dbapi_connection)
+            state["armed"] = False
+            os.kill(dbapi_connection.driver_connection.info.backend_pid, signal.SIGKILL)
+            time.sleep(0.2)
+            dbapi_connection.execute("COMMIT")  # the server closed the connection
+
+        monkeypatch.setattr(dialect, "do_commit", do_commit)
+        assert storage.record_evaluation(program.id, [stage()], worker="w", attempt=1)
+        assert not state["armed"]
+        assert storage.get_program(program.id).eval_seq == 1
+        assert len(storage.evaluations(program.id)) == 1
+    finally:
+        storage.close()
+
+
 def test_a_lease_taken_during_the_outage_stops_every_write(riding: SQLStorage, pg_url: str) -> None:
     storage = riding
     campaign = storage.create_campaign("c", "p", {}, 1)
