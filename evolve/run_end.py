@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from db.outage import StoppedWaiting
 from db.storage import Storage, StorageError
 from evolve import bookkeeping
 from evolve.bookkeeping import Bookkeeping
@@ -61,8 +62,9 @@ def stopped_by_storage(exc: StorageError, name: str, storage: Storage) -> Storag
     file): what went wrong, then how the campaign goes on once it is fixed (the writes
     before it are committed; the evaluations in flight stay pending, for the resume)."""
     db = db_flag(getattr(storage, "url", "") or DEFAULT_DB)
-    # the same kind: an interruption while the database was away stays one (StoppedWaiting)
-    return type(exc)(f"{exc}; campaign {name} stopped: `evolve resume {name}{db}` continues it")
+    # an interruption while the database was away stays one (StoppedWaiting: exit 130)
+    kind = StoppedWaiting if isinstance(exc, StoppedWaiting) else StorageError
+    return kind(f"{exc}; campaign {name} stopped: `evolve resume {name}{db}` continues it")
 
 
 def stop_message(

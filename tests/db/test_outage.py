@@ -445,3 +445,19 @@ def test_ctrl_c_while_the_database_is_away_is_an_interruption(pg_cluster: Any, m
     summary = api.resume("ctrl-c", db=url)
     assert (summary.reason, summary.evaluated) == ("budget", 30)
     _assert_exact(_campaign_rows(url, "ctrl-c"), 30)
+
+
+def test_a_run_stopped_by_its_database_says_how_to_resume_whatever_the_error() -> None:
+    """stopped_by_storage keeps an interruption an interruption, and makes any other
+    storage error (ConnectionLost, which needs a reason, among them) a plain StorageError."""
+    from db.outage import ConnectionLost, StoppedWaiting
+    from evolve.run_end import stopped_by_storage
+
+    storage = SQLStorage("sqlite://")
+    try:
+        lost = stopped_by_storage(ConnectionLost("gone", "refused"), "c", storage)
+        stopped = stopped_by_storage(StoppedWaiting("waited"), "c", storage)
+    finally:
+        storage.close()
+    assert type(lost) is StorageError and str(lost).startswith("gone; campaign c stopped")
+    assert type(stopped) is StoppedWaiting
