@@ -151,6 +151,12 @@ class Outages:
     def riding(self) -> bool:
         return self.wait_s > 0
 
+    def forget(self) -> None:
+        """No outage under way: its start and backoff cleared (a run that stopped past
+        the window left them set, and the next run on this storage would stop at its first
+        retry)."""
+        self._since, self._delay = None, FIRST_DELAY_S
+
     def wait(self, exc: ConnectionLost) -> None:
         """After a connection-level failure: sleep the next backoff step (saying once that
         the database is unavailable). Raises StorageError, which is not retried, when

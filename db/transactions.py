@@ -52,6 +52,7 @@ class SQLTransactions:
     ) -> None:
         self._outages.wait_s = max(0.0, float(wait_s))
         self._outages.stop, self._outages.lease = stop, lease
+        self._outages.forget()  # an outage that ended an earlier run is not this run's
 
     # -- transactions, and what a lost connection does to them (db/outage.py) -------------
     def _block(self) -> _Block | None:

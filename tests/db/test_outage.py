@@ -461,3 +461,26 @@ def test_a_run_stopped_by_its_database_says_how_to_resume_whatever_the_error() -
         storage.close()
     assert type(lost) is StorageError and str(lost).startswith("gone; campaign c stopped")
     assert type(stopped) is StoppedWaiting
+
+
+def test_a_new_run_on_the_same_storage_waits_its_own_window() -> None:
+    """A run that stopped past the window left the outage's start set: the next run on the
+    same storage (the Python API may reuse one) stopped at its first retry."""
+    from db.outage import ConnectionLost
+
+    storage = SQLStorage("sqlite://")
+    try:
+        outages = storage._outages
+        outages.notify = lambda line: None
+        storage.ride_out_outages(0.2)
+        lost = ConnectionLost("gone", "refused")
+        with pytest.raises(StorageError):
+            while True:  # the first run's window passes
+                outages.wait(lost)
+        time.sleep(0.5)  # later, a run with a window shorter than the time since then
+        storage.ride_out_outages(0.4)
+        started = time.monotonic()
+        outages.wait(lost)  # its own first backoff step, not "unavailable for 0.7 s" at once
+        assert 0.3 < time.monotonic() - started < 5
+    finally:
+        storage.close()
