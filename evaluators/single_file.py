@@ -21,6 +21,9 @@ The file defines:
   as is). An exception in it is recorded as a failure of score(), with its file and line.
   The whole file is imported in the sandbox too, so a candidate can read everything in it
   (score() included): see docs/problems.md for where to keep data it must not see;
+- optionally a held-out split: ``evaluate_held_out(program)`` and/or
+  ``score_held_out(outputs)`` (each defaulting to evaluate or score), run on data never
+  selected on, for the initial and the best program when the campaign ends;
 - optionally ``NAME``, ``DESCRIPTION``, ``TIMEOUT_S`` (default 10), ``MEMORY_MB``,
   ``FEATURE_AXES`` and ``RESOURCES`` (what one evaluation needs on a Ray cluster:
   {"num_cpus": 1, ...});
@@ -86,6 +89,8 @@ SETTINGS: dict[str, tuple[type, ...]] = {
     "PRELOAD_NUMPY": (bool, int),
     "FEATURE_AXES": (list, tuple),
 }
+# Functions that give a file a held-out split (scored at the end, never selected on).
+HELD_OUT_FUNCTIONS = ("evaluate_held_out", "score_held_out")
 # Settings that are also attributes of registered problems, written in lower case there:
 # the same name in lower case in a problem file is a setting in the wrong case.
 LOWER_CASE_SLIPS = ("TIMEOUT_S", "MEMORY_MB", "RESOURCES", "PRELOAD", "PRELOAD_NUMPY", "FEATURE_AXES", "EXPRESSION")  # fmt: skip
@@ -101,6 +106,8 @@ class SingleFileProblem:
             raise ValueError(f"{path}: a single-file problem must define evaluate(program)")
         _check_one_argument(module, "evaluate", "program", path)
         _check_one_argument(module, "score", "outputs", path)
+        _check_one_argument(module, "evaluate_held_out", "program", path)
+        _check_one_argument(module, "score_held_out", "outputs", path)
         self.parameters: tuple | None = None  # the space, when the file tunes PARAMETERS
         self.expression: Expression | None = None  # the language, when it evolves a formula
         self._genome: dict | str | None = None
@@ -144,18 +151,31 @@ class SingleFileProblem:
             wall_s=_number(module, "TIMEOUT_S", 10.0, float, path, "seconds", "wall_s"),
             memory_mb=_number(module, "MEMORY_MB", 2048, int, path, "megabytes", "memory_mb"),
         )
+        # only a file with a held-out split has held_out_stages (the controller asks hasattr)
+        if any(callable(getattr(module, f, None)) for f in HELD_OUT_FUNCTIONS):
+            self.held_out_stages = self._held_out
 
     def initial_programs(self) -> list[Candidate]:
         return [Candidate(code=self._initial, genome=self._genome)]
 
     def stages(self) -> list[Stage]:
-        scorer = getattr(self._module, "score", None)
-        score = _no_scorer(self._module) if scorer is None else _wrap_scorer(scorer, self.path)
-        return [
-            Stage(
-                name="evaluate", harness=f"{self.path}:evaluate", score=score, limits=self._limits
-            )
-        ]
+        return [self._stage("evaluate", "evaluate", "score")]
+
+    def _stage(self, name: str, evaluate: str, score: str) -> Stage:
+        """A stage running ``evaluate`` (a function of the file) in the sandbox and scoring
+        its outputs with ``score`` in the worker (or taking them as the result)."""
+        scorer = getattr(self._module, score, None)
+        scored = _no_scorer(self._module) if scorer is None else _wrap_scorer(scorer, self.path, score)  # fmt: skip
+        return Stage(name=name, harness=f"{self.path}:{evaluate}", score=scored, limits=self._limits)  # fmt: skip
+
+    def _held_out(self) -> list[Stage]:
+        """The held-out stage, of a file that defines evaluate_held_out(program) and/or
+        score_held_out(outputs) (each defaulting to evaluate or score): data never selected
+        on, scored for the initial and the best program when the campaign ends."""
+        module = self._module
+        evaluate = "evaluate_held_out" if hasattr(module, "evaluate_held_out") else "evaluate"
+        score = "score_held_out" if hasattr(module, "score_held_out") else "score"
+        return [self._stage("held_out", evaluate, score)]
 
 
 def _initial_program(module: ModuleType, path: str) -> str:
@@ -311,7 +331,7 @@ def _preload_setting(module: ModuleType, path: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _wrap_scorer(scorer: Any, path: str) -> Any:
+def _wrap_scorer(scorer: Any, path: str, name: str = "score") -> Any:
     def score(value: Any) -> EvalResult:
         try:
             out = scorer(value)
@@ -319,7 +339,7 @@ def _wrap_scorer(scorer: Any, path: str) -> Any:
         except InvalidResult:  # a result that breaks the contract: "invalid result: ..."
             raise
         except Exception as exc:  # a bug in score(): say where, as evaluate's errors do
-            raise ScorerError(scorer_failure(exc, "score() failed", prefer=path)) from exc
+            raise ScorerError(scorer_failure(exc, f"{name}() failed", prefer=path)) from exc
 
     return score
 

@@ -36,12 +36,21 @@ def make_instances(seed=7, n_instances=20, n_jobs=25):
 
 
 INSTANCES = make_instances()
+HELD_OUT = make_instances(seed=8)  # never selected on: scored for the best program at the end
 
 
 def evaluate(program):
     """Runs in the sandbox: the order each instance's jobs run in (by increasing f)."""
+    return _orders(program, INSTANCES)
+
+
+def evaluate_held_out(program):
+    return _orders(program, HELD_OUT)
+
+
+def _orders(program, instances):
     return [
-        sorted(range(len(jobs)), key=lambda j, jobs=jobs: program.f(*jobs[j])) for jobs in INSTANCES
+        sorted(range(len(jobs)), key=lambda j, jobs=jobs: program.f(*jobs[j])) for jobs in instances
     ]
 
 
@@ -58,10 +67,18 @@ def cost(jobs, order):
 def score(orders):
     """Runs in the trusted worker: checks each order is a schedule of its instance and
     prices it itself, so nothing the candidate computed is taken on trust."""
-    if not isinstance(orders, list) or len(orders) != len(INSTANCES):
+    return _score(orders, INSTANCES)
+
+
+def score_held_out(orders):
+    return _score(orders, HELD_OUT)
+
+
+def _score(orders, instances):
+    if not isinstance(orders, list) or len(orders) != len(instances):
         return {"score": 0.0, "correct": False, "feedback": "evaluate must return one order per instance"}  # fmt: skip
     total = best = 0
-    for jobs, order in zip(INSTANCES, orders):
+    for jobs, order in zip(instances, orders):
         if sorted(order) != list(range(len(jobs))):
             return {"score": 0.0, "correct": False, "feedback": "an order is no permutation"}
         total += cost(jobs, order)

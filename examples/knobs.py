@@ -66,9 +66,12 @@ def make_trace(seed, n_requests=4000, n_objects=3000):
 
 
 @functools.cache
-def traces():
+def traces(seeds=(1, 2)):
     """Built on first use, in the trusted worker: the sandbox never needs them."""
-    return [make_trace(seed) for seed in (1, 2)]
+    return [make_trace(seed) for seed in seeds]
+
+
+HELD_OUT_SEEDS = (3, 4)  # traces never selected on: scored for the best values at the end
 
 
 def simulate(params, trace, seed=0):
@@ -117,12 +120,20 @@ def simulate(params, trace, seed=0):
 def score(outputs):
     """Runs in the trusted worker: checks the values (an LLM edit could break them) and
     runs the simulation itself, so nothing the candidate computed is taken on trust."""
+    return _score(outputs, traces())
+
+
+def score_held_out(outputs):
+    return _score(outputs, traces(HELD_OUT_SEEDS))
+
+
+def _score(outputs, runs_on):
     try:
         params = check_params(outputs, PARAMETERS)
     except ValueError as exc:
         return {"score": 0.0, "correct": False, "feedback": str(exc)}
-    runs = [simulate(params, trace) for trace in traces()]
-    requests = sum(len(trace) for trace in traces())
+    runs = [simulate(params, trace) for trace in runs_on]
+    requests = sum(len(trace) for trace in runs_on)
     hit_ratio = 100.0 * sum(hits for hits, _, _ in runs) / requests
     byte_hit_ratio = 100.0 * sum(b for _, b, _ in runs) / sum(total for _, _, total in runs)
     return {
