@@ -29,7 +29,7 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from evaluators.contract import EVOLVE_BLOCK_END, EVOLVE_BLOCK_START
 
@@ -107,6 +107,8 @@ class Expression:
     max_depth: int = 8
     max_size: int = 40
     name: str = "f"
+    # an LLM's child outside the language is scored as written (evaluators/search_space.py)
+    strict: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         inputs = _names(self.inputs, "inputs", '("p", "w")')

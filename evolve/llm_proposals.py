@@ -15,13 +15,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from db.records import ProgramRecord
+from evaluators.search_space import declared_space
 from evolve.bandit import CostAwareUCB
 from evolve.config import CampaignConfig
 from evolve.llm.breaker import OutageWatch
 from evolve.llm.operator import LLM_OPERATORS, REPAIRABLE, LLMOperator, LLMOutcome
 from evolve.llm.pipeline import LLMPipeline
 from evolve.llm.prices import PriceTable, load_prices
-from evolve.llm.prompts import params_check, resolve_templates, search_space_note
+from evolve.llm.prompts import resolve_templates
 from evolve.llm_pulls import ProposalPulls, Pull
 
 
@@ -56,12 +57,10 @@ class LLMProposals(ProposalPulls):
         if self._prices is None:
             self._prices = load_prices(llm.prices_file)
         description = getattr(self.problem, "description", "") or ""
-        note = search_space_note(self.problem)
-        if note:
-            description = f"{description.strip()}\n\n{note}".strip()
-        return LLMOperator(
-            name, llm, templates, description, self._prices, params_check(self.problem)
-        )
+        space = declared_space(self.problem)
+        if space is not None:  # the bounds or the language: the program alone shows neither
+            description = f"{description.strip()}\n\n{space.describe()}".strip()
+        return LLMOperator(name, llm, templates, description, self._prices, space)
 
     def set_up(self, operators: list[str], llm_backend: Any) -> None:
         """The operator bandit and, when an LLM operator is used, the LLM pipeline."""

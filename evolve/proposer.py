@@ -13,8 +13,6 @@ from typing import Any
 
 from db.records import INSPIRATION, PARENT, PENDING, SECOND_PARENT, ProgramRecord
 from db.storage import Storage
-from evaluators.expressions import Expression
-from evaluators.parameters import Parameter, read_params
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError
 from evolve.config import DEFAULT_OPERATORS, CampaignConfig
@@ -252,7 +250,7 @@ class Proposer:
         edges = ((request.parent.id, PARENT), *((i, INSPIRATION) for i in request.inspirations))
         program = self.store(
             outcome.child,
-            read_back_genome(self.problem, outcome.child),
+            outcome.genome,
             request.parent.generation + 1,
             request.island,
             request.operator,
@@ -318,21 +316,3 @@ class Proposer:
                 break
             if program.id not in self.book.outstanding:
                 self.submit(program, attempt=1 + resumes)
-
-
-def read_back_genome(problem: Any, code: str) -> Any:
-    """The genome of an LLM-made child of a parameter or formula problem, read from its
-    code as the vector and tree operators read a parent (``read_params``,
-    ``Expression.read``): every program of such a campaign then carries its values or its
-    formula, as the docs say. None for a code problem, and for code that does not read back
-    (a value out of bounds, a formula outside the language), which is scored as written."""
-    try:
-        space = getattr(problem, "parameters", None)
-        if space and all(isinstance(p, Parameter) for p in space):
-            return read_params(code, space)
-        expression = getattr(problem, "expression", None)
-        if isinstance(expression, Expression):
-            return expression.read(code)
-    except ValueError:
-        pass
-    return None

@@ -9,12 +9,14 @@ touches neither the database nor the random generator. The controller stores wha
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from db.records import ProgramRecord
 from evaluators.contract import Candidate
+from evaluators.expressions import Expression
+from evaluators.search_space import ParameterSpace
 from evolve.llm.client import FATAL_ERRORS, Completion
 from evolve.llm.config import LLMConfig, ModelConfig
 from evolve.llm.edits import EDIT_FAILURES, EditFailed, apply_reply
@@ -62,6 +64,7 @@ class LLMOutcome:
     failure: str = ""  # the failure class when child is None
     detail: str = ""
     calls: tuple[dict[str, Any], ...] = field(default=())  # every call of the proposal
+    genome: Any = None  # the child's, read from its code (LLMOperator._genome)
 
     @property
     def fatal(self) -> bool:
@@ -103,11 +106,11 @@ class LLMOperator:
         templates: Mapping[str, str],
         description: str,
         prices: PriceTable,
-        check_child: Callable[[str], Any] | None = None,
+        space: ParameterSpace | Expression | None = None,
     ) -> None:
-        """``check_child``: the problem's own check of a child's code (ValueError: the child
-        is not in its search space, stored as ``bad_params`` and repaired like an edit
-        failure); a parameter problem's is its bounds (``read_params``)."""
+        """``space``: the problem's parameters or expression (evaluators/search_space.py),
+        which a child's genome is read from; a child outside a strict space (a value out
+        of bounds) is stored as ``bad_params`` and repaired like an edit failure."""
         if name not in LLM_OPERATORS:
             raise ValueError(f"unknown LLM operator {name!r}; known: {sorted(LLM_OPERATORS)}")
         self.name = name
@@ -116,7 +119,7 @@ class LLMOperator:
         self.templates = dict(templates)
         self.description = description
         self.prices = prices
-        self.check_child = check_child
+        self.space = space
 
     # -- controller thread ----------------------------------------------------------
     def prepare(
@@ -208,17 +211,26 @@ class LLMOperator:
                 completion.finish_reason,
                 self.config.max_code_chars,
             )
-            if self.check_child is not None:
-                try:
-                    self.check_child(child)
-                except ValueError as exc:  # out of the problem's space: spend no evaluation
-                    raise EditFailed("bad_params", str(exc)) from None
+            genome = self._genome(child)
         except EditFailed as exc:
             detail = f"{exc.detail} ({note})" if note else exc.detail
             call.update(outcome=exc.reason, detail=detail[:2000])
             return LLMOutcome(request, completion, call, None, exc.reason, exc.detail)
         call.update(outcome="ok", detail=note)
-        return LLMOutcome(request, completion, call, child)
+        return LLMOutcome(request, completion, call, child, genome=genome)
+
+    def _genome(self, child: str) -> Any:
+        """The child's genome read from its code; None for a code problem, and for a child
+        outside a space that is not strict (scored as written); EditFailed("bad_params")
+        outside a strict one, so no evaluation is spent on it."""
+        if self.space is None:
+            return None
+        try:
+            return self.space.read(child)
+        except ValueError as exc:
+            if self.space.strict:
+                raise EditFailed("bad_params", str(exc)) from None
+            return None
 
     # -- the plain Operator protocol (synchronous; tests and scripts) ------------------------
     def propose(

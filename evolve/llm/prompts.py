@@ -13,7 +13,6 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from string import Template
-from typing import Any
 
 from db.records import ProgramRecord
 
@@ -69,37 +68,6 @@ $format
 """
 
 DEFAULTS = {"system": SYSTEM, "diff": USER, "rewrite": USER, "repair": REPAIR}
-
-
-def search_space_note(problem: Any) -> str:
-    """What an edit must keep, for a problem that tunes ``parameters`` (their bounds) or
-    evolves an ``expression`` (its language), appended to the task's description; "" for
-    a problem that evolves code. The program alone shows neither: without it an LLM put
-    values out of bounds, or wrote ``p / w`` that the tree operators cannot read back."""
-    from evaluators.expressions import Expression
-    from evaluators.parameters import Parameter, describe_space
-
-    space = getattr(problem, "parameters", None)
-    if space and all(isinstance(p, Parameter) for p in space):
-        return describe_space(space)
-    expression = getattr(problem, "expression", None)
-    if isinstance(expression, Expression):
-        return expression.describe()
-    return ""
-
-
-def params_check(problem: Any) -> Any:
-    """For a problem that tunes ``parameters``: a check that an LLM child's PARAMS are all
-    there and within their bounds (ValueError naming the first that is not), so such a
-    child is refused before it is evaluated, whatever the problem's score() checks; None
-    otherwise (a formula outside the language is still scored: the tree operators only
-    cannot read it back)."""
-    from evaluators.parameters import Parameter, read_params
-
-    space = getattr(problem, "parameters", None)
-    if not space or not all(isinstance(p, Parameter) for p in space):
-        return None
-    return lambda code: read_params(code, space)
 
 
 def resolve_templates(*layers: Mapping[str, str] | None) -> dict[str, str]:
