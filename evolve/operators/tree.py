@@ -94,7 +94,7 @@ def to_tree(expression: Expression, genome: str) -> Any:
     pset = primitive_set(expression)
     return gp.PrimitiveTree(
         [
-            gp.Terminal(node, False, gp.__type__) if isinstance(node, float) else pset.mapping[node]
+            _const(node) if isinstance(node, float) else pset.mapping[node]
             for node in expression.nodes(genome, "genome")
         ]
     )
