@@ -149,39 +149,9 @@ def _admin(url: str, sql: str) -> None:
         conn.execute(sql)
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
-    """URL of a PostgreSQL database `evoforge_test` on a real server (session scope)."""
-    external = os.environ.get("EVOLVE_TEST_PG_URL")
-    if external:
-        yield external
-        return
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        _unavailable("psycopg is not installed (pip install 'evoforge[test]')")
-    bindir = _pg_bindir()
-    if bindir is None:
-        _unavailable("PostgreSQL binaries not found (apt-get install postgresql)")
-    cluster = _Cluster(bindir)
-    try:
-        url = cluster.start()
-        _admin(url, "CREATE DATABASE evoforge_test")
-    except Exception as exc:
-        cluster.stop()
-        _unavailable(f"could not start a throwaway PostgreSQL: {exc}")
-    try:
-        yield url
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture(scope="module")
-def pg_cluster() -> Iterator[_Cluster]:
-    """A throwaway PostgreSQL cluster of the module's own, for tests that stop and start
-    its server (stop_server, start_server); its URL is in ``.url``."""
-    if os.environ.get("EVOLVE_TEST_PG_URL"):
-        pytest.skip("EVOLVE_TEST_PG_URL names a server these tests cannot restart")
+def _started_cluster() -> _Cluster:
+    """A throwaway cluster from the local binaries, running, with `evoforge_test` created
+    (its URL in ``.url``); skipped (failed under CI) when it cannot be had."""
     try:
         import psycopg  # noqa: F401
     except ImportError:
@@ -196,6 +166,30 @@ def pg_cluster() -> Iterator[_Cluster]:
     except Exception as exc:
         cluster.stop()
         _unavailable(f"could not start a throwaway PostgreSQL: {exc}")
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """URL of a PostgreSQL database `evoforge_test` on a real server (session scope)."""
+    external = os.environ.get("EVOLVE_TEST_PG_URL")
+    if external:
+        yield external
+        return
+    cluster = _started_cluster()
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_cluster() -> Iterator[_Cluster]:
+    """A throwaway PostgreSQL cluster of the module's own, for tests that stop and start
+    its server (stop_server, start_server); its URL is in ``.url``."""
+    if os.environ.get("EVOLVE_TEST_PG_URL"):
+        pytest.skip("EVOLVE_TEST_PG_URL names a server these tests cannot restart")
+    cluster = _started_cluster()
     try:
         yield cluster
     finally:
