@@ -34,7 +34,8 @@ VALUE_FIELDS = ("island", "operator", "outcome", "status", "generation")
 # s}, written by a resume): a campaign's stored config is never rewritten, so its history stays.
 CONFIG_EVENT = "config"
 TERMINAL_EVENTS = ("finished", "interrupted", "failed")  # a run's end; also the statuses
-BUDGET_KEYS = ("max_evals", "time_limit_s")
+# budgets and stopping rules: what a resume may change and later resumes keep
+BUDGET_KEYS = ("max_evals", "time_limit_s", "target_score", "patience")
 LLM_BUDGET_KEY = "llm.budget_usd"  # a CONFIG_EVENT key too: data["llm"]["budget_usd"]
 
 

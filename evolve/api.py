@@ -80,6 +80,8 @@ def resume(
     db: str | None = None,
     max_evals: int | None = None,
     time_limit_s: float | None = None,
+    target_score: float | str | None = None,
+    patience: int | None = None,
     workers: int | None = None,
     llm_budget_usd: float | None = None,
     allow_changed_problem: bool = False,
@@ -87,7 +89,8 @@ def resume(
     executor_factory: Any = None,
 ) -> CampaignSummary:
     """Continue a campaign. ``max_evals`` and ``time_limit_s`` set its budgets (the time
-    limit is the campaign's total running time) and are kept for later resumes;
+    limit is the campaign's total running time) and are kept for later resumes, as are
+    the stopping rules ``target_score`` ("none" clears it) and ``patience``;
     ``workers`` is this run's; ``llm_budget_usd`` a new cap on the campaign's total LLM
     spend (kept too: a campaign that stopped at its cap goes on). A finished campaign whose
     budgets are not raised gives an "already_finished" summary with nothing started or
@@ -100,7 +103,13 @@ def resume(
                     f"no campaign named {campaign!r} in {resolve_db(db)} (see `evolve status`)"
                 )
             data = storage.current_config(record)
-            flags = {"max_evals": max_evals, "time_limit_s": time_limit_s, "workers": workers}
+            flags = {
+                "max_evals": max_evals,
+                "time_limit_s": time_limit_s,
+                "target_score": target_score,
+                "patience": patience,
+                "workers": workers,
+            }
             data.update({k: v for k, v in flags.items() if v is not None})
             if llm_budget_usd is not None:
                 if not (isinstance(llm_budget_usd, (int, float)) and math.isfinite(llm_budget_usd)):

@@ -51,6 +51,7 @@ class Bookkeeping:
         self.rejected_operators: set[str] = set()
         self.load_errors = 0
         self.best: ProgramRecord | None = None
+        self.best_at = 0  # the evaluation count when the best last changed (patience)
         self.initial: ProgramRecord | None = None
         self.evaluated = 0
         self.elapsed_before = 0.0  # seconds the campaign ran before this run (resume)
@@ -160,7 +161,7 @@ class Bookkeeping:
         self.proposals.absorb(program, self.best.score if self.best is not None else None)
         if program.correct and program.score is not None:
             if outranks(program, self.best, self.tiebreak):
-                self.best = program
+                self.best, self.best_at = program, self.evaluated
         if self.initial is not None and program.id == self.initial.id:
             self.initial = program
         return self.strategy.tell(program)

@@ -18,7 +18,8 @@ class CampaignError(RuntimeError):
 class CampaignSummary:
     name: str
     reason: str  # budget, time_limit, interrupted, stalled, initial_failed,
-    # llm_budget (the dollar or token cap was reached), llm_unavailable (every model failed)
+    # llm_budget (the dollar or token cap was reached), llm_unavailable (every model failed),
+    # target_reached, no_improvement (the stopping rules, evolve/stopping.py)
     evaluated: int
     best: ProgramRecord | None
     initial: ProgramRecord | None

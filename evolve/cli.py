@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"ends first, so without --max-evals it still stops after {DEFAULT_MAX_EVALS} "
         "evaluations",
     )
+    _add_stopping_rules(run, "")
     run.add_argument("--workers", type=int, help="evaluations in flight at once")
     run.add_argument("--seed", type=int)
     run.add_argument("--name", help="campaign name (default: problem and time)")
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a new limit on the campaign's total running time, seconds, counting the time "
         "it already ran (kept for later resumes; 0: none)",
     )
+    _add_stopping_rules(resume, " (kept for later resumes)")
     resume.add_argument("--workers", type=int, help="evaluations in flight at once, this run")
     resume.add_argument(
         "--llm-budget",
@@ -226,8 +228,33 @@ def exit_status(reason: str) -> int:
     return 1 if reason in ("initial_failed", "stalled", "llm_unavailable") else 0
 
 
+def _add_stopping_rules(parser: argparse.ArgumentParser, kept: str) -> None:
+    parser.add_argument(
+        "--target-score",
+        type=_score_or_none,
+        help="stop once a correct program scores at least this (none: no target)" + kept,
+    )
+    parser.add_argument(
+        "--patience",
+        type=int,
+        help="stop after this many evaluations without a new best (0: never)" + kept,
+    )
+
+
+def _score_or_none(text: str) -> float | str:
+    if text.strip().lower() == "none":
+        return "none"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number or none, got {text!r}") from None
+
+
 def _run(args: argparse.Namespace) -> int:
-    keys = ("max_evals", "time_limit_s", "workers", "seed", "name", "db", "executor", "ray_address")
+    keys = (
+        *("max_evals", "time_limit_s", "target_score", "patience", "workers", "seed", "name"),
+        *("db", "executor", "ray_address"),
+    )
     overrides = {k: getattr(args, k) for k in keys}
     _check_name_flag(args.name)
     _warn_secret_in_argv(args.set)
@@ -263,6 +290,8 @@ def _resume(args: argparse.Namespace) -> int:
         db=args.db,
         max_evals=args.max_evals,
         time_limit_s=args.time_limit_s,
+        target_score=args.target_score,
+        patience=args.patience,
         workers=args.workers,
         llm_budget_usd=args.llm_budget_usd,
         allow_changed_problem=args.allow_changed_problem,

@@ -61,6 +61,10 @@ class CampaignConfig:
     db: str = ""
     max_evals: int = 300
     time_limit_s: float = 0.0  # 0: no wall-time limit
+    # stopping rules (evolve/stopping.py): stop once the best correct score is >= this
+    # (None: no target), or after this many evaluations without a new best (0: never)
+    target_score: float | None = None
+    patience: int = 0
     workers: int = 2
     seed: int = 0
     isolation: str = "auto"  # sandbox isolation: auto, bwrap, uid, rlimits
@@ -102,6 +106,8 @@ class CampaignConfig:
             )
         if not isinstance(strategy, Mapping):
             raise ConfigError("[strategy] must be a table")
+        if isinstance(data.get("target_score"), str) and data["target_score"].lower() == "none":
+            data["target_score"] = None  # what --set and --target-score write to clear it
         if "problem" not in data:
             raise ConfigError('the campaign names no problem: set problem = "family.name"')
         known = {f.name for f in dataclasses.fields(cls)}
@@ -159,6 +165,17 @@ class CampaignConfig:
             and self.time_limit_s >= 0,
             "time_limit_s (--time-limit) must be a finite number of seconds >= 0 (0: no limit), "
             f"got {_short(self.time_limit_s)}",
+        )
+        need(
+            self.target_score is None
+            or (_is_num(self.target_score) and math.isfinite(self.target_score)),
+            "target_score (--target-score) must be a finite number, or none for no target, "
+            f"got {_short(self.target_score)}",
+        )
+        need(
+            _is_int(self.patience) and self.patience >= 0,
+            "patience (--patience) must be an integer number of evaluations >= 0 (0: never), "
+            f"got {_short(self.patience)}",
         )
         need(
             self.isolation in ("auto", "bwrap", "uid", "rlimits"),

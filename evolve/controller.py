@@ -28,7 +28,7 @@ from typing import Any
 from db.outage import wait_from_env
 from db.records import tiebreak
 from db.storage import LeaseLost, Storage, StorageError
-from evolve import interrupts
+from evolve import interrupts, stopping
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError, CampaignSummary
 from evolve.config import CampaignConfig
@@ -179,10 +179,15 @@ class Controller:
                     checkpoint = time.monotonic()
                     self.storage.add_event(self.campaign.id, "progress", self._totals())
                 limit = self.config.time_limit_s
+                rule = self._rule_that_holds()
                 if limit and self._elapsed() >= limit:
                     reason = "time_limit"
                     if not book.outstanding or self._elapsed() >= limit + TIME_LIMIT_GRACE_S:
                         self._unfinished = len(book.outstanding)
+                        break
+                elif rule:  # nothing new; what is in flight may still raise the best
+                    if not book.outstanding:
+                        reason = rule
                         break
                 else:
                     self.proposer.fill()
@@ -228,7 +233,23 @@ class Controller:
         name, unfinished = self.campaign.name, self._unfinished
         children = children_by_operator(self.storage, self.campaign.id, self.operators)
         return run_summary(
-            name, reason, book, self.proposals, held_out, unfinished, TIME_LIMIT_GRACE_S, children
+            name,
+            reason,
+            book,
+            self.proposals,
+            held_out,
+            unfinished,
+            TIME_LIMIT_GRACE_S,
+            children,
+            self.config,
+        )
+
+    def _rule_that_holds(self) -> str:
+        """The stop reason of a stopping rule that holds (evolve/stopping.py), else ""."""
+        book, config = self.book, self.config
+        best = book.best.score if book.best is not None else None
+        return stopping.rule_that_holds(
+            best, book.evaluated, book.best_at, config.target_score, config.patience
         )
 
     def _elapsed(self) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 
 from db.outage import StoppedWaiting
 from db.storage import Storage, StorageError
-from evolve import bookkeeping
+from evolve import bookkeeping, stopping
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignSummary
 from evolve.config import DEFAULT_DB
@@ -74,10 +74,14 @@ def stop_message(
     campaign_name: str,
     unfinished: int,
     grace_s: float,
+    config: Any = None,
 ) -> str:
     """The summary's message: why the run stopped where the reason alone does not say it
     (empty otherwise). ``unfinished``: evaluations still running ``grace_s`` after the time
-    limit, which the run stopped."""
+    limit, which the run stopped; ``config``: the campaign's, for a stopping rule's."""
+    if reason in (stopping.TARGET_REACHED, stopping.NO_IMPROVEMENT):
+        best = book.best.score if book.best is not None else None
+        return stopping.stop_message(reason, best, book.evaluated, book.best_at, config)
     if reason == "initial_failed":
         return initial_failure(book.initial)
     if reason in ("llm_budget", "llm_unavailable"):
@@ -107,6 +111,7 @@ def run_summary(
     unfinished: int,
     grace_s: float,
     children: dict[str, int] | None = None,
+    config: Any = None,
 ) -> CampaignSummary:
     """What `evolve run` and the Python API report at the end of a run."""
     return CampaignSummary(
@@ -118,7 +123,7 @@ def run_summary(
         held_out,
         dict(book.outcomes),
         dict(book.rejections),
-        stop_message(reason, book, proposals, name, unfinished, grace_s),
+        stop_message(reason, book, proposals, name, unfinished, grace_s, config),
         proposals.summary(),
         grid_coverage(book.strategy),
         children or {},

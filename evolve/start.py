@@ -27,6 +27,7 @@ from db.records import CampaignRecord, EventRecord
 from db.storage import BUDGET_KEYS, CONFIG_EVENT, LLM_BUDGET_KEY, TERMINAL_EVENTS, Storage
 from evaluators.registry import UnknownProblem, takes_option
 from evaluators.seeds import DATA_SECRET, new_secret
+from evolve import stopping
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError, CampaignSummary, unique_name
 from evolve.config import DEFAULT_DB, CampaignConfig
@@ -177,7 +178,13 @@ def replay_history(
 
 # -- the configuration as it stands (Storage.current_config) ---------------------------------
 def budget_changes(stored: Mapping[str, Any], config: CampaignConfig) -> dict[str, Any]:
-    changes = {k: getattr(config, k) for k in BUDGET_KEYS if stored.get(k) != getattr(config, k)}
+    # a campaign stored before a key existed has that key's default
+    defaults = {f.name: f.default for f in dataclasses.fields(CampaignConfig)}
+    changes = {
+        k: getattr(config, k)
+        for k in BUDGET_KEYS
+        if stored.get(k, defaults[k]) != getattr(config, k)
+    }
     if (stored.get("llm") or {}).get("budget_usd", 0.0) != config.llm.budget_usd:
         changes[LLM_BUDGET_KEY] = config.llm.budget_usd
     return changes
@@ -292,6 +299,12 @@ def check_resume(
         )
     if record.status != "finished":
         return None
+    best = storage.best_programs(record.id, 1)
+    best_score = best[0].score if best else None
+    stored = storage.current_config(record)
+    held = stopping.still_stopped(storage.end_reason(record), stored, config, best_score)
+    if held:
+        return _already_finished(storage, record, evaluated, f"already finished: {held}")
     spent = config.max_evals <= evaluated
     limit = config.time_limit_s
     timed_out = bool(limit) and running_time(storage, record.id) >= limit
@@ -301,6 +314,14 @@ def check_resume(
     if timed_out:
         done += f", its time limit of {limit:g} s used up"
     flags = " and ".join(f for f, on in (("--max-evals", spent), ("--time-limit", timed_out)) if on)
+    return _already_finished(
+        storage, record, evaluated, f"already finished ({done}); raise {flags} to continue"
+    )
+
+
+def _already_finished(
+    storage: Storage, record: CampaignRecord, evaluated: int, why: str
+) -> CampaignSummary:
     best = storage.best_programs(record.id, 1)
     return CampaignSummary(
         record.name,
@@ -308,7 +329,7 @@ def check_resume(
         evaluated,
         best[0] if best else None,
         None,
-        message=f"campaign {record.name} already finished ({done}); raise {flags} to continue",
+        message=f"campaign {record.name} {why}",
     )
 
 
