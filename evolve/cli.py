@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from db.engine import hide_passwords, is_memory_sqlite, parse_url
 from db.storage import StorageError
 from evaluators.seeds import DATA_SECRET
-from evolve import api, interrupts, report
+from evolve import api, interrupts, report, scaffold
 from evolve.access import user_errors
 from evolve.config import CampaignConfig, build_config, check_name
 from evolve.executors import executor_for_run
@@ -127,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     fork.add_argument("--max-evals", type=int, help="evaluation budget of the fork")
     fork.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     fork.add_argument("--quiet", action="store_true")
+
+    new = sub.add_parser("new", help="write a single-file problem to start from")
+    new.add_argument("file", help="the problem file to write, e.g. my_problem.py")
+    new.add_argument(
+        "--kind",
+        choices=list(scaffold.KINDS),
+        default="code",
+        help="what the problem evolves: "
+        + "; ".join(f"{k}: {what}, by {how}" for k, (_, what, how) in scaffold.KINDS.items()),
+    )
 
     problems = sub.add_parser("problems", help="list registered problems")
     problems.add_argument("--json", action="store_true")
@@ -323,6 +334,16 @@ def _fork(args: argparse.Namespace) -> int:
     return _said(summary, api.resolve_db(args.db))
 
 
+def _new(args: argparse.Namespace) -> int:
+    path = scaffold.new_problem(args.file, args.kind)
+    file = shlex.quote(str(path))
+    _, what, how = scaffold.KINDS[args.kind]
+    print(f"wrote {path}: a problem that evolves {what}, searched by {how}")
+    print(f"  run it:        evolve run {file} --max-evals 200")
+    print(f"  make it yours: edit the TODOs in {file} (docs/problems.md explains each part)")
+    return 0
+
+
 def _problems(args: argparse.Namespace) -> int:
     rows = api.problems()
     print(json.dumps(rows, indent=2) if args.json else report.format_problems(rows))
@@ -374,6 +395,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "resume": _resume,
     "replay": _replay,
     "fork": _fork,
+    "new": _new,
     "problems": _problems,
     "status": _status,
     "best": _best,

@@ -1,0 +1,65 @@
+"""`evolve new`: each kind of template is written, runs as a campaign that improves on its
+first program, and a slip (an existing file, no .py, no folder) is one line that writes
+nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_helpers import assert_one_line_error, run_cli
+
+from evolve import api, scaffold
+
+
+@pytest.mark.parametrize("kind", list(scaffold.KINDS))
+def test_each_template_runs_and_improves(
+    kind: str, tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / f"my_{kind}.py"
+    code, out, err = run_cli(capsys, "new", str(path), "--kind", kind)
+    assert code == 0, err
+    assert out.splitlines()[1].split() == ["run", "it:", "evolve", "run", str(path), "--max-evals", "200"]  # fmt: skip
+    text = path.read_text()
+    assert "__NAME__" not in text and "__FILE__" not in text
+    assert text.startswith(f'"""my_{kind}: a single-file evoforge problem')
+    summary = api.run(str(path), {"db": db_url, "workers": 1, "max_evals": 40, "name": kind})
+    assert summary.reason == "budget"
+    assert summary.initial.correct
+    assert summary.best.score > summary.initial.score
+    assert summary.held_out  # each template keeps cases back
+
+
+def test_a_path_with_a_space_is_quoted_in_what_it_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "my problem.py"
+    code, out, _ = run_cli(capsys, "new", str(path))
+    assert code == 0
+    assert f"evolve run '{path}' --max-evals 200" in out
+    assert f"evolve run '{path}' --max-evals 200" in path.read_text()
+
+
+def test_an_existing_file_is_never_overwritten(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "mine.py"
+    path.write_text("precious = 1\n")
+    code, _, err = run_cli(capsys, "new", str(path), "--kind", "formula")
+    assert_one_line_error(code, err, f"{path} exists: choose another name (nothing was written)")
+    assert path.read_text() == "precious = 1\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("mine.txt", "mine.txt: a problem file ends in .py (e.g. "),
+        ("missing/mine.py", "missing: no such folder"),
+    ],
+)
+def test_a_bad_path_is_one_line(
+    name: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, "new", str(tmp_path / name))
+    assert_one_line_error(code, err, message)
+    assert list(tmp_path.iterdir()) == []
