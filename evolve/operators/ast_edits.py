@@ -47,6 +47,9 @@ class EditKind:
     sites: Callable[[ast.Module, Env], list]
     apply: Callable[[object, random.Random, Env], str | None]
     default_weight: float
+    # True when the edit cannot change which names are read or bound where (it changes a
+    # constant or an operator only), so its child needs no check for unbound names
+    keeps_names: bool = False
 
 
 def _other(rng: random.Random, choices: tuple, current: type) -> type:
@@ -315,10 +318,18 @@ def _insert_apply(site, rng: random.Random, env: Env) -> str:
 EDIT_KINDS: dict[str, EditKind] = {
     kind.name: kind
     for kind in (
-        EditKind("constant", _constant_sites, _constant_apply, 0.25),  # perturb a constant
-        EditKind("binop", _binop_sites, _binop_apply, 0.10),  # switch + - * / // % **
-        EditKind("compare", _compare_sites, _compare_apply, 0.07),  # switch < <= > >= == !=
-        EditKind("unary", _unary_sites, _unary_apply, 0.05),  # add or remove a unary minus
+        EditKind(
+            "constant", _constant_sites, _constant_apply, 0.25, keeps_names=True
+        ),  # perturb a constant
+        EditKind(
+            "binop", _binop_sites, _binop_apply, 0.10, keeps_names=True
+        ),  # switch + - * / // % **
+        EditKind(
+            "compare", _compare_sites, _compare_apply, 0.07, keeps_names=True
+        ),  # switch < <= > >= == !=
+        EditKind(
+            "unary", _unary_sites, _unary_apply, 0.05, keeps_names=True
+        ),  # add or remove a unary minus
         EditKind("swap_stmts", _swap_sites, _swap_apply, 0.07),  # swap two statements
         EditKind("delete_stmt", _stmt_sites, _delete_apply, 0.08),  # emptied body: `pass`
         EditKind("duplicate_stmt", _stmt_sites, _duplicate_apply, 0.05),  # copy further down

@@ -11,7 +11,6 @@ and compiled here, never run.
 from __future__ import annotations
 
 import ast
-import copy
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -47,6 +46,12 @@ class ParsedBlock:
     blocks: Blocks
     tree: ast.Module
     compiles: bool  # whether the whole parent compiles: then children must too
+    text: str = ""  # the block's source as parsed
+
+    def fresh_tree(self) -> ast.Module:
+        """A new copy of ``tree`` to edit: parsing the text again is some 20x faster than
+        copy.deepcopy of the tree, and gives an equal tree."""
+        return ast.parse(self.text)
 
 
 def parse_program(code: str) -> ParsedBlock:
@@ -60,7 +65,7 @@ def parse_program(code: str) -> ParsedBlock:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError) as exc:
         raise ProposalRejected("syntax_error", f"the parent's block does not parse: {exc}") from exc
-    return ParsedBlock(blocks, tree, compiles(code))
+    return ParsedBlock(blocks, tree, compiles(code), text)
 
 
 def compiles(code: str) -> bool:
@@ -155,7 +160,7 @@ class AstMutation:
         parent_unbound = unbound(parsed, parsed.tree, code) if self.check_names else set()
         failures: Counter = Counter()
         for _ in range(self.max_tries):
-            tree = copy.deepcopy(parsed.tree)
+            tree = parsed.fresh_tree()
             sites = {
                 kind: EDIT_KINDS[kind].sites(tree, env)
                 for kind, weight in self.weights.items()
@@ -174,7 +179,11 @@ class AstMutation:
                 failures["syntax_error"] += 1
             elif ast_hash(child) == parent_hash:
                 failures["no_op"] += 1
-            elif self.check_names and unbound(parsed, tree, child) - parent_unbound:
+            elif (
+                self.check_names
+                and not EDIT_KINDS[kind].keeps_names
+                and unbound(parsed, tree, child) - parent_unbound
+            ):
                 failures["unbound_name"] += 1
             else:
                 return Mutation(child, kind, detail)

@@ -173,7 +173,7 @@ class AstCrossover:
             if not strategies:
                 break
             strategy = rng.choices(strategies, weights=[self.weights[s] for s in strategies])[0]
-            tree = copy.deepcopy(a.tree)
+            tree = a.fresh_tree()
             if strategy == "functions":
                 chosen = differing
                 if len(differing) > 1 and rng.random() >= self.p_all:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import hashlib
 
 _DOCSTRING_OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
@@ -37,10 +38,19 @@ def strip_docstrings(tree: ast.AST) -> ast.AST:
 
 
 def normalised_dump(tree: ast.AST) -> str:
-    """ast.dump of a copy of ``tree`` without docstrings or source positions."""
-    return ast.dump(strip_docstrings(copy.deepcopy(tree)), include_attributes=False)
+    """ast.dump of ``tree`` without docstrings or source positions (``tree`` is left as it
+    is: a copy is stripped, where there is a docstring to strip)."""
+    if any(
+        isinstance(node, _DOCSTRING_OWNERS) and node.body and is_docstring(node.body[0])
+        for node in ast.walk(tree)
+    ):
+        tree = strip_docstrings(copy.deepcopy(tree))
+    return ast.dump(tree, include_attributes=False)
 
 
+# A child's hash is taken by its operator (is it its parent?) and again when it is stored
+# (is it new?): the second is a lookup. Bounded, since a program can be large.
+@functools.lru_cache(maxsize=256)
 def ast_hash(code: str) -> str:
     """SHA-256 (hex) of the normalised AST of ``code``.
 

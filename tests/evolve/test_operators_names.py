@@ -57,3 +57,36 @@ def test_branches_and_loops_are_followed():
     assert problems(loop) == set()  # bound in an earlier iteration
     augmented = "def f(x):\n    total += x\n    return total\n"
     assert problems(augmented) == {("f", "total")}
+
+
+def test_the_edits_that_skip_the_check_leave_every_name_where_it_was():
+    """ast_mutate skips the unbound-name check for kinds marked keeps_names: each must
+    leave the (name, load/store) sequence of the block exactly as it was."""
+    import io
+    import random
+    import tokenize
+
+    from evolve.operators.ast_edits import EDIT_KINDS
+    from evolve.operators.astutil import make_env
+
+    code = (
+        "import math\n\ndef f(x, y):\n    a = -x * 2.0 + y / 3\n    if a < y and x >= 1:\n"
+        "        a = -(a - 0.5)\n    b = math.sqrt(abs(a)) ** 2 % 7\n    return a * b - -1.5\n"
+    )
+
+    def names(tree: ast.AST) -> list[str]:  # every identifier, in source order
+        source = io.StringIO(ast.unparse(tree)).readline
+        return [t.string for t in tokenize.generate_tokens(source) if t.type == tokenize.NAME]
+
+    kept = [kind for kind in EDIT_KINDS.values() if kind.keeps_names]
+    assert {k.name for k in kept} == {"constant", "binop", "compare", "unary"}
+    for kind in kept:
+        for seed in range(40):
+            tree = ast.parse(code)
+            env = make_env(code, tree)
+            sites = kind.sites(tree, env)
+            assert sites, kind.name
+            before = names(tree)
+            rng = random.Random(seed)
+            kind.apply(rng.choice(sites), rng, env)
+            assert names(tree) == before, (kind.name, ast.unparse(tree))
