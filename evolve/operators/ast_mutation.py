@@ -46,7 +46,7 @@ class ParsedBlock:
     blocks: Blocks
     tree: ast.Module
     compiles: bool  # whether the whole parent compiles: then children must too
-    text: str = ""  # the block's source as parsed
+    text: str  # the block's source as parsed
 
     def fresh_tree(self) -> ast.Module:
         """A new copy of ``tree`` to edit: parsing the text again is some 20x faster than
