@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import ast
 import random
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -93,6 +94,26 @@ def unbound(parsed: ParsedBlock, tree: ast.Module, code: str) -> set[tuple[str, 
     return unbound_reads(tree, ast.parse(code) if parsed.compiles else None)
 
 
+_PARENT_UNBOUND: OrderedDict[str, frozenset[tuple[str, str]]] = OrderedDict()
+_PARENT_UNBOUND_LOCK = threading.Lock()
+
+
+def parent_unbound_names(parsed: ParsedBlock, code: str) -> frozenset[tuple[str, str]]:
+    """``unbound`` of a parent's own block, remembered for the last 256 parents: an elite
+    is a parent again and again, and the check is a good part of an edit's cost."""
+    with _PARENT_UNBOUND_LOCK:
+        known = _PARENT_UNBOUND.get(code)
+        if known is not None:
+            _PARENT_UNBOUND.move_to_end(code)
+            return known
+    known = frozenset(unbound(parsed, parsed.tree, code))
+    with _PARENT_UNBOUND_LOCK:
+        _PARENT_UNBOUND[code] = known
+        if len(_PARENT_UNBOUND) > 256:
+            _PARENT_UNBOUND.popitem(last=False)
+    return known
+
+
 def failure_reason(failures: Counter) -> str:
     """The most common failure of the tries ("no_op" on a tie)."""
     reason, count = max(failures.items(), key=lambda item: item[1], default=("no_op", 0))
@@ -157,7 +178,7 @@ class AstMutation:
         parsed = parse_program(code)
         env = make_env(code, parsed.tree, **self.knobs)
         parent_hash = ast_hash(code)
-        parent_unbound = unbound(parsed, parsed.tree, code) if self.check_names else set()
+        parent_unbound = parent_unbound_names(parsed, code) if self.check_names else frozenset()
         failures: Counter = Counter()
         for _ in range(self.max_tries):
             tree = parsed.fresh_tree()

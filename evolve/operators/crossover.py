@@ -27,6 +27,7 @@ from evaluators.contract import Candidate
 from evolve.operators.ast_mutation import (
     Mutation,
     failure_reason,
+    parent_unbound_names,
     parse_program,
     render_child,
     unbound,
@@ -167,7 +168,7 @@ class AstCrossover:
         strategies = [s for s, w in self.weights.items() if w > 0 and usable[s]]
         parent_hashes = {ast_hash(code_a), ast_hash(code_b)}
         bound = _bound_names(ast.parse(code_a)) if a.compiles else _bound_names(a.tree)
-        parent_unbound = unbound(a, a.tree, code_a) if self.check_names else set()
+        parent_unbound = parent_unbound_names(a, code_a) if self.check_names else frozenset()
         failures: Counter = Counter()
         for _ in range(self.max_tries):
             if not strategies:
