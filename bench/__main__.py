@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = [
     "bench.bench_sandbox",
     "bench.bench_controller",
+    "bench.bench_operators",
     "bench.bench_binpack",
     "bench.bench_ray",
     "bench.bench_adrs",
