@@ -68,6 +68,13 @@ def _homologous_pairs(func_a: ast.AST, func_b: ast.AST) -> list[tuple[ast.AST, a
     args = {a.arg for a in ast.walk(func_a.args) if isinstance(a, ast.arg)}
     bound: set[str] = set()
     pairs = []
+    dumps: dict[int, str] = {}  # B's values are compared with several of A's
+
+    def dump(node: ast.AST) -> str:
+        if id(node) not in dumps:
+            dumps[id(node)] = ast.dump(node)
+        return dumps[id(node)]
+
     for node in ast.walk(func_a):
         key = _assign_key(node)
         if key is None:
@@ -75,8 +82,9 @@ def _homologous_pairs(func_a: ast.AST, func_b: ast.AST) -> list[tuple[ast.AST, a
         # B's value may read the name only where A has bound it already (x = x + ...).
         first = key[0] == "=" and key[1] not in args and key[1] not in bound
         for value in values_b.get(key, []):
-            reads = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
-            if ast.dump(value) != ast.dump(node.value) and not (first and key[1] in reads):
+            if dump(value) == dump(node.value):
+                continue
+            if not (first and key[1] in {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}):
                 pairs.append((node, value))
         if key[0] == "=":
             bound.add(key[1])

@@ -9,7 +9,6 @@ docstrings hash equal.
 from __future__ import annotations
 
 import ast
-import copy
 import functools
 import hashlib
 
@@ -38,14 +37,19 @@ def strip_docstrings(tree: ast.AST) -> ast.AST:
 
 
 def normalised_dump(tree: ast.AST) -> str:
-    """ast.dump of ``tree`` without docstrings or source positions (``tree`` is left as it
-    is: a copy is stripped, where there is a docstring to strip)."""
-    if any(
-        isinstance(node, _DOCSTRING_OWNERS) and node.body and is_docstring(node.body[0])
+    """ast.dump of ``tree`` without docstrings or source positions. The docstrings are
+    taken out for the dump and put back (a deep copy to strip cost more than the dump)."""
+    owners = [
+        node
         for node in ast.walk(tree)
-    ):
-        tree = strip_docstrings(copy.deepcopy(tree))
-    return ast.dump(tree, include_attributes=False)
+        if isinstance(node, _DOCSTRING_OWNERS) and node.body and is_docstring(node.body[0])
+    ]
+    removed = [node.body.pop(0) for node in owners]
+    try:
+        return ast.dump(tree, include_attributes=False)
+    finally:
+        for node, docstring in zip(owners, removed):
+            node.body.insert(0, docstring)
 
 
 # A child's hash is taken by its operator (is it its parent?) and again when it is stored
