@@ -4,7 +4,7 @@ Runs in a process forked from the supervisor, still root. Order matters:
 setsid -> import the (trusted) harness as root -> wire fds 0-3, close the rest ->
 chdir -> rlimits -> seccomp filter -> drop to the job uid -> tell the supervisor "ready"
 on a pipe the candidate never sees -> exec the candidate -> one JSON line on fd 3 ->
-``os._exit``. Before all that, while it waits for its job: its own IPC namespace and
+``os._exit``. Before all that, while it waits for its job: its own cgroup, IPC namespace and
 oom_score_adj (``_isolate_waiting``).
 
 In a pid namespace of its own (spare.py) the candidate is that namespace's init, pid 1,
@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from evaluators.sandbox import mounts, reaper, seccomp
+from evaluators.sandbox.cgroups import Group
 from evaluators.sandbox.jsonable import unencodable
 from evaluators.sandbox.protocol import dumps, one_line
 from evaluators.sandbox.reaper import drop_to
@@ -61,6 +62,9 @@ READ_ONLY_EXCEPT = ""
 # Whether each candidate is the first process (pid 1) of a pid namespace of its own, with
 # a /proc of that namespace (set by the zygote, which tries it first; spare.py makes it).
 OWN_PID_NAMESPACE = False
+# The runner's parent cgroup(s) where each candidate gets a group of its own (cgroups.py;
+# set by the zygote once its probe passed): a promise, so a candidate without one never runs.
+CGROUPS: dict[str, Any] | None = None
 
 NUMPY_LEFT_OUT = (
     "numpy is not preloaded in this sandbox (a problem leaves it out with "
@@ -261,7 +265,7 @@ def answer_feed(step: Any) -> None:
             _write_all(REPLY_FD, data)
 
 
-def _isolate_waiting() -> str:
+def _isolate_waiting(group: Group | None = None) -> str:
     """Done while waiting for the job, so off its clock (all need root): "" or why the
     candidate must not run (the read-only view, promised, could not be made; the rest is
     best effort):
@@ -277,14 +281,18 @@ def _isolate_waiting() -> str:
     * where the zygote found it works (bwrap or uid isolation), a mount namespace where all
       but the work directory is read-only, with a private /dev/shm (sandbox/mounts.py);
     * oom_score_adj 1000 (root also sets the minimum, so the candidate cannot lower it):
-      RLIMIT_AS is per process and does not count memfd, SysV or tmpfs pages at all, so a
-      candidate can exhaust the host's memory; the OOM killer must then take the candidate,
-      not the worker, the controller or the database;
+      RLIMIT_AS is per process and does not count memfd, SysV or tmpfs pages at all, so
+      without a cgroup (below) a candidate can exhaust the host's memory; the OOM killer
+      must then take the candidate, not the worker, the controller or the database;
     * where it is the first process of a pid namespace of its own (``OWN_PID_NAMESPACE``,
-      promised), that namespace's /proc over the host's (``mounts.own_proc``).
+      promised), that namespace's /proc over the host's (``mounts.own_proc``);
+    * where the zygote found they work (``CGROUPS``, promised), its own cgroup, joined
+      first so that all it allocates from here on counts (sandbox/cgroups.py).
     """
     if OWN_PID_NAMESPACE and os.getpid() != 1:
         return "the private pid namespace was not made"
+    if CGROUPS and (group is None or not group.join()):
+        return "the candidate's cgroup could not be made or joined"
     reaper.unshare(reaper.CLONE_NEWIPC)
     reaper.unshare(reaper.CLONE_NEWNET)
     try:
@@ -305,12 +313,14 @@ def _isolate_waiting() -> str:
     return ""
 
 
-def wait_and_run(job_fd: int, fds: Mapping[str, int], count_processes: int) -> NoReturn:
+def wait_and_run(
+    job_fd: int, fds: Mapping[str, int], count_processes: int, group: Group | None = None
+) -> NoReturn:
     """Pre-forked: wait for the job on ``job_fd`` (JSON until end of file), then run it.
 
     End of file with no job (the supervisor went away) ends the process quietly.
     """
-    refused = _isolate_waiting()
+    refused = _isolate_waiting(group)
     parts = []
     try:
         while chunk := os.read(job_fd, 1 << 16):

@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from evaluators.sandbox import cgroups
+
 MINIMAL_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "LANG": "C.UTF-8",
@@ -95,6 +97,10 @@ def command(mode: str, workdir: str, config: dict[str, Any]) -> list[str]:
     bwrap = bwrap_path()
     if bwrap is None:
         raise ZygoteStartError("bwrap is not installed")
+    # the runner's parent cgroup(s), the only writable part of /sys (cgroups.py)
+    cgroup_binds = []
+    for path in cgroups.parent_dirs(config["cgroups"]) if config.get("cgroups") else ():
+        cgroup_binds += ["--bind", path, path]
     return [
         bwrap,
         "--ro-bind",
@@ -109,6 +115,7 @@ def command(mode: str, workdir: str, config: dict[str, Any]) -> list[str]:
         "--bind",
         workdir,
         workdir,
+        *cgroup_binds,
         "--unshare-net",
         "--unshare-pid",
         "--unshare-ipc",
@@ -125,8 +132,15 @@ def command(mode: str, workdir: str, config: dict[str, Any]) -> list[str]:
     ]
 
 
-def start(mode: str, workdir: str, preload: list[str], probe_uid: int) -> Zygote:
-    """Start a zygote in ``mode`` ("bwrap", "uid" or "rlimits") and wait for its hello."""
+def start(
+    mode: str,
+    workdir: str,
+    preload: list[str],
+    probe_uid: int,
+    cgroup_layout: dict[str, Any] | None = None,
+) -> Zygote:
+    """Start a zygote in ``mode`` ("bwrap", "uid" or "rlimits") and wait for its hello;
+    ``cgroup_layout``: the runner's parent cgroups (``cgroups.make_parent``), if any."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     config = {
         "mode": mode,
@@ -135,6 +149,7 @@ def start(mode: str, workdir: str, preload: list[str], probe_uid: int) -> Zygote
         "probe_uid": probe_uid,
         "ctl_fd": theirs.fileno(),
         "path": _search_path(),
+        "cgroups": cgroup_layout if mode != "rlimits" else None,
     }
     log = open(os.path.join(workdir, f"zygote-{mode}.log"), "ab")
     try:

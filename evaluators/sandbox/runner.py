@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from evaluators.contract import ERROR, OUTCOMES, SANDBOX_FAILURE, Feed, Limits, SandboxResult
-from evaluators.sandbox import launch
+from evaluators.sandbox import cgroups, launch
 from evaluators.sandbox.protocol import (
     MAX_JSON_DEPTH,
     BadResult,
@@ -111,16 +111,19 @@ class SandboxRunner:
             candidates.remove("bwrap")
         self._workdir = tempfile.mkdtemp(prefix="evoforge-sandbox-")
         os.chmod(self._workdir, 0o711)  # job uids may traverse to their own 0700 dir
+        # made out here: under bubblewrap the zygote sees /sys read-only (cgroups.py)
+        self._cgroups = cgroups.make_parent() if self._slots is not None else None
         errors = []
         for mode in candidates:
             try:
-                self._zygote = launch.start(mode, self._workdir, self.preload, self._probe_uid)
+                self._zygote = self._start(mode)
                 self._mode = mode
                 break
             except launch.ZygoteStartError as exc:
                 errors.append(str(exc))
         else:
             shutil.rmtree(self._workdir, ignore_errors=True)
+            cgroups.remove_parent(self._cgroups)
             raise RuntimeError("no sandbox could be started: " + "; ".join(errors))
         self.isolation: str = self._zygote.level
         self.missing_preload: list[str] = list(self._zygote.hello.get("missing", []))
@@ -136,6 +139,10 @@ class SandboxRunner:
                 self._zygote.stop()
                 self._zygote = None
         shutil.rmtree(self._workdir, ignore_errors=True)
+        cgroups.remove_parent(self._cgroups)
+
+    def _start(self, mode: str) -> launch.Zygote:
+        return launch.start(mode, self._workdir, self.preload, self._probe_uid, self._cgroups)
 
     def __enter__(self) -> SandboxRunner:
         return self
@@ -155,7 +162,8 @@ class SandboxRunner:
             self._broken = False
             os.makedirs(self._workdir, mode=0o711, exist_ok=True)  # it may have been removed
             os.chmod(self._workdir, 0o711)
-            self._zygote = launch.start(self._mode, self._workdir, self.preload, self._probe_uid)
+            cgroups.sweep(self._cgroups)  # what a killed zygote's candidates left
+            self._zygote = self._start(self._mode)
             self._clean_uids.clear()
         return self._zygote
 

@@ -38,6 +38,7 @@ from typing import Any, NoReturn
 
 from evaluators.contract import SANDBOX_FAILURE
 from evaluators.sandbox import child, reaper
+from evaluators.sandbox.cgroups import Group
 from evaluators.sandbox.protocol import dumps, one_line
 from evaluators.sandbox.supervisor import (
     REQUEST_TIMEOUT_S,
@@ -58,6 +59,7 @@ class Waiting:
     readers: dict[str, int]  # read ends of its stdout, stderr, result and setup pipes
     job_w: int  # write end of its job pipe
     feed_ends: tuple[int, int]  # write end of its feed pipe, read end of its reply pipe
+    group: Group | None = None  # its cgroup (child.CGROUPS), removed after its job
 
     def fds(self) -> tuple[int, ...]:
         return (*self.readers.values(), self.job_w, *self.feed_ends)
@@ -80,6 +82,12 @@ def _fork_candidate(
     ends["stdin"] = os.open(os.devnull, os.O_RDONLY)
     job_r, job_w = readers.pop("job"), ends.pop("job")
     feed_ends = (feed_w, readers.pop("reply"))
+    group = None
+    if child.CGROUPS:  # made here, off every job's clock; none: the candidate refuses its job
+        try:
+            group = Group.make(child.CGROUPS)
+        except OSError:
+            pass
     if pid_ns >= 0 and not reaper.unshare(reaper.CLONE_NEWPID):
         raise OSError("a pid namespace was refused")  # the zygote's probe said it works
     pid = os.fork()
@@ -98,12 +106,12 @@ def _fork_candidate(
         ctl.close()
         reaper.set_name("evo-candidate")
         try:
-            child.wait_and_run(job_r, ends, config.get("count_processes", 0))
+            child.wait_and_run(job_r, ends, config.get("count_processes", 0), group)
         finally:  # never back into this supervisor's loop, whatever went wrong
             os._exit(1)
     for fd in (*ends.values(), job_r):
         os.close(fd)
-    return Waiting(pid, readers, job_w, feed_ends)
+    return Waiting(pid, readers, job_w, feed_ends, group)
 
 
 def _take(ctl: socket.socket) -> list[int]:
@@ -167,6 +175,8 @@ def spare(ctl: socket.socket, notify_fd: int, config: dict[str, Any]) -> NoRetur
             os.waitpid(waiting.pid, 0)
         except ChildProcessError:
             pass
+        if waiting.group is not None:
+            waiting.group.remove()
     os._exit(code)
 
 
@@ -193,6 +203,7 @@ def _serve(
                 candidate.job_w,
                 idle,
                 candidate.feed_ends,
+                candidate.group,
                 # with a read-only view (child.READ_ONLY_EXCEPT) nothing lands in /tmp
                 shared_scratch=config.get("mode") == "uid" and not child.READ_ONLY_EXCEPT,
             )
@@ -213,4 +224,6 @@ def _serve(
         kill_everything(None, pid)
     if jobdir:
         remove_dir(jobdir)
+    if candidate.group is not None:  # after the answer: off the job's clock
+        candidate.group.remove()
     return again, code

@@ -18,6 +18,7 @@ from typing import Any
 
 from evaluators.contract import INVALID_RESULT, KILLED, OK, OOM, SANDBOX_FAILURE, TIMEOUT
 from evaluators.sandbox import reaper
+from evaluators.sandbox.cgroups import Group
 from evaluators.sandbox.dialogue import Dialogue
 from evaluators.sandbox.protocol import BadResult, dumps, one_line, parse_result_line
 
@@ -80,11 +81,13 @@ def run_job(
     job_w: int,
     idle: frozenset[int] = frozenset(),
     feed_ends: tuple[int, int] | None = None,
+    group: Group | None = None,
     shared_scratch: bool = False,
 ) -> dict[str, Any]:
     """Run one job on the waiting candidate ``pid``; ``idle``: this supervisor's other
     candidates, still waiting for their jobs (root, so never reached by the uid kill);
     ``feed_ends``: the write end of its feed pipe and the read end of its reply pipe;
+    ``group``: its cgroup, given the job's limits here (cgroups.py);
     ``shared_scratch``: the candidate could write to the host's /tmp ("uid" isolation)."""
     limits = job["limits"]
     feed = job.pop("feed", None)  # the driver's params never reach the candidate
@@ -93,6 +96,8 @@ def run_job(
     if uid is not None and job.get("prereap"):
         if not reaper.kill_uid(uid):
             raise OSError(f"processes of uid {uid} survive SIGKILL")
+    if group is not None:
+        group.limit(memory_limit_mb(limits), int(limits["processes"]))
     os.mkdir(jobdir, 0o700)
     if uid is not None:
         os.chown(jobdir, uid, uid)
@@ -133,6 +138,9 @@ def run_job(
         reaper.remove_files_of(uid)
 
     outcome, value, detail = classify(status, rusage, timed_out, caps, limits)
+    if group is not None and outcome not in (OK, TIMEOUT, SANDBOX_FAILURE) and group.oom_kills():
+        # the kernel killed the candidate, or a process it waited for, for its cgroup
+        outcome, value, detail = OOM, None, cgroup_oom_detail(limits)
     if dialogue is not None:
         outcome, value, detail = dialogue.judge(outcome, value, detail)
     response: dict[str, Any] = {
@@ -145,6 +153,18 @@ def run_job(
     if outcome == OK:
         response["value"] = value
     return response
+
+
+def memory_limit_mb(limits: dict[str, Any]) -> int:
+    """A job's cgroup memory: its address space and its scratch tmpfs (cgroups.py)."""
+    return int(limits["memory_mb"]) + int(limits.get("scratch_mb", 0))
+
+
+def cgroup_oom_detail(limits: dict[str, Any]) -> str:
+    return (
+        f"memory limit {memory_limit_mb(limits)} MiB (memory_mb + scratch_mb) exceeded "
+        "(cgroup: counts tmpfs, shm, memfd and every process)"
+    )
 
 
 def _watch(
