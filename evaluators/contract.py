@@ -172,7 +172,9 @@ class Limits:
 
     wall_s: float = 10.0
     cpu_s: float | None = None  # default: wall_s + 1
-    memory_mb: int = 2048  # address space
+    # address space, each process; with a cgroup (sandbox/cgroups.py), memory_mb +
+    # scratch_mb is also the job's whole memory: every process, tmpfs, shm and memfd
+    memory_mb: int = 2048
     file_mb: int = 64
     open_files: int = 256
     processes: int = 64
@@ -214,7 +216,7 @@ class SandboxResult:
     stdout: str = ""
     stderr: str = ""
     duration_s: float = 0.0
-    isolation: str = ""  # e.g. "bwrap+uid+pidns", "uid+rlimits", "rlimits"
+    isolation: str = ""  # e.g. "bwrap+uid+pidns+cgroup", "uid+rlimits", "rlimits"
 
 
 class Reply(NamedTuple):  # a tuple: built once per message of a feed, so kept cheap
