@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, func, literal, or_, select, text
@@ -286,18 +287,14 @@ class SQLReads:
 
     @outage_safe
     def best_score_steps(self, campaign_id: int) -> list[tuple[int, float]]:
-        p = queries.PROGRAMS.c
-        before = func.max(p.score).over(order_by=p.eval_seq, rows=(None, -1))
-        scored = (
-            select(p.eval_seq, p.score, before.label("before"))
-            .where(p.campaign_id == campaign_id, p.status == EVALUATED)
-            .where(p.correct.is_(True), p.score.is_not(None), p.eval_seq.is_not(None))
-            .subquery()
-        )
-        c = scored.c
-        query = select(c.eval_seq, c.score).where(or_(c.before.is_(None), c.score > c.before))
         with self._session(write=False) as s:
-            return [(int(x), float(y)) for x, y in s.execute(query.order_by(c.eval_seq))]
+            return [(int(x), float(y)) for x, y in s.execute(_rises(campaign_id))]
+
+    @outage_safe
+    def best_score_times(self, campaign_id: int) -> list[tuple[int, float, datetime | None]]:
+        at = queries.PROGRAMS.c.evaluated_at
+        with self._session(write=False) as s:
+            return [(int(x), float(y), t) for x, y, t in s.execute(_rises(campaign_id, at))]
 
     @outage_safe
     def program_values(self, campaign_id: int, field: str) -> list[Any]:
@@ -345,3 +342,23 @@ class SQLReads:
         with self._session(write=False) as s:
             calls, cost = s.execute(query).one()
         return {"calls": int(calls or 0), "cost_usd": float(cost or 0.0)}
+
+
+def _rises(campaign_id: int, *extra: Any) -> Any:
+    """The correct evaluations that raise the best score (a running maximum over eval_seq,
+    in one window query), in eval_seq order: eval_seq, score and the `extra` columns of
+    programs. The window reads one index alone (eval_seq, status, correct, score; the id
+    comes with it); the extra columns are read for the rises only, by id."""
+    p = queries.PROGRAMS.c
+    before = func.max(p.score).over(order_by=p.eval_seq, rows=(None, -1))
+    scored = (
+        select(p.id, p.eval_seq, p.score, before.label("before"))
+        .where(p.campaign_id == campaign_id, p.status == EVALUATED)
+        .where(p.correct.is_(True), p.score.is_not(None), p.eval_seq.is_not(None))
+        .subquery()
+    )
+    c = scored.c
+    rises = select(c.eval_seq, c.score, *extra).where(or_(c.before.is_(None), c.score > c.before))
+    if extra:
+        rises = rises.select_from(scored.join(queries.PROGRAMS, p.id == c.id))
+    return rises.order_by(c.eval_seq)

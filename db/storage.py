@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from db.records import (
@@ -312,10 +313,16 @@ class Storage(abc.ABC):
         (eval_seq, score) of each correct evaluated program whose score is higher than that
         of every correct program evaluated before it, in eval_seq order. SQLStorage answers
         with one window query (a running maximum), reading no program into Python."""
-        steps: list[tuple[int, float]] = []
+        return [(seq, score) for seq, score, _ in self.best_score_times(campaign_id)]
+
+    def best_score_times(self, campaign_id: int) -> list[tuple[int, float, datetime | None]]:
+        """best_score_steps with when each rise was evaluated: (eval_seq, score,
+        evaluated_at), for a best score over wall-clock time without reading every program
+        (the compare view's cold answer). SQLStorage answers with the same window query."""
+        steps: list[tuple[int, float, datetime | None]] = []
         for p in self.evaluated_in_order(campaign_id):
             if p.correct and p.score is not None and (not steps or p.score > steps[-1][1]):
-                steps.append((p.eval_seq or 0, p.score))
+                steps.append((p.eval_seq or 0, p.score, p.evaluated_at))
         return steps
 
     def program_values(self, campaign_id: int, field: str) -> list[Any]:

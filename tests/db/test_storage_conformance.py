@@ -605,3 +605,19 @@ def test_llm_calls_by_program_and_usage(storage: SQLStorage, camp: int) -> None:
     assert usage[2]["completion_tokens"] == 7 and usage[2]["cost_usd"] == 0.5
     assert sum(r["prompt_tokens"] for r in usage) == 40
     assert storage.llm_usage(storage.create_campaign("c3", "p", {}, 1).id) == []
+
+
+def test_best_score_times(storage: SQLStorage, camp: int) -> None:
+    # scores in evaluation order: a rise, a failure, a tie, a fall, a rise, an unscored one
+    scores = [(1.0, True), (9.0, False), (1.0, True), (0.5, True), (2.0, True), (None, True)]
+    ps = [add(storage, camp, i) for i in range(len(scores))]
+    for p, (score, ok) in zip(ps, scores, strict=True):
+        result = stage(score=score, correct=ok, outcome="ok" if ok else "error")
+        storage.record_evaluation(p.id, [result], worker="w", attempt=1)
+    at = {r.eval_seq: r.evaluated_at for r in storage.evaluated_in_order(camp)}
+    got = storage.best_score_times(camp)
+    assert got == [(1, 1.0, at[1]), (5, 2.0, at[5])]
+    assert got == Storage.best_score_times(storage, camp)  # SQL == the generic default
+    assert all(t is not None and t.tzinfo is not None for _, _, t in got)
+    assert storage.best_score_steps(camp) == [(1, 1.0), (5, 2.0)]
+    assert storage.best_score_times(storage.create_campaign("c2", "p", {}, 1).id) == []
