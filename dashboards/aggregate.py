@@ -26,8 +26,11 @@ def downsample(points: Sequence[Any], limit: int = MAX_POINTS) -> list[Any]:
     return [points[round(i * step)] for i in range(limit)]
 
 
-def step_series(pairs: Iterable[tuple[float, float | None]], limit: int) -> list[list[float]]:
-    """Running maximum of (x, y) pairs, as the points where it changes plus the last x."""
+def step_series(
+    pairs: Iterable[tuple[float, float | None]], limit: int | None
+) -> list[list[float]]:
+    """Running maximum of (x, y) pairs, as the points where it changes plus the last x: a
+    lossless step line, thinned to at most `limit` points (None: never thinned)."""
     out: list[list[float]] = []
     best = -math.inf
     last_x = None
@@ -38,19 +41,39 @@ def step_series(pairs: Iterable[tuple[float, float | None]], limit: int) -> list
             out.append([x, y])
     if out and last_x is not None and out[-1][0] != last_x:
         out.append([last_x, best])
-    return downsample(out, limit)
+    return out if limit is None else downsample(out, limit)
 
 
 def _scored(node: Node) -> float | None:
     return node.score if node.correct and node.score is not None else None
 
 
+def best_lines(index: CampaignIndex) -> dict[str, Any]:
+    """The best score over evaluations and over the time since the first program was
+    created, as lossless step lines (every rise, plus the last evaluation), cached per
+    index version: the campaign page thins them, the compare view sends them whole."""
+
+    def build() -> dict[str, Any]:
+        done = index.evaluated()
+        t0 = min((n.created_at for n in index.nodes), default=0.0)
+        return {
+            "t0": t0,
+            "best_by_eval": step_series(((n.eval_seq or 0, _scored(n)) for n in done), None),
+            "best_by_time": step_series(
+                (((n.evaluated_at or t0) - t0, _scored(n)) for n in done), None
+            ),
+        }
+
+    return index.cached("best_lines", build)
+
+
 def series(index: CampaignIndex, limit: int = MAX_POINTS) -> dict[str, Any]:
     limit = max(10, min(limit, MAX_POINTS))
     done = index.evaluated()
-    t0 = min((n.created_at for n in index.nodes), default=0.0)
-    by_evals = step_series(((n.eval_seq or 0, _scored(n)) for n in done), limit)
-    by_time = step_series((((n.evaluated_at or t0) - t0, _scored(n)) for n in done), limit)
+    lines = best_lines(index)
+    t0 = lines["t0"]
+    by_evals = downsample(lines["best_by_eval"], limit)
+    by_time = downsample(lines["best_by_time"], limit)
     islands: dict[int, list[tuple[float, float | None]]] = defaultdict(list)
     for n in done:
         islands[n.island].append((n.eval_seq or 0, _scored(n)))

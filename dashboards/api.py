@@ -7,6 +7,9 @@ in-memory index, which any request about the campaign starts loading in the back
 
 /api/campaigns                               every campaign with its progress
 /api/campaigns/<c>                           one campaign: counts, best, config, keys
+/api/compare?c=A&c=B...                      2 to 8 campaigns: progress rows, lossless
+                                             best-score lines, speed to good, settings
+                                             that differ (dashboards/compare.py)
 /api/campaigns/<c>/updates?since=SEQ         live cursor: what was evaluated after SEQ
 /api/campaigns/<c>/series?points=N&partial=1 best score by evaluation and by time, per
                                              island, outcomes over time, evaluations/s
@@ -35,7 +38,17 @@ from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from typing import Any
 
-from dashboards import aggregate, direct, heatmap, lineage, objectives, params, program, run_state
+from dashboards import (
+    aggregate,
+    compare,
+    direct,
+    heatmap,
+    lineage,
+    objectives,
+    params,
+    program,
+    run_state,
+)
 from dashboards.index import CampaignIndex
 from dashboards.indexes import Indexes
 from db.records import CampaignRecord, ProgramRecord
@@ -65,6 +78,7 @@ class Api:
         c, p = r"/api/campaigns/([^/]+)", r"/api/programs/(\d+)"
         self.routes: list[tuple[re.Pattern[str], Callable[..., Any]]] = [
             (re.compile(r"/api/campaigns/?"), self.campaigns),
+            (re.compile(r"/api/compare/?"), self.compare),
             (re.compile(c + r"/?"), self.campaign),
             (re.compile(c + r"/updates"), self.updates),
             (re.compile(c + r"/series"), self.series),
@@ -98,7 +112,14 @@ class Api:
     @property
     def _direct(self) -> tuple[Callable[..., Any], ...]:
         """The handlers answered without the index (background loads pause meanwhile)."""
-        return (self.campaigns, self.campaign, self.program, self.diff, self.program_lineage)
+        return (
+            self.campaigns,
+            self.campaign,
+            self.compare,
+            self.program,
+            self.diff,
+            self.program_lineage,
+        )
 
     # -- helpers ---------------------------------------------------------------------
     def _record(self, key: str) -> CampaignRecord:
@@ -154,6 +175,10 @@ class Api:
             "seed": record.seed,
             **direct.details(self.storage, record, index, summary),
         }
+
+    def compare(self, query: Mapping[str, str]) -> Any:
+        records = compare.resolve(params.repeated(query, "c"), self._record)
+        return compare.view(self.storage, records, self.indexes.peek)
 
     def updates(self, query: Mapping[str, str], key: str) -> Any:
         record, index = self._campaign(key)

@@ -6,6 +6,7 @@ Routes (GET only):
   /campaigns/<c>                     campaign page          (<c>: campaign id or name)
   /campaigns/<c>/lineage             lineage page           (?program=ID&depth=K)
   /programs/<id>                     program page
+  /compare?c=<c>&c=<c>...            compare page (2 to 8 campaigns)
   /static/<file>                     the page's JS/CSS and vendored libraries (an allowlist)
   /api/...                           JSON, see dashboards/api.py
 
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
-from dashboards import api
+from dashboards import api, params
 from dashboards.indexes import Indexes
 from db.storage import Storage, StorageError
 
@@ -54,6 +55,7 @@ PAGES = [
     (re.compile(r"^/campaigns/[^/]+/?$"), "campaign.html"),
     (re.compile(r"^/campaigns/[^/]+/lineage/?$"), "lineage.html"),
     (re.compile(r"^/programs/\d+/?$"), "program.html"),
+    (re.compile(r"^/compare/?$"), "compare.html"),
 ]
 ALIASES = {"/favicon.ico": "favicon.svg"}
 
@@ -142,7 +144,7 @@ class DashboardApp:
     def handle(self, environ: dict[str, Any]) -> Response:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/") or "/"
-        query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        query = params.Query(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
         if not self._host_allowed(environ):
             return Response.error(403, "unexpected Host header: open the dashboard by its URL")
         denied = self._check_token(environ, path, query)
@@ -178,14 +180,14 @@ class DashboardApp:
         return name.lower() in self.allowed_hosts
 
     def _check_token(
-        self, environ: dict[str, Any], path: str, query: dict[str, str]
+        self, environ: dict[str, Any], path: str, query: params.Query
     ) -> Response | None:
         if self.token is None:
             return None
         given = query.get("token")
         if given is not None and self._equal(given):
             # Remember it in a cookie and drop it from the address bar and history.
-            rest = urlencode({k: v for k, v in query.items() if k != "token"})
+            rest = urlencode([(k, v) for k, v in query.pairs() if k != "token"])
             location = quote(path) + (f"?{rest}" if rest else "")
             cookie = f"{COOKIE}={quote(self.token)}; Path=/; HttpOnly; SameSite=Strict"
             return Response(

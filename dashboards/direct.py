@@ -242,11 +242,31 @@ def series(storage: Storage, campaign_id: int, limit: int) -> dict[str, Any]:
     chart, from Storage.best_score_steps: one window query), marked partial; the index
     answers the rest of the series view (aggregate.series) once loaded. best_by_eval is
     the index's answer exactly."""
-    from dashboards.aggregate import MAX_POINTS, downsample
+    from dashboards.aggregate import MAX_POINTS, step_series
 
     limit = max(10, min(limit, MAX_POINTS))
-    steps = [[x, y] for x, y in storage.best_score_steps(campaign_id)]
     last = storage.last_eval_seq(campaign_id)
-    if steps and steps[-1][0] != last:
-        steps.append([last, steps[-1][1]])
-    return {"partial": True, "evaluations": last, "best_by_eval": downsample(steps, limit)}
+    steps = step_series([*storage.best_score_steps(campaign_id), (last, None)], limit)
+    return {"partial": True, "evaluations": last, "best_by_eval": steps}
+
+
+def best_lines(storage: Storage, campaign_id: int) -> dict[str, Any]:
+    """aggregate.best_lines' answer (the same lossless lines) for a campaign whose index is
+    not loaded: from Storage.best_score_times (one window query), the first program (the
+    start of the time axis) and the last evaluation (where both lines end)."""
+    from dashboards.aggregate import step_series
+
+    rises = storage.best_score_times(campaign_id)
+    first = storage.programs(campaign_id, limit=1, with_code=False)
+    t0 = ts(first[0].created_at) or 0.0 if first else 0.0
+    last = storage.last_eval_seq(campaign_id)
+    end = None
+    if rises and last != rises[-1][0]:  # eval_seq is dense: the last evaluation is after last-1
+        end = next(iter(storage.evaluated_in_order(campaign_id, after_eval_seq=last - 1)), None)
+    end_s = (ts(end.evaluated_at) or t0) - t0 if end is not None else None
+    by_time = [((ts(at) or t0) - t0, score) for _, score, at in rises]
+    return {
+        "t0": t0,
+        "best_by_eval": step_series([*((x, y) for x, y, _ in rises), (last, None)], None),
+        "best_by_time": step_series(by_time + ([(end_s, None)] if end_s is not None else []), None),
+    }

@@ -80,3 +80,25 @@ def choice(
         listed = ", ".join(allowed) if allowed else "(none in this campaign)"
         raise BadRequest(f"{key} must be one of: {listed}; got {text!r}")
     return text
+
+
+class Query(dict[str, str]):
+    """The query string: each key's last value, as a dict (what the parameters above
+    read), and every value of a repeated key (`every`: the compare view's c=A&c=B)."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        self._pairs = list(pairs)
+        super().__init__(self._pairs)
+
+    def every(self, key: str) -> list[str]:
+        return [v for k, v in self._pairs if k == key]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (key, value) as given, repeated keys included."""
+        return list(self._pairs)
+
+
+def repeated(query: Mapping[str, str], key: str) -> list[str]:
+    """Every non-empty value of key, in the order given (one at most from a plain dict)."""
+    values = query.every(key) if isinstance(query, Query) else [query.get(key, "")]
+    return [v for v in values if v != ""]

@@ -1,0 +1,194 @@
+"""The compare view's API (/api/compare) over in-memory storage, on hand-built campaigns
+whose best-score lines and speed to good are worked out by hand here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from dash_client import Client
+
+from dashboards import aggregate
+from dashboards.app import create_app
+from db import NewStageResult, open_storage
+from db.storage import Storage
+
+BASE = {"max_evals": 6, "strategy": {"kind": "islands", "islands": 4}}
+# per campaign: problem, seed, settings, scores in evaluation order (None: an error)
+CAMPAIGNS: dict[str, tuple[str, int, dict[str, Any], list[float | None]]] = {
+    "alpha": (
+        "toy.p",
+        1,
+        {"operators": {"ast_mutate": 0.85, "ast_crossover": 0.15}, "llm": {"model": ""}},
+        [1.0, 0.5, 3.0, None, 10.2, 4.0],
+    ),
+    "beta": (
+        "toy.p",
+        2,
+        {"operators": {"ast_mutate": 0.5, "llm_diff": 0.5}, "llm": {"model": "m1"}},
+        [2.0, 6.0, 10.0, 10.5, 11.0, 3.0],
+    ),
+    "gamma": ("other.q", 1, {}, [100.0, 200.0]),
+}
+
+
+def build(storage: Storage) -> dict[str, int]:
+    ids = {}
+    for name, (problem, seed, extra, scores) in CAMPAIGNS.items():
+        config = {
+            **BASE,
+            **extra,
+            "seed": seed,
+            "name": name,  # never settings that "differ": name, db, problem, data secret
+            "problem": problem,
+            "db": f"sqlite:///{name}.db",
+            "problem_options": {"data_secret": f"secret-{name}"},
+        }
+        c = storage.create_campaign(name, problem, config, seed)
+        ids[name] = c.id
+        for i, score in enumerate(scores):
+            call = {"model": "m1", "prompt": "p", "cost_usd": 0.25} if name == "beta" else None
+            p = storage.add_program(
+                c.id,
+                code=f"{name} {i}",
+                genome=None,
+                code_hash=f"{name}c{i}",
+                ast_hash=f"{name}a{i}",
+                generation=i,
+                island=0,
+                operator="initial" if i == 0 else "ast_mutate",
+                llm_call=call if i == 1 else None,
+            )
+            ok = score is not None
+            stage = NewStageResult(
+                stage="evaluate",
+                outcome="ok" if ok else "error",
+                score=score,
+                correct=ok,
+                metrics={},
+                features={},
+                feedback="",
+                duration_s=0.01,
+                isolation="rlimits",
+            )
+            storage.record_evaluation(p.id, [stage], worker="w", attempt=1)
+    storage.add_event(ids["alpha"], "finished", {"reason": "stalled"})
+    storage.set_campaign_status(ids["alpha"], "finished")
+    return ids
+
+
+@pytest.fixture
+def mem() -> Iterator[tuple[Storage, dict[str, int]]]:
+    storage = open_storage("sqlite://")
+    ids = build(storage)
+    yield storage, ids
+    storage.close()
+
+
+def test_lines_and_speed_to_good(mem: tuple[Storage, dict[str, int]]) -> None:
+    storage, ids = mem
+    client = Client(create_app(storage, background=False))
+    r = client.get(f"/api/compare?c=alpha&c={ids['beta']}")
+    assert r.status == 200, r.body
+    data = r.json()
+    alpha, beta = data["campaigns"]
+    assert (alpha["name"], beta["name"]) == ("alpha", "beta") and data["same_problem"]
+    # running maximum of the correct scores: each rise, and the last evaluation
+    assert alpha["best_by_eval"] == [[1, 1.0], [3, 3.0], [5, 10.2], [6, 10.2]]
+    assert beta["best_by_eval"] == [[1, 2.0], [2, 6.0], [3, 10.0], [4, 10.5], [5, 11.0], [6, 11.0]]
+    # S = 1.0 (alpha's first best), B = 11.0 (beta's best): 90% is 10.0, 99% is 10.9
+    target = data["targets"]["toy.p"]
+    assert (target["start"], target["best"]) == (1.0, 11.0)
+    assert target["targets"] == pytest.approx([10.0, 10.9])
+    assert data["levels"] == [0.9, 0.99]
+    assert alpha["evals_to"] == [5, None]  # 10.2 at its 5th evaluation; never 10.9
+    assert beta["evals_to"] == [3, 5]  # 10.0 at its 3rd (the bound counts), 11.0 at its 5th
+    # the time line: the same rises, at seconds since the first program, ending at the last
+    for row in (alpha, beta):
+        times = [x for x, _ in row["best_by_time"]]
+        assert [y for _, y in row["best_by_time"]] == [y for _, y in row["best_by_eval"]]
+        assert times == sorted(times) and times[0] >= 0
+    # the progress row, as the campaigns list has it
+    assert (alpha["status"], alpha["reason"], beta["reason"]) == ("finished", "stalled", None)
+    assert alpha["evaluated"] == 6 and alpha["budget"] == 6 and alpha["best_score"] == 10.2
+    assert beta["llm_calls"] == 1 and beta["spend_usd"] == pytest.approx(0.25)
+    assert alpha["llm_calls"] == 0
+
+
+def test_index_and_direct_answers_agree(mem: tuple[Storage, dict[str, int]]) -> None:
+    storage, ids = mem
+    app = create_app(storage, background=False)
+    client = Client(app)
+    cold = client.get("/api/compare?c=alpha&c=beta").json()  # no index: one window query each
+    for cid in (ids["alpha"], ids["beta"]):
+        index = app.indexes(cid)  # loaded: answered from the index
+        assert (
+            aggregate.series(index)["best_by_eval"] == aggregate.best_lines(index)["best_by_eval"]
+        )
+    warm = client.get("/api/compare?c=alpha&c=beta").json()
+    assert warm == cold
+
+
+def test_differing_settings(mem: tuple[Storage, dict[str, int]]) -> None:
+    storage, _ = mem
+    client = Client(create_app(storage, background=False))
+    differs = client.get("/api/compare?c=alpha&c=beta").json()["differs"]
+    # not the name, database or data secret (always different), nor the shared settings
+    assert differs == {
+        "llm.model": ["", "m1"],
+        "operators.ast_crossover": [0.15, None],
+        "operators.ast_mutate": [0.85, 0.5],
+        "operators.llm_diff": [None, 0.5],
+        "seed": [1, 2],
+    }
+
+
+def test_different_problems(mem: tuple[Storage, dict[str, int]]) -> None:
+    storage, _ = mem
+    client = Client(create_app(storage, background=False))
+    data = client.get("/api/compare?c=alpha&c=gamma").json()
+    assert not data["same_problem"]
+    assert "problem" not in data["differs"] and "seed" not in data["differs"]  # both seed 1
+    alpha, gamma = data["campaigns"]
+    # each problem is measured against its own start and best
+    assert data["targets"]["other.q"]["targets"] == pytest.approx([190.0, 199.0])
+    assert gamma["evals_to"] == [2, 2]
+    # alone on its problem: S = 1.0 and B = 10.2 are its own, 10.2 reaches both targets
+    assert data["targets"]["toy.p"]["targets"] == pytest.approx([9.28, 10.108])
+    assert alpha["evals_to"] == [5, 5]
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "message"),
+    [
+        ("c=alpha&c=nope", 404, "no campaign 'nope'"),
+        ("c=alpha", 400, "compare needs 2 to 8 campaigns"),
+        ("", 400, "got 0"),
+        ("c=alpha&c=alpha", 400, "given twice"),
+        ("c=" + "&c=".join(str(i) for i in range(1, 10)), 400, "got 9"),
+    ],
+)
+def test_errors_are_json(
+    mem: tuple[Storage, dict[str, int]], query: str, status: int, message: str
+) -> None:
+    storage, _ = mem
+    for i in range(6):  # nine campaigns exist: 9 is refused for its count
+        storage.create_campaign(f"extra{i}", "toy.p", {}, 0)
+    r = Client(create_app(storage, background=False)).get("/api/compare?" + query)
+    assert r.status == status and r.headers["Content-Type"].startswith("application/json")
+    body = r.json()
+    assert body["status"] == status and message in body["error"], body
+
+
+def test_page_and_token(mem: tuple[Storage, dict[str, int]]) -> None:
+    storage, _ = mem
+    client = Client(create_app(storage, token="t0k", background=False))
+    # the token is swapped for a cookie, and every c= kept
+    r = client.get("/compare?c=alpha&c=beta&token=t0k")
+    assert r.status == 303 and r.headers["Location"] == "/compare?c=alpha&c=beta"
+    assert client.get("/api/compare?c=alpha&c=beta").status == 401
+    auth = {"Authorization": "Bearer t0k"}
+    page = client.get("/compare?c=alpha&c=beta", headers=auth)
+    assert page.status == 200 and b"/static/compare.js" in page.body
+    assert client.get("/api/compare?c=alpha&c=beta", headers=auth).status == 200
