@@ -61,7 +61,7 @@
     ));
   }
 
-  const fmtS = (t) => (t === 0 ? "0 s" : EF.duration(t));
+  const fmtS = EF.sinceStart;
   // "yet" only while something may still come
   const noneYet = (what) => what + (state.info && state.info.status === "running" && !state.info.stale ? " yet." : ".");
 

@@ -79,6 +79,9 @@ EF.duration = function (s) {
   return (s / 3600).toFixed(1) + " h";
 };
 
+// seconds since a campaign's start, on a time axis
+EF.sinceStart = (t) => (t === 0 ? "0 s" : EF.duration(t));
+
 EF.badge = (text, cls) => EF.E("span", { class: "badge " + (cls || text || ""), text: text || "–" });
 
 // A campaign's status; one stored as running that no controller runs (its lease expired:
@@ -99,6 +102,15 @@ EF.REASONS = {
   llm_unavailable: "no LLM model could be used", already_finished: "it had already finished",
 };
 EF.reasonText = (reason) => (reason ? EF.REASONS[reason] || reason : "");
+
+// A table's status cell: the badge, and why it ended when that was not its budget or time
+// limit (as `evolve status` does).
+EF.PLAIN_REASONS = ["budget", "time_limit", "interrupted"];
+EF.statusCell = function (r) {
+  const badge = EF.statusBadge(r);
+  if (!r.reason || EF.PLAIN_REASONS.includes(r.reason)) return badge;
+  return EF.E("span", { class: "status-cell" }, badge, " ", EF.E("span", { class: "muted reason", text: EF.reasonText(r.reason) }));
+};
 
 EF.crumbs = function (...items) {
   const nav = EF.clear(document.getElementById("crumbs"));

@@ -1,14 +1,18 @@
 """Fixtures: a database with a recorded campaign (the real engine on examples/sine.py) and
-synthetic edge cases, an in-process WSGI client, and a live server on a free port."""
+synthetic edge cases, an in-process WSGI client, a live server on a free port, and a
+headless Chromium page on it that fails the test on any page error, console error, dialog
+or request outside the dashboard."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chromium import launched
 from dash_client import Client
 from dash_synthetic import tuned_campaign, xss_campaign
 
@@ -75,3 +79,32 @@ def live_server(recorded: dict[str, Any]) -> Iterator[str]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with launched() as b:
+        yield b
+
+
+@pytest.fixture
+def page(browser: Any, live_server: str) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    problems: list[str] = []
+    dialogs: list[str] = []
+    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    # Nothing may be fetched from anywhere but the dashboard itself.
+    outside: list[str] = []
+    pg.route(
+        re.compile(r"^(?!" + re.escape(live_server) + ").*"),
+        lambda route: (outside.append(route.request.url), route.abort()),
+    )
+    pg.problems, pg.dialogs, pg.outside, pg.base = problems, dialogs, outside, live_server
+    yield pg
+    assert not outside, f"requests outside the dashboard: {outside}"
+    assert not problems, problems
+    assert not dialogs, f"a dialog fired: {dialogs}"
+    context.close()

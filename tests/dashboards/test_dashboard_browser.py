@@ -5,43 +5,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from chromium import launched, needs_chromium
+from chromium import needs_chromium
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launched() as b:
-        yield b
-
-
-@pytest.fixture
-def page(browser: Any, live_server: str) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    problems: list[str] = []
-    dialogs: list[str] = []
-    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    # Nothing may be fetched from anywhere but the dashboard itself.
-    outside: list[str] = []
-    pg.route(
-        re.compile(r"^(?!" + re.escape(live_server) + ").*"),
-        lambda route: (outside.append(route.request.url), route.abort()),
-    )
-    pg.problems, pg.dialogs, pg.outside, pg.base = problems, dialogs, outside, live_server
-    yield pg
-    assert not outside, f"requests outside the dashboard: {outside}"
-    assert not problems, problems
-    assert not dialogs, f"a dialog fired: {dialogs}"
-    context.close()
 
 
 def wait_until(pg: Any, expression: str, timeout_s: float = 15.0) -> None:

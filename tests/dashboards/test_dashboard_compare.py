@@ -1,12 +1,16 @@
-"""The compare view's API (/api/compare) over in-memory storage, on hand-built campaigns
-whose best-score lines and speed to good are worked out by hand here."""
+"""The compare view: its API (/api/compare) over in-memory storage, on hand-built campaigns
+whose best-score lines and speed to good are worked out by hand here, and the page in
+headless Chromium, opened from the campaigns page's checkboxes."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from chromium import needs_chromium
 from dash_client import Client
 
 from dashboards import aggregate
@@ -192,3 +196,35 @@ def test_page_and_token(mem: tuple[Storage, dict[str, int]]) -> None:
     page = client.get("/compare?c=alpha&c=beta", headers=auth)
     assert page.status == 200 and b"/static/compare.js" in page.body
     assert client.get("/api/compare?c=alpha&c=beta", headers=auth).status == 200
+
+
+@needs_chromium
+def test_browser_compare_from_the_campaigns_page(page: Any, artifacts: Path) -> None:
+    page.goto(page.base + "/")
+    page.wait_for_selector("input.compare-tick")
+    assert page.is_disabled("#compare")
+    page.check("input[aria-label='compare demo']")
+    assert page.is_disabled("#compare")  # one is not a comparison
+    page.check("input[aria-label='compare xss']")
+    assert page.is_enabled("#compare")
+    page.click("#compare")
+    page.wait_for_selector("main[data-ready]")
+    assert re.search(r"/compare\?c=\d+&c=\d+$", page.url)
+    for slot in ("#slot-cmp-eval", "#slot-cmp-time"):  # one line per campaign, named
+        assert page.locator(f"{slot} svg path[stroke]").count() == 2
+        assert page.locator(f"{slot} .legend > span").all_inner_texts() == ["demo", "xss"]
+    names = page.locator("#compare-table tbody tr a.campaign-link").all_inner_texts()
+    assert names == ["demo", "xss"]
+    assert "different scales" in page.inner_text("#scale-warning")  # sine.py vs synthetic
+    assert "S + p × (B − S)" in page.inner_text("#speed-help")
+    page.screenshot(path=str(artifacts / "dashboard_compare.png"), full_page=True)
+    # fewer than two, or an unknown one: a message on the page
+    page.goto(page.base + "/compare?c=demo")
+    page.wait_for_selector("#nothing-to-compare")
+    assert "compare needs 2 to 8 campaigns" in page.inner_text("main")
+    page.goto(page.base + "/compare?c=demo&c=nope")
+    page.wait_for_selector("#not-found")
+    assert "no campaign 'nope'" in page.inner_text("main")
+    # the browser logs each of those two answers (400, 404) as a failed resource load
+    assert all("status of 40" in p for p in page.problems), page.problems
+    page.problems.clear()
