@@ -10,6 +10,7 @@ measures, in one run and in-process through the WSGI app (as tests/dashboards do
     (/api/programs/<id>/lineage) and program (/api/programs/<id>) endpoints, answered from
     the database directly;
   - the series and grid views, answered from the campaign's in-memory index;
+  - the compare view (/api/compare) of 4 campaigns of 20,000 evaluations, in a second file;
 
 cold (first request on a freshly created app and Storage; for the aggregate views that
 includes loading the index), during the background index load that a first request starts,
@@ -52,11 +53,15 @@ ISLANDS = 4
 CHUNK = 10_000
 
 
-def build_campaign(path: Path, n: int, seed: int = 1) -> dict[str, Any]:
-    """A finished n-program campaign written with Core executemany, one transaction."""
+def build_campaign(path: Path, n: int, seed: int = 1, name: str = "bench") -> dict[str, Any]:
+    """A finished n-program campaign written with Core executemany, one transaction (after
+    the campaigns already in the file, if any)."""
     storage = open_storage(f"sqlite:///{path}")  # creates the schema
-    campaign = storage.create_campaign("bench", "synthetic.dashboard", {"max_evals": n}, seed)
+    config = {"max_evals": n, "seed": seed}
+    campaign = storage.create_campaign(name, "synthetic.dashboard", config, seed)
     engine = storage._engine  # the same engine settings (WAL, foreign keys, BEGIN IMMEDIATE)
+    with sqlite3.connect(path) as db:
+        offset = db.execute("SELECT coalesce(max(id), 0) FROM programs").fetchone()[0]
     rng = random.Random(seed)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     programs: list[dict[str, Any]] = []
@@ -79,11 +84,11 @@ def build_campaign(path: Path, n: int, seed: int = 1) -> dict[str, Any]:
     start = time.perf_counter()
     with engine.begin() as conn:
         for i in range(n):
-            pid = i + 1  # a fresh database: ids are 1..n in insertion order
+            pid = offset + i + 1  # ids are offset+1..offset+n in insertion order
             island = i % ISLANDS
             operator = "initial" if i == 0 else rng.choice(OPERATORS)
             if i:
-                lo = max(1, pid - 2000)
+                lo = max(offset + 1, pid - 2000)
                 parent = rng.randrange(lo, pid)
                 edges.append({"parent_id": parent, "child_id": pid, "kind": "parent"})
                 r = rng.random()
@@ -126,7 +131,7 @@ def build_campaign(path: Path, n: int, seed: int = 1) -> dict[str, Any]:
                     "metrics": metrics,
                     "features": features,
                     "feedback": "" if ok else f"{outcome} at line 3",
-                    "eval_seq": pid,
+                    "eval_seq": i + 1,
                     "created_at": created,
                     "evaluated_at": evaluated,
                 }
@@ -336,6 +341,47 @@ def measure(
     return rows, info
 
 
+def _all_ready(app: Any, cids: list[int]) -> bool:
+    return all(app.indexes.ready(c) for c in cids)
+
+
+def measure_compare(path: Path, cids: list[int], warm: int, cold: int) -> dict[str, Any]:
+    """/api/compare of the campaigns: cold (a fresh app and Storage: one window query per
+    campaign), during their background index loads, and warm (from their indexes)."""
+    url = f"sqlite:///{path}"
+    request = "/api/compare?" + "&".join(f"c={c}" for c in cids)
+    row: dict[str, Any] = {
+        "name": f"compare `/api/compare`, {len(cids)} campaigns (cold: SQL; warm: index)",
+        "cold": [],
+        "during": [],
+    }
+    for k in range(cold):
+        fresh = open_storage(url)
+        app = create_app(fresh)
+        try:
+            client = _Client(app)
+            row["cold"].append(_timed(lambda c=client: c.get(request)))
+            while k == 0 and len(row["during"]) < 10 and not _all_ready(app, cids):
+                time.sleep(0.1)
+                row["during"].append(_timed(lambda c=client: c.get(request)))
+        finally:
+            app.close()
+            fresh.close()
+    storage = open_storage(url)
+    app = create_app(storage)
+    try:
+        client = _Client(app)
+        body = json.loads(client.get(request))
+        row["points"] = max(len(c["best_by_eval"]) for c in body["campaigns"])
+        for cid in cids:
+            assert app.indexes.wait(cid, timeout=600), "background index load did not finish"
+        row["warm"] = [_timed(lambda c=client: c.get(request)) for _ in range(warm)]
+    finally:
+        app.close()
+        storage.close()
+    return row
+
+
 def main(argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--programs", type=int, default=100_000)
@@ -343,6 +389,8 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--cold", type=int, default=3, help="fresh apps per direct endpoint")
     ap.add_argument("--during", type=int, default=10, help="requests during the index load")
     ap.add_argument("--agg-cold", type=int, default=2, help="fresh apps per aggregate view")
+    ap.add_argument("--compare", type=int, default=4, help="campaigns the compare view compares")
+    ap.add_argument("--compare-evals", type=int, default=20_000, help="evaluations of each")
     args = ap.parse_args(argv if argv is not None else [])
     n = args.programs
     load_before = os.getloadavg()[0]
@@ -353,6 +401,12 @@ def main(argv: list[str] | None = None) -> str:
         rows, load = measure(
             path, info["campaign"], n, args.warm, args.cold, args.during, args.agg_cold
         )
+        arms = Path(tmp) / "compare.db"
+        cids = [
+            build_campaign(arms, args.compare_evals, seed=k, name=f"arm{k}")["campaign"]
+            for k in range(1, args.compare + 1)
+        ]
+        rows.append(measure_compare(arms, cids, args.warm, args.cold))
     load_after = os.getloadavg()[0]
     table = []
     for row in rows:
@@ -403,6 +457,13 @@ def main(argv: list[str] | None = None) -> str:
         "from the index's cached feature columns on each.",
         f"1-minute load average {load_before:.1f} before and {load_after:.1f} after the run "
         f"on {os.cpu_count()} cores (other work on the machine inflates every number).",
+        f"compare: {args.compare} campaigns of {args.compare_evals:,} evaluations each (built "
+        "as above, another seed each) in a second SQLite file, all compared in one request. "
+        "cold: one window query per campaign for its best-score lines "
+        "(Storage.best_score_times) and the direct reads of the campaigns list; during: "
+        "while their indexes load in the background; warm: from their indexes. Lossless "
+        f"lines (every rise of the best score plus the last evaluation): at most "
+        f"{rows[-1]['points']} points per line.",
         "baseline: `SELECT count(*) FROM programs` through sqlite3 on the same file; cold is "
         "the first query on a new connection.",
         f"target: under {TARGET_MS:.0f} ms per request; the last column reads "
