@@ -100,6 +100,8 @@ EF.REASONS = {
   interrupted: "it was interrupted (Ctrl-C or SIGTERM)", initial_failed: "its initial program failed",
   stalled: "it stalled: no new program could be proposed", llm_budget: "its LLM budget was spent",
   llm_unavailable: "no LLM model could be used", already_finished: "it had already finished",
+  target_reached: "its best score reached its target_score",
+  no_improvement: "no new best in its last `patience` evaluations",
 };
 EF.reasonText = (reason) => (reason ? EF.REASONS[reason] || reason : "");
 
