@@ -26,14 +26,25 @@ def template_text(kind: str, name: str, file: str) -> str:
     if kind not in KINDS:
         raise UserError(f"unknown kind {kind!r}: one of {', '.join(KINDS)}")
     text = resources.files("evolve").joinpath("templates", KINDS[kind][0]).read_text()
-    return text.replace("__NAME__", name).replace("__FILE__", shlex.quote(file))
+    return text.replace("__NAME__", _in_docstring(name)).replace(
+        "__FILE__", _in_docstring(shlex.quote(file))
+    )
+
+
+def _in_docstring(text: str) -> str:
+    """``text`` as it must be written inside the templates' (non-raw) docstring to read back
+    as itself: backslashes and quotes escaped, and a file name's undecodable bytes (lone
+    surrogates, which UTF-8 cannot write) as escapes."""
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def new_problem(path: str, kind: str = "code") -> Path:
     """Write a problem file of ``kind`` at ``path`` (which must not exist yet)."""
     target = Path(path)
     if target.suffix != ".py":
-        raise UserError(f"{path}: a problem file ends in .py (e.g. {target.with_suffix('.py')})")
+        example = target.with_suffix(".py") if target.name.strip(".") else "my_problem.py"
+        raise UserError(f"{path}: a problem file ends in .py (e.g. {example})")
     if not target.parent.is_dir():
         raise UserError(f"{target.parent}: no such folder")
     text = template_text(kind, target.stem, path)

@@ -4,6 +4,8 @@ nothing."""
 
 from __future__ import annotations
 
+import ast
+import shlex
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,28 @@ def test_a_bad_path_is_one_line(
     code, _, err = run_cli(capsys, "new", str(tmp_path / name))
     assert_one_line_error(code, err, message)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", [".", "/", ".."])
+def test_a_folder_for_a_file_is_one_line(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "new", name)
+    assert_one_line_error(code, err, f"{name}: a problem file ends in .py (e.g. my_problem.py)")
+
+
+@pytest.mark.parametrize("stem", ["back\\slash", "a\\N", "a\\u", 'q"""uote', 'end"'])
+def test_an_odd_file_name_still_gives_a_problem_that_parses(
+    stem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / f"{stem}.py"
+    code, _, err = run_cli(capsys, "new", str(path))
+    assert code == 0, err
+    module = ast.parse(path.read_text(encoding="utf-8", errors="surrogateescape"))
+    docstring = ast.get_docstring(module, clean=False)
+    assert docstring.startswith(f"{stem}: a single-file evoforge problem")
+    assert f"evolve run {shlex.quote(str(path))} --max-evals 200" in docstring
+
+
+def test_an_undecodable_file_name_writes_a_whole_file(tmp_path: Path) -> None:
+    path = scaffold.new_problem(str(tmp_path / "bad\udcff.py"))  # a byte that is not UTF-8
+    docstring = ast.get_docstring(ast.parse(path.read_text(errors="surrogateescape")))
+    assert docstring.startswith("bad\udcff: a single-file evoforge problem")
