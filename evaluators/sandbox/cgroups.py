@@ -168,10 +168,13 @@ def parent_dirs(layout: dict[str, Any]) -> list[str]:
 
 
 def _tasks(path: str) -> list[int]:
+    """The pids in cgroup ``path``. v2 lists a task outside the reader's pid namespace as
+    0, which os.kill would take for the caller's own process group: left out."""
     try:
-        return [int(p) for p in _read(os.path.join(path, "cgroup.procs")).split()]
+        pids = [int(p) for p in _read(os.path.join(path, "cgroup.procs")).split()]
     except (OSError, ValueError):
         return []
+    return [pid for pid in pids if pid > 0]
 
 
 def _remove_tree(path: str, kill: bool = True, wait_s: float = REMOVE_WAIT_S) -> bool:
