@@ -20,8 +20,9 @@ candidate is pid 1 of a pid namespace of its own, with that namespace's /proc. b
 pid namespace is the runner's, shared by its candidates, so the pid counter carried bits
 from one candidate to the next (``spare``); it also hides every other process. The cost:
 a candidate is its namespace's init, which ignores the signals it sends itself (``child``).
-``+cgroup``, at both root levels where the runner can make cgroups (v1 or v2: the memory,
-pids and cpu controllers writable; ``bwrap+uid+pidns+cgroup``,
+``+cgroup``, at both root levels where the runner can make cgroups (v1, or v2 in the root
+cgroup only, the "no internal processes" rule: the memory, pids and cpu controllers
+writable; ``bwrap+uid+pidns+cgroup``,
 ``uid+rofs+netns+pidns+cgroup+rlimits``): each candidate runs in a cgroup of its own
 (``cgroups``), where all its memory (tmpfs, shm and memfd pages included, every process
 together) is bounded by ``memory_mb + scratch_mb`` and ends ``oom`` beyond, its tasks by

@@ -10,7 +10,9 @@ job charges, whoever maps it, and weighs each job as one.
 Who does what (only root ever writes a cgroup file):
 
 * the runner, outside bubblewrap, makes one parent per runner below its own cgroup
-  (``make_parent``; per controller in v1, one directory in v2), bound read-write into
+  (``make_parent``; per controller in v1, one directory in v2, where it takes a runner in
+  the root cgroup: v2 refuses controllers below a cgroup that holds processes, as the
+  runner's own does everywhere else), bound read-write into
   bubblewrap, whose file system is otherwise read-only; it removes the parent, and what is
   left in it, on close, and removes the parents of dead runners when one starts
   (``evoforge-<pid namespace>-<pid>-<random>``: only a dead owner's are touched);
