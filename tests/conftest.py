@@ -6,11 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+import sandbox_uids
 
 # The sandbox's job uids for this test run (read when evaluators.sandbox.slots is first
 # imported, and inherited by the campaigns the tests start): a range of their own, so that
-# the leak checks (sandbox_corpus/support.py) never see a campaign running beside the suite.
-os.environ.setdefault("EVOFORGE_SANDBOX_UID_BASE", "62000")
+# the leak checks (sandbox_corpus/support.py) never see a campaign running beside the suite,
+# nor another test run's candidates (a range per run: sandbox_uids.py).
+if "EVOFORGE_SANDBOX_UID_BASE" not in os.environ:
+    os.environ["EVOFORGE_SANDBOX_UID_BASE"] = str(sandbox_uids.reserve())
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

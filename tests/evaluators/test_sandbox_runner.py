@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+import sandbox_uids
 from sandbox_corpus import support as s
 
 from evaluators.contract import ERROR, OK, SANDBOX_FAILURE, Limits
@@ -280,11 +282,31 @@ def test_the_zygote_carries_the_sandbox_side_only(runner):
 
 
 def test_the_suite_runs_its_jobs_in_its_own_uid_range() -> None:
-    """A campaign beside the test run uses 61000 and up; the suite's jobs do not."""
+    """A campaign beside the test run uses 61000 and up; the suite's jobs do not, nor do
+    another test run's (sandbox_uids.py): its leak checks would take them for its own."""
     from evaluators.sandbox import slots
 
-    assert slots.DEFAULT_UID_BASE == int(os.environ["EVOFORGE_SANDBOX_UID_BASE"]) == 62000
-    assert s.UID_RANGE.start == 62000
+    base = slots.DEFAULT_UID_BASE
+    assert base == int(os.environ["EVOFORGE_SANDBOX_UID_BASE"])
+    assert s.UID_RANGE.start == base
+    if not sandbox_uids.held(base):
+        pytest.skip("EVOFORGE_SANDBOX_UID_BASE was set before the run: the caller's range")
+    assert (base - sandbox_uids.FIRST_BASE) % sandbox_uids.STRIDE == 0 and base >= 62000
+    assert len(s.UID_RANGE) <= sandbox_uids.STRIDE
+    # a run started beside this one gets another range (the next free one)
+    beside = subprocess.run(
+        [sys.executable, "-c", "import sandbox_uids; print(sandbox_uids.reserve())"],
+        cwd=os.path.dirname(sandbox_uids.__file__),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(beside.stdout) != base
+    again = sandbox_uids.reserve()  # another open file of this process: excluded as well
+    try:
+        assert abs(again - base) >= sandbox_uids.STRIDE
+    finally:
+        sandbox_uids.release(again)
 
 
 def test_a_malformed_uid_base_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,11 +33,25 @@ def uid_processes(uids: range = UID_RANGE) -> list[tuple[int, int, str]]:
     return found
 
 
+def _whose(pid: int) -> str:
+    """A survivor's parent, name and cgroup: which runner, and which run, it belongs to
+    (this run's uid range is its own: tests/sandbox_uids.py)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            fields = dict(line.split(":", 1) for line in handle if ":" in line)
+        with open(f"/proc/{pid}/cgroup") as handle:
+            lines = handle.read().splitlines()  # a runner's groups are named evoforge-<pid>
+        group = next((line for line in lines if "evoforge-" in line), lines[0] if lines else "")
+        return f"{fields['Name'].strip()} ppid {fields['PPid'].strip()} cgroup {group}"
+    except (OSError, KeyError):
+        return "gone"
+
+
 def assert_no_survivors(timeout: float = 2.0) -> None:
     deadline = time.monotonic() + timeout
     while (left := uid_processes()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not left, f"sandbox processes survived: {left}"
+    assert not left, f"sandbox processes survived: {left} ({[_whose(p) for p, _, _ in left]})"
 
 
 def assert_still_works(runner) -> None:

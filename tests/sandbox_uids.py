@@ -1,0 +1,68 @@
+"""A sandbox uid range of its own for each test run on the machine (tests/conftest.py).
+
+The leak checks (sandbox_corpus/support.py) count every live process of the run's job
+uids, and the uid slots (evaluators/sandbox/slots.py) are shared machine-wide: with one
+range for every test run, a uid this run just released was handed to a run beside it at
+once, whose candidate this run's check then reported as its own survivor. Each run
+therefore holds a range of its own, by an exclusive ``flock`` kept for the life of the
+test process (a crashed run releases it), in the slots' lock directory.
+
+Imports nothing from the sandbox: ``slots`` reads the range's base when first imported.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import stat
+
+FIRST_BASE = 62000  # a campaign beside the tests uses 61000 and up (slots.py)
+STRIDE = 256  # each range: 128 job uids and the probe uid (slots.DEFAULT_UID_COUNT + 1)
+RANGES = 32
+LOCK_DIRS = ("/run/evoforge-sandbox", f"/tmp/evoforge-sandbox-uids-{os.geteuid()}")  # slots'
+
+_held: dict[int, int] = {}  # base -> fd of its lock, open for the life of the process
+
+
+def _lock_dir() -> str | None:
+    for path in LOCK_DIRS:
+        try:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+            info = os.lstat(path)
+        except OSError:
+            continue
+        private = not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and private:
+            return path
+    return None
+
+
+def reserve() -> int:
+    """The base of the first range no other test run holds, held from now on; FIRST_BASE
+    where no lock can be taken (not root: no sandbox uid is used then)."""
+    folder = _lock_dir()
+    if folder is None:
+        return FIRST_BASE
+    for index in range(RANGES):
+        base = FIRST_BASE + index * STRIDE
+        fd = os.open(
+            os.path.join(folder, f"test-range-{base}.lock"),
+            os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+            0o600,
+        )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _held[base] = fd
+        return base
+    raise RuntimeError(f"all {RANGES} sandbox uid ranges of the tests are held by other runs")
+
+
+def release(base: int) -> None:
+    os.close(_held.pop(base))
+
+
+def held(base: int) -> bool:
+    return base in _held
