@@ -264,7 +264,28 @@ def off_autogroups():
     finally:
         with open(os.path.join(own["cpu"], "cgroup.procs"), "w") as handle:
             handle.write(str(os.getpid()))
-        os.rmdir(test_group)
+        # What the test's runners forked is in here too, and may outlive their close() by a
+        # few ms: the zygote leaves at once, its supervisors and their waiting candidates
+        # (root; some not yet in a group of their own) end on their own right after. The
+        # group goes once they are gone.
+        if not cgroups._remove_tree(test_group, kill=False, wait_s=REMOVE_WAIT_S):
+            pytest.fail(f"{test_group} still holds {_tasks_below(test_group)}")
+
+
+REMOVE_WAIT_S = 20.0
+
+
+def _tasks_below(path: str) -> list[str]:
+    """'pid name' of every task in cgroup ``path`` and below."""
+    found = []
+    for folder, _, _ in os.walk(path):
+        for pid in cgroups._tasks(folder):
+            try:
+                with open(f"/proc/{pid}/comm") as handle:
+                    found.append(f"{pid} {handle.read().strip()} in {folder}")
+            except OSError:
+                found.append(f"{pid} (gone) in {folder}")
+    return found
 
 
 @pytest.mark.parametrize("isolation", ["bwrap", "uid"])
