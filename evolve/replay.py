@@ -69,7 +69,10 @@ def replay(
     evaluated = counts.get("evaluated", 0)
     if evaluated < 1:
         raise CampaignError(f"campaign {source.name!r} has no evaluation to replay")
-    data.update(name=name, time_limit_s=0.0, held_out=False)
+    # Each run stops where the source's did (replay_runs: its program count), not by its
+    # clock or by a stopping rule: a rule of the first run would stop a resume the source
+    # went on with (`resume --patience` raised), and a time limit is not reproducible.
+    data.update(name=name, time_limit_s=0.0, held_out=False, target_score=None, patience=0)
     calls = storage.llm_calls(source.id)
     events = storage.events(source.id)
     # each run's workers: a resume records its own (older resumes ran the configured count)

@@ -161,3 +161,21 @@ def test_the_cli_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         run_cli(capsys, "resume", "--help")
     help_text = capsys.readouterr().out
     assert "--target-score" in help_text and "--patience" in help_text
+
+
+def test_a_replay_follows_a_campaign_that_a_rule_stopped_and_a_resume_went_on_with(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The replay's runs stop where the source's did: the first run's patience would
+    otherwise end the second at once."""
+    flat = tmp_path / "flat.py"
+    flat.write_text(FLAT)
+    first = api.run(
+        str(flat), {"db": db_url, "name": "r", "workers": 1, "max_evals": 50, "patience": 3}
+    )
+    assert (first.reason, first.evaluated) == ("no_improvement", 4)
+    resumed = api.resume("r", db=db_url, max_evals=50, patience=6)
+    assert (resumed.reason, resumed.evaluated) == ("no_improvement", 7)
+    report = api.replay("r", db=db_url)
+    assert report.identical, report.differences
+    assert report.programs == 7
