@@ -217,23 +217,30 @@ def remove_parent(layout: dict[str, Any] | None) -> bool:
     return all([_remove_tree(path) for path in parent_dirs(layout)])
 
 
-def sweep(layout: dict[str, Any] | None, wait_s: float = 1.0) -> None:
-    """Remove the candidate groups a killed zygote left (before the next one starts, so
-    none is in use but by a job still in flight on the old one's supervisors): each as its
-    tasks finish dying, for up to ``wait_s``; those still busy then go at the close."""
+def sweep(layout: dict[str, Any] | None, wait_s: float = 1.0, keep: str = "") -> bool:
+    """Remove the candidate groups a killed zygote left: at a restart, before the next
+    zygote starts (none is in use then but by a job still in flight on the old one's
+    supervisors), each as its tasks finish dying, for up to ``wait_s``; and again at later
+    jobs (``keep``: the running zygote's tag, whose groups are left alone, since a new
+    candidate's group is empty until it joins). True while any is left."""
     if layout is None:
-        return
+        return False
     deadline = time.monotonic() + wait_s
+    mine = f"c-{keep}-" if keep else None
     while True:
         left = 0
         for path in parent_dirs(layout):
             try:
-                children = [e.path for e in os.scandir(path) if e.is_dir(follow_symlinks=False)]
+                children = [
+                    e.path
+                    for e in os.scandir(path)
+                    if e.is_dir(follow_symlinks=False) and not (mine and e.name.startswith(mine))
+                ]
             except OSError:
                 continue
             left += sum(not _remove_tree(child, kill=False, wait_s=0) for child in children)
         if not left or time.monotonic() >= deadline:
-            return
+            return bool(left)
         time.sleep(0.01)
 
 
@@ -270,7 +277,8 @@ class Group:
     def make(cls, layout: dict[str, Any]) -> Group:
         """A new group below the runner's parent (supervisor, root; OSError if refused)."""
         version = int(layout["version"])
-        name = f"c-{os.getpid()}-{os.urandom(6).hex()}"
+        # the zygote's tag first: the runner's later sweeps tell its groups from a dead one's
+        name = f"c-{layout.get('tag', 'x')}-{os.getpid()}-{os.urandom(6).hex()}"
         dirs = {c: os.path.join(p, name) for c, p in layout["dirs"].items()}
         made = []
         try:

@@ -113,6 +113,8 @@ class SandboxRunner:
         os.chmod(self._workdir, 0o711)  # job uids may traverse to their own 0700 dir
         # made out here: under bubblewrap the zygote sees /sys read-only (cgroups.py)
         self._cgroups = cgroups.make_parent() if self._slots is not None else None
+        self._groups_left = False  # a killed zygote's candidate groups, still dying (sweep)
+        self._cgroup_tag = ""  # the running zygote's, in its candidates' group names
         errors = []
         for mode in candidates:
             try:
@@ -142,7 +144,11 @@ class SandboxRunner:
         cgroups.remove_parent(self._cgroups)
 
     def _start(self, mode: str) -> launch.Zygote:
-        return launch.start(mode, self._workdir, self.preload, self._probe_uid, self._cgroups)
+        layout = None
+        if self._cgroups is not None:
+            self._cgroup_tag = os.urandom(4).hex()
+            layout = {**self._cgroups, "tag": self._cgroup_tag}
+        return launch.start(mode, self._workdir, self.preload, self._probe_uid, layout)
 
     def __enter__(self) -> SandboxRunner:
         return self
@@ -162,9 +168,12 @@ class SandboxRunner:
             self._broken = False
             os.makedirs(self._workdir, mode=0o711, exist_ok=True)  # it may have been removed
             os.chmod(self._workdir, 0o711)
-            cgroups.sweep(self._cgroups)  # what a killed zygote's candidates left
+            # what a killed zygote's candidates left; what is still dying, at later jobs
+            self._groups_left = cgroups.sweep(self._cgroups)
             self._zygote = self._start(self._mode)
             self._clean_uids.clear()
+        elif self._groups_left:
+            self._groups_left = cgroups.sweep(self._cgroups, 0, keep=self._cgroup_tag)
         return self._zygote
 
     # -- one job ---------------------------------------------------------------------
