@@ -7,34 +7,29 @@ once, whose candidate this run's check then reported as its own survivor. Each r
 therefore holds a range of its own, by an exclusive ``flock`` kept for the life of the
 test process (a crashed run releases it), in the slots' lock directory.
 
-Imports nothing from the sandbox: ``slots`` reads the range's base when first imported.
+Imports no ``slots``, which reads the range's base when first imported; the lock folder
+comes from ``uid_locks``, which reads nothing.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import stat
+
+from evaluators.sandbox.uid_locks import lock_dir
 
 FIRST_BASE = 62000  # a campaign beside the tests uses 61000 and up (slots.py)
 STRIDE = 256  # each range: 128 job uids and the probe uid (slots.DEFAULT_UID_COUNT + 1)
 RANGES = 32
-LOCK_DIRS = ("/run/evoforge-sandbox", f"/tmp/evoforge-sandbox-uids-{os.geteuid()}")  # slots'
 
 _held: dict[int, int] = {}  # base -> fd of its lock, open for the life of the process
 
 
 def _lock_dir() -> str | None:
-    for path in LOCK_DIRS:
-        try:
-            os.makedirs(path, mode=0o700, exist_ok=True)
-            info = os.lstat(path)
-        except OSError:
-            continue
-        private = not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and private:
-            return path
-    return None
+    try:
+        return lock_dir()
+    except OSError:
+        return None
 
 
 def reserve() -> int:

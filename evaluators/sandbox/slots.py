@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import fcntl
 import os
-import stat
 import threading
 from dataclasses import dataclass
+
+from evaluators.sandbox.uid_locks import lock_dir
 
 DEFAULT_UID_COUNT = 128
 UID_BASE_ENV = "EVOFORGE_SANDBOX_UID_BASE"
@@ -40,24 +41,11 @@ class Slot:
     fd: int
 
 
-def _lock_dir() -> str:
-    for path in ("/run/evoforge-sandbox", f"/tmp/evoforge-sandbox-uids-{os.geteuid()}"):
-        try:
-            os.makedirs(path, mode=0o700, exist_ok=True)
-            info = os.lstat(path)
-        except OSError:
-            continue
-        private = not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and private:
-            return path
-    raise OSError("no private directory for the sandbox uid locks (/run or /tmp)")
-
-
 class UidSlots:
     def __init__(self, base: int = DEFAULT_UID_BASE, count: int = DEFAULT_UID_COUNT) -> None:
         self.base = base
         self.count = count
-        self._dir = _lock_dir()
+        self._dir = lock_dir()
         self._mutex = threading.Lock()
 
     def acquire(self) -> Slot | None:
