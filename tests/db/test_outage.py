@@ -159,9 +159,9 @@ def riding(pg_url: str) -> Any:
     storage.close()
 
 
-def _lose_the_commit(storage: SQLStorage, url: str, monkeypatch, *, landed: bool) -> dict:
-    """The next COMMIT's connection dies: after the server committed (``landed``: only
-    the reply is lost) or before it could. Either way the client gets the same error."""
+def _fail_the_next_commit(storage: SQLStorage, monkeypatch, fail: Any) -> dict:
+    """The next COMMIT runs ``fail(real_do_commit, dbapi_connection)`` instead, once; the
+    returned state's "armed" is False once it has."""
     dialect = storage._engine.dialect
     real, state = dialect.do_commit, {"armed": True}
 
@@ -169,13 +169,23 @@ def _lose_the_commit(storage: SQLStorage, url: str, monkeypatch, *, landed: bool
         if not state["armed"]:
             return real(dbapi_connection)
         state["armed"] = False
+        fail(real, dbapi_connection)
+
+    monkeypatch.setattr(dialect, "do_commit", do_commit)
+    return state
+
+
+def _lose_the_commit(storage: SQLStorage, url: str, monkeypatch, *, landed: bool) -> dict:
+    """The next COMMIT's connection dies: after the server committed (``landed``: only
+    the reply is lost) or before it could. Either way the client gets the same error."""
+
+    def cut(real: Any, dbapi_connection: Any) -> None:
         if landed:
             real(dbapi_connection)
         _cut_connections(url)
         dbapi_connection.execute("SELECT 1")  # the server closed the connection
 
-    monkeypatch.setattr(dialect, "do_commit", do_commit)
-    return state
+    return _fail_the_next_commit(storage, monkeypatch, cut)
 
 
 @pytest.mark.parametrize("landed", [True, False], ids=["reply-lost", "commit-lost"])
@@ -276,18 +286,13 @@ def test_a_commit_cut_by_a_server_crash_is_redone(pg_cluster: Any, monkeypatch) 
         program = add(storage, campaign.id, "crash-commit")
         with _connect(url) as conn:
             conn.execute("CHECKPOINT")  # the server restarts from here
-        dialect = storage._engine.dialect
-        real, state = dialect.do_commit, {"armed": True}
 
-        def do_commit(dbapi_connection: Any) -> None:
-            if not state["armed"]:
-                return real(dbapi_connection)
-            state["armed"] = False
+        def crash(real: Any, dbapi_connection: Any) -> None:
             os.kill(dbapi_connection.driver_connection.info.backend_pid, signal.SIGKILL)
             time.sleep(0.2)
             dbapi_connection.execute("COMMIT")  # the server closed the connection
 
-        monkeypatch.setattr(dialect, "do_commit", do_commit)
+        state = _fail_the_next_commit(storage, monkeypatch, crash)
         assert storage.record_evaluation(program.id, [stage()], worker="w", attempt=1)
         assert not state["armed"]
         assert storage.get_program(program.id).eval_seq == 1
