@@ -28,11 +28,15 @@ def rule_that_holds(
 ) -> str:
     """The stop reason of the first rule that holds, else "". ``best_at``: the evaluation
     count when the best last changed (the initial program's evaluation counts)."""
-    if target_score is not None and best_score is not None and best_score >= target_score:
+    if reached(best_score, target_score):
         return TARGET_REACHED
     if patience and best_score is not None and evaluated - best_at >= patience:
         return NO_IMPROVEMENT
     return ""
+
+
+def reached(best_score: float | None, target_score: float | None) -> bool:
+    return target_score is not None and best_score is not None and best_score >= target_score
 
 
 def stop_message(reason: str, best_score: float | None, evaluated: int, best_at: int,
@@ -58,7 +62,7 @@ def still_stopped(
     else "". A target is checked against the best itself; patience, which needs the whole
     history, holds when the campaign stopped by it and it was not raised."""
     target = config.target_score
-    if target is not None and best_score is not None and best_score >= target:
+    if reached(best_score, target):
         return (
             f"its best score {best_score:.6g} reached target_score {target:g}; "
             "set --target-score higher (or none)"
