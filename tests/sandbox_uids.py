@@ -13,10 +13,9 @@ comes from ``uid_locks``, which reads nothing.
 
 from __future__ import annotations
 
-import fcntl
 import os
 
-from evaluators.sandbox.uid_locks import lock_dir
+from evaluators.sandbox.uid_locks import lock_dir, try_lock
 
 FIRST_BASE = 62000  # a campaign beside the tests uses 61000 and up (slots.py)
 STRIDE = 256  # each range: 128 job uids and the probe uid (slots.DEFAULT_UID_COUNT + 1)
@@ -40,18 +39,10 @@ def reserve() -> int:
         return FIRST_BASE
     for index in range(RANGES):
         base = FIRST_BASE + index * STRIDE
-        fd = os.open(
-            os.path.join(folder, f"test-range-{base}.lock"),
-            os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-            0o600,
-        )
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        _held[base] = fd
-        return base
+        fd = try_lock(folder, f"test-range-{base}.lock")
+        if fd is not None:
+            _held[base] = fd
+            return base
     raise RuntimeError(f"all {RANGES} sandbox uid ranges of the tests are held by other runs")
 
 

@@ -8,12 +8,11 @@ holder releases it automatically.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 from dataclasses import dataclass
 
-from evaluators.sandbox.uid_locks import lock_dir
+from evaluators.sandbox.uid_locks import lock_dir, try_lock
 
 DEFAULT_UID_COUNT = 128
 UID_BASE_ENV = "EVOFORGE_SANDBOX_UID_BASE"
@@ -52,17 +51,9 @@ class UidSlots:
         """The lowest free uid (so that a runner keeps reusing the same few), or None."""
         with self._mutex:
             for uid in range(self.base, self.base + self.count):
-                fd = os.open(
-                    os.path.join(self._dir, f"{uid}.lock"),
-                    os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                    0o600,
-                )
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    os.close(fd)
-                    continue
-                return Slot(uid, fd)
+                fd = try_lock(self._dir, f"{uid}.lock")
+                if fd is not None:
+                    return Slot(uid, fd)
         return None
 
     def release(self, slot: Slot) -> None:
