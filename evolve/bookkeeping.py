@@ -87,11 +87,7 @@ class Bookkeeping:
         llm_call: dict[str, Any] | None = None,
     ) -> ProgramRecord | None:
         """Write a new program; None (a rejection) when its code or AST was seen before."""
-        chash = code_hash(code)
-        try:
-            ahash = ast_hash(code)
-        except SyntaxError:
-            ahash = chash
+        chash, ahash = _hashes(code)
         if chash in self.hashes or ahash in self.hashes:
             self.reject("duplicate", counted_for=operator)
             return None
@@ -112,6 +108,10 @@ class Bookkeeping:
         self.consecutive_rejections = 0
         self.rejected_operators.clear()
         return program
+
+    def seen(self, code: str) -> bool:
+        """Whether the campaign holds a program with this code or AST."""
+        return not self.hashes.isdisjoint(_hashes(code))
 
     def write_result(self, result: JobResult) -> ProgramRecord | None:
         """Record one evaluation (not yet committed inside a transaction): the program as
@@ -212,3 +212,12 @@ def to_new_stage(outcome: StageOutcome) -> NewStageResult:
         isolation=outcome.isolation,
         artifacts=dict(result.artifacts) if result else {},  # bounded by EvalResult
     )
+
+
+def _hashes(code: str) -> tuple[str, str]:
+    """The code's hash and its normalised AST's (the code's own when it does not parse)."""
+    chash = code_hash(code)
+    try:
+        return chash, ast_hash(code)
+    except SyntaxError:
+        return chash, chash

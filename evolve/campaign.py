@@ -36,6 +36,9 @@ class CampaignSummary:
     # an operator that never made one: its proposals were all rejected
     children: dict[str, int] = field(default_factory=dict)
     rejected_by_operator: dict[str, dict[str, int]] = field(default_factory=dict)
+    # a campaign started from another's programs (start_from): evolve/start_from.py's
+    # import_report
+    started_from: dict[str, Any] = field(default_factory=dict)
 
 
 def unique_name(storage: Storage, problem: str) -> str:

@@ -63,6 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--name", help="campaign name (default: problem and time)")
     run.add_argument(
+        "--start-from",
+        dest="start_from",
+        metavar="CAMPAIGN",
+        help="also start from this campaign's best programs (of the same database), "
+        "evaluated again here: go on from them, or re-score them after the problem changed",
+    )
+    run.add_argument(
+        "--start-from-top",
+        dest="start_from_top",
+        type=int,
+        metavar="K",
+        help="how many of its best programs --start-from takes (default: 10)",
+    )
+    run.add_argument(
         "--set",
         action="append",
         default=[],
@@ -264,7 +278,7 @@ def _score_or_none(text: str) -> float | str:
 def _run(args: argparse.Namespace) -> int:
     keys = (
         *("max_evals", "time_limit_s", "target_score", "patience", "workers", "seed", "name"),
-        *("db", "executor", "ray_address"),
+        *("db", "executor", "ray_address", "start_from", "start_from_top"),
     )
     overrides = {k: getattr(args, k) for k in keys}
     _check_name_flag(args.name)

@@ -26,6 +26,7 @@ MAX_ISLANDS = 1024
 MAX_ARCHIVE_SIZE = 10_000
 MAX_LLM_IN_FLIGHT = 1024
 MAX_NAME_CHARS = 200
+MAX_START_FROM = 10_000  # programs imported by start_from (each is evaluated again)
 SEED_LIMIT = 2**63  # seeds are stored as 64-bit integers (SQLite INTEGER, PostgreSQL BIGINT)
 
 
@@ -79,6 +80,10 @@ class CampaignConfig:
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     problem_options: Mapping[str, Any] = field(default_factory=dict)
     held_out: bool = True  # evaluate the best program on the problem's held-out stages
+    # a campaign of the same database whose best start_from_top correct programs join the
+    # problem's initial programs, evaluated again here (evolve/start_from.py)
+    start_from: str = ""
+    start_from_top: int = 10
     llm: LLMConfig = field(default_factory=LLMConfig)
     bandit: BanditConfig = field(default_factory=BanditConfig)
 
@@ -235,6 +240,15 @@ class CampaignConfig:
         need(  # --set held_out=maybe arrives as the string 'maybe', which is truthy
             isinstance(self.held_out, bool),
             f"held_out must be true or false, got {self.held_out!r}",
+        )
+        need(
+            isinstance(self.start_from, str),
+            f"start_from must be a campaign name, got {_short(self.start_from)}",
+        )
+        need(
+            _is_int(self.start_from_top) and 1 <= self.start_from_top <= MAX_START_FROM,
+            f"start_from_top (--start-from-top) must be an integer in 1..{MAX_START_FROM}, "
+            f"got {_short(self.start_from_top)}",
         )
         b = self.bandit
         need(isinstance(b.enabled, bool), "bandit.enabled must be true or false")

@@ -43,6 +43,7 @@ from evolve.proposer import Proposer, build_operators
 from evolve.run_end import children_by_operator, record_end, run_summary, stopped_by_storage
 from evolve.run_start import build_search, mark_start_failed, stop_on_signals, warm_up
 from evolve.start import create_campaign, resume_campaign, with_data_secret
+from evolve.start_from import Imports, import_report
 from evolve.strategies_moo import problem_objectives
 from workers.jobs import Executor, JobResult
 
@@ -68,9 +69,11 @@ class Controller:
         llm_backend: Any = None,
         allow_changed_problem: bool = False,
         stored_config: bool = False,
+        imports: Imports | None = None,
     ) -> None:
         """``stored_config``: ``config`` is a campaign's stored one (a replay), read as a
-        resume reads it (run_start.build_search)."""
+        resume reads it (run_start.build_search). ``imports``: a new campaign's programs
+        from another campaign, instead of those ``config.start_from`` names (a replay's)."""
         if not (resume or stored_config):
             config = with_data_secret(config)
         self._outage_wait_s = wait_from_env()  # how long the run waits for its database
@@ -101,7 +104,7 @@ class Controller:
                     allow_changed_problem,
                 )
                 if resume
-                else create_campaign(storage, config, self.problem, self._lease, self.book)
+                else create_campaign(storage, config, self.problem, self._lease, self.book, imports)
             )
             self.rng = random.Random(f"{config.seed}:{self.book.program_count}")
             self.progress = Progress(
@@ -242,6 +245,7 @@ class Controller:
             TIME_LIMIT_GRACE_S,
             children,
             self.config,
+            import_report(self.storage, self.campaign.id),
         )
 
     def _rule_that_holds(self) -> str:

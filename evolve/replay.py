@@ -31,6 +31,7 @@ from evolve.controller import Controller
 from evolve.recorded_backend import RecordedBackend
 from evolve.replay_checks import compare, run_warnings
 from evolve.replay_runs import replay_runs, resume_points
+from evolve.start_from import recorded_imports
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,10 @@ def replay(
     for warning in warnings if warn is not None else ():
         warn(warning)
     backend = RecordedBackend(calls)
-    kwargs: dict[str, Any] = {"llm_backend": backend, "view": view}
+    # started from another campaign: from the programs it took then, not from that
+    # campaign's best now
+    imports = recorded_imports(storage, source.id)
+    kwargs: dict[str, Any] = {"llm_backend": backend, "view": view, "imports": imports}
     if executor_factory is not None:
         kwargs["executor_factory"] = executor_factory
     summary = replay_runs(storage, source, name, data, runs, evaluated, kwargs)

@@ -166,6 +166,8 @@ def describe_summary(summary: CampaignSummary, db_url: str) -> str:
         lines.append(
             f"  initial program (baseline): {_score(initial.score)}" + _held(summary, initial.id)
         )
+    if summary.started_from:
+        lines.append(_started_from_line(summary.started_from))
     if best_program is not None:
         lines.append(
             f"  best program {best_program.id}: {_score(best_program.score)}"
@@ -262,6 +264,23 @@ def _front_lines(summary: CampaignSummary) -> list[str]:
 def _first_line(held: Mapping[str, Any] | None) -> str:
     """The first line of a held-out entry's report (the problem's summary of the check)."""
     return ((held or {}).get("detail") or "").split("\n", 1)[0]
+
+
+def _started_from_line(info: dict[str, Any]) -> str:
+    """Where the campaign started from (start_from) and how its programs score here: a
+    program that scores lower or fails here scored on what the problem no longer rewards."""
+    count = info["programs"]
+    head = f"  started from campaign {info['campaign']}: {count} program{'s' * (count != 1)}"
+    if info.get("best_there") is not None:
+        head += f", best there {_fmt(info['best_there'])}"
+    if info.get("best_here") is not None:
+        head += f", best of them here {_fmt(info['best_here'])}"
+    changed = [
+        f"{info[key]} {word}"
+        for key, word in (("lower_here", "score lower here"), ("failed_here", "fail here"))
+        if info.get(key)
+    ]
+    return head + (f" ({', '.join(changed)})" if changed else "")
 
 
 def _held(summary: CampaignSummary, program_id: int) -> str:

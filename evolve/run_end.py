@@ -21,6 +21,7 @@ from evolve.campaign import CampaignSummary
 from evolve.config import DEFAULT_DB
 from evolve.llm_proposals import LLMProposals
 from evolve.report import db_flag, initial_failure
+from evolve.start_from import SEED_OPERATORS
 
 # The campaign status of a stop reason; every other reason is a finished campaign.
 STATUS_OF_REASON = {"interrupted": "interrupted", "initial_failed": "failed"}
@@ -112,6 +113,7 @@ def run_summary(
     grace_s: float,
     children: dict[str, int] | None = None,
     config: Any = None,
+    started_from: dict[str, Any] | None = None,
 ) -> CampaignSummary:
     """What `evolve run` and the Python API report at the end of a run."""
     return CampaignSummary(
@@ -128,6 +130,7 @@ def run_summary(
         grid_coverage(book.strategy),
         children or {},
         {name: dict(counts) for name, counts in book.rejected_by_operator.items()},
+        started_from or {},
     )
 
 
@@ -137,7 +140,8 @@ def children_by_operator(
     """The programs each operator made over the whole campaign (resumes included), the
     campaign's operators first, in their order, with 0 for one that made none."""
     made = Counter(p.operator for p in storage.programs(campaign_id, with_code=False))
-    made.pop("initial", None)
+    for seed in SEED_OPERATORS:
+        made.pop(seed, None)
     return {name: made.pop(name, 0) for name in operators} | dict(made)
 
 

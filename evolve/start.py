@@ -35,6 +35,7 @@ from evolve.lease import CampaignLease
 from evolve.llm_proposals import LLMProposals
 from evolve.problem_checks import check_problem_output
 from evolve.report import db_flag
+from evolve.start_from import IMPORTED, IMPORTED_EVENT, Imports, imported_event, programs_to_import
 from evolve.strategy import recorded_axes
 
 PROBLEM_EVENT = "problem_changed"  # {"problem_files": ...}: resumed with a changed problem
@@ -55,16 +56,25 @@ def with_data_secret(config: CampaignConfig) -> CampaignConfig:
 
 
 def create_campaign(
-    storage: Storage, config: CampaignConfig, problem: Any, lease: CampaignLease, book: Bookkeeping
+    storage: Storage,
+    config: CampaignConfig,
+    problem: Any,
+    lease: CampaignLease,
+    book: Bookkeeping,
+    imports: Imports | None = None,
 ) -> CampaignRecord:
+    """``imports``: the programs to start from besides the initial ones (a replay passes
+    its source's); by default those ``config.start_from`` names."""
     candidates = problem.initial_programs()
     check_problem_output(config.problem, problem, candidates)  # before anything is written
+    if imports is None:
+        imports = programs_to_import(storage, config, candidates)
     name = config.name or unique_name(storage, config.problem)
     campaign = storage.create_campaign(
         name, config.problem, {**config.to_dict(), "name": name}, config.seed
     )
     lease.acquire(campaign.id, campaign.name)
-    store_start(storage, campaign.id, config, problem, book, candidates)
+    store_start(storage, campaign.id, config, problem, book, candidates, imports=imports)
     return campaign
 
 
@@ -76,11 +86,13 @@ def store_start(
     book: Bookkeeping,
     candidates: Sequence[Any],
     started_event: bool = True,
+    imports: Imports | None = None,
 ) -> None:
-    """The "started" event and the initial programs: what a new campaign writes after its
-    row, and a resume writes when a kill (or Ctrl-C) came between the two. One transaction:
-    a kill between two initial programs would otherwise leave a campaign that resumes with
-    only some of them (the resume stores them only when there are none)."""
+    """The "started" event, the initial programs and those imported from another
+    campaign: what a new campaign writes after its row, and a resume writes when a kill
+    (or Ctrl-C) came between the two. One transaction: a kill between two initial
+    programs would otherwise leave a campaign that resumes with only some of them (the
+    resume stores them only when there are none)."""
     book.program_count = 0
     with storage.transaction():
         if started_event:
@@ -90,6 +102,16 @@ def store_start(
             program = book.store(campaign_id, candidate.code, candidate.genome, 0, 0, "initial", ())
             if program is not None and book.initial is None:
                 book.initial = program
+        if imports is not None:
+            stored = []
+            for item in imports.programs:
+                code = item.candidate.code
+                if book.seen(code):  # an initial program (or one imported twice): once
+                    continue
+                program = book.store(campaign_id, code, item.candidate.genome, 0, 0, IMPORTED, ())
+                if program is not None:
+                    stored.append((program.id, item))
+            storage.add_event(campaign_id, IMPORTED_EVENT, imported_event(imports, stored))
 
 
 def _add_started(storage: Storage, campaign_id: int, config: CampaignConfig, problem: Any) -> None:
@@ -138,8 +160,9 @@ def resume_campaign(
         # store them now (a resume would otherwise end it as "initial_failed")
         candidates = problem.initial_programs()
         check_problem_output(config.problem, problem, candidates)
+        imports = programs_to_import(storage, config, candidates)
         started = not storage.events(campaign.id, "started")
-        store_start(storage, campaign.id, config, problem, book, candidates, started)
+        store_start(storage, campaign.id, config, problem, book, candidates, started, imports)
         programs = storage.programs(campaign.id)
     events = storage.events(campaign.id)
     book.elapsed_before = running_time(storage, campaign.id, events)
