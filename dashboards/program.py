@@ -25,6 +25,8 @@ MAX_DIFF_CHARS = 200_000  # longer code is diffed as "too large" instead of stal
 # something other than the code as proposed (AutoNumerics tunes the constants first):
 # evaluators.contract.EVALUATED_CODE, named again here since dashboards import db only.
 EVALUATED_CODE = "evaluated_code"
+# The event and operator of programs a campaign took from another (evolve/start_from.py).
+IMPORTED = "imported"
 _BUILTINS = frozenset(dir(builtins))
 
 
@@ -186,7 +188,26 @@ def detail(storage: Storage, source: GraphSource, program: ProgramRecord) -> dic
         "parents": parents,
         "children": children,
         "llm_calls": [_jsonable(c) for c in calls],
+        "imported_from": imported_from(storage, program),
     }
+
+
+def imported_from(storage: Storage, program: ProgramRecord) -> dict[str, Any] | None:
+    """Where an imported program came from: {"campaign", "program_id", "score"} (its score
+    there); None for every other program."""
+    if program.operator != IMPORTED:
+        return None
+    for event in storage.events(program.campaign_id, IMPORTED):
+        for row in event.payload.get("programs", []):
+            if isinstance(row, (list, tuple)) and len(row) == 3 and row[0] == program.id:
+                origin = storage.get_campaign(str(event.payload.get("campaign", "")))
+                return {
+                    "campaign": event.payload.get("campaign"),
+                    "campaign_id": origin.id if origin is not None else None,
+                    "program_id": row[1],
+                    "score": row[2],
+                }
+    return None
 
 
 def evaluated_code(program: ProgramRecord, evaluations: list[EvaluationRecord]) -> str | None:

@@ -147,7 +147,12 @@
     const evalCard = EF.E("section", { class: "card wide", id: "evaluations" }, EF.E("h2", { text: "Evaluation stages" }), stages);
 
     const llmCard = EF.E("section", { class: "card wide", id: "llm" }, EF.E("h2", { text: "LLM call" }));
-    if (!p.llm_calls.length) {
+    const origin = p.imported_from;
+    if (origin) {
+      llmCard.appendChild(EF.E("p", { id: "imported-from" }, "Imported from campaign " + origin.campaign + ": ",
+        EF.E("a", { href: "/programs/" + origin.program_id, text: "program #" + origin.program_id }),
+        " (score there " + (origin.score === null ? "none" : String(origin.score)) + "), evaluated again here."));
+    } else if (!p.llm_calls.length) {
       llmCard.appendChild(EF.E("p", { class: "empty", id: "no-llm", text: p.operator === "initial"
         ? "An initial program: no LLM call made it." : "Made by " + p.operator + ": no LLM call." }));
     }

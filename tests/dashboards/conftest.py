@@ -28,8 +28,9 @@ ARTIFACTS = REPO / "test-artifacts"
 @pytest.fixture(scope="session")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A SQLite database holding the "demo" campaign recorded by the real engine (40
-    evaluations of examples/sine.py on 2 workers), the synthetic "xss" campaign and the
-    synthetic "tuned" one (a parent scored with tuned constants; declared axes)."""
+    evaluations of examples/sine.py on 2 workers), the synthetic "xss" campaign, the
+    synthetic "tuned" one (a parent scored with tuned constants; declared axes) and
+    "again", started from demo's best three programs (start_from)."""
     from evolve import api
 
     path = tmp_path_factory.mktemp("dash") / "evolve.db"
@@ -38,6 +39,11 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         str(REPO / "examples" / "sine.py"),
         {"max_evals": 40, "db": url, "workers": 2, "name": "demo"},
     )
+    api.run(
+        str(REPO / "examples" / "sine.py"),
+        {"max_evals": 6, "db": url, "workers": 1, "name": "again"}
+        | {"start_from": "demo", "start_from_top": 3},
+    )
     storage = open_storage(url)
     try:
         ids = xss_campaign(storage)
@@ -45,9 +51,13 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         demo = storage.get_campaign("demo")
         assert demo is not None
         best = storage.best_programs(demo.id, 1)[0]
+        again = storage.get_campaign("again")
+        assert again is not None
+        imported = [p.id for p in storage.programs(again.id) if p.operator == "imported"]
     finally:
         storage.close()
-    return {"url": url, "demo": demo.id, "best": best.id, "xss": ids, "tuned": tuned}
+    return {"url": url, "demo": demo.id, "best": best.id, "xss": ids, "tuned": tuned,
+            "imported": imported}  # fmt: skip
 
 
 @pytest.fixture
