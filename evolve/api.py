@@ -38,6 +38,7 @@ __all__ = [
     "Interrupted",
     "UserError",
     "run",
+    "check",
     "resume",
     "problems",
     "status",
@@ -72,6 +73,32 @@ def run(
         _warn_at_start(controller.problem)
         with user_errors(value_errors=False):
             return controller.run()
+
+
+def check(
+    target: str,
+    overrides: Mapping[str, Any] | None = None,
+    assignments: Sequence[str] = (),
+    *,
+    programs: Sequence[str] = (),
+    repeat: int = 2,
+    held_out: bool = True,
+    progress: Any = None,
+    executor_factory: Any = None,
+) -> Any:
+    """`evolve check`: evaluate the problem's initial programs (or the program files
+    given) as a campaign would; nothing is written. A check.CheckReport."""
+    from evolve import check as check_mod
+
+    with user_errors():
+        config = build_config(target, overrides or {}, assignments)
+        chosen = check_mod.read_programs(programs)
+        kwargs: dict[str, Any] = {"repeat": repeat, "held_out": held_out}
+        if progress is not None:
+            kwargs["progress"] = progress
+        if executor_factory is not None:
+            kwargs["executor_factory"] = executor_factory
+        return check_mod.check(config, chosen, **kwargs)
 
 
 def resume(

@@ -153,6 +153,26 @@ def build_parser() -> argparse.ArgumentParser:
         + "; ".join(f"{k}: {what}, by {how}" for k, (_, what, how) in scaffold.KINDS.items()),
     )
 
+    chk = sub.add_parser(
+        "check", help="evaluate a problem's initial programs (or yours); writes nothing"
+    )
+    chk.add_argument("target", help="a problem name, a problem .py file or a campaign .toml")
+    chk.add_argument(
+        "--program",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="evaluate this program instead of the initial ones (repeatable)",
+    )
+    chk.add_argument(
+        "--repeat", type=int, default=2, help="evaluations of each program (default 2): "
+        "more than one shows whether the score is the same each time"
+    )  # fmt: skip
+    chk.add_argument("--no-held-out", action="store_true", help="skip the held-out stages")
+    chk.add_argument("--workers", type=int, help="evaluations in flight at once")
+    chk.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    chk.add_argument("--json", action="store_true")
+
     problems = sub.add_parser("problems", help="list registered problems")
     problems.add_argument("--json", action="store_true")
 
@@ -355,7 +375,31 @@ def _new(args: argparse.Namespace) -> int:
     print(f"wrote {path}: a problem that evolves {what}, searched by {how}")
     print(f"  run it:        evolve run {file} --max-evals 200")
     print(f"  make it yours: edit the TODOs in {file} (docs/problems.md explains each part)")
+    print(f"  check it:      evolve check {file}   (its first program, scored twice)")
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from evolve import check
+
+    progress = _progress_line if sys.stderr.isatty() and not args.json else None
+    report_ = api.check(
+        args.target,
+        {"workers": args.workers},
+        args.set,
+        programs=args.program,
+        repeat=args.repeat,
+        held_out=not args.no_held_out,
+        progress=progress,
+    )
+    if progress is not None:
+        print(file=sys.stderr)  # end the progress line
+    print(json.dumps(check.as_json(report_), indent=2) if args.json else check.describe(report_))
+    return 0 if report_.passed else 1
+
+
+def _progress_line(text: str) -> None:
+    print(f"\r{text}", end="", file=sys.stderr, flush=True)
 
 
 def _problems(args: argparse.Namespace) -> int:
@@ -410,6 +454,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "replay": _replay,
     "fork": _fork,
     "new": _new,
+    "check": _check,
     "problems": _problems,
     "status": _status,
     "best": _best,
