@@ -9,6 +9,7 @@ BENCHMARKS = [
     "bench.bench_sandbox",
     "bench.bench_controller",
     "bench.bench_operators",
+    "bench.bench_resume",
     "bench.bench_binpack",
     "bench.bench_ray",
     "bench.bench_adrs",

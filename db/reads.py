@@ -297,6 +297,30 @@ class SQLReads:
             return [(int(x), float(y), t) for x, y, t in s.execute(_rises(campaign_id, at))]
 
     @outage_safe
+    def program_counts(self, campaign_id: int, field: str) -> dict[Any, int]:
+        if field not in VALUE_FIELDS:
+            raise ValueError(f"program_counts: field must be one of {VALUE_FIELDS}, not {field!r}")
+        column = queries.PROGRAMS.c[field]
+        query = (
+            select(column, func.count())
+            .where(queries.PROGRAMS.c.campaign_id == campaign_id, column.is_not(None))
+            .group_by(column)
+        )
+        with self._session(write=False) as s:
+            return {value: int(count) for value, count in s.execute(query)}
+
+    @outage_safe
+    def program_hashes(self, campaign_id: int) -> list[tuple[int, str, str, str]]:
+        c = queries.PROGRAMS.c
+        query = (
+            select(c.id, c.operator, c.code_hash, c.ast_hash)
+            .where(c.campaign_id == campaign_id)
+            .order_by(c.id)
+        )
+        with self._session(write=False) as s:
+            return [(int(i), str(o), str(ch), str(ah)) for i, o, ch, ah in s.execute(query)]
+
+    @outage_safe
     def program_values(self, campaign_id: int, field: str) -> list[Any]:
         if field not in VALUE_FIELDS:
             raise ValueError(f"program_values: field must be one of {VALUE_FIELDS}, not {field!r}")

@@ -333,6 +333,26 @@ class Storage(abc.ABC):
         values = {getattr(p, field) for p in self.programs(campaign_id, with_code=False)}
         return sorted(v for v in values if v is not None)
 
+    def program_counts(self, campaign_id: int, field: str) -> dict[Any, int]:
+        """How many of the campaign's programs hold each value of one column (one of
+        VALUE_FIELDS), None left out: e.g. the programs each operator made."""
+        if field not in VALUE_FIELDS:
+            raise ValueError(f"program_counts: field must be one of {VALUE_FIELDS}, not {field!r}")
+        counts: dict[Any, int] = {}
+        for p in self.programs(campaign_id, with_code=False):
+            value = getattr(p, field)
+            if value is not None:
+                counts[value] = counts.get(value, 0) + 1
+        return counts
+
+    def program_hashes(self, campaign_id: int) -> list[tuple[int, str, str, str]]:
+        """(id, operator, code_hash, ast_hash) of every program of the campaign, in id
+        order: what a resume's de-duplication needs, without reading the programs."""
+        return [
+            (p.id, p.operator, p.code_hash, p.ast_hash)
+            for p in self.programs(campaign_id, with_code=False)
+        ]
+
     def program_keys(self, campaign_id: int, field: str, *, last: int | None = None) -> list[str]:
         """The names, sorted, in the metrics (field="metrics") or behaviour features
         (field="features") of the campaign's evaluated programs; last=N: only of the N

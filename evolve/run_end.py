@@ -139,7 +139,7 @@ def children_by_operator(
 ) -> dict[str, int]:
     """The programs each operator made over the whole campaign (resumes included), the
     campaign's operators first, in their order, with 0 for one that made none."""
-    made = Counter(p.operator for p in storage.programs(campaign_id, with_code=False))
+    made = Counter(storage.program_counts(campaign_id, "operator"))
     for seed in SEED_OPERATORS:
         made.pop(seed, None)
     return {name: made.pop(name, 0) for name in operators} | dict(made)

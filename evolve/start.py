@@ -154,7 +154,7 @@ def resume_campaign(
         if changed and problem is not None:
             files = problem_files(config.problem, problem)
             storage.add_event(campaign.id, PROBLEM_EVENT, {"problem_files": files})
-    programs = storage.programs(campaign.id)
+    programs = storage.program_hashes(campaign.id)  # not the programs: a night holds 100,000s
     if not programs and config is not None and problem is not None:
         # killed after the campaign's row was written, before its initial programs were:
         # store them now (a resume would otherwise end it as "initial_failed")
@@ -163,17 +163,18 @@ def resume_campaign(
         imports = programs_to_import(storage, config, candidates)
         started = not storage.events(campaign.id, "started")
         store_start(storage, campaign.id, config, problem, book, candidates, started, imports)
-        programs = storage.programs(campaign.id)
+        programs = storage.program_hashes(campaign.id)
     events = storage.events(campaign.id)
-    book.elapsed_before = running_time(storage, campaign.id, events)
     book.rejections.update(stored_rejections(events))
     book.rejected_by_operator = stored_rejections_by_operator(events)
     book.program_count = len(programs)
-    for program in programs:
-        book.hashes.update((program.code_hash, program.ast_hash))
-        if book.initial is None and program.operator == "initial":
-            book.initial = program
-    replay_history(storage, campaign.id, book, proposals)
+    for _id, _operator, chash, ahash in programs:
+        book.hashes.update((chash, ahash))
+    first = next((pid for pid, operator, _, _ in programs if operator == "initial"), None)
+    if book.initial is None and first is not None:
+        book.initial = storage.get_program(first)
+    times = replay_history(storage, campaign.id, book, proposals)
+    book.elapsed_before = running_time(storage, campaign.id, events, times)
     lease.keep()
     storage.set_campaign_status(campaign.id, "running")
     resumed: dict[str, Any] = {"evaluated": book.evaluated}
@@ -185,18 +186,23 @@ def resume_campaign(
 
 def replay_history(
     storage: Storage, campaign_id: int, book: Bookkeeping, proposals: LLMProposals
-) -> None:
+) -> list[datetime]:
     """Tell the strategy the recorded evaluations in order and rebuild the bandit's
     arms and the LLM spend from llm_calls: the same updates, in the same order, as the
     live run made (failed proposals are settled after the evaluation count they were
-    stored at)."""
+    stored at). Returns the evaluations' times, sorted (running_time's, read once)."""
     p = proposals
     calls = storage.llm_calls(campaign_id) if p.llm or p.op_bandit else []
     p.rebuild(calls)
     p.settle_replayed(0)
+    times = []
     for program in storage.evaluated_in_order(campaign_id):
         book.absorb(program)
         p.settle_replayed(book.evaluated)
+        if program.evaluated_at is not None:
+            times.append(program.evaluated_at)
+    times.sort()
+    return times
 
 
 # -- the configuration as it stands (Storage.current_config) ---------------------------------
@@ -215,14 +221,18 @@ def budget_changes(stored: Mapping[str, Any], config: CampaignConfig) -> dict[st
 
 # -- what the campaign did so far -----------------------------------------------------------
 def running_time(
-    storage: Storage, campaign_id: int, events: Sequence[EventRecord] | None = None
+    storage: Storage,
+    campaign_id: int,
+    events: Sequence[EventRecord] | None = None,
+    times: list[datetime] | None = None,
 ) -> float:
     """Seconds the campaign has run, over all its runs. A run writes its total so far
     ("elapsed_s") at every checkpoint and at its end; a run that was killed is counted up
     to its last durable write (an event or an evaluation): a SIGKILL gives back the time
-    since then, at most a checkpoint interval when nothing was evaluated meanwhile."""
+    since then, at most a checkpoint interval when nothing was evaluated meanwhile.
+    ``times``: the evaluations' times, sorted, where the caller has them (else read when a
+    run was killed)."""
     events = storage.events(campaign_id) if events is None else events
-    times: list[datetime] | None = None  # evaluation times, read when a run was killed
 
     def killed_run(since: datetime, last: datetime, until: datetime | None) -> float:
         nonlocal times

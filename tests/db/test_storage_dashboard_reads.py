@@ -308,3 +308,24 @@ def test_best_score_steps_ties_failures_and_order(storage: SQLStorage) -> None:
     assert got == [(1, 0.4), (5, 0.6), (7, 0.61)]
     assert got == Storage.best_score_steps(storage, cid)
     assert storage.best_score_steps(other) == [(1, 5.0)]
+
+
+def test_program_counts_and_hashes(storage: SQLStorage, dag: dict[str, Any]) -> None:
+    """The reads that spare a resume (and a run's end) reading every program: the count
+    of each value of a column, and each program's id, operator and hashes."""
+    cid = dag["cid"]
+    assert storage.program_counts(cid, "operator") == {
+        "init": 2, "mutate": 3, "crossover": 1, "llm_diff": 1
+    }  # fmt: skip
+    assert storage.program_counts(cid, "outcome") == {"ok": 5, "error": 1}  # pending g: None
+    assert storage.program_counts(cid, "island") == {0: 2, 1: 3, 2: 1, 3: 1}
+    for field in ("island", "operator", "outcome", "status", "generation"):
+        assert storage.program_counts(cid, field) == Storage.program_counts(storage, cid, field)
+    with pytest.raises(ValueError, match="operator"):
+        storage.program_counts(cid, "code")
+    hashes = storage.program_hashes(cid)
+    programs = storage.programs(cid)
+    assert hashes == [(p.id, p.operator, p.code_hash, p.ast_hash) for p in programs]
+    assert hashes == Storage.program_hashes(storage, cid)
+    empty = storage.create_campaign("empty", "p", {}, 3).id
+    assert storage.program_counts(empty, "operator") == {} and storage.program_hashes(empty) == []
