@@ -10,6 +10,7 @@ from typing import Any
 
 from dashboards.index import CampaignIndex, Node
 from dashboards.objectives import axis_value
+from db.operator_stats import Made, operator_stats
 
 MAX_POINTS = 2000
 TIME_BUCKETS = 60
@@ -185,6 +186,21 @@ def pareto(
         "others": [list(p) for p in downsample(others, limit)],
         "total": len(pts),
     }
+
+
+def operators(index: CampaignIndex) -> list[dict[str, Any]]:
+    """What each operator did (db/operator_stats.py), from the index's nodes and the
+    aggregated LLM usage: no program is read again."""
+
+    def build() -> list[dict[str, Any]]:
+        made = [
+            Made(n.id, n.operator, n.status, n.correct, n.score, n.eval_seq,
+                 n.parents[0] if n.parents else None)
+            for n in index.nodes
+        ]  # fmt: skip
+        return operator_stats(made, index.storage.llm_usage(index.campaign_id))
+
+    return index.cached("operators", build)
 
 
 def llm_spend(index: CampaignIndex) -> dict[str, Any]:

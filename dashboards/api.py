@@ -19,6 +19,8 @@ in-memory index, which any request about the campaign starts loading in the back
                                              default the axes the problem declared)
 /api/campaigns/<c>/pareto?x=M&y=M&x_dir=&y_dir=   Pareto front of two metrics or features
 /api/campaigns/<c>/llm                       LLM calls, tokens, cost by model/operator
+/api/campaigns/<c>/operators                 what each operator did: made, correct, beat
+                                             parent, new bests, LLM $ per beat
 /api/campaigns/<c>/programs?offset&limit&sort&order&operator&outcome&island&min_score&max_score
 /api/campaigns/<c>/lineage?max_nodes&filters  overview subgraph (best ancestry + top)
 /api/programs/<id>                           one program in full
@@ -85,6 +87,7 @@ class Api:
             (re.compile(c + r"/grid"), self.grid),
             (re.compile(c + r"/pareto"), self.pareto),
             (re.compile(c + r"/llm"), self.llm),
+            (re.compile(c + r"/operators"), self.operators),
             (re.compile(c + r"/programs"), self.programs),
             (re.compile(c + r"/lineage"), self.campaign_lineage),
             (re.compile(p + r"/?"), self.program),
@@ -240,6 +243,10 @@ class Api:
         given = tuple(params.choice(query, k, DIRECTIONS) for k in ("x_dir", "y_dir"))
         x_dir, y_dir, guessed = objectives.directions(index, (x, y), given, sense, guess=not asked)
         return {**aggregate.pareto(index, x, y, x_dir, y_dir), "guessed": guessed}
+
+    def operators(self, query: Mapping[str, str], key: str) -> Any:
+        _, index = self._campaign(key)
+        return {"operators": aggregate.operators(index)}
 
     def llm(self, query: Mapping[str, str], key: str) -> Any:
         _, index = self._campaign(key)

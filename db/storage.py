@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from db.operator_stats import Made, operator_stats
 from db.records import (
     MIGRATION,
     PARENT,
@@ -344,6 +345,12 @@ class Storage(abc.ABC):
             if value is not None:
                 counts[value] = counts.get(value, 0) + 1
         return counts
+
+    def operator_stats(self, campaign_id: int) -> list[dict[str, Any]]:
+        """What each operator did: programs made, correct, beating their parent, raising
+        the best, LLM calls and cost per program that beat its parent (db/operator_stats)."""
+        programs = [Made.of(p) for p in self.programs(campaign_id, with_code=False)]
+        return operator_stats(programs, self.llm_usage(campaign_id))
 
     def program_hashes(self, campaign_id: int) -> list[tuple[int, str, str, str]]:
         """(id, operator, code_hash, ast_hash) of every program of the campaign, in id

@@ -260,6 +260,12 @@ def status(db: str | None, campaign: str | None = None) -> list[dict[str, Any]]:
             records = [r for r in records if r.name == campaign or str(r.id) == campaign]
             if not records:
                 raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)}")
+            # one campaign asked for: what each operator did for it too (reads every
+            # program's summary, so not for the whole list)
+            return [
+                {**_status_row(storage, r), "operators": storage.operator_stats(r.id)}
+                for r in records
+            ]
         return [_status_row(storage, record) for record in records]
 
 

@@ -110,7 +110,34 @@ def format_status(rows: list[dict[str, Any]], db_url: str = DEFAULT_DB) -> str:
         for r, name in zip(rows, names, strict=True)
         if r.get("stale")
     ]
+    for r in rows:
+        if r.get("operators"):
+            lines += ["", *format_operators(r["operators"])]
     return "\n".join(lines)
+
+
+def format_operators(stats: list[dict[str, Any]]) -> list[str]:
+    """What each operator did (Storage.operator_stats): the share of its programs that were
+    correct and that beat their parent, the new bests it found and how much of the best's
+    rise they make, and, for LLM operators, the spend per program that beat its parent."""
+    llm = any(s["llm_calls"] for s in stats)
+    width = max(18, *(len(visible(s["operator"])) for s in stats))
+    lines = [
+        f"{'operator':{width}} {'made':>7} {'correct':>8} {'beat parent':>12} {'new bests':>10}"
+        f" {'best rise':>10}" + (f" {'LLM $':>9} {'$ per beat':>10}" if llm else "")
+    ]
+    for s in stats:
+        evaluated = s["evaluated"] or 1
+        line = (
+            f"{visible(s['operator']):{width}} {s['made']:>7} "
+            f"{100 * s['correct'] / evaluated:>7.0f}% {100 * s['beat_parent'] / evaluated:>11.1f}% "
+            f"{s['new_bests']:>10} {_fmt(s['best_rise']):>10}"
+        )
+        if llm:
+            per = s["cost_per_beat"]
+            line += f" {s['cost_usd']:>9.4f} {'-' if per is None else f'{per:.4f}':>10}"
+        lines.append(line)
+    return lines
 
 
 def visible(text: str) -> str:

@@ -56,6 +56,7 @@
       slot("grid", "MAP-Elites grid"),
       slot("pareto", "Pareto front"),
       slot("llm", "LLM spend and tokens"),
+      slot("operators", "What each operator did"),
       slot("recent", "Recent evaluations", true),
       slot("programs", "Programs", true),
     ));
@@ -181,6 +182,32 @@
     box.appendChild(EF.table(cols("operator"), Object.entries(l.by_operator)));
   }
 
+  async function loadOperators() {
+    const o = await EF.api(base + "/operators");
+    const box = EF.clear(slots.operators);
+    if (!o.operators.length) {
+      box.appendChild(EF.E("p", { class: "empty", text: noneYet("No program made by an operator") }));
+      return;
+    }
+    const share = (n, r) => (r.evaluated ? (100 * n / r.evaluated).toFixed(n && n < r.evaluated / 100 ? 1 : 0) : "0") + "%";
+    const llm = o.operators.some((r) => r.llm_calls);
+    const cols = [
+      { label: "operator", get: (r) => r.operator },
+      { label: "made", num: true, get: (r) => r.made },
+      { label: "correct", num: true, get: (r) => share(r.correct, r) },
+      { label: "beat parent", num: true, get: (r) => share(r.beat_parent, r) },
+      { label: "new bests", num: true, get: (r) => r.new_bests },
+      { label: "best rise", num: true, get: (r) => EF.num(r.best_rise) },
+    ];
+    if (llm) {
+      cols.push({ label: "LLM cost", num: true, get: (r) => (r.llm_calls ? EF.money(r.cost_usd) : "–") },
+        { label: "$ per beat", num: true, get: (r) => (r.cost_per_beat === null ? "–" : EF.money(r.cost_per_beat)) });
+    }
+    box.appendChild(EF.table(cols, o.operators));
+    box.appendChild(EF.E("p", { class: "muted", text: "beat parent: correct children scoring above their first parent, of those evaluated; " +
+      "best rise: how much of the best score's rise over the initial programs its new bests made" }));
+  }
+
   const programColumns = (best) => [
     { label: "id", key: "id", get: (r) => EF.programLink(r.id) },
     { label: "eval #", key: "eval_seq", num: true, get: (r) => r.eval_seq },
@@ -225,7 +252,7 @@
     state.info = info;
     const summary = document.getElementById("summary");
     if (summary) summary.replaceWith(header(info));
-    const jobs = [loadSeries(), loadGrid(), loadPareto(), loadLlm(), loadPrograms()];
+    const jobs = [loadSeries(), loadGrid(), loadPareto(), loadLlm(), loadOperators(), loadPrograms()];
     const results = await Promise.allSettled(jobs);
     results.forEach((r) => { if (r.status === "rejected") console.error(r.reason); });
   }
