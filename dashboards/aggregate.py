@@ -193,9 +193,10 @@ def operators(index: CampaignIndex) -> list[dict[str, Any]]:
     aggregated LLM usage: no program is read again."""
 
     def build() -> list[dict[str, Any]]:
+        models = index.storage.program_models(index.campaign_id)
         made = [
             Made(n.id, n.operator, n.status, n.correct, n.score, n.eval_seq,
-                 n.parents[0] if n.parents else None)
+                 n.parents[0] if n.parents else None, models.get(n.id))
             for n in index.nodes
         ]  # fmt: skip
         return operator_stats(made, index.storage.llm_usage(index.campaign_id))

@@ -27,18 +27,19 @@ class Made(NamedTuple):
     score: float | None
     eval_seq: int | None
     parent: int | None  # the first parent
+    model: str | None = None  # the model whose call made it (an LLM operator's program)
 
     @classmethod
-    def of(cls, p: ProgramRecord) -> Made:
+    def of(cls, p: ProgramRecord, model: str | None = None) -> Made:
         parent = p.parent_ids[0] if p.parent_ids else None
-        return cls(p.id, p.operator, p.status, p.correct, p.score, p.eval_seq, parent)
+        return cls(p.id, p.operator, p.status, p.correct, p.score, p.eval_seq, parent, model)
 
 
 def operator_stats(
     programs: Sequence[Made], usage: Iterable[Mapping[str, Any]] = ()
 ) -> list[dict[str, Any]]:
-    """One row per operator that made a program or spent on the LLM, most programs first:
-    made, evaluated, correct, beat_parent (a correct program scoring above its first
+    """One row per operator that made a program or spent on the LLM (per operator and
+    model for an LLM operator: "llm_diff · gpt-4.1-mini"), most programs first: made, evaluated, correct, beat_parent (a correct program scoring above its first
     parent, itself correct), new_bests (evaluations that raised the campaign's best, in
     evaluation order), best_rise (how much of the best's rise over the initial programs
     those made), llm_calls, cost_usd, and
@@ -47,7 +48,8 @@ def operator_stats(
     score = {p.id: p.score for p in programs if p.correct and p.score is not None}
     rows: dict[str, dict[str, Any]] = {}
 
-    def row(name: str) -> dict[str, Any]:
+    def row(operator: str, model: str | None) -> dict[str, Any]:
+        name = f"{operator} · {model}" if model else operator
         return rows.setdefault(
             name,
             {"operator": name, "made": 0, "evaluated": 0, "correct": 0, "beat_parent": 0,
@@ -57,7 +59,7 @@ def operator_stats(
     for p in programs:
         if p.operator in SEEDS:
             continue
-        r = row(p.operator)
+        r = row(p.operator, p.model)
         r["made"] += 1
         if p.status != EVALUATED:
             continue
@@ -72,13 +74,14 @@ def operator_stats(
     for p in sorted((p for p in programs if p.id in score), key=lambda p: p.eval_seq or 0):
         if best is None or score[p.id] > best:
             if best is not None and p.operator not in SEEDS:
-                row(p.operator)["new_bests"] += 1
-                row(p.operator)["best_rise"] += score[p.id] - best
+                r = row(p.operator, p.model)
+                r["new_bests"] += 1
+                r["best_rise"] += score[p.id] - best
             best = score[p.id]
     for u in usage:
         if u["operator"] in SEEDS:
             continue
-        r = row(str(u["operator"]))
+        r = row(str(u["operator"]), str(u["model"]))
         r["llm_calls"] += int(u["calls"])
         r["cost_usd"] += float(u["cost_usd"])
     for r in rows.values():

@@ -310,6 +310,15 @@ class SQLReads:
             return {value: int(count) for value, count in s.execute(query)}
 
     @outage_safe
+    def program_models(self, campaign_id: int) -> dict[int, str]:
+        c = LLMCall.__table__.c
+        query = select(c.program_id, c.model).where(
+            c.campaign_id == campaign_id, c.program_id.is_not(None)
+        )
+        with self._session(write=False) as s:
+            return {int(pid): str(model) for pid, model in s.execute(query.order_by(c.id))}
+
+    @outage_safe
     def program_hashes(self, campaign_id: int) -> list[tuple[int, str, str, str]]:
         c = queries.PROGRAMS.c
         query = (

@@ -347,10 +347,20 @@ class Storage(abc.ABC):
         return counts
 
     def operator_stats(self, campaign_id: int) -> list[dict[str, Any]]:
-        """What each operator did: programs made, correct, beating their parent, raising
-        the best, LLM calls and cost per program that beat its parent (db/operator_stats)."""
-        programs = [Made.of(p) for p in self.programs(campaign_id, with_code=False)]
+        """What each operator did (an LLM operator: with each model apart): programs made,
+        correct, beating their parent, raising the best, LLM calls and cost per program
+        that beat its parent (db/operator_stats)."""
+        models = self.program_models(campaign_id)
+        programs = [
+            Made.of(p, models.get(p.id)) for p in self.programs(campaign_id, with_code=False)
+        ]
         return operator_stats(programs, self.llm_usage(campaign_id))
+
+    def program_models(self, campaign_id: int) -> dict[int, str]:
+        """program id -> the model whose LLM call made it (the campaign's programs made by
+        an LLM operator only); no prompt or response is read by SQLStorage's."""
+        calls = self.llm_calls(campaign_id)
+        return {c.program_id: c.model for c in calls if c.program_id is not None}
 
     def program_hashes(self, campaign_id: int) -> list[tuple[int, str, str, str]]:
         """(id, operator, code_hash, ast_hash) of every program of the campaign, in id
