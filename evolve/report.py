@@ -243,7 +243,7 @@ def describe_summary(summary: CampaignSummary, db_url: str) -> str:
     else:
         db = db_flag(db_url)
         lines.append(
-            f"  results: {redact(db_url)} · `evolve best {summary.name}{db}` · `evolve status{db}`"
+            f"  results: {redact(db_url)} · `evolve best {summary.name}{db}` · `evolve status {summary.name}{db}`"
         )
     if summary.reason == "interrupted":
         lines.append(

@@ -34,7 +34,7 @@ def test_the_password_of_the_db_url_is_never_printed(capsys, pg_url: str) -> Non
     assert code == 0 and PASSWORD not in out + err
     (line,) = [x.strip() for x in out.splitlines() if x.strip().startswith("results:")]
     assert line == (
-        f"results: {masked} · `evolve best pw --db {masked}` · `evolve status --db {masked}`"
+        f"results: {masked} · `evolve best pw --db {masked}` · `evolve status pw --db {masked}`"
     )
     for argv in (["best", "ghost"], ["export", "ghost"], ["resume", "ghost"], ["status", "x"]):
         code, out, err = run_cli(capsys, *argv, "--db", url)

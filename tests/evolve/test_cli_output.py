@@ -248,7 +248,7 @@ def test_the_summary_hints_name_a_non_default_database(capsys, tmp_path) -> None
     assert code == 0
     (line,) = [x for x in out.splitlines() if x.strip().startswith("results:")]
     assert line.strip() == (
-        f"results: {url} · `evolve best hint --db {url}` · `evolve status --db {url}`"
+        f"results: {url} · `evolve best hint --db {url}` · `evolve status hint --db {url}`"
     )
     code, out, _ = run_cli(capsys, "best", "hint", "--db", url)  # the hint, as printed
     assert code == 0 and out.startswith("# program ")
