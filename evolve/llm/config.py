@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from evolve.llm.novelty_config import NoveltyConfig
+
 EDIT_FORMATS = ("diff", "rewrite")
 
 
@@ -80,11 +82,14 @@ class LLMConfig:
     # the client's retries) that open its circuit breaker while it has not answered once in
     # the run (a wrong base_url; evolve/llm/breaker.py); 0: never.
     max_unanswered: int = 5
+    # The pre-evaluation novelty gate (evolve/llm/novelty.py), off by default.
+    novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LLMConfig:
         data = dict(data)
         models = data.pop("models", None)
+        novelty = NoveltyConfig.from_dict(data.pop("novelty", None) or {})
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -120,7 +125,7 @@ class LLMConfig:
             if not entry.get("model"):
                 raise ValueError(f"llm.models[{index}] names no model: set model = ...")
             parsed.append(ModelConfig(**entry))
-        return cls(models=tuple(parsed), **data)
+        return cls(models=tuple(parsed), novelty=novelty, **data)
 
     def validate(self) -> None:
         """Raise ValueError (one line naming the key) for a value of the wrong type or range,
@@ -173,6 +178,11 @@ class LLMConfig:
         need(not bad, f"unknown llm.templates: {bad} (known: {sorted(known)})")
         for key, value in self.templates.items():
             _check(f"llm.templates.{key}", value, _is_str, "a string (the text, or @file)")
+        need(
+            isinstance(self.novelty, NoveltyConfig),
+            f"llm.novelty must be a table ([llm.novelty]), got {_shape(self.novelty)}",
+        )
+        self.novelty.validate()
         if self.budget_usd > 0:
             self._check_priced()
 
@@ -189,6 +199,14 @@ class LLMConfig:
                     f"could never stop it: give its dollars per 1M tokens with price_input = ... "
                     f"and price_output = ... in its [[llm.models]] table (0 for a free local "
                     f"model), or add it to llm.prices_file"
+                )
+        embedding = self.novelty.embedding
+        if self.novelty.enabled and self.novelty.method == "embedding" and embedding:
+            if table.price(embedding) is None:
+                raise ValueError(
+                    f"llm.budget_usd is set but the embedding model {embedding.label!r} has "
+                    "no price: give price_input = ... (dollars per 1M tokens, 0 for a free "
+                    "local model) in [llm.novelty.embedding], or add it to llm.prices_file"
                 )
 
     def default_models(self) -> tuple[ModelConfig, ...]:
@@ -252,11 +270,11 @@ def check_base_url(url: str) -> str:
     return ""
 
 
-def _validate_model(m: ModelConfig, index: int) -> None:
-    where = f"llm.models[{index}]"
+def _validate_model(m: ModelConfig, index: int, table: str = "") -> None:
+    where = table or f"llm.models[{index}]"
     _check(f"{where}.model", m.model, lambda v: isinstance(v, str) and v, "a non-empty string")
     _check(f"{where}.name", m.name, _is_str, "a string")
-    where = f"llm model {m.label!r}:"
+    where = f"{table}:" if table else f"llm model {m.label!r}:"
 
     def check(key: str, kind: Any, expected: str, in_range: Any = lambda v: True) -> None:
         value = getattr(m, key)

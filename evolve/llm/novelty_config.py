@@ -1,0 +1,123 @@
+"""Settings of the novelty gate (evolve/llm/novelty.py): ``[llm.novelty]`` in a campaign.
+
+    [llm.novelty]
+    enabled = true
+    method = "tokens"          # or "embedding"
+    threshold = 0              # 0: the method's default (tokens 1.0, embedding 0.99)
+    compare = "island"         # or "population": the programs a child is compared with
+    max_compare = 64           # at most this many of them (the best first)
+    max_retries = 2            # re-prompts of one proposal after near-copies
+
+    [llm.novelty.embedding]    # method = "embedding": an OpenAI-compatible /v1/embeddings
+    model = "text-embedding-3-small"
+    base_url = "http://localhost:8000/v1"
+    api_key_env = "EMBED_KEY"  # the NAME of the variable holding the key, never the key
+
+The embedding table takes llm.models' keys (evolve/llm/config.py, ``ModelConfig``); an
+embedding model reads model, name, base_url, api_key_env, timeout_s, max_retries,
+transport and price_input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+METHODS = ("tokens", "embedding")
+COMPARE = ("island", "population")
+# Measured on the 300 programs of a binpack.online campaign (docs/llm.md, "Novelty gate"):
+# no genetic edit scored above 0.973 against its parent, every pure rename scored 1.0, and
+# a one-token edit of an N-token program scores about 1 - 3/N, so any threshold below 1
+# rejects real small edits of large programs. Embedding: ShinkaEvolve's default.
+DEFAULT_THRESHOLD = {"tokens": 1.0, "embedding": 0.99}
+
+
+@dataclass(frozen=True)
+class NoveltyConfig:
+    enabled: bool = False
+    method: str = "tokens"
+    threshold: float = 0.0  # 0: DEFAULT_THRESHOLD of the method
+    compare: str = "island"
+    max_compare: int = 64
+    max_retries: int = 2
+    embedding: Any = None  # a ModelConfig when method = "embedding"
+
+    @property
+    def limit(self) -> float:
+        return self.threshold or DEFAULT_THRESHOLD[self.method]
+
+    @classmethod
+    def from_dict(cls, data: Any) -> NoveltyConfig:
+        from evolve.llm.config import ModelConfig, _shape
+
+        if isinstance(data, NoveltyConfig):
+            return data
+        if not isinstance(data, Mapping):
+            raise ValueError(f"llm.novelty must be a table ([llm.novelty]), got {_shape(data)}")
+        data = dict(data)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(map(str, set(data) - known))
+        if unknown:
+            raise ValueError(
+                f"unknown llm.novelty keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        embedding = data.pop("embedding", None)
+        if embedding is not None and not isinstance(embedding, ModelConfig):
+            if not isinstance(embedding, Mapping):
+                raise ValueError(
+                    "llm.novelty.embedding must be a table with model = ... "
+                    f"([llm.novelty.embedding]), got {_shape(embedding)}"
+                )
+            if "api_key" in embedding:
+                raise ValueError(
+                    "llm.novelty.embedding takes api_key_env (a variable name), never a key"
+                )
+            mkeys = {f.name for f in dataclasses.fields(ModelConfig)}
+            bad = sorted(map(str, set(embedding) - mkeys))
+            if bad:
+                raise ValueError(
+                    f"unknown llm.novelty.embedding keys: {', '.join(bad)} "
+                    f"(known: {', '.join(sorted(mkeys))})"
+                )
+            if not embedding.get("model"):
+                raise ValueError("llm.novelty.embedding names no model: set model = ...")
+            embedding = ModelConfig(**embedding)
+        return cls(embedding=embedding, **data)
+
+    def validate(self) -> None:
+        from evolve.llm.config import _check, _is_bool, _is_int, _is_num, _validate_model
+
+        _check("llm.novelty.enabled", self.enabled, _is_bool, "true or false")
+        _check("llm.novelty.method", self.method, lambda v: v in METHODS, " or ".join(METHODS))
+        _check(
+            "llm.novelty.threshold",
+            self.threshold,
+            _is_num,
+            "a number in (0, 1] (0: the method's default)",
+            lambda v: 0 <= v <= 1,
+        )
+        _check("llm.novelty.compare", self.compare, lambda v: v in COMPARE, " or ".join(COMPARE))
+        _check(
+            "llm.novelty.max_compare",
+            self.max_compare,
+            _is_int,
+            "an integer >= 1",
+            lambda v: v >= 1,
+        )
+        _check(
+            "llm.novelty.max_retries",
+            self.max_retries,
+            _is_int,
+            "an integer >= 0",
+            lambda v: v >= 0,
+        )
+        if self.embedding is not None:
+            _validate_model(self.embedding, 0, "llm.novelty.embedding")
+        if self.enabled and self.method == "embedding" and self.embedding is None:
+            raise ValueError(
+                'llm.novelty.method = "embedding" needs an embedding model: '
+                '[llm.novelty.embedding] model = "..." (and base_url, api_key_env), '
+                'or method = "tokens", which needs no endpoint'
+            )
