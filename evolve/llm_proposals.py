@@ -10,6 +10,7 @@ method returns what to record.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from typing import Any
@@ -19,6 +20,7 @@ from evaluators.search_space import declared_space
 from evolve.bandit import CostAwareUCB
 from evolve.config import CampaignConfig
 from evolve.llm.breaker import OutageWatch
+from evolve.llm.novelty import NEAR_DUPLICATE, NOVELTY, NoveltyGate, comparison
 from evolve.llm.operator import LLM_OPERATORS, REPAIRABLE, LLMOperator, LLMOutcome
 from evolve.llm.pipeline import LLMPipeline
 from evolve.llm.prices import PriceTable, load_prices
@@ -47,6 +49,7 @@ class LLMProposals(ProposalPulls):
         )
         self._replayed_failures: defaultdict[int, list[tuple[int, Pull]]] = defaultdict(list)
         self.outage = OutageWatch(config.llm.max_unanswered)
+        self.gate: NoveltyGate | None = None  # llm.novelty (evolve/llm/novelty.py)
 
     # -- set-up ---------------------------------------------------------------------
     def make_operator(self, name: str) -> LLMOperator:
@@ -56,11 +59,13 @@ class LLMProposals(ProposalPulls):
         )
         if self._prices is None:
             self._prices = load_prices(llm.prices_file)
+        if self.gate is None and llm.novelty.enabled:
+            self.gate = NoveltyGate(llm.novelty, self._prices)
         description = getattr(self.problem, "description", "") or ""
         space = declared_space(self.problem)
         if space is not None:  # the bounds or the language: the program alone shows neither
             description = f"{description.strip()}\n\n{space.describe()}".strip()
-        return LLMOperator(name, llm, templates, description, self._prices, space)
+        return LLMOperator(name, llm, templates, description, self._prices, space, self.gate)
 
     def set_up(self, operators: list[str], llm_backend: Any) -> None:
         """The operator bandit and, when an LLM operator is used, the LLM pipeline."""
@@ -115,14 +120,16 @@ class LLMProposals(ProposalPulls):
             return []
         rows = []
         for item in self.llm.close():
-            call = {**item.call(), "after_eval": evaluated}
-            self.llm.account(call)
-            proposal = item.flight.request.proposal
-            self._proposal_cost[proposal] = self._proposal_cost.get(proposal, 0.0) + float(
-                call.get("cost_usd") or 0.0
-            )
+            gate = item.outcome.gate_calls if item.outcome is not None else ()
+            for call in ({**item.call(), "after_eval": evaluated}, *gate):
+                call = {**call, "after_eval": evaluated}
+                self.llm.account(call)
+                proposal = item.flight.request.proposal
+                self._proposal_cost[proposal] = self._proposal_cost.get(proposal, 0.0) + float(
+                    call.get("cost_usd") or 0.0
+                )
+                rows.append(call)
             self.failed(item.flight.request)
-            rows.append(call)
         return rows
 
     # -- resume -----------------------------------------------------------------------
@@ -130,6 +137,9 @@ class LLMProposals(ProposalPulls):
         """Rebuild the LLM spend and the pulls from the recorded LLM calls. Failed proposals
         are kept to be settled by `settle_replayed` after the evaluation count they were
         stored at, as the live run settled them."""
+        calls = list(calls)
+        if self.gate is not None:
+            self.gate.remember(calls)
         by_proposal: defaultdict[int, list[Any]] = defaultdict(list)
         for call in calls:
             by_proposal[call.proposal].append(call)
@@ -144,14 +154,18 @@ class LLMProposals(ProposalPulls):
                     }
                 )
         for group in by_proposal.values():
-            cost = sum(c.cost_usd for c in group)
-            made = [c.program_id for c in group if c.program_id is not None]
+            cost = sum(c.cost_usd for c in group)  # the gate's requests are the proposal's
+            asked = [c for c in group if c.operator != NOVELTY]
+            if not asked:
+                continue
+            made = [c.program_id for c in asked if c.program_id is not None]
             if made:
-                self._pulls[made[0]] = (group[0].operator, group[0].model, cost)
+                self._pulls[made[0]] = (asked[0].operator, asked[0].model, cost)
             else:
                 last = max(group, key=lambda c: c.id)
+                model = max(asked, key=lambda c: c.id).model
                 self._replayed_failures[last.after_eval].append(
-                    (last.id, (group[0].operator, last.model, cost))
+                    (last.id, (asked[0].operator, model, cost))
                 )
 
     # -- choosing and starting ----------------------------------------------------------
@@ -199,6 +213,11 @@ class LLMProposals(ProposalPulls):
         request = operator.prepare(
             self._proposal_seq, model, selection.parents[0], selection.island, inspirations, history
         )
+        if self.gate is not None:
+            compare = comparison(
+                self.strategy, selection.island, selection.parents[0], self.config.llm.novelty
+            )
+            request = dataclasses.replace(request, compare=compare)
         self.llm.submit(operator, request)
 
     def _diverse(self, rng: Any, island: int, exclude: set[int]) -> ProgramRecord | None:
@@ -232,6 +251,36 @@ class LLMProposals(ProposalPulls):
             reason = outcome.failure if outcome.fatal else "unanswered"
             disabled = {"model": label, "reason": reason, "detail": why[:500]}
         return call, disabled
+
+    def gate_calls(self, outcome: LLMOutcome, evaluated: int) -> list[dict[str, Any]]:
+        """Account the novelty gate's embedding requests of one reply: the rows to store."""
+        assert self.llm is not None
+        rows = []
+        for call in outcome.gate_calls:
+            row = {**call, "after_eval": evaluated}
+            self.llm.account(row)
+            proposal = outcome.request.proposal
+            self._proposal_cost[proposal] = self._proposal_cost.get(proposal, 0.0) + float(
+                row.get("cost_usd") or 0.0
+            )
+            rows.append(row)
+        return rows
+
+    def retry(self, outcome: LLMOutcome, operator: LLMOperator, stopping: bool) -> bool:
+        """Ask again after a near-copy, while the proposal has retries left."""
+        assert self.llm is not None
+        request = outcome.request
+        if (
+            outcome.failure == NEAR_DUPLICATE
+            and request.novelty_tries < self.config.llm.novelty.max_retries
+            and request.model.label not in self.llm.broken
+            and not self.llm.budget_reached()
+            and not stopping
+            and not self.closing
+        ):
+            self.llm.submit(operator, operator.retry(outcome))
+            return True
+        return False
 
     def repair(self, outcome: LLMOutcome, operator: LLMOperator, stopping: bool) -> bool:
         """Send a repair request for a failed first attempt, if one is worth it."""

@@ -16,6 +16,7 @@ from db.storage import Storage
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError
 from evolve.config import DEFAULT_OPERATORS, CampaignConfig
+from evolve.llm.novelty import NEAR_DUPLICATE
 from evolve.llm.operator import LLM_OPERATORS, LLMOutcome
 from evolve.llm_proposals import LLMProposals
 from evolve.operators import TREE_OPERATORS, VECTOR_OPERATORS, make_operator, operator_factory
@@ -239,9 +240,16 @@ class Proposer:
         call, disabled = self.proposals.receive(outcome, self.book.evaluated)
         if disabled is not None:
             self.storage.add_event(self.campaign_id, "model_disabled", disabled)
+        gate_calls = self.proposals.gate_calls(outcome, self.book.evaluated)
         if outcome.child is None:
             self.storage.add_llm_call(self.campaign_id, call)
+            self._store_calls(gate_calls)
             operator = self.operators[request.operator]
+            if outcome.failure == NEAR_DUPLICATE:  # each near-copy is a rejection
+                self.book.reject(NEAR_DUPLICATE, outcome.detail[:300], counted_for=request.operator)
+                if not self.proposals.retry(outcome, operator, self.stop.is_set()):
+                    self.proposals.failed(request)
+                return
             if self.proposals.repair(outcome, operator, self.stop.is_set()):
                 return
             self.book.reject(outcome.failure, outcome.detail[:300], counted_for=request.operator)
@@ -268,9 +276,15 @@ class Proposer:
             )
             if self.proposals.llm is not None:
                 self.proposals.llm.reclassify(str(call.get("outcome", "")), "duplicate")
+            self._store_calls(gate_calls)
             self.proposals.failed(request)
         else:
+            self._store_calls(gate_calls)
             self.proposals.made(program.id, request)
+
+    def _store_calls(self, calls: list[dict[str, Any]]) -> None:
+        for call in calls:
+            self.storage.add_llm_call(self.campaign_id, call)
 
     # -- submission -------------------------------------------------------------------------
     def store(

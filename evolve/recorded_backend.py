@@ -17,6 +17,8 @@ from db.records import LLMCallRecord
 from evolve.llm.client import API_ERRORS as CLIENT_ERRORS
 from evolve.llm.client import FATAL_ERRORS, Completion
 from evolve.llm.config import ModelConfig
+from evolve.llm.embeddings import Embedded, prompt_of, vectors_of
+from evolve.llm.novelty import NOVELTY
 from evolve.llm.prompts import render
 
 # The outcomes of a recorded call that replay as that error: the client's, and a call whose
@@ -29,9 +31,12 @@ class RecordedBackend:
 
     def __init__(self, calls: Sequence[LLMCallRecord]) -> None:
         self._replies: defaultdict[tuple[str, str], deque[LLMCallRecord]] = defaultdict(deque)
+        # the novelty gate's embedding requests, by (model label, texts), apart
+        self._embeddings: defaultdict[tuple[str, str], deque[LLMCallRecord]] = defaultdict(deque)
         for call in calls:
             if call.outcome != "abandoned":  # the run ended before its reply was used
-                self._replies[(call.model, call.prompt)].append(call)
+                kind = self._embeddings if call.operator == NOVELTY else self._replies
+                kind[(call.model, call.prompt)].append(call)
         self._lock = threading.Lock()
         self.misses = 0
 
@@ -61,3 +66,23 @@ class RecordedBackend:
             detail=record.detail if error else "",
             fatal=error in FATAL_ERRORS,
         )
+
+    def embed(self, model: ModelConfig, texts: Sequence[str]) -> Embedded:
+        """The recorded embeddings of the same texts by the same model (or its failure)."""
+        key = (model.label, prompt_of(texts))
+        with self._lock:
+            queue = self._embeddings.get(key)
+            record = queue.popleft() if queue else None
+            if record is None:
+                self.misses += 1
+        if record is None:
+            return Embedded(error="replay_miss", detail="no recorded embeddings for these texts")
+        common = {
+            "prompt_tokens": record.prompt_tokens,
+            "request_id": record.request_id,
+            "latency_s": record.latency_s,
+            "retries": record.retries,
+        }
+        if record.outcome != "ok":
+            return Embedded(error=record.outcome, detail=record.detail, **common)
+        return Embedded(vectors=tuple(vectors_of(record.response)), **common)

@@ -153,6 +153,13 @@ class OpenAIBackend:
         if self._warm is not None:
             self._warm.join(timeout)
 
+    def embed(self, model: ModelConfig, texts: Sequence[str]) -> Any:
+        """The embeddings of ``texts``: the novelty gate's requests (evolve/llm/embeddings.py,
+        which never raises for an endpoint's failure either)."""
+        from evolve.llm.embeddings import request
+
+        return request(self._client, model, texts)
+
     def complete(self, model: ModelConfig, messages: Sequence[dict[str, str]]) -> Completion:
         import openai
 

@@ -8,6 +8,7 @@ touches neither the database nor the random generator. The controller stores wha
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from evaluators.search_space import ParameterSpace
 from evolve.llm.client import FATAL_ERRORS, Completion
 from evolve.llm.config import LLMConfig, ModelConfig
 from evolve.llm.edits import EDIT_FAILURES, EditFailed, apply_reply
+from evolve.llm.novelty import NEAR_DUPLICATE, NoveltyGate, retry_messages
 from evolve.llm.prices import PriceTable
 from evolve.llm.prompts import (
     CHARS_PER_TOKEN,
@@ -51,8 +53,12 @@ class LLMRequest:
     island: int
     inspirations: tuple[int, ...]
     messages: tuple[dict[str, str], ...]
-    attempt: int = 1  # 2: the repair re-prompt
+    attempt: int = 1  # 2: the repair re-prompt (or a novelty re-prompt: one more each)
     earlier: tuple[dict[str, Any], ...] = ()  # calls of attempt 1 when this is a repair
+    # The programs the novelty gate compares the child with (evolve/llm/novelty.py), chosen
+    # on the controller thread; empty when the gate is off.
+    compare: tuple[ProgramRecord, ...] = ()
+    novelty_tries: int = 0  # re-prompts of this proposal after near-copies
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,7 @@ class LLMOutcome:
     detail: str = ""
     calls: tuple[dict[str, Any], ...] = field(default=())  # every call of the proposal
     genome: Any = None  # the child's, read from its code (LLMOperator._genome)
+    gate_calls: tuple[dict[str, Any], ...] = ()  # the novelty gate's embedding requests
 
     @property
     def fatal(self) -> bool:
@@ -107,6 +114,7 @@ class LLMOperator:
         description: str,
         prices: PriceTable,
         space: ParameterSpace | Expression | None = None,
+        gate: NoveltyGate | None = None,
     ) -> None:
         """``space``: the problem's parameters or expression (evaluators/search_space.py),
         which a child's genome is read from; a child outside a strict space (a value out
@@ -120,6 +128,7 @@ class LLMOperator:
         self.description = description
         self.prices = prices
         self.space = space
+        self.gate = gate
 
     # -- controller thread ----------------------------------------------------------
     def prepare(
@@ -173,6 +182,17 @@ class LLMOperator:
             earlier=(*request.earlier, outcome.call),
         )
 
+    def retry(self, outcome: LLMOutcome) -> LLMRequest:
+        """The same request again after a near-copy, told why the last reply was refused."""
+        request = outcome.request
+        return dataclasses.replace(
+            request,
+            messages=retry_messages(request.messages, outcome.detail),
+            attempt=request.attempt + 1,
+            earlier=(*request.earlier, outcome.call),
+            novelty_tries=request.novelty_tries + 1,
+        )
+
     # -- proposal thread --------------------------------------------------------------
     def execute(self, request: LLMRequest, backend: Any) -> LLMOutcome:
         completion = backend.complete(request.model, request.messages)
@@ -216,8 +236,23 @@ class LLMOperator:
             detail = f"{exc.detail} ({note})" if note else exc.detail
             call.update(outcome=exc.reason, detail=detail[:2000])
             return LLMOutcome(request, completion, call, None, exc.reason, exc.detail)
+        gate_calls: tuple[dict[str, Any], ...] = ()
+        if self.gate is not None and request.compare:
+            verdict = self.gate.check(child, request.compare, request, backend)
+            gate_calls = verdict.calls
+            if verdict.rejected:
+                call.update(outcome=NEAR_DUPLICATE, detail=verdict.detail)
+                return LLMOutcome(
+                    request,
+                    completion,
+                    call,
+                    None,
+                    NEAR_DUPLICATE,
+                    verdict.detail,
+                    gate_calls=gate_calls,
+                )
         call.update(outcome="ok", detail=note)
-        return LLMOutcome(request, completion, call, child, genome=genome)
+        return LLMOutcome(request, completion, call, child, genome=genome, gate_calls=gate_calls)
 
     def _genome(self, child: str) -> Any:
         """The child's genome read from its code; None for a code problem, and for a child
