@@ -1,4 +1,4 @@
-"""A scripted OpenAI-compatible chat-completions server for tests and benches.
+"""A scripted OpenAI-compatible chat-completions and embeddings server for tests and benches.
 
 Stdlib only: a ThreadingHTTPServer on 127.0.0.1 with TCP_NODELAY and every response sent
 in one write (a naive handler pays ~40 ms per request to Nagle and delayed ACKs). Replies
@@ -6,11 +6,18 @@ come from a script (a queue of ``Reply``) and, when the script is empty, from th
 behaviour: a valid edit built from the parent program found in the prompt (a SEARCH/REPLACE
 block, or the whole EVOLVE-BLOCK when the prompt asks for a rewrite), so the reply keeps
 matching whatever parent the engine sampled. Every request is recorded.
+
+``/v1/embeddings`` answers with ``fake_embedding`` of each input (its own script,
+``script_embeddings``, for failures): a bag of the code's tokens with comments left out and
+every name written alike, so that a program that only renames or comments embeds exactly as
+the original, and a changed constant or operator moves the vector.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import random
 import re
 import socket
@@ -40,6 +47,26 @@ class Reply:
     cached_tokens: int = 0
     delay_s: float = 0.0
     raw: bytes | None = None  # a body sent as is (malformed JSON...)
+    dim: int = 0  # an embeddings reply's dimension (0: EMBED_DIM)
+
+
+EMBED_DIM = 64
+_CODE_TOKEN = re.compile(r"[A-Za-z_]\w*|\d+(?:\.\d*)?|[^\s\w]")
+_KEYWORDS = frozenset("def return if else elif for while in and or not import from".split())
+
+
+def fake_embedding(text: str, dim: int = EMBED_DIM) -> list[float]:
+    """A deterministic unit vector of ``text``: its hashed token bigrams, comments left
+    out and every name but a keyword read as NAME."""
+    code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    toks = ["NAME" if t[0].isalpha() or t[0] == "_" else t for t in _CODE_TOKEN.findall(code)]
+    vector = [0.0] * dim
+    vector[0] = 1.0  # no text is the zero vector
+    for a, b in zip(toks, toks[1:]):
+        digest = hashlib.blake2b(f"{a} {b}".encode(), digest_size=4).digest()
+        vector[int.from_bytes(digest, "little") % dim] += 1.0
+    norm = math.sqrt(sum(v * v for v in vector))
+    return [v / norm for v in vector]
 
 
 def parent_code(body: dict[str, Any]) -> str:
@@ -113,7 +140,9 @@ class ScriptedLLM:
         self.rng = random.Random(seed)
         self.model = model
         self.replies: deque[Reply] = deque()
+        self.embed_replies: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
+        self.embed_requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self.count = 0
         server = self
@@ -137,6 +166,9 @@ class ScriptedLLM:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path.rstrip("/").endswith("/embeddings"):
+                    self._embeddings(body)
+                    return
                 with server.lock:
                     server.count += 1
                     if record:
@@ -193,6 +225,37 @@ class ScriptedLLM:
                 headers = {"x-request-id": f"req-{number}", **reply.headers}
                 self._send(200, json.dumps(payload).encode(), headers)
 
+            def _embeddings(self, body: dict[str, Any]) -> None:
+                with server.lock:
+                    server.count += 1
+                    number = server.count
+                    server.embed_requests.append({"body": body, "peer": self.client_address})
+                    reply = server.embed_replies.popleft() if server.embed_replies else Reply()
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
+                if reply.raw is not None or reply.status != 200:
+                    error = json.dumps({"error": {"message": f"scripted {reply.status}"}})
+                    data = reply.raw if reply.raw is not None else error.encode()
+                    self._send(reply.status, data, reply.headers)
+                    return
+                texts = body.get("input")
+                texts = [texts] if isinstance(texts, str) else list(texts or [])
+                dim = reply.dim or EMBED_DIM
+                payload = {
+                    "object": "list",
+                    "model": body.get("model", ""),
+                    "data": [
+                        {"object": "embedding", "index": i, "embedding": fake_embedding(t, dim)}
+                        for i, t in enumerate(texts)
+                    ],
+                    "usage": {
+                        "prompt_tokens": sum(len(t) for t in texts) // 4,
+                        "total_tokens": sum(len(t) for t in texts) // 4,
+                    },
+                }
+                headers = {"x-request-id": f"emb-{number}", **reply.headers}
+                self._send(200, json.dumps(payload).encode(), headers)
+
             def _send(self, status: int, data: bytes, headers: dict[str, str]) -> None:
                 head = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}"]
                 head += ["Content-Type: application/json", f"Content-Length: {len(data)}"]
@@ -211,6 +274,11 @@ class ScriptedLLM:
     def script(self, *replies: Reply) -> None:
         with self.lock:
             self.replies.extend(replies)
+
+    def script_embeddings(self, *replies: Reply) -> None:
+        """Replies of the next embeddings requests (status, raw body, delay, dim)."""
+        with self.lock:
+            self.embed_replies.extend(replies)
 
     def start(self) -> ScriptedLLM:
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
