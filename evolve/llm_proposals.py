@@ -21,6 +21,7 @@ from evolve.bandit import CostAwareUCB
 from evolve.config import CampaignConfig
 from evolve.llm.breaker import OutageWatch
 from evolve.llm.novelty import NEAR_DUPLICATE, NOVELTY, NoveltyGate, comparison
+from evolve.llm.novelty_judge import JUDGE
 from evolve.llm.operator import LLM_OPERATORS, REPAIRABLE, LLMOperator, LLMOutcome
 from evolve.llm.pipeline import LLMPipeline
 from evolve.llm.prices import PriceTable, load_prices
@@ -155,7 +156,7 @@ class LLMProposals(ProposalPulls):
                 )
         for group in by_proposal.values():
             cost = sum(c.cost_usd for c in group)  # the gate's requests are the proposal's
-            asked = [c for c in group if c.operator != NOVELTY]
+            asked = [c for c in group if c.operator not in (NOVELTY, JUDGE)]
             if not asked:
                 continue
             made = [c.program_id for c in asked if c.program_id is not None]

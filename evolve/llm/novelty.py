@@ -23,6 +23,7 @@ asked again in this run.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -36,6 +37,7 @@ from db.records import ProgramRecord
 from evolve.llm.config import ModelConfig
 from evolve.llm.embeddings import Embedded, prompt_of, response_of, vectors_of
 from evolve.llm.novelty_config import DEFAULT_THRESHOLD, NoveltyConfig
+from evolve.llm.novelty_judge import ask
 from evolve.llm.prompts import CHARS_PER_TOKEN
 from evolve.llm.similarity import token_similarity
 
@@ -51,12 +53,15 @@ class Verdict:
     similarity: float  # the greatest, -1.0 when there was nothing to compare with
     nearest: int | None  # the program it is most like
     method: str  # the method that decided: "tokens" when the endpoint failed
-    calls: tuple[dict[str, Any], ...] = ()  # the embedding requests' llm_calls rows
+    calls: tuple[dict[str, Any], ...] = ()  # the embedding and judge requests' rows
+    judged: str = ""  # the judge's verdict (llm.novelty.judge), "" when not asked
 
     @property
     def detail(self) -> str:
+        judged = f" (judge: {self.judged})" if self.judged else ""
         return (
-            f"a near-copy of program {self.nearest}: {self.method} similarity {self.similarity:.4f}"
+            f"a near-copy of program {self.nearest}: {self.method} similarity "
+            f"{self.similarity:.4f}{judged}"
         )
 
 
@@ -116,7 +121,21 @@ class NoveltyGate:
 
     # -- proposal thread ------------------------------------------------------------
     def check(self, code: str, programs: Sequence[ProgramRecord], request: Any, backend: Any):
-        """The verdict on ``code``, a child of ``request`` (an LLMRequest)."""
+        """The verdict on ``code``, a child of ``request`` (an LLMRequest), with the judge's
+        when it is on and the similarity refuses the child."""
+        verdict = self._similar(code, programs, request, backend)
+        if not (verdict.rejected and self.config.judge):
+            return verdict
+        existing = next(p.code for p in programs if p.id == verdict.nearest)
+        row = ask(backend, request, existing, code, self.prices)
+        judged = row["outcome"]
+        if judged not in ("novel", "not_novel", "unclear"):
+            self._log(judged, f"novelty gate: the judge's request failed ({judged}: "
+                      f"{row['detail'][:300]}); the similarity's refusal stands")  # fmt: skip
+        calls = (*verdict.calls, row)
+        return dataclasses.replace(verdict, rejected=judged != "novel", calls=calls, judged=judged)
+
+    def _similar(self, code, programs, request, backend) -> Verdict:
         if not programs:
             return Verdict(False, -1.0, None, self.config.method)
         if self.model is not None and not self.off:
@@ -190,24 +209,29 @@ class NoveltyGate:
     def _failed(self, result: Embedded) -> None:
         with self._lock:
             self._failures += 1
-            first = result.error not in self._logged
-            self._logged.add(result.error)
             off = self._failures >= OFF_AFTER and not self.off
             if off:
                 self.off = f"{OFF_AFTER} embedding requests in a row failed ({result.error})"
-        if first:
-            log.warning(
-                "novelty gate: the embedding endpoint failed (%s: %s); the child is checked "
-                "by the token method instead (logged once per kind of failure)",
-                result.error,
-                result.detail[:300],
-            )
+        self._log(
+            result.error,
+            f"novelty gate: the embedding endpoint failed ({result.error}: "
+            f"{result.detail[:300]}); the child is checked by the token method instead "
+            "(logged once per kind of failure)",
+        )
         if off:
             log.warning(
                 "novelty gate: %s; the token method checks every child for the rest of "
                 "this run (fix llm.novelty.embedding, then resume)",
                 self.off,
             )
+
+    def _log(self, kind: str, line: str) -> None:
+        """``line``, the first time a failure of this kind happens in the run."""
+        with self._lock:
+            first = kind not in self._logged
+            self._logged.add(kind)
+        if first:
+            log.warning("%s", line)
 
     def _call(self, texts: list[str], result: Embedded, request: Any) -> dict[str, Any]:
         assert self.model is not None

@@ -7,6 +7,7 @@
     compare = "island"         # or "population": the programs a child is compared with
     max_compare = 64           # at most this many of them (the best first)
     max_retries = 2            # re-prompts of one proposal after near-copies
+    judge = false              # above the threshold, ask the proposing model NOVEL/NOT_NOVEL
 
     [llm.novelty.embedding]    # method = "embedding": an OpenAI-compatible /v1/embeddings
     model = "text-embedding-3-small"
@@ -42,6 +43,7 @@ class NoveltyConfig:
     compare: str = "island"
     max_compare: int = 64
     max_retries: int = 2
+    judge: bool = False  # a near-copy goes through only when its model's judge says NOVEL
     embedding: Any = None  # a ModelConfig when method = "embedding"
 
     @property
@@ -113,6 +115,7 @@ class NoveltyConfig:
             "an integer >= 0",
             lambda v: v >= 0,
         )
+        _check("llm.novelty.judge", self.judge, _is_bool, "true or false")
         if self.embedding is not None:
             _validate_model(self.embedding, 0, "llm.novelty.embedding")
         if self.enabled and self.method == "embedding" and self.embedding is None:

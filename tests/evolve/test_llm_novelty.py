@@ -153,7 +153,12 @@ def test_a_resume_pays_no_embedding_again(db_url: str, server) -> None:
 def _record(db_url: str, monkeypatch) -> None:
     monkeypatch.setenv(KEY_ENV, "k")
     with ScriptedLLM(seed=11) as llm:
-        llm.script(Reply(content=RENAME), Reply(content=CHANGE), Reply(content="no edit"))
+        llm.script(
+            Reply(content=RENAME),
+            Reply(content="NOT_NOVEL"),  # the judge
+            Reply(content=CHANGE),
+            Reply(content="no edit"),
+        )
         llm.script_embeddings(Reply(), Reply(status=500))  # the second fails: tokens decide
         summary = api.run(
             str(__import__("llm_helpers").SINE),
@@ -166,7 +171,9 @@ def _record(db_url: str, monkeypatch) -> None:
                 "operators": {"llm_diff": 0.7, "ast_mutate": 0.3},
                 "llm": {
                     "models": [model(llm)],
-                    "novelty": gate(method="embedding", embedding=embedding(llm, max_retries=0)),
+                    "novelty": gate(
+                        method="embedding", embedding=embedding(llm, max_retries=0), judge=True
+                    ),
                 },
             },
         )
@@ -189,6 +196,7 @@ def test_replay_with_the_gate_on_reproduces_the_lineage(db_url: str, monkeypatch
         ]
         assert any(c.operator == NOVELTY and c.outcome == "server_error" for c in ca)
         assert any(c.operator == NOVELTY and c.outcome == "ok" for c in ca)
+        assert any(c.operator == "novelty_judge" and c.outcome == "not_novel" for c in ca)
         fa = storage.events(a, "finished")[-1].payload
         fb = storage.events(b, "finished")[-1].payload
         assert fa["rejected"] == fb["rejected"]
@@ -235,3 +243,34 @@ def test_a_wrong_dimension_is_junk(db_url: str, server, caplog) -> None:
     embeds = [c for c in calls if c.operator == NOVELTY]
     assert [c.outcome for c in embeds[:2]] == ["ok", "bad_response"]
     assert "8 dimensions" in embeds[1].detail
+
+
+def test_the_judge_refuses_a_copy_it_calls_not_novel(db_url: str, server) -> None:
+    server.script(Reply(content=RENAME), Reply(content="Only renamed.\nNOT_NOVEL"),
+                  Reply(content=CHANGE))  # fmt: skip
+    llm = {"models": [model(server)], "novelty": gate(judge=True)}
+    summary = run(db_url, "judged", llm, {"llm_diff": 1.0}, max_evals=2)
+    calls, programs, _ = stored(db_url, "judged")
+    assert [(c.operator, c.outcome, c.attempt) for c in calls] == [
+        ("llm_diff", "near_duplicate", 1),
+        ("novelty_judge", "not_novel", 1),
+        ("llm_diff", "ok", 2),
+    ]
+    judge = calls[1]
+    assert "# Proposed program" in judge.prompt and "z = x * 1.0" in judge.prompt
+    assert judge.cost_usd > 0 and judge.proposal == calls[0].proposal
+    assert "(judge: not_novel)" in calls[0].detail
+    assert summary.rejected == {"near_duplicate": 1}
+    assert summary.llm["calls"] == 3
+
+
+def test_the_judge_lets_through_a_copy_it_calls_novel(db_url: str, server) -> None:
+    server.script(Reply(content=RENAME), Reply(content="A different idea.\n**NOVEL**"))
+    llm = {"models": [model(server)], "novelty": gate(judge=True)}
+    summary = run(db_url, "novel", llm, {"llm_diff": 1.0}, max_evals=2)
+    calls, programs, _ = stored(db_url, "novel")
+    assert [(c.operator, c.outcome) for c in calls] == [
+        ("llm_diff", "ok"),
+        ("novelty_judge", "novel"),
+    ]
+    assert any("z = x * 1.0" in p.code for p in programs) and not summary.rejected

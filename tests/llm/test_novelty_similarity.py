@@ -13,6 +13,7 @@ from db.records import ProgramRecord
 from evolve.llm.embeddings import check, decode, encode
 from evolve.llm.novelty import NoveltyGate, retry_messages
 from evolve.llm.novelty_config import NoveltyConfig
+from evolve.llm.novelty_judge import verdict
 from evolve.llm.similarity import token_similarity
 from problems.binpack.programs import BEST_FIT, FIRST_FIT, WORST_FIT
 
@@ -97,3 +98,19 @@ def test_retry_notes_do_not_pile_up() -> None:
     assert twice[-1]["content"].count("Your previous reply") == 1
     assert "tokens similarity 0.9990" in twice[-1]["content"]
     assert "program 9" not in twice[-1]["content"]  # a replay's ids differ
+
+
+@pytest.mark.parametrize(
+    "reply, expected",
+    [
+        ("Only a rename.\nNOT_NOVEL", "not_novel"),  # the word the prompt asks for
+        ("It is NOT NOVEL", "not_novel"),
+        ("**Not-Novel**", "not_novel"),
+        ("A new idea.\nNOVEL", "novel"),
+        ("At first NOT_NOVEL, but on reflection:\nNOVEL", "novel"),  # the last one stands
+        ("I cannot tell.", "unclear"),
+        ("", "unclear"),
+    ],
+)
+def test_the_judge_can_refuse(reply: str, expected: str) -> None:
+    assert verdict(reply) == expected
