@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
+import pytest
 from llm_helpers import KEY_ENV, model, run
 from scripted_server import Reply, ScriptedLLM
 
 from db import open_storage
 from evolve import api
+from evolve.config import CampaignConfig, ConfigError, apply_overrides
 from evolve.llm.novelty import NOVELTY
 
 RENAME = "<<<<<<< SEARCH\n    y = x * 1.0\n    return y\n=======\n    z = x * 1.0\n    return z\n>>>>>>> REPLACE\n"  # fmt: skip
@@ -274,3 +277,31 @@ def test_the_judge_lets_through_a_copy_it_calls_novel(db_url: str, server) -> No
         ("novelty_judge", "novel"),
     ]
     assert any("z = x * 1.0" in p.code for p in programs) and not summary.rejected
+
+
+@pytest.mark.parametrize(
+    "novelty, message",
+    [
+        ({"threshold": 2}, "llm.novelty.threshold must be a number in (0, 1]"),
+        ({"method": "cosine"}, "llm.novelty.method must be tokens or embedding"),
+        ({"max_retries": -1}, "llm.novelty.max_retries must be an integer >= 0"),
+        ({"method": "embedding"}, 'method = "embedding" needs an embedding model'),
+        ({"embedding": {"model": "e", "api_key": "sk-1"}}, "api_key_env (a variable name)"),
+        ({"embedding": {"model": "e", "api_key_env": "sk-1"}}, "NAME of an environment"),
+        ({"colour": 1}, "unknown llm.novelty keys: colour"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_key(novelty: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        CampaignConfig.from_dict({"problem": "x", "llm": {"novelty": gate(**novelty)}})
+    assert "\n" not in str(info.value) and "sk-1" not in str(info.value)
+
+
+def test_the_settings_survive_the_stored_config() -> None:
+    data = {"enabled": True, "method": "embedding", "judge": True,
+            "embedding": {"model": "e", "api_key_env": "EMB", "price_input": 0.1}}  # fmt: skip
+    config = CampaignConfig.from_dict({"problem": "x", "llm": {"novelty": data}})
+    assert CampaignConfig.from_dict(config.to_dict()) == config
+    assert config.llm.novelty.limit == 0.99
+    again = apply_overrides(config.to_dict(), ["llm.novelty.threshold=0.95"])
+    assert CampaignConfig.from_dict(again).llm.novelty.limit == 0.95
