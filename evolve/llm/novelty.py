@@ -39,7 +39,7 @@ from evolve.llm.embeddings import Embedded, prompt_of, response_of, vectors_of
 from evolve.llm.novelty_config import DEFAULT_THRESHOLD, NoveltyConfig
 from evolve.llm.novelty_judge import ask
 from evolve.llm.prompts import CHARS_PER_TOKEN
-from evolve.llm.similarity import token_similarity
+from evolve.llm.similarity import same_tokens, token_similarity
 
 NOVELTY = "novelty"  # llm_calls.operator of the gate's own requests
 NEAR_DUPLICATE = "near_duplicate"  # the outcome and rejection reason of a near-copy
@@ -148,6 +148,11 @@ class NoveltyGate:
                 (),
                 self.config.limit if self.model is None else DEFAULT_THRESHOLD["tokens"],
             )
+        if limit >= 1.0:  # the default: only a copy up to names and layout is refused
+            same = next((p for p in programs if same_tokens(code, p.code)), None)
+            if same is None:  # the similarities below 1 are not needed: not computed
+                return Verdict(False, -1.0, None, "tokens", tuple(calls))
+            return Verdict(True, 1.0, same.id, "tokens", tuple(calls))
         sims = [token_similarity(code, p.code) for p in programs]
         return self._verdict(sims, programs, "tokens", limit, calls)
 

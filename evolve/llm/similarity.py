@@ -6,7 +6,7 @@
 parameters, its functions) replaced by its order of first appearance, so that a child that
 only renames scores 1.0 exactly (the hashes miss it). Numbers, strings, attributes and
 names it does not bind (builtins, modules) are kept as written: changing a constant or
-``min`` into ``max`` is a change. ``vector_similarity`` is the cosine of two embeddings.
+``min`` into ``max`` is a change.
 
 A program is read once: its counts are cached by its text (the population is compared
 again and again against each new child).
@@ -21,7 +21,6 @@ import math
 import re
 import tokenize
 from collections import Counter
-from collections.abc import Sequence
 
 NGRAM = 3
 _SKIP = frozenset(
@@ -105,9 +104,7 @@ def token_similarity(a: str, b: str) -> float:
     return min(1.0, dot / (na * nb))
 
 
-def vector_similarity(a: Sequence[float], b: Sequence[float]) -> float:
-    """Cosine of two embeddings (0 for a zero vector)."""
-    dot = math.fsum(x * y for x, y in zip(a, b, strict=True))
-    na = math.sqrt(math.fsum(x * x for x in a))
-    nb = math.sqrt(math.fsum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
+def same_tokens(a: str, b: str) -> bool:
+    """``token_similarity(a, b) == 1.0``, in about the time of comparing two norms."""
+    (ga, na), (gb, nb) = profile(a), profile(b)
+    return na == nb and ga == gb

@@ -14,7 +14,7 @@ from evolve.llm.embeddings import check, decode, encode
 from evolve.llm.novelty import NoveltyGate, retry_messages
 from evolve.llm.novelty_config import NoveltyConfig
 from evolve.llm.novelty_judge import verdict
-from evolve.llm.similarity import token_similarity
+from evolve.llm.similarity import same_tokens, token_similarity
 from problems.binpack.programs import BEST_FIT, FIRST_FIT, WORST_FIT
 
 TUNED = BEST_FIT.replace("score = -remaining", "score = -remaining - 0.0951254 * bins")
@@ -114,3 +114,11 @@ def test_retry_notes_do_not_pile_up() -> None:
 )
 def test_the_judge_can_refuse(reply: str, expected: str) -> None:
     assert verdict(reply) == expected
+
+
+def test_the_fast_equality_is_the_similarity_of_one() -> None:
+    programs = [BEST_FIT, FIRST_FIT, WORST_FIT, TUNED]
+    variants = programs + [BEST_FIT.replace("remaining", "r"), TUNED.replace("0.09", "0.08")]
+    for a in programs:
+        for b in variants:
+            assert same_tokens(a, b) == (token_similarity(a, b) == 1.0)
