@@ -14,6 +14,7 @@ BENCHMARKS = [
     "bench.bench_ray",
     "bench.bench_adrs",
     "bench.bench_llm",
+    "bench.bench_novelty",
     "bench.bench_vector_ga",
     "bench.bench_tree_gp",
 ]
