@@ -180,6 +180,8 @@ class LLMOperator:
             tuple(messages),
             attempt=2,
             earlier=(*request.earlier, outcome.call),
+            compare=request.compare,  # a repaired child passes the novelty gate too
+            novelty_tries=request.novelty_tries,
         )
 
     def retry(self, outcome: LLMOutcome) -> LLMRequest:

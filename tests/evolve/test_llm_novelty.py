@@ -305,3 +305,16 @@ def test_the_settings_survive_the_stored_config() -> None:
     assert config.llm.novelty.limit == 0.99
     again = apply_overrides(config.to_dict(), ["llm.novelty.threshold=0.95"])
     assert CampaignConfig.from_dict(again).llm.novelty.limit == 0.95
+
+
+def test_a_repaired_reply_passes_the_gate_too(db_url: str, server) -> None:
+    server.script(Reply(content="no edit"), Reply(content=RENAME), Reply(content=CHANGE))
+    llm = {"models": [model(server)], "novelty": gate()}
+    summary = run(db_url, "repaired", llm, {"llm_diff": 1.0}, max_evals=2)
+    calls, _, _ = stored(db_url, "repaired")
+    assert [(c.attempt, c.outcome) for c in calls] == [
+        (1, "no_block"),
+        (2, "near_duplicate"),  # the repair's child is a renamed copy
+        (3, "ok"),
+    ]
+    assert summary.rejected == {"near_duplicate": 1}
