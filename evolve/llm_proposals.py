@@ -121,8 +121,15 @@ class LLMProposals(ProposalPulls):
             return []
         rows = []
         for item in self.llm.close():
+            # The novelty gate's requests of a reply not used are abandoned too: a resume
+            # does not reuse their vectors, and a replay copies them as it copies the call.
             gate = item.outcome.gate_calls if item.outcome is not None else ()
-            for call in ({**item.call(), "after_eval": evaluated}, *gate):
+            gate = tuple(
+                {**c, "outcome": "abandoned", "detail": f"the run ended before this check was "
+                 f"used (it was {c['outcome']})"}
+                for c in gate
+            )  # fmt: skip
+            for call in (item.call(), *gate):
                 call = {**call, "after_eval": evaluated}
                 self.llm.account(call)
                 proposal = item.flight.request.proposal

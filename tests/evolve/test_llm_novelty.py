@@ -318,3 +318,35 @@ def test_a_repaired_reply_passes_the_gate_too(db_url: str, server) -> None:
         (3, "ok"),
     ]
     assert summary.rejected == {"near_duplicate": 1}
+
+
+def test_the_checks_of_a_reply_the_run_never_used_are_stored_abandoned() -> None:
+    from datetime import UTC, datetime
+
+    from db.records import ProgramRecord
+    from evolve.llm.client import Completion
+    from evolve.llm.operator import LLMOutcome, LLMRequest
+    from evolve.llm.pipeline import Abandoned, estimate
+    from evolve.llm_proposals import LLMProposals
+
+    config = CampaignConfig.from_dict(
+        {"problem": "x", "llm": {"models": [{"model": "m", "price_input": 1.0,
+                                             "price_output": 1.0}], "novelty": gate()}}
+    )  # fmt: skip
+    proposals = LLMProposals(config, None, None)
+    proposals.set_up(["llm_diff"], object())
+    parent = ProgramRecord(1, 1, "x = 1\n", None, "h", "a", 0, 0, "initial", "evaluated",
+                           datetime.now(UTC))  # fmt: skip
+    request = LLMRequest(7, "llm_diff", "diff", config.llm.models[0], parent, 0, (), ())
+    check = {"model": "e", "operator": NOVELTY, "proposal": 7, "outcome": "ok",
+             "prompt_tokens": 40, "cost_usd": 0.001}  # fmt: skip
+    outcome = LLMOutcome(request, Completion(), {"model": "m", "outcome": "ok"}, "y = 2\n",
+                         gate_calls=(check,))  # fmt: skip
+    proposals.llm.close = lambda: [Abandoned(estimate(request, None), outcome)]
+    rows = proposals.close(evaluated=5)
+    assert [(r.get("operator", ""), r["outcome"], r["after_eval"]) for r in rows] == [
+        ("", "abandoned", 5),
+        (NOVELTY, "abandoned", 5),
+    ]
+    assert "it was ok" in rows[1]["detail"]
+    assert proposals.llm.calls == 2 and proposals.llm.spent_tokens == 40
