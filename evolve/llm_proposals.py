@@ -2,7 +2,8 @@
 
 `LLMProposals` sets up the LLM pipeline (evolve/llm/pipeline.py) and its operators, starts
 LLM requests, accounts their replies, opens a model's circuit breaker (evolve/llm/breaker.py),
-checks the LLM budget, settles the bandit arms (evolve/llm_pulls.py) when a proposal's
+checks the LLM budget, asks again after the novelty gate's refusals (evolve/llm_gate.py),
+settles the bandit arms (evolve/llm_pulls.py) when a proposal's
 outcome is known, and rebuilds all of that from the recorded LLM calls when a campaign
 resumes. It never writes to the database: where the controller must record something, a
 method returns what to record.
@@ -10,7 +11,6 @@ method returns what to record.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from typing import Any
@@ -20,16 +20,17 @@ from evaluators.search_space import declared_space
 from evolve.bandit import CostAwareUCB
 from evolve.config import CampaignConfig
 from evolve.llm.breaker import OutageWatch
-from evolve.llm.novelty import NEAR_DUPLICATE, NOVELTY, NoveltyGate, comparison
+from evolve.llm.novelty import NOVELTY, NoveltyGate
 from evolve.llm.novelty_judge import JUDGE
 from evolve.llm.operator import LLM_OPERATORS, REPAIRABLE, LLMOperator, LLMOutcome
 from evolve.llm.pipeline import LLMPipeline
 from evolve.llm.prices import PriceTable, load_prices
 from evolve.llm.prompts import resolve_templates
+from evolve.llm_gate import GateCalls
 from evolve.llm_pulls import ProposalPulls, Pull
 
 
-class LLMProposals(ProposalPulls):
+class LLMProposals(ProposalPulls, GateCalls):
     """The LLM pipeline, the operator and model bandits, and each proposal's pull."""
 
     def __init__(self, config: CampaignConfig, problem: Any, strategy: Any) -> None:
@@ -121,15 +122,7 @@ class LLMProposals(ProposalPulls):
             return []
         rows = []
         for item in self.llm.close():
-            # The novelty gate's requests of a reply not used are abandoned too: a resume
-            # does not reuse their vectors, and a replay copies them as it copies the call.
-            gate = item.outcome.gate_calls if item.outcome is not None else ()
-            gate = tuple(
-                {**c, "outcome": "abandoned", "detail": f"the run ended before this check was "
-                 f"used (it was {c['outcome']})"}
-                for c in gate
-            )  # fmt: skip
-            for call in (item.call(), *gate):
+            for call in (item.call(), *self.abandoned_checks(item.outcome)):
                 call = {**call, "after_eval": evaluated}
                 self.llm.account(call)
                 proposal = item.flight.request.proposal
@@ -221,12 +214,7 @@ class LLMProposals(ProposalPulls):
         request = operator.prepare(
             self._proposal_seq, model, selection.parents[0], selection.island, inspirations, history
         )
-        if self.gate is not None:
-            compare = comparison(
-                self.strategy, selection.island, selection.parents[0], self.config.llm.novelty
-            )
-            request = dataclasses.replace(request, compare=compare)
-        self.llm.submit(operator, request)
+        self.llm.submit(operator, self.with_comparison(request))
 
     def _diverse(self, rng: Any, island: int, exclude: set[int]) -> ProgramRecord | None:
         """A random MAP-Elites cell elite of the island (a diverse inspiration), if any."""
@@ -259,36 +247,6 @@ class LLMProposals(ProposalPulls):
             reason = outcome.failure if outcome.fatal else "unanswered"
             disabled = {"model": label, "reason": reason, "detail": why[:500]}
         return call, disabled
-
-    def gate_calls(self, outcome: LLMOutcome, evaluated: int) -> list[dict[str, Any]]:
-        """Account the novelty gate's embedding requests of one reply: the rows to store."""
-        assert self.llm is not None
-        rows = []
-        for call in outcome.gate_calls:
-            row = {**call, "after_eval": evaluated}
-            self.llm.account(row)
-            proposal = outcome.request.proposal
-            self._proposal_cost[proposal] = self._proposal_cost.get(proposal, 0.0) + float(
-                row.get("cost_usd") or 0.0
-            )
-            rows.append(row)
-        return rows
-
-    def retry(self, outcome: LLMOutcome, operator: LLMOperator, stopping: bool) -> bool:
-        """Ask again after a near-copy, while the proposal has retries left."""
-        assert self.llm is not None
-        request = outcome.request
-        if (
-            outcome.failure == NEAR_DUPLICATE
-            and request.novelty_tries < self.config.llm.novelty.max_retries
-            and request.model.label not in self.llm.broken
-            and not self.llm.budget_reached()
-            and not stopping
-            and not self.closing
-        ):
-            self.llm.submit(operator, operator.retry(outcome))
-            return True
-        return False
 
     def repair(self, outcome: LLMOutcome, operator: LLMOperator, stopping: bool) -> bool:
         """Send a repair request for a failed first attempt, if one is worth it."""
