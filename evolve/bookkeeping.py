@@ -174,7 +174,8 @@ class Bookkeeping:
         if llm is not None:
             p.llm_in_flight = llm.in_flight
             p.llm_calls = llm.calls
-            p.llm_failures = {k: v for k, v in llm.outcomes.items() if k != "ok"}
+            # "novel": the novelty judge let a child through (evolve/llm/novelty_judge.py)
+            p.llm_failures = {k: v for k, v in llm.outcomes.items() if k not in ("ok", "novel")}
             p.models_disabled = sorted(llm.broken)
         p.best = self.best.score if self.best else None
         p.best_per_island = self.strategy.best_per_island()

@@ -350,3 +350,26 @@ def test_the_checks_of_a_reply_the_run_never_used_are_stored_abandoned() -> None
     ]
     assert "it was ok" in rows[1]["detail"]
     assert proposals.llm.calls == 2 and proposals.llm.spent_tokens == 40
+
+
+def test_a_child_the_judge_let_through_is_no_llm_failure_on_the_progress_line(
+    db_url: str, server
+) -> None:
+    import io
+
+    from llm_helpers import SINE, overrides
+
+    from evolve.controller import Controller
+    from evolve.live import PlainView
+
+    server.script(Reply(content=RENAME), Reply(content="**NOVEL**"))
+    llm = {"models": [model(server)], "novelty": gate(judge=True)}
+    config = api.build_config(SINE, overrides(db_url, "line", llm, max_evals=2), ())
+    stream = io.StringIO()
+    storage = open_storage(db_url)
+    try:
+        Controller(storage, config, view=PlainView(every_s=0.0, stream=stream)).run()
+    finally:
+        storage.close()
+    text = stream.getvalue()
+    assert "LLM: 2 calls" in text and "novel" not in text, text
