@@ -71,7 +71,7 @@ class LLMOutcome:
     detail: str = ""
     calls: tuple[dict[str, Any], ...] = field(default=())  # every call of the proposal
     genome: Any = None  # the child's, read from its code (LLMOperator._genome)
-    gate_calls: tuple[dict[str, Any], ...] = ()  # the novelty gate's embedding requests
+    gate_calls: tuple[dict[str, Any], ...] = ()  # the novelty gate's requests (embeddings, judge)
 
     @property
     def fatal(self) -> bool:
