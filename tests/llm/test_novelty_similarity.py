@@ -122,3 +122,22 @@ def test_the_fast_equality_is_the_similarity_of_one() -> None:
     for a in programs:
         for b in variants:
             assert same_tokens(a, b) == (token_similarity(a, b) == 1.0)
+
+
+def test_the_comparison_set_is_the_parent_then_the_best_bounded() -> None:
+    from types import SimpleNamespace
+
+    from evolve.llm.novelty import comparison
+
+    a, b, c, d = (_program(i, f"x = {i}\n") for i in (1, 2, 3, 4))
+    islands = [
+        SimpleNamespace(archive=[a, b], grid={(0,): b, (1,): c}),
+        SimpleNamespace(archive=[d], grid={(0,): d}),
+    ]
+    strategy = SimpleNamespace(islands=islands)
+    island = NoveltyConfig(enabled=True, max_compare=3)
+    assert [p.id for p in comparison(strategy, 0, c, island)] == [3, 1, 2]  # parent first
+    everywhere = NoveltyConfig(enabled=True, compare="population")
+    assert [p.id for p in comparison(strategy, 0, c, everywhere)] == [3, 1, 2, 4]
+    aging = SimpleNamespace(population=[d, b])  # regularized evolution
+    assert [p.id for p in comparison(aging, 0, a, everywhere)] == [1, 2, 4]
