@@ -21,6 +21,7 @@ from db.records import EVALUATED
 from db.storage import Storage
 from evaluators.contract import Candidate
 from evolve.campaign import CampaignError
+from evolve.strategies_moo import pareto_front
 
 IMPORTED = "imported"  # the operator of a program taken from another campaign
 SEED_OPERATORS = ("initial", IMPORTED)  # programs no operator made: no bandit pull
@@ -45,7 +46,8 @@ def programs_to_import(
     storage: Storage, config: Any, initial: Sequence[Candidate]
 ) -> Imports | None:
     """The best ``config.start_from_top`` correct programs of campaign
-    ``config.start_from`` (None when it names none). Raises CampaignError, before anything
+    ``config.start_from`` (None when it names none), after its whole Pareto front where
+    its problem declared several objectives. Raises CampaignError, before anything
     is written, when there is no such campaign, when it has no correct program, or when
     its programs are not of the kind the problem's initial programs are (code, a
     parameter vector, an expression)."""
@@ -57,9 +59,10 @@ def programs_to_import(
         raise CampaignError(
             f"start_from: no campaign named {name!r} in this database (see `evolve status`)"
         )
-    best = storage.best_programs(
+    best = _front(storage, source.id) + storage.best_programs(
         source.id, config.start_from_top, storage.score_tiebreak(source.id)
     )
+    best = list({p.id: p for p in best}.values())  # the front first, each program once
     if not best:
         raise CampaignError(
             f"start_from: campaign {source.name!r} has no correct program to start from"
@@ -77,6 +80,19 @@ def programs_to_import(
         source.problem,
         tuple(Import(Candidate(p.code, p.genome), p.id, p.score) for p in best),
     )
+
+
+def _front(storage: Storage, campaign_id: int) -> list[Any]:
+    """The Pareto front of a campaign whose problem declared several objectives (an
+    AutoNumerics campaign: error against operations), with code: the best by score alone
+    would drop its cheap programs. [] for a problem with one objective."""
+    objectives = list(storage.declared_objectives(campaign_id).items())
+    if len(objectives) < 2:
+        return []
+    light = storage.programs(campaign_id, status=EVALUATED, with_code=False)
+    ids = [p.id for p in pareto_front(light, objectives)]
+    full = {p.id: p for p in storage.programs_by_id(ids, with_code=True)}
+    return [full[i] for i in ids]
 
 
 def _kind(genome: Any) -> str:

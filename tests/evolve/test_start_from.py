@@ -217,3 +217,31 @@ def test_a_kill_before_the_first_program_loses_no_import(tmp_path: Path) -> None
     assert len(imported) == len(event.payload["programs"]) >= 2
     assert all(p.eval_seq is not None for p in imported)
     assert summary.started_from["programs"] == len(imported)
+
+
+def test_a_multi_objective_campaign_gives_its_whole_front(db_url: str) -> None:
+    """AutoNumerics ranks error against operations: the best by score alone would drop
+    the cheap programs, so the front comes first, then the best by score up to K."""
+    from evolve.strategies_moo import pareto_front
+
+    options = ["problem.lm_iters=40", "problem.batch_size=8", "problem.valid_points=2000"]
+    api.run("autonumerics.exp2", {"db": db_url, "name": "an", "max_evals": 24, "workers": 1,
+                                  "seed": 1}, options)  # fmt: skip
+    storage = open_storage(db_url)
+    try:
+        source = storage.get_campaign("an")
+        objectives = list(storage.declared_objectives(source.id).items())
+        assert len(objectives) >= 2
+        front = pareto_front(storage.programs(source.id), objectives)
+        best = storage.best_programs(source.id, 1, storage.score_tiebreak(source.id))
+    finally:
+        storage.close()
+    assert len(front) >= 3  # several operation counts
+    summary = api.run("autonumerics.exp2", {"db": db_url, "name": "an2", "max_evals": 4,
+                      "workers": 1, "start_from": "an", "start_from_top": 1}, options)  # fmt: skip
+    programs, (event,), _ = read(db_url, "an2")
+    initial_code = {p.code for p in programs if p.operator == "initial"}
+    wanted = [p.id for p in [*front, *best] if p.code not in initial_code]
+    taken = [old for _new, old, _score in event.payload["programs"]]
+    assert taken == list(dict.fromkeys(wanted))  # the front in its order, then the best
+    assert summary.started_from["programs"] == len(taken) > 1
