@@ -26,6 +26,7 @@ MAX_ISLANDS = 1024
 MAX_ARCHIVE_SIZE = 10_000
 MAX_LLM_IN_FLIGHT = 1024
 MAX_NAME_CHARS = 200
+RNG_SCHEMES = ("", "per_run", "per_proposal")
 MAX_START_FROM = 10_000  # programs imported by start_from (each is evaluated again)
 SEED_LIMIT = 2**63  # seeds are stored as 64-bit integers (SQLite INTEGER, PostgreSQL BIGINT)
 
@@ -84,6 +85,10 @@ class CampaignConfig:
     # problem's initial programs, evaluated again here (evolve/start_from.py)
     start_from: str = ""
     start_from_top: int = 10
+    # how the controller's random draws are seeded (evolve/proposer.py, reseed): a new
+    # campaign gets "per_proposal"; "" (a campaign stored before the key) and "per_run"
+    # seed once per run, as such campaigns ran
+    rng_scheme: str = ""
     llm: LLMConfig = field(default_factory=LLMConfig)
     bandit: BanditConfig = field(default_factory=BanditConfig)
 
@@ -240,6 +245,11 @@ class CampaignConfig:
         need(  # --set held_out=maybe arrives as the string 'maybe', which is truthy
             isinstance(self.held_out, bool),
             f"held_out must be true or false, got {self.held_out!r}",
+        )
+        need(
+            self.rng_scheme in RNG_SCHEMES,
+            f"rng_scheme must be one of {', '.join(repr(s) for s in RNG_SCHEMES)}, "
+            f"got {_short(self.rng_scheme)}",
         )
         need(
             isinstance(self.start_from, str),

@@ -42,7 +42,7 @@ from evolve.llm_proposals import LLMProposals
 from evolve.proposer import Proposer, build_operators
 from evolve.run_end import children_by_operator, record_end, run_summary, stopped_by_storage
 from evolve.run_start import build_search, mark_start_failed, stop_on_signals, warm_up
-from evolve.start import create_campaign, resume_campaign, with_data_secret
+from evolve.start import create_campaign, resume_campaign, with_data_secret, with_rng_scheme
 from evolve.start_from import Imports, import_report
 from evolve.strategies_moo import problem_objectives
 from workers.jobs import Executor, JobResult
@@ -75,7 +75,7 @@ class Controller:
         resume reads it (run_start.build_search). ``imports``: a new campaign's programs
         from another campaign, instead of those ``config.start_from`` names (a replay's)."""
         if not (resume or stored_config):
-            config = with_data_secret(config)
+            config = with_rng_scheme(with_data_secret(config))
         self._outage_wait_s = wait_from_env()  # how long the run waits for its database
         self.storage = storage
         self.config = config

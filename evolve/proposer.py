@@ -162,6 +162,8 @@ class Proposer:
                     return
                 if self.held not in usable:
                     self.held = None
+            if self.held is None:
+                self.reseed()
             name = self.held or self.choose_operator()
             if name is None:
                 return
@@ -186,6 +188,17 @@ class Proposer:
             except NoParents:
                 self.held = name
                 return  # wait for the initial programs to be evaluated
+
+    def reseed(self) -> None:
+        """Before each proposal (rng_scheme "per_proposal"): seed the draws from the
+        campaign's seed, its program count and the rejections since its last program.
+        That state is what the database holds, so a campaign killed and resumed draws
+        what it would have drawn had it not been killed: a one-worker campaign with
+        deterministic evaluations ends the same either way (tests/evolve/test_rng_scheme).
+        Earlier campaigns ("" or "per_run") keep one stream per run, seeded at its start."""
+        if self.config.rng_scheme == "per_proposal":
+            book = self.book
+            self.rng.seed(f"{self.config.seed}:{book.program_count}:{book.consecutive_rejections}")
 
     def choose_operator(self) -> str | None:
         names = self.proposals.usable(list(self.operators))

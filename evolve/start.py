@@ -55,6 +55,14 @@ def with_data_secret(config: CampaignConfig) -> CampaignConfig:
     return dataclasses.replace(config, problem_options={**options, DATA_SECRET: new_secret()})
 
 
+def with_rng_scheme(config: CampaignConfig) -> CampaignConfig:
+    """A new campaign's config with the current way of seeding its draws (unless the user
+    chose one): stored with it, so its resumes, replays and forks draw as it did."""
+    if config.rng_scheme:
+        return config
+    return dataclasses.replace(config, rng_scheme="per_proposal")
+
+
 def create_campaign(
     storage: Storage,
     config: CampaignConfig,

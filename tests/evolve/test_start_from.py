@@ -225,7 +225,7 @@ def test_a_multi_objective_campaign_gives_its_whole_front(db_url: str) -> None:
     from evolve.strategies_moo import pareto_front
 
     options = ["problem.lm_iters=40", "problem.batch_size=8", "problem.valid_points=2000"]
-    api.run("autonumerics.exp2", {"db": db_url, "name": "an", "max_evals": 24, "workers": 1,
+    api.run("autonumerics.exp2", {"db": db_url, "name": "an", "max_evals": 48, "workers": 1,
                                   "seed": 1}, options)  # fmt: skip
     storage = open_storage(db_url)
     try:
