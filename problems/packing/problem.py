@@ -47,8 +47,8 @@ counts and circles pressed against the sides and corners pack more than a square
 CODE_TASK = """
 A candidate is a Python program whose construct() returns (centers, radii): a ({n}, 2)
 array of centres and a ({n},) array of radii (numpy arrays or lists of floats). It runs in
-a sandbox with numpy (scipy may be imported, at about half a second per run) and {wall_s:g}
-seconds of wall time. Useful ideas: place the centres well (hexagonal rows of alternating
+a sandbox with numpy and scipy.optimize (nothing else outside the standard library) and
+{wall_s:g} seconds of wall time. Useful ideas: place the centres well (hexagonal rows of alternating
 counts, larger circles in the middle, smaller ones in the corners and along the sides),
 then compute the radii that fit them, e.g. by a linear program (maximise sum(r) subject to
 r_i + r_j <= d_ij and r_i <= the distance to each side), or optimise centres and radii
@@ -123,7 +123,10 @@ class CircleCode(_Circles):
     """The code form: construct() in the sandbox; its radii verified strictly."""
 
     form = CODE
-    preload: ClassVar[tuple[str, ...]] = ("problems.packing.harness",)
+    # the sandbox imports nothing a candidate asks for that its zygote did not preload;
+    # scipy.optimize (linprog, SLSQP: what the published programs use) costs each
+    # candidate ~5 ms more (23 -> 28 ms an evaluation, the trusted LP included)
+    preload: ClassVar[tuple[str, ...]] = ("problems.packing.harness", "scipy.optimize")
 
     def __init__(self, name: str, n: int, wall_s: float = 30.0, memory_mb: int = 1024) -> None:
         super().__init__(name, n, wall_s, memory_mb)

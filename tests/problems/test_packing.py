@@ -214,3 +214,35 @@ def test_the_llm_prompt_states_the_task() -> None:
     for words in ("Pack 26 disjoint circles", "sum of their", "within 1e-9", "construct()",
                   "(26, 2)", "def construct():"):  # fmt: skip
         assert words in user["content"], words
+
+
+LP_ROWS = '''\
+import numpy as np
+
+# EVOLVE-BLOCK-START
+def construct():
+    """Rows of 5, 5, 6, 5, 5 circles; radii by scipy's LP, a hair under its optimum."""
+    from scipy.optimize import linprog
+
+    counts = [5, 5, 6, 5, 5]
+    centers = np.array(
+        [((i + 0.5) / k, (r + 0.5) / len(counts)) for r, k in enumerate(counts) for i in range(k)]
+    )
+    n = len(centers)
+    walls = np.minimum(centers, 1 - centers).min(axis=1)
+    i, j = np.triu_indices(n, 1)
+    a = np.zeros((i.size, n))
+    a[np.arange(i.size), i] = 1
+    a[np.arange(i.size), j] = 1
+    d = np.hypot(*(centers[i] - centers[j]).T)
+    solved = linprog(-np.ones(n), A_ub=a, b_ub=d, bounds=list(zip([0] * n, walls)))
+    return centers, solved.x * (1 - 1e-9)
+# EVOLVE-BLOCK-END
+'''
+
+
+@root_only
+def test_a_program_may_use_scipy_in_the_sandbox() -> None:
+    final = _cascade(make_problem("packing.circles26_code"), LP_ROWS)
+    assert final.outcome == OK, final.detail
+    assert final.result.correct and final.result.score == pytest.approx(2.5, abs=1e-7)
