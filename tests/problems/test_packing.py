@@ -211,7 +211,7 @@ def test_the_llm_prompt_states_the_task() -> None:
         status="evaluated", created_at=datetime.now(UTC), score=GRID_26, correct=True,
     )  # fmt: skip
     user = build_messages(DEFAULTS, "diff", problem.description, parent, [], [], 2000)[1]
-    for words in ("Pack 26 disjoint circles", "sum of their", "within 1e-9", "construct()",
+    for words in ("Pack 26 disjoint circles", "sum of their", "within 1e-9", "construct()", "2.63598",
                   "(26, 2)", "def construct():"):  # fmt: skip
         assert words in user["content"], words
 
