@@ -48,15 +48,15 @@ CODE_TASK = """
 A candidate is a Python program whose construct() returns (centers, radii): a ({n}, 2)
 array of centres and a ({n},) array of radii (numpy arrays or lists of floats). It runs in
 a sandbox with numpy and scipy.optimize (nothing else outside the standard library) and
-{wall_s:g} seconds of wall time. Useful ideas: place the centres well (hexagonal rows of alternating
-counts, larger circles in the middle, smaller ones in the corners and along the sides),
-then compute the radii that fit them, e.g. by a linear program (maximise sum(r) subject to
-r_i + r_j <= d_ij and r_i <= the distance to each side), or optimise centres and radii
-together (scipy.optimize.minimize with SLSQP and the constraints as inequalities); return
-radii a little below the constraints' limits rather than above them."""
+{wall_s:g} seconds of wall time. Useful ideas: place the centres well (hexagonal rows of
+alternating counts, larger circles in the middle, smaller ones in the corners and along
+the sides), then compute the radii that fit them, e.g. by a linear program (maximise
+sum(r) subject to r_i + r_j <= d_ij and r_i <= the distance to each side), or optimise
+centres and radii together (scipy.optimize.minimize with SLSQP and the constraints as
+inequalities); return radii a little below the constraints' limits rather than above."""
 
 # the published sums for n = 26 (/work/shared/reference: peers.md, openevolve.md), all
-# reached by LLM-guided systems; the brief's n = 32 figures are not in those notes
+# reached by LLM-guided systems; those notes give no figure for any other n
 PUBLISHED_26 = (
     ("ShinkaEvolve", 2.63598),
     ("EoH", 2.63594),
@@ -68,7 +68,7 @@ PUBLISHED_26 = (
 
 def known(n: int) -> str:
     """The best published sum, where the reference notes have one: an LLM's sense of how
-    far its program is from the best known (OpenEvolve's prompt names 2.635 too)."""
+    far its program is from the best known (OpenEvolve's example scores sum / 2.635)."""
     if n != 26:
         return ""
     system, total = max(PUBLISHED_26, key=lambda row: row[1])
@@ -88,7 +88,7 @@ class _Circles:
 
     def __init__(self, name: str, n: int, wall_s: float, memory_mb: int) -> None:
         if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= 1000:
-            raise ValueError(f"problem.n must be a whole number in 2..1000, got {n!r}")
+            raise ValueError(f"n must be a whole number in 2..1000, got {n!r}")
         self.name = name
         self.n = n
         self.limits = Limits(wall_s=wall_s, memory_mb=memory_mb)
@@ -100,9 +100,9 @@ class CircleCentres(_Circles):
     form = CENTRES
     preload: ClassVar[tuple[str, ...]] = ("problems.packing.harness",)
     preload_numpy = False  # the harness hands out a dict: the sandbox needs no numpy
-    # aging tournaments beat the islands' MAP-Elites grids here: best of 1,000 evaluations
-    # 2.297 / 2.286 / 2.278 against 2.283 / 2.270 / 2.229 (seeds 1-3; 2.400 against 2.335
-    # at 3,000, seed 1); one objective, no deception for the grid's diversity to pay for
+    # aging tournaments beat the islands' MAP-Elites grids here on every seed tried: best
+    # of 3,000 evaluations 2.400 / 2.351 / 2.320 against 2.335 / 2.343 / 2.285 (seeds 1-3,
+    # bench/results/circle_packing.md); one objective, little for the grid's diversity to do
     default_strategy = "regularized"
 
     def __init__(self, name: str, n: int, wall_s: float = 10.0, memory_mb: int = 512) -> None:
@@ -133,7 +133,7 @@ class CircleCode(_Circles):
 
     form = CODE
     # the sandbox imports nothing a candidate asks for that its zygote did not preload;
-    # scipy.optimize (linprog, SLSQP: what the published programs use) costs each
+    # scipy.optimize (linprog, SLSQP: what an LLM reaches for here) costs each
     # candidate ~5 ms more (23 -> 28 ms an evaluation, the trusted LP included)
     preload: ClassVar[tuple[str, ...]] = ("problems.packing.harness", "scipy.optimize")
 

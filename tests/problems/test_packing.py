@@ -53,7 +53,7 @@ def test_a_variant_is_one_line(monkeypatch) -> None:
     assert problem.n == 11 and len(problem.parameters) == 22
     with pytest.raises(ValueError, match="form must be one of centres, code"):
         register_circles("packing.circles12", 12, "tree")
-    with pytest.raises(ValueError, match="problem.n must be a whole number in 2..1000"):
+    with pytest.raises(ValueError, match="n must be a whole number in 2..1000, got 1"):
         CircleCentres("packing.circles1", 1)
 
 
