@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from evolve.llm.meta_config import MetaConfig
 from evolve.llm.novelty_config import NoveltyConfig
 
 EDIT_FORMATS = ("diff", "rewrite")
@@ -84,12 +85,15 @@ class LLMConfig:
     max_unanswered: int = 5
     # The pre-evaluation novelty gate (evolve/llm/novelty.py), off by default.
     novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
+    # Meta recommendations (evolve/llm/meta.py), off by default.
+    meta: MetaConfig = field(default_factory=MetaConfig)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LLMConfig:
         data = dict(data)
         models = data.pop("models", None)
         novelty = NoveltyConfig.from_dict(data.pop("novelty", None) or {})
+        meta = MetaConfig.from_dict(data.pop("meta", None) or {})
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -125,7 +129,7 @@ class LLMConfig:
             if not entry.get("model"):
                 raise ValueError(f"llm.models[{index}] names no model: set model = ...")
             parsed.append(ModelConfig(**entry))
-        return cls(models=tuple(parsed), novelty=novelty, **data)
+        return cls(models=tuple(parsed), novelty=novelty, meta=meta, **data)
 
     def validate(self) -> None:
         """Raise ValueError (one line naming the key) for a value of the wrong type or range,
@@ -173,7 +177,9 @@ class LLMConfig:
             isinstance(self.templates, Mapping),
             f"llm.templates must be a table of name = text, got {_shape(self.templates)}",
         )
-        known = {"system", "diff", "rewrite", "repair"}
+        from evolve.llm.prompts import DEFAULTS
+
+        known = set(DEFAULTS)
         bad = sorted(map(str, set(self.templates) - known))
         need(not bad, f"unknown llm.templates: {bad} (known: {sorted(known)})")
         for key, value in self.templates.items():
@@ -183,6 +189,11 @@ class LLMConfig:
             f"llm.novelty must be a table ([llm.novelty]), got {_shape(self.novelty)}",
         )
         self.novelty.validate()
+        need(
+            isinstance(self.meta, MetaConfig),
+            f"llm.meta must be a table ([llm.meta]), got {_shape(self.meta)}",
+        )
+        self.meta.validate(tuple(labels))
         if self.budget_usd > 0:
             self._check_priced()
 
@@ -200,6 +211,13 @@ class LLMConfig:
                     f"and price_output = ... in its [[llm.models]] table (0 for a free local "
                     f"model), or add it to llm.prices_file"
                 )
+        meta = self.meta_model()
+        if meta is not None and meta.weight <= 0 and table.price(meta) is None:
+            raise ValueError(
+                f"llm.budget_usd is set but model {meta.label!r} (llm.meta.model) has no "
+                "price: give price_input = ... and price_output = ... in its [[llm.models]] "
+                "table (0 for a free local model), or add it to llm.prices_file"
+            )
         embedding = self.novelty.embedding
         if self.novelty.enabled and self.novelty.method == "embedding" and embedding:
             if table.price(embedding) is None:
@@ -208,6 +226,14 @@ class LLMConfig:
                     "no price: give price_input = ... (dollars per 1M tokens, 0 for a free "
                     "local model) in [llm.novelty.embedding], or add it to llm.prices_file"
                 )
+
+    def meta_model(self) -> ModelConfig | None:
+        """The model asked for meta recommendations (None while they are off): the one
+        llm.meta.model names (it may have weight 0: asked for nothing else), else the first."""
+        if not self.meta.enabled:
+            return None
+        models = self.default_models()
+        return next((m for m in models if m.label == self.meta.model), models[0])
 
     def default_models(self) -> tuple[ModelConfig, ...]:
         """The configured models, or one default model read from the environment."""

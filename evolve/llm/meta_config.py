@@ -1,0 +1,74 @@
+"""Settings of meta recommendations (evolve/llm/meta.py): ``[llm.meta]`` in a campaign::
+
+[llm.meta]
+enabled = true
+every = 20                 # a meta request each time this many more are evaluated
+model = ""                 # a label of [[llm.models]]; "": the campaign's first model
+top_programs = 3           # best programs shown (with their code)
+improvements = 3           # most recent children that beat their parent (as a diff)
+failures = 5               # recent failed evaluations (outcome, feedback's first line)
+code_chars = 2000          # of each program or diff shown
+max_chars = 1000           # of the insights kept and added to the mutation prompts
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class MetaConfig:
+    enabled: bool = False
+    # 20: a meta request (about 2,600 prompt tokens on adrs.eplb) costs about what one
+    # mutation prompt does, so one per 20 adds ~5% to the spend (docs/llm.md, "Meta
+    # recommendations"), and the search has changed enough between two to be worth a look.
+    every: int = 20
+    model: str = ""
+    top_programs: int = 3
+    improvements: int = 3
+    failures: int = 5
+    code_chars: int = 2000
+    # 1000 characters (~250 tokens) are repeated in every mutation prompt: the larger part
+    # of the feature's cost (~13% more input tokens on a 1,900-token eplb prompt).
+    max_chars: int = 1000
+
+    @classmethod
+    def from_dict(cls, data: Any) -> MetaConfig:
+        from evolve.llm.config import _shape
+
+        if isinstance(data, MetaConfig):
+            return data
+        if not isinstance(data, Mapping):
+            raise ValueError(f"llm.meta must be a table ([llm.meta]), got {_shape(data)}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(map(str, set(data) - known))
+        if unknown:
+            raise ValueError(
+                f"unknown llm.meta keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        return cls(**data)
+
+    def validate(self, labels: tuple[str, ...]) -> None:
+        """``labels``: the campaign's model labels (``model`` must name one of them)."""
+        from evolve.llm.config import _check, _is_bool, _is_int, _is_str
+
+        def count(key: str, low: int) -> None:
+            _check(f"llm.meta.{key}", getattr(self, key), _is_int, f"an integer >= {low}",
+                   lambda v: v >= low)  # fmt: skip
+
+        _check("llm.meta.enabled", self.enabled, _is_bool, "true or false")
+        count("every", 1)
+        _check("llm.meta.model", self.model, _is_str, "a model label (a string)")
+        if self.model and self.model not in labels:
+            raise ValueError(
+                f"llm.meta.model must be the label of one of [[llm.models]] "
+                f"({', '.join(labels) or 'none configured'}), got {self.model!r}"
+            )
+        count("top_programs", 1)
+        count("improvements", 0)
+        count("failures", 0)
+        count("code_chars", 100)
+        count("max_chars", 100)
