@@ -139,7 +139,9 @@ class LLMOperator:
         island: int,
         inspirations: Sequence[ProgramRecord],
         history: Sequence[ProgramRecord],
+        insights: str = "",
     ) -> LLMRequest:
+        """``insights``: the meta recommendations in force (evolve/llm/meta.py), or ""."""
         messages = build_messages(
             self.templates,
             self.edit_format,
@@ -148,6 +150,7 @@ class LLMOperator:
             inspirations,
             history,
             self.config.feedback_chars,
+            insights,
         )
         return LLMRequest(
             proposal,

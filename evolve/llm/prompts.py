@@ -2,9 +2,11 @@
 island, the island's recent history and the edit format's instructions.
 
 Templates use ``string.Template`` placeholders ($description, $code, $score, $metrics,
-$feedback, $inspirations, $history, $format, $error, $reply). A problem overrides any of
-them with a ``prompt_templates`` mapping, a campaign with ``[llm.templates]``; a value may
-be the text itself or ``@path/to/file.txt``.
+$feedback, $inspirations, $history, $insights, $format, $error, $reply; the meta request's
+own: $evaluated, $top, $improvements, $failures, $previous, $max_chars). A problem
+overrides any of them with a ``prompt_templates`` mapping, a campaign with
+``[llm.templates]``; a value may be the text itself or ``@path/to/file.txt``. A mutation
+template without $insights never shows meta recommendations (evolve/llm/meta.py).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ $metrics
 
 ## Feedback from its evaluation
 $feedback
-$inspirations$history
+$inspirations$history$insights
 # Your job
 Propose one improvement to the current program that should raise its score.
 
@@ -67,7 +69,46 @@ Answer again, fixing exactly that problem.
 $format
 """
 
-DEFAULTS = {"system": SYSTEM, "diff": USER, "rewrite": USER, "repair": REPAIR}
+META_SYSTEM = """\
+You review the progress of an evolutionary search over programs: each program is run and
+scored automatically, higher scores are better, and a model proposes each new program as
+an edit of an earlier one. Your notes are added to every later prompt of that model."""
+
+META = """\
+# Task of the search
+$description
+
+The search has evaluated $evaluated programs. Here are its best programs, its most recent
+improvements (a child against its parent, as a diff, with the change of score) and its
+most recent failures.
+$top$improvements$failures$previous
+# Your job
+Write insights for the next edits: what has raised the score, what has failed and why,
+and what to try next. Be concrete and brief: bullet points, at most $max_chars
+characters in all, no code blocks.
+"""
+
+DEFAULTS = {
+    "system": SYSTEM,
+    "diff": USER,
+    "rewrite": USER,
+    "repair": REPAIR,
+    "meta_system": META_SYSTEM,
+    "meta": META,
+}
+INSIGHTS_START = "<insights>"
+INSIGHTS_END = "</insights>"
+
+
+def insights_section(insights: str) -> str:
+    """The $insights of a mutation prompt: "" without insights (the prompt is then the
+    same as before meta recommendations existed, so older recordings still replay)."""
+    if not insights:
+        return ""
+    return (
+        "\n# Insights from a review of this search so far\n"
+        f"{INSIGHTS_START}\n{insights.strip()}\n{INSIGHTS_END}\n"
+    )
 
 
 def resolve_templates(*layers: Mapping[str, str] | None) -> dict[str, str]:
@@ -122,6 +163,7 @@ def build_messages(
     inspirations: Sequence[ProgramRecord],
     history: Sequence[ProgramRecord],
     feedback_chars: int,
+    insights: str = "",
 ) -> list[dict[str, str]]:
     fmt = DIFF_FORMAT if edit_format == "diff" else REWRITE_FORMAT
     values = {
@@ -132,6 +174,7 @@ def build_messages(
         "feedback": (parent.feedback or "(none)").strip()[:feedback_chars],
         "inspirations": _others("Other programs of this population", inspirations, True),
         "history": _others("Recent attempts on this island", history, False),
+        "insights": insights_section(insights),
         "format": fmt,
     }
     user = Template(templates[edit_format]).safe_substitute(values)
