@@ -20,6 +20,7 @@ from evaluators.search_space import declared_space
 from evolve.bandit import CostAwareUCB
 from evolve.config import CampaignConfig
 from evolve.llm.breaker import OutageWatch
+from evolve.llm.meta import META
 from evolve.llm.novelty import NOVELTY, NoveltyGate
 from evolve.llm.novelty_judge import JUDGE
 from evolve.llm.operator import LLM_OPERATORS, REPAIRABLE, LLMOperator, LLMOutcome
@@ -27,10 +28,11 @@ from evolve.llm.pipeline import LLMPipeline
 from evolve.llm.prices import PriceTable, load_prices
 from evolve.llm.prompts import resolve_templates
 from evolve.llm_gate import GateCalls
+from evolve.llm_meta import MetaCalls, MetaRequests
 from evolve.llm_pulls import ProposalPulls, Pull
 
 
-class LLMProposals(ProposalPulls, GateCalls):
+class LLMProposals(ProposalPulls, GateCalls, MetaCalls):
     """The LLM pipeline, the operator and model bandits, and each proposal's pull."""
 
     def __init__(self, config: CampaignConfig, problem: Any, strategy: Any) -> None:
@@ -52,6 +54,7 @@ class LLMProposals(ProposalPulls, GateCalls):
         self._replayed_failures: defaultdict[int, list[tuple[int, Pull]]] = defaultdict(list)
         self.outage = OutageWatch(config.llm.max_unanswered)
         self.gate: NoveltyGate | None = None  # llm.novelty (evolve/llm/novelty.py)
+        self.meta: MetaRequests | None = None  # llm.meta (evolve/llm_meta.py)
 
     # -- set-up ---------------------------------------------------------------------
     def make_operator(self, name: str) -> LLMOperator:
@@ -89,6 +92,9 @@ class LLMProposals(ProposalPulls, GateCalls):
                 else None
             )
             self.llm = LLMPipeline(config.llm, llm_backend, model_bandit)
+            if config.llm.meta.enabled:
+                assert self._prices is not None  # loaded by make_operator
+                self.meta = MetaRequests(config, self.problem, self.llm, self._prices)
 
     def event(self) -> dict[str, Any] | None:
         """The payload of the `llm` event a run starts with (None without an LLM)."""
@@ -130,7 +136,8 @@ class LLMProposals(ProposalPulls, GateCalls):
                     call.get("cost_usd") or 0.0
                 )
                 rows.append(call)
-            self.failed(item.flight.request)
+            if item.flight.request.operator != META:  # a meta request pulls no bandit arm
+                self.failed(item.flight.request)
         return rows
 
     # -- resume -----------------------------------------------------------------------
@@ -141,6 +148,8 @@ class LLMProposals(ProposalPulls, GateCalls):
         calls = list(calls)
         if self.gate is not None:
             self.gate.remember(calls)
+        if self.meta is not None:
+            self.meta.restore(calls)
         by_proposal: defaultdict[int, list[Any]] = defaultdict(list)
         for call in calls:
             by_proposal[call.proposal].append(call)
@@ -156,7 +165,7 @@ class LLMProposals(ProposalPulls, GateCalls):
                 )
         for group in by_proposal.values():
             cost = sum(c.cost_usd for c in group)  # the gate's requests are the proposal's
-            asked = [c for c in group if c.operator not in (NOVELTY, JUDGE)]
+            asked = [c for c in group if c.operator not in (NOVELTY, JUDGE, META)]
             if not asked:
                 continue
             made = [c.program_id for c in asked if c.program_id is not None]
@@ -211,9 +220,11 @@ class LLMProposals(ProposalPulls, GateCalls):
         model = self.llm.choose_model(rng)
         self._proposal_seq += 1
         history = list(self._history[selection.island])[-self.config.llm.history :]
+        insights = self.meta.insights if self.meta is not None else ""
         request = operator.prepare(
-            self._proposal_seq, model, selection.parents[0], selection.island, inspirations, history
-        )
+            self._proposal_seq, model, selection.parents[0], selection.island, inspirations,
+            history, insights,
+        )  # fmt: skip
         self.llm.submit(operator, self.with_comparison(request))
 
     def _diverse(self, rng: Any, island: int, exclude: set[int]) -> ProgramRecord | None:
@@ -235,9 +246,12 @@ class LLMProposals(ProposalPulls, GateCalls):
         request = outcome.request
         call = {**outcome.call, "after_eval": evaluated}
         self.llm.account(call)
-        self._proposal_cost[request.proposal] = self._proposal_cost.get(
-            request.proposal, 0.0
-        ) + call.get("cost_usd", 0.0)
+        if self.meta is not None and request.operator == META:
+            self.meta.received(outcome)  # a meta reply is no proposal's: no bandit pull
+        else:
+            self._proposal_cost[request.proposal] = self._proposal_cost.get(
+                request.proposal, 0.0
+            ) + call.get("cost_usd", 0.0)
         label = request.model.label
         disabled = None
         down = self.outage.observe(request.model, outcome.failure, outcome.detail)

@@ -41,6 +41,7 @@ class ProposalPulls:
     _scores: dict[int, float | None]
     _history: defaultdict[int, deque[ProgramRecord]]
     _replayed_failures: defaultdict[int, list[tuple[int, Pull]]]
+    meta: Any  # evolve/llm_meta.py's MetaRequests, or None
 
     def settle_replayed(self, evaluated: int) -> None:
         for _, pull in sorted(self._replayed_failures.pop(evaluated, [])):
@@ -62,7 +63,8 @@ class ProposalPulls:
         self._pulls[program_id] = (operator, None, 0.0)
 
     def absorb(self, program: ProgramRecord, best: float | None) -> None:
-        """An evaluated program: settle its pull, and add it to its island's history."""
+        """An evaluated program: settle its pull, add it to its island's history and to
+        the meta requests' notes."""
         self._scores[program.id] = program.score if program.correct else None
         pull = self._pulls.pop(program.id, None)
         if pull is not None or (self.op_bandit is not None and program.operator != "initial"):
@@ -71,6 +73,8 @@ class ProposalPulls:
             self.settle(operator, model, cost, reward(program, parent, best))
         if program.operator != "initial":
             self._history[program.island].append(program)
+        if self.meta is not None:  # what the meta prompt shows (evolve/llm/meta.py)
+            self.meta.absorb(program)
 
     def settle(self, operator: str, model: str | None, cost: float, gain: float) -> None:
         """One pull of the operator's (and the model's) bandit arm."""

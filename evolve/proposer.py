@@ -16,6 +16,7 @@ from db.storage import Storage
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError
 from evolve.config import DEFAULT_OPERATORS, CampaignConfig
+from evolve.llm.meta import META
 from evolve.llm.novelty import NEAR_DUPLICATE
 from evolve.llm.operator import LLM_OPERATORS, LLMOutcome
 from evolve.llm_proposals import LLMProposals
@@ -150,6 +151,11 @@ class Proposer:
             llm_busy = llm.in_flight if llm is not None else 0
             if sequential and (outstanding or llm_busy):
                 return
+            # A due meta request takes an LLM slot first. With one worker the run then
+            # waits for its reply (nothing else in flight), so the insights take effect
+            # at the same evaluation in a replay (evolve/llm_meta.py).
+            if self.proposals.start_meta(self.book.evaluated) and sequential:
+                return
             evals_full = len(outstanding) >= target
             llm_room = (
                 llm is not None and llm.has_capacity() and len(outstanding) + llm_busy < backlog_cap
@@ -253,6 +259,9 @@ class Proposer:
         call, disabled = self.proposals.receive(outcome, self.book.evaluated)
         if disabled is not None:
             self.storage.add_event(self.campaign_id, "model_disabled", disabled)
+        if request.operator == META:  # insights, no child (evolve/llm_meta.py)
+            self.storage.add_llm_call(self.campaign_id, call)
+            return
         gate_calls = self.proposals.gate_calls(outcome, self.book.evaluated)
         if outcome.child is None:
             self.storage.add_llm_call(self.campaign_id, call)
