@@ -127,10 +127,12 @@ def format_operators(stats: list[dict[str, Any]]) -> list[str]:
         f" {'best rise':>10}" + (f" {'LLM $':>9} {'$ per beat':>10}" if llm else "")
     ]
     for s in stats:
-        evaluated = s["evaluated"] or 1
+        evaluated = s["evaluated"]
+        # nothing evaluated (a meta row, an operator whose proposals all failed): no rate
+        correct = f"{100 * s['correct'] / evaluated:>7.0f}%" if evaluated else f"{'-':>8}"
+        beat = f"{100 * s['beat_parent'] / evaluated:>11.1f}%" if evaluated else f"{'-':>12}"
         line = (
-            f"{visible(s['operator']):{width}} {s['made']:>7} "
-            f"{100 * s['correct'] / evaluated:>7.0f}% {100 * s['beat_parent'] / evaluated:>11.1f}% "
+            f"{visible(s['operator']):{width}} {s['made']:>7} {correct} {beat} "
             f"{s['new_bests']:>10} {_fmt(s['best_rise']):>10}"
         )
         if llm:

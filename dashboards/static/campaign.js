@@ -189,7 +189,8 @@
       box.appendChild(EF.E("p", { class: "empty", text: noneYet("No program made by an operator") }));
       return;
     }
-    const share = (n, r) => (r.evaluated ? (100 * n / r.evaluated).toFixed(n && n < r.evaluated / 100 ? 1 : 0) : "0") + "%";
+    // nothing evaluated (a meta row, an operator whose proposals all failed): no rate
+    const share = (n, r) => (r.evaluated ? (100 * n / r.evaluated).toFixed(n && n < r.evaluated / 100 ? 1 : 0) + "%" : "-");
     const llm = o.operators.some((r) => r.llm_calls);
     const cols = [
       { label: "operator", get: (r) => r.operator },
