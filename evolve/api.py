@@ -63,6 +63,11 @@ def run(
 ) -> CampaignSummary:
     with user_errors():
         config = build_config(target, overrides or {}, assignments)
+        if (overrides or {}).get("start_from_top") is not None and not config.start_from:
+            raise UserError(
+                "--start-from-top needs --start-from CAMPAIGN (or start_from in the "
+                "campaign file): without it, the campaign starts from its problem alone"
+            )
     with campaign_db(config.db or None) as storage:
         with user_errors():
             existing = storage.get_campaign(config.name) if config.name else None

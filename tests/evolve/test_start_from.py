@@ -139,6 +139,9 @@ def test_start_from_refuses_what_it_cannot_use(tmp_path: Path, db_url: str, caps
     assert "no campaign named 'nope'" in one_line_error(code, err)
     code, _, err = run_cli(capsys, "run", SINE, "--db", db_url, "--start-from-top", "0")
     assert "start_from_top (--start-from-top) must be an integer" in one_line_error(code, err)
+    # --start-from-top alone would start from nothing: said, not ignored
+    code, _, err = run_cli(capsys, "run", SINE, "--db", db_url, "--start-from-top", "3")
+    assert "--start-from-top needs --start-from CAMPAIGN" in one_line_error(code, err)
     # programs of another kind: a parameter problem's cannot seed a code problem
     knobs = str(Path(SINE).parent / "knobs.py")
     api.run(knobs, {"db": db_url, "name": "k", "workers": 1, "max_evals": 3})
