@@ -31,7 +31,7 @@ from evolve.controller import Controller
 from evolve.recorded_backend import RecordedBackend
 from evolve.replay_checks import compare, run_warnings
 from evolve.replay_runs import replay_runs, resume_points
-from evolve.start_from import recorded_imports
+from evolve.start_from import copy_imported_event, recorded_imports
 
 
 @dataclass(frozen=True)
@@ -177,6 +177,7 @@ def fork(
         )
     forked = storage.fork_campaign(source.id, name, at, config.to_dict())
     storage.add_event(forked.id, "forked", {"from": source.name, "at": at})
+    copy_imported_event(storage, source.id, forked.id)
     kwargs: dict[str, Any] = {"view": view}
     if executor_factory is not None:
         kwargs["executor_factory"] = executor_factory

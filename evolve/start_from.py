@@ -163,3 +163,23 @@ def recorded_imports(storage: Storage, campaign_id: int) -> Imports | None:
         if int(new) in held
     )
     return Imports(str(payload.get("campaign", "")), str(payload.get("problem", "")), programs)
+
+
+def copy_imported_event(storage: Storage, source_id: int, fork_id: int) -> None:
+    """A fork's "imported" event: its source's, naming the fork's copies of the imported
+    programs (a fork copies programs under new ids, and no event). Without it the fork's
+    summary and the dashboard lost where those programs came from. Imported programs
+    hold distinct code (a campaign stores a code once), so the code hash pairs them."""
+    events = storage.events(source_id, IMPORTED_EVENT)
+    if not events:
+        return
+    payload = events[-1].payload
+    rows = [r for r in payload.get("programs", []) if isinstance(r, (list, tuple)) and len(r) == 3]
+    old = {p.id: p.code_hash for p in storage.programs_by_id([int(r[0]) for r in rows])}
+    new = {
+        p.code_hash: p.id
+        for p in storage.programs(fork_id, with_code=False)
+        if p.operator == IMPORTED
+    }
+    kept = [[new[old[int(r[0])]], r[1], r[2]] for r in rows if old.get(int(r[0])) in new]
+    storage.add_event(fork_id, IMPORTED_EVENT, {**payload, "programs": kept})

@@ -15,6 +15,7 @@ from db import open_storage
 from evolve import api
 from evolve.access import UserError
 from evolve.config import CampaignConfig, ConfigError
+from evolve.start_from import import_report
 
 # f(1) is scored against TARGET: a campaign run with one target and re-scored with another
 MOVING = """\
@@ -248,3 +249,27 @@ def test_a_multi_objective_campaign_gives_its_whole_front(db_url: str) -> None:
     taken = [old for _new, old, _score in event.payload["programs"]]
     assert taken == list(dict.fromkeys(wanted))  # the front in its order, then the best
     assert summary.started_from["programs"] == len(taken) > 1
+
+
+def test_a_fork_keeps_where_its_imported_programs_came_from(db_url: str) -> None:
+    api.run(SINE, {"db": db_url, "name": "s", "workers": 1, "max_evals": 30})
+    api.run(SINE, {"db": db_url, "name": "d", "workers": 1, "max_evals": 20,
+                   "start_from": "s", "start_from_top": 3})  # fmt: skip
+    _, (taken,), _ = read(db_url, "d")
+    summary = api.fork("d", 6, db=db_url, name="f")
+    assert summary.evaluated == 20
+    programs, events, _ = read(db_url, "f")
+    assert len(events) == 1  # the fork's copies of the imported programs keep their origin
+    (event,) = events
+    imported = [p.id for p in programs if p.operator == "imported"]
+    assert [row[0] for row in event.payload["programs"]] == imported
+    assert [row[1:] for row in event.payload["programs"]] == [
+        row[1:] for row in taken.payload["programs"]
+    ]
+    assert event.payload["campaign"] == "s"
+    storage = open_storage(db_url)
+    try:  # and the fork's summary still says where it started from
+        fork_id = storage.get_campaign("f").id
+        assert import_report(storage, fork_id)["campaign"] == "s"
+    finally:
+        storage.close()
