@@ -22,9 +22,9 @@ from typing import Any
 
 from db.records import ProgramRecord
 from evolve.llm.meta_config import MetaConfig
-from evolve.llm.operator import NO_USAGE, LLMOutcome, LLMRequest
+from evolve.llm.operator import LLMOutcome, LLMRequest, call_row
 from evolve.llm.prices import PriceTable
-from evolve.llm.prompts import _score, prompt_tokens_of, render, tokens_of
+from evolve.llm.prompts import _score
 
 META = "meta"  # the operator name of meta requests in llm_calls
 EMPTY = "empty"  # the outcome of a meta reply with no text
@@ -158,28 +158,8 @@ class MetaOperator:
 
     def execute(self, request: LLMRequest, backend: Any) -> LLMOutcome:
         completion = backend.complete(request.model, request.messages)
-        prompt, reply, note = completion.prompt_tokens, completion.completion_tokens, ""
-        if not completion.error and prompt <= 0 and reply <= 0:  # billed all the same
-            prompt, reply = prompt_tokens_of(request.messages), tokens_of(completion.text)
-            note = NO_USAGE
-        call = {
-            "model": request.model.label,
-            "prompt": render(request.messages),
-            "response": completion.text,
-            "prompt_tokens": prompt,
-            "completion_tokens": reply,
-            "reasoning_tokens": completion.reasoning_tokens,
-            "cached_tokens": completion.cached_tokens,
-            "cost_usd": self.prices.cost(request.model, prompt, reply, completion.cached_tokens),
-            "latency_s": completion.latency_s,
-            "request_id": completion.request_id[:255],
-            "retries": completion.retries,
-            "operator": META,
-            "parent_id": request.parent.id,  # the best program when it was asked
-            "proposal": request.proposal,
-            "attempt": 1,
-            "finish_reason": completion.finish_reason[:32],
-        }
+        # parent_id: the best program when it was asked
+        call, note = call_row(request, completion, self.prices, META, 1)
         failure, detail = completion.error, completion.detail or note
         if not failure and not completion.text.strip():
             failure, detail = EMPTY, "the meta reply has no text"

@@ -201,30 +201,7 @@ class LLMOperator:
     # -- proposal thread --------------------------------------------------------------
     def execute(self, request: LLMRequest, backend: Any) -> LLMOutcome:
         completion = backend.complete(request.model, request.messages)
-        prompt, reply, note = completion.prompt_tokens, completion.completion_tokens, ""
-        if not completion.error and prompt <= 0 and reply <= 0:
-            # An endpoint that reports no usage still bills the call: without an estimate
-            # it cost 0 and a dollar or token budget never stopped the campaign.
-            prompt, reply = prompt_tokens_of(request.messages), tokens_of(completion.text)
-            note = NO_USAGE
-        call = {
-            "model": request.model.label,
-            "prompt": render(request.messages),
-            "response": completion.text,
-            "prompt_tokens": prompt,
-            "completion_tokens": reply,
-            "reasoning_tokens": completion.reasoning_tokens,
-            "cached_tokens": completion.cached_tokens,
-            "cost_usd": self.prices.cost(request.model, prompt, reply, completion.cached_tokens),
-            "latency_s": completion.latency_s,
-            "request_id": completion.request_id[:255],
-            "retries": completion.retries,
-            "operator": request.operator,
-            "parent_id": request.parent.id,
-            "proposal": request.proposal,
-            "attempt": request.attempt,
-            "finish_reason": completion.finish_reason[:32],
-        }
+        call, note = call_row(request, completion, self.prices, request.operator, request.attempt)
         if completion.error:
             call.update(outcome=completion.error, detail=completion.detail[:2000])
             return LLMOutcome(request, completion, call, None, completion.error, completion.detail)
@@ -295,3 +272,35 @@ class LLMOperator:
         if outcome.child is None:
             raise ProposalRejected(outcome.failure, outcome.detail)
         return Candidate(outcome.child)
+
+
+def call_row(
+    request: LLMRequest, completion: Completion, prices: PriceTable, operator: str, attempt: int
+) -> tuple[dict[str, Any], str]:
+    """The llm_calls row of a completed request (its outcome and detail still to set),
+    and NO_USAGE where the endpoint reported no usage. Such an endpoint still bills the
+    call: without an estimate it cost 0 and a dollar or token budget never stopped the
+    campaign. A mutation's request and a meta request (evolve/llm/meta.py) alike."""
+    prompt, reply, note = completion.prompt_tokens, completion.completion_tokens, ""
+    if not completion.error and prompt <= 0 and reply <= 0:
+        prompt, reply = prompt_tokens_of(request.messages), tokens_of(completion.text)
+        note = NO_USAGE
+    call = {
+        "model": request.model.label,
+        "prompt": render(request.messages),
+        "response": completion.text,
+        "prompt_tokens": prompt,
+        "completion_tokens": reply,
+        "reasoning_tokens": completion.reasoning_tokens,
+        "cached_tokens": completion.cached_tokens,
+        "cost_usd": prices.cost(request.model, prompt, reply, completion.cached_tokens),
+        "latency_s": completion.latency_s,
+        "request_id": completion.request_id[:255],
+        "retries": completion.retries,
+        "operator": operator,
+        "parent_id": request.parent.id,
+        "proposal": request.proposal,
+        "attempt": attempt,
+        "finish_reason": completion.finish_reason[:32],
+    }
+    return call, note
