@@ -199,6 +199,8 @@ def _cascade_line(run: Sequence[StageOutcome]) -> str:
 
 def _repeat_line(program: Checked) -> str:
     scores = program.scores
+    if all(s is None for s in scores):
+        return f"evaluated {len(scores)} times: no score, failed each time"
     if program.deterministic:
         return f"evaluated {len(scores)} times: the same score each time"
     shown = ", ".join("none" if s is None else f"{s:.6g}" for s in scores)

@@ -96,6 +96,8 @@ def test_programs_of_your_own_and_a_failing_one(tmp_path: Path, capsys) -> None:
     code, out, _ = run_cli(capsys, "check", problem, "--program", str(bad), "--no-held-out")
     assert code == 1
     assert "no luck here" in out and "held-out" not in out and "check FAILED" in out
+    # no score at all is not "the same score each time"
+    assert "the same score" not in out and "evaluated 2 times: no score, failed each time" in out
 
 
 def test_a_registered_problem_with_stages(capsys) -> None:
