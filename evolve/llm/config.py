@@ -107,28 +107,10 @@ class LLMConfig:
                 "llm.models must be an array of tables ([[llm.models]] in TOML), "
                 f"got {_shape(models)}"
             )
-        mkeys = {f.name for f in dataclasses.fields(ModelConfig)}
-        parsed = []
-        for index, entry in enumerate(models):
-            if isinstance(entry, ModelConfig):
-                parsed.append(entry)
-                continue
-            if not isinstance(entry, Mapping):
-                raise ValueError(
-                    f"llm.models[{index}] must be a table with model = ... "
-                    f"([[llm.models]] in TOML), got {_shape(entry)}"
-                )
-            if "api_key" in entry:
-                raise ValueError("llm.models takes api_key_env (a variable name), never a key")
-            bad = sorted(map(str, set(entry) - mkeys))
-            if bad:
-                raise ValueError(
-                    f"unknown llm.models[{index}] keys: {', '.join(bad)} "
-                    f"(known: {', '.join(sorted(mkeys))})"
-                )
-            if not entry.get("model"):
-                raise ValueError(f"llm.models[{index}] names no model: set model = ...")
-            parsed.append(ModelConfig(**entry))
+        parsed = [
+            model_from_table(entry, f"llm.models[{index}]", "[[llm.models]] in TOML", "llm.models")
+            for index, entry in enumerate(models)
+        ]
         return cls(models=tuple(parsed), novelty=novelty, meta=meta, **data)
 
     def validate(self) -> None:
@@ -327,3 +309,24 @@ def _validate_model(m: ModelConfig, index: int, table: str = "") -> None:
     check("transport", lambda v: v in ("auto", "httpx"), "auto or httpx")
     for key in ("price_input", "price_output", "price_cached_input"):
         check(key, _is_num, "a number of dollars per 1M tokens")
+
+
+def model_from_table(entry: Any, where: str, table: str, key_owner: str) -> ModelConfig:
+    """One model's table (an entry of [[llm.models]], or [llm.novelty.embedding]) as a
+    ModelConfig, each slip one line naming ``where`` it is; an api_key is refused without
+    echoing it (``key_owner`` names the setting that takes api_key_env)."""
+    if isinstance(entry, ModelConfig):
+        return entry
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{where} must be a table with model = ... ({table}), got {_shape(entry)}")
+    if "api_key" in entry:
+        raise ValueError(f"{key_owner} takes api_key_env (a variable name), never a key")
+    mkeys = {f.name for f in dataclasses.fields(ModelConfig)}
+    bad = sorted(map(str, set(entry) - mkeys))
+    if bad:
+        raise ValueError(
+            f"unknown {where} keys: {', '.join(bad)} (known: {', '.join(sorted(mkeys))})"
+        )
+    if not entry.get("model"):
+        raise ValueError(f"{where} names no model: set model = ...")
+    return ModelConfig(**entry)

@@ -52,7 +52,7 @@ class NoveltyConfig:
 
     @classmethod
     def from_dict(cls, data: Any) -> NoveltyConfig:
-        from evolve.llm.config import ModelConfig, _shape
+        from evolve.llm.config import _shape, model_from_table
 
         if isinstance(data, NoveltyConfig):
             return data
@@ -66,26 +66,9 @@ class NoveltyConfig:
                 f"unknown llm.novelty keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
             )
         embedding = data.pop("embedding", None)
-        if embedding is not None and not isinstance(embedding, ModelConfig):
-            if not isinstance(embedding, Mapping):
-                raise ValueError(
-                    "llm.novelty.embedding must be a table with model = ... "
-                    f"([llm.novelty.embedding]), got {_shape(embedding)}"
-                )
-            if "api_key" in embedding:
-                raise ValueError(
-                    "llm.novelty.embedding takes api_key_env (a variable name), never a key"
-                )
-            mkeys = {f.name for f in dataclasses.fields(ModelConfig)}
-            bad = sorted(map(str, set(embedding) - mkeys))
-            if bad:
-                raise ValueError(
-                    f"unknown llm.novelty.embedding keys: {', '.join(bad)} "
-                    f"(known: {', '.join(sorted(mkeys))})"
-                )
-            if not embedding.get("model"):
-                raise ValueError("llm.novelty.embedding names no model: set model = ...")
-            embedding = ModelConfig(**embedding)
+        if embedding is not None:
+            where = "llm.novelty.embedding"
+            embedding = model_from_table(embedding, where, f"[{where}]", where)
         return cls(embedding=embedding, **data)
 
     def validate(self) -> None:
