@@ -21,8 +21,9 @@ from string import Template
 from typing import Any
 
 from db.records import ProgramRecord
+from evolve.llm.calls import call_row
 from evolve.llm.meta_config import MetaConfig
-from evolve.llm.operator import LLMOutcome, LLMRequest, call_row
+from evolve.llm.operator import LLMOutcome, LLMRequest
 from evolve.llm.prices import PriceTable
 from evolve.llm.prompts import _score
 
@@ -159,7 +160,7 @@ class MetaOperator:
     def execute(self, request: LLMRequest, backend: Any) -> LLMOutcome:
         completion = backend.complete(request.model, request.messages)
         # parent_id: the best program when it was asked
-        call, note = call_row(request, completion, self.prices, META, 1)
+        call, note = call_row(request, request.messages, completion, self.prices, META, 1)
         failure, detail = completion.error, completion.detail or note
         if not failure and not completion.text.strip():
             failure, detail = EMPTY, "the meta reply has no text"

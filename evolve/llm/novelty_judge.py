@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from evolve.llm.prompts import prompt_tokens_of, render, tokens_of
+from evolve.llm.calls import call_row
 
 JUDGE = "novelty_judge"  # llm_calls.operator of the judge's requests
 SYSTEM = (
@@ -59,27 +59,8 @@ def ask(backend: Any, request: Any, existing: str, proposed: str, prices: Any) -
     model = request.model
     sent = messages(existing, proposed)
     completion = backend.complete(model, sent)
-    outcome = completion.error or verdict(completion.text)
-    prompt, reply = completion.prompt_tokens, completion.completion_tokens
-    if not completion.error and prompt <= 0 and reply <= 0:  # no usage: billed all the same
-        prompt, reply = prompt_tokens_of(sent), tokens_of(completion.text)
-    return {
-        "model": model.label,
-        "prompt": render(sent),
-        "response": completion.text,
-        "prompt_tokens": prompt,
-        "completion_tokens": reply,
-        "reasoning_tokens": completion.reasoning_tokens,
-        "cached_tokens": completion.cached_tokens,
-        "cost_usd": prices.cost(model, prompt, reply, completion.cached_tokens) if prices else 0.0,
-        "latency_s": completion.latency_s,
-        "request_id": completion.request_id[:255],
-        "retries": completion.retries,
-        "operator": JUDGE,
-        "parent_id": request.parent.id,
-        "proposal": request.proposal,
-        "attempt": request.attempt,
-        "finish_reason": completion.finish_reason[:32],
-        "outcome": outcome,
-        "detail": completion.detail[:2000],
-    }
+    call, _note = call_row(request, sent, completion, prices, JUDGE, request.attempt)
+    call.update(
+        outcome=completion.error or verdict(completion.text), detail=completion.detail[:2000]
+    )
+    return call

@@ -18,18 +18,16 @@ from db.records import ProgramRecord
 from evaluators.contract import Candidate
 from evaluators.expressions import Expression
 from evaluators.search_space import ParameterSpace
+from evolve.llm.calls import call_row
 from evolve.llm.client import FATAL_ERRORS, Completion
 from evolve.llm.config import LLMConfig, ModelConfig
 from evolve.llm.edits import EDIT_FAILURES, EditFailed, apply_reply
 from evolve.llm.novelty import NEAR_DUPLICATE, NoveltyGate, retry_messages
 from evolve.llm.prices import PriceTable
 from evolve.llm.prompts import (
-    CHARS_PER_TOKEN,
     build_messages,
-    prompt_tokens_of,
     render,
     repair_messages,
-    tokens_of,
 )
 from evolve.operators.base import Context, ProposalRejected
 
@@ -37,10 +35,6 @@ from evolve.operators.base import Context, ProposalRejected
 LLM_OPERATORS = {"llm_diff": "diff", "llm_rewrite": "rewrite"}
 # every edit failure is worth one repair re-prompt that shows the model its error
 REPAIRABLE = frozenset(EDIT_FAILURES)
-NO_USAGE = (
-    "the endpoint reported no token usage: tokens and cost are estimated "
-    f"(characters / {CHARS_PER_TOKEN}) and counted in the budget"
-)
 
 
 @dataclass(frozen=True)
@@ -201,7 +195,9 @@ class LLMOperator:
     # -- proposal thread --------------------------------------------------------------
     def execute(self, request: LLMRequest, backend: Any) -> LLMOutcome:
         completion = backend.complete(request.model, request.messages)
-        call, note = call_row(request, completion, self.prices, request.operator, request.attempt)
+        call, note = call_row(
+            request, request.messages, completion, self.prices, request.operator, request.attempt
+        )
         if completion.error:
             call.update(outcome=completion.error, detail=completion.detail[:2000])
             return LLMOutcome(request, completion, call, None, completion.error, completion.detail)
@@ -272,35 +268,3 @@ class LLMOperator:
         if outcome.child is None:
             raise ProposalRejected(outcome.failure, outcome.detail)
         return Candidate(outcome.child)
-
-
-def call_row(
-    request: LLMRequest, completion: Completion, prices: PriceTable, operator: str, attempt: int
-) -> tuple[dict[str, Any], str]:
-    """The llm_calls row of a completed request (its outcome and detail still to set),
-    and NO_USAGE where the endpoint reported no usage. Such an endpoint still bills the
-    call: without an estimate it cost 0 and a dollar or token budget never stopped the
-    campaign. A mutation's request and a meta request (evolve/llm/meta.py) alike."""
-    prompt, reply, note = completion.prompt_tokens, completion.completion_tokens, ""
-    if not completion.error and prompt <= 0 and reply <= 0:
-        prompt, reply = prompt_tokens_of(request.messages), tokens_of(completion.text)
-        note = NO_USAGE
-    call = {
-        "model": request.model.label,
-        "prompt": render(request.messages),
-        "response": completion.text,
-        "prompt_tokens": prompt,
-        "completion_tokens": reply,
-        "reasoning_tokens": completion.reasoning_tokens,
-        "cached_tokens": completion.cached_tokens,
-        "cost_usd": prices.cost(request.model, prompt, reply, completion.cached_tokens),
-        "latency_s": completion.latency_s,
-        "request_id": completion.request_id[:255],
-        "retries": completion.retries,
-        "operator": operator,
-        "parent_id": request.parent.id,
-        "proposal": request.proposal,
-        "attempt": attempt,
-        "finish_reason": completion.finish_reason[:32],
-    }
-    return call, note
