@@ -81,10 +81,14 @@ def run_warnings(
         runs = runs[1:]
     if runs:
         at = ", ".join(str(r.evaluated) for r in runs)
+        # rng_scheme per_proposal (evolve/proposer.py, reseed): a resume draws as one
+        # uninterrupted run would; campaigns stored before it start a stream per run
+        per_run = source.config.get("rng_scheme", "") != "per_proposal"
+        why = "each resume starts a new random stream, so " if per_run else ""
         out.append(
             f"{source.name!r} was resumed {len(runs)} time{'s' if len(runs) > 1 else ''}, "
-            f"at evaluation{'s' if len(runs) > 1 else ''} {at}: each resume starts a new "
-            "random stream, so the replay stops and resumes at the same points"
+            f"at evaluation{'s' if len(runs) > 1 else ''} {at}: {why}the replay stops and "
+            "resumes at the same points"
         )
     since = max((e.created_at for e in storage.events(source.id, "resumed")), default=None)
     abandoned = sum(

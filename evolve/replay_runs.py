@@ -1,11 +1,13 @@
 """A replay run by run (evolve/replay.py): where the source campaign's runs ended and the
 next resumed, and the replay driven through the same runs.
 
-Each resume starts a new random stream (``Controller``: ``Random(f"{seed}:{programs}")``),
-so a campaign that was resumed is replayed run by run: stopped at each resume point's
-program count, with the LLM requests its run abandoned stored, and resumed; a fork starts
-from a new copy of its parent's first N evaluations. Kept apart from the replay's entry
-point because this is the part that follows the source's history event by event.
+A campaign of rng_scheme "per_run" (stored before "per_proposal") starts a new random
+stream at each resume (``Controller``: ``Random(f"{seed}:{programs}")``), and a run's
+abandoned LLM requests are part of its history either way, so a campaign that was resumed
+is replayed run by run: stopped at each resume point's program count, with the LLM
+requests its run abandoned stored, and resumed; a fork starts from a new copy of its
+parent's first N evaluations. Kept apart from the replay's entry point because this is
+the part that follows the source's history event by event.
 """
 
 from __future__ import annotations

@@ -70,3 +70,15 @@ def test_the_scheme_is_stored_and_old_campaigns_keep_theirs(db_url: str) -> None
     assert CampaignConfig.from_dict({"problem": "p"}).rng_scheme == ""
     with pytest.raises(ConfigError, match="rng_scheme must be one of"):
         CampaignConfig.from_dict({"problem": "p", "rng_scheme": "fast"})
+
+
+@pytest.mark.parametrize("scheme", ["per_proposal", "per_run"])
+def test_the_replay_warning_of_a_resume_says_what_the_scheme_does(db_url: str, scheme: str) -> None:
+    api.run(SINE, {"db": db_url, "name": "r", "workers": 1, "max_evals": 6, "held_out": False},
+            [f"rng_scheme={scheme}"])  # fmt: skip
+    api.resume("r", db=db_url, max_evals=10)
+    report = api.replay("r", db=db_url)
+    assert report.identical, report.differences
+    (warning,) = [w for w in report.warnings if "was resumed 1 time" in w]
+    # per_proposal: a resume draws as an uninterrupted run would, no new stream
+    assert ("new random stream" in warning) == (scheme == "per_run"), warning
