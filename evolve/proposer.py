@@ -201,10 +201,16 @@ class Proposer:
         That state is what the database holds, so a campaign killed and resumed draws
         what it would have drawn had it not been killed: a one-worker campaign with
         deterministic evaluations ends the same either way (tests/evolve/test_rng_scheme).
-        Earlier campaigns ("" or "per_run") keep one stream per run, seeded at its start."""
+        Earlier campaigns ("" or "per_run") keep one stream per run, seeded at its start.
+        LLM requests in flight made no program yet: their number is part of the seed, or
+        each request started before a reply would draw the same operator, island, parent
+        and inspirations as the one before (the same prompt sent again and again). A
+        one-worker campaign proposes with nothing in flight, so its seeds are unchanged."""
         if self.config.rng_scheme == "per_proposal":
             book = self.book
-            self.rng.seed(f"{self.config.seed}:{book.program_count}:{book.consecutive_rejections}")
+            key = f"{self.config.seed}:{book.program_count}:{book.consecutive_rejections}"
+            flying = self.proposals.llm.in_flight if self.proposals.llm is not None else 0
+            self.rng.seed(f"{key}:{flying}" if flying else key)
 
     def choose_operator(self) -> str | None:
         names = self.proposals.usable(list(self.operators))

@@ -82,3 +82,30 @@ def test_the_replay_warning_of_a_resume_says_what_the_scheme_does(db_url: str, s
     (warning,) = [w for w in report.warnings if "was resumed 1 time" in w]
     # per_proposal: a resume draws as an uninterrupted run would, no new stream
     assert ("new random stream" in warning) == (scheme == "per_run"), warning
+
+
+def test_llm_requests_in_flight_together_draw_apart(db_url: str, server, monkeypatch) -> None:
+    """Several LLM requests started before any of them made a program: the program count
+    and the rejections are the same for each, yet each must draw its own operator,
+    island, parent and inspirations (one seed for all sent the same prompt again and
+    again)."""
+    from llm_helpers import model, run
+
+    from evolve import proposer
+
+    states: list[int] = []
+    start_llm = proposer.Proposer.start_llm
+
+    def record(self, name):
+        state = hash(self.rng.getstate())
+        started = start_llm(self, name)
+        if started:  # (not one the budget check stopped before anything was drawn)
+            states.append(state)
+        return started
+
+    monkeypatch.setattr(proposer.Proposer, "start_llm", record)
+    run(db_url, "flying", {"models": [model(server)], "max_in_flight": 4}, {"llm_diff": 1.0},
+        workers=4, max_evals=40, strategy={"kind": "islands", "islands": 4})  # fmt: skip
+    assert len(states) >= 30
+    repeats = sum(a == b for a, b in zip(states, states[1:]))
+    assert repeats == 0, f"{repeats} of {len(states)} LLM proposals drew as the one before"
