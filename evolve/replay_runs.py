@@ -21,6 +21,7 @@ from db.storage import CONFIG_EVENT, LLM_BUDGET_KEY, Storage, with_llm_budget
 from evolve.campaign import CampaignError, CampaignSummary
 from evolve.config import CampaignConfig
 from evolve.controller import Controller
+from evolve.start_from import copy_imported_event
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ def replay_runs(
         config = CampaignConfig.from_dict({**data, "max_evals": evaluated})
         copy = storage.fork_campaign(parent.id, name, at, config.to_dict())
         storage.add_event(copy.id, "forked", dict(forked.payload))
+        copy_imported_event(storage, parent.id, copy.id)
         resume, stops, runs, budgets = name, stops[1:], runs[1:], budgets[1:]
     summary: CampaignSummary | None = None
     for i, stop in enumerate(stops):

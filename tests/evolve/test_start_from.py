@@ -273,3 +273,12 @@ def test_a_fork_keeps_where_its_imported_programs_came_from(db_url: str) -> None
         assert import_report(storage, fork_id)["campaign"] == "s"
     finally:
         storage.close()
+    report = api.replay("f", db=db_url)  # the fork's replay copies it again, event too
+    assert report.identical, report.differences
+    replayed, (again,), _ = read(db_url, report.replay)
+    assert [row[1:] for row in again.payload["programs"]] == [
+        row[1:] for row in taken.payload["programs"]
+    ]
+    assert [row[0] for row in again.payload["programs"]] == [
+        p.id for p in replayed if p.operator == "imported"
+    ]
