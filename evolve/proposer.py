@@ -44,6 +44,7 @@ def build_operators(
 ) -> tuple[dict[str, Any], list[float]]:
     """The operators with a positive weight, by name, and their weights in that order."""
     weights = config.operators or default_operators(problem)
+    _check_llm_features(config, weights)
     options = config.operator_options
     for name in options:
         if name not in weights:
@@ -67,6 +68,20 @@ def build_operators(
     except ValueError as exc:
         raise CampaignError(str(exc)) from exc
     return operators, [weights[name] for name in operators]
+
+
+def _check_llm_features(config: CampaignConfig, weights: Mapping[str, float]) -> None:
+    """llm.meta and llm.novelty serve LLM proposals: turned on in a campaign that makes
+    none (its operators, given or the problem's defaults), they would silently do nothing."""
+    if any(weights.get(name, 0) > 0 for name in LLM_OPERATORS):
+        return
+    for key, on in (("meta", config.llm.meta.enabled), ("novelty", config.llm.novelty.enabled)):
+        if on:
+            raise CampaignError(
+                f"llm.{key}.enabled: the campaign has no LLM operator (its operators: "
+                f"{', '.join(n for n, w in weights.items() if w > 0)}); give llm_diff or "
+                f"llm_rewrite a weight (--set operators.llm_diff=0.5) or leave llm.{key} off"
+            )
 
 
 def _genetic(name: str, problem: Any, options: Mapping[str, Any]) -> Any:

@@ -275,3 +275,14 @@ def test_dated_model_ids_are_priced_as_their_model() -> None:
         assert table.price(ModelConfig(model=name)) is None
     dated = {"model": "gpt-4.1-mini-2025-04-14", "base_url": "http://h/v1"}
     assert configure({"budget_usd": 0.5, "models": [dated]}).llm.budget_usd == 0.5
+
+
+@pytest.mark.parametrize("key", ["meta", "novelty"])
+def test_an_llm_feature_on_without_llm_operators_is_refused(key: str, tmp_path, capsys) -> None:
+    """Meta recommendations and the novelty gate serve LLM proposals: on in a campaign of
+    genetic operators only (here the problem's defaults), they would do nothing, silently."""
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    code, _, err = run_cli(capsys, "run", SINE, "--db", db, "--set", f"llm.{key}.enabled=true")
+    line = one_line_error(code, err)
+    assert f"llm.{key}.enabled: the campaign has no LLM operator" in line
+    assert "ast_mutate" in line
