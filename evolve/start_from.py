@@ -75,6 +75,13 @@ def programs_to_import(
                 f"start_from: campaign {source.name!r} ({source.problem}) holds {have} "
                 f"programs, but {config.problem} evolves {want} programs"
             )
+        if want == "parameter" and set(program.genome) != set(initial[0].genome):
+            other = sorted(set(program.genome) ^ set(initial[0].genome))
+            raise CampaignError(
+                f"start_from: campaign {source.name!r} ({source.problem}) evolves other "
+                f"parameters than {config.problem} (not in both: {', '.join(other[:6])}"
+                f"{' ...' if len(other) > 6 else ''}): its programs would all fail here"
+            )
     return Imports(
         source.name,
         source.problem,

@@ -282,3 +282,12 @@ def test_a_fork_keeps_where_its_imported_programs_came_from(db_url: str) -> None
     assert [row[0] for row in again.payload["programs"]] == [
         p.id for p in replayed if p.operator == "imported"
     ]
+
+
+def test_parameters_of_another_problem_are_refused(db_url: str, capsys) -> None:
+    """Programs of 26 circles' centres cannot seed 32 circles: every one would fail."""
+    api.run("packing.circles26", {"db": db_url, "name": "c26", "workers": 1, "max_evals": 3})
+    code, _, err = run_cli(capsys, "run", "packing.circles32", "--db", db_url,
+                           "--start-from", "c26")  # fmt: skip
+    line = one_line_error(code, err)
+    assert "evolves other parameters than packing.circles32 (not in both: x26, x27" in line
