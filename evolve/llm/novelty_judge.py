@@ -46,12 +46,21 @@ def messages(existing: str, proposed: str) -> tuple[dict[str, str], ...]:
     )
 
 
+# what lets a child through: a last line holding the word alone (markdown and a "Verdict:"
+# label aside), never "novel" inside a sentence ("this is not a novel idea")
+_ONLY_NOVEL = re.compile(r"^[\W_]*(?:verdict\s*:)?[\W_]*NOVEL[\W_]*$", re.IGNORECASE)
+
+
 def verdict(reply: str) -> str:
-    """ "novel", "not_novel", or "unclear" (no verdict stated)."""
-    found = _VERDICT.findall(reply or "")
+    """ "novel", "not_novel", or "unclear" (no verdict stated), read from the reply's last
+    non-empty line, as the prompt asks."""
+    lines = [line.strip() for line in (reply or "").splitlines() if line.strip()]
+    found = _VERDICT.findall(lines[-1]) if lines else []
     if not found:
         return "unclear"
-    return "novel" if found[-1].upper() == "NOVEL" else "not_novel"
+    if found[-1].upper() != "NOVEL":
+        return "not_novel"
+    return "novel" if _ONLY_NOVEL.match(lines[-1]) else "unclear"
 
 
 def ask(backend: Any, request: Any, existing: str, proposed: str, prices: Any) -> dict[str, Any]:

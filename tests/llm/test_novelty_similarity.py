@@ -109,6 +109,10 @@ def test_retry_notes_do_not_pile_up() -> None:
         ("A new idea.\nNOVEL", "novel"),
         ("At first NOT_NOVEL, but on reflection:\nNOVEL", "novel"),  # the last one stands
         ("I cannot tell.", "unclear"),
+        ("Verdict: **NOVEL**", "novel"),
+        ("This is not a novel idea.", "unclear"),  # "novel" in a sentence lets nothing by
+        ("NOVEL\nthough it is not a novel idea", "unclear"),  # the last line decides
+        ("NOVEL\nOn reflection it is the same.", "unclear"),
         ("", "unclear"),
     ],
 )
