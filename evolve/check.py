@@ -64,6 +64,8 @@ def read_programs(paths: Sequence[str]) -> list[tuple[str, Candidate]]:
     out = []
     for path in paths:
         file = Path(path)
+        if file.is_dir():
+            raise CampaignError(f"--program {path}: a directory; give a program file")
         if not file.is_file():
             raise CampaignError(f"--program {path}: no such file")
         if file.stat().st_size > MAX_PROGRAM_BYTES:
@@ -191,7 +193,7 @@ def _cascade_line(run: Sequence[StageOutcome]) -> str:
         head = f"{final.outcome} at stage {final.stage}"
     else:
         correct = "" if result.correct else ", marked correct=False"
-        head = f"{final.outcome}, score {result.score:.6g}{correct}"
+        head = f"{final.outcome}, score {result.score + 0.0:.6g}{correct}"  # + 0.0: no "-0"
     stages = ", ".join(f"{s.stage} {s.outcome} {s.duration_s:.2f} s" for s in run)
     isolation = final.isolation or "-"
     return f"{head} ({stages}; isolation {isolation})"

@@ -112,6 +112,8 @@ def test_a_registered_problem_with_stages(capsys) -> None:
 def test_what_it_refuses(tmp_path: Path, capsys) -> None:
     code, _, err = run_cli(capsys, "check", SINE, "--program", str(tmp_path / "none.py"))
     assert "no such file" in one_line_error(code, err)
+    code, _, err = run_cli(capsys, "check", SINE, "--program", str(tmp_path))
+    assert "a directory; give a program file" in one_line_error(code, err)
     code, _, err = run_cli(capsys, "check", SINE, "--repeat", "0")
     assert "--repeat must be an integer in 1..20" in one_line_error(code, err)
     program = tmp_path / "p.py"
