@@ -14,7 +14,7 @@ resume) is evolve/llm_meta.py.
 from __future__ import annotations
 
 import difflib
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from string import Template
@@ -30,6 +30,7 @@ from evolve.llm.prompts import _score
 META = "meta"  # the operator name of meta requests in llm_calls
 EMPTY = "empty"  # the outcome of a meta reply with no text
 FEEDBACK_CHARS = 200  # of a failure's first line of feedback
+KEPT_PARENTS = 4096  # programs whose code SearchNotes keeps for diffs (see __init__)
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,10 @@ class SearchNotes:
         self.config = config
         self.evaluated = 0
         self._order: dict[int, int] = {}  # program -> its evaluation number
-        # correct programs' code and score: a later child's parent, for its diff
-        self._scored: dict[int, tuple[str, float]] = {}
+        # correct programs' code and score: a later child's parent, for its diff; the
+        # latest KEPT_PARENTS used or made (a night's campaign holds 100,000s of programs;
+        # a child of an older one gets no diff: the same in a live run and its resume)
+        self._scored: OrderedDict[int, tuple[str, float]] = OrderedDict()
         self._top: list[ProgramRecord] = []
         self._improvements: deque[Improvement] = deque(maxlen=max(1, config.improvements))
         self._failures: deque[ProgramRecord] = deque(maxlen=max(1, config.failures))
@@ -63,7 +66,12 @@ class SearchNotes:
             self._failures.append(program)
             return
         self._scored[program.id] = (program.code, program.score)
-        parent = self._scored.get(program.parent_ids[0]) if program.parent_ids else None
+        parent_id = program.parent_ids[0] if program.parent_ids else None
+        parent = self._scored.get(parent_id) if parent_id is not None else None
+        if parent is not None:
+            self._scored.move_to_end(parent_id)  # a parent is likely to be one again
+        while len(self._scored) > KEPT_PARENTS:
+            self._scored.popitem(last=False)
         if parent is not None and program.score > parent[1]:
             self._improvements.append(Improvement(program, parent[0], parent[1]))
         # best first; at equal scores the earlier evaluation (no id: a replay's differ)

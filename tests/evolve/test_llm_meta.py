@@ -290,3 +290,30 @@ def test_a_meta_request_in_flight_at_the_end_is_stored_abandoned(db_url: str, se
     assert again.evaluated == summary.evaluated + 4
     new = [c for c in calls_of(db_url, "late") if c.id > calls[-1].id]
     assert all(INSIGHTS_START not in c.prompt for c in new if c.operator != META)
+
+
+def test_the_notes_keep_a_bounded_number_of_programs(monkeypatch) -> None:
+    """A night's campaign holds 100,000s of programs: the notes keep the code of the latest
+    KEPT_PARENTS used or made, and a child of an older parent gets no diff."""
+    from datetime import UTC, datetime
+
+    from db.records import ProgramRecord
+    from evolve.llm import meta
+    from evolve.llm.meta_config import MetaConfig
+
+    monkeypatch.setattr(meta, "KEPT_PARENTS", 3)
+    notes = meta.SearchNotes(MetaConfig(enabled=True))
+
+    def program(pid: int, score: float, parent: int | None = None) -> ProgramRecord:
+        return ProgramRecord(pid, 1, f"x = {pid}\n", None, f"c{pid}", f"a{pid}", 1, 0,
+                             "ast_mutate", "evaluated", datetime.now(UTC), "ok", score, True,
+                             parent_ids=(parent,) if parent else ())  # fmt: skip
+
+    notes.add(program(1, 1.0))
+    for pid in (2, 3, 4):
+        notes.add(program(pid, 0.5))
+    assert len(notes._scored) == 3 and 1 not in notes._scored
+    notes.add(program(5, 2.0, parent=1))  # its parent fell out: no diff
+    assert not notes._improvements
+    notes.add(program(6, 3.0, parent=5))  # its parent is kept: a diff
+    assert [i.child.id for i in notes._improvements] == [6]
