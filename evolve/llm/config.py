@@ -94,12 +94,7 @@ class LLMConfig:
         models = data.pop("models", None)
         novelty = NoveltyConfig.from_dict(data.pop("novelty", None) or {})
         meta = MetaConfig.from_dict(data.pop("meta", None) or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown [llm] keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-            )
+        refuse_unknown(data, cls, "[llm]")
         if models is None:
             models = ()
         elif not isinstance(models, (list, tuple)):
@@ -258,6 +253,26 @@ def _got(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def refuse_unknown(data: Mapping[str, Any], cls: Any, where: str) -> None:
+    """One line naming the keys of ``data`` that are not fields of the dataclass ``cls``
+    (a table of the campaign file read into it), and the known ones."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(map(str, set(data) - known))
+    if unknown:
+        raise ValueError(
+            f"unknown {where} keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+
+
+def settings_table(data: Any, cls: Any, where: str) -> dict[str, Any]:
+    """``data``, the table [``where``] of a campaign file, as a dict of ``cls``'s fields:
+    one line when it is not a table or holds a key ``cls`` does not have."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{where} must be a table ([{where}]), got {_shape(data)}")
+    refuse_unknown(data, cls, where)
+    return dict(data)
+
+
 def _check(key: str, value: Any, kind: Any, expected: str, in_range: Any = lambda v: True) -> None:
     """``key must be EXPECTED, got VALUE`` unless the value has the kind and the range."""
     if not (kind(value) and in_range(value)):
@@ -321,12 +336,7 @@ def model_from_table(entry: Any, where: str, table: str, key_owner: str) -> Mode
         raise ValueError(f"{where} must be a table with model = ... ({table}), got {_shape(entry)}")
     if "api_key" in entry:
         raise ValueError(f"{key_owner} takes api_key_env (a variable name), never a key")
-    mkeys = {f.name for f in dataclasses.fields(ModelConfig)}
-    bad = sorted(map(str, set(entry) - mkeys))
-    if bad:
-        raise ValueError(
-            f"unknown {where} keys: {', '.join(bad)} (known: {', '.join(sorted(mkeys))})"
-        )
+    refuse_unknown(entry, ModelConfig, where)
     if not entry.get("model"):
         raise ValueError(f"{where} names no model: set model = ...")
     return ModelConfig(**entry)

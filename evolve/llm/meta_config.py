@@ -13,8 +13,6 @@ max_chars = 1000           # of the insights kept and added to the mutation prom
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,19 +35,11 @@ class MetaConfig:
 
     @classmethod
     def from_dict(cls, data: Any) -> MetaConfig:
-        from evolve.llm.config import _shape
+        from evolve.llm.config import settings_table
 
         if isinstance(data, MetaConfig):
             return data
-        if not isinstance(data, Mapping):
-            raise ValueError(f"llm.meta must be a table ([llm.meta]), got {_shape(data)}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(map(str, set(data) - known))
-        if unknown:
-            raise ValueError(
-                f"unknown llm.meta keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-            )
-        return cls(**data)
+        return cls(**settings_table(data, cls, "llm.meta"))
 
     def validate(self, labels: tuple[str, ...]) -> None:
         """``labels``: the campaign's model labels (``model`` must name one of them)."""

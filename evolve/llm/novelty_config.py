@@ -21,8 +21,6 @@ transport and price_input.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,19 +50,11 @@ class NoveltyConfig:
 
     @classmethod
     def from_dict(cls, data: Any) -> NoveltyConfig:
-        from evolve.llm.config import _shape, model_from_table
+        from evolve.llm.config import model_from_table, settings_table
 
         if isinstance(data, NoveltyConfig):
             return data
-        if not isinstance(data, Mapping):
-            raise ValueError(f"llm.novelty must be a table ([llm.novelty]), got {_shape(data)}")
-        data = dict(data)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(map(str, set(data) - known))
-        if unknown:
-            raise ValueError(
-                f"unknown llm.novelty keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-            )
+        data = settings_table(data, cls, "llm.novelty")
         embedding = data.pop("embedding", None)
         if embedding is not None:
             where = "llm.novelty.embedding"
