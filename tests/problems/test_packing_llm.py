@@ -8,33 +8,17 @@ import os
 
 import pytest
 from scripted_server import Reply, ScriptedLLM
+from test_packing import LP_ROWS
 
 from evolve import api
 
 KEY_ENV = "EVOFORGE_TEST_LLM_KEY"  # the scripted server accepts any key
 
-REWRITE = """\
-Rows of alternating counts, radii by a linear program.
-
-```python
-def construct():
-    from scipy.optimize import linprog
-
-    counts = [5, 5, 6, 5, 5]
-    centers = np.array(
-        [((i + 0.5) / k, (r + 0.5) / len(counts)) for r, k in enumerate(counts) for i in range(k)]
-    )
-    n = len(centers)
-    walls = np.minimum(centers, 1 - centers).min(axis=1)
-    i, j = np.triu_indices(n, 1)
-    a = np.zeros((i.size, n))
-    a[np.arange(i.size), i] = 1
-    a[np.arange(i.size), j] = 1
-    d = np.hypot(*(centers[i] - centers[j]).T)
-    solved = linprog(-np.ones(n), A_ub=a, b_ub=d, bounds=list(zip([0] * n, walls)))
-    return centers, solved.x * (1 - 1e-9)
-```
-"""
+# the LP-rows program of test_packing.py, as a model's rewrite of the block
+ROWS_FUNCTION = LP_ROWS.split("# EVOLVE-BLOCK-START\n")[1].split("# EVOLVE-BLOCK-END")[0]
+REWRITE = (
+    f"Rows of alternating counts, radii by a linear program.\n\n```python\n{ROWS_FUNCTION}```\n"
+)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox tests run as root")
