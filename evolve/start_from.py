@@ -121,15 +121,24 @@ def imported_event(imports: Imports, stored: Sequence[tuple[int, Import]]) -> di
     }
 
 
+def _recorded(storage: Storage, campaign_id: int) -> tuple[Any, list[Any]]:
+    """The campaign's "imported" event's payload and its well-formed [new id, old id,
+    score] rows; (None, []) for a campaign that imported nothing."""
+    events = storage.events(campaign_id, IMPORTED_EVENT)
+    if not events:
+        return None, []
+    payload = events[-1].payload
+    rows = [r for r in payload.get("programs", []) if isinstance(r, (list, tuple)) and len(r) == 3]
+    return payload, rows
+
+
 def import_report(storage: Storage, campaign_id: int) -> dict[str, Any]:
     """For the run's summary: where the campaign started from, how many programs it took,
     the best score among them there and here (evaluated again), and how many of them
     failed here or scored lower; {} for a campaign that started from its problem alone."""
-    events = storage.events(campaign_id, IMPORTED_EVENT)
-    if not events:
+    payload, rows = _recorded(storage, campaign_id)
+    if payload is None:
         return {}
-    payload = events[-1].payload
-    rows = [r for r in payload.get("programs", []) if isinstance(r, (list, tuple)) and len(r) == 3]
     here = {p.id: p for p in storage.programs_by_id([int(r[0]) for r in rows])}
     before = [r[2] for r in rows if isinstance(r[2], (int, float))]
     after: list[float] = []
@@ -158,11 +167,9 @@ def recorded_imports(storage: Storage, campaign_id: int) -> Imports | None:
     """The programs a campaign imported, as its "imported" event and its programs hold
     them: what a replay starts from (the source campaign may have gone on since, and
     its best programs changed); None for a campaign that imported nothing."""
-    events = storage.events(campaign_id, IMPORTED_EVENT)
-    if not events:
+    payload, rows = _recorded(storage, campaign_id)
+    if payload is None:
         return None
-    payload = events[-1].payload
-    rows = [r for r in payload.get("programs", []) if isinstance(r, (list, tuple)) and len(r) == 3]
     held = {p.id: p for p in storage.programs_by_id([int(r[0]) for r in rows], with_code=True)}
     programs = tuple(
         Import(Candidate(held[int(new)].code, held[int(new)].genome), int(old), score)
@@ -177,11 +184,9 @@ def copy_imported_event(storage: Storage, source_id: int, fork_id: int) -> None:
     programs (a fork copies programs under new ids, and no event). Without it the fork's
     summary and the dashboard lost where those programs came from. Imported programs
     hold distinct code (a campaign stores a code once), so the code hash pairs them."""
-    events = storage.events(source_id, IMPORTED_EVENT)
-    if not events:
+    payload, rows = _recorded(storage, source_id)
+    if payload is None:
         return
-    payload = events[-1].payload
-    rows = [r for r in payload.get("programs", []) if isinstance(r, (list, tuple)) and len(r) == 3]
     old = {p.id: p.code_hash for p in storage.programs_by_id([int(r[0]) for r in rows])}
     new = {
         p.code_hash: p.id
