@@ -17,7 +17,7 @@ from typing import Any
 from db.frozen import freeze
 from db.records import EVALUATED, NewStageResult, ProgramRecord, outranks
 from db.storage import Storage
-from evaluators.contract import ERROR, StageOutcome
+from evaluators.contract import StageOutcome
 from evolve.campaign import CampaignError
 from evolve.live import Progress
 from evolve.llm_proposals import LLMProposals
@@ -120,7 +120,7 @@ class Bookkeeping:
         if job.stage_set != SEARCH:
             self.held_results[job.job_id] = result
             return None
-        outcomes = list(result.stages) or [StageOutcome("load", ERROR, None, result.error, 0.0, "")]
+        outcomes = result.outcomes()
         if result.error:
             self.load_errors += 1
             if self.load_errors >= 3:

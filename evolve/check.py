@@ -114,8 +114,8 @@ def check(
     checked = []
     for index, (label, _candidate) in enumerate(chosen):
         base = index * (repeat + 1)
-        runs = tuple(_stages(results[base + r + 1]) for r in range(repeat))
-        held_run = _stages(results[base + repeat + 1]) if held else None
+        runs = tuple(tuple(results[base + r + 1].outcomes()) for r in range(repeat))
+        held_run = tuple(results[base + repeat + 1].outcomes()) if held else None
         checked.append(Checked(label, runs, held_run))
     return CheckReport(config.problem, tuple(checked))
 
@@ -140,12 +140,6 @@ def _evaluate(executor: Any, jobs: list[Job], progress: Callable[[str], None]) -
     finally:
         executor.close()
     return results
-
-
-def _stages(result: JobResult) -> tuple[StageOutcome, ...]:
-    if result.stages:
-        return tuple(result.stages)
-    return (StageOutcome("load", "error", None, result.error, 0.0, ""),)
 
 
 def _score(run: Sequence[StageOutcome]) -> float | None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from evaluators.contract import HELD_OUT, REFERENCE, SEARCH, STAGE_SETS, StageOutcome
+from evaluators.contract import ERROR, HELD_OUT, REFERENCE, SEARCH, STAGE_SETS, StageOutcome
 
 __all__ = [
     "HELD_OUT", "REFERENCE", "SEARCH", "STAGE_SETS", "Executor", "Job", "JobResult", "WorkerDeaths"
@@ -32,6 +32,10 @@ class JobResult:
     worker: str
     stages: Sequence[StageOutcome]  # empty only when the problem itself failed to load
     error: str = ""  # the worker could not run the job at all (unknown problem...)
+
+    def outcomes(self) -> list[StageOutcome]:
+        """Its stages; for a job the worker could not run, one "load" stage with the error."""
+        return list(self.stages) or [StageOutcome("load", ERROR, None, self.error, 0.0, "")]
 
 
 class Executor(Protocol):
