@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from llm_helpers import KEY_ENV, SINE, model, run
+from llm_helpers import llm_calls as calls_of
 from scripted_server import Reply, ScriptedLLM, default_edit, parent_code
 
 from db import open_storage
@@ -54,14 +55,6 @@ def serve(server: ScriptedLLM, responder: Callable[[dict[str, Any]], str]) -> No
 
 def meta_on(**kw: Any) -> dict[str, Any]:
     return {"enabled": True, "every": 4, **kw}
-
-
-def calls_of(db_url: str, name: str) -> list[Any]:
-    storage = open_storage(db_url)
-    try:
-        return storage.llm_calls(storage.get_campaign(name).id)
-    finally:
-        storage.close()
 
 
 def test_insights_reach_the_mutation_prompts_built_after_the_reply(db_url: str, server) -> None:
