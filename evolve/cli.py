@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override any field, e.g. strategy.islands=8 or problem.seed=3",
+        help="override any field, e.g. strategy.islands=8 or problem.train_seed=3",
     )
     run.add_argument("--executor", choices=["local", "ray"], help="where evaluations run")
     run.add_argument(
@@ -170,8 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     chk.add_argument("--no-held-out", action="store_true", help="skip the held-out stages")
     chk.add_argument("--workers", type=int, help="evaluations in flight at once")
-    chk.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    chk.add_argument("--json", action="store_true")
+    chk.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any field, as run does, e.g. problem.train_seed=3",
+    )
+    chk.add_argument("--json", action="store_true", help="the results as JSON")
 
     problems = sub.add_parser("problems", help="list registered problems")
     problems.add_argument("--json", action="store_true")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -223,6 +224,20 @@ def test_run_help_states_the_default_budget(capsys) -> None:
     text = " ".join(capsys.readouterr().out.split())
     assert "evaluation budget (default: the campaign file's, else 300)" in text
     assert "without --max-evals it still stops after 300 evaluations" in text
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_set_help_example_is_an_option_of_the_readme_problem(capsys, command) -> None:
+    """`--set`'s example was problem.seed=3, which binpack.online (the problem `make run`
+    and the README use) refuses: "has no option 'seed'"."""
+    from evaluators.registry import takes_option
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    examples = re.findall(r"problem\.(\w+)=", text)
+    assert examples, text
+    assert all(takes_option("binpack.online", key) for key in examples), examples
 
 
 def test_argparse_usage_errors_are_one_line(capsys) -> None:
