@@ -34,7 +34,7 @@ class Progress:
 
 
 def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+    return "-" if value is None else f"{value + 0.0:.4g}"  # -0.0 + 0.0 is 0.0: "0", not "-0"
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -206,6 +206,16 @@ def test_negative_zero_prints_as_zero() -> None:
     assert "-0.0000" not in report.format_status([status_row("a", "p", -0.0)])
 
 
+def test_the_live_line_prints_negative_zero_as_zero() -> None:
+    """A campaign whose best is -0.0 (no regret left) showed `best -0 | islands -0 -0` while
+    it ran and `best 0` after a resume read the score back: one value, two spellings."""
+    from evolve.live import Progress, summary_line
+
+    progress = Progress("c", 10, done=5, best=-0.0, best_per_island=[-0.0, None, -2.5])
+    line = summary_line(progress)
+    assert "best 0 | islands 0 - -2.5 |" in line, line
+
+
 def test_status_cuts_problems_from_the_left_and_keeps_columns_aligned() -> None:
     path = "/home/someone/problems/a_rather_long_problem_file.py"
     rows = [status_row("x" * 40, path, 1.0), status_row("short", "binpack.online", 2.0)]
