@@ -79,3 +79,23 @@ def test_package_problem_via_entry_point(tmp_path: Path, evolve_bin: str) -> Non
     assert "campaign pkg: 20 evaluations" in out
     best = json.loads(_evolve(evolve_bin, "best", "pkg", "--json", cwd=tmp_path, env=env))
     assert best[0]["score"] <= 0
+
+
+def test_the_readme_campaign_file_builds_its_problem_from_any_folder(tmp_path, monkeypatch) -> None:  # fmt: skip
+    """The README's campaign file once set data_dir = "../shared/data/binpack", a folder of
+    this workspace's, not of a newcomer's clone: copied as shown, it stopped with "could not
+    be built: ValueError: problem.data_dir: no directory ../shared/data/binpack"."""
+    import re
+    import textwrap
+
+    from evaluators import make_problem
+    from evolve.config import build_config
+
+    readme = (REPO / "README.md").read_text()
+    (block,) = re.findall(r"```toml\n(  problem = .*?)  ```", readme, re.S)
+    path = tmp_path / "campaign.toml"
+    path.write_text(textwrap.dedent(block))
+    monkeypatch.chdir(tmp_path)
+    config = build_config(str(path), {})
+    assert config.problem == "binpack.online" and config.problem_options
+    make_problem(config.problem, **config.problem_options)
