@@ -10,7 +10,7 @@ three TODOs; everything else here is optional. Reference: README.md, "Registerin
 problem", and docs/problems.md.
 """
 
-DESCRIPTION = "TODO: one line on what is searched for"  # shown by `evolve problems`
+DESCRIPTION = "TODO: one line on what is searched for"  # the task, in an LLM operator's prompt
 TIMEOUT_S = 5  # wall-clock seconds per evaluation
 PRELOAD_NUMPY = False  # True (the default) if evaluate or a candidate imports numpy
 

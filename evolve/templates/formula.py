@@ -12,7 +12,7 @@ inputs, functions and constants you allow. Reference: docs/problems.md, "Evolvin
 
 from evaluators import Expression
 
-DESCRIPTION = "TODO: one line on what is searched for"  # shown by `evolve problems`
+DESCRIPTION = "TODO: one line on what is searched for"  # the task, in an LLM operator's prompt
 TIMEOUT_S = 5  # wall-clock seconds per evaluation
 PRELOAD_NUMPY = False  # True (the default) if evaluate imports numpy
 

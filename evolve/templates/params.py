@@ -14,7 +14,7 @@ import random
 
 from evaluators import Parameter, check_params
 
-DESCRIPTION = "TODO: one line on what is tuned"  # shown by `evolve problems`
+DESCRIPTION = "TODO: one line on what is tuned"  # the task, in an LLM operator's prompt
 TIMEOUT_S = 5  # wall-clock seconds per evaluation
 PRELOAD_NUMPY = False  # True (the default) if evaluate imports numpy
 

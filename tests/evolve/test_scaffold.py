@@ -90,3 +90,15 @@ def test_an_undecodable_file_name_writes_a_whole_file(tmp_path: Path) -> None:
     path = scaffold.new_problem(str(tmp_path / "bad\udcff.py"))  # a byte that is not UTF-8
     docstring = ast.get_docstring(ast.parse(path.read_text(errors="surrogateescape")))
     assert docstring.startswith("bad\udcff: a single-file evoforge problem")
+
+
+@pytest.mark.parametrize("kind", list(scaffold.KINDS))
+def test_the_description_comment_says_where_it_shows(kind: str, tmp_path: Path) -> None:
+    """The templates said DESCRIPTION is "shown by `evolve problems`", which lists registered
+    problems only, never a file's; a file's description is what an LLM operator's prompt
+    states as the task."""
+    path = tmp_path / f"my_{kind}.py"
+    path.write_text(scaffold.template_text(kind, f"my_{kind}", path.name))
+    (line,) = [x for x in path.read_text().splitlines() if x.startswith("DESCRIPTION =")]
+    assert str(path) not in {row["name"] for row in api.problems()}
+    assert "evolve problems" not in line and "LLM" in line, line
