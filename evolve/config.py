@@ -124,7 +124,8 @@ class CampaignConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(
-                f"unknown campaign keys: {', '.join(unknown)}{_belongs(unknown, '')} "
+                f"unknown campaign keys: {', '.join(unknown)}"
+                f"{_belongs(unknown, '', single_file=str(data['problem']).endswith('.py'))} "
                 f"(known: {', '.join(sorted(known))})"
             )
         skeys = {f.name for f in dataclasses.fields(StrategyConfig)}
@@ -403,9 +404,10 @@ def build_config(
     return CampaignConfig.from_dict(apply_overrides(data, assignments))
 
 
-def _belongs(keys: Sequence[str], section: str) -> str:
+def _belongs(keys: Sequence[str], section: str, single_file: bool = False) -> str:
     """ "; islands belongs under [strategy] (--set strategy.islands=...)" for a key of
-    another table, or "; did you mean ...?" for a near miss in its own."""
+    another table, or "; did you mean ...?" for a near miss in its own. A top-level key of
+    neither is taken for a problem option, which a single-file problem does not take."""
     import difflib
 
     tables = {
@@ -425,6 +427,8 @@ def _belongs(keys: Sequence[str], section: str) -> str:
         close = difflib.get_close_matches(key, tables[section], n=1, cutoff=0.75)
         if close:
             hints.append(f"did you mean {close[0]}?")
+        elif not section and single_file:  # `--set problem.KEY` would be refused too
+            hints.append("a single-file problem takes no options")
         elif not section:  # most often an option of the problem, given without its prefix
             hints.append(f"an option of the problem goes under [problem_options] "
                          f"(--set problem.{key}=...)")  # fmt: skip

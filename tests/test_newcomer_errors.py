@@ -252,6 +252,14 @@ def test_a_key_in_the_wrong_table_says_where_it_belongs():
         "unknown campaign keys: count; an option of the problem goes under [problem_options]"
         " (--set problem.count=...) (known: "
     )
+    # a single-file problem takes no options: the hint above sent `evolve run jobs.py --set
+    # count=3` on to `--set problem.count=3`, refused in turn ("takes no options")
+    with pytest.raises(ConfigError) as caught:
+        CampaignConfig.from_dict({"problem": "/path/jobs.py", "count": 2})
+    assert "--set problem.count" not in str(caught.value)
+    assert str(caught.value).startswith(
+        "unknown campaign keys: count; a single-file problem takes no options (known: "
+    )
 
 
 @pytest.mark.parametrize(
