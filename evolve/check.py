@@ -34,6 +34,7 @@ class Checked:
     label: str
     runs: tuple[tuple[StageOutcome, ...], ...]
     held_out: tuple[StageOutcome, ...] | None = None
+    axes: tuple[str, ...] = ()  # the problem's feature axes (MAP-Elites)
 
     @property
     def passed(self) -> bool:
@@ -47,6 +48,15 @@ class Checked:
     @property
     def deterministic(self) -> bool:
         return len({repr(s) for s in self.scores}) <= 1
+
+    @property
+    def missing_features(self) -> list[str]:
+        """The feature axes a correct result of the first run lacks: a campaign places
+        such a program in the axis' lowest cell."""
+        result = self.runs[0][-1].result
+        if result is None or not result.correct:
+            return []
+        return [axis for axis in self.axes if axis not in result.features]
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,7 @@ def check(
         for i, c in enumerate(initial, 1)
     ]
     held = held_out and hasattr(problem, "held_out_stages")
+    axes = tuple(axis.name for axis in getattr(problem, "feature_axes", ()) or ())
     jobs = []
     for index, (_label, candidate) in enumerate(chosen):
         for run in range(repeat):
@@ -116,7 +127,7 @@ def check(
         base = index * (repeat + 1)
         runs = tuple(tuple(results[base + r + 1].outcomes()) for r in range(repeat))
         held_run = tuple(results[base + repeat + 1].outcomes()) if held else None
-        checked.append(Checked(label, runs, held_run))
+        checked.append(Checked(label, runs, held_run, axes))
     return CheckReport(config.problem, tuple(checked))
 
 
@@ -167,6 +178,7 @@ def describe(report: CheckReport) -> str:
         result = first[-1].result
         if result is not None:
             lines += _table("metrics", result.metrics) + _table("features", result.features)
+            lines += [_missing_line(axis, result.features) for axis in program.missing_features]
         feedback = (result.feedback if result is not None else first[-1].detail).strip()
         if feedback:
             lines.append("  feedback: " + _indent(feedback))
@@ -206,6 +218,14 @@ def _repeat_line(program: Checked) -> str:
     )
 
 
+def _missing_line(axis: str, features: Mapping[str, float]) -> str:
+    has = f"; it has {', '.join(features)}" if features else ""
+    return (
+        f"  warning: the result has no feature {axis!r} (a FEATURE_AXES axis{has}): a campaign"
+        ' puts such programs in the axis\' lowest cell; return it under "features"'
+    )
+
+
 def _table(name: str, values: Mapping[str, float]) -> list[str]:
     if not values:
         return []
@@ -242,6 +262,7 @@ def as_json(report: CheckReport) -> dict[str, Any]:
                 "label": p.label,
                 "passed": p.passed,
                 "deterministic": p.deterministic,
+                "missing_features": p.missing_features,
                 "runs": [[stage(s) for s in run] for run in p.runs],
                 "held_out": None if p.held_out is None else [stage(s) for s in p.held_out],
             }

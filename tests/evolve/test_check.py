@@ -133,3 +133,27 @@ def test_the_scaffolds_check_clean(tmp_path: Path, kind: str) -> None:
     path = scaffold.new_problem(str(tmp_path / f"{kind}.py"), kind)
     report = api.check(str(path), repeat=2)
     assert report.passed and all(p.deterministic for p in report.programs)
+
+
+def test_a_declared_feature_axis_the_result_lacks_is_called_out(tmp_path: Path) -> None:
+    """A FEATURE_AXES axis missing from the result (a typo, "lenght") passed the check
+    silently; the campaign then put every program in the axis' lowest cell and said so only
+    in its final summary."""
+    path = tmp_path / "axes.py"
+    text = SINGLE.format(noise="").replace('"metrics"', '"features": {"lenght": 5}, "metrics"')
+    path.write_text("from evaluators import FeatureAxis\n" + text.replace(
+        "import random\n", 'import random\nFEATURE_AXES = [FeatureAxis("length", 0, 100, 10)]\n'
+    ))  # fmt: skip
+    report = api.check(str(path), repeat=1)
+    from evolve.check import as_json, describe
+
+    assert report.passed  # a warning: the program itself is fine
+    assert (
+        "  warning: the result has no feature 'length' (a FEATURE_AXES axis; it has lenght):"
+        " a campaign puts such programs in the axis' lowest cell; return it under"
+        ' "features"'
+    ) in describe(report).splitlines()
+    assert as_json(report)["programs"][0]["missing_features"] == ["length"]
+    fine = api.check(problem_file(tmp_path), repeat=1)  # no axes declared: no warning
+    assert "warning" not in describe(fine)
+    assert as_json(fine)["programs"][0]["missing_features"] == []
