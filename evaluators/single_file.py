@@ -360,6 +360,18 @@ def _load(path: str) -> ModuleType:
     except (ParameterError, ExpressionError) as exc:  # declared wrong: say which file
         sys.modules.pop(name, None)
         raise type(exc)(f"{path}: {exc}") from None
+    except ModuleNotFoundError as exc:
+        sys.modules.pop(name, None)
+        beside = _beside(path, exc.name)
+        if beside is None:
+            raise
+        folder = Path(path).parent
+        raise ModuleNotFoundError(
+            f"{path}: {exc}: {beside} is beside it, but a problem file's folder is not on the"
+            f" import path: keep the problem in one file, or set PYTHONPATH={folder} (for"
+            " resume and best too)",
+            name=exc.name,
+        ) from None
     except SystemExit as exc:  # would end `evolve run` as if its budget were spent
         sys.modules.pop(name, None)
         raise ValueError(
@@ -371,6 +383,15 @@ def _load(path: str) -> ModuleType:
         sys.modules.pop(name, None)  # half-imported: the next load must import it again
         raise
     return module
+
+
+def _beside(path: str, module: str | None) -> Path | None:
+    """The module or package of that name in the problem file's folder, if there is one."""
+    if not module:
+        return None
+    folder = Path(path).parent
+    top = module.partition(".")[0]
+    return next((p for p in (folder / f"{top}.py", folder / top) if p.exists()), None)
 
 
 def load_single_file_problem(path: str) -> SingleFileProblem:

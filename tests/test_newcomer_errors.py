@@ -154,6 +154,24 @@ def test_a_syntax_error_in_the_initial_program_is_one_line(tmp_path, evolve_bin)
     nothing_stored(tmp_path, evolve_bin)
 
 
+def test_a_helper_module_beside_the_file_says_the_folder_is_not_on_the_path(tmp_path, evolve_bin):
+    """`from helpers import CASES`, helpers.py beside the problem file, was "could not be
+    built: ModuleNotFoundError: No module named 'helpers'", with the file right there."""
+    (tmp_path / "helpers.py").write_text("CASES = [(3, 1), (1, 2)]\n")
+    write(tmp_path, "from helpers import CASES\n" + GOOD)
+    line = one_line(*evolve(tmp_path, evolve_bin, "run", "jobs.py")[::2])
+    assert line == (
+        f"{tmp_path / 'jobs.py'}: No module named 'helpers': {tmp_path / 'helpers.py'} is"
+        " beside it, but a problem file's folder is not on the import path: keep the problem"
+        f" in one file, or set PYTHONPATH={tmp_path} (for resume and best too)"
+    )
+    nothing_stored(tmp_path, evolve_bin)
+    write(tmp_path, "import nowhere_to_be_found\n" + GOOD)  # a module missing anywhere
+    line = one_line(*evolve(tmp_path, evolve_bin, "run", "jobs.py")[::2])
+    assert line.endswith("could not be built: ModuleNotFoundError: No module named"
+                         " 'nowhere_to_be_found'")  # fmt: skip
+
+
 def test_the_examples_pass_the_checks():
     for name in ("sine.py", "jobs.py"):
         assert SingleFileProblem(str(REPO / "examples" / name)).initial_programs()
