@@ -9,8 +9,15 @@ RUN_ARGS ?= --time-limit 60 --max-evals 100000
 
 venv: $(STAMP)
 
+# evoforge needs Python 3.11+. A .venv an older Python made (a first try with it) is made
+# again, not kept: else `make run PYTHON=python3.12` would fail as the first try did.
+NEW_ENOUGH := -c 'import sys; sys.exit(sys.version_info < (3, 11))'
+
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(PYTHON) $(NEW_ENOUGH) || { echo "evoforge needs Python 3.11 or newer;" \
+	  "$(PYTHON) is $$($(PYTHON) --version 2>&1): make run PYTHON=python3.12 (or any 3.11+)"; \
+	  exit 1; }
+	@$(BIN)/python $(NEW_ENOUGH) 2>/dev/null || $(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
