@@ -6,8 +6,8 @@ Run a campaign (it prints its name), then show the best program it found:
     evolve best NAME
 
 It runs as it is: it evolves `solve(x)` to fit the points in CASES. Make it yours at the
-three TODOs; everything else here is optional. Reference: README.md, "Registering your own
-problem", and docs/problems.md.
+three numbered TODOs and DESCRIPTION; everything else here is optional. Reference:
+README.md, "Registering your own problem", and docs/problems.md.
 """
 
 DESCRIPTION = "TODO: one line on what is searched for"  # the task, in an LLM operator's prompt

@@ -6,8 +6,9 @@ Run a campaign (it prints its name), then show the best formula it found:
     evolve best NAME
 
 It runs as it is: it evolves f(a, b) to fit the points in CASES. Make it yours at the
-three TODOs. DEAP tree operators (tree_mutate, tree_crossover) search formulas over the
-inputs, functions and constants you allow. Reference: docs/problems.md, "Evolving a formula".
+three numbered TODOs and DESCRIPTION. DEAP tree operators (tree_mutate, tree_crossover)
+search formulas over the inputs, functions and constants you allow. Reference:
+docs/problems.md, "Evolving a formula".
 """
 
 from evaluators import Expression

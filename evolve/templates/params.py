@@ -6,8 +6,9 @@ Run a campaign (it prints its name), then show the best values it found:
     evolve best NAME
 
 It runs as it is: it tunes the three knobs of a toy retry policy. Make it yours at the
-three TODOs. A GA searches the values (vector_mutate, vector_crossover), each within its
-bounds. Reference: docs/problems.md, "Tuning parameters instead of code".
+three numbered TODOs and DESCRIPTION. A GA searches the values (vector_mutate,
+vector_crossover), each within its bounds. Reference:
+docs/problems.md, "Tuning parameters instead of code".
 """
 
 import random
