@@ -398,10 +398,28 @@ def build_config(
         if isinstance(data.get("problem"), str) and data["problem"].endswith(".py"):
             # A problem file named in a campaign file is relative to that file.
             data["problem"] = str((Path(target).parent / data["problem"]).resolve())
+        _absolute_paths(data.get("problem_options"), Path(target).parent)
     else:
         data = {"problem": str(Path(target).resolve()) if target.endswith(".py") else target}
     data.update({k: v for k, v in overrides.items() if v is not None})
-    return CampaignConfig.from_dict(apply_overrides(data, assignments))
+    data = apply_overrides(data, assignments)
+    _absolute_paths(data.get("problem_options"), Path.cwd())
+    return CampaignConfig.from_dict(data)
+
+
+PATH_OPTION_SUFFIXES = ("_dir", "_file", "_path")
+
+
+def _absolute_paths(options: Any, base: Path) -> None:
+    """Problem options named *_dir, *_file or *_path that hold a relative path, made
+    absolute against ``base`` (a campaign file's folder, else the current one): the campaign
+    stores them so, and a resume from another folder reads the same data."""
+    if not isinstance(options, dict):
+        return  # from_dict says what is wrong with it
+    for key, value in options.items():
+        if key.endswith(PATH_OPTION_SUFFIXES) and isinstance(value, str) and value:
+            path = Path(value).expanduser()
+            options[key] = str(path if path.is_absolute() else (base / path).resolve())
 
 
 def _belongs(keys: Sequence[str], section: str, single_file: bool = False) -> str:

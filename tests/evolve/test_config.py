@@ -31,6 +31,23 @@ def test_toml_campaign_file(tmp_path: Path) -> None:
     assert (config.max_evals, config.workers, config.strategy.islands) == (60, 1, 2)
 
 
+def test_path_options_are_stored_absolute(tmp_path: Path, monkeypatch) -> None:
+    # A campaign file's relative data_dir is its folder's, as its problem file is; a --set
+    # one is the current folder's. Stored absolute, a resume from elsewhere reads the same.
+    (tmp_path / "camp").mkdir()
+    path = tmp_path / "camp" / "c.toml"
+    path.write_text('problem = "binpack.online"\n[problem_options]\ndata_dir = "data"\n')
+    monkeypatch.chdir(tmp_path)
+    config = build_config(str(path), {}, ["problem.csv_dir=csv", "problem.train_seed=3"])
+    assert config.problem_options == {
+        "data_dir": str(tmp_path / "camp" / "data"),
+        "csv_dir": str(tmp_path / "csv"),
+        "train_seed": 3,  # not a path option: left as it is
+    }
+    config = build_config("binpack.online", {}, ["problem.data_dir=/abs/d", "problem.x_dir="])
+    assert config.problem_options == {"data_dir": "/abs/d", "x_dir": ""}
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
