@@ -30,7 +30,7 @@ from evaluators.seeds import DATA_SECRET, new_secret
 from evolve import stopping
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError, CampaignSummary, unique_name
-from evolve.config import DEFAULT_DB, CampaignConfig
+from evolve.config import DEFAULT_DB, MAX_NAME_CHARS, CampaignConfig, ConfigError, check_name
 from evolve.lease import CampaignLease
 from evolve.llm_proposals import LLMProposals
 from evolve.problem_checks import check_problem_output
@@ -77,13 +77,24 @@ def create_campaign(
     check_problem_output(config.problem, problem, candidates)  # before anything is written
     if imports is None:
         imports = programs_to_import(storage, config, candidates)
-    name = config.name or unique_name(storage, config.problem)
+    name = config.name or unique_name(storage, _name_stem(config.problem, problem))
     campaign = storage.create_campaign(
         name, config.problem, {**config.to_dict(), "name": name}, config.seed
     )
     lease.acquire(campaign.id, campaign.name)
     store_start(storage, campaign.id, config, problem, book, candidates, imports=imports)
     return campaign
+
+
+def _name_stem(target: str, problem: Any) -> str:
+    """What a default campaign name starts with: a problem file's NAME where it has a
+    usable one (else the file's name), a registered problem's name."""
+    name = getattr(problem, "name", "") if target.endswith(".py") else ""
+    try:
+        check_name(name[: MAX_NAME_CHARS - 24])  # room for the time and a count
+    except ConfigError:
+        return target
+    return name[: MAX_NAME_CHARS - 24].replace("/", "_") or target
 
 
 def store_start(
