@@ -25,8 +25,8 @@ The file defines:
   ``score_held_out(outputs)`` (each defaulting to evaluate or score), run on data never
   selected on, for the initial and the best program when the campaign ends;
 - optionally ``NAME`` (what a campaign's default name starts with), ``DESCRIPTION``,
-  ``TIMEOUT_S`` (default 10), ``MEMORY_MB``, ``FEATURE_AXES`` and ``RESOURCES`` (what one evaluation needs on a Ray cluster:
-  {"num_cpus": 1, ...});
+  ``TIMEOUT_S`` (default 10), ``MEMORY_MB``, ``FEATURE_AXES`` and ``RESOURCES`` (what one
+  evaluation needs on a Ray cluster: {"num_cpus": 1, ...});
 - optionally ``PRELOAD = ("wave", ...)``: modules the sandbox imports before it forks
   candidates (as a registered problem's ``preload``); a candidate can import only those,
   the defaults (``evaluators/sandbox/runner.py: DEFAULT_PRELOAD``) and what the problem
