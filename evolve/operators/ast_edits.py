@@ -302,12 +302,15 @@ def _insert_apply(site, rng: random.Random, env: Env) -> str:
         ast.Constant(scale), ast.Mult(), _unary_function(rng, env, ast.Name(source, ast.Load()))
     )
     op = rng.choices(("+", "-", "*"), weights=(0.45, 0.45, 0.1))[0]
+    old = ast.Name(target, ast.Load()) if target is not None else body[index].value
     if op == "*":  # x = x * (1 + C * f(y)): a relative change, not a collapse towards 0
-        value = ast.BinOp(
-            ast.Name(target, ast.Load()), ast.Mult(), ast.BinOp(ast.Constant(1), ast.Add(), term)
-        )
+        value = ast.BinOp(old, ast.Mult(), ast.BinOp(ast.Constant(1), ast.Add(), term))
     else:
-        value = ast.BinOp(ast.Name(target, ast.Load()), ast.Add() if op == "+" else ast.Sub(), term)
+        value = ast.BinOp(old, ast.Add() if op == "+" else ast.Sub(), term)
+    if target is None:  # `return E` -> `return E + C * f(y)`
+        body[index].value = value
+        ast.fix_missing_locations(body[index])
+        return f"changed to `{ast.unparse(body[index])}`"
     stmt = ast.Assign(targets=[ast.Name(target, ast.Store())], value=value)
     ast.fix_missing_locations(ast.copy_location(stmt, body[index]))
     body.insert(index + 1, stmt)

@@ -219,17 +219,25 @@ def _assigned_name(stmt: ast.stmt) -> str | None:
 def insert_term_sites(tree: ast.Module) -> list:
     """(body, index, x, names) for each numeric assignment ``body[index]`` to x, with the
     numeric names surely bound right after it: arguments and earlier assignments of the
-    same scope on the path from the function's top."""
+    same scope on the path from the function's top. A function with no such assignment
+    (``return w / p``) has its numeric returns instead, with x None: else an input it does
+    not read yet could never come in."""
     sites: list = []
 
-    def visit(body: list[ast.stmt], available: set[str], in_class: bool) -> None:
+    def visit(body: list[ast.stmt], available: set[str], in_class: bool, returns: list) -> None:
         available = set(available)
         for index, stmt in enumerate(body):
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                visit(stmt.body, _numeric_args(stmt, in_class), False)
+                before, own_returns = len(sites), []
+                visit(stmt.body, _numeric_args(stmt, in_class), False, own_returns)
+                if len(sites) == before:
+                    sites.extend(own_returns)
                 continue
             if isinstance(stmt, ast.ClassDef):
-                visit(stmt.body, set(), True)
+                visit(stmt.body, set(), True, [])
+                continue
+            if isinstance(stmt, ast.Return) and available and numeric_value(stmt.value):
+                returns.append((body, index, None, frozenset(available)))
                 continue
             name = _assigned_name(stmt)
             if name is not None:
@@ -238,17 +246,17 @@ def insert_term_sites(tree: ast.Module) -> list:
                 continue
             if isinstance(stmt, (ast.For, ast.AsyncFor)):
                 loop_vars = {n.id for n in ast.walk(stmt.target) if isinstance(n, ast.Name)}
-                visit(stmt.body, available | loop_vars, False)
-                visit(stmt.orelse, available, False)
+                visit(stmt.body, available | loop_vars, False, returns)
+                visit(stmt.orelse, available, False, returns)
                 continue
             for field in ("body", "orelse", "finalbody"):
                 inner = getattr(stmt, field, None)
                 if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
-                    visit(inner, available, False)
+                    visit(inner, available, False, returns)
             for handler in getattr(stmt, "handlers", ()):
-                visit(handler.body, available, False)
+                visit(handler.body, available, False, returns)
             for case in getattr(stmt, "cases", ()):
-                visit(case.body, available, False)
+                visit(case.body, available, False, returns)
 
-    visit(tree.body, set(), False)
+    visit(tree.body, set(), False, [])
     return sites

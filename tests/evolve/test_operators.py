@@ -309,6 +309,32 @@ def test_insert_term_grows_the_heuristic():
     assert len(outputs) > 100
 
 
+ONE_LINE_RULE = """# EVOLVE-BLOCK-START
+def priority(p, w, d, t):
+    return w / p
+# EVOLVE-BLOCK-END
+"""
+
+
+def test_insert_term_brings_an_unread_input_into_a_one_line_rule():
+    # No assignment to grow: the return grows, and the inputs it never read come in.
+    children = mutations(
+        ONE_LINE_RULE, 100, **{k: float(k == "insert_term") for k in DEFAULT_WEIGHTS}
+    )
+    returns = [m.code.splitlines()[2].strip() for m in children]
+    assert all(r.startswith("return w / p ") for r in returns), returns[:5]
+    read = {name for r in returns for name in ("d", "t") if re.search(rf"\b{name}\b", r)}
+    assert read == {"d", "t"}
+    namespace: dict = {}
+    exec(compile(children[0].code, "<child>", "exec"), namespace)  # our own generated child
+    assert isinstance(namespace["priority"](2.0, 3.0, 5.0, 1.0), float)
+
+
+def test_a_function_that_assigns_keeps_its_return_as_it_is():
+    children = mutations(BINPACK, 50, **{k: float(k == "insert_term") for k in DEFAULT_WEIGHTS})
+    assert all("    return score" in m.code.splitlines() for m in children)
+
+
 def test_edits_that_leave_a_name_unbound_are_retried():
     only_delete = {k: float(k == "delete_stmt") for k in DEFAULT_WEIGHTS}
     # Deleting either assignment of the seed leaves `remaining` or `score` unbound.
