@@ -18,10 +18,10 @@ from typing import Any
 from evaluators.contract import OK, Candidate, StageOutcome
 from evolve.campaign import CampaignError
 from evolve.config import CampaignConfig
-from evolve.executors import default_executor
+from evolve.executors import campaign_job, default_executor
 from evolve.problem_checks import check_problem_output
 from evolve.run_start import build_search
-from workers.jobs import HELD_OUT, SEARCH, Job, JobResult
+from workers.jobs import HELD_OUT, Job, JobResult
 
 MAX_REPEAT = 20
 MAX_PROGRAM_BYTES = 1_000_000
@@ -117,10 +117,11 @@ def check(
     axes = tuple(axis.name for axis in getattr(problem, "feature_axes", ()) or ())
     jobs = []
     for index, (_label, candidate) in enumerate(chosen):
+        base, code, genome = index * (repeat + 1), candidate.code, candidate.genome
         for run in range(repeat):
-            jobs.append(_job(config, candidate, index * (repeat + 1) + run + 1, SEARCH))
+            jobs.append(campaign_job(config, base + run + 1, code, genome))
         if held:
-            jobs.append(_job(config, candidate, index * (repeat + 1) + repeat + 1, HELD_OUT))
+            jobs.append(campaign_job(config, base + repeat + 1, code, genome, HELD_OUT))
     results = _evaluate(executor_factory(config, problem), jobs, progress)
     checked = []
     for index, (label, _candidate) in enumerate(chosen):
@@ -129,11 +130,6 @@ def check(
         held_run = tuple(results[base + repeat + 1].outcomes()) if held else None
         checked.append(Checked(label, runs, held_run, axes))
     return CheckReport(config.problem, tuple(checked))
-
-
-def _job(config: CampaignConfig, candidate: Candidate, job_id: int, stage_set: str) -> Job:
-    options = dict(config.problem_options)
-    return Job(job_id, candidate.code, config.problem, options, stage_set, genome=candidate.genome)
 
 
 def _evaluate(executor: Any, jobs: list[Job], progress: Callable[[str], None]) -> dict:

@@ -10,9 +10,23 @@ from typing import Any
 from evaluators.cascade import problem_preload
 from evolve.campaign import CampaignError
 from evolve.config import CampaignConfig
-from workers.jobs import Executor
+from workers.jobs import SEARCH, Executor, Job
 
-__all__ = ["default_executor", "executor_for_run"]
+__all__ = ["campaign_job", "default_executor", "executor_for_run"]
+
+
+def campaign_job(
+    config: CampaignConfig,
+    job_id: int,
+    code: str,
+    genome: Any,
+    stage_set: str = SEARCH,
+    attempt: int = 1,
+) -> Job:
+    """A job of the campaign's problem, with its own copy of the problem's options."""
+    return Job(
+        job_id, code, config.problem, dict(config.problem_options), stage_set, attempt, genome
+    )
 
 
 def default_executor(config: CampaignConfig, problem: Any) -> Executor:

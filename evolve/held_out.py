@@ -13,6 +13,7 @@ from db.records import EVALUATED, ProgramRecord
 from db.storage import Storage
 from evaluators.contract import ERROR
 from evolve.config import CampaignConfig
+from evolve.executors import campaign_job
 from evolve.strategies_moo import pareto_front, problem_objectives
 from workers.jobs import HELD_OUT, Job, JobResult
 
@@ -56,17 +57,7 @@ def final_front(storage: Storage, campaign_id: int, problem: Any) -> list[Progra
 
 
 def held_out_jobs(config: CampaignConfig, targets: dict[int, ProgramRecord]) -> list[Job]:
-    return [
-        Job(
-            p.id,
-            p.code,
-            config.problem,
-            dict(config.problem_options),
-            HELD_OUT,
-            genome=p.genome,
-        )
-        for p in targets.values()
-    ]
+    return [campaign_job(config, p.id, p.code, p.genome, HELD_OUT) for p in targets.values()]
 
 
 def held_out_entry(program_id: int, result: JobResult) -> dict[str, Any]:

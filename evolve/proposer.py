@@ -16,6 +16,7 @@ from db.storage import Storage
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError
 from evolve.config import DEFAULT_OPERATORS, CampaignConfig
+from evolve.executors import campaign_job
 from evolve.llm.meta import META
 from evolve.llm.novelty import NEAR_DUPLICATE
 from evolve.llm.operator import LLM_OPERATORS, LLMOutcome
@@ -23,7 +24,7 @@ from evolve.llm_proposals import LLMProposals
 from evolve.operators import TREE_OPERATORS, VECTOR_OPERATORS, make_operator, operator_factory
 from evolve.operators.base import Context, ProposalRejected
 from evolve.strategy import NoParents
-from workers.jobs import SEARCH, Executor, Job
+from workers.jobs import SEARCH, Executor
 
 
 def default_operators(problem: Any) -> Mapping[str, float]:
@@ -349,15 +350,7 @@ class Proposer:
         return program
 
     def submit(self, program: ProgramRecord, attempt: int) -> None:
-        job = Job(
-            program.id,
-            program.code,
-            self.config.problem,
-            dict(self.config.problem_options),
-            SEARCH,
-            attempt,
-            genome=program.genome,
-        )
+        job = campaign_job(self.config, program.id, program.code, program.genome, SEARCH, attempt)
         self.book.outstanding[program.id] = job
         self.book.pending[program.id] = program
         self.executor.submit([job])
