@@ -74,7 +74,7 @@ class CampaignConfig:
     ray_address: str = ""  # "" = Ray's own lookup (RAY_ADDRESS, a running cluster, or a new one)
     # name -> weight; empty: the problem's default_operators, else VECTOR_OPERATORS for a
     # problem with parameters, TREE_OPERATORS for one with an expression, else
-    # DEFAULT_OPERATORS (evolve/proposer.py: default_operators)
+    # DEFAULT_OPERATORS (evolve/campaign_operators.py: default_operators)
     operators: Mapping[str, float] = field(default_factory=dict)
     # name -> that operator's settings (ast_mutate's sigma or edit-kind weights, ...)
     operator_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

@@ -31,6 +31,7 @@ from db.storage import LeaseLost, Storage, StorageError
 from evolve import interrupts, stopping
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError, CampaignSummary
+from evolve.campaign_operators import build_operators
 from evolve.config import CampaignConfig
 from evolve.executors import default_executor
 from evolve.held_out_phase import held_out_report
@@ -39,7 +40,7 @@ from evolve.live import Progress, QuietView
 from evolve.llm.operator import LLMOutcome
 from evolve.llm.pipeline import LLMPipeline
 from evolve.llm_proposals import LLMProposals
-from evolve.proposer import Proposer, build_operators
+from evolve.proposer import Proposer
 from evolve.run_end import children_by_operator, record_end, run_summary, stopped_by_storage
 from evolve.run_start import build_search, mark_start_failed, stop_on_signals, warm_up
 from evolve.start import create_campaign, resume_campaign, with_data_secret, with_rng_scheme
