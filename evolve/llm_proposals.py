@@ -3,16 +3,15 @@
 `LLMProposals` sets up the LLM pipeline (evolve/llm/pipeline.py) and its operators, starts
 LLM requests, accounts their replies, opens a model's circuit breaker (evolve/llm/breaker.py),
 checks the LLM budget, asks again after the novelty gate's refusals (evolve/llm_gate.py),
-settles the bandit arms (evolve/llm_pulls.py) when a proposal's
-outcome is known, and rebuilds all of that from the recorded LLM calls when a campaign
-resumes. It never writes to the database: where the controller must record something, a
-method returns what to record.
+settles the bandit arms (evolve/llm_pulls.py) when a proposal's outcome is known, rebuilds
+all of that from the recorded LLM calls when a campaign resumes (evolve/llm_resume.py), and
+reports it (evolve/llm_report.py). It never writes to the database: where the controller
+must record something, a method returns what to record.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Iterable
 from typing import Any
 
 from db.records import ProgramRecord
@@ -21,8 +20,7 @@ from evolve.bandit import CostAwareUCB
 from evolve.config import CampaignConfig
 from evolve.llm.breaker import OutageWatch
 from evolve.llm.meta import META
-from evolve.llm.novelty import NOVELTY, NoveltyGate
-from evolve.llm.novelty_judge import JUDGE
+from evolve.llm.novelty import NoveltyGate
 from evolve.llm.operator import LLM_OPERATORS, REPAIRABLE, LLMOperator, LLMOutcome
 from evolve.llm.pipeline import LLMPipeline
 from evolve.llm.prices import PriceTable, load_prices
@@ -30,9 +28,11 @@ from evolve.llm.prompts import resolve_templates
 from evolve.llm_gate import GateCalls
 from evolve.llm_meta import MetaCalls, MetaRequests
 from evolve.llm_pulls import ProposalPulls, Pull
+from evolve.llm_report import LLMReport
+from evolve.llm_resume import ResumedCalls
 
 
-class LLMProposals(ProposalPulls, GateCalls, MetaCalls):
+class LLMProposals(ProposalPulls, GateCalls, MetaCalls, ResumedCalls, LLMReport):
     """The LLM pipeline, the operator and model bandits, and each proposal's pull."""
 
     def __init__(self, config: CampaignConfig, problem: Any, strategy: Any) -> None:
@@ -96,20 +96,6 @@ class LLMProposals(ProposalPulls, GateCalls, MetaCalls):
                 assert self._prices is not None  # loaded by make_operator
                 self.meta = MetaRequests(config, self.problem, self.llm, self._prices)
 
-    def event(self) -> dict[str, Any] | None:
-        """The payload of the `llm` event a run starts with (None without an LLM)."""
-        if self.llm is None:
-            return None
-        assert self._prices is not None
-        unpriced = [label for label, m in self.llm.models.items() if self._prices.price(m) is None]
-        return {
-            "prices_version": self._prices.version,
-            "models": list(self.llm.models),
-            "unpriced": unpriced,
-            "spent_usd": self.llm.spent_usd,
-            "spent_tokens": self.llm.spent_tokens,
-        }
-
     def drain(self) -> list[LLMOutcome]:
         """The run is ending: the replies already in, to be stored as ever (their failures
         get no repair re-prompt now)."""
@@ -139,44 +125,6 @@ class LLMProposals(ProposalPulls, GateCalls, MetaCalls):
             if item.flight.request.operator != META:  # a meta request pulls no bandit arm
                 self.failed(item.flight.request)
         return rows
-
-    # -- resume -----------------------------------------------------------------------
-    def rebuild(self, calls: Iterable[Any]) -> None:
-        """Rebuild the LLM spend and the pulls from the recorded LLM calls. Failed proposals
-        are kept to be settled by `settle_replayed` after the evaluation count they were
-        stored at, as the live run settled them."""
-        calls = list(calls)
-        if self.gate is not None:
-            self.gate.remember(calls)
-        if self.meta is not None:
-            self.meta.restore(calls)
-        by_proposal: defaultdict[int, list[Any]] = defaultdict(list)
-        for call in calls:
-            by_proposal[call.proposal].append(call)
-            self._proposal_seq = max(self._proposal_seq, call.proposal)
-            if self.llm is not None:
-                self.llm.account(
-                    {
-                        "cost_usd": call.cost_usd,
-                        "prompt_tokens": call.prompt_tokens,
-                        "completion_tokens": call.completion_tokens,
-                        "outcome": call.outcome,
-                    }
-                )
-        for group in by_proposal.values():
-            cost = sum(c.cost_usd for c in group)  # the gate's requests are the proposal's
-            asked = [c for c in group if c.operator not in (NOVELTY, JUDGE, META)]
-            if not asked:
-                continue
-            made = [c.program_id for c in asked if c.program_id is not None]
-            if made:
-                self._pulls[made[0]] = (asked[0].operator, asked[0].model, cost)
-            else:
-                last = max(group, key=lambda c: c.id)
-                model = max(asked, key=lambda c: c.id).model
-                self._replayed_failures[last.after_eval].append(
-                    (last.id, (asked[0].operator, model, cost))
-                )
 
     # -- choosing and starting ----------------------------------------------------------
     def usable(self, names: list[str]) -> list[str] | None:
@@ -278,43 +226,3 @@ class LLMProposals(ProposalPulls, GateCalls, MetaCalls):
             self.llm.submit(operator, operator.repair(outcome))
             return True
         return False
-
-    # -- reporting --------------------------------------------------------------------
-    def summary(self) -> dict[str, Any]:
-        if self.llm is None:
-            return {}
-        return {
-            "calls": self.llm.calls,
-            "cost_usd": round(self.llm.spent_usd, 6),
-            "tokens": self.llm.spent_tokens,
-            "outcomes": dict(self.llm.outcomes),
-            "disabled_models": dict(self.llm.broken),
-        }
-
-    def message(self, reason: str) -> str:
-        """Why the campaign stopped, for the reasons that are about the LLM."""
-        if reason == "llm_budget":
-            assert self.llm is not None
-            cap = self.config.llm
-            usd = f"${self.llm.spent_usd:.4f}" + (
-                f" of ${cap.budget_usd:g}" if cap.budget_usd > 0 else " (no dollar cap)"
-            )
-            tokens = f"{self.llm.spent_tokens}" + (
-                f" of {cap.budget_tokens} tokens"
-                if cap.budget_tokens > 0
-                else " tokens (no token cap)"
-            )
-            name = self.config.name or "CAMPAIGN"
-            if cap.budget_usd > 0:
-                more = f"; to go on with a larger budget: `evolve resume {name} --llm-budget USD`"
-            else:  # a token cap is not a resume flag
-                more = (
-                    f"; to go on with a larger budget: `evolve fork {name}"
-                    f" --at {len(self._scores)} --set llm.budget_tokens=...`"
-                )
-            return f"the LLM budget was reached: {usd} and {tokens}{more}"
-        if reason == "llm_unavailable":
-            broken = self.llm.broken if self.llm else {}
-            why = "; ".join(f"model {label!r}: {text}" for label, text in broken.items())
-            return f"no LLM model can be used: {why or 'none is configured'}"
-        return ""
