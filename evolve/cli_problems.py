@@ -59,9 +59,9 @@ def _new(args: argparse.Namespace) -> int:
     file = shlex.quote(str(path))
     _, what, how = scaffold.KINDS[args.kind]
     print(f"wrote {path}: a problem that evolves {what}, searched by {how}")
-    print(f"  run it:        evolve run {file} --max-evals 200")
     print(f"  make it yours: edit the TODOs in {file} (docs/problems.md explains each part)")
     print(f"  check it:      evolve check {file}   (its first program, scored twice)")
+    print(f"  run it:        evolve run {file} --max-evals 200")
     return 0
 
 

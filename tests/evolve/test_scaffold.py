@@ -21,7 +21,9 @@ def test_each_template_runs_and_improves(
     path = tmp_path / f"my_{kind}.py"
     code, out, err = run_cli(capsys, "new", str(path), "--kind", kind)
     assert code == 0, err
-    assert out.splitlines()[1].split() == ["run", "it:", "evolve", "run", str(path), "--max-evals", "200"]  # fmt: skip
+    steps = [line.split(":")[0].strip() for line in out.splitlines()[1:]]
+    assert steps == ["make it yours", "check it", "run it"]  # in the order one does them
+    assert out.splitlines()[3].split() == ["run", "it:", "evolve", "run", str(path), "--max-evals", "200"]  # fmt: skip
     text = path.read_text()
     assert "__NAME__" not in text and "__FILE__" not in text
     assert text.startswith(f'"""my_{kind}: a single-file evoforge problem')
