@@ -195,7 +195,7 @@ class Controller:
                         break
                 else:
                     self.proposer.fill()
-                llm_busy = self.llm is not None and self.llm.in_flight > 0
+                llm_busy = self.proposals.in_flight > 0
                 if not book.outstanding and not llm_busy:
                     if book.evaluated >= self.config.max_evals:
                         break

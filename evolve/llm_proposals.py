@@ -57,6 +57,11 @@ class LLMProposals(ProposalPulls, GateCalls, MetaCalls, ResumedCalls, LLMReport)
         self.meta: MetaRequests | None = None  # llm.meta (evolve/llm_meta.py)
 
     # -- set-up ---------------------------------------------------------------------
+    @property
+    def in_flight(self) -> int:
+        """LLM requests sent and not answered yet (0 without an LLM)."""
+        return self.llm.in_flight if self.llm is not None else 0
+
     def make_operator(self, name: str) -> LLMOperator:
         llm = self.config.llm
         templates = resolve_templates(

@@ -59,8 +59,8 @@ class Proposer(ProposerLLM):
         self.held: str | None = None  # an operator drawn while its stage was full
 
     def can_propose(self) -> bool:
-        llm = self.proposals.llm.in_flight if self.proposals.llm is not None else 0
-        return self.book.evaluated + len(self.book.outstanding) + llm < self.config.max_evals
+        flying = self.proposals.in_flight
+        return self.book.evaluated + len(self.book.outstanding) + flying < self.config.max_evals
 
     def fill(self) -> None:
         # A small queue beyond the workers' capacity keeps them busy between polls. With
@@ -81,7 +81,7 @@ class Proposer(ProposerLLM):
         while self.can_propose():
             if self.book.stalled:
                 return
-            llm_busy = llm.in_flight if llm is not None else 0
+            llm_busy = self.proposals.in_flight
             if sequential and (outstanding or llm_busy):
                 return
             # A due meta request takes an LLM slot first. With one worker the run then
@@ -142,7 +142,7 @@ class Proposer(ProposerLLM):
         if self.config.rng_scheme == "per_proposal":
             book = self.book
             key = f"{self.config.seed}:{book.program_count}:{book.consecutive_rejections}"
-            flying = self.proposals.llm.in_flight if self.proposals.llm is not None else 0
+            flying = self.proposals.in_flight
             self.rng.seed(f"{key}:{flying}" if flying else key)
 
     def choose_operator(self) -> str | None:
