@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from evolve.bandit import CostAwareUCB
+from evolve.llm.client import Completion
 from evolve.llm.config import LLMConfig, ModelConfig
+from evolve.llm.errors import endpoint
 from evolve.llm.operator import LLMOperator, LLMOutcome, LLMRequest, crashed
 from evolve.llm.prompts import prompt_tokens_of, render
 
@@ -86,6 +88,48 @@ class Abandoned:
         }
 
 
+# The longest wait the client itself may add between two tries of a request: a server's
+# Retry-After is honoured up to two minutes (the openai client's MAX_RETRY_AFTER_DELAY).
+RETRY_WAIT_S = 120.0
+
+
+def give_up_after(model: ModelConfig) -> float:
+    """Seconds after which a request still in flight is given up as a timeout.
+
+    The client's ``timeout_s`` bounds each socket read, not a whole reply: a server (or a
+    proxy) that drips a byte now and then within the read timeout held the request, its
+    thread and its model's slot for as long as it liked. Every try may take twice its
+    ``timeout_s`` (the novelty gate may ask again after the reply), and every retry may wait
+    a Retry-After first."""
+    tries = max(int(model.max_retries), 0) + 1
+    return 2.0 * float(model.timeout_s) * tries + RETRY_WAIT_S * (tries - 1) + 5.0
+
+
+def overdue(request: LLMRequest, elapsed: float) -> LLMOutcome:
+    """The outcome of a request given up after ``give_up_after``: a timeout, as the
+    client reports one (its thread is left to end on its own, unwaited)."""
+    model = request.model
+    detail = (
+        f"no complete reply after {elapsed:.0f} s (timeout_s = {model.timeout_s:g} s, "
+        f"max_retries = {model.max_retries}) from {endpoint(model)}: the reply kept "
+        "arriving too slowly to finish; the request was given up"
+    )
+    call = {
+        "model": model.label,
+        "prompt": render(request.messages),
+        "response": "",
+        "latency_s": elapsed,
+        "operator": request.operator,
+        "parent_id": request.parent.id,
+        "proposal": request.proposal,
+        "attempt": request.attempt,
+        "outcome": "timeout",
+        "detail": detail,
+    }
+    completion = Completion(error="timeout", detail=detail, latency_s=elapsed)
+    return LLMOutcome(request, completion, call, None, "timeout", detail)
+
+
 def estimate(request: LLMRequest, prices: Any) -> InFlight:
     prompt = prompt_tokens_of(request.messages)
     completion = max(int(request.model.max_tokens), 0)
@@ -107,6 +151,11 @@ class DaemonThreads:
             queue.SimpleQueue()
         )
         self._threads: list[threading.Thread] = []
+
+    def forsake(self) -> None:
+        """One busy thread is left to its request (given up, still running): let the pool
+        start one more, so that the requests queued after it do not wait for it."""
+        self._size += 1
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         future: Future = Future()
@@ -274,11 +323,21 @@ class LLMPipeline:
         if not finished and timeout > 0:
             ready, _ = wait(list(self._futures), timeout=timeout, return_when=FIRST_COMPLETED)
             finished = [f for f in self._futures if f in ready]
+        now = time.monotonic()
         out = []
-        for future in finished:
-            request = self._futures.pop(future).request
+        for future, flight in list(self._futures.items()):
+            request = flight.request
+            if future in finished:
+                outcome = _result(future, request)
+            elif now - flight.started > give_up_after(request.model):
+                outcome = overdue(request, now - flight.started)
+                if not future.cancel() and self._pool is not None:
+                    self._pool.forsake()
+            else:
+                continue
+            del self._futures[future]
             self.by_model[request.model.label] -= 1
-            out.append(_result(future, request))
+            out.append(outcome)
         return out
 
     def close(self) -> list[Abandoned]:

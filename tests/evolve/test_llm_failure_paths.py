@@ -5,6 +5,8 @@ priced, so its dollar budget ends the campaign."""
 
 from __future__ import annotations
 
+import time
+
 from llm_helpers import KEY_ENV, model, run
 from llm_helpers import llm_calls as calls_of
 from scripted_server import Reply
@@ -70,3 +72,20 @@ def test_every_model_failing_ends_a_two_worker_campaign(db_url: str, server, mon
     )  # fmt: skip
     assert summary.reason == "llm_unavailable" and KEY_ENV in summary.message
     assert server.count == 0
+
+
+def test_a_reply_that_drips_in_cannot_outlast_the_models_timeout(db_url: str, server) -> None:
+    """A server that sends its reply a byte at a time satisfies every socket read within
+    ``timeout_s``, so the client's timeout never fired: each request held its slot for
+    as long as the drip lasted (here over two minutes a reply), and an LLM-only campaign
+    made no progress until its time limit. A request in flight past what its model's
+    timeout and retries allow is given up as a timeout, so the breaker sees it."""
+    server.script(*[Reply(trickle_s=0.5) for _ in range(20)])
+    llm = {"models": [model(server, timeout_s=1, max_retries=0)], "max_unanswered": 2}
+    started = time.monotonic()
+    summary = run(db_url, "drip", llm, {"llm_diff": 1.0}, max_evals=5, time_limit_s=90)
+    assert summary.reason == "llm_unavailable", summary.message
+    assert "timeout" in summary.message
+    assert time.monotonic() - started < 60
+    calls = calls_of(db_url, "drip")
+    assert calls and all(c.outcome in ("timeout", "abandoned") for c in calls)

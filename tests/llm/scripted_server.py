@@ -48,6 +48,7 @@ class Reply:
     delay_s: float = 0.0
     raw: bytes | None = None  # a body sent as is (malformed JSON...)
     dim: int = 0  # an embeddings reply's dimension (0: EMBED_DIM)
+    trickle_s: float = 0.0  # > 0: the body is sent one byte at a time, this long apart
 
 
 EMBED_DIM = 64
@@ -223,7 +224,7 @@ class ScriptedLLM:
                     },
                 }
                 headers = {"x-request-id": f"req-{number}", **reply.headers}
-                self._send(200, json.dumps(payload).encode(), headers)
+                self._send(200, json.dumps(payload).encode(), headers, reply.trickle_s)
 
             def _embeddings(self, body: dict[str, Any]) -> None:
                 with server.lock:
@@ -256,12 +257,28 @@ class ScriptedLLM:
                 headers = {"x-request-id": f"emb-{number}", **reply.headers}
                 self._send(200, json.dumps(payload).encode(), headers)
 
-            def _send(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+            def _send(
+                self, status: int, data: bytes, headers: dict[str, str], trickle_s: float = 0.0
+            ) -> None:
                 head = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}"]
                 head += ["Content-Type: application/json", f"Content-Length: {len(data)}"]
                 head += [f"{k}: {v}" for k, v in headers.items()]
-                self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
-                self.wfile.flush()
+                head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode()
+                if trickle_s <= 0:
+                    self.wfile.write(head_bytes + data)
+                    self.wfile.flush()
+                    return
+                # A slow drip: every read gets a byte well within any read timeout, so
+                # only a deadline on the whole request ends it.
+                try:
+                    self.wfile.write(head_bytes)
+                    self.wfile.flush()
+                    for byte in data:
+                        time.sleep(trickle_s)
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                except OSError:  # the client gave up
+                    pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
