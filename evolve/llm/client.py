@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from db.sanitise import storable_text
 from evolve.llm.config import ModelConfig, check_base_url
 from evolve.llm.errors import (
     API_ERRORS,
@@ -60,11 +61,19 @@ class Completion:
     fatal: bool = False  # open the model's circuit breaker
 
 
-def _int(value: Any) -> int:
+# The most tokens one count may say (the llm_calls INTEGER columns' largest value on
+# PostgreSQL): an endpoint's usage of 1e400 or -5 tokens is junk, not a bill.
+MAX_TOKENS = 2**31 - 1
+
+
+def token_count(value: Any) -> int:
+    """A token count read from a reply: a whole number in 0..MAX_TOKENS, 0 for junk (a
+    string, NaN; infinity raised OverflowError on the request thread)."""
     try:
-        return int(value or 0)
-    except (TypeError, ValueError):
+        count = int(value or 0)
+    except (TypeError, ValueError, OverflowError):
         return 0
+    return min(max(count, 0), MAX_TOKENS)
 
 
 def usage_counts(usage: Any) -> tuple[int, int, int, int]:
@@ -78,11 +87,11 @@ def usage_counts(usage: Any) -> tuple[int, int, int, int]:
     def sub(obj: Any, key: str) -> int:
         if obj is None:
             return 0
-        return _int(obj.get(key) if isinstance(obj, dict) else getattr(obj, key, 0))
+        return token_count(obj.get(key) if isinstance(obj, dict) else getattr(obj, key, 0))
 
     return (
-        _int(get("prompt_tokens")),
-        _int(get("completion_tokens")),
+        token_count(get("prompt_tokens")),
+        token_count(get("completion_tokens")),
         sub(details, "reasoning_tokens"),
         sub(pdetails, "cached_tokens"),
     )
@@ -168,7 +177,14 @@ class OpenAIBackend:
             client = self._client(model)
         except SetupError as exc:
             return Completion(error=exc.kind, detail=str(exc), fatal=True)
-        kwargs: dict[str, Any] = {"model": model.model, "messages": list(messages)}
+        # A lone surrogate (half an emoji from a reply's JSON escape, quoted back by the
+        # repair re-prompt; a candidate's feedback) cannot be encoded as UTF-8: the request
+        # failed before it was sent. The prompt goes out as it is stored (db.sanitise).
+        sendable = [
+            {k: storable_text(v) if isinstance(v, str) else v for k, v in message.items()}
+            for message in messages
+        ]
+        kwargs: dict[str, Any] = {"model": model.model, "messages": sendable}
         if _is_reasoning_model(model.model):
             kwargs["max_completion_tokens"] = model.max_tokens
         else:

@@ -88,13 +88,14 @@ def request(
     """Embed ``texts`` with ``model`` (``client_of``: the backend's lazy client)."""
     import openai
 
-    from evolve.llm.client import SetupError
+    from db.sanitise import storable_text
+    from evolve.llm.client import SetupError, token_count
 
     started = time.monotonic()
     try:
         client = client_of(model)
         reply = client.embeddings.create(
-            model=model.model, input=list(texts), encoding_format="float"
+            model=model.model, input=[storable_text(t) for t in texts], encoding_format="float"
         )
     except SetupError as exc:
         return Embedded(error=exc.kind, detail=str(exc))
@@ -109,7 +110,7 @@ def request(
         return Embedded(error="bad_response", detail=detail[:500], latency_s=_since(started))
     latency = _since(started)
     usage = _get(reply, "usage", None)
-    tokens = int(_get(usage, "prompt_tokens", 0) or 0) if usage is not None else 0
+    tokens = token_count(_get(usage, "prompt_tokens", 0)) if usage is not None else 0
     request_id = str(getattr(reply, "_request_id", "") or "")
     vectors, why = check(_get(reply, "data", None), len(texts))
     if why:

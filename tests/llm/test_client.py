@@ -136,3 +136,44 @@ def test_openai_base_url_is_ignored_when_the_model_sets_base_url(server, monkeyp
     server.script(Reply(content="hello"))
     done = OpenAIBackend().complete(model(server), MESSAGES)
     assert done.error == "" and done.text == "hello"
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        b'{"prompt_tokens": 1e400, "completion_tokens": 99999999999999999999999}',
+        b'{"prompt_tokens": -7, "completion_tokens": "lots"}',
+        b'{"prompt_tokens": NaN, "completion_tokens": -Infinity}',
+    ],
+)
+def test_absurd_token_counts_are_bounded_not_a_crash(server, usage: bytes) -> None:
+    """A usage of 1e400 tokens (read as infinity) raised OverflowError on the request
+    thread: the proposal was an internal_error, a bug of ours, not the endpoint's. Counts
+    are whole numbers from 0 to 2**31 - 1 (what the llm_calls columns hold): a negative
+    count would have lowered the campaign's spend."""
+    body = b'{"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}], "usage": '
+    server.script(Reply(raw=body + usage + b"}"))
+    done = OpenAIBackend().complete(model(server), MESSAGES)
+    assert done.error == "" and done.text == "hi"
+    for count in (done.prompt_tokens, done.completion_tokens):
+        assert isinstance(count, int) and 0 <= count <= 2**31 - 1
+
+
+def test_a_lone_surrogate_in_a_prompt_is_sent_not_refused(server) -> None:
+    """A reply (or a candidate's feedback) with a lone UTF-16 surrogate, e.g. a JSON
+    "\\ud83d" escape of half an emoji, is a str that UTF-8 cannot encode: the repair
+    re-prompt that quoted it failed before it was sent, as the endpoint's bad_response."""
+    messages = [*MESSAGES[:1], {"role": "user", "content": "half an emoji: \ud83d, fix it"}]
+    done = OpenAIBackend().complete(model(server), messages)
+    assert done.error == "", done.detail
+    assert server.requests[0]["body"]["messages"][1]["content"] == "half an emoji: \ufffd, fix it"
+
+
+def test_embeddings_of_junk_usage_and_a_lone_surrogate_are_read(server) -> None:
+    """The novelty gate's embeddings request: the same usage of 1e400 tokens raised
+    OverflowError, and a lone surrogate in a text failed the request before it was sent."""
+    body = b'{"data": [{"index": 0, "embedding": [1.0, 0.0]}], "usage": {"prompt_tokens": 1e400}}'
+    server.script_embeddings(Reply(raw=body, status=200))
+    done = OpenAIBackend().embed(model(server), ["x = '\ud83d'"])
+    assert done.error == "", done.detail
+    assert 0 <= done.prompt_tokens <= 2**31 - 1
