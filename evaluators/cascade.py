@@ -59,7 +59,7 @@ def run_stage(runner: Any, code: str, stage: Stage) -> StageOutcome:
         return StageOutcome(
             stage.name, ERROR, None, str(exc), time.monotonic() - started, isolation
         )
-    except Exception as exc:  # a scorer bug is recorded, never a crashed campaign
+    except (Exception, SystemExit) as exc:  # a scorer bug (sys.exit too) is recorded
         return StageOutcome(
             stage.name,
             ERROR,

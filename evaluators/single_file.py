@@ -338,7 +338,7 @@ def _wrap_scorer(scorer: Any, path: str, name: str = "score") -> Any:
             return out if isinstance(out, EvalResult) else result_from_value(out)
         except InvalidResult:  # a result that breaks the contract: "invalid result: ..."
             raise
-        except Exception as exc:  # a bug in score(): say where, as evaluate's errors do
+        except (Exception, SystemExit) as exc:  # a bug in score() (sys.exit too): say where
             raise ScorerError(scorer_failure(exc, f"{name}() failed", prefer=path)) from exc
 
     return score

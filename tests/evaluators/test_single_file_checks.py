@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluators import registry
+from evaluators import Limits, Stage, registry
 from evaluators.cascade import problem_preload, run_stage
 from evaluators.contract import ERROR, INVALID_RESULT, OK, InvalidResult, SandboxResult
 from evaluators.contract import result_from_value as from_value
@@ -234,6 +234,29 @@ def test_an_exception_in_score_is_a_failure_of_score_with_its_line(tmp_path):
     assert first == f"score() failed: KeyError: 'bug in score' (in score_raises.py:{line})"
     assert "scorer of stage" not in outcome.detail
     assert f'File "{Path(path).resolve()}", line {line}, in score' in trace
+
+
+@pytest.mark.parametrize("call", ["sys.exit(3)", "sys.exit('bad outputs')", "exit()"])
+def test_sys_exit_in_score_is_a_failure_of_score_with_its_line(tmp_path, call):
+    """SystemExit is no Exception: it left the scorer uncaught and ended the worker
+    process, three times, and the candidate's only feedback was "worker process died 3
+    times on this candidate": nothing named score() or its line."""
+    path = problem_file(tmp_path, f"\n\nimport sys\n\ndef score(outputs):\n    {call}\n")
+    stage = SingleFileProblem(path).stages()[0]
+    outcome = run_stage(FixedRunner([0.0, 1.0]), "def f(x):\n    return x\n", stage)
+    assert outcome.outcome == ERROR
+    first = outcome.detail.partition("\n")[0]
+    assert first.startswith("score() failed: SystemExit") and "prob.py:12" in first
+
+
+def test_sys_exit_in_a_package_scorer_is_a_scorer_failure():
+    def scorer(value):
+        raise SystemExit(2)
+
+    stage = Stage("s", "mod:run", {}, scorer, Limits())
+    outcome = run_stage(FixedRunner([0.0]), "x = 1\n", stage)
+    assert outcome.outcome == ERROR
+    assert outcome.detail.startswith("scorer of stage 's' failed: SystemExit: 2")
 
 
 def test_an_invalid_result_from_score_stays_an_invalid_result(tmp_path):
