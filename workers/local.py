@@ -289,7 +289,12 @@ class LocalExecutor:
         again, given_up = self._deaths.record(current)
         self._queue.extendleft(reversed(again))
         for job, deaths in given_up:
-            detail = f"worker process died {deaths} times on this candidate"
+            detail = (
+                f"worker process died {deaths} times on this candidate (last: "
+                f"{_how_it_ended(slot.process.exitcode)}); outside the sandbox a worker "
+                "runs only the problem's trusted side (score() or its scorer): look there "
+                "for os._exit, a crash in an extension module, or the OOM killer"
+            )
             failed = StageOutcome("worker", SANDBOX_FAILURE, None, detail, 0.0, "")
             failed_results.append(JobResult(job, f"local-{slot.process.pid}", (failed,)))
         return failed_results
@@ -311,3 +316,15 @@ class LocalExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _how_it_ended(exitcode: int | None) -> str:
+    """A dead worker process's exit status in words: "exit code 5", "killed by SIGKILL"."""
+    if exitcode is None:
+        return "with no exit status"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"

@@ -223,3 +223,24 @@ def test_a_worker_dead_before_its_next_batch_is_replaced_not_a_broken_pipe() -> 
     assert sorted(r.job.job_id for r in results) == [1, 2]
     assert all(r.stages[-1].outcome == "ok" for r in results)
     assert all(r.job.attempt == 1 for r in results)  # never started: no death counted
+
+
+def test_a_scorer_that_ends_its_worker_says_how_the_worker_died(tmp_path) -> None:
+    """score() calling os._exit ends the worker process on every try: the stored reason
+    was only "worker process died 3 times on this candidate", with nothing on how or what
+    runs in a worker besides the sandbox's parent."""
+    problem = tmp_path / "exits.py"
+    problem.write_text(
+        'import os\nINITIAL_PROGRAM = "def f():\\n    return 1.0\\n"\n\n\n'
+        "def evaluate(program):\n    return program.f()\n\n\n"
+        "def score(outputs):\n    os._exit(5)\n"
+    )
+    with LocalExecutor(workers=1) as executor:
+        assert executor.wait_ready(120) is True
+        executor.submit([Job(1, "def f():\n    return 1.0\n", str(problem))])
+        results = collect(executor, 1, timeout=120)
+    assert len(results) == 1
+    stage = results[0].stages[-1]
+    assert stage.outcome == "sandbox_failure"
+    assert "exit code 5" in stage.detail and "score" in stage.detail
+    assert "\n" not in stage.detail
