@@ -266,6 +266,11 @@ def connection_error(url: URL, exc: BaseException) -> StorageError:
                 else "check that its disk and file are writable"
             )
             return StorageError(f"cannot write to SQLite database {where}: {reason}; {fix}")
+        if "not a database" in low:  # SQLITE_NOTADB: a file, but no SQLite database
+            return StorageError(
+                f"{where} is not a SQLite database ({reason}): the file at that path is "
+                f"something else, or damaged ({FIX_HINT} to another file)"
+            )
         return StorageError(
             f"cannot open SQLite database {where}: {reason}; does the folder exist and is it "
             f"writable (not on NFS)? {FIX_HINT}"

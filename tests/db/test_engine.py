@@ -54,6 +54,19 @@ def test_missing_folder_for_sqlite(tmp_path: Path) -> None:
     assert "\n" not in str(info.value)
 
 
+def test_a_file_that_is_not_sqlite_is_named_as_such(tmp_path: Path) -> None:
+    """--db at a text file (a typo: `--db sqlite:///notes.txt`) said "does the folder exist
+    and is it writable (not on NFS)?": both were true, and the file was left as it was."""
+    path = tmp_path / "notes.txt"
+    path.write_text("my notes, not a database\n")
+    with pytest.raises(StorageError) as info:
+        SQLStorage(f"sqlite:///{path}")
+    msg = str(info.value)
+    assert "is not a SQLite database" in msg and "EVOLVE_DB" in msg
+    assert "NFS" not in msg and "\n" not in msg
+    assert path.read_text() == "my notes, not a database\n"
+
+
 def test_sqlite_pragmas_on_every_connection(sqlite_file_url: str) -> None:
     engine = create_engine_from_url(sqlite_file_url)
     try:
