@@ -18,6 +18,7 @@ import math
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -80,6 +81,7 @@ def _worker_main(conn: Connection, isolation: str, modules: tuple[str, ...],
                  threads: int = 0) -> None:  # fmt: skip
     # Ctrl-C reaches the whole foreground process group; the controller decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_the_controller()
     if threads:  # native code that splits a call over threads takes this worker's share
         os.environ.setdefault(THREADS_ENV, str(threads))
     from evaluators.sandbox import SandboxRunner
@@ -103,6 +105,29 @@ def _worker_main(conn: Connection, isolation: str, modules: tuple[str, ...],
                 conn.send(("result", results))
             except OSError:
                 return
+
+
+def _exit_with_the_controller(poll_s: float = 0.5) -> None:
+    """End this worker, sandbox and candidate included, soon after the controller dies.
+
+    A worker notices a closed pipe only when it reads its next job: after kill -9 of the
+    controller, one blocked on a candidate kept the sandbox and the candidate running to
+    the candidate's wall clock, then ran the batch already waiting in its pipe, beside a
+    resumed campaign's workers. A thread watches for the worker being re-parented; SIGTERM
+    then raises SystemExit in the main thread (whatever it waits on), so the sandbox
+    runner's ``with`` block closes it: zygote, candidates, work folder and cgroups."""
+    controller = os.getppid()
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    def watch() -> None:
+        while os.getppid() == controller:
+            time.sleep(poll_s)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    threading.Thread(target=watch, name="evo-worker-orphan-watch", daemon=True).start()
 
 
 @dataclass

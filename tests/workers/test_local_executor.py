@@ -244,3 +244,77 @@ def test_a_scorer_that_ends_its_worker_says_how_the_worker_died(tmp_path) -> Non
     assert stage.outcome == "sandbox_failure"
     assert "exit code 5" in stage.detail and "score" in stage.detail
     assert "\n" not in stage.detail
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_controller_leaves_no_worker_or_candidate_running(tmp_path) -> None:
+    """kill -9 of the controller: a worker blocked on its candidate kept its sandbox and
+    the candidate running to the candidate's own wall clock (minutes for a slow problem),
+    then read the batch already waiting in its pipe and ran that one too, beside the
+    resumed campaign's workers, for results nobody would read."""
+    import subprocess
+    import sys
+
+    problem = tmp_path / "slow.py"
+    problem.write_text(
+        'TIMEOUT_S = 300\nINITIAL_PROGRAM = "def f():\\n    return 1.0\\n"\n\n\n'
+        "def evaluate(program):\n    import time\n    time.sleep(250)\n    return program.f()\n"
+    )
+    controller = tmp_path / "controller.py"
+    controller.write_text(
+        "import sys, time\n"
+        "from workers.jobs import Job\n"
+        "from workers.local import LocalExecutor\n"
+        "if __name__ == '__main__':\n"
+        "    executor = LocalExecutor(workers=1)\n"
+        "    assert executor.wait_ready(120)\n"
+        "    code = 'def f():\\n    return 1.0\\n'\n"
+        "    executor.submit([Job(1, code, sys.argv[1]), Job(2, code, sys.argv[1])])\n"
+        "    executor.completed(timeout=0.5)\n"
+        "    print(executor._slots[0].process.pid, flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, str(controller), str(problem)], stdout=subprocess.PIPE, env=env
+    )
+    try:
+        worker = int(proc.stdout.readline())
+        deadline = time.monotonic() + 60
+        while len(_descendants(worker)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)  # the sandbox and the candidate started
+        time.sleep(1)
+        tree = _descendants(worker) | {worker}
+        assert len(tree) >= 3
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in tree) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in tree if _alive(pid)]
