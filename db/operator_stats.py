@@ -8,10 +8,13 @@ feeds it light records and Storage.llm_usage rows."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from db.records import EVALUATED, ProgramRecord
+
+_LARGEST = sys.float_info.max
 
 # Programs no operator made: they set the baseline, and are credited to no operator.
 SEEDS = ("initial", "imported")
@@ -76,7 +79,8 @@ def operator_stats(
             if best is not None and p.operator not in SEEDS:
                 r = row(p.operator, p.model)
                 r["new_bests"] += 1
-                r["best_rise"] += score[p.id] - best
+                # finite scores, but their difference may not be: at most the largest float
+                r["best_rise"] = min(r["best_rise"] + (score[p.id] - best), _LARGEST)
             best = score[p.id]
     for u in usage:
         if u["operator"] in SEEDS:

@@ -68,3 +68,23 @@ def test_each_operator_is_credited_with_what_it_made(storage: SQLStorage) -> Non
     assert storage.program_models(cid) == Storage.program_models(storage, cid)
     empty = storage.create_campaign("empty", "p", {}, 2).id
     assert storage.operator_stats(empty) == []
+
+
+def test_a_rise_beyond_the_largest_float_is_the_largest_float_not_infinity() -> None:
+    """Scores are finite, their difference need not be: a best of 1.7e308 over an
+    initial -1.7e308 made best_rise infinite, which `evolve status NAME --json` wrote as
+    `Infinity` (not JSON) and the dashboard's strict encoder refused (its operators card
+    failed)."""
+    import json
+    import sys
+
+    from db.operator_stats import Made, operator_stats
+
+    programs = [
+        Made(1, "initial", "evaluated", True, -1.7e308, 1, None),
+        Made(2, "ast_mutate", "evaluated", True, 1.7e308, 2, 1),
+        Made(3, "ast_mutate", "evaluated", True, sys.float_info.max, 3, 2),
+    ]
+    rows = operator_stats(programs)
+    assert rows[0]["new_bests"] == 2 and rows[0]["best_rise"] == sys.float_info.max
+    json.dumps(rows, allow_nan=False)
