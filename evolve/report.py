@@ -73,6 +73,8 @@ def _fmt(value: Any) -> str:
         return "-"
     if not isinstance(value, float):
         return str(value)
+    if abs(value) >= 1e15:  # 4 decimals of 1.7e308 are 309 digits
+        return f"{value:.6g}"
     text = f"{value:.4f}"
     # -0.0, or a negative score that rounds to zero, must not print as "-0.0000".
     return text[1:] if text.startswith("-") and float(text) == 0 else text

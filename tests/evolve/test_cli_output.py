@@ -216,6 +216,14 @@ def test_the_live_line_prints_negative_zero_as_zero() -> None:
     assert "best 0 | islands 0 - -2.5 |" in line, line
 
 
+def test_a_huge_score_prints_in_a_few_characters() -> None:
+    """A score of 1.7e308 (finite, so valid) printed as its 309 digits and four decimals
+    in the summary, `evolve best` and the status table."""
+    assert report._fmt(1.7e308) == "1.7e+308" and report._fmt(-2.5e15) == "-2.5e+15"
+    assert report._fmt(123456789.125) == "123456789.1250"
+    assert len(report.format_status([status_row("a", "p", -1.7e308)]).splitlines()[1]) < 100
+
+
 def test_status_cuts_problems_from_the_left_and_keeps_columns_aligned() -> None:
     path = "/home/someone/problems/a_rather_long_problem_file.py"
     rows = [status_row("x" * 40, path, 1.0), status_row("short", "binpack.online", 2.0)]
