@@ -143,6 +143,10 @@ def _run(args: argparse.Namespace) -> int:
         *("db", "executor", "ray_address", "start_from", "start_from_top"),
     )
     overrides = {k: getattr(args, k) for k in keys}
+    if args.executor == "local" and args.ray_address is not None:
+        raise api.UserError("--ray-address goes with --executor ray (or no --executor)")
+    if args.ray_address is not None:
+        overrides["executor"] = "ray"  # a Ray address implies Ray, as for `evolve resume`
     check_name_flag(args.name)
     warn_secret_in_argv(args.set)
     # The database the campaign goes to: --db, else the campaign file's db, else

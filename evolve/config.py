@@ -404,7 +404,14 @@ def build_config(
     data.update({k: v for k, v in overrides.items() if v is not None})
     data = apply_overrides(data, assignments)
     _absolute_paths(data.get("problem_options"), Path.cwd())
-    return CampaignConfig.from_dict(data)
+    config = CampaignConfig.from_dict(data)
+    if config.ray_address and config.executor != "ray":  # a new campaign's: else ignored
+        raise ConfigError(
+            f'ray_address goes with executor = "ray" (--executor ray): with executor = '
+            f'"{config.executor}" the campaign would run without the cluster at '
+            f"{config.ray_address!r}"
+        )
+    return config
 
 
 PATH_OPTION_SUFFIXES = ("_dir", "_file", "_path")

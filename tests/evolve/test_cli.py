@@ -92,6 +92,23 @@ def test_user_errors_are_one_line(capsys, db_url: str, argv, fragment) -> None:
     assert_one_line_error(code, err, fragment)
 
 
+def test_a_ray_address_with_the_local_executor_is_refused_not_ignored(
+    capsys, db_url: str, tmp_path: Path
+) -> None:
+    """`evolve run P --ray-address HOST:PORT` (or ray_address in the campaign file) without
+    executor = "ray" ran the whole campaign on local workers and never said so; `evolve
+    resume` already refused --executor local with --ray-address."""
+    argv = ("run", SINE, "--db", db_url, "--max-evals", "2", "--quiet")
+    code, _, err = run_cli(capsys, *argv, "--executor", "local", "--ray-address", "10.0.0.9:6379")
+    assert_one_line_error(code, err, "--ray-address goes with --executor ray")
+    toml = tmp_path / "campaign.toml"
+    toml.write_text(f'problem = "{SINE}"\nray_address = "10.0.0.9:6379"\n')
+    code, _, err = run_cli(capsys, "run", str(toml), "--db", db_url, "--quiet")
+    assert_one_line_error(code, err, 'ray_address goes with executor = "ray"')
+    code, out, _ = run_cli(capsys, "status", "--db", db_url)
+    assert "sine" not in out  # nothing was started
+
+
 def test_unreachable_database_is_one_line(capsys) -> None:
     code, _, err = run_cli(
         capsys, "status", "--db", "postgresql+psycopg://bob:secret@127.0.0.1:1/x"
