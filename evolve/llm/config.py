@@ -319,8 +319,10 @@ def _validate_model(m: ModelConfig, index: int, table: str = "") -> None:
     check("top_p", _is_num, "a number in (0, 1]", lambda v: 0 < v <= 1)
     check("max_tokens", _is_int, "an integer >= 1", lambda v: v >= 1)
     check("max_in_flight", _is_int, "an integer >= 1", lambda v: v >= 1)
-    check("timeout_s", _is_num, "a number > 0", lambda v: v > 0)
-    check("max_retries", _is_int, "an integer >= 0", lambda v: v >= 0)
+    # Bounded: a request is given up after its tries (evolve/llm/pipeline.py), and a dead
+    # endpoint must be noticed within a campaign, not after a million retries.
+    check("timeout_s", _is_num, "a number of seconds in (0, 86400]", lambda v: 0 < v <= 86400)
+    check("max_retries", _is_int, "an integer in 0..20", lambda v: 0 <= v <= 20)
     check("transport", lambda v: v in ("auto", "httpx"), "auto or httpx")
     for key in ("price_input", "price_output", "price_cached_input"):
         check(key, _is_num, "a number of dollars per 1M tokens")

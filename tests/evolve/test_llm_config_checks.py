@@ -145,9 +145,13 @@ def test_llm_keys_of_the_wrong_type_or_range(llm: dict[str, Any], message: str) 
         ("max_in_flight", 1.5, "max_in_flight must be an integer >= 1, got 1.5"),
         ("weight", "heavy", "weight must be a number >= 0, got 'heavy'"),
         ("weight", -1, "weight must be a number >= 0, got -1"),
-        ("timeout_s", 0, "timeout_s must be a number > 0, got 0"),
-        ("max_retries", -1, "max_retries must be an integer >= 0, got -1"),
-        ("max_retries", "3", "max_retries must be an integer >= 0, got '3'"),
+        ("timeout_s", 0, "timeout_s must be a number of seconds in (0, 86400], got 0"),
+        # the pipeline gives up a request after its tries (evolve/llm/pipeline.py): a
+        # day-long timeout or a million retries left a dead endpoint unnoticed for good
+        ("timeout_s", 1e9, "timeout_s must be a number of seconds in (0, 86400], got 1000000000.0"),
+        ("max_retries", -1, "max_retries must be an integer in 0..20, got -1"),
+        ("max_retries", "3", "max_retries must be an integer in 0..20, got '3'"),
+        ("max_retries", 1000000, "max_retries must be an integer in 0..20, got 1000000"),
         ("transport", "h2", "transport must be auto or httpx, got 'h2'"),
         ("price_input", "cheap", "price_input must be a number of dollars per 1M tokens"),
     ],
