@@ -11,14 +11,13 @@ import itertools
 import os
 import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from evaluators.contract import ERROR, OUTCOMES, SANDBOX_FAILURE, Feed, Limits, SandboxResult
-from evaluators.sandbox import cgroups, launch
+from evaluators.sandbox import cgroups, launch, workdirs
 from evaluators.sandbox.protocol import (
     MAX_JSON_DEPTH,
     BadResult,
@@ -109,7 +108,7 @@ class SandboxRunner:
             if isolation == "bwrap":
                 raise RuntimeError("isolation 'bwrap' requested but bwrap is not installed")
             candidates.remove("bwrap")
-        self._workdir = tempfile.mkdtemp(prefix="evoforge-sandbox-")
+        self._workdir = workdirs.make_workdir()
         os.chmod(self._workdir, 0o711)  # job uids may traverse to their own 0700 dir
         # made out here: under bubblewrap the zygote sees /sys read-only (cgroups.py)
         self._cgroups = cgroups.make_parent() if self._slots is not None else None
