@@ -76,8 +76,11 @@ def _fmt(value: Any) -> str:
     if abs(value) >= 1e15:  # 4 decimals of 1.7e308 are 309 digits
         return f"{value:.6g}"
     text = f"{value:.4f}"
-    # -0.0, or a negative score that rounds to zero, must not print as "-0.0000".
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
+    if float(text) == 0:
+        # -0.0 prints as 0.0000, not -0.0000; a score too small for 4 decimals (an error
+        # of 4.4e-16, a best of -7.3e-07 short of a target of 0) as itself, not as zero
+        return f"{value:.3g}" if value != 0 else "0.0000"
+    return text
 
 
 STALE = "interrupted?"  # format_status's word for a running campaign without a controller

@@ -201,7 +201,10 @@ def status_row(name: str, problem: str, score: float | None) -> dict:
 
 
 def test_negative_zero_prints_as_zero() -> None:
-    assert report._fmt(-0.0) == "0.0000" and report._fmt(-0.00001) == "0.0000"
+    assert report._fmt(-0.0) == "0.0000" and report._fmt(0.0) == "0.0000"
+    # too small for 4 decimals: itself, never a zero that a target of 0 would not accept
+    assert report._fmt(-0.00001) == "-1e-05" and report._fmt(-7.3e-07) == "-7.3e-07"
+    assert report._fmt(4.44e-16) == "4.44e-16" and report._fmt(-0.00004) == "-4e-05"
     assert report._fmt(-0.5) == "-0.5000" and report._fmt(None) == "-"
     assert "-0.0000" not in report.format_status([status_row("a", "p", -0.0)])
 
