@@ -17,6 +17,7 @@ BENCHMARKS = [
     "bench.bench_novelty",
     "bench.bench_vector_ga",
     "bench.bench_tree_gp",
+    "bench.bench_return_terms",
     "bench.bench_circle_packing",
 ]
 

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_return_terms")
     parser.add_argument("--seeds", default="1-6", help="a range, e.g. 1-6")
     parser.add_argument("--evals", type=int, default=300)
-    options = parser.parse_args(argv)
+    options = parser.parse_args(argv or [])
     seeds = seed_range(options.seeds)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
