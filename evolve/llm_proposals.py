@@ -133,7 +133,11 @@ class LLMProposals(ProposalPulls, GateCalls, MetaCalls, ResumedCalls, LLMReport)
 
     # -- choosing and starting ----------------------------------------------------------
     def usable(self, names: list[str]) -> list[str] | None:
-        """The operators that can still run; None when none can (the LLM is gone)."""
+        """The operators that can still run; None when none can (the LLM is gone) or when
+        the LLM budget was reached, which ends the campaign: nothing new is proposed, what
+        is in flight is evaluated."""
+        if self.stop == "llm_budget":
+            return None
         if self.stop or (self.llm is not None and not self.llm.alive()):
             names = [n for n in names if n not in LLM_OPERATORS]
             if not names:

@@ -154,6 +154,22 @@ def test_budget_in_dollars_ends_the_campaign_cleanly(db_url: str, server) -> Non
     assert tokens.reason == "llm_budget" and tokens.llm["tokens"] <= 3000 + 1500
 
 
+def test_budget_ends_a_mixed_campaign_with_several_workers(db_url: str, server) -> None:
+    # With 2 workers an evaluation was nearly always outstanding when the cap was reached,
+    # so the loop never came to its end check: the genetic operators went on to max_evals
+    # and the campaign ended with reason `budget`, its `llm_budget` event ignored.
+    summary = run(
+        db_url,
+        "budget2",
+        {"models": [model(server, model="gpt-4.1-mini")], "budget_usd": 0.0005},
+        {"llm_diff": 0.5, "ast_mutate": 0.5},
+        max_evals=300,
+        workers=2,
+    )
+    assert summary.reason == "llm_budget", summary
+    assert summary.evaluated < 300
+
+
 def test_bandit_state_rebuilt_from_the_database_on_resume(db_url: str, server) -> None:
     server.script(Reply(content="nothing"), Reply(content="nothing"))
     run(
