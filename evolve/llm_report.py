@@ -27,24 +27,31 @@ class LLMReport:
         if self.llm is None:
             return None
         assert self._prices is not None
-        unpriced = [label for label, m in self.llm.models.items() if self._prices.price(m) is None]
         return {
             "prices_version": self._prices.version,
             "models": list(self.llm.models),
-            "unpriced": unpriced,
+            "unpriced": self._unpriced(),
             "spent_usd": self.llm.spent_usd,
             "spent_tokens": self.llm.spent_tokens,
         }
 
+    def _unpriced(self) -> list[str]:
+        """The models the price table lacks: their calls are counted at $0."""
+        if self.llm is None or self._prices is None:
+            return []
+        return [label for label, m in self.llm.models.items() if self._prices.price(m) is None]
+
     def summary(self) -> dict[str, Any]:
         if self.llm is None:
             return {}
+        unpriced = self._unpriced()
         return {
             "calls": self.llm.calls,
             "cost_usd": round(self.llm.spent_usd, 6),
             "tokens": self.llm.spent_tokens,
             "outcomes": dict(self.llm.outcomes),
             "disabled_models": dict(self.llm.broken),
+            **({"unpriced": unpriced} if unpriced else {}),
         }
 
     def message(self, reason: str) -> str:

@@ -240,6 +240,13 @@ def describe_summary(summary: CampaignSummary, db_url: str) -> str:
             f"  LLM: {llm['calls']} calls, ${llm['cost_usd']:.4f}, {llm['tokens']} tokens, "
             f"outcomes {llm['outcomes']}"
         )
+        unpriced = llm.get("unpriced") or []
+        if unpriced:
+            lines.append(
+                f"  {', '.join(unpriced)} {'has' if len(unpriced) == 1 else 'have'} no price:"
+                " counted at $0 (give price_input and price_output in [[llm.models]],"
+                " or llm.prices_file)"
+            )
         for label, why in (llm.get("disabled_models") or {}).items():
             lines.append(f"  model {label} disabled: {why}")
     if summary.reason == "initial_failed":  # stored as failed: nothing to show or resume

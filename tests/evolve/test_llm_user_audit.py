@@ -304,3 +304,21 @@ def test_the_progress_line_shows_a_disabled_model(db_url: str, monkeypatch) -> N
     lines = stream.getvalue().splitlines()
     shown = [i for i, line in enumerate(lines) if "| models disabled: m" in line]
     assert shown and shown[0] < len(lines) - 1, lines  # while the run goes on
+
+
+def test_the_summary_says_when_a_model_has_no_price(db_url: str, server) -> None:
+    # A model the price table lacks costs 0: without a budget the run printed `$0.0000`
+    # as if the calls had been free (an OpenRouter model, a fine-tune...).
+    summary = run(
+        db_url, "unpriced", {"models": [model(server, model="my-org/fine-tune")]},
+        {"llm_diff": 1.0}, max_evals=4,
+    )  # fmt: skip
+    text = report.describe_summary(summary, db_url)
+    line = next(x for x in text.splitlines() if x.startswith("  LLM:"))
+    assert "$0.0000" in line
+    assert "my-org/fine-tune has no price" in text and "price_input" in text, text
+    priced = run(
+        db_url, "priced", {"models": [model(server, model="gpt-4.1-mini")]},
+        {"llm_diff": 1.0}, max_evals=4,
+    )  # fmt: skip
+    assert "has no price" not in report.describe_summary(priced, db_url)
