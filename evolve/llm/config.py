@@ -24,6 +24,7 @@ campaign without LLM operators never needs one.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -182,11 +183,13 @@ class LLMConfig:
         table = load_prices(self.prices_file)
         for m in self.default_models():
             if m.weight > 0 and table.price(m) is None:  # weight 0: never asked
+                near = difflib.get_close_matches(m.model.rsplit("/", 1)[-1], table.prices, 1, 0.9)
                 raise ValueError(
-                    f"llm.budget_usd is set but model {m.label!r} has no price, so the budget "
-                    f"could never stop it: give its dollars per 1M tokens with price_input = ... "
-                    f"and price_output = ... in its [[llm.models]] table (0 for a free local "
-                    f"model), or add it to llm.prices_file"
+                    f"llm.budget_usd is set but model {m.label!r} has no price"
+                    + (f" (did you mean {near[0]!r}?)" if near else "")
+                    + ", so the budget could never stop it: give its dollars per 1M tokens with"
+                    " price_input = ... and price_output = ... in its [[llm.models]] table (0 for"
+                    " a free local model), or add it to llm.prices_file"
                 )
         meta = self.meta_model()
         if meta is not None and meta.weight <= 0 and table.price(meta) is None:

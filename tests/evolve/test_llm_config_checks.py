@@ -245,6 +245,15 @@ def test_a_dollar_budget_with_an_unpriced_model_is_refused() -> None:
     assert "llm.prices_file" in message
 
 
+def test_a_misspelt_priced_model_is_named_in_the_refusal() -> None:
+    # "gpt-4.1-mni" was refused only as unpriced, with advice to price it by hand: a typo
+    # of a known model looked like a model the table lacks (the endpoint would 404 later).
+    message = error_of({"budget_usd": 1.0, "models": [{"model": "gpt-4.1-mni"}]})
+    assert "'gpt-4.1-mni' has no price" in message
+    assert "did you mean 'gpt-4.1-mini'" in message, message
+    assert "did you mean" not in error_of({"budget_usd": 1.0, "models": [{"model": "my-coder"}]})
+
+
 def test_a_priced_model_or_no_dollar_budget_is_accepted(tmp_path) -> None:
     unpriced = {"model": "my-local-coder"}
     assert configure({"models": [unpriced]}).llm.budget_usd == 0  # no cap: nothing to price
