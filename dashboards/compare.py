@@ -18,6 +18,7 @@ numbers compare; campaigns of another problem get their own S and B.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -92,7 +93,7 @@ def speed_to_good(rows: list[dict[str, Any]]) -> dict[str, Any]:
         targets[problem] = {
             "start": start,
             "best": best,
-            "targets": [start + p * (best - start) for p in LEVELS],
+            "targets": [target(start, best, p) for p in LEVELS],
         }
     for row in rows:
         aim = targets[row["problem"]]
@@ -101,6 +102,13 @@ def speed_to_good(rows: list[dict[str, Any]]) -> dict[str, Any]:
             [first_reaching(steps, t) for t in aim["targets"]] if aim else [None] * len(LEVELS)
         )
     return targets
+
+
+def target(start: float, best: float, p: float) -> float:
+    """S + p * (B - S); B - S overflows to infinity for scores near the largest float
+    (-1e308 and 1e308), where the same point is (1 - p) * S + p * B, which cannot."""
+    t = start + p * (best - start)
+    return t if math.isfinite(t) else (1 - p) * start + p * best
 
 
 def first_reaching(steps: Sequence[Sequence[float]], target: float) -> int | None:
