@@ -5,6 +5,7 @@ problem declared (dashboards/axes.py)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -137,7 +138,11 @@ def _grid(
         ranged = vals[scored_rows] if scored_rows.any() else vals
         lo, hi = float(ranged.min()), float(ranged.max())
         a = {"name": name, "min": lo, "max": hi if hi > lo else lo + 1.0, "bins": bins}
-        f = (vals - a["min"]) / (a["max"] - a["min"])
+        span = a["max"] - a["min"]
+        if math.isfinite(span):
+            f = (vals - a["min"]) / span
+        else:  # features near the largest float (-1e308, 1e308): halves do not overflow
+            f = (vals / 2 - a["min"] / 2) / (a["max"] / 2 - a["min"] / 2)
         return a, np.clip((f * bins).astype(np.int64), 0, bins - 1)
 
     ax, i = axis(x, xs[keep])

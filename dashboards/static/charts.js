@@ -18,11 +18,11 @@ Charts.title = (text) => { const t = document.createElementNS(SVGNS, "title"); t
 // (an axis of evaluations has no 0.5). out.step is their spacing.
 function ticks(lo, hi, n, integer) {
   if (!(hi > lo)) return Object.assign([lo], { step: 1 });
-  const step0 = (hi - lo) / n, mag = Math.pow(10, Math.floor(Math.log10(step0)));
+  const step0 = Number.isFinite(hi - lo) ? (hi - lo) / n : hi / n - lo / n, mag = Math.pow(10, Math.floor(Math.log10(step0)));
   let step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= step0) || step0;
   if (integer) step = Math.max(1, Math.round(step));
   const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  for (let v = Math.ceil(lo / step) * step; Number.isFinite(v) && v <= hi + step * 1e-9 && out.length <= 4 * n; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
   return Object.assign(out, { step });
 }
 
@@ -41,8 +41,16 @@ function extent(values, pad) {
   for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
   if (lo === Infinity) return [0, 1];
   if (lo === hi) { lo = lo >= 0 ? Math.max(0, lo - 1) : lo - 1; hi += 1; }
-  const p = (hi - lo) * (pad || 0);
-  return [lo - p, hi + p];
+  const p = Number.isFinite(hi - lo) ? (hi - lo) * (pad || 0) : (hi / 2 - lo / 2) * (2 * (pad || 0));
+  return [Math.max(lo - p, -Number.MAX_VALUE), Math.min(hi + p, Number.MAX_VALUE)];
+}
+
+// Where v lies between lo and hi (0 to 1). hi - lo overflows to Infinity for values near
+// the largest float (scores of -1e308 and 1e308): then from their halves, which cannot.
+function frac(v, lo, hi) {
+  const d = hi - lo;
+  if (Number.isFinite(d)) return (v - lo) / (d || 1);
+  return (v / 2 - lo / 2) / (hi / 2 - lo / 2);
 }
 
 // frame: axes, grid and scales for a W x H viewBox
@@ -53,8 +61,8 @@ function frame(svg, xs, ys, opts) {
   let [x0, x1] = opts.xDomain || extent(xs, 0);
   if (opts.xMin !== undefined && x0 < opts.xMin) x0 = opts.xMin;
   const [y0, y1] = opts.yDomain || extent(ys, 0.05);
-  const sx = (v) => m.l + ((v - x0) / (x1 - x0 || 1)) * (W - m.l - m.r);
-  const sy = (v) => H - m.b - ((v - y0) / (y1 - y0 || 1)) * (H - m.t - m.b);
+  const sx = (v) => m.l + frac(v, x0, x1) * (W - m.l - m.r);
+  const sy = (v) => H - m.b - frac(v, y0, y1) * (H - m.t - m.b);
   const yt = ticks(y0, y1, 5, opts.yInteger);
   for (const t of yt) {
     svg.appendChild(Charts.S("line", { class: "grid", x1: m.l, x2: W - m.r, y1: sy(t), y2: sy(t) }));
@@ -206,7 +214,7 @@ Charts.heatmap = function (container, grid) {
       const c = byKey.get(i + "," + j);
       const cell = EF.E("div", { class: c ? "" : "emptycell" });
       if (c) {
-        cell.style.backgroundColor = c.best === null ? "#d0d4db" : EF.ramp((c.best - lo) / (hi - lo || 1));
+        cell.style.backgroundColor = c.best === null ? "#d0d4db" : EF.ramp(frac(c.best, lo, hi));
         cell.title = `${cellName(grid.x, i)}${grid.y.name ? ", " + cellName(grid.y, j) : ""}: ` +
           `best ${EF.num(c.best)} (#${c.id}), ${c.count} programs`;
         if (c.id !== null) cell.addEventListener("click", () => { window.location.href = "/programs/" + Number(c.id); });

@@ -1,17 +1,22 @@
 """Scores and metrics near the largest float (a scorer that returns 1e308, or -1e308 for a
 bad program): their differences overflow to infinity. The compare API answered 400 ("Out of
-range float values are not JSON compliant")."""
+range float values are not JSON compliant") and every chart of such a campaign was drawn
+at NaN coordinates (empty, a console error per point)."""
 
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Iterator
 
 import pytest
+from chromium import launched, needs_chromium
 from dash_client import Client
 from dash_synthetic import _stage
 from test_dashboard_user_audit import _program
 
 from dashboards.app import create_app
+from dashboards.server import make_http_server
 from db import open_storage
 from db.storage import Storage
 
@@ -60,3 +65,44 @@ def test_compare_of_huge_scores(url: str) -> None:
         assert huge["evals_to"] == [4, 4] and huge2["evals_to"] == [3, None]
     finally:
         storage.close()
+
+
+@pytest.fixture(scope="module")
+def base(url: str) -> Iterator[str]:
+    storage = open_storage(url)
+    app = create_app(storage)
+    httpd = make_http_server(app, "127.0.0.1", 0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    httpd.server_close()
+    app.close()
+    storage.close()
+
+
+@needs_chromium
+def test_charts_of_huge_scores(base: str) -> None:
+    with launched() as browser:
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        problems: list[str] = []
+        pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        pg.goto(base + "/campaigns/huge")
+        pg.wait_for_selector("main[data-ready]")
+        pg.wait_for_selector("#slot-pareto svg")
+        pg.wait_for_selector("#slot-rate svg")
+        for slot in ("best-eval", "best-time", "islands", "pareto"):
+            svg = pg.inner_html(f"#slot-{slot} svg")
+            assert "NaN" not in svg and "Infinity" not in svg, slot
+            assert pg.locator(f"#slot-{slot} svg circle").count() >= 1, slot
+            ticks = pg.locator(f"#slot-{slot} svg text.ytick").all_text_contents()
+            assert len(ticks) >= 2 and not any("NaN" in t or "Infinity" in t for t in ticks)
+        colours = pg.eval_on_selector_all(
+            "#slot-grid .heat div:not(.emptycell)", "els => els.map(e => e.style.backgroundColor)"
+        )
+        assert len(colours) == 5 and all(colours), colours
+        pg.goto(base + "/compare?c=huge&c=huge2")
+        pg.wait_for_selector("#slot-cmp-eval svg")
+        assert "NaN" not in pg.inner_html("#slot-cmp-eval svg")
+        assert "Out of range" not in pg.inner_text("main")
+        assert not problems, problems[:5]
