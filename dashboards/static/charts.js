@@ -29,7 +29,7 @@ function ticks(lo, hi, n, integer) {
 // A tick's label with as many decimals as its spacing needs: 0.5, not 0.500.
 function tickLabel(v, step) {
   const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return EF.num(v, 2);
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return EF.num(v, 2).replace(/\.?0+e/, "e");  // 1e+308, not 1.00e+308
   const decimals = Math.min(6, Math.max(0, -Math.floor(Math.log10(step) + 1e-9)));
   return v.toFixed(decimals);
 }
@@ -61,13 +61,17 @@ function frame(svg, xs, ys, opts) {
   let [x0, x1] = opts.xDomain || extent(xs, 0);
   if (opts.xMin !== undefined && x0 < opts.xMin) x0 = opts.xMin;
   const [y0, y1] = opts.yDomain || extent(ys, 0.05);
+  const yt = ticks(y0, y1, 5, opts.yInteger);
+  const yLabels = yt.map((t) => tickLabel(t, yt.step));
+  // room for the longest y label (about 7 units a character at 11px): -1.00e+308 was cut
+  // off at the chart's left edge
+  m.l = Math.max(m.l, 14 + 7 * Math.max(0, ...yLabels.map((l) => l.length)));
   const sx = (v) => m.l + frac(v, x0, x1) * (W - m.l - m.r);
   const sy = (v) => H - m.b - frac(v, y0, y1) * (H - m.t - m.b);
-  const yt = ticks(y0, y1, 5, opts.yInteger);
-  for (const t of yt) {
+  yt.forEach((t, i) => {
     svg.appendChild(Charts.S("line", { class: "grid", x1: m.l, x2: W - m.r, y1: sy(t), y2: sy(t) }));
-    svg.appendChild(Charts.S("text", { class: "ytick", x: m.l - 6, y: sy(t) + 4, "text-anchor": "end" }, tickLabel(t, yt.step)));
-  }
+    svg.appendChild(Charts.S("text", { class: "ytick", x: m.l - 6, y: sy(t) + 4, "text-anchor": "end" }, yLabels[i]));
+  });
   const xt = ticks(x0, x1, 6, opts.xInteger);
   for (const t of xt) {
     svg.appendChild(Charts.S("text", { class: "xtick", x: sx(t), y: H - m.b + 16, "text-anchor": "middle" },

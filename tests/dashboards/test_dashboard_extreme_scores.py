@@ -97,6 +97,12 @@ def test_charts_of_huge_scores(base: str) -> None:
             assert pg.locator(f"#slot-{slot} svg circle").count() >= 1, slot
             ticks = pg.locator(f"#slot-{slot} svg text.ytick").all_text_contents()
             assert len(ticks) >= 2 and not any("NaN" in t or "Infinity" in t for t in ticks)
+            clipped = pg.eval_on_selector_all(
+                f"#slot-{slot} svg text.ytick",
+                "els => els.filter(e => e.getBoundingClientRect().left"
+                " < e.ownerSVGElement.getBoundingClientRect().left).map(e => e.textContent)",
+            )
+            assert not clipped, (slot, clipped)  # "-1.00e+308" was cut to ".00e+308"
         colours = pg.eval_on_selector_all(
             "#slot-grid .heat div:not(.emptycell)", "els => els.map(e => e.style.backgroundColor)"
         )
