@@ -94,17 +94,17 @@
     }
     EF.clear(slots["best-time"]);
     Charts.line(slots["best-time"], [{ name: "best so far", points: s.best_by_time, color: "#1c8c4e", step: true }],
-      { xLabel: "time since start", xFormat: fmtS, xMin: 0, label: "best score over time", empty: noneYet("No correct evaluation") });
+      { xLabel: "time since start", xFormat: fmtS, xTime: true, xMin: 0, label: "best score over time", empty: noneYet("No correct evaluation") });
     EF.clear(slots.islands);
     Charts.line(slots.islands, Object.entries(s.per_island).map(([k, pts], i) => (
       { name: "island " + k, points: pts, color: EF.palette[i % EF.palette.length], step: true })),
     { xLabel: "evaluations", xInteger: true, yFloor: scoreFloor(s.best_by_eval), label: "per-island progress", empty: noneYet("No correct evaluation") });
     EF.clear(slots.outcomes);
-    Charts.stacked(slots.outcomes, s.buckets, s.outcomes, { color: EF.outcomeColor, bucketWidth: s.bucket_s, xFormat: fmtS, xLabel: "time since start", label: "outcomes over time", empty: noneYet("No evaluation") });
+    Charts.stacked(slots.outcomes, s.buckets, s.outcomes, { color: EF.outcomeColor, bucketWidth: s.bucket_s, xFormat: fmtS, xTime: true, xLabel: "time since start", label: "outcomes over time", empty: noneYet("No evaluation") });
     EF.clear(slots.rate);
     slots.rate.appendChild(EF.E("p", { class: "muted", text: "mean " + EF.num(s.mean_rate, 2) + " evaluations/s over " + s.evaluations + (s.evaluations === 1 ? " evaluation" : " evaluations") }));
     Charts.line(slots.rate, [{ name: "evaluations/s", points: s.buckets.map((b, i) => [b, s.rate[i]]), color: "#9b4dca" }],
-      { xLabel: "time since start", xFormat: fmtS, xMin: 0, label: "evaluations per second" });
+      { xLabel: "time since start", xFormat: fmtS, xTime: true, xMin: 0, label: "evaluations per second" });
   }
 
   function selector(label, options, value, onchange) {

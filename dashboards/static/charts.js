@@ -26,6 +26,17 @@ function ticks(lo, hi, n, integer) {
   return Object.assign(out, { step });
 }
 
+// Ticks of a time axis (seconds) at whole seconds, minutes or hours: steps of 100 s read
+// "100.0 s, 3.3 min, 5.0 min, 6.7 min". Below a second, as any axis.
+const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+function timeTicks(lo, hi, n) {
+  const step0 = (hi - lo) / n, step = TIME_STEPS.find((s) => s >= step0);
+  if (!(hi > lo) || step0 < 1 || step === undefined) return ticks(lo, hi, n);
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(v);
+  return Object.assign(out, { step });
+}
+
 // A tick's label with as many decimals as its spacing needs: 0.5, not 0.500.
 function tickLabel(v, step) {
   const a = Math.abs(v);
@@ -72,7 +83,7 @@ function frame(svg, xs, ys, opts) {
     svg.appendChild(Charts.S("line", { class: "grid", x1: m.l, x2: W - m.r, y1: sy(t), y2: sy(t) }));
     svg.appendChild(Charts.S("text", { class: "ytick", x: m.l - 6, y: sy(t) + 4, "text-anchor": "end" }, yLabels[i]));
   });
-  const xt = ticks(x0, x1, 6, opts.xInteger);
+  const xt = opts.xTime ? timeTicks(x0, x1, 6) : ticks(x0, x1, 6, opts.xInteger);
   for (const t of xt) {
     svg.appendChild(Charts.S("text", { class: "xtick", x: sx(t), y: H - m.b + 16, "text-anchor": "middle" },
       opts.xFormat ? opts.xFormat(t) : tickLabel(t, xt.step)));
@@ -155,7 +166,7 @@ Charts.stacked = function (container, buckets, layers, opts) {
   const width = opts.bucketWidth || (buckets.length > 1 ? buckets[1] - buckets[0] : 1);
   const svg = Charts.S("svg", { role: "img", "aria-label": opts.label || "stacked bars" });
   const f = frame(svg, [buckets[0], buckets[buckets.length - 1] + width], [0, ...totals],
-    { yDomain: [0, Math.max(1, ...totals) * 1.05], yInteger: true, xFormat: opts.xFormat, xLabel: opts.xLabel });
+    { yDomain: [0, Math.max(1, ...totals) * 1.05], yInteger: true, xFormat: opts.xFormat, xTime: opts.xTime, xLabel: opts.xLabel });
   buckets.forEach((b, i) => {
     let acc = 0;
     for (const n of names) {

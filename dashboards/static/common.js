@@ -79,8 +79,8 @@ EF.duration = function (s) {
   return (s / 3600).toFixed(1) + " h";
 };
 
-// seconds since a campaign's start, on a time axis
-EF.sinceStart = (t) => (t === 0 ? "0 s" : EF.duration(t));
+// seconds since a campaign's start, on a time axis: "2 min", not "2.0 min"
+EF.sinceStart = (t) => (t === 0 ? "0 s" : EF.duration(t).replace(/\.0 /, " "));
 
 EF.badge = (text, cls) => EF.E("span", { class: "badge " + (cls || text || ""), text: text || "–" });
 

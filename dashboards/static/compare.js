@@ -81,7 +81,7 @@
     }
     main.appendChild(EF.E("div", { class: "cards" },
       chart("Best score over evaluations", "slot-cmp-eval", rows, "best_by_eval", { xLabel: "evaluations", xInteger: true, label: "best score over evaluations" }),
-      chart("Best score over time", "slot-cmp-time", rows, "best_by_time", { xLabel: "time since start", xFormat: EF.sinceStart, xMin: 0, label: "best score over time" }),
+      chart("Best score over time", "slot-cmp-time", rows, "best_by_time", { xLabel: "time since start", xFormat: EF.sinceStart, xTime: true, xMin: 0, label: "best score over time" }),
       table(data)));
     main.setAttribute("data-ready", "");
   }

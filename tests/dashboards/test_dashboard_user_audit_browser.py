@@ -203,3 +203,21 @@ def test_lineage_counts_every_new_evaluation_since_it_was_drawn(
         assert page.inner_text("#graph-status").startswith("1 new evaluation:")
     finally:
         writer.close()
+
+
+def test_time_axis_ticks_are_whole_minutes(page: Any) -> None:
+    """A campaign of eight minutes had its time axis ticked every 100 s, read as
+    "100.0 s, 3.3 min, 5.0 min, 6.7 min": 3.3 min is no time anyone would pick."""
+    page.goto(page.base + "/campaigns/outliers")
+    page.wait_for_selector("main[data-ready]")
+    labels = page.evaluate(
+        """() => {
+          const d = document.createElement("div");
+          Charts.line(d, [{ name: "best", points: [[0, 1], [500, 2]], color: "#000", step: true }],
+            { xFormat: EF.sinceStart, xTime: true, xMin: 0 });
+          return [...d.querySelectorAll("text.xtick")].map((t) => t.textContent);
+        }"""
+    )
+    assert labels == ["0 s", "2 min", "4 min", "6 min", "8 min"], labels
+    rate = ticks(page, "rate", "x")  # the real chart: a time axis as well
+    assert rate and rate[0] == "0 s" and not any(".0 " in t for t in rate), rate
