@@ -160,12 +160,19 @@
     const filters = { operator: st.operator, outcome: st.outcome, island: st.island, min_score: st.min_score, max_score: st.max_score, max_nodes: st.max_nodes };
     const status = document.getElementById("graph-status");
     status.textContent = "loading…";
+    if (st.program && !/^\d+$/.test(String(st.program).trim())) {
+      status.textContent = `Could not load: no program ${st.program} (a program id is a number)`;
+      return;
+    }
     try {
       graph = st.program
         ? await EF.api("/api/programs/" + encodeURIComponent(st.program) + "/lineage", Object.assign({ depth: st.depth, down: st.down, campaign: info.id }, filters))
         : await EF.api("/api/campaigns/" + encodeURIComponent(key) + "/lineage", filters);
     } catch (e) {
-      status.textContent = "Could not load: " + e.message;
+      // a program of another campaign: the server names the lineage page it is on; a link
+      const m = /^(.*open )(\/campaigns\/\d+\/lineage\?program=\d+)$/.exec(e.message);
+      EF.clear(status).textContent = "Could not load: " + (m ? m[1] : e.message);
+      if (m) status.appendChild(EF.E("a", { href: EF.safeHref(m[2]), text: m[2] }));
       return;
     }
     status.textContent = "";

@@ -165,10 +165,18 @@ def test_pending_program_of_a_killed_campaign(page: Any, site: dict[str, Any]) -
 def test_lineage_of_a_program_of_another_campaign(page: Any, site: dict[str, Any]) -> None:
     pid = site["failed"]["program"]
     page.goto(f"{page.base}/campaigns/outliers/lineage?program={pid}")
-    status = "(document.querySelector('#graph-status') || {textContent: ''}).textContent"
-    wait_until(page, f"{status}.length > 0 && !{status}.includes('loading')")
+    loaded = "(document.querySelector('#graph-status') || {textContent: ''}).textContent"
+    wait_until(page, f"{loaded}.length > 0 && !{loaded}.includes('loading')")
     status = page.inner_text("#graph-status")
     assert "is not in campaign 'outliers' but in 'failed'" in status, status
+    # the way there is a link, not a path to copy into the address bar
+    href = page.locator("#graph-status a").get_attribute("href")
+    assert href == f"/campaigns/{site['failed']['campaign']}/lineage?program={pid}"
+    # a program "id" that is none: said so, not "no API route /api/programs/abc/lineage"
+    page.goto(f"{page.base}/campaigns/outliers/lineage?program=abc")
+    wait_until(page, f"{loaded}.length > 0 && !{loaded}.includes('loading')")
+    status = page.inner_text("#graph-status")
+    assert status == "Could not load: no program abc (a program id is a number)", status
     page.goto(f"{page.base}/campaigns/failed/lineage")
     wait_until(page, "!!window.evoforgeGraph")
     assert page.inner_text("#graph-count") == "1 program, 0 edges"
