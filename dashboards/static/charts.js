@@ -85,8 +85,12 @@ function frame(svg, xs, ys, opts) {
   });
   const xt = opts.xTime ? timeTicks(x0, x1, 6) : ticks(x0, x1, 6, opts.xInteger);
   for (const t of xt) {
-    svg.appendChild(Charts.S("text", { class: "xtick", x: sx(t), y: H - m.b + 16, "text-anchor": "middle" },
-      opts.xFormat ? opts.xFormat(t) : tickLabel(t, xt.step)));
+    const label = opts.xFormat ? opts.xFormat(t) : tickLabel(t, xt.step);
+    // centred under its tick, but inside the chart: the last one ("25 min", "1e+308") was
+    // cut off at the right edge (about 3.5 units for half a character at 11px)
+    const half = 3.5 * label.length + 1;
+    const x = Math.min(Math.max(sx(t), half), W - half);
+    svg.appendChild(Charts.S("text", { class: "xtick", x, y: H - m.b + 16, "text-anchor": "middle" }, label));
   }
   svg.appendChild(Charts.S("line", { class: "axis", x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }));
   svg.appendChild(Charts.S("line", { class: "axis", x1: m.l, x2: m.l, y1: m.t, y2: H - m.b }));

@@ -103,6 +103,21 @@ def test_charts_of_huge_scores(base: str) -> None:
                 " < e.ownerSVGElement.getBoundingClientRect().left).map(e => e.textContent)",
             )
             assert not clipped, (slot, clipped)  # "-1.00e+308" was cut to ".00e+308"
+        # an x tick at the right edge (a metric's largest value, 1e+308) read "1e+30"
+        cut = pg.evaluate(
+            """() => {
+              const d = document.createElement("div");
+              d.style.width = "420px";
+              document.body.appendChild(d);
+              Charts.line(d, [{ name: "m", points: [[0, 1], [1e308, 2]], color: "#000" }], {});
+              const right = d.querySelector("svg").getBoundingClientRect().right;
+              const out = [...d.querySelectorAll("text.xtick")]
+                .filter((t) => t.getBoundingClientRect().right > right + 0.5).map((t) => t.textContent);
+              d.remove();
+              return out;
+            }"""
+        )
+        assert not cut, cut
         colours = pg.eval_on_selector_all(
             "#slot-grid .heat div:not(.emptycell)", "els => els.map(e => e.style.backgroundColor)"
         )
