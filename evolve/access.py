@@ -17,7 +17,8 @@ from db.records import CampaignRecord, ProgramRecord
 from db.storage import Storage, StorageError
 from evaluators.registry import UnknownProblem, make_problem
 from evolve.campaign import CampaignError
-from evolve.config import DEFAULT_DB, ConfigError, resolve_db
+from evolve.config import DEFAULT_DB, ConfigError
+from evolve.config_sources import resolve_db
 from evolve.lease import LeaseError
 
 MAX_K = 1_000_000  # the most programs `evolve best -k` lists

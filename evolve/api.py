@@ -27,7 +27,8 @@ from evolve.access import (
     user_errors,
 )
 from evolve.campaign import CampaignSummary
-from evolve.config import CampaignConfig, build_config, resolve_db
+from evolve.config import CampaignConfig
+from evolve.config_sources import build_config, resolve_db
 from evolve.controller import Controller
 from evolve.exports import export_best, export_jsonl
 from evolve.lease import owner_is_dead

@@ -16,7 +16,8 @@ from evolve.cli_flags import (
     refuse_memory_db,
     warn_secret_in_argv,
 )
-from evolve.config import CampaignConfig, build_config
+from evolve.config import CampaignConfig
+from evolve.config_sources import build_config
 from evolve.executors import executor_for_run
 
 DEFAULT_MAX_EVALS = CampaignConfig.max_evals

@@ -26,7 +26,8 @@ from typing import Any
 from db.storage import Storage
 from evaluators.options import LIMIT_FIELDS
 from evolve.campaign import CampaignError, CampaignSummary
-from evolve.config import CampaignConfig, apply_overrides
+from evolve.config import CampaignConfig
+from evolve.config_sources import apply_overrides
 from evolve.controller import Controller
 from evolve.recorded_backend import RecordedBackend
 from evolve.replay_checks import compare, run_warnings

@@ -89,7 +89,7 @@ def test_the_readme_campaign_file_builds_its_problem_from_any_folder(tmp_path, m
     import textwrap
 
     from evaluators import make_problem
-    from evolve.config import build_config
+    from evolve.config_sources import build_config
 
     readme = (REPO / "README.md").read_text()
     (block,) = re.findall(r"```toml\n(  problem = .*?)  ```", readme, re.S)

@@ -13,7 +13,8 @@ from evaluators.contract import Limits
 from evaluators.options import check_options
 from evaluators.registry import make_problem
 from evolve.cli import main
-from evolve.config import CampaignConfig, ConfigError, apply_overrides
+from evolve.config import CampaignConfig, ConfigError
+from evolve.config_sources import apply_overrides
 from evolve.held_out import HELD_OUT_DETAIL_CHARS, clip_detail
 
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from evolve.config import ConfigError, apply_overrides, build_config, parse_value
+from evolve.config import ConfigError
+from evolve.config_sources import apply_overrides, build_config, parse_value
 
 
 def test_set_overrides_reach_nested_tables() -> None:

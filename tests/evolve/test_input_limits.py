@@ -13,7 +13,8 @@ import pytest
 from cli_helpers import SINE, one_line_error, run_cli
 
 from evolve import api, report
-from evolve.config import MAX_NAME_CHARS, build_config
+from evolve.config import MAX_NAME_CHARS
+from evolve.config_sources import build_config
 
 MEMORY = (
     "is an in-memory database: the campaign and its results would be lost when evolve "

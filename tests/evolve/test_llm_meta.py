@@ -18,7 +18,8 @@ from scripted_server import Reply, ScriptedLLM, default_edit, parent_code
 from db import open_storage
 from db.operator_stats import operator_stats
 from evolve import api
-from evolve.config import CampaignConfig, ConfigError, apply_overrides
+from evolve.config import CampaignConfig, ConfigError
+from evolve.config_sources import apply_overrides
 from evolve.llm.meta import META
 from evolve.llm.prompts import INSIGHTS_START
 

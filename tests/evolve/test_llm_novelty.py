@@ -14,7 +14,8 @@ from scripted_server import Reply, ScriptedLLM
 
 from db import open_storage
 from evolve import api
-from evolve.config import CampaignConfig, ConfigError, apply_overrides
+from evolve.config import CampaignConfig, ConfigError
+from evolve.config_sources import apply_overrides
 from evolve.llm.novelty import NOVELTY
 
 RENAME = "<<<<<<< SEARCH\n    y = x * 1.0\n    return y\n=======\n    z = x * 1.0\n    return z\n>>>>>>> REPLACE\n"  # fmt: skip
