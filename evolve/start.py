@@ -5,7 +5,7 @@ before the first write (evolve/lease.py).
 What a resume carries over besides the programs, all read from the campaign's events:
 the budgets raised by earlier resumes (CONFIG_EVENT: Storage cannot rewrite a campaign's
 config, and the events keep the history), the running time already spent (time_limit_s is
-the campaign's total, see running_time), the rejection counts, and the fingerprint of the
+the campaign's total, see campaign_history.py), the rejection counts, and the fingerprint of the
 problem's code (a resume refuses a changed problem unless told otherwise).
 """
 
@@ -15,21 +15,26 @@ import dataclasses
 import hashlib
 import inspect
 import os
-from bisect import bisect_left
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import evaluators
-from db.records import CampaignRecord, EventRecord
-from db.storage import BUDGET_KEYS, CONFIG_EVENT, LLM_BUDGET_KEY, TERMINAL_EVENTS, Storage
+from db.records import CampaignRecord
+from db.storage import BUDGET_KEYS, CONFIG_EVENT, LLM_BUDGET_KEY, Storage
 from evaluators.registry import UnknownProblem, takes_option
 from evaluators.seeds import DATA_SECRET, new_secret
 from evolve import stopping
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError, CampaignSummary, unique_name
+from evolve.campaign_history import (
+    PROBLEM_EVENT,
+    initial_failed,
+    running_time,
+    stored_rejections,
+    stored_rejections_by_operator,
+)
 from evolve.config import DEFAULT_DB, MAX_NAME_CHARS, CampaignConfig, ConfigError, check_name
 from evolve.lease import CampaignLease
 from evolve.llm_proposals import LLMProposals
@@ -37,11 +42,6 @@ from evolve.problem_checks import check_problem_output
 from evolve.report import db_flag
 from evolve.start_from import IMPORTED, IMPORTED_EVENT, Imports, imported_event, programs_to_import
 from evolve.strategy import recorded_axes
-
-PROBLEM_EVENT = "problem_changed"  # {"problem_files": ...}: resumed with a changed problem
-RESUME_EVENTS = (CONFIG_EVENT, PROBLEM_EVENT)  # written by the next run before "resumed"
-# Events that carry the campaign's totals so far: "elapsed_s" (seconds run) and "rejected".
-CHECKPOINT_EVENTS = ("progress", *TERMINAL_EVENTS)
 
 
 def with_data_secret(config: CampaignConfig) -> CampaignConfig:
@@ -236,83 +236,6 @@ def budget_changes(stored: Mapping[str, Any], config: CampaignConfig) -> dict[st
     if (stored.get("llm") or {}).get("budget_usd", 0.0) != config.llm.budget_usd:
         changes[LLM_BUDGET_KEY] = config.llm.budget_usd
     return changes
-
-
-# -- what the campaign did so far -----------------------------------------------------------
-def running_time(
-    storage: Storage,
-    campaign_id: int,
-    events: Sequence[EventRecord] | None = None,
-    times: list[datetime] | None = None,
-) -> float:
-    """Seconds the campaign has run, over all its runs. A run writes its total so far
-    ("elapsed_s") at every checkpoint and at its end; a run that was killed is counted up
-    to its last durable write (an event or an evaluation): a SIGKILL gives back the time
-    since then, at most a checkpoint interval when nothing was evaluated meanwhile.
-    ``times``: the evaluations' times, sorted, where the caller has them (else read when a
-    run was killed)."""
-    events = storage.events(campaign_id) if events is None else events
-
-    def killed_run(since: datetime, last: datetime, until: datetime | None) -> float:
-        nonlocal times
-        if times is None:
-            evaluated = storage.evaluated_in_order(campaign_id)
-            times = sorted(p.evaluated_at for p in evaluated if p.evaluated_at is not None)
-        i = bisect_left(times, until) if until is not None else len(times)
-        if i and times[i - 1] > last:
-            last = times[i - 1]
-        return (last - since).total_seconds()
-
-    total = 0.0
-    run: list[datetime] | None = None  # [counted from, last event] of the run being read
-    for event in events:
-        elapsed = event.payload.get("elapsed_s")
-        if event.kind in ("started", "resumed"):
-            if run is not None:
-                total += killed_run(run[0], run[1], event.created_at)
-            run = [event.created_at, event.created_at]
-        elif event.kind in CHECKPOINT_EVENTS and isinstance(elapsed, (int, float)):
-            total = float(elapsed)
-            run = None if event.kind in TERMINAL_EVENTS else [event.created_at] * 2
-        elif event.kind in TERMINAL_EVENTS and run is not None:  # written before elapsed_s
-            total += (event.created_at - run[0]).total_seconds()
-            run = None
-        elif run is not None and event.kind not in RESUME_EVENTS:
-            run[1] = max(run[1], event.created_at)
-    if run is not None:
-        total += killed_run(run[0], run[1], None)
-    return total
-
-
-def _last_written(events: Sequence[EventRecord], key: str) -> Mapping[str, Any]:
-    """The table ``key`` of the latest checkpoint (or end of a run) that holds one; a
-    SIGKILL loses what was counted after the last checkpoint."""
-    for event in reversed(events):
-        table = event.payload.get(key)
-        if event.kind in CHECKPOINT_EVENTS and isinstance(table, Mapping):
-            return table
-    return {}
-
-
-def _counts(table: Mapping[str, Any]) -> Counter[str]:
-    return Counter({str(k): int(v) for k, v in table.items()})
-
-
-def stored_rejections(events: Sequence[EventRecord]) -> Counter[str]:
-    """The campaign's rejection counts as last written."""
-    return _counts(_last_written(events, "rejected"))
-
-
-def stored_rejections_by_operator(events: Sequence[EventRecord]) -> dict[str, Counter[str]]:
-    """Each operator's rejection counts as last written."""
-    by = _last_written(events, "rejected_by_operator")
-    return {str(name): _counts(c) for name, c in by.items() if isinstance(c, Mapping)}
-
-
-def initial_failed(storage: Storage, campaign_id: int) -> bool:
-    """Whether the campaign's last run ended because its initial program failed."""
-    ends = [e for e in storage.events(campaign_id) if e.kind in TERMINAL_EVENTS]
-    return bool(ends) and ends[-1].payload.get("reason") == "initial_failed"
 
 
 def name_taken(storage: Storage, record: CampaignRecord) -> str:

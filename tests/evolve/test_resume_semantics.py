@@ -19,7 +19,7 @@ from cli_helpers import SINE, one_line_error, run_cli
 from db import open_storage
 from db.records import EventRecord
 from evaluators.contract import ProposalRejected
-from evolve import api, start
+from evolve import api, campaign_history, start
 from evolve.bookkeeping import Bookkeeping
 from evolve.cli import exit_status
 from evolve.proposer import Proposer
@@ -99,16 +99,20 @@ def fake_storage(evaluated_at: list[float]) -> SimpleNamespace:
 def test_running_time_adds_up_runs_and_counts_a_killed_one_to_its_last_write() -> None:
     finished = [event("started", 0), event("progress", 60, elapsed_s=59.5)]
     finished.append(event("finished", 70, elapsed_s=69.0))
-    assert start.running_time(fake_storage([]), 1, finished) == 69.0
+    assert campaign_history.running_time(fake_storage([]), 1, finished) == 69.0
     # killed 20 s in: counted to its last evaluation (18 s), not to the resume (300 s)
     killed = [event("started", 0), event("config", 300), event("resumed", 300)]
-    assert start.running_time(fake_storage([5, 18, 301]), 1, killed) == pytest.approx(19.0)
+    assert campaign_history.running_time(fake_storage([5, 18, 301]), 1, killed) == pytest.approx(
+        19.0
+    )
     # a checkpoint, then killed: its total plus the time to the last write after it
     checkpointed = [event("started", 0), event("progress", 60, elapsed_s=58.0)]
-    assert start.running_time(fake_storage([61, 65]), 1, checkpointed) == pytest.approx(63.0)
+    assert campaign_history.running_time(fake_storage([61, 65]), 1, checkpointed) == pytest.approx(
+        63.0
+    )
     # a run that ended before elapsed_s was written counts to its end event
     legacy = [event("started", 0), event("interrupted", 15), event("resumed", 100)]
-    assert start.running_time(fake_storage([104]), 1, legacy) == pytest.approx(19.0)
+    assert campaign_history.running_time(fake_storage([104]), 1, legacy) == pytest.approx(19.0)
 
 
 def test_a_resume_gets_only_the_time_left(db_url: str) -> None:
@@ -260,7 +264,7 @@ def test_resume_refuses_a_changed_problem_unless_allowed(capsys, db_url: str, tm
     assert len(events(db_url, "chg")) == before
     summary = api.resume("chg", db=db_url, max_evals=6, allow_changed_problem=True)
     assert summary.evaluated == 6
-    assert len(events(db_url, "chg", start.PROBLEM_EVENT)) == 1
+    assert len(events(db_url, "chg", campaign_history.PROBLEM_EVENT)) == 1
     # the change was accepted once: the next resume compares with the new fingerprint
     assert api.resume("chg", db=db_url, max_evals=7).evaluated == 7
 
