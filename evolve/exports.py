@@ -7,6 +7,7 @@ import dataclasses
 import inspect
 import json
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -112,6 +113,10 @@ def export_jsonl(db: str | None, campaign: str, output: str | None, llm_calls: b
                 return write(storage, record.id, sys.stdout)
         if os.path.isdir(output):
             raise UserError(f"cannot write {output}: it is a directory")
+        if _special(output):  # /dev/null, /dev/stdout, a named pipe: written into
+            with _cannot_write(output), open(output, "w", encoding="utf-8") as stream:
+                with user_errors():
+                    return write(storage, record.id, stream)
         partial = os.path.join(
             os.path.dirname(output), f".{os.path.basename(output)}.{os.getpid()}.partial"
         )
@@ -127,6 +132,16 @@ def export_jsonl(db: str | None, campaign: str, output: str | None, llm_calls: b
                 os.remove(partial)
             raise
         return count
+
+
+def _special(path: str) -> bool:
+    """Whether ``path`` is there and not a regular file: a device or a pipe, which the
+    rename of a finished file would replace (as root, `-o /dev/null` once left /dev/null
+    a regular file holding the export, for every program of the machine)."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager

@@ -76,6 +76,23 @@ def test_export_replaces_the_file_whole(capsys, campaign_db, tmp_path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
 
 
+def test_export_into_a_pipe_writes_into_it(capsys, campaign_db, tmp_path) -> None:
+    """A device or a pipe is written into, never replaced by a renamed file: as root,
+    `-o /dev/null` once left /dev/null a regular file holding the export."""
+    import threading
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    read: list[str] = []
+    reader = threading.Thread(target=lambda: read.append(pipe.read_text()), daemon=True)
+    reader.start()
+    code, _, err = run_cli(capsys, "export", "sine", "--db", campaign_db, "-o", str(pipe))
+    reader.join(timeout=30)
+    assert code == 0 and "wrote" in err, err
+    assert pipe.is_fifo() and len(read[0].splitlines()) >= 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]  # no partial left
+
+
 # -- 2. a running campaign whose controller is gone ---------------------------------------
 def set_running(url: str, owner: str | None, ttl_s: float = 600.0) -> None:
     with SQLStorage(url) as storage:
