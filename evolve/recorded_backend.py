@@ -40,13 +40,20 @@ class RecordedBackend:
         self._lock = threading.Lock()
         self.misses = 0
 
-    def complete(self, model: ModelConfig, messages: Sequence[dict[str, str]]) -> Completion:
-        key = (model.label, render(messages))
+    def _next(
+        self, recorded: defaultdict[tuple[str, str], deque[LLMCallRecord]], key: tuple[str, str]
+    ) -> LLMCallRecord | None:
+        """The next recorded call for ``key``, in recorded order; None (a miss) when none
+        is left."""
         with self._lock:
-            queue = self._replies.get(key)
-            record = queue.popleft() if queue else None
-            if record is None:
-                self.misses += 1
+            queue = recorded.get(key)
+            if queue:
+                return queue.popleft()
+            self.misses += 1
+            return None
+
+    def complete(self, model: ModelConfig, messages: Sequence[dict[str, str]]) -> Completion:
+        record = self._next(self._replies, (model.label, render(messages)))
         if record is None:
             return Completion(
                 error="replay_miss", detail="no recorded reply for this model and prompt"
@@ -69,12 +76,7 @@ class RecordedBackend:
 
     def embed(self, model: ModelConfig, texts: Sequence[str]) -> Embedded:
         """The recorded embeddings of the same texts by the same model (or its failure)."""
-        key = (model.label, prompt_of(texts))
-        with self._lock:
-            queue = self._embeddings.get(key)
-            record = queue.popleft() if queue else None
-            if record is None:
-                self.misses += 1
+        record = self._next(self._embeddings, (model.label, prompt_of(texts)))
         if record is None:
             return Embedded(error="replay_miss", detail="no recorded embeddings for these texts")
         common = {
