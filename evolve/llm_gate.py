@@ -10,6 +10,7 @@ and each proposal's cost so far.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from evolve.config import CampaignConfig
@@ -26,6 +27,7 @@ class GateCalls:
     gate: NoveltyGate | None
     llm: LLMPipeline | None
     closing: bool
+    may_ask_again: Callable[[LLMRequest, bool], bool]  # LLMProposals'
     _proposal_cost: dict[int, float]
 
     def with_comparison(self, request: LLMRequest) -> LLMRequest:
@@ -69,10 +71,7 @@ class GateCalls:
         if (
             outcome.failure == NEAR_DUPLICATE
             and request.novelty_tries < self.config.llm.novelty.max_retries
-            and request.model.label not in self.llm.broken
-            and not self.llm.budget_reached()
-            and not stopping
-            and not self.closing
+            and self.may_ask_again(request, stopping)
         ):
             self.llm.submit(operator, operator.retry(outcome))
             return True

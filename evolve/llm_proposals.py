@@ -21,7 +21,7 @@ from evolve.config import CampaignConfig
 from evolve.llm.breaker import OutageWatch
 from evolve.llm.meta import META
 from evolve.llm.novelty import NoveltyGate
-from evolve.llm.operator import LLM_OPERATORS, REPAIRABLE, LLMOperator, LLMOutcome
+from evolve.llm.operator import LLM_OPERATORS, REPAIRABLE, LLMOperator, LLMOutcome, LLMRequest
 from evolve.llm.pipeline import LLMPipeline
 from evolve.llm.prices import PriceTable, load_prices
 from evolve.llm.prompts import resolve_templates
@@ -219,6 +219,17 @@ class LLMProposals(ProposalPulls, GateCalls, MetaCalls, ResumedCalls, LLMReport)
             disabled = {"model": label, "reason": reason, "detail": why[:500]}
         return call, disabled
 
+    def may_ask_again(self, request: LLMRequest, stopping: bool) -> bool:
+        """Whether a follow-up of ``request`` (a repair, a retry after a near-copy) may be
+        sent: its model still works, the budget holds and the run is not ending."""
+        assert self.llm is not None
+        return (
+            request.model.label not in self.llm.broken
+            and not self.llm.budget_reached()
+            and not stopping
+            and not self.closing
+        )
+
     def repair(self, outcome: LLMOutcome, operator: LLMOperator, stopping: bool) -> bool:
         """Send a repair request for a failed first attempt, if one is worth it."""
         assert self.llm is not None
@@ -227,10 +238,7 @@ class LLMProposals(ProposalPulls, GateCalls, MetaCalls, ResumedCalls, LLMReport)
             self.config.llm.repair
             and request.attempt == 1
             and outcome.failure in REPAIRABLE
-            and request.model.label not in self.llm.broken
-            and not self.llm.budget_reached()
-            and not stopping
-            and not self.closing
+            and self.may_ask_again(request, stopping)
         ):
             self.llm.submit(operator, operator.repair(outcome))
             return True
