@@ -28,7 +28,6 @@ writes bench/results/circle_packing.md (about 10 minutes on 2 free cores at the 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -36,7 +35,7 @@ import time
 
 import numpy as np
 
-from bench.campaign_arms import run_arms, seed_range
+from bench.campaign_arms import arms_options, run_arms
 from bench.common import write_table
 
 N = 26
@@ -102,19 +101,15 @@ def random_restarts(seed: int, evals: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_circle_packing")
-    parser.add_argument("--seeds", default="1-3", help="a range, e.g. 1-5")
-    parser.add_argument("--evals", type=int, default=2000)
-    options = parser.parse_args(argv or [])
-    seeds = seed_range(options.seeds)
+    options = arms_options("bench.bench_circle_packing", argv, seeds="1-3", evals=2000)
+    seeds = options.seeds
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         results = run_arms("bench.bench_circle_packing", ARMS, seeds, options.evals, tmp)
     for seed in seeds:
         results[BASELINE, seed] = {"best_at": random_restarts(seed, options.evals), "failed": 0}
     elapsed = time.perf_counter() - started
-    command = f"python -m bench.bench_circle_packing --seeds {options.seeds} --evals {options.evals}"  # fmt: skip
-    return table(seeds, results, options.evals, elapsed, command)
+    return table(seeds, results, options.evals, elapsed, options.command)
 
 
 def table(seeds: list[int], results: dict, evals: int, elapsed: float, command: str) -> str:

@@ -14,7 +14,6 @@ read the due date d and the time t do better), same seeds and budget, genetic op
 
 from __future__ import annotations
 
-import argparse
 import ast
 import importlib.util
 import statistics
@@ -24,7 +23,7 @@ import time
 import types
 from pathlib import Path
 
-from bench.campaign_arms import run_arms, seed_range
+from bench.campaign_arms import arms_options, run_arms
 from bench.common import write_table
 
 PROBLEM = Path(__file__).resolve().parent / "tardiness_problem.py"
@@ -119,16 +118,12 @@ def table(seeds: list[int], results: dict, evals: int, elapsed: float, command: 
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_return_terms")
-    parser.add_argument("--seeds", default="1-6", help="a range, e.g. 1-6")
-    parser.add_argument("--evals", type=int, default=300)
-    options = parser.parse_args(argv or [])
-    seeds = seed_range(options.seeds)
+    options = arms_options("bench.bench_return_terms", argv, seeds="1-6", evals=300)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        results = run_arms("bench.bench_return_terms", ARMS, seeds, options.evals, tmp)
-    command = f"python -m bench.bench_return_terms --seeds {options.seeds} --evals {options.evals}"
-    return table(seeds, results, options.evals, time.perf_counter() - started, command)
+        results = run_arms("bench.bench_return_terms", ARMS, options.seeds, options.evals, tmp)
+    elapsed = time.perf_counter() - started
+    return table(options.seeds, results, options.evals, elapsed, options.command)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ writes bench/results/tree_gp.md (about 5 s per campaign with the machine to itse
 
 from __future__ import annotations
 
-import argparse
 import re
 import statistics
 import sys
@@ -35,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.campaign_arms import run_arms, seed_range
+from bench.campaign_arms import arms_options, run_arms
 from bench.common import write_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,11 +86,8 @@ def one(target: str, seed: int, evals: int, db: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_tree_gp")
-    parser.add_argument("--seeds", default="1-10", help="a range, e.g. 1-5")
-    parser.add_argument("--evals", type=int, default=300)
-    options = parser.parse_args(argv or [])
-    seeds = seed_range(options.seeds)
+    options = arms_options("bench.bench_tree_gp", argv, seeds="1-10", evals=300)
+    seeds = options.seeds
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         targets = {
@@ -101,8 +97,7 @@ def main(argv: list[str] | None = None) -> str:
         }
         results = run_arms("bench.bench_tree_gp", targets, seeds, options.evals, tmp)
     elapsed = time.perf_counter() - started
-    command = f"python -m bench.bench_tree_gp --seeds {options.seeds} --evals {options.evals}"
-    return table(seeds, results, options.evals, elapsed, command)
+    return table(seeds, results, options.evals, elapsed, options.command)
 
 
 def _median_reach(results: dict, arm: str, seeds: list[int], evals: int) -> float:

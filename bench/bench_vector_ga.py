@@ -24,14 +24,13 @@ writes bench/results/vector_ga.md (about 20 s per campaign with the machine to i
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.campaign_arms import run_arms, seed_range
+from bench.campaign_arms import arms_options, run_arms
 from bench.common import write_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,18 +113,14 @@ def one(target: str, seed: int, evals: int, db: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_vector_ga")
-    parser.add_argument("--seeds", default="1-3", help="a range, e.g. 1-5")
-    parser.add_argument("--evals", type=int, default=300)
-    options = parser.parse_args(argv or [])
-    seeds = seed_range(options.seeds)
+    options = arms_options("bench.bench_vector_ga", argv, seeds="1-3", evals=300)
+    seeds = options.seeds
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         targets = {"vector": str(KNOBS), BASELINE: ast_problem(tmp)}
         results = run_arms("bench.bench_vector_ga", targets, seeds, options.evals, tmp)
     elapsed = time.perf_counter() - started
-    command = f"python -m bench.bench_vector_ga --seeds {options.seeds} --evals {options.evals}"
-    return table(seeds, results, options.evals, elapsed, command)
+    return table(seeds, results, options.evals, elapsed, options.command)
 
 
 def table(seeds: list[int], results: dict, evals: int, elapsed: float, command: str) -> str:

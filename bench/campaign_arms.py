@@ -8,10 +8,12 @@ of load on the shared machine falls on every arm alike.
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +23,23 @@ def seed_range(text: str) -> list[int]:
     """``"1-5"`` -> [1, 2, 3, 4, 5]; ``"3"`` -> [3]."""
     low, _, high = text.partition("-")
     return list(range(int(low), int(high or low) + 1))
+
+
+@dataclass(frozen=True)
+class ArmsOptions:
+    seeds: list[int]
+    evals: int
+    command: str  # the bench's command line with these options, for its table's notes
+
+
+def arms_options(module: str, argv: list[str] | None, seeds: str, evals: int) -> ArmsOptions:
+    """An operator bench's ``--seeds`` and ``--evals`` (defaults ``seeds``, ``evals``)."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}")
+    parser.add_argument("--seeds", default=seeds, help="a range, e.g. 1-5")
+    parser.add_argument("--evals", type=int, default=evals)
+    options = parser.parse_args(argv or [])
+    command = f"python -m {module} --seeds {options.seeds} --evals {options.evals}"
+    return ArmsOptions(seed_range(options.seeds), options.evals, command)
 
 
 def run_one(module: str, target: str, seed: int, evals: int, tmp: str, tag: str) -> dict:
