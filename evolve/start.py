@@ -90,11 +90,12 @@ def _name_stem(target: str, problem: Any) -> str:
     """What a default campaign name starts with: a problem file's NAME where it has a
     usable one (else the file's name), a registered problem's name."""
     name = getattr(problem, "name", "") if target.endswith(".py") else ""
+    name = name[: MAX_NAME_CHARS - 24]  # room for the time and a count
     try:
-        check_name(name[: MAX_NAME_CHARS - 24])  # room for the time and a count
+        check_name(name)
     except ConfigError:
         return target
-    return name[: MAX_NAME_CHARS - 24].replace("/", "_") or target
+    return name.replace("/", "_") or target
 
 
 def store_start(
