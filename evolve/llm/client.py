@@ -34,6 +34,16 @@ __all__ = ["API_ERRORS", "FATAL_ERRORS", "Completion", "OpenAIBackend", "SetupEr
 # The header by which the openai client returns the raw HTTP response (its
 # `with_raw_response`): status errors and retries as usual, no model parsing.
 RAW_RESPONSE = "X-Stainless-Raw-Response"
+# A reply's text longer than this many characters per token of max_tokens (with a floor)
+# is a misbehaving server, not a model's answer (a token is rarely over 16 characters):
+# refused as bad_response rather than stored whole in llm_calls, replayed and parsed.
+REPLY_CHARS_PER_TOKEN = 64
+MIN_REPLY_CHARS = 256 * 1024
+
+
+def reply_limit(model: ModelConfig) -> int:
+    """The most characters of reply text a request to ``model`` may bring back."""
+    return max(MIN_REPLY_CHARS, REPLY_CHARS_PER_TOKEN * int(model.max_tokens))
 
 
 class SetupError(LookupError):
@@ -236,6 +246,18 @@ class OpenAIBackend:
             )
         message = _mapping(choice.get("message")) or {}
         text = message.get("content")
+        if isinstance(text, str) and len(text) > reply_limit(model):
+            return Completion(
+                error="bad_response",
+                detail=(
+                    f"the reply's text is {len(text):,} characters, over the "
+                    f"{reply_limit(model):,} that max_tokens={model.max_tokens} allows "
+                    f"({REPLY_CHARS_PER_TOKEN} per token): not used or stored"
+                ),
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                latency_s=latency,
+            )
         request_id = http.headers.get("x-request-id") or body.get("id") or ""
         return Completion(
             text=text if isinstance(text, str) else "",

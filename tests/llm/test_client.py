@@ -177,3 +177,20 @@ def test_embeddings_of_junk_usage_and_a_lone_surrogate_are_read(server) -> None:
     done = OpenAIBackend().embed(model(server), ["x = '\ud83d'"])
     assert done.error == "", done.detail
     assert 0 <= done.prompt_tokens <= 2**31 - 1
+
+
+def test_a_reply_far_beyond_max_tokens_is_refused_not_kept(server) -> None:
+    """A server that sends megabytes for a max_tokens=100 request is misbehaving: the text
+    would otherwise be stored whole in llm_calls and parsed for a diff."""
+    from evolve.llm.client import reply_limit
+
+    small = model(server, max_tokens=100)
+    limit = reply_limit(small)
+    server.script(Reply(content="x" * limit), Reply(content="y" * (limit + 1)))
+    backend = OpenAIBackend()
+    at_limit = backend.complete(small, MESSAGES)
+    assert at_limit.error == "" and len(at_limit.text) == limit
+    over = backend.complete(small, MESSAGES)
+    assert over.error == "bad_response" and not over.fatal and over.text == ""
+    assert f"{limit + 1:,} characters" in over.detail and "max_tokens=100" in over.detail
+    assert over.prompt_tokens > 0  # what was billed is still counted
