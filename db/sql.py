@@ -7,7 +7,8 @@ eval_seq from a per-campaign counter bumped atomically in the same transaction (
 on the campaign serialises concurrent writers on PostgreSQL; SQLite writers are serialised by
 BEGIN IMMEDIATE).
 
-The reads (but evaluated_in_order, the resume path) are the SQLReads mixin of db/reads.py.
+The reads (but evaluated_in_order, the resume path) are the SQLReads mixin of db/reads.py
+and the SQLLineageReads mixin of db/lineage_reads.py.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from db.engine import (
     redact,
 )
 from db.frozen import freeze
+from db.lineage_reads import SQLLineageReads
 from db.models import Campaign, Edge, Event, LLMCall, Program, utcnow
 from db.outage import Outages, outage_safe
 from db.reads import SQLReads
@@ -54,7 +56,7 @@ TERMINAL_STATUSES = ("finished", "failed")
 _PAGE = 1000  # rows per read transaction when streaming evaluated_in_order
 
 
-class SQLStorage(SQLTransactions, SQLReads, Storage):
+class SQLStorage(SQLTransactions, SQLReads, SQLLineageReads, Storage):
     def __init__(self, url: str = "sqlite:///evolve.db", *, echo: bool = False) -> None:
         parsed = parse_url(url)
         self._url = parsed
