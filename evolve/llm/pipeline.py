@@ -18,176 +18,18 @@ the replies, and each abandoned request is handed back (``Abandoned``) to be sto
 
 from __future__ import annotations
 
-import queue
 import random
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
 from typing import Any
 
 from evolve.bandit import CostAwareUCB
-from evolve.llm.client import Completion
 from evolve.llm.config import LLMConfig, ModelConfig
-from evolve.llm.errors import endpoint
+from evolve.llm.daemon_threads import DaemonThreads
+from evolve.llm.in_flight import Abandoned, InFlight, estimate, give_up_after, overdue
 from evolve.llm.operator import LLMOperator, LLMOutcome, LLMRequest, crashed
-from evolve.llm.prompts import prompt_tokens_of, render
-
-
-@dataclass(frozen=True)
-class InFlight:
-    """A request on a proposal thread, with what it may cost: its prompt (characters / 4
-    tokens) at the model's input price plus ``max_tokens`` completion tokens at its output
-    price, an upper bound of its bill but for the prompt estimate."""
-
-    request: LLMRequest
-    started: float  # time.monotonic() at submission
-    prompt_tokens: int  # estimated
-    completion_tokens: int  # the model's max_tokens
-    usd: float  # estimated, 0 for an unpriced model
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-
-@dataclass(frozen=True)
-class Abandoned:
-    """A request still in flight when the run ended: its estimate, and its outcome when the
-    reply had come in but was not handled yet (None: no reply)."""
-
-    flight: InFlight
-    outcome: LLMOutcome | None
-
-    def call(self) -> dict[str, Any]:
-        """Its ``abandoned`` llm_calls row: the reply's own figures when it had come in,
-        else its prompt, no response, and its estimate as tokens and cost."""
-        if self.outcome is not None:
-            was = f"{self.outcome.call.get('outcome', '')}: {self.outcome.call.get('detail', '')}"
-            detail = f"the run ended before this reply was used (it was {was.rstrip(': ')})"
-            return {**self.outcome.call, "outcome": "abandoned", "detail": detail[:2000]}
-        flight, request = self.flight, self.flight.request
-        return {
-            "model": request.model.label,
-            "prompt": render(request.messages),
-            "response": "",
-            "prompt_tokens": flight.prompt_tokens,
-            "completion_tokens": flight.completion_tokens,
-            "cost_usd": flight.usd,
-            "latency_s": time.monotonic() - flight.started,
-            "operator": request.operator,
-            "parent_id": request.parent.id,
-            "proposal": request.proposal,
-            "attempt": request.attempt,
-            "outcome": "abandoned",
-            "detail": "in flight when the run ended (interrupted or time limit), its reply "
-            "not waited for: tokens and cost are estimates (prompt characters / 4, "
-            "max_tokens completion tokens), counted in the budget as if billed",
-        }
-
-
-# The longest wait the client itself may add between two tries of a request: a server's
-# Retry-After is honoured up to two minutes (the openai client's MAX_RETRY_AFTER_DELAY).
-RETRY_WAIT_S = 120.0
-
-
-def give_up_after(model: ModelConfig) -> float:
-    """Seconds after which a request still in flight is given up as a timeout.
-
-    The client's ``timeout_s`` bounds each socket read, not a whole reply: a server (or a
-    proxy) that drips a byte now and then within the read timeout held the request, its
-    thread and its model's slot for as long as it liked. Every try may take twice its
-    ``timeout_s`` (the novelty gate may ask again after the reply), and every retry may wait
-    a Retry-After first."""
-    tries = max(int(model.max_retries), 0) + 1
-    return 2.0 * float(model.timeout_s) * tries + RETRY_WAIT_S * (tries - 1) + 5.0
-
-
-def overdue(request: LLMRequest, elapsed: float) -> LLMOutcome:
-    """The outcome of a request given up after ``give_up_after``: a timeout, as the
-    client reports one (its thread is left to end on its own, unwaited)."""
-    model = request.model
-    detail = (
-        f"no complete reply after {elapsed:.0f} s (timeout_s = {model.timeout_s:g} s, "
-        f"max_retries = {model.max_retries}) from {endpoint(model)}: the reply kept "
-        "arriving too slowly to finish; the request was given up"
-    )
-    call = {
-        "model": model.label,
-        "prompt": render(request.messages),
-        "response": "",
-        "latency_s": elapsed,
-        "operator": request.operator,
-        "parent_id": request.parent.id,
-        "proposal": request.proposal,
-        "attempt": request.attempt,
-        "outcome": "timeout",
-        "detail": detail,
-    }
-    completion = Completion(error="timeout", detail=detail, latency_s=elapsed)
-    return LLMOutcome(request, completion, call, None, "timeout", detail)
-
-
-def estimate(request: LLMRequest, prices: Any) -> InFlight:
-    prompt = prompt_tokens_of(request.messages)
-    completion = max(int(request.model.max_tokens), 0)
-    usd = prices.cost(request.model, prompt, completion, 0) if prices is not None else 0.0
-    return InFlight(request, time.monotonic(), prompt, completion, usd)
-
-
-class DaemonThreads:
-    """A minimal thread pool of daemon threads. ``concurrent.futures.ThreadPoolExecutor``
-    joins its threads at interpreter exit (its atexit hook), so a run interrupted with
-    requests in flight waited for every HTTP reply before the process could exit, and a
-    second Ctrl-C during that wait printed a traceback. Daemon threads are not joined: an
-    abandoned request dies with the process."""
-
-    def __init__(self, size: int, name: str) -> None:
-        self._size = max(1, size)
-        self._name = name
-        self._queue: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple] | None] = (
-            queue.SimpleQueue()
-        )
-        self._threads: list[threading.Thread] = []
-
-    def forsake(self) -> None:
-        """One busy thread is left to its request (given up, still running): let the pool
-        start one more, so that the requests queued after it do not wait for it."""
-        self._size += 1
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        future: Future = Future()
-        if len(self._threads) < self._size:
-            thread = threading.Thread(
-                target=self._work, name=f"{self._name}_{len(self._threads)}", daemon=True
-            )
-            self._threads.append(thread)
-            thread.start()
-        self._queue.put((future, fn, args))
-        return future
-
-    def _work(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            future, fn, args = item
-            if not future.set_running_or_notify_cancel():
-                continue  # cancelled before it started: never sent
-            try:
-                result = fn(*args)
-            except BaseException as exc:  # handed to the controller as a crashed proposal
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
-
-    def shutdown(self) -> None:
-        """Let the idle threads end; the busy ones end after their request, unwaited."""
-        for _ in self._threads:
-            self._queue.put(None)
-        self._threads = []
 
 
 class LLMPipeline:

@@ -326,8 +326,8 @@ def test_the_checks_of_a_reply_the_run_never_used_are_stored_abandoned() -> None
 
     from db.records import ProgramRecord
     from evolve.llm.client import Completion
+    from evolve.llm.in_flight import Abandoned, estimate
     from evolve.llm.operator import LLMOutcome, LLMRequest
-    from evolve.llm.pipeline import Abandoned, estimate
     from evolve.llm_proposals import LLMProposals
 
     config = CampaignConfig.from_dict(
