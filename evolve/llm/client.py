@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from db.sanitise import storable_text
-from evolve.llm.config import ModelConfig, check_base_url
+from evolve.llm.config import ModelConfig
 from evolve.llm.errors import (
     API_ERRORS,
     FATAL_ERRORS,
@@ -28,6 +28,7 @@ from evolve.llm.errors import (
     status_error,
     timeout_error,
 )
+from evolve.llm.setting_checks import check_base_url
 
 # Re-exported: the failure classes live in evolve/llm/errors.py.
 __all__ = ["API_ERRORS", "FATAL_ERRORS", "Completion", "OpenAIBackend", "SetupError"]

@@ -23,16 +23,23 @@ campaign without LLM operators never needs one.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from evolve.llm.meta_config import MetaConfig
 from evolve.llm.novelty_config import NoveltyConfig
+from evolve.llm.setting_checks import (
+    check_setting,
+    is_bool,
+    is_int,
+    is_num,
+    is_str,
+    refuse_unknown,
+    shape_of,
+    validate_model,
+)
 
 EDIT_FORMATS = ("diff", "rewrite")
 
@@ -101,7 +108,7 @@ class LLMConfig:
         elif not isinstance(models, (list, tuple)):
             raise ValueError(
                 "llm.models must be an array of tables ([[llm.models]] in TOML), "
-                f"got {_shape(models)}"
+                f"got {shape_of(models)}"
             )
         parsed = [
             model_from_table(entry, f"llm.models[{index}]", "[[llm.models]] in TOML", "llm.models")
@@ -121,39 +128,43 @@ class LLMConfig:
         need(isinstance(self.models, (list, tuple)), "llm.models must be an array of tables")
         for index, m in enumerate(self.models):
             need(isinstance(m, ModelConfig), f"llm.models[{index}] must be a table")
-            _validate_model(m, index)
+            validate_model(m, index)
         labels = [m.label for m in self.models]
         need(len(set(labels)) == len(labels), f"llm.models labels must be unique: {labels}")
         need(
             not self.models or any(m.weight > 0 for m in self.models),
             "at least one llm model needs weight > 0",
         )
-        _check(
-            "llm.max_in_flight", self.max_in_flight, _is_int, "an integer >= 1", lambda v: v >= 1
+        check_setting(
+            "llm.max_in_flight", self.max_in_flight, is_int, "an integer >= 1", lambda v: v >= 1
         )
-        _check("llm.budget_usd", self.budget_usd, _is_num, "a number >= 0", lambda v: v >= 0)
-        _check("llm.budget_tokens", self.budget_tokens, _is_num, "a number >= 0", lambda v: v >= 0)
-        _check("llm.repair", self.repair, _is_bool, "true or false")
-        _check(
+        check_setting("llm.budget_usd", self.budget_usd, is_num, "a number >= 0", lambda v: v >= 0)
+        check_setting(
+            "llm.budget_tokens", self.budget_tokens, is_num, "a number >= 0", lambda v: v >= 0
+        )
+        check_setting("llm.repair", self.repair, is_bool, "true or false")
+        check_setting(
             "llm.max_code_chars",
             self.max_code_chars,
-            _is_int,
+            is_int,
             "an integer >= 100",
             lambda v: v >= 100,
         )
-        _check("llm.inspirations", self.inspirations, _is_int, "an integer >= 0", lambda v: v >= 0)
-        _check("llm.history", self.history, _is_int, "an integer >= 0", lambda v: v >= 0)
-        _check(
-            "llm.feedback_chars", self.feedback_chars, _is_int, "an integer >= 0", lambda v: v >= 0
+        check_setting(
+            "llm.inspirations", self.inspirations, is_int, "an integer >= 0", lambda v: v >= 0
         )
-        _check("llm.prices_file", self.prices_file, _is_str, "a file name (a string)")
-        _check("llm.backfill_genetic", self.backfill_genetic, _is_bool, "true or false")
-        _check(
-            "llm.max_unanswered", self.max_unanswered, _is_int, "an integer >= 0", lambda v: v >= 0
+        check_setting("llm.history", self.history, is_int, "an integer >= 0", lambda v: v >= 0)
+        check_setting(
+            "llm.feedback_chars", self.feedback_chars, is_int, "an integer >= 0", lambda v: v >= 0
+        )
+        check_setting("llm.prices_file", self.prices_file, is_str, "a file name (a string)")
+        check_setting("llm.backfill_genetic", self.backfill_genetic, is_bool, "true or false")
+        check_setting(
+            "llm.max_unanswered", self.max_unanswered, is_int, "an integer >= 0", lambda v: v >= 0
         )
         need(
             isinstance(self.templates, Mapping),
-            f"llm.templates must be a table of name = text, got {_shape(self.templates)}",
+            f"llm.templates must be a table of name = text, got {shape_of(self.templates)}",
         )
         from evolve.llm.prompts import DEFAULTS
 
@@ -161,15 +172,15 @@ class LLMConfig:
         bad = sorted(map(str, set(self.templates) - known))
         need(not bad, f"unknown llm.templates: {bad} (known: {sorted(known)})")
         for key, value in self.templates.items():
-            _check(f"llm.templates.{key}", value, _is_str, "a string (the text, or @file)")
+            check_setting(f"llm.templates.{key}", value, is_str, "a string (the text, or @file)")
         need(
             isinstance(self.novelty, NoveltyConfig),
-            f"llm.novelty must be a table ([llm.novelty]), got {_shape(self.novelty)}",
+            f"llm.novelty must be a table ([llm.novelty]), got {shape_of(self.novelty)}",
         )
         self.novelty.validate()
         need(
             isinstance(self.meta, MetaConfig),
-            f"llm.meta must be a table ([llm.meta]), got {_shape(self.meta)}",
+            f"llm.meta must be a table ([llm.meta]), got {shape_of(self.meta)}",
         )
         self.meta.validate(tuple(labels))
         if self.budget_usd > 0:
@@ -220,117 +231,6 @@ class LLMConfig:
         return self.models or (ModelConfig(model="gpt-4.1-mini"),)
 
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_num(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_bool(value: Any) -> bool:
-    return isinstance(value, bool)
-
-
-def _is_str(value: Any) -> bool:
-    return isinstance(value, str)
-
-
-def _shape(value: Any) -> str:
-    """How a value of the wrong type reads in an error message."""
-    if isinstance(value, Mapping):
-        keys = ", ".join(sorted(map(str, value))) or "none"
-        return f"a table with keys {keys}"
-    if isinstance(value, str):
-        return f"a string {_got(value)}"
-    if isinstance(value, (list, tuple)):
-        return f"an array {_got(value)}"
-    return f"{type(value).__name__} {_got(value)}"
-
-
-def _got(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def refuse_unknown(data: Mapping[str, Any], cls: Any, where: str) -> None:
-    """One line naming the keys of ``data`` that are not fields of the dataclass ``cls``
-    (a table of the campaign file read into it), and the known ones."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(map(str, set(data) - known))
-    if unknown:
-        raise ValueError(
-            f"unknown {where} keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-        )
-
-
-def settings_table(data: Any, cls: Any, where: str) -> dict[str, Any]:
-    """``data``, the table [``where``] of a campaign file, as a dict of ``cls``'s fields:
-    one line when it is not a table or holds a key ``cls`` does not have."""
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{where} must be a table ([{where}]), got {_shape(data)}")
-    refuse_unknown(data, cls, where)
-    return dict(data)
-
-
-def _check(key: str, value: Any, kind: Any, expected: str, in_range: Any = lambda v: True) -> None:
-    """``key must be EXPECTED, got VALUE`` unless the value has the kind and the range."""
-    if not (kind(value) and in_range(value)):
-        raise ValueError(f"{key} must be {expected}, got {_got(value)}")
-
-
-def check_base_url(url: str) -> str:
-    """Why ``url`` cannot be an endpoint's base_url ("" when it can)."""
-    if not isinstance(url, str):
-        return f"must be a string, got {_got(url)}"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
-    except ValueError as exc:
-        return f"is not a URL ({exc}): {_got(url)}"
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
-        return f"must be an http:// or https:// URL with a host, got {_got(url)}"
-    return ""
-
-
-def _validate_model(m: ModelConfig, index: int, table: str = "") -> None:
-    where = table or f"llm.models[{index}]"
-    _check(f"{where}.model", m.model, lambda v: isinstance(v, str) and v, "a non-empty string")
-    _check(f"{where}.name", m.name, _is_str, "a string")
-    where = f"{table}:" if table else f"llm model {m.label!r}:"
-
-    def check(key: str, kind: Any, expected: str, in_range: Any = lambda v: True) -> None:
-        value = getattr(m, key)
-        if not (kind(value) and in_range(value)):
-            raise ValueError(f"{where} {key} must be {expected}, got {_got(value)}")
-
-    if m.base_url:
-        problem = check_base_url(m.base_url)
-        if problem:
-            raise ValueError(f"{where} base_url {problem}")
-    # Never echo api_key_env: a key pasted there by mistake must not reach the logs.
-    if not (isinstance(m.api_key_env, str) and _ENV_NAME.fullmatch(m.api_key_env or "X")):
-        raise ValueError(
-            f"{where} api_key_env must be the NAME of an environment variable "
-            "(letters, digits and _), never the key itself"
-        )
-    check("weight", _is_num, "a number >= 0", lambda v: v >= 0)
-    check("temperature", _is_num, "a number in [0, 2]", lambda v: 0 <= v <= 2)
-    check("top_p", _is_num, "a number in (0, 1]", lambda v: 0 < v <= 1)
-    check("max_tokens", _is_int, "an integer >= 1", lambda v: v >= 1)
-    check("max_in_flight", _is_int, "an integer >= 1", lambda v: v >= 1)
-    # Bounded: a request is given up after its tries (evolve/llm/pipeline.py), and a dead
-    # endpoint must be noticed within a campaign, not after a million retries.
-    check("timeout_s", _is_num, "a number of seconds in (0, 86400]", lambda v: 0 < v <= 86400)
-    check("max_retries", _is_int, "an integer in 0..20", lambda v: 0 <= v <= 20)
-    check("transport", lambda v: v in ("auto", "httpx"), "auto or httpx")
-    for key in ("price_input", "price_output", "price_cached_input"):
-        check(key, _is_num, "a number of dollars per 1M tokens")
-
-
 def model_from_table(entry: Any, where: str, table: str, key_owner: str) -> ModelConfig:
     """One model's table (an entry of [[llm.models]], or [llm.novelty.embedding]) as a
     ModelConfig, each slip one line naming ``where`` it is; an api_key is refused without
@@ -338,7 +238,9 @@ def model_from_table(entry: Any, where: str, table: str, key_owner: str) -> Mode
     if isinstance(entry, ModelConfig):
         return entry
     if not isinstance(entry, Mapping):
-        raise ValueError(f"{where} must be a table with model = ... ({table}), got {_shape(entry)}")
+        raise ValueError(
+            f"{where} must be a table with model = ... ({table}), got {shape_of(entry)}"
+        )
     if "api_key" in entry:
         raise ValueError(f"{key_owner} takes api_key_env (a variable name), never a key")
     refuse_unknown(entry, ModelConfig, where)

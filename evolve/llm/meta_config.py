@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from evolve.llm.setting_checks import check_setting, is_bool, is_int, is_str, settings_table
+
 
 @dataclass(frozen=True)
 class MetaConfig:
@@ -35,23 +37,20 @@ class MetaConfig:
 
     @classmethod
     def from_dict(cls, data: Any) -> MetaConfig:
-        from evolve.llm.config import settings_table
-
         if isinstance(data, MetaConfig):
             return data
         return cls(**settings_table(data, cls, "llm.meta"))
 
     def validate(self, labels: tuple[str, ...]) -> None:
         """``labels``: the campaign's model labels (``model`` must name one of them)."""
-        from evolve.llm.config import _check, _is_bool, _is_int, _is_str
 
         def count(key: str, low: int) -> None:
-            _check(f"llm.meta.{key}", getattr(self, key), _is_int, f"an integer >= {low}",
+            check_setting(f"llm.meta.{key}", getattr(self, key), is_int, f"an integer >= {low}",
                    lambda v: v >= low)  # fmt: skip
 
-        _check("llm.meta.enabled", self.enabled, _is_bool, "true or false")
+        check_setting("llm.meta.enabled", self.enabled, is_bool, "true or false")
         count("every", 1)
-        _check("llm.meta.model", self.model, _is_str, "a model label (a string)")
+        check_setting("llm.meta.model", self.model, is_str, "a model label (a string)")
         if self.model and self.model not in labels:
             raise ValueError(
                 f"llm.meta.model must be the label of one of [[llm.models]] "

@@ -24,6 +24,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from evolve.llm.setting_checks import (
+    check_setting,
+    is_bool,
+    is_int,
+    is_num,
+    settings_table,
+    validate_model,
+)
+
 METHODS = ("tokens", "embedding")
 COMPARE = ("island", "population")
 # Measured on the 300 programs of a binpack.online campaign (docs/llm.md, "Novelty gate"):
@@ -50,7 +59,7 @@ class NoveltyConfig:
 
     @classmethod
     def from_dict(cls, data: Any) -> NoveltyConfig:
-        from evolve.llm.config import model_from_table, settings_table
+        from evolve.llm.config import model_from_table  # config imports this module
 
         if isinstance(data, NoveltyConfig):
             return data
@@ -62,35 +71,37 @@ class NoveltyConfig:
         return cls(embedding=embedding, **data)
 
     def validate(self) -> None:
-        from evolve.llm.config import _check, _is_bool, _is_int, _is_num, _validate_model
-
-        _check("llm.novelty.enabled", self.enabled, _is_bool, "true or false")
-        _check("llm.novelty.method", self.method, lambda v: v in METHODS, " or ".join(METHODS))
-        _check(
+        check_setting("llm.novelty.enabled", self.enabled, is_bool, "true or false")
+        check_setting(
+            "llm.novelty.method", self.method, lambda v: v in METHODS, " or ".join(METHODS)
+        )
+        check_setting(
             "llm.novelty.threshold",
             self.threshold,
-            _is_num,
+            is_num,
             "a number in (0, 1] (0: the method's default)",
             lambda v: 0 <= v <= 1,
         )
-        _check("llm.novelty.compare", self.compare, lambda v: v in COMPARE, " or ".join(COMPARE))
-        _check(
+        check_setting(
+            "llm.novelty.compare", self.compare, lambda v: v in COMPARE, " or ".join(COMPARE)
+        )
+        check_setting(
             "llm.novelty.max_compare",
             self.max_compare,
-            _is_int,
+            is_int,
             "an integer >= 1",
             lambda v: v >= 1,
         )
-        _check(
+        check_setting(
             "llm.novelty.max_retries",
             self.max_retries,
-            _is_int,
+            is_int,
             "an integer >= 0",
             lambda v: v >= 0,
         )
-        _check("llm.novelty.judge", self.judge, _is_bool, "true or false")
+        check_setting("llm.novelty.judge", self.judge, is_bool, "true or false")
         if self.embedding is not None:
-            _validate_model(self.embedding, 0, "llm.novelty.embedding")
+            validate_model(self.embedding, 0, "llm.novelty.embedding")
         if self.enabled and self.method == "embedding" and self.embedding is None:
             raise ValueError(
                 'llm.novelty.method = "embedding" needs an embedding model: '
