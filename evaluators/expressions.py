@@ -29,50 +29,24 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 from evaluators.contract import EVOLVE_BLOCK_END, EVOLVE_BLOCK_START
+from evaluators.expression_nodes import (
+    PRIMITIVES,
+    Node,
+    fold_negation,
+    format_nodes,
+    height,
+    match_template,
+    source_of,
+    spelt_number,
+    template_ast,
+)
 
-Node = str | float  # a prefix-order node: a function or input name, or a constant
 MAX_TEXT = 20_000  # characters of a genome or an expression read back: more is no formula
 
 
-class Primitive(NamedTuple):
-    arity: int
-    template: str  # Python source, {0} {1} the rendered arguments
-    helper: str = ""  # a function the template calls, defined in the rendered program
-
-
-_DIV = '''def _div(a, b):
-    """Protected division: 1.0 where |b| <= 1e-12, so that every formula is total."""
-    return a / b if abs(b) > 1e-12 else 1.0
-'''
-_LOG = '''def _log(a):
-    """Protected logarithm: log |a|, and 0.0 at 0."""
-    return math.log(abs(a)) if a != 0 else 0.0
-'''
-_EXP = '''def _exp(a):
-    """Protected exponential: exp(a) capped at exp(700), never an OverflowError."""
-    return math.exp(min(a, 700.0))
-'''
-
-# The built-in functions: each total on finite floats (math.sin(inf) still raises).
-PRIMITIVES: dict[str, Primitive] = {
-    "add": Primitive(2, "({0} + {1})"),
-    "sub": Primitive(2, "({0} - {1})"),
-    "mul": Primitive(2, "({0} * {1})"),
-    "div": Primitive(2, "_div({0}, {1})", _DIV),
-    "neg": Primitive(1, "(-{0})"),
-    "abs": Primitive(1, "abs({0})"),
-    "min": Primitive(2, "min({0}, {1})"),
-    "max": Primitive(2, "max({0}, {1})"),
-    "sqrt": Primitive(1, "math.sqrt(abs({0}))"),
-    "log": Primitive(1, "_log({0})", _LOG),
-    "exp": Primitive(1, "_exp({0})", _EXP),
-    "sin": Primitive(1, "math.sin({0})"),
-    "cos": Primitive(1, "math.cos({0})"),
-    "tanh": Primitive(1, "math.tanh({0})"),
-}
 RESERVED = {"math", "abs", "min", "max"}  # names the rendered program uses
 LIMITS = {"max_depth": 30, "max_size": 1000}  # beyond: no formula anyone reads
 
@@ -199,7 +173,7 @@ class Expression:
         return nodes
 
     def _walk(self, node: ast.AST, out: list[Node], where: str) -> None:
-        value = _number(node)
+        value = spelt_number(node)
         if value is not None:
             out.append(_constant(value, where, ValueError))
         elif isinstance(node, ast.Name):
@@ -220,7 +194,7 @@ class Expression:
             out.append(fn)
             for arg in node.args:
                 self._walk(arg, out, where)
-            _fold(out)
+            fold_negation(out)
         else:
             raise ValueError(f"{where}: `{ast.unparse(node)[:80]}` is no function call, input or number; write formulas in prefix form, e.g. {self.example!r}")  # fmt: skip
 
@@ -238,7 +212,7 @@ class Expression:
         uses_math = any("math." in PRIMITIVES[f].template + PRIMITIVES[f].helper for f in self.functions)  # fmt: skip
         head = "import math\n\n\n" if uses_math else ""
         head += "".join(h + "\n\n" for h in helpers)
-        body = _source(nodes, 0)[0]
+        body = source_of(nodes, 0)[0]
         return (
             f"{head}{EVOLVE_BLOCK_START}\n"
             f"def {self.name}({', '.join(self.inputs)}):\n    return {body}\n"
@@ -267,7 +241,7 @@ class Expression:
         return format_nodes(nodes)
 
     def _read(self, node: ast.AST, out: list[Node]) -> None:
-        value = _number(node)
+        value = spelt_number(node)
         if value is not None:
             out.append(_constant(value, f"a constant of {self.name}", ValueError))
             return
@@ -276,20 +250,13 @@ class Expression:
             return
         for fn in self.functions:
             bound: dict[int, ast.AST] = {}
-            if _match(_pattern(fn), node, bound) and len(bound) == PRIMITIVES[fn].arity:
+            if match_template(template_ast(fn), node, bound) and len(bound) == PRIMITIVES[fn].arity:
                 out.append(fn)
                 for i in range(len(bound)):
                     self._read(bound[i], out)
-                _fold(out)
+                fold_negation(out)
                 return
         raise ValueError(f"`{ast.unparse(node)[:80]}` in {self.name} is not in its language (inputs {', '.join(self.inputs)}; functions {', '.join(self.functions)})")  # fmt: skip
-
-
-def _fold(out: list[Node]) -> None:
-    """neg of a constant is the negative constant: the program spells both ``-2.0``, so
-    only the folded form reads back from code as it was written."""
-    if len(out) >= 2 and out[-2] == "neg" and isinstance(out[-1], float):
-        out[-2:] = [-out[-1]]
 
 
 def _constant(value: Any, where: str, error: type[ValueError] = ExpressionError) -> float:
@@ -302,85 +269,6 @@ def _constant(value: Any, where: str, error: type[ValueError] = ExpressionError)
     if not math.isfinite(value):
         raise error(f"{where}: a constant must be finite, got {value!r}")
     return value
-
-
-def _number(node: ast.AST) -> int | float | None:
-    """The number a constant node (or a negated one) spells, else None."""
-    sign = 1
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        sign, node = -1, node.operand
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-        if not isinstance(node.value, bool):
-            return sign * node.value
-    return None
-
-
-_PATTERNS: dict[str, ast.AST] = {}
-
-
-def _pattern(fn: str) -> ast.AST:
-    """The AST of fn's template, its arguments as names ``__arg0``, ``__arg1``."""
-    if fn not in _PATTERNS:
-        args = [f"__arg{i}" for i in range(PRIMITIVES[fn].arity)]
-        _PATTERNS[fn] = ast.parse(PRIMITIVES[fn].template.format(*args), mode="eval").body
-    return _PATTERNS[fn]
-
-
-def _match(pattern: Any, node: Any, bound: dict[int, ast.AST]) -> bool:
-    if isinstance(pattern, ast.Name) and pattern.id.startswith("__arg"):
-        bound[int(pattern.id[5:])] = node
-        return True
-    if isinstance(pattern, ast.AST):
-        if type(pattern) is not type(node):
-            return False
-        return all(_match(getattr(pattern, f), getattr(node, f, None), bound) for f in pattern._fields)  # fmt: skip
-    if isinstance(pattern, list):
-        return isinstance(node, list) and len(pattern) == len(node) and all(_match(p, n, bound) for p, n in zip(pattern, node))  # fmt: skip
-    return pattern == node
-
-
-def _arity(node: Node) -> int:
-    return PRIMITIVES[node].arity if isinstance(node, str) and node in PRIMITIVES else 0
-
-
-def height(nodes: Sequence[Node]) -> int:
-    """The tree's height, as DEAP's ``PrimitiveTree.height`` (a lone terminal is 0)."""
-    stack = [0]
-    best = 0
-    for node in nodes:
-        depth = stack.pop()
-        best = max(best, depth)
-        stack.extend([depth + 1] * _arity(node))
-    return best
-
-
-def format_nodes(nodes: Sequence[Node]) -> str:
-    """Prefix nodes as DEAP prints them: ``name(a, b)``, inputs bare, constants' repr."""
-    return _format(nodes, 0)[0]
-
-
-def _format(nodes: Sequence[Node], i: int) -> tuple[str, int]:
-    node = nodes[i]
-    if isinstance(node, float):
-        return repr(node), i + 1
-    args, j = [], i + 1
-    for _ in range(_arity(node)):
-        text, j = _format(nodes, j)
-        args.append(text)
-    return (f"{node}({', '.join(args)})" if node in PRIMITIVES else node), j
-
-
-def _source(nodes: Sequence[Node], i: int) -> tuple[str, int]:
-    node = nodes[i]
-    if isinstance(node, float):
-        return repr(node), i + 1
-    if node not in PRIMITIVES:
-        return node, i + 1
-    args, j = [], i + 1
-    for _ in range(PRIMITIVES[node].arity):
-        text, j = _source(nodes, j)
-        args.append(text)
-    return PRIMITIVES[node].template.format(*args), j
 
 
 def initial_expression(module: Any, path: str) -> tuple[Expression, str]:
