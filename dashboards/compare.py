@@ -14,10 +14,16 @@ improvement seen. A campaign's "evaluations to p" is the number of evaluations (
 eval_seq) after which its best score first reached T; None when it never did (or has no
 correct evaluation). Every campaign of the problem is measured against the same T, so the
 numbers compare; campaigns of another problem get their own S and B.
+
+Objectives. A problem's options can change what its score measures (compression.arch's
+mode=multi scores another objective than its default): campaigns of one problem whose
+problem options differ are measured, and drawn, apart, as if of two problems. Each row's
+"objective" names its group: the problem, with the options that differ when some do.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -67,10 +73,12 @@ def view(
         )
         row = direct.summary(storage, record, index)
         rows.append({**row, **lines})
-    targets = speed_to_good(rows)
     settings = [
         {**flatten(storage.current_config(r)), "seed": r.seed} for r in records
     ]  # current_config: with the budgets resumes raised
+    for row, label in zip(rows, objectives(records, settings), strict=True):
+        row["objective"] = label
+    targets = speed_to_good(rows)
     return {
         "campaigns": rows,
         "same_problem": len({r.problem for r in records}) == 1,
@@ -80,23 +88,49 @@ def view(
     }
 
 
+def objectives(
+    records: Sequence[CampaignRecord], settings: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """Each campaign's objective (see the module's docstring): its problem, and where the
+    compared campaigns of that problem differ in their problem options, those options
+    ("compression.arch · mode="multi""; "mode not set" where one keeps the default)."""
+    options = [
+        {k: v for k, v in s.items() if k.startswith("problem_options.") and k not in NOT_SETTINGS}
+        for s in settings
+    ]
+    labels = []
+    for record, mine in zip(records, options, strict=True):
+        peers = [o for r, o in zip(records, options, strict=True) if r.problem == record.problem]
+        differ = differing(peers)
+        said = []
+        for key in differ:
+            name, value = key.removeprefix("problem_options."), mine.get(key)
+            said.append(f"{name} not set" if value is None else f"{name}={json.dumps(value)}")
+        labels.append(" · ".join([record.problem, *said]))
+    return labels
+
+
 def speed_to_good(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Adds "evals_to" (one per LEVELS) to each row (with its "problem" and lossless
-    "best_by_eval"); returns each problem's S, B and targets (see the module's docstring)."""
+    """Adds "evals_to" (one per LEVELS) to each row (with its "problem" or "objective",
+    and lossless "best_by_eval"); returns each objective's S, B and targets (see the
+    module's docstring), keyed by the objective: the problem's name unless its options
+    differ."""
     targets: dict[str, Any] = {}
-    for problem in dict.fromkeys(r["problem"] for r in rows):
-        lines = [r["best_by_eval"] for r in rows if r["problem"] == problem and r["best_by_eval"]]
+    group = [r.get("objective", r["problem"]) for r in rows]
+    for objective in dict.fromkeys(group):
+        lines = [r["best_by_eval"] for r, g in zip(rows, group, strict=True) if g == objective]
+        lines = [line for line in lines if line]
         if not lines:
-            targets[problem] = None
+            targets[objective] = None
             continue
         start, best = min(line[0][1] for line in lines), max(line[-1][1] for line in lines)
-        targets[problem] = {
+        targets[objective] = {
             "start": start,
             "best": best,
             "targets": [target(start, best, p) for p in LEVELS],
         }
-    for row in rows:
-        aim = targets[row["problem"]]
+    for row, objective in zip(rows, group, strict=True):
+        aim = targets[objective]
         steps = row["best_by_eval"]
         row["evals_to"] = (
             [first_reaching(steps, t) for t in aim["targets"]] if aim else [None] * len(LEVELS)

@@ -150,7 +150,8 @@ Charts.line = function (container, series, opts) {
     svg.appendChild(end);
   }
   container.appendChild(svg);
-  if (series.length > 1) container.appendChild(legend(series.filter((s) => s.points.length)));
+  // opts.legend: named even when alone (a compare panel of one campaign)
+  if (series.length > 1 || opts.legend) container.appendChild(legend(series.filter((s) => s.points.length)));
   if (below.length) {
     const lowest = Math.min(...below.map((p) => p[1]));
     container.appendChild(EF.E("p", { class: "muted below-note", text: `${below.length} point${below.length > 1 ? "s" : ""} ` +

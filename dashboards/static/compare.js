@@ -1,6 +1,8 @@
 // Compare page (/compare?c=A&c=B...): 2 to 8 campaigns' best score over evaluations and
-// over time on the same axes, and a table of their progress, speed to good and the
-// settings that differ; refreshed while any of them runs.
+// over time, and a table of their progress, speed to good and the settings that differ;
+// refreshed while any of them runs. Campaigns of one problem (one objective) share a
+// chart, so their heights compare; each other problem gets a chart of its own, on its own
+// y axis: on one shared axis, scores in the thousands flattened scores near 1 into a line.
 "use strict";
 
 (function () {
@@ -12,12 +14,35 @@
   const pct = (p) => Math.round(p * 100) + "%";
   const setting = (v) => (v === null || v === undefined ? "not set" : JSON.stringify(v));
 
+  // The campaigns by objective (the problem, and its options where they differ), in the
+  // order of their first campaign; a campaign keeps its colour (its place in the table).
+  function groups(rows) {
+    const out = new Map();
+    rows.forEach((r, i) => {
+      const key = r.objective || r.problem;
+      if (!out.has(key)) out.set(key, []);
+      out.get(key).push(Object.assign({ color: EF.palette[i % EF.palette.length] }, r));
+    });
+    return out;
+  }
+
+  // One panel per objective, each with its own y axis. With opts.sameX the x axis is the
+  // same in every panel (the widest), so that how many evaluations each took lines up;
+  // not for time, which one problem's evaluator spends a hundred times faster than another's.
   function chart(title, id, rows, field, opts) {
     const body = EF.E("div", { id });
-    Charts.line(body, rows.map((r, i) => ({ name: r.name, points: r[field], color: EF.palette[i % EF.palette.length], step: true })),
-      Object.assign({ empty: "No correct evaluation in any of these campaigns." }, opts));
-    const none = rows.filter((r) => !r[field].length).map((r) => r.name);
-    if (none.length) body.appendChild(EF.E("p", { class: "muted", text: "no correct evaluation: " + none.join(", ") }));
+    const byObjective = groups(rows);
+    const xs = opts.sameX ? rows.flatMap((r) => r[field].map((p) => p[0])) : [];
+    const xDomain = xs.length && Math.max(...xs) > Math.min(...xs) ? [Math.min(...xs), Math.max(...xs)] : undefined;
+    for (const [objective, members] of byObjective) {
+      const panel = EF.E("div", { class: "panel", "data-objective": objective });
+      if (byObjective.size > 1) panel.appendChild(EF.E("h3", { text: objective }));
+      Charts.line(panel, members.map((r) => ({ name: r.name, points: r[field], color: r.color, step: true })),
+        Object.assign({ empty: "No correct evaluation in " + (members.length > 1 ? "these campaigns." : "this campaign."), legend: true, xDomain }, opts));
+      const none = members.filter((r) => !r[field].length).map((r) => r.name);
+      if (none.length && none.length < members.length) panel.appendChild(EF.E("p", { class: "muted", text: "no correct evaluation: " + none.join(", ") }));
+      body.appendChild(panel);
+    }
     return EF.E("section", { class: "card" }, EF.E("h2", { text: title }), body);
   }
 
@@ -74,13 +99,15 @@
     main.appendChild(EF.E("h1", { text: "Compare campaigns" }));
     const rows = data.campaigns;
     document.title = "evoforge · compare " + rows.map((r) => r.name).join(", ");
-    if (!data.same_problem) {
-      const problems = [...new Set(rows.map((r) => r.problem))].join(", ");
-      main.appendChild(EF.E("p", { class: "warn", id: "scale-warning", text: `These campaigns solve different problems (${problems}): ` +
-        "their scores are on different scales, so compare the shapes of their curves, not their heights." }));
+    const objectives = [...groups(rows).keys()];
+    if (objectives.length > 1) {
+      const what = data.same_problem ? "solve their problem with different options" : "solve different problems";
+      main.appendChild(EF.E("p", { class: "warn", id: "scale-warning", text: `These campaigns ${what} (${objectives.join("; ")}): ` +
+        "their scores are on different scales, so each has a chart of its own, on its own y axis (campaigns of one share it); " +
+        "compare the shapes of their curves, not their heights." }));
     }
     main.appendChild(EF.E("div", { class: "cards" },
-      chart("Best score over evaluations", "slot-cmp-eval", rows, "best_by_eval", { xLabel: "evaluations", xInteger: true, label: "best score over evaluations" }),
+      chart("Best score over evaluations", "slot-cmp-eval", rows, "best_by_eval", { xLabel: "evaluations", xInteger: true, sameX: true, label: "best score over evaluations" }),
       chart("Best score over time", "slot-cmp-time", rows, "best_by_time", { xLabel: "time since start", xFormat: EF.sinceStart, xTime: true, xMin: 0, label: "best score over time" }),
       table(data)));
     main.setAttribute("data-ready", "");

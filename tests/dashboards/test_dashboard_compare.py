@@ -163,6 +163,37 @@ def test_different_problems(mem: tuple[Storage, dict[str, int]]) -> None:
     assert alpha["evals_to"] == [5, 5]
 
 
+def test_problem_options_that_differ_are_another_objective(
+    mem: tuple[Storage, dict[str, int]],
+) -> None:
+    """compression.arch's mode=multi scores another objective than its default: campaigns
+    of one problem whose options differ are measured and drawn apart; the data secret,
+    which always differs, does not split them."""
+    storage, _ = mem
+    config = {**BASE, "problem_options": {"mode": "multi", "data_secret": "s"}}
+    c = storage.create_campaign("delta", "toy.p", config, 1)
+    p = storage.add_program(
+        c.id, code="d", genome=None, code_hash="dc", ast_hash="da", generation=0, island=0,
+        operator="initial",
+    )  # fmt: skip
+    stage = NewStageResult(
+        stage="evaluate", outcome="ok", score=5000.0, correct=True, metrics={}, features={},
+        feedback="", duration_s=0.01, isolation="rlimits",
+    )  # fmt: skip
+    storage.record_evaluation(p.id, [stage], worker="w", attempt=1)
+    client = Client(create_app(storage, background=False))
+    data = client.get("/api/compare?c=alpha&c=beta&c=delta").json()
+    objectives = [r["objective"] for r in data["campaigns"]]
+    assert objectives == ["toy.p · mode not set", "toy.p · mode not set", 'toy.p · mode="multi"']
+    assert data["same_problem"]
+    assert set(data["targets"]) == set(objectives)
+    assert data["targets"]["toy.p · mode not set"]["best"] == 11.0  # not delta's 5000
+    # the same options (the data secret aside): one objective, named by the problem alone
+    same = client.get("/api/compare?c=alpha&c=beta").json()
+    assert [r["objective"] for r in same["campaigns"]] == ["toy.p", "toy.p"]
+    assert list(same["targets"]) == ["toy.p"]
+
+
 @pytest.mark.parametrize(
     ("query", "status", "message"),
     [
@@ -228,3 +259,32 @@ def test_browser_compare_from_the_campaigns_page(page: Any, artifacts: Path) -> 
     # the browser logs each of those two answers (400, 404) as a failed resource load
     assert all("status of 40" in p for p in page.problems), page.problems
     page.problems.clear()
+
+
+@needs_chromium
+def test_browser_each_problem_on_its_own_axes(page: Any, artifacts: Path) -> None:
+    """demo and again solve examples/sine.py, xss a synthetic problem on another scale: on
+    one shared y axis one problem's curves were flattened by the other's. Each problem now
+    has a panel of its own, with its own y ticks; campaigns of one problem share a panel."""
+    page.goto(page.base + "/compare?c=demo&c=xss&c=again")
+    page.wait_for_selector("main[data-ready]")
+    for slot in ("#slot-cmp-eval", "#slot-cmp-time"):
+        panels = page.locator(f"{slot} .panel")
+        assert panels.count() == 2 and page.locator(f"{slot} svg").count() == 2
+        names = [p.locator(".legend > span").all_inner_texts() for p in panels.all()]
+        assert names == [["demo", "again"], ["xss"]], names
+        assert [p.locator("h3").inner_text() for p in panels.all()][1] == "synthetic.xss"
+        assert [p.locator("svg path[stroke]").count() for p in panels.all()] == [2, 1]
+        # the xss panel's y axis spans its own scores (-1 to -0.5), not sine's as well
+        ys = [float(t) for t in panels.nth(1).locator("svg text.ytick").all_text_contents()]
+        assert ys and min(ys) >= -1.1 and max(ys) <= -0.4, ys
+    # a campaign keeps its table colour in its panel
+    table = page.eval_on_selector_all(
+        "#compare-table .swatch", "els => els.map((e) => e.style.backgroundColor)"
+    )
+    legend = page.eval_on_selector_all(
+        "#slot-cmp-eval .legend .swatch", "els => els.map((e) => e.style.backgroundColor)"
+    )
+    assert legend == [table[0], table[2], table[1]]  # demo, again | xss
+    assert "own y axis" in page.inner_text("#scale-warning")
+    page.screenshot(path=str(artifacts / "dashboard_compare_panels.png"), full_page=True)
