@@ -216,6 +216,27 @@ Charts.scatter = function (container, others, front, opts) {
     { name: "dominated", color: "#adb5bd" }]));
 };
 
+// A key to EF.ramp's colours: a gradient bar with marks [[t, label]...] (t from 0 to 1)
+// under it, so that a page coloured by score says which colour is which score; width in
+// pixels, room for three labels of width / 3 (about 6.5 a character).
+let rampKeys = 0;  // gradient ids: one page may hold several keys
+Charts.rampKey = function (marks, label, width) {
+  const W = width || 320, H = 32, pad = 2, id = "ramp-key-" + ++rampKeys;
+  const svg = Charts.S("svg", { class: "ramp-key", viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": label });
+  const grad = Charts.S("linearGradient", { id, x1: 0, x2: 1, y1: 0, y2: 0 });
+  for (let k = 0; k <= 8; k++) grad.appendChild(Charts.S("stop", { offset: k / 8, "stop-color": EF.ramp(k / 8) }));
+  svg.appendChild(Charts.S("defs", {}, grad));
+  svg.appendChild(Charts.S("rect", { x: pad, y: 1, width: W - 2 * pad, height: 12, fill: `url(#${id})`, stroke: "#c9ced8" }));
+  for (const [t, text] of marks) {
+    const x = pad + t * (W - 2 * pad);
+    svg.appendChild(Charts.S("line", { x1: x, x2: x, y1: 13, y2: 17, stroke: "#6b7385" }));
+    // the end labels inside the key: "-1.500e+308" centred on the edge was cut off
+    const anchor = t <= 0 ? "start" : t >= 1 ? "end" : "middle";
+    svg.appendChild(Charts.S("text", { class: "ramp-tick", x: t <= 0 ? 0 : t >= 1 ? W : x, y: 29, "text-anchor": anchor }, text));
+  }
+  return svg;
+};
+
 // MAP-Elites heatmap as a CSS grid of cells (colours set through the CSSOM).
 Charts.heatmap = function (container, grid) {
   const cells = grid.cells || [];

@@ -83,8 +83,50 @@
     return EF.ramp(rank.get(n.score));
   }
 
+  // the distinct scores of the shown programs that colourOf ranks, lowest first
+  const rankedScores = (g) => [...new Set(g.nodes.filter((n) => n.correct && n.score !== null).map((n) => n.score))].sort((a, b) => a - b);
+
+  function swatch(color, text) {
+    const sw = EF.E("span", { class: "swatch" });
+    sw.style.backgroundColor = color;
+    return EF.E("span", {}, sw, text);
+  }
+
+  // What the node colours mean, above the graph (the side panel shows a program once one
+  // is clicked): for scores, the ramp with the lowest, middle and highest shown score
+  // where their colours are; colours go by rank, so the middle mark is the median score,
+  // not the midpoint.
+  function colourKey(g) {
+    const box = EF.E("div", { id: "colour-key", class: "legend colour-key" });
+    if (st.color === "island") {
+      const islands = [...new Set(g.nodes.map((n) => n.island))].sort((a, b) => a - b);
+      box.appendChild(EF.E("span", { text: "colour: island" }));
+      for (const i of islands) box.appendChild(swatch(EF.palette[i % EF.palette.length], "island " + i));
+      return box;
+    }
+    if (st.color === "outcome") {
+      const outcomes = [...new Set(g.nodes.map((n) => n.outcome || "unknown"))].sort();
+      box.appendChild(EF.E("span", { text: "colour: outcome" }));
+      for (const o of outcomes) box.appendChild(swatch(EF.outcomeColor(o), o));
+      return box;
+    }
+    const scores = rankedScores(g), n = scores.length;
+    if (n > 1) {
+      box.appendChild(EF.E("span", { text: `colour: score, by rank among the ${n} scores shown` }));
+      const marks = [[0, "lowest " + EF.num(scores[0])], [0.5, "median " + EF.num(scores[Math.floor((n - 1) / 2)])], [1, "highest " + EF.num(scores[n - 1])]];
+      box.appendChild(Charts.rampKey(marks, "score colours: from " + EF.num(scores[0]) + " to " + EF.num(scores[n - 1]), 480));
+    } else if (n === 1) {
+      box.appendChild(EF.E("span", { text: "colour: score" }));
+      box.appendChild(swatch(EF.ramp(1), "score " + EF.num(scores[0]) + " (the only one shown)"));
+    } else {
+      box.appendChild(EF.E("span", { text: "colour: score (no program shown has one)" }));
+    }
+    if (g.nodes.some((x) => x.score === null || !x.correct)) box.appendChild(swatch("#d0d4db", "not correct or no score"));
+    return box;
+  }
+
   function elements(g) {
-    const scores = [...new Set(g.nodes.filter((n) => n.correct && n.score !== null).map((n) => n.score))].sort((a, b) => a - b);
+    const scores = rankedScores(g);
     const rank = new Map(scores.map((s, i) => [s, scores.length > 1 ? i / (scores.length - 1) : 1]));
     const nodes = g.nodes.map((n) => ({
       data: { id: String(n.id), label: "#" + n.id, color: colourOf(n, rank), raw: n },
@@ -176,6 +218,7 @@
       return;
     }
     status.textContent = "";
+    document.getElementById("colour-key").replaceWith(colourKey(graph));
     loadedCursor = latestCursor;
     if (cy) cy.destroy();
     cy = cytoscape({
@@ -207,6 +250,7 @@
     EF.clear(main);
     main.appendChild(toolbar());
     main.appendChild(EF.E("p", { id: "graph-status", class: "muted" }));
+    main.appendChild(EF.E("div", { id: "colour-key" }));
     main.appendChild(EF.E("div", { class: "graph-wrap" }, EF.E("div", { id: "cy" }), EF.E("aside", { id: "side", class: "side" })));
     if (typeof cytoscape === "undefined") { EF.showError(main, new Error("the graph library did not load")); return; }
     latestCursor = info.cursor;

@@ -90,6 +90,33 @@ def test_lineage_click_through_to_program_and_diff(
     assert "/programs/" in page.url and not page.url.endswith(f"/programs/{recorded['best']}")
 
 
+def test_lineage_colour_key(page: Any, client: Any, recorded: dict[str, Any]) -> None:
+    """Nodes are coloured by score (their rank among the shown ones), and the page did not
+    say which colour was which score: a key over the graph gives the ramp, with the lowest,
+    median and highest score shown; by island or outcome, the colour of each."""
+    nodes = client.get(f"/api/campaigns/{recorded['demo']}/lineage").json()["nodes"]
+    scores = sorted({n["score"] for n in nodes if n["correct"] and n["score"] is not None})
+    page.goto(f"{page.base}/campaigns/{recorded['demo']}/lineage")
+    wait_until(page, "!!window.evoforgeGraph")
+    key = page.locator("#colour-key")
+    assert f"by rank among the {len(scores)} scores shown" in key.inner_text()
+    expect = page.evaluate(
+        "(s) => [EF.num(s[0]), EF.num(s[Math.floor((s.length - 1) / 2)]), EF.num(s[s.length - 1])]",
+        scores,
+    )
+    labels = key.locator("svg text").all_text_contents()
+    assert labels == ["lowest " + expect[0], "median " + expect[1], "highest " + expect[2]]
+    # the key's gradient runs through the very colours the nodes get (EF.ramp, 0 to 1)
+    stops = key.locator("stop").evaluate_all("els => els.map((e) => e.getAttribute('stop-color'))")
+    assert stops[0] == page.evaluate("EF.ramp(0)") and stops[-1] == page.evaluate("EF.ramp(1)")
+    page.select_option("select[name=color]", "island")
+    wait_until(page, "document.querySelector('#colour-key').textContent.includes('island 0')")
+    assert page.locator("#colour-key svg").count() == 0
+    page.select_option("select[name=color]", "outcome")
+    wait_until(page, "document.querySelector('#colour-key').textContent.includes('outcome')")
+    assert "ok" in page.inner_text("#colour-key")
+
+
 def test_script_in_program_renders_as_text(
     page: Any, artifacts: Path, recorded: dict[str, Any]
 ) -> None:

@@ -122,6 +122,18 @@ def test_charts_of_huge_scores(base: str) -> None:
             "#slot-grid .heat div:not(.emptycell)", "els => els.map(e => e.style.backgroundColor)"
         )
         assert len(colours) == 5 and all(colours), colours
+        # the lineage colour key: the scores at its ends, its labels apart
+        pg.goto(base + "/campaigns/huge/lineage")
+        pg.wait_for_selector("#colour-key svg")
+        boxes = pg.eval_on_selector_all(
+            "#colour-key svg text",
+            "els => els.map((e) => { const r = e.getBoundingClientRect();"
+            " return [e.textContent, r.left, r.right]; })",
+        )
+        assert [b[0] for b in boxes] == [
+            "lowest -1.500e+308", "median 1.000e+308", "highest 1.700e+308"
+        ]  # fmt: skip
+        assert all(a[2] < b[1] for a, b in zip(boxes, boxes[1:], strict=False)), boxes
         pg.goto(base + "/compare?c=huge&c=huge2")
         pg.wait_for_selector("#slot-cmp-eval svg")
         assert "NaN" not in pg.inner_html("#slot-cmp-eval svg")
