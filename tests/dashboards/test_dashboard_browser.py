@@ -188,3 +188,42 @@ def test_heatmap_opens_on_the_declared_grid(page: Any, artifacts: Path) -> None:
     page.select_option("#slot-grid select[aria-label=bins]", "as declared")
     wait_until(page, "!!document.getElementById('grid-coverage')")
     assert page.locator("#slot-grid .heat div").count() == 24
+
+
+def grid_ticks(pg: Any, axis: str) -> list[str]:
+    return pg.locator(f"#slot-grid .heat-{axis}ticks .heat-tick").all_text_contents()
+
+
+def test_heatmap_axes_are_named_and_ticked(page: Any, artifacts: Path) -> None:
+    """The grid's cells had no ticks and its axes no names: which column held calls = 3, or
+    which row a share of a half, was only in each cell's tooltip. Each axis now has its
+    feature's name and ticks: an axis of a cell per value its values, under each cell;
+    another its bin edges, from its low to its high end."""
+    page.goto(page.base + "/campaigns/tuned")
+    page.wait_for_selector("#grid-coverage")
+    assert page.inner_text("#slot-grid .heat-xname") == "calls"
+    assert page.inner_text("#slot-grid .heat-yname") == "share"
+    assert grid_ticks(page, "x") == ["0", "1", "2", "3", "4", "5"]  # a cell per value
+    assert grid_ticks(page, "y") == ["0", "0.25", "0.5", "0.75", "1"]  # 4 cells' edges
+    # each value's label is under its own column, each edge's beside the line between rows
+    cols = page.eval_on_selector_all(
+        "#slot-grid .heat-xticks .heat-tick",
+        "els => els.map((e) => { const r = e.getBoundingClientRect(); return (r.left + r.right) / 2; })",
+    )
+    cells = page.eval_on_selector_all(
+        "#slot-grid .heat > div",
+        "els => els.slice(0, 6).map((e) => { const r = e.getBoundingClientRect(); return [r.left, r.right]; })",
+    )
+    assert all(lo < x < hi for x, (lo, hi) in zip(cols, cells, strict=True)), (cols, cells)
+    failed = page.locator("#slot-grid .heat div[title^='calls = 2']").get_attribute("title")
+    assert failed == "calls = 2, share 0.250 … 0.500: no correct program, 1 program", failed
+    shot(page, artifacts, "campaign_grid_axes")
+    # binned on the page: edges from the observed low to high, thinned to fit
+    page.select_option("#slot-grid select[aria-label=bins]", "40")
+    wait_until(page, "document.querySelectorAll('#slot-grid .heat div').length === 1600")
+    xs = grid_ticks(page, "x")
+    assert xs[0] == "0" and xs[-1] == "5" and 3 <= len(xs) <= 12, xs
+    assert [float(x) for x in xs] == sorted(float(x) for x in xs)
+    ys = grid_ticks(page, "y")
+    assert ys[0] == "0.1" and ys[-1] == "0.95" and len(ys) < 41, ys
+    assert page.locator("#slot-grid .heat-key svg text").count() == 3  # the colour key

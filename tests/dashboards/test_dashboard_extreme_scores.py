@@ -122,6 +122,17 @@ def test_charts_of_huge_scores(base: str) -> None:
             "#slot-grid .heat div:not(.emptycell)", "els => els.map(e => e.style.backgroundColor)"
         )
         assert len(colours) == 5 and all(colours), colours
+        # the grid's bin edges: (max - min) / bins and its multiples overflowed to Infinity
+        for axis, (lo, hi) in {
+            "x": ("-1.5e+308", "1.7e+308"),
+            "y": ("-1.7e+308", "1.5e+308"),
+        }.items():
+            edges = pg.locator(f"#slot-grid .heat-{axis}ticks .heat-tick").all_text_contents()
+            assert edges[0] == lo and edges[-1] == hi, edges
+            assert all(math.isfinite(float(e)) for e in edges), edges
+        assert "Infinity" not in pg.inner_html("#slot-grid") and "NaN" not in pg.inner_html(
+            "#slot-grid"
+        )
         # the lineage colour key: the scores at its ends, its labels apart
         pg.goto(base + "/campaigns/huge/lineage")
         pg.wait_for_selector("#colour-key svg")
