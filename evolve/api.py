@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from db.storage import with_llm_budget
-from evolve import start
+from evolve import start_checks
 from evolve.access import (
     Interrupted,
     UserError,
@@ -63,7 +63,7 @@ def run(
         with user_errors():
             existing = storage.get_campaign(config.name) if config.name else None
             if existing is not None:
-                raise UserError(start.name_taken(storage, existing))
+                raise UserError(start_checks.name_taken(storage, existing))
             kwargs = {"executor_factory": executor_factory} if executor_factory else {}
             controller = Controller(storage, config, view=make_view(quiet), **kwargs)
         _warn_at_start(controller.problem)
@@ -146,7 +146,7 @@ def resume(
             config = dataclasses.replace(
                 CampaignConfig.from_dict({**data, "name": ""}), name=data.get("name", record.name)
             )
-            finished = start.check_resume(storage, record, config, max_evals)
+            finished = start_checks.check_resume(storage, record, config, max_evals)
             if finished is not None:
                 return finished
             kwargs = {"executor_factory": executor_factory} if executor_factory else {}

@@ -6,7 +6,9 @@ What a resume carries over besides the programs, all read from the campaign's ev
 the budgets raised by earlier resumes (CONFIG_EVENT: Storage cannot rewrite a campaign's
 config, and the events keep the history), the running time already spent (time_limit_s is
 the campaign's total, see campaign_history.py), the rejection counts, and the fingerprint of the
-problem's code (a resume refuses a changed problem unless told otherwise).
+problem's code (a resume refuses a changed problem unless told otherwise). Whether a start
+can go as asked (a name not taken, a resume that can go on) is checked before a controller
+is built: evolve/start_checks.py.
 """
 
 from __future__ import annotations
@@ -25,21 +27,18 @@ from db.records import CampaignRecord
 from db.storage import BUDGET_KEYS, CONFIG_EVENT, LLM_BUDGET_KEY, Storage
 from evaluators.registry import UnknownProblem, takes_option
 from evaluators.seeds import DATA_SECRET, new_secret
-from evolve import stopping
 from evolve.bookkeeping import Bookkeeping
-from evolve.campaign import CampaignError, CampaignSummary, unique_name
+from evolve.campaign import CampaignError, unique_name
 from evolve.campaign_history import (
     PROBLEM_EVENT,
-    initial_failed,
     running_time,
     stored_rejections,
     stored_rejections_by_operator,
 )
-from evolve.config import DEFAULT_DB, MAX_NAME_CHARS, CampaignConfig, ConfigError, check_name
+from evolve.config import MAX_NAME_CHARS, CampaignConfig, ConfigError, check_name
 from evolve.lease import CampaignLease
 from evolve.llm_proposals import LLMProposals
 from evolve.problem_checks import check_problem_output
-from evolve.report import db_flag
 from evolve.start_from import IMPORTED, IMPORTED_EVENT, Imports, imported_event, programs_to_import
 from evolve.strategy import recorded_axes
 
@@ -237,76 +236,6 @@ def budget_changes(stored: Mapping[str, Any], config: CampaignConfig) -> dict[st
     if (stored.get("llm") or {}).get("budget_usd", 0.0) != config.llm.budget_usd:
         changes[LLM_BUDGET_KEY] = config.llm.budget_usd
     return changes
-
-
-def name_taken(storage: Storage, record: CampaignRecord) -> str:
-    """Why `evolve run --name NAME` cannot use a name that exists, and what to do (with
-    the --db the resume needs: without it, it would look in ./evolve.db)."""
-    db = db_flag(getattr(storage, "url", "") or DEFAULT_DB)
-    if initial_failed(storage, record.id):
-        return (
-            f"a campaign named {record.name!r} exists (its initial program failed, so it "
-            "cannot be resumed); pick another --name"
-        )
-    return (
-        f"a campaign named {record.name!r} exists; "
-        f"continue it with `evolve resume {record.name}{db}` or pick another --name"
-    )
-
-
-# -- whether a resume can go on -------------------------------------------------------------
-def check_resume(
-    storage: Storage, record: CampaignRecord, config: CampaignConfig, max_evals: int | None
-) -> CampaignSummary | None:
-    """Before a resume starts anything: raise CampaignError when it cannot go on (a
-    --max-evals below what was evaluated, an initial program that failed); return an
-    "already_finished" summary, with nothing written, for a finished campaign whose budgets
-    were not raised; None when the resume may run."""
-    evaluated = storage.counts(record.id).get("evaluated", 0)
-    if max_evals is not None and max_evals < evaluated:
-        raise CampaignError(
-            f"--max-evals {max_evals} is below the {evaluated} evaluations campaign "
-            f"{record.name} already has"
-        )
-    if initial_failed(storage, record.id):
-        raise CampaignError(
-            f"campaign {record.name} cannot go on: its initial program failed its evaluation; "
-            "fix the initial program and start a new campaign (with a new --name)"
-        )
-    if record.status != "finished":
-        return None
-    best = storage.best_programs(record.id, 1)
-    best_score = best[0].score if best else None
-    stored = storage.current_config(record)
-    held = stopping.still_stopped(storage.end_reason(record), stored, config, best_score)
-    if held:
-        return _already_finished(storage, record, evaluated, f"already finished: {held}")
-    spent = config.max_evals <= evaluated
-    limit = config.time_limit_s
-    timed_out = bool(limit) and running_time(storage, record.id) >= limit
-    if not spent and not timed_out:
-        return None
-    done = f"{evaluated}/{config.max_evals} evaluations"
-    if timed_out:
-        done += f", its time limit of {limit:g} s used up"
-    flags = " and ".join(f for f, on in (("--max-evals", spent), ("--time-limit", timed_out)) if on)
-    return _already_finished(
-        storage, record, evaluated, f"already finished ({done}); raise {flags} to continue"
-    )
-
-
-def _already_finished(
-    storage: Storage, record: CampaignRecord, evaluated: int, why: str
-) -> CampaignSummary:
-    best = storage.best_programs(record.id, 1)
-    return CampaignSummary(
-        record.name,
-        "already_finished",
-        evaluated,
-        best[0] if best else None,
-        None,
-        message=f"campaign {record.name} {why}",
-    )
 
 
 # -- the problem ----------------------------------------------------------------------------
