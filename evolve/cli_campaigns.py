@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from evolve import api, report
+from evolve import api, report, run_report
 from evolve.access import user_errors
 from evolve.cli_flags import (
     add_db,
@@ -160,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _said(summary: Any, db_url: str) -> int:
     """Print a run's summary (its commands name ``db_url``); its exit status."""
-    print(report.describe_summary(summary, db_url))
+    print(run_report.describe_summary(summary, db_url))
     return exit_status(summary.reason)
 
 

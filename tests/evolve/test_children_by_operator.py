@@ -6,8 +6,8 @@ from __future__ import annotations
 import db
 from evolve import api
 from evolve.campaign import CampaignSummary
-from evolve.report import describe_summary
 from evolve.run_end import children_by_operator
+from evolve.run_report import describe_summary
 from tests.db._dbtest_helpers import add
 from tests.evolve.cli_helpers import SINE
 

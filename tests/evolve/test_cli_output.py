@@ -12,7 +12,7 @@ import pytest
 from cli_helpers import SINE, assert_one_line_error, run_cli
 
 from db.sql import SQLStorage
-from evolve import api, exports, report
+from evolve import api, exports, report, run_report
 from evolve.cli import build_parser
 from evolve.lease import owner_id
 
@@ -312,7 +312,7 @@ def test_a_disabled_model_is_a_line_of_its_own() -> None:
 
     llm = {"calls": 3, "cost_usd": 0.0, "tokens": 10, "outcomes": {"forbidden": 1},
            "disabled_models": {"b": 'HTTP 403: "no access"'}}  # fmt: skip
-    text = report.describe_summary(
+    text = run_report.describe_summary(
         CampaignSummary("c", "budget", 3, None, None, llm=llm), "sqlite:///evolve.db"
     )
     assert '  model b disabled: HTTP 403: "no access"' in text.splitlines()
@@ -324,7 +324,7 @@ def test_the_summary_gives_the_map_elites_coverage() -> None:
     from evolve.campaign import CampaignSummary
 
     grid = {"filled": 9, "cells": 24, "per_island": [6, 5]}
-    text = report.describe_summary(
+    text = run_report.describe_summary(
         CampaignSummary("c", "budget", 30, None, None, grid=grid), "sqlite:///evolve.db"
     )
     assert (
@@ -332,8 +332,8 @@ def test_the_summary_gives_the_map_elites_coverage() -> None:
         in text.splitlines()
     )
     one = CampaignSummary("c", "budget", 30, None, None, grid={**grid, "per_island": [9]})
-    assert "(38%)" in report.describe_summary(one, "sqlite:///evolve.db")
-    plain = report.describe_summary(CampaignSummary("c", "budget", 3, None, None), "x")
+    assert "(38%)" in run_report.describe_summary(one, "sqlite:///evolve.db")
+    plain = run_report.describe_summary(CampaignSummary("c", "budget", 3, None, None), "x")
     assert "MAP-Elites" not in plain
 
 
@@ -379,7 +379,9 @@ def test_programs_without_an_axis_feature_are_counted_and_warned_of() -> None:
     strategy.tell(program(4, False))  # failed programs are not counted
     grid = grid_coverage(strategy)
     assert grid["unfeatured"] == {"depth": 3}
-    text = report.describe_summary(CampaignSummary("c", "budget", 4, None, None, grid=grid), "x")
+    text = run_report.describe_summary(
+        CampaignSummary("c", "budget", 4, None, None, grid=grid), "x"
+    )
     assert (
         "  warning: 3 correct programs had no feature 'depth' (a FEATURE_AXES axis) in their"
         ' result, so sat in its lowest cell: return it under "features"' in text.splitlines()
@@ -397,7 +399,7 @@ def test_a_failed_held_out_check_says_why_in_the_summary() -> None:
     held = {7: {"program_id": 7, "score": None, "outcome": "error",
                 "detail": "evaluate_batch failed: NameError: name 'jnp' is not defined\nmore"}}  # fmt: skip
     summary = CampaignSummary("c", "budget", 3, best, None, held)
-    line = next(x for x in report.describe_summary(summary, "x").splitlines() if "best" in x)
+    line = next(x for x in run_report.describe_summary(summary, "x").splitlines() if "best" in x)
     assert line.endswith(
         ", held-out error (evaluate_batch failed: NameError: name 'jnp' is not defined)"
         " (generation 1, expr_mutate)"

@@ -20,7 +20,7 @@ from llm_helpers import llm_calls as calls_of
 from scripted_server import Reply
 
 from db import open_storage
-from evolve import api, report
+from evolve import api, report, run_report
 from evolve.cli import main
 from evolve.controller import Controller
 from evolve.live import PlainView
@@ -313,7 +313,7 @@ def test_the_summary_says_when_a_model_has_no_price(db_url: str, server) -> None
         db_url, "unpriced", {"models": [model(server, model="my-org/fine-tune")]},
         {"llm_diff": 1.0}, max_evals=4,
     )  # fmt: skip
-    text = report.describe_summary(summary, db_url)
+    text = run_report.describe_summary(summary, db_url)
     line = next(x for x in text.splitlines() if x.startswith("  LLM:"))
     assert "$0.0000" in line
     assert "my-org/fine-tune has no price" in text and "price_input" in text, text
@@ -321,4 +321,4 @@ def test_the_summary_says_when_a_model_has_no_price(db_url: str, server) -> None
         db_url, "priced", {"models": [model(server, model="gpt-4.1-mini")]},
         {"llm_diff": 1.0}, max_evals=4,
     )  # fmt: skip
-    assert "has no price" not in report.describe_summary(priced, db_url)
+    assert "has no price" not in run_report.describe_summary(priced, db_url)

@@ -44,7 +44,7 @@ def test_a_front_program_is_enumerated_with_the_constants_the_search_tuned() -> 
 
 
 def test_a_float32_campaign_ends_with_the_check_of_its_whole_front(tmp_path, capsys) -> None:
-    from evolve import api, report
+    from evolve import api, report, run_report
 
     db = f"sqlite:///{tmp_path / 'front.db'}"
     options = ["problem.mode=float32", "problem.max_ops=6", "problem.es_gens=5",
@@ -68,7 +68,7 @@ def test_a_float32_campaign_ends_with_the_check_of_its_whole_front(tmp_path, cap
         assert entry["outcome"] == "ok" and entry["metrics"]["enumerated"] > 0
         assert entry["metrics"]["error"] >= p.metrics["error"] * (1 - 1e-12)
         assert np.isfinite(entry["score"])
-    text = report.describe_summary(summary, db)
+    text = run_report.describe_summary(summary, db)
     listed = [p for p in front if p.id != summary.initial.id]  # the initial has its own line
     assert f"held-out check of the final front ({len(listed)} programs):" in text
     assert text.count("float32 in [0, 1]") == len(listed)
