@@ -142,7 +142,7 @@ def resume(
                     )
                 data = with_llm_budget(data, llm_budget_usd)
             # The name is the stored campaign's, not a new choice: a campaign named before the
-            # name rules (evolve/config.py check_name) can still be resumed.
+            # name rules (evolve/config_checks.py check_name) can still be resumed.
             config = dataclasses.replace(
                 CampaignConfig.from_dict({**data, "name": ""}), name=data.get("name", record.name)
             )

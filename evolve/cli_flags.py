@@ -12,7 +12,7 @@ from db.storage import StorageError
 from evaluators.seeds import DATA_SECRET
 from evolve import api
 from evolve.access import user_errors
-from evolve.config import check_name
+from evolve.config_checks import check_name
 
 
 def add_db(parser: argparse.ArgumentParser) -> None:

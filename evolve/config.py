@@ -1,34 +1,21 @@
-"""Campaign configuration: one TOML file, CLI flags over it, ``--set key=value`` over all."""
+"""Campaign configuration: one TOML file, CLI flags over it, ``--set key=value`` over all.
+
+This module keeps the config classes and reading them from a table (from_dict); the checks
+of their settings are evolve/config_checks.py's, reading the sources config_sources.py's.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from db.sanitise import first_path
+from evolve.config_checks import ConfigError, check_config
 from evolve.llm.config import LLMConfig
 
 DEFAULT_DB = "sqlite:///evolve.db"
 DEFAULT_OPERATORS = {"ast_mutate": 0.85, "ast_crossover": 0.15}
-EXECUTORS = ("local", "ray")
-# Upper bounds of the settings that the controller allocates per unit, so that a slip
-# (islands = 100000000) is one line instead of a controller that grows to gigabytes.
-MAX_WORKERS = 512
-MAX_ISLANDS = 1024
-MAX_ARCHIVE_SIZE = 10_000
-MAX_LLM_IN_FLIGHT = 1024
-MAX_NAME_CHARS = 200
-RNG_SCHEMES = ("", "per_run", "per_proposal")
-MAX_START_FROM = 10_000  # programs imported by start_from (each is evaluated again)
-SEED_LIMIT = 2**63  # seeds are stored as 64-bit integers (SQLite INTEGER, PostgreSQL BIGINT)
-
-
-class ConfigError(ValueError):
-    """A malformed configuration; the message is one line naming the fix."""
 
 
 @dataclass(frozen=True)
@@ -144,183 +131,9 @@ class CampaignConfig:
         return config
 
     def validate(self) -> None:
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                raise ConfigError(message)
-
-        need(
-            isinstance(self.problem, str) and bool(self.problem),
-            "problem must be a non-empty string",
-        )
-        check_name(self.name)
-        need(
-            isinstance(self.db, str), f"db must be a database URL (a string), got {_short(self.db)}"
-        )
-        need(_is_int(self.max_evals) and self.max_evals >= 1, "max_evals must be an integer >= 1")
-        need(
-            _is_int(self.workers) and 1 <= self.workers <= MAX_WORKERS,
-            f"workers must be an integer in 1..{MAX_WORKERS}",
-        )
-        need(
-            _is_int(self.seed) and -SEED_LIMIT <= self.seed < SEED_LIMIT,
-            f"seed must be a 64-bit integer ({-SEED_LIMIT}..{SEED_LIMIT - 1}), "
-            f"got {_short(self.seed)}",
-        )
-        need(
-            _is_num(self.time_limit_s)
-            and math.isfinite(self.time_limit_s)
-            and self.time_limit_s >= 0,
-            "time_limit_s (--time-limit) must be a finite number of seconds >= 0 (0: no limit), "
-            f"got {_short(self.time_limit_s)}",
-        )
-        need(
-            self.target_score is None
-            or (_is_num(self.target_score) and math.isfinite(self.target_score)),
-            "target_score (--target-score) must be a finite number, or none for no target, "
-            f"got {_short(self.target_score)}",
-        )
-        need(
-            _is_int(self.patience) and self.patience >= 0,
-            "patience (--patience) must be an integer number of evaluations >= 0 (0: never), "
-            f"got {_short(self.patience)}",
-        )
-        need(
-            self.isolation in ("auto", "bwrap", "uid", "rlimits"),
-            "isolation must be one of auto, bwrap, uid, rlimits",
-        )
-        need(
-            isinstance(self.executor, str) and self.executor in EXECUTORS,
-            f"executor must be one of {', '.join(EXECUTORS)}, got {_short(self.executor)}",
-        )
-        need(
-            isinstance(self.ray_address, str),
-            f"ray_address must be an address (a string), got {_short(self.ray_address)}",
-        )
-        need(isinstance(self.operators, Mapping), "operators must be a table of name = weight")
-        for name, weight in self.operators.items():
-            need(
-                _is_num(weight) and math.isfinite(weight) and weight >= 0,
-                f"operator weight for {name!r} must be a finite number >= 0, got {_short(weight)}",
-            )
-        need(
-            not self.operators or sum(self.operators.values()) > 0,
-            "at least one operator needs a positive weight",
-        )
-        need(
-            isinstance(self.operator_options, Mapping)
-            and all(isinstance(v, Mapping) for v in self.operator_options.values()),
-            "operator_options must be a table of tables (operator_options.ast_mutate.sigma = 0.5)",
-        )
-        s = self.strategy
-        need(isinstance(s.kind, str), "strategy.kind must be a name")
-        need(isinstance(s.options, Mapping), "strategy.options must be a table")
-        need(
-            _is_int(s.islands) and 1 <= s.islands <= MAX_ISLANDS,
-            f"strategy.islands must be an integer in 1..{MAX_ISLANDS}, got {_short(s.islands)}",
-        )
-        need(
-            _is_int(s.archive_size) and 1 <= s.archive_size <= MAX_ARCHIVE_SIZE,
-            f"strategy.archive_size must be an integer in 1..{MAX_ARCHIVE_SIZE}, "
-            f"got {_short(s.archive_size)}",
-        )
-        need(_is_num(s.exploit) and 0 <= s.exploit <= 1, "strategy.exploit must be in [0, 1]")
-        need(_is_int(s.tournament) and s.tournament >= 1, "strategy.tournament must be >= 1")
-        need(
-            _is_int(s.migration_interval) and s.migration_interval >= 1,
-            "strategy.migration_interval must be >= 1",
-        )
-        need(
-            _is_int(s.migration_count) and s.migration_count >= 0,
-            "strategy.migration_count must be >= 0",
-        )
-        need(
-            _is_int(self.llm.max_in_flight) and 1 <= self.llm.max_in_flight <= MAX_LLM_IN_FLIGHT,
-            f"llm.max_in_flight must be an integer in 1..{MAX_LLM_IN_FLIGHT}, "
-            f"got {_short(self.llm.max_in_flight)}",
-        )
-        need(isinstance(self.problem_options, Mapping), "problem_options must be a table")
-        need(  # --set held_out=maybe arrives as the string 'maybe', which is truthy
-            isinstance(self.held_out, bool),
-            f"held_out must be true or false, got {self.held_out!r}",
-        )
-        need(
-            self.rng_scheme in RNG_SCHEMES,
-            f"rng_scheme must be one of {', '.join(repr(s) for s in RNG_SCHEMES)}, "
-            f"got {_short(self.rng_scheme)}",
-        )
-        need(
-            isinstance(self.start_from, str),
-            f"start_from must be a campaign name, got {_short(self.start_from)}",
-        )
-        need(
-            _is_int(self.start_from_top) and 1 <= self.start_from_top <= MAX_START_FROM,
-            f"start_from_top (--start-from-top) must be an integer in 1..{MAX_START_FROM}, "
-            f"got {_short(self.start_from_top)}",
-        )
-        b = self.bandit
-        need(isinstance(b.enabled, bool), "bandit.enabled must be true or false")
-        need(
-            _is_num(b.exploration) and math.isfinite(b.exploration) and b.exploration >= 0,
-            f"bandit.exploration must be a finite number >= 0, got {_short(b.exploration)}",
-        )
-        need(
-            _is_num(b.eval_cost_usd) and math.isfinite(b.eval_cost_usd) and b.eval_cost_usd > 0,
-            f"bandit.eval_cost_usd must be a finite number > 0, got {_short(b.eval_cost_usd)}",
-        )
-        # Any other number (llm.*, problem_options, strategy.options): NaN and infinity are
-        # not JSON, so the campaign could not be stored; said here, naming the key.
-        where = _non_finite(self.to_dict())
-        need(where is None, f"{where} must be a finite number (not nan or inf)")
-
-
-def check_name(name: Any) -> None:
-    """A campaign name ("" is the default: the problem and the time) that every command
-    and terminal can take: a string, not blank, at most MAX_NAME_CHARS characters, no
-    control characters (a name reaches terminals through `evolve status`), and not all
-    digits (the dashboard and `evolve status` read a number as a campaign id)."""
-    if not isinstance(name, str):
-        raise ConfigError(f"name must be a string, got {_short(name)}")
-    if name == "":
-        return
-    if not name.strip():
-        raise ConfigError(
-            "name must not be blank (leave it out for the default: the problem and the time)"
-        )
-    if name != name.strip():
-        raise ConfigError("name must not start or end with whitespace")
-    if len(name) > MAX_NAME_CHARS:
-        raise ConfigError(f"name must be at most {MAX_NAME_CHARS} characters, got {len(name)}")
-    for index, char in enumerate(name):
-        if unicodedata.category(char).startswith("C"):
-            raise ConfigError(
-                f"name must not contain control or invisible characters "
-                f"(U+{ord(char):04X} at position {index + 1})"
-            )
-    if name.isdigit():
-        raise ConfigError(
-            f"name must not be all digits: the dashboard and `evolve status` read {name} as a "
-            f"campaign id; add a letter (e.g. run-{name})"
-        )
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_num(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _short(value: Any) -> str:
-    """``value`` for a one-line message: its repr (escapes control characters), cut."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _non_finite(value: Any) -> str | None:
-    """The dotted key of the first NaN or infinity in nested tables and arrays, or None."""
-    where = first_path(value, lambda leaf: isinstance(leaf, float) and not math.isfinite(leaf))
-    return None if where is None else where or "value"
+        """Raise ConfigError when a setting is of the wrong type or out of range
+        (evolve/config_checks.py: check_config)."""
+        check_config(self)
 
 
 def _belongs(keys: Sequence[str], section: str, single_file: bool = False) -> str:

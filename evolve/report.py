@@ -148,7 +148,7 @@ def format_operators(stats: list[dict[str, Any]]) -> list[str]:
 def visible(text: str) -> str:
     """``text`` with its control and invisible characters (Unicode category C: ESC, a
     newline, a right-to-left override) written as escapes (\\x1b), so that a name stored
-    before evolve/config.py check_name refused them cannot drive the terminal."""
+    before evolve/config_checks.py check_name refused them cannot drive the terminal."""
     if text.isprintable():
         return text
     return "".join(repr(c)[1:-1] if unicodedata.category(c).startswith("C") else c for c in text)

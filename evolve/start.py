@@ -35,7 +35,8 @@ from evolve.campaign_history import (
     stored_rejections,
     stored_rejections_by_operator,
 )
-from evolve.config import MAX_NAME_CHARS, CampaignConfig, ConfigError, check_name
+from evolve.config import CampaignConfig
+from evolve.config_checks import MAX_NAME_CHARS, ConfigError, check_name
 from evolve.lease import CampaignLease
 from evolve.llm_proposals import LLMProposals
 from evolve.problem_checks import check_problem_output

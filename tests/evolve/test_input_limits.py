@@ -13,7 +13,7 @@ import pytest
 from cli_helpers import SINE, one_line_error, run_cli
 
 from evolve import api, report
-from evolve.config import MAX_NAME_CHARS
+from evolve.config_checks import MAX_NAME_CHARS
 from evolve.config_sources import build_config
 
 MEMORY = (
