@@ -14,7 +14,8 @@ the ask side (evolve/proposer.py) and the account of programs and evaluations
 (evolve/bookkeeping.py). What runs once around the loop is apart: the start (building the
 problem and strategy, warm-up, signals: evolve/run_start.py), the held-out check
 (evolve/held_out_phase.py) and the end (final writes, the summary's message:
-evolve/run_end.py). This module keeps the loop and its transactions.
+evolve/run_end.py). This module keeps the loop and its transactions; why the loop stops is
+evolve/loop_stops.py's.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 from db.outage import wait_from_env
 from db.records import tiebreak
 from db.storage import LeaseLost, Storage, StorageError
-from evolve import interrupts, stopping
+from evolve import interrupts
 from evolve.bookkeeping import Bookkeeping
 from evolve.campaign import CampaignError, CampaignSummary
 from evolve.campaign_operators import build_operators
@@ -40,6 +41,7 @@ from evolve.live import Progress, QuietView
 from evolve.llm.operator import LLMOutcome
 from evolve.llm.pipeline import LLMPipeline
 from evolve.llm_proposals import LLMProposals
+from evolve.loop_stops import TIME_LIMIT_GRACE_S, idle_stop, rule_stop
 from evolve.proposer import Proposer
 from evolve.run_end import children_by_operator, record_end, run_summary, stopped_by_storage
 from evolve.run_start import build_search, mark_start_failed, stop_on_signals, warm_up
@@ -51,10 +53,6 @@ from workers.jobs import Executor, JobResult
 # Seconds between "progress" events (running time and rejection counts): what a SIGKILL can
 # lose of them, when nothing else was written meanwhile.
 CHECKPOINT_S = 60.0
-# At the time limit, evaluations in flight get this much longer to finish; any still running
-# then are stopped and stay pending (a resume given a later --time-limit evaluates them), so
-# a problem with minutes-long evaluations cannot overrun the limit by that much.
-TIME_LIMIT_GRACE_S = 10.0
 
 
 class Controller:
@@ -183,7 +181,7 @@ class Controller:
                     checkpoint = time.monotonic()
                     self.storage.add_event(self.campaign.id, "progress", self._totals())
                 limit = self.config.time_limit_s
-                rule = self._rule_that_holds()
+                rule = rule_stop(book, self.config)
                 if limit and self._elapsed() >= limit:
                     reason = "time_limit"
                     if not book.outstanding or self._elapsed() >= limit + TIME_LIMIT_GRACE_S:
@@ -197,16 +195,9 @@ class Controller:
                     self.proposer.fill()
                 llm_busy = self.proposals.in_flight > 0
                 if not book.outstanding and not llm_busy:
-                    if book.evaluated >= self.config.max_evals:
-                        break
-                    if book.best is None:
-                        reason = "initial_failed"
-                        break
-                    if book.stalled:
-                        reason = "stalled"
-                        break
-                    if self.proposals.stop:
-                        reason = self.proposals.stop
+                    idle = idle_stop(book, self.config.max_evals, self.proposals)
+                    if idle:
+                        reason = idle
                         break
                 self._wait(llm_busy)
                 book.refresh(self.progress, self.executor)
@@ -247,14 +238,6 @@ class Controller:
             children,
             self.config,
             import_report(self.storage, self.campaign.id),
-        )
-
-    def _rule_that_holds(self) -> str:
-        """The stop reason of a stopping rule that holds (evolve/stopping.py), else ""."""
-        book, config = self.book, self.config
-        best = book.best.score if book.best is not None else None
-        return stopping.rule_that_holds(
-            best, book.evaluated, book.best_at, config.target_score, config.patience
         )
 
     def _elapsed(self) -> float:
