@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from db.sanitise import first_path
+from evolve.llm.setting_checks import is_int, is_num
 
 if TYPE_CHECKING:
     from evolve.config import CampaignConfig
@@ -52,18 +53,18 @@ def check_config(config: CampaignConfig) -> None:
     need(
         isinstance(config.db, str), f"db must be a database URL (a string), got {_short(config.db)}"
     )
-    need(_is_int(config.max_evals) and config.max_evals >= 1, "max_evals must be an integer >= 1")
+    need(is_int(config.max_evals) and config.max_evals >= 1, "max_evals must be an integer >= 1")
     need(
-        _is_int(config.workers) and 1 <= config.workers <= MAX_WORKERS,
+        is_int(config.workers) and 1 <= config.workers <= MAX_WORKERS,
         f"workers must be an integer in 1..{MAX_WORKERS}",
     )
     need(
-        _is_int(config.seed) and -SEED_LIMIT <= config.seed < SEED_LIMIT,
+        is_int(config.seed) and -SEED_LIMIT <= config.seed < SEED_LIMIT,
         f"seed must be a 64-bit integer ({-SEED_LIMIT}..{SEED_LIMIT - 1}), "
         f"got {_short(config.seed)}",
     )
     need(
-        _is_num(config.time_limit_s)
+        is_num(config.time_limit_s)
         and math.isfinite(config.time_limit_s)
         and config.time_limit_s >= 0,
         "time_limit_s (--time-limit) must be a finite number of seconds >= 0 (0: no limit), "
@@ -71,12 +72,12 @@ def check_config(config: CampaignConfig) -> None:
     )
     need(
         config.target_score is None
-        or (_is_num(config.target_score) and math.isfinite(config.target_score)),
+        or (is_num(config.target_score) and math.isfinite(config.target_score)),
         "target_score (--target-score) must be a finite number, or none for no target, "
         f"got {_short(config.target_score)}",
     )
     need(
-        _is_int(config.patience) and config.patience >= 0,
+        is_int(config.patience) and config.patience >= 0,
         "patience (--patience) must be an integer number of evaluations >= 0 (0: never), "
         f"got {_short(config.patience)}",
     )
@@ -95,7 +96,7 @@ def check_config(config: CampaignConfig) -> None:
     need(isinstance(config.operators, Mapping), "operators must be a table of name = weight")
     for name, weight in config.operators.items():
         need(
-            _is_num(weight) and math.isfinite(weight) and weight >= 0,
+            is_num(weight) and math.isfinite(weight) and weight >= 0,
             f"operator weight for {name!r} must be a finite number >= 0, got {_short(weight)}",
         )
     need(
@@ -111,26 +112,26 @@ def check_config(config: CampaignConfig) -> None:
     need(isinstance(s.kind, str), "strategy.kind must be a name")
     need(isinstance(s.options, Mapping), "strategy.options must be a table")
     need(
-        _is_int(s.islands) and 1 <= s.islands <= MAX_ISLANDS,
+        is_int(s.islands) and 1 <= s.islands <= MAX_ISLANDS,
         f"strategy.islands must be an integer in 1..{MAX_ISLANDS}, got {_short(s.islands)}",
     )
     need(
-        _is_int(s.archive_size) and 1 <= s.archive_size <= MAX_ARCHIVE_SIZE,
+        is_int(s.archive_size) and 1 <= s.archive_size <= MAX_ARCHIVE_SIZE,
         f"strategy.archive_size must be an integer in 1..{MAX_ARCHIVE_SIZE}, "
         f"got {_short(s.archive_size)}",
     )
-    need(_is_num(s.exploit) and 0 <= s.exploit <= 1, "strategy.exploit must be in [0, 1]")
-    need(_is_int(s.tournament) and s.tournament >= 1, "strategy.tournament must be >= 1")
+    need(is_num(s.exploit) and 0 <= s.exploit <= 1, "strategy.exploit must be in [0, 1]")
+    need(is_int(s.tournament) and s.tournament >= 1, "strategy.tournament must be >= 1")
     need(
-        _is_int(s.migration_interval) and s.migration_interval >= 1,
+        is_int(s.migration_interval) and s.migration_interval >= 1,
         "strategy.migration_interval must be >= 1",
     )
     need(
-        _is_int(s.migration_count) and s.migration_count >= 0,
+        is_int(s.migration_count) and s.migration_count >= 0,
         "strategy.migration_count must be >= 0",
     )
     need(
-        _is_int(config.llm.max_in_flight) and 1 <= config.llm.max_in_flight <= MAX_LLM_IN_FLIGHT,
+        is_int(config.llm.max_in_flight) and 1 <= config.llm.max_in_flight <= MAX_LLM_IN_FLIGHT,
         f"llm.max_in_flight must be an integer in 1..{MAX_LLM_IN_FLIGHT}, "
         f"got {_short(config.llm.max_in_flight)}",
     )
@@ -149,18 +150,18 @@ def check_config(config: CampaignConfig) -> None:
         f"start_from must be a campaign name, got {_short(config.start_from)}",
     )
     need(
-        _is_int(config.start_from_top) and 1 <= config.start_from_top <= MAX_START_FROM,
+        is_int(config.start_from_top) and 1 <= config.start_from_top <= MAX_START_FROM,
         f"start_from_top (--start-from-top) must be an integer in 1..{MAX_START_FROM}, "
         f"got {_short(config.start_from_top)}",
     )
     b = config.bandit
     need(isinstance(b.enabled, bool), "bandit.enabled must be true or false")
     need(
-        _is_num(b.exploration) and math.isfinite(b.exploration) and b.exploration >= 0,
+        is_num(b.exploration) and math.isfinite(b.exploration) and b.exploration >= 0,
         f"bandit.exploration must be a finite number >= 0, got {_short(b.exploration)}",
     )
     need(
-        _is_num(b.eval_cost_usd) and math.isfinite(b.eval_cost_usd) and b.eval_cost_usd > 0,
+        is_num(b.eval_cost_usd) and math.isfinite(b.eval_cost_usd) and b.eval_cost_usd > 0,
         f"bandit.eval_cost_usd must be a finite number > 0, got {_short(b.eval_cost_usd)}",
     )
     # Any other number (llm.*, problem_options, strategy.options): NaN and infinity are
@@ -197,14 +198,6 @@ def check_name(name: Any) -> None:
             f"name must not be all digits: the dashboard and `evolve status` read {name} as a "
             f"campaign id; add a letter (e.g. run-{name})"
         )
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_num(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _short(value: Any) -> str:

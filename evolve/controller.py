@@ -246,7 +246,7 @@ class Controller:
 
     def _totals(self) -> dict[str, Any]:
         """The campaign's totals so far, written at each checkpoint and at the end, so that
-        a resume carries them on (evolve/start.py: running_time, stored_rejections)."""
+        a resume carries them on (evolve/campaign_history.py: running_time, stored_rejections)."""
         return {
             "elapsed_s": round(self._elapsed(), 3),
             "evaluated": self.book.evaluated,

@@ -3,7 +3,7 @@ gives, the final writes (the LLM requests the run abandoned, the status, the ter
 with the campaign's totals) and its summary, with the message that says why it stopped.
 
 Kept apart from the loop because this runs once, after it, and is what a resume and
-`evolve status` read back: the terminal event's totals (evolve/start.py: running_time,
+`evolve status` read back: the terminal event's totals (evolve/campaign_history.py: running_time,
 stored_rejections) and the status.
 """
 
