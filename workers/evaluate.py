@@ -11,6 +11,7 @@ from evaluators.cascade import run_cascade
 from evaluators.contract import ERROR, OK, Candidate, EvalResult, StageOutcome
 from evaluators.registry import make_problem
 from workers.jobs import HELD_OUT, REFERENCE, Job, JobResult
+from workers.trusted import guarded, named, problem_raised
 
 # Stage name and isolation label of results from a problem's evaluate_batch: the problem
 # interprets genomes itself (it must never execute candidate code outside the sandbox).
@@ -21,7 +22,8 @@ BATCH_ISOLATION = "genome-interpreter"
 class ProblemCache:
     """Problems are built once per worker (instances, data sets) and reused, and so are
     their stages: a problem that builds instances or reference values in ``stages()``
-    pays for it once per worker, not once per evaluation."""
+    pays for it once per worker, not once per evaluation. The stages are kept ``guarded``
+    (workers/trusted.py): whatever their scorers raise is recorded."""
 
     def __init__(self) -> None:
         self._problems: dict[str, Any] = {}
@@ -38,12 +40,13 @@ class ProblemCache:
         key = (_key(name, options), stage_set)
         if key not in self._stages:
             try:
-                self._stages[key] = stages_for(problem, stage_set)
-            except Exception as exc:
+                self._stages[key] = [guarded(s) for s in stages_for(problem, stage_set)]
+            except BaseException as exc:  # KeyboardInterrupt too: workers/trusted.py
+                if not problem_raised(exc):
+                    raise
                 method = {HELD_OUT: "held_out_stages", REFERENCE: "reference_stages"}
                 raise StagesError(
-                    f"{method.get(stage_set, 'stages')}() of {name!r} failed: "
-                    f"{type(exc).__name__}: {exc}"
+                    f"{method.get(stage_set, 'stages')}() of {name!r} failed: {named(exc)}"
                 ) from exc
         return self._stages[key]
 
@@ -69,8 +72,11 @@ def evaluate_job(job: Job, runner: Any, problems: ProblemCache, worker: str) -> 
         stages = problems.stages(job.problem, dict(job.problem_options), job.stage_set)
     except StagesError as exc:
         return JobResult(job, worker, (), error=str(exc))
-    except Exception as exc:
-        return JobResult(job, worker, (), error=f"cannot load problem {job.problem!r}: {exc}")
+    except BaseException as exc:  # a constructor's KeyboardInterrupt too: workers/trusted.py
+        if not problem_raised(exc):
+            raise
+        detail = f"{exc}" if isinstance(exc, Exception) else named(exc)
+        return JobResult(job, worker, (), error=f"cannot load problem {job.problem!r}: {detail}")
     if not stages:
         return JobResult(job, worker, (), error=f"problem has no {job.stage_set} stages")
     return JobResult(job, worker, tuple(run_cascade(runner, job.code, stages).stages))
@@ -94,7 +100,9 @@ def evaluate_jobs(
     if same:
         try:
             problem = problems.get(first.problem, dict(first.problem_options))
-        except Exception:
+        except BaseException as exc:  # evaluate_job says why, for each job
+            if not problem_raised(exc):
+                raise
             problem = None
     if problem is None or not hasattr(problem, "evaluate_batch"):
         return [evaluate_job(job, runner, problems, worker) for job in jobs]
@@ -106,11 +114,13 @@ def _batch(problem: Any, jobs: Sequence[Job], worker: str) -> list[JobResult]:
     candidates = [Candidate(code=j.code, genome=j.genome) for j in jobs]
     try:
         results = list(problem.evaluate_batch(candidates, jobs[0].stage_set))
-    except Exception as exc:
+    except BaseException as exc:  # KeyboardInterrupt too: workers/trusted.py
+        if not problem_raised(exc):
+            raise
         if len(jobs) > 1:
             # One bad candidate must not fail its batch-mates: evaluate each alone.
             return [result for job in jobs for result in _batch(problem, [job], worker)]
-        return _failed(jobs, worker, f"evaluate_batch failed: {type(exc).__name__}: {exc}")
+        return _failed(jobs, worker, f"evaluate_batch failed: {named(exc)}")
     if len(results) != len(jobs):
         detail = f"evaluate_batch returned {len(results)} results for {len(jobs)} candidates"
         return _failed(jobs, worker, detail)

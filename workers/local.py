@@ -30,6 +30,7 @@ from typing import Any
 from evaluators.contract import SANDBOX_FAILURE, TIMEOUT, StageOutcome
 from workers.jobs import Job, JobResult, WorkerDeaths
 from workers.ray_cluster import Backstop
+from workers.trusted import WorkerStop
 
 MAX_START_FAILURES = 3  # workers in a row that die before they are ready
 PIPELINE_DEPTH = 2  # batches sent to one worker ahead of its results
@@ -84,11 +85,19 @@ def _worker_main(conn: Connection, isolation: str, modules: tuple[str, ...],
     _exit_with_the_controller()
     if threads:  # native code that splits a call over threads takes this worker's share
         os.environ.setdefault(THREADS_ENV, str(threads))
-    from evaluators.sandbox import SandboxRunner
     from evaluators.sandbox.reaper import set_name
-    from workers.evaluate import ProblemCache, evaluate_jobs
 
     set_name("evo-worker")
+    try:
+        _serve(conn, isolation, modules)
+    except WorkerStop:  # the controller died: the runner's ``with`` has closed the sandbox
+        return
+
+
+def _serve(conn: Connection, isolation: str, modules: tuple[str, ...]) -> None:
+    from evaluators.sandbox import SandboxRunner
+    from workers.evaluate import ProblemCache, evaluate_jobs
+
     name = f"local-{os.getpid()}"
     problems = ProblemCache()
     with SandboxRunner(preload=modules, isolation=isolation) as runner:
@@ -114,12 +123,15 @@ def _exit_with_the_controller(poll_s: float = 0.5) -> None:
     controller, one blocked on a candidate kept the sandbox and the candidate running to
     the candidate's wall clock, then ran the batch already waiting in its pipe, beside a
     resumed campaign's workers. A thread watches for the worker being re-parented; SIGTERM
-    then raises SystemExit in the main thread (whatever it waits on), so the sandbox
-    runner's ``with`` block closes it: zygote, candidates, work folder and cgroups."""
+    then raises WorkerStop in the main thread (whatever it waits on), so the sandbox
+    runner's ``with`` block closes it: zygote, candidates, work folder and cgroups. Not
+    SystemExit: raised inside a scorer, the cascade recorded that as the scorer's failure
+    and the worker went on with its batch (workers/trusted.py lets WorkerStop through)."""
     controller = os.getppid()
 
     def stop(signum: int, frame: Any) -> None:
-        raise SystemExit(0)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the close must not be cut
+        raise WorkerStop
 
     def watch() -> None:
         while os.getppid() == controller:
