@@ -206,6 +206,7 @@ def _serve(
                 candidate.group,
                 # with a read-only view (child.READ_ONLY_EXCEPT) nothing lands in /tmp
                 shared_scratch=config.get("mode") == "uid" and not child.READ_ONLY_EXCEPT,
+                runner_fd=conn_fd,
             )
         except Exception as exc:  # a sandbox bug or a full disk: the caller retries
             response = {

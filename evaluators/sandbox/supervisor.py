@@ -83,12 +83,15 @@ def run_job(
     feed_ends: tuple[int, int] | None = None,
     group: Group | None = None,
     shared_scratch: bool = False,
+    runner_fd: int = -1,
 ) -> dict[str, Any]:
     """Run one job on the waiting candidate ``pid``; ``idle``: this supervisor's other
     candidates, still waiting for their jobs (root, so never reached by the uid kill);
     ``feed_ends``: the write end of its feed pipe and the read end of its reply pipe;
     ``group``: its cgroup, given the job's limits here (cgroups.py);
-    ``shared_scratch``: the candidate could write to the host's /tmp ("uid" isolation)."""
+    ``shared_scratch``: the candidate could write to the host's /tmp ("uid" isolation);
+    ``runner_fd``: the job's socket, whose hang-up (the runner closed, or its process died)
+    ends the candidate at once (``_watch``)."""
     limits = job["limits"]
     feed = job.pop("feed", None)  # the driver's params never reach the candidate
     job["fed"] = feed is not None
@@ -121,7 +124,7 @@ def run_job(
             os.close(fd)
     deadline = started + float(limits["wall_s"])
     try:
-        status, rusage, timed_out = _watch(pid, readers, caps, deadline, dialogue)
+        status, rusage, timed_out = _watch(pid, readers, caps, deadline, dialogue, runner_fd)
     finally:
         if dialogue is not None:
             dialogue.close()
@@ -173,9 +176,15 @@ def _watch(
     caps: dict[str, Capture],
     deadline: float,
     dialogue: Dialogue | None = None,
+    runner_fd: int = -1,
 ) -> tuple[int, Any, bool]:
     """Drain the pipes (and hold the feed's dialogue) until the candidate exits or the wall
-    clock runs out. A reply the driver refuses ends the candidate at once."""
+    clock runs out. A reply the driver refuses ends the candidate at once, and so does a
+    hang-up of ``runner_fd``: nobody waits for the answer any more. Without it, a runner
+    closed mid-job (its worker stopping) or killed with its process (a Ray worker whose
+    driver died, a local worker past the executor's backstop) left this supervisor and its
+    candidate running to the candidate's wall clock wherever the zygote's exit takes
+    nothing down with it ("rlimits", "uid" without cgroups): minutes, for a slow problem."""
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
     by_fd = {}
@@ -184,6 +193,8 @@ def _watch(
         poller.register(fd, select.POLLIN)
         by_fd[fd] = name
     poller.register(pidfd, select.POLLIN)
+    if runner_fd >= 0:  # no events asked: poll reports a hang-up (POLLHUP) regardless, and
+        poller.register(runner_fd, 0)  # the request's end of file is no hang-up
     reply_fd = writing = None
     if dialogue is not None:
         reply_fd = dialogue.reply_r
@@ -201,6 +212,9 @@ def _watch(
             for fd, _ in events:
                 if fd == pidfd:
                     exited = True
+                elif fd == runner_fd:  # the runner is gone: end the job now
+                    os.kill(pid, signal.SIGKILL)
+                    poller.unregister(fd)
                 elif fd == reply_fd and dialogue is not None:
                     if not dialogue.read_some():
                         poller.unregister(fd)

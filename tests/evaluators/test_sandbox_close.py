@@ -1,0 +1,70 @@
+"""The sandbox's processes end with its runner: a runner killed with its process takes
+its running candidate down with it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from evaluators.sandbox.lingering import alive, tree
+
+REPO = Path(__file__).resolve().parents[2]
+SLEEPER = "import time\ndef main():\n    time.sleep(120)\n    return 1\n"
+
+
+def _busy(pid: int) -> bool:
+    """A candidate that runs a job: it called setsid (child.run_candidate), so it leads
+    its own process group; the waiting ones are still in their supervisor's."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat.rsplit(")", 1)[1].split()
+    return name == "evo-candidate" and int(fields[2]) == pid
+
+
+OWNER = """
+import sys, threading, time
+from evaluators.contract import Limits
+from evaluators.sandbox import SandboxRunner
+
+runner = SandboxRunner(isolation=sys.argv[1])
+print(runner._zygote.process.pid, flush=True)
+runner.run(sys.argv[2], "", {}, Limits(wall_s=150, cpu_s=150))
+"""
+
+
+def test_a_killed_runners_running_candidate_ends_with_it() -> None:
+    """kill -9 of the process that holds the runner (a Ray worker whose driver died, a
+    local worker past its backstop): under "rlimits" its supervisor and candidate ran on
+    to the candidate's wall clock, since nothing there dies with the zygote."""
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, "rlimits", SLEEPER],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    pids: set[int] = set()
+    try:
+        zygote = int(owner.stdout.readline())
+        deadline = time.monotonic() + 60
+        while not any(_busy(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            pids = tree(zygote)
+        assert any(_busy(pid) for pid in pids)
+        owner.kill()
+        owner.wait()
+        deadline = time.monotonic() + 10
+        while alive(pids, -1) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = alive(pids, -1)
+    finally:
+        owner.kill()
+        owner.wait()
+        for pid in alive(pids, -1):  # the old behaviour: do not leave them to the clock
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"alive 10 s after the runner's process was killed: {sorted(left)}"
