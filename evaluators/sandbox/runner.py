@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from evaluators.contract import ERROR, OUTCOMES, SANDBOX_FAILURE, Feed, Limits, SandboxResult
-from evaluators.sandbox import cgroups, launch, workdirs
+from evaluators.sandbox import cgroups, launch, lingering, workdirs
 from evaluators.sandbox.protocol import (
     MAX_JSON_DEPTH,
     BadResult,
@@ -56,6 +56,7 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
 )
 ISOLATIONS = ("auto", "bwrap", "uid", "rlimits")
 BACKSTOP_S = 5.0  # beyond limits.wall_s, before the runner gives up on a supervisor
+CLOSE_WAIT_S = 5.0  # the most close() waits for the zygote's processes to be gone
 CHUNK = 1 << 16
 
 
@@ -93,6 +94,8 @@ class SandboxRunner:
         self._zygote: launch.Zygote | None = None
         self._broken = False
         self._clean_uids: set[int] = set()
+        self._in_flight: set[socket.socket] = set()  # jobs' sockets, hung up by close()
+        self._flight_lock = threading.Lock()  # not _lock: held through a zygote's start
         root = os.geteuid() == 0
         if isolation in ("bwrap", "uid") and not root:
             raise RuntimeError(f"isolation {isolation!r} needs root; use 'rlimits'")
@@ -132,13 +135,29 @@ class SandboxRunner:
     # -- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
+        """Stop the zygote and everything it started, then remove the work folder and the
+        cgroups. Jobs still running (on other threads) are hung up: their supervisors end
+        their candidates (supervisor._watch), and those calls return sandbox_failure. It
+        returns once every process of the sandbox is gone, or after ``CLOSE_WAIT_S``: it
+        returned while supervisors and candidates still ran (for their whole wall clock,
+        under "rlimits"), so a caller that checked for leftovers at once found some."""
+        zygote = None
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+            with self._flight_lock:
+                for sock in self._in_flight:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
             if self._zygote is not None:
-                self._zygote.stop()
-                self._zygote = None
+                zygote, self._zygote = self._zygote, None
+                pids = lingering.tree(zygote.process.pid)
+                zygote.stop()
+        if zygote is not None:  # its group (supervisors) and its tree (bwrap: the pid 1)
+            lingering.wait_gone(pids, zygote.process.pid, CLOSE_WAIT_S)
         shutil.rmtree(self._workdir, ignore_errors=True)
         cgroups.remove_parent(self._cgroups)
 
@@ -263,6 +282,8 @@ class SandboxRunner:
                 try:
                     with self._lock:
                         zygote = self._live_zygote()
+                        with self._flight_lock:
+                            self._in_flight.add(ours)
                         request["job_id"] = f"{os.getpid()}-{next(self._ids)}"
                         request["prereap"] = uid is not None and uid not in self._clean_uids
                         socket.send_fds(zygote.ctl, [b"J"], [theirs.fileno()])
@@ -287,7 +308,9 @@ class SandboxRunner:
         except OSError as exc:
             return _failure(f"sandbox connection failed: {exc}")
         finally:
-            ours.close()
+            with self._flight_lock:  # not while close() hangs it up
+                self._in_flight.discard(ours)
+                ours.close()
             theirs.close()
         return _parse_response(raw)
 

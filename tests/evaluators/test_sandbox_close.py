@@ -1,5 +1,5 @@
-"""The sandbox's processes end with its runner: a runner killed with its process takes
-its running candidate down with it."""
+"""The sandbox's processes end with its runner: close() returns once they are gone, and a
+runner killed with its process takes its running candidate down with it."""
 
 from __future__ import annotations
 
@@ -7,13 +7,32 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from evaluators.contract import SANDBOX_FAILURE, Limits
+from evaluators.sandbox import SandboxRunner
 from evaluators.sandbox.lingering import alive, tree
 
 REPO = Path(__file__).resolve().parents[2]
 SLEEPER = "import time\ndef main():\n    time.sleep(120)\n    return 1\n"
+LONG = Limits(wall_s=150, cpu_s=150)
+LEVELS = ["rlimits"] + (["uid", "bwrap"] if os.geteuid() == 0 else [])
+
+
+def _running(runner: SandboxRunner, timeout: float = 60.0) -> set[int]:
+    """The zygote's tree once a candidate has started its job."""
+    zygote = runner._zygote.process.pid
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        pids = tree(zygote)
+        if any(_busy(pid) for pid in pids):
+            return pids
+    raise AssertionError("no candidate started its job")
 
 
 def _busy(pid: int) -> bool:
@@ -26,6 +45,29 @@ def _busy(pid: int) -> bool:
         return False
     name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat.rsplit(")", 1)[1].split()
     return name == "evo-candidate" and int(fields[2]) == pid
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_close_returns_once_the_sandbox_and_a_running_candidate_are_gone(level) -> None:
+    """close() returned while supervisors and candidates still ran: under "rlimits" a job
+    still in flight ran its whole wall clock (here 120 s) after the close, and under the
+    others a supervisor or bubblewrap's pid 1 with its candidates were still there."""
+    runner = SandboxRunner(isolation=level)
+    answers: list = []
+    job = threading.Thread(target=lambda: answers.append(runner.run(SLEEPER, "", {}, LONG)))
+    job.start()
+    try:
+        pids = _running(runner)
+        started = time.monotonic()
+        runner.close()
+        took = time.monotonic() - started
+        left = alive(pids, -1)
+    finally:
+        runner.close()
+        job.join(timeout=150)
+    assert not left, f"alive after close() ({took:.2f} s): {sorted(left)}"
+    assert took < 5
+    assert answers and answers[0].outcome == SANDBOX_FAILURE
 
 
 OWNER = """
