@@ -53,12 +53,11 @@ from problems.autonumerics.graph import (
 )
 from problems.autonumerics.held_out import verify_program
 from problems.autonumerics.mutate import operator_factories
+from problems.autonumerics.problem_checks import check_options, check_reference, check_xla
 from problems.autonumerics.render import render_python
 from problems.autonumerics.targets import TARGETS, float32_ulp
 from problems.autonumerics.tune import TuneConfig, es_float32, lm_lawson
 
-MODES = ("reals", "float32")
-ERRORS = ("relative", "ulp_point")
 WORST = 1e30  # error of a program that is not finite on the domain
 
 
@@ -80,39 +79,6 @@ def binade_samples(lo: float, hi: float, per_binade: int = 8) -> np.ndarray:
     if not out:
         return np.zeros(0)
     return np.concatenate(out).astype(np.float32).astype(np.float64)
-
-
-def _check_reference(target: Any, points: tuple[np.ndarray, np.ndarray]) -> None:
-    """Target checks its reference on 257 points; the scoring samples are many more, and a
-    NaN at one of them would score every program as failed ("the initial program was
-    scored -30"): say so, naming the first such x."""
-    x, ref = points
-    bad = ~np.isfinite(ref)
-    if bad.any():
-        raise ValueError(
-            f"target {target.name!r}: its reference is {ref[bad][0]} at x = "
-            f"{float(x[bad][0])!r}, a scoring sample of [{target.lo:g}, {target.hi:g}]: the "
-            "reference must be finite on the whole domain"
-        )
-
-
-def _check_xla(target: Any) -> None:
-    """Call XLA's function once, as float32 mode's final check and latency baseline will:
-    a name error in a lambda (jnp not imported) shows now, not after the campaign."""
-    import jax.numpy as jnp
-
-    fn = target.xla_fn()
-    x = np.linspace(target.lo, target.hi, 5).astype(np.float32)
-    try:
-        y = np.asarray(fn(jnp.asarray(x)))
-    except Exception as exc:
-        raise ValueError(
-            f"target {target.name!r}: its xla function {target.xla_name} fails on a float32 "
-            f"array: {type(exc).__name__}: {exc}"
-        ) from None
-    if y.shape != x.shape:
-        raise ValueError(f"target {target.name!r}: its xla function {target.xla_name} maps 5 "
-                         f"points to shape {y.shape}")  # fmt: skip
 
 
 class AutoNumerics:
@@ -143,48 +109,14 @@ class AutoNumerics:
         verify_below: float = 8.0,
         verify_stride: int = 1,
     ) -> None:
-        if target not in TARGETS:
-            raise ValueError(f"unknown target {target!r}; known: {', '.join(TARGETS)}")
-        if mode not in MODES:
-            raise ValueError(f"problem.mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if error not in ("", *ERRORS):
-            raise ValueError(f"problem.error must be one of {', '.join(ERRORS)}, got {error!r}")
-        if error and mode == "float32":
-            raise ValueError(
-                "problem.error applies to reals mode only (float32 mode's error is float32 "
-                f"ULPs): drop it or set problem.mode=reals, got error={error!r}"
-            )
-        if not verify_below > 0:  # NaN too
-            raise ValueError(f"problem.verify_below must be > 0 (ULP), got {verify_below}")
-        for name, value, low in (
-            ("max_ops", max_ops, 1),
-            ("train_points", train_points, 8),
-            ("lm_iters", lm_iters, 0),
-            ("es_gens", es_gens, 0),
-            ("es_pop", es_pop, 1),
-            ("batch_size", batch_size, 1),
-            ("verify_stride", verify_stride, 1),
-        ):
-            if value < low:
-                raise ValueError(f"problem.{name} must be at least {low}, got {value}")
-        if valid_points and valid_points < 8:
-            raise ValueError(
-                f"problem.valid_points must be 0 (the default) or at least 8, got {valid_points}"
-            )
-        # Above these a batch's arrays (tuning's Jacobian, a batch's outputs) run to GBs;
-        # the exhaustive check of the final front is what covers every float32.
-        for name, value, high in (("train_points", train_points, 1_000_000),
-                                  ("valid_points", valid_points, 10_000_000)):  # fmt: skip
-            if value > high:
-                raise ValueError(f"problem.{name} must be at most {high:,}, got {value:,}")
+        check_options(
+            target, mode, error, verify_below, max_ops=max_ops, train_points=train_points,
+            valid_points=valid_points, lm_iters=lm_iters, es_gens=es_gens, es_pop=es_pop,
+            batch_size=batch_size, verify_stride=verify_stride,
+        )  # fmt: skip
         self.target = TARGETS[target]
-        if error == "relative" and not self.target.relative:  # 1/|f| is infinite at its zero
-            raise ValueError(
-                f"problem.error=relative is undefined for {target}: {self.target.description} "
-                "is 0 in its domain; drop problem.error (the default is ulp_point)"
-            )
         if mode == "float32":  # the final check's reference and latency baseline: fail now
-            _check_xla(self.target)
+            check_xla(self.target)
         self.target_name = target
         self.name = f"autonumerics.{target}"
         self.mode = mode
@@ -216,7 +148,7 @@ class AutoNumerics:
         for points in (self.train_points, self.valid_points):
             for array in points:
                 array.setflags(write=False)  # shared by every batch
-            _check_reference(self.target, points[:2])
+            check_reference(self.target, points[:2])
 
     # -- the Problem protocol -----------------------------------------------------------
     def initial_programs(self) -> list[Candidate]:
