@@ -37,7 +37,7 @@ try:  # must precede the backend's start; harmless (and ignored) after it
 except RuntimeError:
     pass
 
-from problems.autonumerics import interp_switch, lowering, native, scoring  # noqa: E402
+from problems.autonumerics import interp_switch, lowering, native, scoring, switch_executables  # noqa: E402
 from problems.autonumerics.problem import AutoNumerics  # noqa: E402
 
 REPS = 5
@@ -133,7 +133,7 @@ def measure(n: int, population: tuple, devices: list, reps: int = REPS) -> dict[
         "run_1dev_s": lambda: run(single, devices[:1]),
         "run_xla_1dev_s": lambda: run(single, devices[:1], True),
     }
-    while interp_switch._COMPILING:  # the other devices' executables, compiled in threads
+    while switch_executables.COMPILING:  # the other devices' executables, compiled in threads
         time.sleep(0.01)
     times: dict[str, list[float]] = {k: [] for k in parts}
     for rep in range(reps):  # alternate, in turn forwards and backwards, so that load

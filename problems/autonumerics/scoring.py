@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from problems.autonumerics import interp_switch, native
+from problems.autonumerics import interp_switch, native, switch_executables
 from problems.autonumerics.lowering import Stream, encode
 
 _EXECUTABLES: dict[tuple, Any] = {}
@@ -111,5 +111,5 @@ def _executable(length: int, outs: int, n: int, device: Any) -> Any:
         sharding = jax.sharding.SingleDeviceSharding(device)
         jitted = jax.jit(partial(_score_shard, outs=outs), in_shardings=sharding,
                          out_shardings=sharding)  # fmt: skip
-        _EXECUTABLES[key] = jitted.lower(*args).compile(interp_switch.CPU_OPTIONS)
+        _EXECUTABLES[key] = jitted.lower(*args).compile(switch_executables.CPU_OPTIONS)
     return _EXECUTABLES[key]

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from problems.autonumerics import baselines, interp, interp_switch, lowering
+from problems.autonumerics import baselines, interp, interp_switch, lowering, switch_executables
 from problems.autonumerics.graph import evaluate_numpy, horner, identity
 from problems.autonumerics.mutate import random_program
 from problems.autonumerics.render import compile_python, render_python
@@ -112,9 +112,9 @@ def test_buckets_pad_and_reuse_one_executable() -> None:
         a, b = lowering.encode(first), lowering.encode(second)
         assert a.key == b.key and a.ints.shape[1] >= int(a.counts[0])
         interp_switch.run(a, x)
-        compiled = len(interp_switch._EXECUTABLES)
+        compiled = len(switch_executables.EXECUTABLES)
         out = interp_switch.run(b, x)
-        assert len(interp_switch._EXECUTABLES) == compiled  # same bucket, no new compile
+        assert len(switch_executables.EXECUTABLES) == compiled  # same bucket, no new compile
         assert_matches(out, reference(second, x))
         chunked = interp_switch.run(b, x, chunk=256)  # points through in 4 chunks
     np.testing.assert_array_equal(chunked, out)
@@ -130,10 +130,12 @@ def test_register_file_is_reused_without_leaking_between_calls() -> None:
     with jax.enable_x64(True):
         a, b = lowering.encode(first), lowering.encode(second)
         assert a.key == b.key  # one executable, one register file
-        key = interp_switch._key(a, interp_switch.bucket_points(700), jax.devices()[:1])
+        key = switch_executables.executable_key(
+            a, interp_switch.bucket_points(700), jax.devices()[:1]
+        )
 
         def pointer() -> int:
-            (regs,) = interp_switch._FILES[key]
+            (regs,) = switch_executables.FILES[key]
             return regs.addressable_shards[0].data.unsafe_buffer_pointer()
 
         out_a = interp_switch.run(a, x)
@@ -169,7 +171,7 @@ import jax
 jax.config.update("jax_num_cpu_devices", 2)
 jax.config.update("jax_enable_x64", True)
 import numpy as np
-from problems.autonumerics import interp_switch, lowering
+from problems.autonumerics import interp_switch, lowering, switch_executables
 from problems.autonumerics.mutate import random_program
 from tests.problems.test_autonumerics_interp import SPECIAL
 genomes = SPECIAL + [random_program(s) for s in range(25)]
@@ -184,11 +186,11 @@ np.testing.assert_array_equal(both, one)
 many = SPECIAL + [random_program(s) for s in range(2 * interp_switch.PIECE)]
 alone = interp_switch.run(lowering.encode(many), x, jax.devices()[:1])
 np.testing.assert_array_equal(interp_switch.evaluate(many, x), alone)
-while interp_switch._COMPILING:
+while switch_executables.COMPILING:
     time.sleep(0.05)
 np.testing.assert_array_equal(interp_switch.evaluate(many, x), alone)
 compiled = {}  # one-device executables: the devices each shape is compiled for
-for shape, n, dtype, ids, _native in interp_switch._EXECUTABLES:
+for shape, n, dtype, ids, _native in switch_executables.EXECUTABLES:
     compiled.setdefault((shape, n, dtype), set()).add(ids)
 assert {(0,), (1,)} in compiled.values(), compiled
 f32 = interp_switch.evaluate(many, x.astype(np.float32), f32=True)  # exits mid-compile
