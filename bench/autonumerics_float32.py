@@ -244,7 +244,8 @@ def five_op_search(
     fit; returns (name, tuned genome, its max ULP in float32 on the training samples, the
     best fit's max ULP in exact arithmetic on 20,001 points)."""
     from problems.autonumerics.graph import constants, fold, with_constants
-    from problems.autonumerics.tune import lm_lawson, max_error
+    from problems.autonumerics.tune import lm_lawson
+    from problems.autonumerics.tune_programs import max_error
 
     rng = np.random.default_rng(seed)
     full = _problem(target, es_gens=300)

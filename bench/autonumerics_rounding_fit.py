@@ -53,7 +53,8 @@ from bench.autonumerics_structures import (
 from bench.common import RESULTS, machine
 from problems.autonumerics.graph import constants, fold, op_count, with_constants
 from problems.autonumerics.targets import float32_ulp
-from problems.autonumerics.tune import TuneConfig, es_float32, lm_lawson, ulp_errors
+from problems.autonumerics.tune import TuneConfig, es_float32, lm_lawson
+from problems.autonumerics.tune_programs import ulp_errors
 from problems.autonumerics.verify import jax_function
 
 QUICK = os.environ.get("AN_RFIT_QUICK") == "1"

@@ -35,7 +35,8 @@ from bench.autonumerics_float32 import CAMPAIGN_START, QUARTIC_SQ_C, SQUARED7
 from bench.common import RESULTS, machine
 from problems.autonumerics.graph import constants, fold, op_count, with_constants
 from problems.autonumerics.targets import TARGETS, float32_ulp
-from problems.autonumerics.tune import _eval_dual, lm_lawson, max_error
+from problems.autonumerics.tune import lm_lawson
+from problems.autonumerics.tune_programs import eval_dual, max_error
 
 N_OPS, MIN_DEGREE = 5, 6
 # generalised fma forms (pc a*b+C, pn a*b+c, sn C*a+c, af C*a+C') and the division study's
@@ -160,7 +161,7 @@ def forward(prog: tuple, th: np.ndarray, pts: np.ndarray = _PTS) -> np.ndarray:
     (a' - (a/b) b') / b)."""
     if any(op[0] in DIVISIONS for op in prog):
         with np.errstate(all="ignore"):
-            return _eval_dual(_folded(prog), np.asarray(th, np.float64), pts)
+            return eval_dual(_folded(prog), np.asarray(th, np.float64), pts)
     k = th.size
     v = [np.zeros((k + 1, pts.size))]
     v[0][0] = pts
@@ -323,12 +324,12 @@ class Fitter:
 
 def rounding_screen(fits: list[tuple], limit: float = 0.5) -> list[tuple]:
     """Every fit below ``limit`` ULP exact, evaluated as float32 runs it (each operation
-    rounded once, fma single-rounded: tune.py's evaluator) at its constants rounded to
-    float32, on the ES's 8,192 samples, best first: (float32 ULP, exact ULP, prog, consts).
+    rounded once, fma single-rounded: tune_programs.py's evaluator) at its constants rounded
+    to float32, on the ES's 8,192 samples, best first: (float32 ULP, exact ULP, prog, consts).
     Exact accuracy is not what fails in float32 (the best exact fits are 20-100x below the
     bar), rounding is: this picks the structures that round benignly for the ES too."""
     from bench.autonumerics_float32 import _problem
-    from problems.autonumerics.tune import ulp_errors
+    from problems.autonumerics.tune_programs import ulp_errors
 
     p = _problem(TARGET)
     x, _, _ = p.scoring_points(p.x_train)
@@ -362,7 +363,7 @@ def bound_check(points: int = 1_000_001) -> tuple[float, float]:
     minimax polynomial (float32 coefficients, Horner with fma). Returns (max(exact error +
     bound), measured max float32 error) over ``points`` float32 inputs of the domain."""
     from problems.autonumerics.baselines import remez
-    from problems.autonumerics.tune import _eval
+    from problems.autonumerics.tune_programs import eval_values
 
     horner6 = (("af", 0),) + tuple(("pc", i, 0) for i in range(1, 6))
     t = TARGETS[TARGET]
@@ -372,7 +373,7 @@ def bound_check(points: int = 1_000_001) -> tuple[float, float]:
     ref = np.asarray(t.ref_long(x), np.float64)
     inv = 1 / float32_ulp(ref)
     exact = np.abs(node_values(horner6, th, x)[-1] - ref) * inv
-    y32 = _eval(fold(genome(horner6, list(th))), th[None, :].astype(np.float32), x32)[0]
+    y32 = eval_values(fold(genome(horner6, list(th))), th[None, :].astype(np.float32), x32)[0]
     measured = np.abs(y32.astype(np.float64) - ref) * inv
     return float(np.max(exact + rounding_bound(horner6, th, x))), float(np.max(measured))
 

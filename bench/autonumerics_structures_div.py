@@ -21,9 +21,9 @@ Fits are the structures study's (``Fitter.fit``: least-squares and lm_lawson sta
 weighted minimax on 20,001 points) and the rounding-aware pieces the rounding-fit study's
 (``g_terms``, ``minimise_j``, ``polish``, ``float32_stage``): bench/autonumerics_structures.py's
 genome, forward, node values and adjoints know dv and dc (a program without a division
-takes the same code as before). Poles: tune._eval (under max_error and lm_lawson)
-rejects a constant set whose denominator is not of one sign on the points, so a fit whose
-denominator crosses zero in [0, 1] scores inf; every reported fit is checked once more
+takes the same code as before). Poles: tune_programs.eval_values (under max_error and
+lm_lawson) rejects a constant set whose denominator is not of one sign on the points, so a fit
+whose denominator crosses zero in [0, 1] scores inf; every reported fit is checked once more
 (``pole_free``: each denominator one-signed on the 20,001 points).
 
 Run ``python -m bench.autonumerics_structures_div`` (about an hour on 2 cores); writes

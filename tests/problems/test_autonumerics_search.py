@@ -23,7 +23,8 @@ from problems.autonumerics.graph import (
 )
 from problems.autonumerics.mutate import GROW_FORMS, _grow, inherited_genome, mutate
 from problems.autonumerics.targets import TARGETS, float32_ulp
-from problems.autonumerics.tune import TuneConfig, _eval, es_float32, lm_lawson, max_error
+from problems.autonumerics.tune import TuneConfig, es_float32, lm_lawson
+from problems.autonumerics.tune_programs import eval_values, max_error
 
 EXP2 = TARGETS["exp2"]
 X = np.linspace(0.0, 1.0, 1000)
@@ -119,7 +120,7 @@ def test_a_pole_inside_the_domain_is_rejected_not_crashed() -> None:
     # 1 / (1 - 2.0005 x): the root x = 0.49988 lies between two of the 1,000 samples
     g = fold(rational([1.0, 0.0, 0.0], [1.0, -2.0005, 0.0]))
     assert max_error(g, np.asarray(constants(g)), X, Y, 1 / Y) == np.inf
-    assert np.all(np.isnan(_eval(g, np.asarray([constants(g)]), X)))
+    assert np.all(np.isnan(eval_values(g, np.asarray([constants(g)]), X)))
     _, err = lm_lawson(g, constants(g), X, Y, 1 / Y, 30)
     assert err == np.inf
     # tuning from a pole-free start never steps onto a pole

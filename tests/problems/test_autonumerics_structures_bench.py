@@ -5,7 +5,7 @@ import numpy as np
 from bench.autonumerics_structures import genome, node_values, rounding_bound
 from problems.autonumerics.graph import fold
 from problems.autonumerics.targets import float32_ulp
-from problems.autonumerics.tune import _eval
+from problems.autonumerics.tune_programs import eval_values
 
 HORNER3 = (("af", 0), ("pc", 1, 0), ("pc", 2, 0))  # ((a x + b) x + c) x + d
 
@@ -33,7 +33,7 @@ def test_float32_error_stays_within_exact_error_plus_bound() -> None:
     x64 = x.astype(np.float64)
     ref = np.exp2(x64)
     exact = np.abs(node_values(HORNER3, th, x64)[-1] - ref)
-    y32 = _eval(fold(genome(HORNER3, list(th))), th[None, :].astype(np.float32), x)[0]
+    y32 = eval_values(fold(genome(HORNER3, list(th))), th[None, :].astype(np.float32), x)[0]
     measured = np.abs(y32.astype(np.float64) - ref) / float32_ulp(ref)
     allowed = exact / float32_ulp(ref) + rounding_bound(HORNER3, th, x64)
     assert np.all(measured <= allowed + 1e-6)

@@ -1,5 +1,6 @@
 """tune_native.c: the float64 values and forward-mode derivatives lm_lawson steps on, bit
-for bit those of tune._eval / tune._eval_dual, so the tuned constants are the same."""
+for bit those of tune_programs.eval_values / tune_programs.eval_dual, so the tuned constants
+are the same."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from problems.autonumerics import native, tune
+from problems.autonumerics import native, tune, tune_programs
 from problems.autonumerics.graph import constants, fold
 from problems.autonumerics.mutate import random_program
 from tests.problems.test_autonumerics_interp import SPECIAL
@@ -28,10 +29,10 @@ def test_values_and_derivatives_equal_numpy_bit_for_bit() -> None:
     poles = 0
     for folded in programs(300):
         c = np.asarray(constants(folded), np.float64)
-        program = tune._Float64Program(folded, c.size, X)
+        program = tune_programs.Float64Program(folded, c.size, X)
         with np.errstate(all="ignore"):
-            want_dual = tune._eval_dual(folded, c, X)
-            want = tune._eval(folded, c[None, :], X)[0]
+            want_dual = tune_programs.eval_dual(folded, c, X)
+            want = tune_programs.eval_values(folded, c[None, :], X)[0]
         np.testing.assert_array_equal(program.dual(c), want_dual)  # NaN where NaN
         got = program.values(c)
         np.testing.assert_array_equal(got, want)
@@ -64,8 +65,8 @@ def test_float32_ulp_rows_equal_numpy_bit_for_bit() -> None:
     for folded in programs(200):
         c = np.asarray(constants(folded), np.float64)
         cands = (c[None, :] * (1 + 1e-3 * rng.standard_normal((6, c.size)))).astype(np.float32)
-        program = tune._Float32Program(folded)
-        want = tune.ulp_error_rows(folded, cands, x32, ref, inv)
+        program = tune_programs.Float32Program(folded)
+        want = tune_programs.ulp_error_rows(folded, cands, x32, ref, inv)
         np.testing.assert_array_equal(program.rows(cands, x32, ref, inv), want)
         inf_rows += int(np.isinf(want).all(axis=1).sum())
     assert inf_rows > 0  # poles and overflows: whole rows inf, as NumPy's
