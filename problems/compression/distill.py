@@ -18,7 +18,6 @@ JAX uses a GPU when one is visible; ``resources()`` says so to the executor.
 from __future__ import annotations
 
 import hashlib
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +37,7 @@ from problems.compression.space import (
     render,
     size_mb,
 )
+from problems.compression.student_export import StudentExport
 
 DESCRIPTION = (
     "Compressor's distillation: a student of genome (vocab, heads, hidden, intermediate, "
@@ -47,7 +47,7 @@ DESCRIPTION = (
 
 
 @register_problem("compression.distill")
-class Distillation(ArchitectureGenomeProblem):
+class Distillation(StudentExport, ArchitectureGenomeProblem):
     name = "compression.distill"
     description = DESCRIPTION
     batch_size = 4
@@ -262,45 +262,6 @@ class Distillation(ArchitectureGenomeProblem):
         )
         duration = time.perf_counter() - started
         return StageOutcome("speed", OK, result, result.feedback, duration, "genome-interpreter")
-
-    # -- export -------------------------------------------------------------------------
-    def student_dir(self, genome: Sequence[int]) -> Path | None:
-        if self.cache_dir is None:
-            return None
-        return self.cache_dir / self.key / "-".join(str(x) for x in genome)
-
-    def export_artifact(self, genome: Sequence[int], out_dir: str | Path) -> Path:
-        """Write the student of ``genome`` (weights, tokenizer, config, run_student.py):
-        copied from ``cache_dir`` when its full distillation saved it there, else
-        distilled again (deterministic for the same options)."""
-        import shutil
-
-        genome = genome_of(Candidate(code="", genome=list(genome)))
-        cached = self.student_dir(genome)
-        if cached is not None and (cached / "weights.npz").exists():
-            shutil.copytree(cached, out_dir, dirs_exist_ok=True)
-            return Path(out_dir)
-        from problems.compression.export import export_student
-
-        # Distilling takes about a minute on 2 cores: say so rather than look hung.
-        where = f"nothing saved under {cached}" if cached else "no problem.cache_dir set"
-        print(f"compression.distill: student {'-'.join(map(str, genome))} not cached "
-              f"({where}): distilling it again (deterministic, about a minute)...",
-              file=sys.stderr, flush=True)  # fmt: skip
-        return export_student(self.pipeline.distill(genome), out_dir, self._meta())
-
-    def _meta(self) -> dict[str, Any]:
-        return {
-            "max_len": self.config.max_len,
-            "task": self.config.task,
-            "target_mb": self.target_mb,
-            "labels": ["different", "clone"] if self.config.task == "clone" else [],
-        }
-
-    def save(self, student: Any) -> Path:
-        from problems.compression.export import export_student
-
-        return export_student(student, self.student_dir(student.genome), self._meta())
 
 
 def export_best(genome: Sequence[int], out_dir: str, options: dict[str, Any] | None = None) -> Path:
