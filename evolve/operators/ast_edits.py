@@ -4,38 +4,37 @@ Each kind has a site collector, ``sites(tree, env) -> list``, and an editor,
 ``apply(site, rng, env) -> str``, that changes the tree in place at one site and returns a
 short description. Sites hold references into the tree they were collected from, so the
 operator collects them on a fresh copy of the parent for every try. Nothing here runs code.
+
+Here: EditKind, the edits of statements, calls and new terms, and EDIT_KINDS, where every
+kind is declared. The kinds that change a constant or an operator only are value_edits.py's.
 """
 
 from __future__ import annotations
 
 import ast
 import copy
-import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from evolve.operators.astutil import (
     Env,
-    arith_op,
     bodies,
     call_family,
     insert_term_sites,
     movable_indices,
-    parent_map,
-    replace_node,
 )
-
-ARITH_OPS: tuple[type[ast.operator], ...] = (
-    ast.Add,
-    ast.Sub,
-    ast.Mult,
-    ast.Div,
-    ast.FloorDiv,
-    ast.Mod,
-    ast.Pow,
+from evolve.operators.value_edits import (
+    binop_apply,
+    binop_sites,
+    compare_apply,
+    compare_sites,
+    constant_apply,
+    constant_sites,
+    round_sig,
+    unary_apply,
+    unary_sites,
 )
-CMP_OPS: tuple[type[ast.cmpop], ...] = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
 
 
 @dataclass(frozen=True)
@@ -50,147 +49,6 @@ class EditKind:
     # True when the edit cannot change which names are read or bound where (it changes a
     # constant or an operator only), so its child needs no check for unbound names
     keeps_names: bool = False
-
-
-def _other(rng: random.Random, choices: tuple, current: type) -> type:
-    return rng.choice([c for c in choices if c is not current])
-
-
-# -- numeric constants -------------------------------------------------------------------
-
-
-def _round_sig(value: float, digits: int = 6) -> float:
-    return float(f"{value:.{digits}g}")
-
-
-def perturb_number(value: int | float, rng: random.Random, env: Env) -> int | float:
-    """A nearby number of the same type: multiplicative log-normal or additive jitter; the
-    sign flips only with probability ``env.sign_flip``."""
-    if value != 0 and rng.random() < env.sign_flip:
-        return -value
-    multiplicative = value != 0 and rng.random() < 0.5
-    if isinstance(value, int):
-        if multiplicative and abs(value) < 2**52:
-            new = round(value * math.exp(rng.gauss(0.0, env.sigma)))
-        else:
-            step = max(1, round(abs(rng.gauss(0.0, env.jitter * abs(value)))))
-            new = value + rng.choice((-1, 1)) * step
-        if new == value:
-            new = value + rng.choice((-1, 1))
-        if value > 0:  # no sign change except by the explicit flip above
-            new = max(new, 0)
-        elif value < 0:
-            new = min(new, 0)
-        return new
-    if multiplicative:
-        new = value * math.exp(rng.gauss(0.0, env.sigma))
-    else:
-        new = value + rng.gauss(0.0, env.jitter * max(abs(value), 1.0))
-    if not math.isfinite(new):
-        return value
-    if value != 0:
-        new = math.copysign(abs(new), value)
-    return _round_sig(new)
-
-
-def _constant_sites(tree: ast.Module, env: Env) -> list:
-    parents = parent_map(tree)
-    return [
-        (node, parents)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Constant) and type(node.value) in (int, float)
-    ]
-
-
-def _constant_apply(site, rng: random.Random, env: Env) -> str:
-    node, parents = site
-    parent = parents.get(node, (None, None, None))[0]
-    negated = isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub)
-    value = -node.value if negated else node.value
-    new = perturb_number(value, rng, env)
-    if negated and new >= 0:  # -(c) becomes c
-        replace_node(parents, parent, ast.Constant(new))
-    elif negated:
-        node.value = -new
-    elif new < 0:  # c becomes -(|c|): negative constants are written with a unary minus
-        replace_node(parents, node, ast.UnaryOp(ast.USub(), ast.Constant(-new)))
-    else:
-        node.value = new
-    return f"{value!r} -> {new!r}"
-
-
-# -- operators -----------------------------------------------------------------------------
-
-
-def _binop_sites(tree: ast.Module, env: Env) -> list:
-    return [
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, ARITH_OPS)
-    ]
-
-
-def _binop_apply(node, rng: random.Random, env: Env) -> str:
-    old = type(node.op)
-    node.op = _other(rng, ARITH_OPS, old)()
-    return f"{arith_op(old)} -> {arith_op(type(node.op))}"
-
-
-def _compare_sites(tree: ast.Module, env: Env) -> list:
-    return [
-        (node, index)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Compare)
-        for index, op in enumerate(node.ops)
-        if isinstance(op, CMP_OPS)
-    ]
-
-
-def _compare_apply(site, rng: random.Random, env: Env) -> str:
-    node, index = site
-    old = type(node.ops[index])
-    node.ops[index] = _other(rng, CMP_OPS, old)()
-    return f"{old.__name__} -> {type(node.ops[index]).__name__}"
-
-
-# Where negating an expression makes numeric sense: values and operands, not call targets,
-# attribute bases, subscript slices or assignment targets.
-_NEGATABLE_SLOTS = {
-    (ast.Assign, "value"),
-    (ast.AugAssign, "value"),
-    (ast.AnnAssign, "value"),
-    (ast.Return, "value"),
-    (ast.BinOp, "left"),
-    (ast.BinOp, "right"),
-    (ast.Compare, "left"),
-    (ast.Compare, "comparators"),
-    (ast.Call, "args"),
-}
-
-
-def _unary_sites(tree: ast.Module, env: Env) -> list:
-    parents = parent_map(tree)
-    sites = []
-    for node, (parent, field, _) in parents.items():
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            if not isinstance(node.operand, ast.Constant):  # constants: the constant edit
-                sites.append((node, parents))
-        elif (
-            isinstance(node, (ast.Name, ast.BinOp, ast.Call, ast.Subscript, ast.Attribute))
-            and (type(parent), field) in _NEGATABLE_SLOTS
-            and not isinstance(getattr(node, "ctx", ast.Load()), (ast.Store, ast.Del))
-        ):
-            sites.append((node, parents))
-    return sites
-
-
-def _unary_apply(site, rng: random.Random, env: Env) -> str:
-    node, parents = site
-    if isinstance(node, ast.UnaryOp):
-        replace_node(parents, node, node.operand)
-        return f"-({ast.unparse(node.operand)}) -> {ast.unparse(node.operand)}"
-    replace_node(parents, node, ast.UnaryOp(ast.USub(), node))
-    return f"{ast.unparse(node)} -> -({ast.unparse(node)})"
 
 
 # -- statements ----------------------------------------------------------------------------
@@ -297,7 +155,7 @@ def _insert_sites(tree: ast.Module, env: Env) -> list:
 def _insert_apply(site, rng: random.Random, env: Env) -> str:
     body, index, target, available = site
     source = rng.choice(sorted(available))
-    scale = _round_sig(10 ** rng.uniform(-2.0, 0.0), 2)
+    scale = round_sig(10 ** rng.uniform(-2.0, 0.0), 2)
     term = ast.BinOp(
         ast.Constant(scale), ast.Mult(), _unary_function(rng, env, ast.Name(source, ast.Load()))
     )
@@ -322,16 +180,16 @@ EDIT_KINDS: dict[str, EditKind] = {
     kind.name: kind
     for kind in (
         EditKind(
-            "constant", _constant_sites, _constant_apply, 0.25, keeps_names=True
+            "constant", constant_sites, constant_apply, 0.25, keeps_names=True
         ),  # perturb a constant
         EditKind(
-            "binop", _binop_sites, _binop_apply, 0.10, keeps_names=True
+            "binop", binop_sites, binop_apply, 0.10, keeps_names=True
         ),  # switch + - * / // % **
         EditKind(
-            "compare", _compare_sites, _compare_apply, 0.07, keeps_names=True
+            "compare", compare_sites, compare_apply, 0.07, keeps_names=True
         ),  # switch < <= > >= == !=
         EditKind(
-            "unary", _unary_sites, _unary_apply, 0.05, keeps_names=True
+            "unary", unary_sites, unary_apply, 0.05, keeps_names=True
         ),  # add or remove a unary minus
         EditKind("swap_stmts", _swap_sites, _swap_apply, 0.07),  # swap two statements
         EditKind("delete_stmt", _stmt_sites, _delete_apply, 0.08),  # emptied body: `pass`
