@@ -17,87 +17,34 @@ DEAP's operators draw from the global ``random`` module (``deap.gp`` calls
 ``random.choice``...). Each edit here swaps the module global ``random`` of ``deap.gp`` for
 the rng passed in, under a lock, and puts it back after: every draw comes from the
 campaign's rng, the global generator is never touched, and a one-worker campaign is
-deterministic for its seed. DEAP (and numpy behind it) is imported on first use.
+deterministic for its seed. DEAP (and numpy behind it) is imported on first use. The
+adapter to DEAP (the PrimitiveSet, genome to tree, the rng routing) is deap_trees.py.
 """
 
 from __future__ import annotations
 
 import functools
 import random
-import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from db.records import ProgramRecord
 from evaluators.contract import Candidate
-from evaluators.expressions import PRIMITIVES, Expression, format_nodes, height
+from evaluators.expressions import Expression, format_nodes, height
 from evaluators.parameters import SIGNIFICANT_DIGITS
 from evolve.operators.base import Context, ProposalRejected, check_tries
+from evolve.operators.deap_trees import (
+    const_node,
+    drawing_from,
+    is_constant,
+    primitive_set,
+    snap,
+    to_tree,
+)
 
 KINDS = ("uniform", "replace", "insert", "shrink", "constant")
 DEFAULT_KIND_WEIGHTS = {"uniform": 1.0, "replace": 1.0, "insert": 0.5, "shrink": 0.5, "constant": 1.0}  # fmt: skip
-EPHEMERAL_DIGITS = 3  # a fresh constant reads 0.734, not 0.7340188; moves refine it
-_ROUTE = threading.Lock()
-
-
-@contextmanager
-def drawing_from(rng: random.Random) -> Iterator[Any]:
-    """deap.gp, its draws routed to ``rng`` for the duration (one edit at a time)."""
-    from deap import gp
-
-    with _ROUTE:
-        saved = gp.random
-        gp.random = rng
-        try:
-            yield gp
-        finally:
-            gp.random = saved
-
-
-def _snap(value: float, digits: int) -> float:
-    return float(f"{value:.{digits}g}")
-
-
-@functools.lru_cache(maxsize=64)
-def primitive_set(expression: Expression) -> Any:
-    """The DEAP PrimitiveSet of ``expression``: its inputs, functions (by name: DEAP never
-    compiles them, the candidate program computes them), constants, and ephemeral
-    constants drawn from the rng an edit routes to (``drawing_from``)."""
-    from deap import gp
-
-    pset = gp.PrimitiveSet(expression.name, len(expression.inputs))
-    pset.renameArguments(**{f"ARG{i}": name for i, name in enumerate(expression.inputs)})
-    for fn in expression.functions:
-        pset.addPrimitive(_not_called, PRIMITIVES[fn].arity, name=fn)
-    for value in dict.fromkeys(expression.constants):
-        pset.addTerminal(value)
-    if expression.ephemeral is not None:
-        low, high = expression.ephemeral
-
-        def fresh_constant() -> float:  # gp.random is the edit's rng while it runs
-            return _snap(gp.random.uniform(low, high), EPHEMERAL_DIGITS)
-
-        pset.addEphemeralConstant("_ephemeral", fresh_constant)
-    return pset
-
-
-def _not_called(*args: Any) -> Any:
-    raise RuntimeError("expression trees are rendered to Python, never compiled by DEAP")
-
-
-def to_tree(expression: Expression, genome: str) -> Any:
-    """The PrimitiveTree of a genome (checked by ``expression.nodes``)."""
-    from deap import gp
-
-    pset = primitive_set(expression)
-    return gp.PrimitiveTree(
-        [
-            _const(node) if isinstance(node, float) else pset.mapping[node]
-            for node in expression.nodes(genome, "genome")
-        ]
-    )
 
 
 def expression_of(problem: Any) -> Expression:
@@ -242,15 +189,15 @@ class TreeMutation(_TreeOperator):
         if kind == "shrink":
             return len(tree) >= 3 and tree.height > 1
         if kind == "constant":
-            return any(_is_constant(node) for node in tree)
+            return any(is_constant(node) for node in tree)
         return True
 
     def _edit(self, kind: str, tree: Any, pset: Any, rng: random.Random) -> Any:
         if kind == "constant":
-            at = rng.choice([i for i, node in enumerate(tree) if _is_constant(node)])
+            at = rng.choice([i for i, node in enumerate(tree) if is_constant(node)])
             old = tree[at].value
-            new = _snap(old + rng.gauss(0.0, self.sigma * max(abs(old), 1.0)), SIGNIFICANT_DIGITS)
-            tree[at] = _const(new)
+            new = snap(old + rng.gauss(0.0, self.sigma * max(abs(old), 1.0)), SIGNIFICANT_DIGITS)
+            tree[at] = const_node(new)
             return tree
         with drawing_from(rng) as gp:
             if kind == "uniform":
@@ -261,16 +208,6 @@ class TreeMutation(_TreeOperator):
             if kind == "insert":
                 return gp.mutInsert(tree, pset=pset)[0]
             return gp.mutShrink(tree)[0]
-
-
-def _is_constant(node: Any) -> bool:
-    return node.arity == 0 and isinstance(node.value, float)
-
-
-def _const(value: float) -> Any:
-    from deap import gp
-
-    return gp.Terminal(value, False, gp.__type__)
 
 
 class TreeCrossover(_TreeOperator):
