@@ -1,11 +1,11 @@
-/* tune.py's evaluators in C: in float64 the program's values on the points, and its
+/* tune_programs.py's evaluators in C: in float64 the program's values on the points, and its
  * values with their derivatives in every constant (forward mode), for Levenberg-Marquardt;
  * in float32 the ULP errors of the evolution strategy's candidate constant sets.
  * NumPy spent most of a tuning step on call overhead (a dozen small array operations per
  * vertex on 1,000 points); this does the same operations in the same order, each rounded
- * once (built with -ffp-contract=off), so the results are bit-identical to tune._eval,
- * tune._eval_dual and tune.ulp_error_rows, which the tests check. Called through ctypes on
- * a genome flattened by lowering.flatten. */
+ * once (built with -ffp-contract=off), so the results are bit-identical to
+ * tune_programs.eval_values, tune_programs.eval_dual and tune_programs.ulp_error_rows,
+ * which the tests check. Called through ctypes on a genome flattened by lowering.flatten. */
 
 #include <math.h>
 #include <stdint.h>
@@ -38,8 +38,9 @@ static row_t row_of(int kind, long v, long r, const long *cidx, const double *c,
 
 #define AT(R, I) ((R).p[(I) * (R).stride])
 
-/* Whether a denominator takes both signs, or 0 or NaN, on the points: tune._eval's pole
- * (NumPy's min and max propagate NaN, and then neither comparison holds). */
+/* Whether a denominator takes both signs, or 0 or NaN, on the points: the pole of
+ * tune_programs.eval_values (NumPy's min and max propagate NaN, and then neither comparison
+ * holds). */
 static int crosses_zero(row_t d, long n) {
     double lo = AT(d, 0), hi = lo;
     int nan = 0;
@@ -92,7 +93,7 @@ long evoforge_an_eval_dual(const int8_t *kind, const int32_t *args, long nv, lon
         row_t b0 = row_of(kind[a[1]], a[1], 0, cidx, c, x, full, n);
         double *d0 = full[v];
         if (kd == K_DIV && n > 0 && crosses_zero(b0, n)) *pole = 1;
-        /* the values, as tune._eval_dual: fma is a * b, then + c (two roundings) */
+        /* the values, as tune_programs.eval_dual: fma is a * b, then + c (two roundings) */
         switch (kd) {
         case K_ADD: for (long i = 0; i < n; i++) d0[i] = AT(a0, i) + AT(b0, i); break;
         case K_SUB: for (long i = 0; i < n; i++) d0[i] = AT(a0, i) - AT(b0, i); break;
@@ -136,10 +137,11 @@ long evoforge_an_eval_dual(const int8_t *kind, const int32_t *args, long nv, lon
 
 /* -- float32: the evolution strategy's candidates ----------------------------------------- */
 
-/* tune.ulp_error_rows for float32 constant sets: rows (s, n) of |y - ref| * inv_ulp with y
- * the program evaluated in float32 (each operation rounded once; fma as tune._fma32,
- * float(double(a) * b + c)), inf where that is not finite, and a whole row inf where a
- * denominator takes both signs, 0 or NaN on the points (a pole: tune._eval's NaN row).
+/* tune_programs.ulp_error_rows for float32 constant sets: rows (s, n) of |y - ref| * inv_ulp
+ * with y the program evaluated in float32 (each operation rounded once; fma as
+ * tune_programs._fma32, float(double(a) * b + c)), inf where that is not finite, and a whole
+ * row inf where a denominator takes both signs, 0 or NaN on the points (a pole: the NaN row
+ * of tune_programs.eval_values).
  * cands (s, k) float32 in the order of the constant vertices. Returns 0, -1 out of
  * memory, -2 a malformed program. */
 long evoforge_an_ulp_rows_f32(const int8_t *kind, const int32_t *args, long nv, long out,
