@@ -41,15 +41,14 @@ probable misspelling rather than silently ignored. So is, before a campaign star
 INITIAL_PROGRAM that does not compile, both INITIAL_PROGRAM and PARAMETERS (or EXPRESSION),
 INITIAL_PARAMS that do not fit PARAMETERS (a missing or unknown name, a value out of bounds
 or not whole for an integer parameter), and an INITIAL_EXPRESSION outside EXPRESSION's
-language (an unknown function or input, a wrong arity, over its limits).
+language (an unknown function or input, a wrong arity, over its limits). The settings are
+read and checked in evaluators/single_file_settings.py.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib.util
-import inspect
-import math
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,7 +57,6 @@ from typing import Any
 
 from evaluators.cascade import scorer_failure
 from evaluators.contract import (
-    LIMIT_MAX,
     Candidate,
     EvalResult,
     InvalidResult,
@@ -69,32 +67,18 @@ from evaluators.contract import (
 )
 from evaluators.expressions import Expression, ExpressionError, initial_expression
 from evaluators.parameters import ParameterError, initial_values, render_params
-from evaluators.resources import resources_error
+from evaluators.single_file_settings import (
+    check_compiles,
+    check_one_argument,
+    check_settings,
+    feature_axes_setting,
+    number_setting,
+    preload_setting,
+    resources_setting,
+)
 
-# The settings a problem file may define, with the types a value of each may have: a
-# near-miss of a name (TIMEOUT for TIMEOUT_S) is reported only for a value of such a type,
-# so that a constant of the problem's own (NAMES = [...]) is never taken for a typo.
-SETTINGS: dict[str, tuple[type, ...]] = {
-    "INITIAL_PROGRAM": (str,),
-    "PARAMETERS": (list, tuple),
-    "INITIAL_PARAMS": (dict,),
-    "EXPRESSION": (Expression,),
-    "INITIAL_EXPRESSION": (str,),
-    "NAME": (str,),
-    "DESCRIPTION": (str,),
-    "TIMEOUT_S": (int, float),
-    "MEMORY_MB": (int, float),
-    "RESOURCES": (dict,),
-    "PRELOAD": (tuple, list, str),
-    "PRELOAD_NUMPY": (bool, int),
-    "FEATURE_AXES": (list, tuple),
-}
 # Functions that give a file a held-out split (scored at the end, never selected on).
 HELD_OUT_FUNCTIONS = ("evaluate_held_out", "score_held_out")
-# Settings that are also attributes of registered problems, written in lower case there:
-# the same name in lower case in a problem file is a setting in the wrong case.
-LOWER_CASE_SLIPS = ("TIMEOUT_S", "MEMORY_MB", "RESOURCES", "PRELOAD", "PRELOAD_NUMPY", "FEATURE_AXES", "EXPRESSION")  # fmt: skip
-NEAR_MISS = 0.8  # difflib ratio: TIMEOUT/TIMEOUT_S 0.88, MEMORY/MEMORY_MB 0.8, POINTS/... < 0.5
 
 
 class SingleFileProblem:
@@ -104,10 +88,10 @@ class SingleFileProblem:
         check_settings(module, path)
         if not callable(getattr(module, "evaluate", None)):
             raise ValueError(f"{path}: a single-file problem must define evaluate(program)")
-        _check_one_argument(module, "evaluate", "program", path)
-        _check_one_argument(module, "score", "outputs", path)
-        _check_one_argument(module, "evaluate_held_out", "program", path)
-        _check_one_argument(module, "score_held_out", "outputs", path)
+        check_one_argument(module, "evaluate", "program", path)
+        check_one_argument(module, "score", "outputs", path)
+        check_one_argument(module, "evaluate_held_out", "program", path)
+        check_one_argument(module, "score_held_out", "outputs", path)
         self.parameters: tuple | None = None  # the space, when the file tunes PARAMETERS
         self.expression: Expression | None = None  # the language, when it evolves a formula
         self._genome: dict | str | None = None
@@ -141,15 +125,17 @@ class SingleFileProblem:
             )
         self.name = getattr(module, "NAME", Path(path).stem)
         self.description = getattr(module, "DESCRIPTION", module.__doc__ or "")
-        self.feature_axes = _feature_axes(module, path)
-        self.preload = _preload_setting(module, path)
+        self.feature_axes = feature_axes_setting(module, path)
+        self.preload = preload_setting(module, path)
         self.preload_numpy = bool(getattr(module, "PRELOAD_NUMPY", True))
-        resources = _resources_setting(module, path)  # e.g. {"num_cpus": 1} for Ray
+        resources = resources_setting(module, path)  # e.g. {"num_cpus": 1} for Ray
         if resources is not None:
             self.resources = lambda: dict(resources)
         self._limits = Limits(
-            wall_s=_number(module, "TIMEOUT_S", 10.0, float, path, "seconds", "wall_s"),
-            memory_mb=_number(module, "MEMORY_MB", 2048, int, path, "megabytes", "memory_mb"),
+            wall_s=number_setting(module, "TIMEOUT_S", 10.0, float, path, "seconds", "wall_s"),
+            memory_mb=number_setting(
+                module, "MEMORY_MB", 2048, int, path, "megabytes", "memory_mb"
+            ),
         )
         # only a file with a held-out split has held_out_stages (the controller asks hasattr)
         if any(callable(getattr(module, f, None)) for f in HELD_OUT_FUNCTIONS):
@@ -192,39 +178,8 @@ def _initial_program(module: ModuleType, path: str) -> str:
             f"{path}: define INITIAL_PROGRAM (a string of Python source), or PARAMETERS and"
             " INITIAL_PARAMS to tune values"
         )
-    _check_compiles(initial, path)
+    check_compiles(initial, path)
     return initial
-
-
-def check_settings(module: ModuleType, path: str) -> None:
-    """ValueError for a module-level name that looks like a misspelt setting."""
-    for key, value in vars(module).items():
-        if key.startswith("_") or key in SETTINGS:
-            continue
-        if key.isupper():
-            close = difflib.get_close_matches(key, list(SETTINGS), n=1, cutoff=NEAR_MISS)
-        elif key.upper() in LOWER_CASE_SLIPS:
-            close = [key.upper()]
-        else:
-            continue
-        if close and isinstance(value, SETTINGS[close[0]]):
-            raise ValueError(f"unknown setting {key} in {path}; did you mean {close[0]}?")
-
-
-def _check_one_argument(module: ModuleType, name: str, argument: str, path: str) -> None:
-    """evaluate and score are called with one argument: a signature that cannot take it is
-    said now, in one line, not as a TypeError in every evaluation."""
-    fn = getattr(module, name, None)
-    if fn is None:
-        return
-    try:
-        inspect.signature(fn).bind(None)
-    except TypeError:
-        raise ValueError(
-            f"{name} in {path} must take one argument: def {name}({argument})"
-        ) from None
-    except ValueError:  # a builtin without a signature: let the call say
-        pass
 
 
 def _no_scorer(module: ModuleType) -> Any:
@@ -246,89 +201,6 @@ def _no_scorer(module: ModuleType) -> Any:
             ) from None
 
     return score
-
-
-def _number(module: ModuleType, key: str, default: Any, kind: type, path: str, unit: str,
-            limit: str) -> Any:  # fmt: skip
-    """A numeric setting, converted as before (float("3") is 3.0), > 0, finite and at most
-    what the sandbox can set for the Limits field ``limit``: each refusal one line naming
-    the setting and the file (not Python's "could not convert string to float", nor
-    Limits' own field name)."""
-    value = getattr(module, key, default)
-    try:
-        if isinstance(value, bool):
-            raise TypeError(key)
-        number = kind(value)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"{key} in {path} must be a number ({unit}), got {value!r}") from None
-    if not number > 0 or not math.isfinite(number):
-        raise ValueError(f"{key} in {path} must be > 0 and finite ({unit}), got {value!r}")
-    if number > LIMIT_MAX[limit]:  # beyond what the sandbox can set (Limits' own check)
-        raise ValueError(f"{key} in {path} must be at most {LIMIT_MAX[limit]:,}, got {value!r}")
-    return number
-
-
-def _feature_axes(module: ModuleType, path: str) -> list[Any]:
-    axes = getattr(module, "FEATURE_AXES", [])
-    example = (
-        'e.g. FEATURE_AXES = [FeatureAxis("length", 0, 100, 10)] after '
-        "`from evaluators import FeatureAxis`, and evaluate/score returning "
-        '{"score": ..., "features": {"length": ...}}'
-    )
-    if not isinstance(axes, (list, tuple)):
-        raise ValueError(f"FEATURE_AXES in {path} must be a list of FeatureAxis, {example}")
-    for axis in axes:
-        if not all(hasattr(axis, attr) for attr in ("name", "low", "high", "bins")):
-            raise ValueError(
-                f"FEATURE_AXES in {path} must be a list of FeatureAxis, got {axis!r}; {example}"
-            )
-        integer = getattr(axis, "integer", False)
-        if not isinstance(integer, bool):
-            raise ValueError(
-                f"FEATURE_AXES in {path}: integer of axis {axis.name!r} must be True or False "
-                f"(True for a feature with whole values only, a count), got {integer!r}"
-            )
-        if integer and math.floor(axis.high) < math.ceil(axis.low):
-            raise ValueError(
-                f"FEATURE_AXES in {path}: axis {axis.name!r} is integer but "
-                f"[{axis.low}, {axis.high}] holds no whole value"
-            )
-    return list(axes)
-
-
-def _resources_setting(module: ModuleType, path: str) -> dict[str, Any] | None:
-    """RESOURCES, checked now: a misspelt key ({"num_cpu": 1}) would otherwise surface only
-    when a Ray campaign starts, and a local campaign would ignore it silently."""
-    resources = getattr(module, "RESOURCES", None)
-    if resources is None:
-        return None
-    error = resources_error(resources)
-    if error:
-        raise ValueError(f"RESOURCES in {path}: {error}")
-    return dict(resources)
-
-
-def _check_compiles(initial: str, path: str) -> None:
-    """A syntax error in the first program is reported now, with its line in the program,
-    rather than as the failure of a campaign's first evaluation."""
-    try:
-        compile(initial, "<INITIAL_PROGRAM>", "exec")
-    except SyntaxError as exc:
-        raise ValueError(
-            f"INITIAL_PROGRAM in {path} is not valid Python: SyntaxError: {exc.msg} "
-            f"(line {exc.lineno} of the program)"
-        ) from None
-
-
-def _preload_setting(module: ModuleType, path: str) -> tuple[str, ...]:
-    names = getattr(module, "PRELOAD", ())
-    if not isinstance(names, (tuple, list)) or not all(
-        isinstance(name, str) and name.strip() for name in names
-    ):
-        raise ValueError(
-            f'PRELOAD in {path} must be a tuple of module names, e.g. PRELOAD = ("wave",)'
-        )
-    return tuple(names)
 
 
 def _wrap_scorer(scorer: Any, path: str, name: str = "score") -> Any:
