@@ -26,6 +26,9 @@ The memory limit is ``memory_mb + scratch_mb``: the job's two memory budgets tog
 scratch folder is a tmpfs, RAM), so a job within every limit it was given never meets
 this one; what it catches is memory that no per-process limit saw. No new field: a
 problem states one memory budget, and RLIMIT_AS still bounds each process by it.
+
+This module is the runner's side (its parent cgroups) and the file helpers; a candidate's
+``Group`` and the zygote's ``probe`` are in candidate_group.py.
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass
 from typing import Any
 
 PREFIX = "evoforge-"
@@ -46,20 +48,20 @@ CPU_WEIGHT = {1: ("cpu.shares", 1024), 2: ("cpu.weight", 100)}
 REMOVE_WAIT_S = 3.0
 
 
-def _write(path: str, value: str) -> None:
+def write_file(path: str, value: str) -> None:
     with open(path, "w") as handle:
         handle.write(value)
 
 
-def _read(path: str) -> str:
+def read_file(path: str) -> str:
     with open(path) as handle:
         return handle.read()
 
 
-def _own_paths() -> dict[str, str]:
+def own_paths() -> dict[str, str]:
     """controller (v2: "") -> this process's cgroup path, from /proc/self/cgroup."""
     out = {}
-    for line in _read("/proc/self/cgroup").splitlines():
+    for line in read_file("/proc/self/cgroup").splitlines():
         _, controllers, path = line.split(":", 2)
         for name in controllers.split(",") if controllers else [""]:
             out[name] = path
@@ -69,7 +71,7 @@ def _own_paths() -> dict[str, str]:
 def _cgroup_mounts() -> list[tuple[str, str, str, list[str]]]:
     """(fstype, mount root, mount point, super options) of each cgroup mount."""
     out = []
-    for line in _read("/proc/self/mountinfo").splitlines():
+    for line in read_file("/proc/self/mountinfo").splitlines():
         head, _, tail = line.partition(" - ")
         fields, rest = head.split(), tail.split()
         if len(fields) >= 5 and len(rest) >= 3 and rest[0] in ("cgroup", "cgroup2"):
@@ -89,7 +91,7 @@ def locate() -> tuple[int, dict[str, str]] | None:
     """(cgroup version, controller -> this process's own cgroup directory), or None where
     a controller is missing."""
     try:
-        own, mounts = _own_paths(), _cgroup_mounts()
+        own, mounts = own_paths(), _cgroup_mounts()
     except (OSError, ValueError):
         return None
     if os.path.exists(os.path.join(V2_ROOT, "cgroup.controllers")):  # unified only
@@ -98,7 +100,7 @@ def locate() -> tuple[int, dict[str, str]] | None:
                 found = _under(root, point, own[""])
                 if found is None:
                     return None
-                available = _read(os.path.join(found, "cgroup.controllers")).split()
+                available = read_file(os.path.join(found, "cgroup.controllers")).split()
                 if not set(CONTROLLERS) <= set(available):
                     return None
                 return 2, dict.fromkeys(CONTROLLERS, found)
@@ -120,10 +122,10 @@ def _pid_namespace() -> int:
 def _enable_controllers(path: str) -> None:
     """v2: let ``path``'s children have the controllers (EBUSY where processes live in
     ``path`` itself, the "no internal processes" rule: then no cgroups here)."""
-    have = _read(os.path.join(path, "cgroup.subtree_control")).split()
+    have = read_file(os.path.join(path, "cgroup.subtree_control")).split()
     wanted = [name for name in CONTROLLERS if name not in have]
     if wanted:
-        _write(os.path.join(path, "cgroup.subtree_control"), " ".join("+" + n for n in wanted))
+        write_file(os.path.join(path, "cgroup.subtree_control"), " ".join("+" + n for n in wanted))
 
 
 def make_parent() -> dict[str, Any] | None:
@@ -153,10 +155,10 @@ def make_parent() -> dict[str, Any] | None:
         weight_file, weight = CPU_WEIGHT[version]
         # the sandbox as a whole weighs as much as one busy thread per core did before
         cap = 262144 if version == 1 else 10000
-        _write(os.path.join(own["cpu"], name, weight_file), str(min(cap, weight * _cores())))
+        write_file(os.path.join(own["cpu"], name, weight_file), str(min(cap, weight * _cores())))
     except OSError:
         for path in made:
-            _remove_tree(path)
+            remove_tree(path)
         return None
     return {"version": version, "dirs": {c: os.path.join(own[c], name) for c in CONTROLLERS}}
 
@@ -173,13 +175,13 @@ def _tasks(path: str) -> list[int]:
     """The pids in cgroup ``path``. v2 lists a task outside the reader's pid namespace as
     0, which os.kill would take for the caller's own process group: left out."""
     try:
-        pids = [int(p) for p in _read(os.path.join(path, "cgroup.procs")).split()]
+        pids = [int(p) for p in read_file(os.path.join(path, "cgroup.procs")).split()]
     except (OSError, ValueError):
         return []
     return [pid for pid in pids if pid > 0]
 
 
-def _remove_tree(path: str, kill: bool = True, wait_s: float = REMOVE_WAIT_S) -> bool:
+def remove_tree(path: str, kill: bool = True, wait_s: float = REMOVE_WAIT_S) -> bool:
     """Remove cgroup ``path`` and its children (killing what runs there with ``kill``);
     True once gone. A cgroup goes only once its tasks have exited: retried up to
     ``wait_s``."""
@@ -192,7 +194,7 @@ def _remove_tree(path: str, kill: bool = True, wait_s: float = REMOVE_WAIT_S) ->
         except OSError:
             children = []
         for child in children:
-            _remove_tree(child, kill, 0)
+            remove_tree(child, kill, 0)
         if kill:
             for pid in _tasks(path):  # pids of this namespace: ours are, by construction
                 try:
@@ -214,7 +216,7 @@ def remove_parent(layout: dict[str, Any] | None) -> bool:
     """On the runner's close: kill what is left in the parent(s) and remove them."""
     if layout is None:
         return True
-    return all([_remove_tree(path) for path in parent_dirs(layout)])
+    return all([remove_tree(path) for path in parent_dirs(layout)])
 
 
 def sweep(layout: dict[str, Any] | None, wait_s: float = 1.0, keep: str = "") -> bool:
@@ -238,7 +240,7 @@ def sweep(layout: dict[str, Any] | None, wait_s: float = 1.0, keep: str = "") ->
                 ]
             except OSError:
                 continue
-            left += sum(not _remove_tree(child, kill=False, wait_s=0) for child in children)
+            left += sum(not remove_tree(child, kill=False, wait_s=0) for child in children)
         if not left or time.monotonic() >= deadline:
             return bool(left)
         time.sleep(0.01)
@@ -263,121 +265,4 @@ def clean_stale(folder: str) -> None:
             pass
         except OSError:
             continue
-        _remove_tree(os.path.join(folder, name))
-
-
-@dataclass(frozen=True)
-class Group:
-    """One candidate's cgroup: a directory per distinct parent (one in v2)."""
-
-    version: int
-    dirs: dict[str, str]  # controller -> directory
-
-    @classmethod
-    def make(cls, layout: dict[str, Any]) -> Group:
-        """A new group below the runner's parent (supervisor, root; OSError if refused)."""
-        version = int(layout["version"])
-        # the zygote's tag first: the runner's later sweeps tell its groups from a dead one's
-        name = f"c-{layout.get('tag', 'x')}-{os.getpid()}-{os.urandom(6).hex()}"
-        dirs = {c: os.path.join(p, name) for c, p in layout["dirs"].items()}
-        made = []
-        try:
-            for path in sorted(set(dirs.values())):
-                os.mkdir(path)
-                made.append(path)
-            weight_file, weight = CPU_WEIGHT[version]
-            _write(os.path.join(dirs["cpu"], weight_file), str(weight))
-            if version == 2:  # an OOM kill takes the whole job, as a pid namespace's end does
-                _write(os.path.join(dirs["memory"], "memory.oom.group"), "1")
-        except OSError:
-            for path in made:
-                _remove_tree(path, kill=False, wait_s=0)
-            raise
-        return cls(version, dirs)
-
-    def join(self) -> bool:
-        """Move the calling process here (the candidate, root, before its job)."""
-        try:
-            for path in sorted(set(self.dirs.values())):
-                _write(os.path.join(path, "cgroup.procs"), "0")
-        except OSError:
-            return False
-        return self.holds_me()
-
-    def holds_me(self) -> bool:
-        name = "/" + os.path.basename(self.dirs["memory"])
-        try:
-            own = _own_paths()
-        except (OSError, ValueError):
-            return False
-        keys = [""] if self.version == 2 else list(CONTROLLERS)
-        return all(own.get(key, "").endswith(name) for key in keys)
-
-    def limit(self, memory_mb: int, processes: int) -> None:
-        """The job's limits, before it starts (supervisor; OSError if refused)."""
-        memory = str(int(memory_mb) * MIB)
-        memory_dir, pids_dir = self.dirs["memory"], self.dirs["pids"]
-        if self.version == 1:
-            _write(os.path.join(memory_dir, "memory.limit_in_bytes"), memory)
-            swap = os.path.join(memory_dir, "memory.memsw.limit_in_bytes")  # swap accounting
-            if os.path.exists(swap):
-                _write(swap, memory)  # memory + swap = memory: no swap
-        else:
-            _write(os.path.join(memory_dir, "memory.max"), memory)
-            swap = os.path.join(memory_dir, "memory.swap.max")
-            if os.path.exists(swap):
-                _write(swap, "0")
-        # RLIMIT_NPROC's count: every task of the job's uid is in this group
-        _write(os.path.join(pids_dir, "pids.max"), str(int(processes)))
-
-    def oom_kills(self) -> int:
-        """Processes the kernel killed here for want of memory."""
-        memory_dir = self.dirs["memory"]
-        name = "memory.oom_control" if self.version == 1 else "memory.events"
-        try:
-            for line in _read(os.path.join(memory_dir, name)).splitlines():
-                key, _, value = line.partition(" ")
-                if key == "oom_kill":
-                    return int(value)
-        except (OSError, ValueError):
-            pass
-        return 0
-
-    def remove(self) -> bool:
-        """Once the candidate's tree is gone; False (left for ``sweep``) if still busy."""
-        return all([_remove_tree(p, kill=False, wait_s=0.2) for p in set(self.dirs.values())])
-
-
-def probe(layout: dict[str, Any], drop: Any) -> bool:
-    """Whether candidates can be given groups here (run in the zygote, root): a forked
-    child joins one, and after ``drop()`` (the uid drop) can neither raise its limit nor
-    leave through the parent's cgroup.procs."""
-    try:
-        group = Group.make(layout)
-    except (OSError, KeyError, ValueError):
-        return False
-    try:
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                if group.join():
-                    group.limit(64, 8)
-                    drop()
-                    refused = 0
-                    for path in (
-                        os.path.join(layout["dirs"]["pids"], "cgroup.procs"),
-                        os.path.join(group.dirs["pids"], "pids.max"),
-                    ):
-                        try:
-                            _write(path, "0" if path.endswith("procs") else "max")
-                        except PermissionError:
-                            refused += 1
-                    code = 0 if refused == 2 and group.holds_me() else 1
-            except BaseException:
-                code = 1
-            os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-    finally:
-        group.remove()
+        remove_tree(os.path.join(folder, name))

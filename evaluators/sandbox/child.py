@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from evaluators.sandbox import mounts, reaper, seccomp
-from evaluators.sandbox.cgroups import Group
+from evaluators.sandbox.candidate_group import Group
 from evaluators.sandbox.jsonable import unencodable
 from evaluators.sandbox.protocol import dumps, one_line
 from evaluators.sandbox.reaper import drop_to

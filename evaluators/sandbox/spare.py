@@ -38,7 +38,7 @@ from typing import Any, NoReturn
 
 from evaluators.contract import SANDBOX_FAILURE
 from evaluators.sandbox import child, reaper
-from evaluators.sandbox.cgroups import Group
+from evaluators.sandbox.candidate_group import Group
 from evaluators.sandbox.protocol import dumps, one_line
 from evaluators.sandbox.supervisor import (
     REQUEST_TIMEOUT_S,

@@ -18,7 +18,7 @@ from typing import Any
 
 from evaluators.contract import INVALID_RESULT, KILLED, OK, OOM, SANDBOX_FAILURE, TIMEOUT
 from evaluators.sandbox import reaper
-from evaluators.sandbox.cgroups import Group
+from evaluators.sandbox.candidate_group import Group
 from evaluators.sandbox.dialogue import Dialogue
 from evaluators.sandbox.protocol import BadResult, dumps, one_line, parse_result_line
 

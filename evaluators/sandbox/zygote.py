@@ -20,7 +20,7 @@ import socket
 import sys
 from typing import Any
 
-from evaluators.sandbox import cgroups, child, mounts, reaper, seccomp, spare
+from evaluators.sandbox import candidate_group, child, mounts, reaper, seccomp, spare
 from evaluators.sandbox.protocol import dumps, one_line
 
 # Imported lazily by the stdlib itself (codecs looked up by name): unreadable after the
@@ -195,7 +195,7 @@ def _setup(config: dict[str, Any]) -> dict[str, Any]:
             parts.append("pidns")
         layout = config.get("cgroups")
         probe_uid = int(config["probe_uid"])
-        if layout and cgroups.probe(layout, lambda: reaper.drop_to(probe_uid)):
+        if layout and candidate_group.probe(layout, lambda: reaper.drop_to(probe_uid)):
             child.CGROUPS = layout
             parts.append("cgroup")
         if mode == "uid":

@@ -279,7 +279,7 @@ def off_autogroups():
         # few ms: the zygote leaves at once, its supervisors and their waiting candidates
         # (root; some not yet in a group of their own) end on their own right after. The
         # group goes once they are gone.
-        if not cgroups._remove_tree(test_group, kill=False, wait_s=REMOVE_WAIT_S):
+        if not cgroups.remove_tree(test_group, kill=False, wait_s=REMOVE_WAIT_S):
             pytest.fail(f"{test_group} still holds {_tasks_below(test_group)}")
 
 

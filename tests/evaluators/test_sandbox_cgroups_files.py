@@ -22,5 +22,5 @@ def test_a_task_outside_the_pid_namespace_is_never_signalled(
     assert cgroups._tasks(str(group)) == [4242]
     killed = []
     monkeypatch.setattr(os, "kill", lambda pid, sig: killed.append((pid, sig)))
-    assert not cgroups._remove_tree(str(group), kill=True, wait_s=0)  # a file in it: kept
+    assert not cgroups.remove_tree(str(group), kill=True, wait_s=0)  # a file in it: kept
     assert killed == [(4242, signal.SIGKILL)]
