@@ -29,7 +29,7 @@ The file defines:
   evaluation needs on a Ray cluster: {"num_cpus": 1, ...});
 - optionally ``PRELOAD = ("wave", ...)``: modules the sandbox imports before it forks
   candidates (as a registered problem's ``preload``); a candidate can import only those,
-  the defaults (``evaluators/sandbox/runner.py: DEFAULT_PRELOAD``) and what the problem
+  the defaults (``evaluators/sandbox/preload.py: DEFAULT_PRELOAD``) and what the problem
   file itself imports;
 - optionally ``PRELOAD_NUMPY = False`` when neither ``evaluate`` nor any candidate uses
   numpy: the sandbox then starts candidates from a process without it, ~0.5 ms cheaper

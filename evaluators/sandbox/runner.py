@@ -16,57 +16,17 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from evaluators.contract import ERROR, OUTCOMES, SANDBOX_FAILURE, Feed, Limits, SandboxResult
+from evaluators.contract import ERROR, SANDBOX_FAILURE, Feed, Limits, SandboxResult
 from evaluators.sandbox import cgroups, launch, lingering, workdirs
-from evaluators.sandbox.protocol import (
-    MAX_JSON_DEPTH,
-    BadResult,
-    dumps,
-    limits_to_dict,
-    one_line,
-    strict_loads,
-)
+from evaluators.sandbox.answer import failure, parse_response, read_until_eof
+from evaluators.sandbox.preload import DEFAULT_PRELOAD
+from evaluators.sandbox.preload import sandbox_modules as sandbox_modules  # importable here
+from evaluators.sandbox.protocol import dumps, limits_to_dict, one_line
 from evaluators.sandbox.slots import DEFAULT_UID_BASE, DEFAULT_UID_COUNT, UidSlots
 
-DEFAULT_PRELOAD: tuple[str, ...] = (
-    "numpy",
-    "math",
-    "random",
-    "itertools",
-    "functools",
-    "collections",
-    "heapq",
-    "bisect",
-    "operator",
-    "statistics",
-    "dataclasses",
-    "typing",
-    "re",
-    "json",
-    "fractions",
-    # Light modules candidates often use, preloaded by name (not only because the
-    # sandbox itself happened to import them).
-    "threading",
-    "copy",
-    "string",
-    "datetime",
-    "struct",
-    "array",
-    "time",
-)
 ISOLATIONS = ("auto", "bwrap", "uid", "rlimits")
 BACKSTOP_S = 5.0  # beyond limits.wall_s, before the runner gives up on a supervisor
 CLOSE_WAIT_S = 5.0  # the most close() waits for the zygote's processes to be gone
-CHUNK = 1 << 16
-
-
-def sandbox_modules(extra: Sequence[str] = (), numpy: bool = True) -> tuple[str, ...]:
-    """What a worker's sandbox preloads: the defaults, then ``extra`` (a problem's modules
-    and harness files). ``numpy=False`` leaves numpy out: forking and running a candidate
-    from a zygote without it costs ~10% less (smaller page tables, fewer copy-on-write
-    faults), worth it for problems whose candidates never use numpy."""
-    base = DEFAULT_PRELOAD if numpy else tuple(m for m in DEFAULT_PRELOAD if m != "numpy")
-    return tuple(dict.fromkeys((*base, *extra)))
 
 
 class SandboxRunner:
@@ -289,59 +249,27 @@ class SandboxRunner:
                         socket.send_fds(zygote.ctl, [b"J"], [theirs.fileno()])
                     break
                 except launch.ZygoteStartError as exc:
-                    return _failure(f"sandbox could not be started: {exc}")
+                    return failure(f"sandbox could not be started: {exc}")
                 except OSError as exc:
                     with self._lock:
                         self._broken = True
                     if attempt:
-                        return _failure(f"zygote unreachable: {exc}")
+                        return failure(f"zygote unreachable: {exc}")
             theirs.close()
             deadline = time.monotonic() + float(limits.wall_s) + BACKSTOP_S
             ours.settimeout(BACKSTOP_S + float(limits.wall_s))
             ours.sendall(dumps(request))
             ours.shutdown(socket.SHUT_WR)
-            raw = _read_until_eof(ours, deadline)
+            raw = read_until_eof(ours, deadline)
         except TimeoutError:
             with self._lock:
                 self._broken = True  # a hung supervisor: restart everything next time
-            return _failure(f"no answer from the sandbox within {limits.wall_s + BACKSTOP_S:g} s")
+            return failure(f"no answer from the sandbox within {limits.wall_s + BACKSTOP_S:g} s")
         except OSError as exc:
-            return _failure(f"sandbox connection failed: {exc}")
+            return failure(f"sandbox connection failed: {exc}")
         finally:
             with self._flight_lock:  # not while close() hangs it up
                 self._in_flight.discard(ours)
                 ours.close()
             theirs.close()
-        return _parse_response(raw)
-
-
-def _read_until_eof(sock: socket.socket, deadline: float) -> bytes:
-    parts = []
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        sock.settimeout(left)
-        chunk = sock.recv(CHUNK)
-        if not chunk:
-            return b"".join(parts)
-        parts.append(chunk)
-
-
-def _failure(detail: str) -> dict[str, Any]:
-    return {"outcome": SANDBOX_FAILURE, "detail": one_line(detail)}
-
-
-def _parse_response(raw: bytes) -> dict[str, Any]:
-    if not raw:
-        return _failure("the supervisor died without answering")
-    try:
-        response = strict_loads(raw, max_depth=MAX_JSON_DEPTH + 1)
-    except BadResult as exc:
-        return _failure(f"unreadable answer from the supervisor: {exc}")
-    if not isinstance(response, dict) or response.get("outcome") not in OUTCOMES:
-        return _failure("malformed answer from the supervisor")
-    for key in ("detail", "stdout", "stderr"):
-        if not isinstance(response.get(key, ""), str):
-            return _failure("malformed answer from the supervisor")
-    return response
+        return parse_response(raw)
