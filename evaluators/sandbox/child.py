@@ -17,18 +17,18 @@ it at the hard limit, a second later, by SIGKILL, still a timeout (a hard limit 
 the soft one would end it at once but read as "killed": classify reads rusage, which ran
 up to a third behind the tick-based count the limit uses, measured on this VM). Its
 orphans are its own children, and its exit kills every process left in its namespace.
+
+What the steps use lives apart (harnesses.py, rlimits.py, threading_hook.py); their order,
+the zygote's settings below and the reporting stay here.
 """
 
 from __future__ import annotations
 
 import fcntl
-import importlib
-import importlib.util
 import json
 import linecache
 import os
 import random
-import resource
 import sys
 import traceback
 import types
@@ -37,16 +37,18 @@ from typing import Any, NoReturn
 
 from evaluators.sandbox import mounts, reaper, seccomp
 from evaluators.sandbox.candidate_group import Group
+from evaluators.sandbox.harnesses import PACKAGE_ADVICE, load_harness, preload_advice
 from evaluators.sandbox.jsonable import unencodable
 from evaluators.sandbox.protocol import dumps, one_line
 from evaluators.sandbox.reaper import drop_to
+from evaluators.sandbox.rlimits import set_rlimits
+from evaluators.sandbox.threading_hook import restore_threading_after_fork
 
 RESULT_FD = 3
 SETUP_FD = 4
 FEED_FD = 5  # a fed stage's messages, one JSON line each (see contract.Feed)
 REPLY_FD = 6  # the candidate's answers, one JSON line each
 CANDIDATE_FILE = "<candidate>"
-MIB = 1024 * 1024
 CHUNK_BYTES = 1 << 16
 _decode = json.JSONDecoder().decode  # built once: a feed decodes every message
 TRACEBACK_FRAMES = 30  # innermost frames printed to stderr (a 10**6-deep one takes ages)
@@ -70,103 +72,10 @@ NUMPY_LEFT_OUT = (
     "numpy is not preloaded in this sandbox (a problem leaves it out with "
     "preload_numpy = False, PRELOAD_NUMPY = False in a single-file problem)"
 )
-_THREADING_AFTER_FORK: types.CodeType | None = None  # see skip_threading_after_fork
 # Top-level module names a root process could import; set by the zygote at start.
 AVAILABLE_MODULES: frozenset[str] = frozenset()
 # Where a module the candidate imports is to be preloaded: set per job (run_candidate).
-_PACKAGE_ADVICE = "add it to preload"
-_PRELOAD_ADVICE = _PACKAGE_ADVICE
-
-
-def _skipped() -> None:
-    pass
-
-
-def skip_threading_after_fork() -> None:
-    """The zygote, its supervisors and a waiting candidate are single-threaded trusted
-    code: threading's at-fork hook has nothing to repair there, yet running it costs every
-    fork ~90 copy-on-write page faults (~0.3 ms, measured), twice per job. The sandbox's
-    own processes skip it; a candidate puts it back before it runs any candidate code
-    (``restore_threading_after_fork``), so that the candidate's own forks behave as usual."""
-    global _THREADING_AFTER_FORK
-    threading = sys.modules.get("threading")
-    hook = getattr(threading, "_after_fork", None)
-    if not isinstance(hook, types.FunctionType) or threading.active_count() != 1:
-        return
-    _THREADING_AFTER_FORK = hook.__code__
-    hook.__code__ = _skipped.__code__
-
-
-def restore_threading_after_fork() -> None:
-    if _THREADING_AFTER_FORK is not None:
-        sys.modules["threading"]._after_fork.__code__ = _THREADING_AFTER_FORK
-
-
-def is_file_target(target: str) -> bool:
-    return target.endswith(".py") or os.sep in target
-
-
-def _file_module_name(target: str) -> str:
-    return "evoforge_harness_" + "".join(c if c.isalnum() else "_" for c in target)
-
-
-def load_module(target: str) -> types.ModuleType:
-    """A module by dotted name, or a harness file by path (kept in sys.modules under a
-    name derived from the path, so that a file the zygote preloaded is found there)."""
-    if not is_file_target(target):
-        return importlib.import_module(target)
-    module_name = _file_module_name(target)
-    module = sys.modules.get(module_name)
-    if module is None:
-        file_spec = importlib.util.spec_from_file_location(module_name, target)
-        if file_spec is None or file_spec.loader is None:
-            raise ImportError(f"cannot load harness file {target}")
-        module = importlib.util.module_from_spec(file_spec)
-        sys.modules[module_name] = module
-        try:
-            file_spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[module_name]
-            raise
-    return module
-
-
-def load_harness(spec: str) -> Callable[..., Any]:
-    """ "package.module:function" or "/abs/path/file.py:function" -> the function."""
-    target, _, name = spec.rpartition(":")
-    if not target or not name:
-        raise ValueError(
-            f"harness must be 'module:function' or '/path/file.py:function', got {spec!r}"
-        )
-    module = load_module(target)
-    func = getattr(module, name, None)
-    if not callable(func):
-        raise AttributeError(f"harness {spec!r}: {name} is not a function of {target}")
-    return func
-
-
-def preload_advice(spec: str) -> str:
-    """How to preload a module for this harness: a single-file problem (a harness file
-    that defines its INITIAL_PROGRAM) says so in its PRELOAD, a package in ``preload``."""
-    target = spec.rpartition(":")[0]
-    module = sys.modules.get(_file_module_name(target)) if is_file_target(target) else None
-    names = vars(module) if module is not None else {}
-    if "INITIAL_PROGRAM" in names or "initial_program" in names:
-        return "add it to PRELOAD in the problem file"
-    return _PACKAGE_ADVICE
-
-
-def set_rlimits(limits: Mapping[str, Any], count_processes: int) -> None:
-    def cap(which: int, soft: int, hard: int | None = None) -> None:
-        resource.setrlimit(which, (soft, soft if hard is None else hard))
-
-    cpu = max(1, int(-(-float(limits["cpu_s"]) // 1)))  # ceil
-    cap(resource.RLIMIT_CPU, cpu, cpu + 1)
-    cap(resource.RLIMIT_AS, int(limits["memory_mb"]) * MIB)
-    cap(resource.RLIMIT_FSIZE, int(limits["file_mb"]) * MIB)
-    cap(resource.RLIMIT_NOFILE, int(limits["open_files"]))
-    cap(resource.RLIMIT_NPROC, int(limits["processes"]) + count_processes)
-    cap(resource.RLIMIT_CORE, 0)
+_PRELOAD_ADVICE = PACKAGE_ADVICE
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -18,7 +18,8 @@ from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 from evaluators.contract import ERROR, INVALID_RESULT, OK, Feed, InvalidResult, Reply
-from evaluators.sandbox.child import describe, load_harness
+from evaluators.sandbox.child import describe
+from evaluators.sandbox.harnesses import load_harness
 from evaluators.sandbox.protocol import BadResult, dumps, one_line, strict_loads
 
 CHUNK = 1 << 16

@@ -20,7 +20,16 @@ import socket
 import sys
 from typing import Any
 
-from evaluators.sandbox import candidate_group, child, mounts, reaper, seccomp, spare
+from evaluators.sandbox import (
+    candidate_group,
+    child,
+    harnesses,
+    mounts,
+    reaper,
+    seccomp,
+    spare,
+    threading_hook,
+)
 from evaluators.sandbox.protocol import dumps, one_line
 
 # Imported lazily by the stdlib itself (codecs looked up by name): unreadable after the
@@ -43,7 +52,7 @@ def _preload(names: list[str]) -> list[str]:
     missing = []
     for name in names:
         try:
-            child.load_module(name)
+            harnesses.load_module(name)
         except Exception as exc:  # reported in the hello, not fatal
             missing.append(one_line(f"{name}: {type(exc).__name__}: {exc}", 200))
     return missing
@@ -221,7 +230,7 @@ def main(config: dict[str, Any]) -> None:
     if not hello.get("ready"):
         return
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
-    child.skip_threading_after_fork()
+    threading_hook.skip_threading_after_fork()
     gc.collect()
     gc.freeze()  # keep the preloaded heap out of the children's copy-on-write
     notify_r, notify_w = os.pipe()
