@@ -91,6 +91,22 @@ def _groups_in(parents: list[str]) -> int:
     return len({e.name for p in parents for e in os.scandir(p) if e.is_dir(follow_symlinks=False)})
 
 
+def _empty_groups(parents: list[str]) -> set[str]:
+    """The candidate groups no process is in, in any hierarchy: left behind (a waiting
+    candidate is in its group from its start, see child._isolate_waiting)."""
+    held: dict[str, bool] = {}
+    for p in parents:
+        for e in os.scandir(p):
+            if e.is_dir(follow_symlinks=False):
+                try:
+                    with open(os.path.join(e.path, "cgroup.procs")) as procs:
+                        busy = bool(procs.read().split())
+                except OSError:
+                    busy = False
+                held[e.name] = held.get(e.name, False) or busy
+    return {name for name, busy in held.items() if not busy}
+
+
 def test_the_level_names_the_cgroup(runner):
     assert runner.isolation in ("bwrap+uid+pidns+cgroup", "uid+rofs+netns+pidns+cgroup+rlimits")
 
@@ -186,7 +202,16 @@ def test_no_group_is_left_after_many_jobs_a_killed_zygote_and_the_close(
             if index == 100:  # its candidates' groups: swept at the restart
                 os.killpg(runner._zygote.process.pid, signal.SIGKILL)
                 runner._zygote.process.wait()
-        assert _groups_in(parents) <= waiting
+        # Every group left holds a waiting candidate: an empty one was left behind. Not a
+        # count against `waiting`: a job handed to a spare supervisor before the busy one
+        # said it could take another keeps both supervisors' waiting candidates (29 groups
+        # for 24 seen on a loaded machine, all alive). A group removed after its job's
+        # answer may still be there a moment: wait for the empty ones, bounded.
+        settle = time.monotonic() + 10
+        while _empty_groups(parents) and time.monotonic() < settle:
+            time.sleep(0.05)
+        assert not _empty_groups(parents)
+        assert _groups_in(parents) <= 2 * waiting  # pre-forked candidates stay bounded
     assert not any(os.path.exists(p) for p in parents)
 
 
