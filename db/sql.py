@@ -8,7 +8,8 @@ on the campaign serialises concurrent writers on PostgreSQL; SQLite writers are 
 BEGIN IMMEDIATE).
 
 The reads (but evaluated_in_order, the resume path) are the SQLReads mixin of db/reads.py
-and the SQLLineageReads mixin of db/lineage_reads.py.
+and the SQLLineageReads mixin of db/lineage_reads.py; the campaigns and their lease are the
+SQLCampaigns mixin of db/campaigns.py.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from db import convert, fork, lease, queries
+from db import convert, fork, queries
+from db.campaigns import SQLCampaigns
 from db.engine import (
     READ_ONLY,
     create_engine_from_url,
@@ -31,7 +33,7 @@ from db.engine import (
 )
 from db.frozen import freeze
 from db.lineage_reads import SQLLineageReads
-from db.models import Campaign, Edge, Event, LLMCall, Program, utcnow
+from db.models import Edge, Event, LLMCall, Program, utcnow
 from db.outage import Outages, outage_safe
 from db.reads import SQLReads
 from db.records import (
@@ -41,7 +43,6 @@ from db.records import (
     PENDING,
     SECOND_PARENT,
     CampaignRecord,
-    LeaseHolder,
     LLMCallRecord,
     NewStageResult,
     ProgramRecord,
@@ -52,11 +53,10 @@ from db.sqlite_file import SQLiteFile
 from db.storage import Storage, StorageError
 from db.transactions import SQLTransactions
 
-TERMINAL_STATUSES = ("finished", "failed")
 _PAGE = 1000  # rows per read transaction when streaming evaluated_in_order
 
 
-class SQLStorage(SQLTransactions, SQLReads, SQLLineageReads, Storage):
+class SQLStorage(SQLTransactions, SQLCampaigns, SQLReads, SQLLineageReads, Storage):
     def __init__(self, url: str = "sqlite:///evolve.db", *, echo: bool = False) -> None:
         parsed = parse_url(url)
         self._url = parsed
@@ -79,94 +79,6 @@ class SQLStorage(SQLTransactions, SQLReads, SQLLineageReads, Storage):
     def url(self) -> str:
         """The database URL, password masked."""
         return redact(self._url)
-
-    # -- campaigns -----------------------------------------------------------------
-    @outage_safe
-    def create_campaign(
-        self, name: str, problem: str, config: Mapping[str, Any], seed: int
-    ) -> CampaignRecord:
-        name, problem = (storable_text(t) if isinstance(t, str) else t for t in (name, problem))
-        row = Campaign(
-            name=name,
-            problem=problem,
-            config=convert.json_mapping(config, "campaign config"),
-            seed=int(seed),
-            status="running",
-            eval_counter=0,
-            created_at=utcnow(),
-        )
-        try:
-            with self._session() as s:
-                s.add(row)
-                s.flush()
-                self._done(None)
-                return convert.campaign(row)
-        except IntegrityError as exc:
-            raise StorageError(
-                f"a campaign named {name!r} already exists: choose another name, or resume it"
-            ) from exc
-
-    @outage_safe
-    def get_campaign(self, name_or_id: str | int) -> CampaignRecord | None:
-        column = Campaign.id if isinstance(name_or_id, int) else Campaign.name
-        with self._session(write=False) as s:
-            row = s.scalars(select(Campaign).where(column == name_or_id)).one_or_none()
-            return convert.campaign(row) if row is not None else None
-
-    @outage_safe
-    def list_campaigns(self) -> list[CampaignRecord]:
-        with self._session(write=False) as s:
-            return [convert.campaign(r) for r in s.scalars(select(Campaign).order_by(Campaign.id))]
-
-    @outage_safe
-    def set_campaign_status(self, campaign_id: int, status: str) -> None:
-        finished = utcnow() if status in TERMINAL_STATUSES else None
-        stmt = (
-            update(Campaign.__table__)
-            .where(Campaign.id == campaign_id)
-            .values(status=status, finished_at=finished)
-        )
-        with self._write() as conn:
-            if conn.execute(stmt).rowcount != 1:
-                raise StorageError(f"no campaign with id {campaign_id}")
-            self._done(lambda c: c.execute(stmt))
-
-    # -- the campaign lease ----------------------------------------------------------
-    @outage_safe
-    def acquire_lease(
-        self, campaign_id: int, owner: str, ttl_s: float, *, stale_owner: str | None = None
-    ) -> LeaseHolder | None:
-        for _ in range(3):
-            with self._write() as conn:
-                holder = lease.acquire_lease(conn, campaign_id, owner, float(ttl_s), stale_owner)
-                self._done(lambda c: lease.acquire_lease(c, campaign_id, owner, ttl_s, stale_owner))
-            # A holder that let go between the UPDATE and the read (PostgreSQL, read
-            # committed): try again rather than report a lease no one holds.
-            if holder is None or (holder.owner and holder.until >= utcnow()):
-                return holder
-        return holder
-
-    @outage_safe
-    def lease_holder(self, campaign_id: int) -> LeaseHolder | None:
-        with self._session(write=False) as s:
-            return lease.lease_holder(s.connection(), campaign_id)
-
-    @outage_safe
-    def renew_lease(self, campaign_id: int, owner: str, ttl_s: float) -> bool:
-        # A lease in a SQLite file that was removed (still open here) holds nothing: stop.
-        with self._lock:
-            self._file.check(self._engine)
-        with self._write() as conn:
-            renewed = lease.renew_lease(conn, campaign_id, owner, float(ttl_s))
-            self._done(lambda c: lease.renew_lease(c, campaign_id, owner, float(ttl_s)))
-            return renewed
-
-    @outage_safe
-    def release_lease(self, campaign_id: int, owner: str) -> bool:
-        with self._write() as conn:
-            released = lease.release_lease(conn, campaign_id, owner)
-            self._done(lambda c: lease.release_lease(c, campaign_id, owner))
-            return released
 
     # -- programs and lineage ------------------------------------------------------
     @outage_safe
