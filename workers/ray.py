@@ -20,6 +20,9 @@ Fault tolerance (see docs/ray.md):
   equivalent of ``ray.cancel(force=True)`` for actor tasks) and replaced.
 * Actors run with ``max_restarts=0, max_task_retries=0``: Ray never re-runs an evaluation
   behind our back, so the attempt number in the database is the real one.
+
+The replies, deaths, backstop expiries and the at-most-once delivery of results are the
+RayReplies mixin of workers/ray_replies.py.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evaluators.cascade import problem_preload
-from evaluators.contract import ERROR, OOM, SANDBOX_FAILURE, TIMEOUT, InvalidResult, StageOutcome
+from evaluators.contract import ERROR
 from evaluators.sandbox.runner import sandbox_modules
 from workers.jobs import MAX_WORKER_DEATHS_PER_JOB, Job, JobResult, WorkerDeaths
 from workers.ray_actor import EvalActor
@@ -43,21 +46,19 @@ from workers.ray_cluster import (
     Backstop,
     check_feasible,
     connect,
-    describe_error,
     import_ray,
-    is_memory_kill,
     slot_resources,
 )
-from workers.ray_codec import job_to_wire, result_from_wire
+from workers.ray_codec import job_to_wire
+from workers.ray_replies import RayReplies
 
 log = logging.getLogger(__name__)
 
-MAX_START_FAILURES = 3  # actors in a row that cannot start: fail the queue readably
 SHUTDOWN_WAIT_S = 5.0
 
 
 @dataclass(eq=False)  # slots are compared by identity
-class _Slot:
+class Slot:
     actor: Any
     ready_ref: Any = None  # actor.ready(): the sandbox is up
     ready: bool = False
@@ -69,7 +70,7 @@ class _Slot:
     deadline: float = 0.0
 
 
-class RayExecutor:
+class RayExecutor(RayReplies):
     def __init__(
         self,
         config: Any,
@@ -113,20 +114,20 @@ class RayExecutor:
         self._queue: deque[Job] = deque()
         self._deaths = WorkerDeaths(max_deaths_per_job)
         self._delivered: set[tuple[str, int]] = set()
-        self._refs: dict[Any, tuple[_Slot, str]] = {}  # ref -> (slot, "ready" | "eval")
+        self._refs: dict[Any, tuple[Slot, str]] = {}  # ref -> (slot, "ready" | "eval")
         self._start_failures = 0
         self._early: list[JobResult] = []  # failed before dispatch, returned by completed()
         self._closed = False
         self._slots = [self._start() for _ in range(workers)]
 
     # -- slots --------------------------------------------------------------------------
-    def _start(self) -> _Slot:
-        slot = _Slot(self._actor_class.remote(self.isolation, self.modules))
+    def _start(self) -> Slot:
+        slot = Slot(self._actor_class.remote(self.isolation, self.modules))
         slot.ready_ref = slot.actor.ready.remote()
         self._refs[slot.ready_ref] = (slot, "ready")
         return slot
 
-    def _replace(self, slot: _Slot) -> None:
+    def _replace(self, slot: Slot) -> None:
         """Kill the slot's actor (whatever it is doing) and start a fresh one in its place."""
         for ref in (slot.ready_ref, slot.ref):
             self._refs.pop(ref, None)
@@ -232,111 +233,6 @@ class RayExecutor:
     def _next_deadline(self) -> float:
         deadlines = [slot.deadline for slot in self._slots if slot.lease]
         return min(deadlines, default=float("inf"))
-
-    # -- replies ------------------------------------------------------------------------
-    def _on_ready(self, slot: _Slot, ref: Any, results: list[JobResult]) -> None:
-        try:
-            info = self._ray.get(ref)
-        except Exception as exc:  # __init__ failed (no sandbox) or the actor died starting
-            self._start_failures += 1
-            self.stats["start_failures"] += 1
-            log.warning("ray executor: a worker could not start: %s", describe_error(exc))
-            self._replace(slot)
-            if self._start_failures >= MAX_START_FAILURES:
-                message = f"Ray workers cannot start: {describe_error(exc)}"
-                while self._queue:
-                    job = self._queue.popleft()
-                    self._deliver(JobResult(job, "ray", (), error=message), results)
-            return
-        self._start_failures = 0
-        slot.ready = True
-        slot.worker = str(info.get("worker", ""))
-        slot.pid = int(info.get("pid", 0))
-        self.isolation_level = str(info.get("isolation", ""))
-
-    def _on_reply(self, slot: _Slot, ref: Any, results: list[JobResult]) -> None:
-        lease, jobs = slot.lease, slot.jobs
-        try:
-            reply = self._ray.get(ref)
-        except self._ray.exceptions.RayTaskError as exc:  # our worker code raised; it lives
-            self._release(slot)
-            for job in jobs:
-                self._fail(job, ERROR, f"the Ray worker failed: {describe_error(exc)}", results)
-            return
-        except self._ray.exceptions.RayError as exc:  # the worker process or node died
-            self._died(slot, exc, results)
-            return
-        if not isinstance(reply, dict) or reply.get("lease") != lease or not lease:
-            # Fenced: not the slot's live lease (cannot happen while each slot has one call
-            # in flight; if it ever did, the slot's backstop would end its real call).
-            self.stats["stale_replies"] += 1
-            return
-        self._release(slot)
-        answers = reply.get("results")
-        if not isinstance(answers, list) or len(answers) != len(jobs):
-            for job in jobs:
-                self._fail(job, ERROR, "the Ray worker's reply does not match its jobs", results)
-            return
-        for job, answer in zip(jobs, answers):
-            try:
-                result = result_from_wire(job, answer)
-            except (InvalidResult, KeyError, TypeError, ValueError) as exc:
-                self._fail(job, ERROR, f"invalid reply from the Ray worker: {exc}", results)
-                continue
-            self._deliver(result, results)
-
-    def _release(self, slot: _Slot) -> None:
-        self._refs.pop(slot.ref, None)
-        slot.lease, slot.jobs, slot.ref, slot.deadline = "", [], None, 0.0
-
-    def _died(self, slot: _Slot, exc: BaseException, results: list[JobResult]) -> None:
-        """The worker died mid-evaluation: re-queue its jobs (attempt + 1), boundedly."""
-        memory = is_memory_kill(exc)
-        self.stats["worker_deaths"] += 1
-        jobs, worker = slot.jobs, slot.worker
-        self._release(slot)
-        self._replace(slot)
-        again, given_up = self._deaths.record(jobs)
-        self._queue.extendleft(reversed(again))
-        self.stats["requeued"] += len(again)
-        for job, deaths in given_up:
-            why = "Ray's memory monitor killed it" if memory else describe_error(exc)
-            detail = f"the Ray worker died {deaths} times evaluating this candidate (last: {why})"
-            self._fail(job, OOM if memory else SANDBOX_FAILURE, detail, results, worker)
-
-    def _expire(self, results: list[JobResult]) -> None:
-        """Hung past the backstop: kill the worker, the job ends as ``timeout``."""
-        now = time.monotonic()
-        for slot in list(self._slots):
-            if not slot.lease or now < slot.deadline:
-                continue
-            self.stats["backstop_kills"] += 1
-            jobs, worker = slot.jobs, slot.worker
-            waited = self._backstop(jobs)
-            self._release(slot)
-            self._replace(slot)
-            for job in jobs:
-                detail = (
-                    f"no reply within the executor's backstop of {waited:.0f} s "
-                    "(stage wall limits + slack); the Ray worker was killed"
-                )
-                self._fail(job, TIMEOUT, detail, results, worker)
-
-    # -- results ------------------------------------------------------------------------
-    def _fail(
-        self, job: Job, outcome: str, detail: str, results: list[JobResult], worker: str = "ray"
-    ) -> None:
-        stage = StageOutcome("worker", outcome, None, detail, 0.0, "")
-        self._deliver(JobResult(job, worker or "ray", (stage,)), results)
-
-    def _deliver(self, result: JobResult, results: list[JobResult]) -> None:
-        """At most one result per job reaches the controller."""
-        key = (result.job.stage_set, result.job.job_id)
-        if key in self._delivered:
-            self.stats["duplicates_dropped"] += 1
-            return
-        self._delivered.add(key)
-        results.append(result)
 
     def _shutdown_ray(self) -> None:
         if self._owns_ray:
