@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from dashboards import run_state
-from dashboards.index import CampaignIndex, Node, ts
+from dashboards.index import CampaignIndex
+from dashboards.node import Node, ts
 from db.records import PARENT, SECOND_PARENT, CampaignRecord, EdgeRecord
 from db.storage import ANCESTRY_KINDS, Storage
 

@@ -20,7 +20,8 @@ Loading the index reads every program of the campaign (seconds at 100k programs)
 the aggregate views (series, grid, Pareto, program table, updates, campaign lineage) wait
 for it; the campaign summary, program and neighbourhood endpoints read the database
 directly (dashboards/direct.py); dashboards/indexes.py loads indexes in a background
-thread, so the aggregate views are warm by the time the page asks for them.
+thread, so the aggregate views are warm by the time the page asks for them. What it keeps of
+one program, `Node`, is in dashboards/node.py.
 """
 
 from __future__ import annotations
@@ -28,18 +29,17 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+from dashboards.node import Node
 from db.records import (
     EVALUATED,
     INSPIRATION,
     MIGRATION,
     PARENT,
     SECOND_PARENT,
-    ProgramRecord,
     rank_key,
 )
 from db.storage import Storage
@@ -51,65 +51,6 @@ CHECK_INTERVAL_S = 0.5  # minimum time between two signature checks of one campa
 
 class Stopped(Exception):
     """A background load abandoned because the app is closing."""
-
-
-def ts(value: datetime | None) -> float | None:
-    return value.timestamp() if value is not None else None
-
-
-@dataclass(slots=True)
-class Node:
-    """What the dashboard keeps of one program."""
-
-    id: int
-    generation: int
-    island: int
-    operator: str
-    status: str
-    outcome: str | None
-    score: float | None
-    correct: bool | None
-    eval_seq: int | None
-    created_at: float
-    evaluated_at: float | None
-    metrics: Mapping[str, float]
-    features: Mapping[str, float]
-    parents: tuple[int, ...]
-
-    @classmethod
-    def of(cls, p: ProgramRecord) -> Node:
-        return cls(
-            id=p.id,
-            generation=p.generation,
-            island=p.island,
-            operator=p.operator,
-            status=p.status,
-            outcome=p.outcome,
-            score=p.score,
-            correct=p.correct,
-            eval_seq=p.eval_seq,
-            created_at=ts(p.created_at) or 0.0,
-            evaluated_at=ts(p.evaluated_at),
-            metrics=p.metrics,
-            features=p.features,
-            parents=p.parent_ids,
-        )
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "generation": self.generation,
-            "island": self.island,
-            "operator": self.operator,
-            "status": self.status,
-            "outcome": self.outcome,
-            "score": self.score,
-            "correct": self.correct,
-            "eval_seq": self.eval_seq,
-            "created_at": self.created_at,
-            "evaluated_at": self.evaluated_at,
-            "parents": list(self.parents),
-        }
 
 
 @dataclass

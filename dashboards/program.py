@@ -15,8 +15,8 @@ import tokenize
 from typing import Any
 
 from dashboards import run_state
-from dashboards.index import ts
 from dashboards.lineage import GraphSource
+from dashboards.node import ts
 from db.records import EvaluationRecord, ProgramRecord
 from db.storage import Storage
 
