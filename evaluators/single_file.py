@@ -65,8 +65,9 @@ from evaluators.contract import (
     Stage,
     result_from_value,
 )
-from evaluators.expressions import Expression, ExpressionError, initial_expression
+from evaluators.expressions import Expression, ExpressionError
 from evaluators.parameters import ParameterError, initial_values, render_params
+from evaluators.single_file_expression import initial_expression
 from evaluators.single_file_settings import (
     check_compiles,
     check_one_argument,
