@@ -11,7 +11,7 @@ from evaluators.cascade import run_cascade
 from evaluators.contract import ERROR, OK, Candidate, EvalResult, StageOutcome
 from evaluators.registry import make_problem
 from workers.jobs import HELD_OUT, REFERENCE, Job, JobResult
-from workers.trusted import guarded, named, problem_raised
+from workers.trusted import WorkerStop, guarded, named
 
 # Stage name and isolation label of results from a problem's evaluate_batch: the problem
 # interprets genomes itself (it must never execute candidate code outside the sandbox).
@@ -41,9 +41,9 @@ class ProblemCache:
         if key not in self._stages:
             try:
                 self._stages[key] = [guarded(s) for s in stages_for(problem, stage_set)]
+            except WorkerStop:  # the worker's own stop, never the problem's
+                raise
             except BaseException as exc:  # KeyboardInterrupt too: workers/trusted.py
-                if not problem_raised(exc):
-                    raise
                 method = {HELD_OUT: "held_out_stages", REFERENCE: "reference_stages"}
                 raise StagesError(
                     f"{method.get(stage_set, 'stages')}() of {name!r} failed: {named(exc)}"
@@ -72,9 +72,9 @@ def evaluate_job(job: Job, runner: Any, problems: ProblemCache, worker: str) -> 
         stages = problems.stages(job.problem, dict(job.problem_options), job.stage_set)
     except StagesError as exc:
         return JobResult(job, worker, (), error=str(exc))
+    except WorkerStop:  # the worker's own stop, never the problem's
+        raise
     except BaseException as exc:  # a constructor's KeyboardInterrupt too: workers/trusted.py
-        if not problem_raised(exc):
-            raise
         detail = f"{exc}" if isinstance(exc, Exception) else named(exc)
         return JobResult(job, worker, (), error=f"cannot load problem {job.problem!r}: {detail}")
     if not stages:
@@ -100,9 +100,9 @@ def evaluate_jobs(
     if same:
         try:
             problem = problems.get(first.problem, dict(first.problem_options))
-        except BaseException as exc:  # evaluate_job says why, for each job
-            if not problem_raised(exc):
-                raise
+        except WorkerStop:  # the worker's own stop, never the problem's
+            raise
+        except BaseException:  # evaluate_job says why, for each job
             problem = None
     if problem is None or not hasattr(problem, "evaluate_batch"):
         return [evaluate_job(job, runner, problems, worker) for job in jobs]
@@ -114,9 +114,9 @@ def _batch(problem: Any, jobs: Sequence[Job], worker: str) -> list[JobResult]:
     candidates = [Candidate(code=j.code, genome=j.genome) for j in jobs]
     try:
         results = list(problem.evaluate_batch(candidates, jobs[0].stage_set))
+    except WorkerStop:  # the worker's own stop, never the problem's
+        raise
     except BaseException as exc:  # KeyboardInterrupt too: workers/trusted.py
-        if not problem_raised(exc):
-            raise
         if len(jobs) > 1:
             # One bad candidate must not fail its batch-mates: evaluate each alone.
             return [result for job in jobs for result in _batch(problem, [job], worker)]

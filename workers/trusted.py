@@ -30,12 +30,6 @@ class WorkerStop(BaseException):
     that is, a scorer's frames included, and never recorded as an evaluation's failure."""
 
 
-def problem_raised(exc: BaseException) -> bool:
-    """Whether ``exc``, caught around problem code in a worker, is the problem's failure to
-    record (everything but the worker's own ``WorkerStop``)."""
-    return not isinstance(exc, WorkerStop)
-
-
 def named(exc: BaseException) -> str:
     """ "Type: message", or "Type" alone for an exception without one (KeyboardInterrupt)."""
     message = " ".join(str(exc).split())
