@@ -186,9 +186,11 @@ EF.outcomeColor = function (o) {
   return { ok: "#1c8c4e", error: "#c23b3b", timeout: "#c98a12", oom: "#862e9c", killed: "#5f3dc4",
     invalid_result: "#e0663a", sandbox_failure: "#6b7385", unknown: "#adb5bd" }[o] || "#868e96";
 };
+// the colour of a program without a correct score (grid cells, lineage nodes, their keys)
+EF.noScore = "#d0d4db";
 // score colour: t in [0,1] from blue (low) to yellow (high), viridis-like
 EF.ramp = function (t) {
-  if (t === null || t === undefined || Number.isNaN(t)) return "#d0d4db";
+  if (t === null || t === undefined || Number.isNaN(t)) return EF.noScore;
   t = Math.max(0, Math.min(1, t));
   const stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
   const x = t * (stops.length - 1), i = Math.min(stops.length - 2, Math.floor(x)), f = x - i;

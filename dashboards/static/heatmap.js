@@ -22,7 +22,7 @@ Charts.heatmap = function (container, grid) {
       const c = byKey.get(i + "," + j);
       const cell = EF.E("div", { class: c ? "" : "emptycell" });
       if (c) {
-        cell.style.backgroundColor = c.best === null ? "#d0d4db" : EF.ramp(frac(c.best, lo, hi));
+        cell.style.backgroundColor = c.best === null ? EF.noScore : EF.ramp(frac(c.best, lo, hi));
         cell.title = `${cellName(grid.x, i)}${grid.y.name ? ", " + cellName(grid.y, j) : ""}: ` +
           (c.id === null ? "no correct program" : `best ${EF.num(c.best)} (#${c.id})`) +  // not "best – (#null)"
           `, ${c.count} program${c.count === 1 ? "" : "s"}`;

@@ -79,7 +79,7 @@
   function colourOf(n, rank) {
     if (st.color === "island") return EF.palette[n.island % EF.palette.length];
     if (st.color === "outcome") return EF.outcomeColor(n.outcome || "unknown");
-    if (n.score === null || !n.correct) return "#d0d4db";
+    if (n.score === null || !n.correct) return EF.noScore;
     return EF.ramp(rank.get(n.score));
   }
 
@@ -121,7 +121,7 @@
     } else {
       box.appendChild(EF.E("span", { text: "colour: score (no program shown has one)" }));
     }
-    if (g.nodes.some((x) => x.score === null || !x.correct)) box.appendChild(swatch("#d0d4db", "not correct or no score"));
+    if (g.nodes.some((x) => x.score === null || !x.correct)) box.appendChild(swatch(EF.noScore, "not correct or no score"));
     return box;
   }
 
