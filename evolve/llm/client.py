@@ -247,12 +247,13 @@ class OpenAIBackend:
             )
         message = _mapping(choice.get("message")) or {}
         text = message.get("content")
-        if isinstance(text, str) and len(text) > reply_limit(model):
+        limit = reply_limit(model)
+        if isinstance(text, str) and len(text) > limit:
             return Completion(
                 error="bad_response",
                 detail=(
                     f"the reply's text is {len(text):,} characters, over the "
-                    f"{reply_limit(model):,} that max_tokens={model.max_tokens} allows "
+                    f"{limit:,} that max_tokens={model.max_tokens} allows "
                     f"({REPLY_CHARS_PER_TOKEN} per token): not used or stored"
                 ),
                 prompt_tokens=prompt,
