@@ -258,11 +258,18 @@ def clean_stale(folder: str) -> None:
         parts = name[len(PREFIX) :].split("-")
         if len(parts) != 3 or parts[0] != ours or not parts[1].isdigit():
             continue
-        try:
-            os.kill(int(parts[1]), 0)
-            continue  # alive (or not ours to signal): kept
-        except ProcessLookupError:
-            pass
-        except OSError:
-            continue
-        remove_tree(os.path.join(folder, name))
+        if not owner_alive(int(parts[1])):
+            remove_tree(os.path.join(folder, name))
+
+
+def owner_alive(pid: int) -> bool:
+    """Whether the process a folder is named after may still run: False only when no such
+    process exists; someone else's (or a pid too large to be one) is not ours to judge.
+    Also the test of workdirs' sweep."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):
+        return True
+    return True

@@ -9,6 +9,8 @@ import re
 import shutil
 import tempfile
 
+from evaluators.sandbox.cgroups import owner_alive
+
 PREFIX = "evoforge-sandbox-"
 _OWNED = re.compile(re.escape(PREFIX) + r"(\d+)-[a-z0-9_]+$")
 
@@ -30,7 +32,7 @@ def sweep(folder: str) -> list[str]:
         return removed
     for entry in entries:
         match = _OWNED.match(entry.name)
-        if match is None or _alive(int(match.group(1))):
+        if match is None or owner_alive(int(match.group(1))):
             continue
         try:
             if not entry.is_dir(follow_symlinks=False) or entry.stat().st_uid != os.geteuid():
@@ -40,13 +42,3 @@ def sweep(folder: str) -> list[str]:
         shutil.rmtree(entry.path, ignore_errors=True)
         removed.append(entry.path)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True  # someone else's process: not ours to judge
-    return True
