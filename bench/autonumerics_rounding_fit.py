@@ -1,4 +1,5 @@
-"""Rounding-aware fits of the 5-operation structures for 2^x on [0, 1] (float32 ULPs).
+"""Rounding-aware fits of the 5-operation structures for 2^x on [0, 1] or e^x on
+[-ln2/2, ln2/2] (float32 ULPs).
 
 bench/autonumerics_structures.py fitted every structure's constants for the smallest
 exact-arithmetic error, then measured what float32 rounding adds. Here the constants are
@@ -20,11 +21,13 @@ dimension-5 ones by J at quick least-squares fits, each from several least-squar
 lm_lawson fits (the exact minimax), SLP from the best three by J; B: the best by J again from many more starts;
 C: the best 10 structures by J: constants to float32, the float32 ES (tune.es_float32, the
 ES of float32 mode, 8,192 samples) from the J-optimal constants, the partial float32 check
-(bench.autonumerics_float32.check) and the exhaustive one (every float32 in [0, 1]) for any
-program whose partial check is < 1 ULP.
+(bench.autonumerics_float32.check) and the exhaustive one (every float32 of the domain) for
+any program whose partial check is < 1 ULP.
 
 Run ``python -m bench.autonumerics_rounding_fit`` (about 35 min on 2 cores); writes
-bench/results/autonumerics_rounding_fit.md. AN_RFIT_QUICK=1: a small subset, no file.
+bench/results/autonumerics_rounding_fit.md (AN_STRUCT_TARGET=exp, read by the structures
+module: e^x, written to autonumerics_rounding_fit_exp.md). AN_RFIT_QUICK=1: a small subset,
+no file.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from scipy.optimize import linprog, minimize
 
 from bench.autonumerics_float32 import _problem, check
 from bench.autonumerics_structures import (
+    TARGET,
+    TITLE,
     Fitter,
     adjoints,
     dimension,
@@ -64,6 +69,8 @@ MAX_ACTIVE = 1000  # SLP: at most this many points near the max linearised besid
 ES_GENS, ES_POP = 600, 64
 N_DIM5 = 100  # dimension-5 structures taken into stage A
 N_STAGE_B, N_STAGE_C = 40, 10
+DOMAIN = TITLE.split(" on ")[1]
+PARTIAL_FROM = {"exp2": "2^-10", "exp": "2^-12"}[TARGET]  # bench.autonumerics_float32.check
 
 
 # -- the objective -------------------------------------------------------------------------
@@ -116,7 +123,7 @@ class Objective:
         else:
             from problems.autonumerics.targets import TARGETS
 
-            ref = np.asarray(TARGETS["exp2"].ref_long(x), np.float64)
+            ref = np.asarray(TARGETS[TARGET].ref_long(x), np.float64)
             scale = 1 / float32_ulp(ref)
         e, b, _ = g_terms(prog, c, x, ref, scale)
         e = np.abs(e)
@@ -243,10 +250,11 @@ def fit_j(obj: Objective, prog: tuple, rng: np.random.Generator, n_ls: int, keep
 def float32_stage(obj: Objective, best: list[tuple]) -> list[dict[str, Any]]:
     """Constants to float32, the ES from them (ES_GENS x ES_POP on float32 mode's 8,192
     samples), the partial check, and the full check where the partial one is < 1 ULP."""
-    p = _problem("exp2")
+    p = _problem(TARGET)
     samples = p.scoring_points(p.x_train)
     x32, ref32, inv32 = samples
-    dense = np.unique(np.linspace(0.0, 1.0, 1_000_001).astype(np.float32)).astype(np.float64)
+    lo, hi = p.target.lo, p.target.hi
+    dense = np.unique(np.linspace(lo, hi, 1_000_001).astype(np.float32)).astype(np.float64)
     cfg = TuneConfig(es_gens=ES_GENS, es_pop=ES_POP)
     out = []
     for j, prog, c in best:
@@ -258,8 +266,8 @@ def float32_stage(obj: Objective, best: list[tuple]) -> list[dict[str, Any]]:
         tuned_c, es = es_float32(folded, c32, samples, cfg, np.random.default_rng(seed))
         tuned = with_constants(folded, [float(v) for v in tuned_c])
         fn = jax_function(tuned)
-        partial = check(fn, "exp2", full=False)["max_ulp"]
-        full = check(fn, "exp2", full=True)["max_ulp"] if partial < 1 else None
+        partial = check(fn, TARGET, full=False)["max_ulp"]
+        full = check(fn, TARGET, full=True)["max_ulp"] if partial < 1 else None
         jd, ed, bd = obj.parts(prog, c, dense)
         j32 = obj.parts(prog, c32.astype(np.float64))[0]
         jt = obj.parts(prog, tuned_c.astype(np.float64))[0]
@@ -346,7 +354,7 @@ def main() -> str:
 
 def report(r: dict[str, Any]) -> str:
     a, f32 = r["stage_a"], r["f32"]
-    out = ["# AutoNumerics: rounding-aware fits of the 5-op structures for 2^x on [0, 1]", ""]
+    out = [f"# AutoNumerics: rounding-aware fits of the 5-op structures for {TITLE}", ""]
     out.append(f"Machine: {machine()}. Seed {SEED}. Total {r['total']:.0f} s (enumeration "
                f"{r['t_enum']:.0f} s, dimension-5 screen {r['t_screen5']:.0f} s, stage A "
                f"{r['t_a']:.0f} s, stage B {r['t_b']:.0f} s, float32 stage {r['t_c']:.0f} s)"
@@ -389,9 +397,9 @@ def report(r: dict[str, Any]) -> str:
     out.append(
         f"- float32 stage: the best {r['nc']} by J: constants rounded to float32, the float32 "
         f"ES (tune.es_float32, {ES_GENS} generations x {ES_POP}, float32 mode's 8,192 "
-        "samples) from them, the partial check (every float32 x >= 2^-10 and every 64th bit "
-        "pattern below, bench.autonumerics_float32.check) and the full check (every float32 "
-        "in [0, 1]) where the partial one is < 1 ULP.")  # fmt: skip
+        f"samples) from them, the partial check (every float32 |x| >= {PARTIAL_FROM} and every "
+        "64th bit pattern below, bench.autonumerics_float32.check) and the full check (every "
+        f"float32 in {DOMAIN}) where the partial one is < 1 ULP.")  # fmt: skip
     out += ["", f"## Best 15 by J (of {len(a):,} fitted)", "",
             "| # | structure | dim | J at the exact-fit starts | J (stage A) | J (final) | exact | bound |",
             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -431,9 +439,9 @@ def report(r: dict[str, Any]) -> str:
     best32 = min(f32, key=lambda w: w["partial"])
     if winners:
         w = min(winners, key=lambda w: w["full"])
-        p = _problem("exp2")
+        p = _problem(TARGET)
         out.append(f"FOUND: `{formula(w['prog'])}` is {w['full']:.4f} ULP over every float32 "
-                   "in [0, 1], with 5 operations.")  # fmt: skip
+                   f"in {DOMAIN}, with 5 operations.")  # fmt: skip
         out.append("\n```python\n" + p.candidate(w["tuned"]).code + "```")
     else:
         out.append(CONCLUSION.format(
@@ -443,7 +451,8 @@ def report(r: dict[str, Any]) -> str:
     text = "\n".join(out) + "\n"
     if not QUICK:
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "autonumerics_rounding_fit.md").write_text(text)
+        suffix = "" if TARGET == "exp2" else f"_{TARGET}"
+        (RESULTS / f"autonumerics_rounding_fit{suffix}.md").write_text(text)
     return text
 
 

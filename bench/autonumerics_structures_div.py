@@ -1,4 +1,5 @@
-"""Every 5-operation program with a division, for 2^x on [0, 1] (float32 ULPs).
+"""Every 5-operation program with a division, for 2^x on [0, 1] or e^x on [-ln2/2, ln2/2]
+(float32 ULPs).
 
 bench/autonumerics_structures.py enumerated every 5-op program over {add, sub, mul, fma}
 (generalised fma forms pc a*b+C, pn a*b+c, sn C*a+c, af C*a+C') and fitted the families
@@ -23,11 +24,13 @@ weighted minimax on 20,001 points) and the rounding-aware pieces the rounding-fi
 genome, forward, node values and adjoints know dv and dc (a program without a division
 takes the same code as before). Poles: tune_programs.eval_values (under max_error and
 lm_lawson) rejects a constant set whose denominator is not of one sign on the points, so a fit
-whose denominator crosses zero in [0, 1] scores inf; every reported fit is checked once more
+whose denominator crosses zero in the domain scores inf; every reported fit is checked once more
 (``pole_free``: each denominator one-signed on the 20,001 points).
 
 Run ``python -m bench.autonumerics_structures_div`` (about an hour on 2 cores); writes
-bench/results/autonumerics_structures_div.md. AN_DIV_QUICK=1: a small subset, no file.
+bench/results/autonumerics_structures_div.md (AN_STRUCT_TARGET=exp, read by the structures
+module: e^x, written to autonumerics_structures_div_exp.md). AN_DIV_QUICK=1: a small subset,
+no file.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ import bench.autonumerics_rounding_fit as RF
 from bench.autonumerics_structures import (
     DIVISIONS,
     N_CONST,
+    TARGET,
+    TITLE,
     Fitter,
     _choices,
     _key,
@@ -130,7 +135,8 @@ def pole_free(prog: tuple, th: np.ndarray, x: np.ndarray) -> bool:
 def pole_at_zero(prog: tuple, rng: np.random.Generator) -> bool:
     """A denominator that is 0 (or not finite) at x = 0 for every constant set (x, x*x,
     c/x, ...: tested at 2 random sets): the program is inf or NaN at the float32 input 0
-    of [0, 1] whatever its constants, so the family is never valid there."""
+    of the domain (both domains hold 0) whatever its constants, so the family is never valid
+    there."""
     x0 = np.zeros(1)
     for _ in range(2):
         v = node_values(prog, rng.normal(0.0, 1.0, n_constants(prog)), x0)
@@ -271,11 +277,11 @@ def main() -> str:
 
 def report(r: dict[str, Any]) -> str:
     en, fits, ranked, dims = r["en"], r["fits"], r["ranked"], r["dims"]
-    out = ["# AutoNumerics: every 5-operation program with a division, for 2^x on [0, 1]", ""]
+    out = [f"# AutoNumerics: every 5-operation program with a division, for {TITLE}", ""]
     out.append(f"Machine: {machine()}. Seed {SEED}. Total {r['total']:.0f} s (enumeration and "
                f"dimensions {r['t_enum']:.0f} s, fits {r['t_a6'] + r['t_a5'] + r['t_a4'] + r['t_b'] + r['t_c']:.0f} s, "
                f"J and float32 {r['t_f32']:.0f} s)"
-               + (" (AN_DIV_QUICK=1: subset only)" if QUICK else "") + ". Target 2^x on [0, 1]; "
+               + (" (AN_DIV_QUICK=1: subset only)" if QUICK else "") + f". Target {TITLE}; "
                "5 ops over {add, sub, mul, div, fma}, at least one division; the bar: < 1 "
                "float32 ULP over every float32 input.")  # fmt: skip
     out += ["", "## Enumeration", ""]
@@ -294,7 +300,7 @@ def report(r: dict[str, Any]) -> str:
         f"- With >= {MIN_CONSTS} constants (only these can have dimension >= 5): "
         f"{len(r['kept']):,} non-isomorphic. {len(r['pz']):,} of them divide by a node that is 0 "
         "at x = 0 for every constant set (x, x*x, x*t, ...: inf or NaN at the float32 input "
-        f"0, never valid on [0, 1]); the other {len(dims):,} by family dimension (Jacobian "
+        f"0, never valid on {RF.DOMAIN}); the other {len(dims):,} by family dimension (Jacobian "
         "rank at 48 Chebyshev points, the best of 2 random pole-free constant sets): "
         + ", ".join(f"dim {k}: {v:,}" for k, v in sorted(r["by_dim"].items()))
         + (". No family with a division has dimension 6 or more." if not r["six"] else "."))  # fmt: skip
@@ -351,8 +357,8 @@ def report(r: dict[str, Any]) -> str:
                 f"{len(r['f32'])} by that J polished (its Nelder-Mead, 1,500 evaluations) and "
                 "through its float32_stage: constants to float32, the float32 ES "
                 f"({RF.ES_GENS} gens x {RF.ES_POP}, 8,192 samples), the partial check (every "
-                "float32 x >= 2^-10 and every 64th bit pattern below) and the full check "
-                "(every float32 in [0, 1]) where the partial one is < 1 ULP.")  # fmt: skip
+                f"float32 |x| >= {RF.PARTIAL_FROM} and every 64th bit pattern below) and the full "
+                f"check (every float32 in {RF.DOMAIN}) where the partial one is < 1 ULP.")  # fmt: skip
     if len(r["slp"]) > len(r["f32"]):
         out.append("")
         out.append("J after SLP, all minimised: " + ", ".join(
@@ -370,7 +376,7 @@ def report(r: dict[str, Any]) -> str:
     if winners:
         w = min(winners, key=lambda w: w["full"])
         out.append(f"FOUND: `{formula(w['prog'])}` is {w['full']:.4f} ULP over every "
-                   "float32 in [0, 1], with 5 operations.")  # fmt: skip
+                   f"float32 in {RF.DOMAIN}, with 5 operations.")  # fmt: skip
     else:
         p0 = ranked[0]
         out.append(CONCLUSION.format(
@@ -384,7 +390,8 @@ def report(r: dict[str, Any]) -> str:
     text = "\n".join(out) + "\n"
     if not QUICK:
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "autonumerics_structures_div.md").write_text(text)
+        suffix = "" if TARGET == "exp2" else f"_{TARGET}"
+        (RESULTS / f"autonumerics_structures_div{suffix}.md").write_text(text)
     return text
 
 
