@@ -52,10 +52,10 @@ def format_problems(rows: list[dict[str, str]], width: int | None = None) -> str
     if width is None and sys.stdout.isatty():
         width = shutil.get_terminal_size().columns
     lines = [f"{row['name']:28} {row['description']}" for row in rows]
-    return "\n".join(_clip(line, max(width, 40)) if width else line for line in lines)
+    return "\n".join(clip(line, max(width, 40)) if width else line for line in lines)
 
 
-def _clip(text: str, width: int) -> str:
+def clip(text: str, width: int) -> str:
     """``text`` cut to ``width`` characters, its end replaced by an ellipsis when cut."""
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -66,7 +66,7 @@ def _clip_left(text: str, width: int) -> str:
     return text if len(text) <= width else "…" + text[len(text) - width + 1 :]
 
 
-def _fmt(value: Any) -> str:
+def fmt_value(value: Any) -> str:
     if value is None:
         return "-"
     if not isinstance(value, float):
@@ -104,7 +104,7 @@ def format_status(rows: list[dict[str, Any]], db_url: str = DEFAULT_DB) -> str:
         done = f"{r['evaluated']}/{r['budget']}"
         lines.append(
             f"{name:{name_w}} {_clip_left(visible(r['problem']), 22):22} {state:{status_w}} "
-            f"{done:>11} {_fmt(r['best_score']):>10}"
+            f"{done:>11} {fmt_value(r['best_score']):>10}"
             + (f" {r.get('llm_calls', 0):>9} {r.get('llm_cost_usd', 0.0):>9.4f}" if llm else "")
         )
     lines += [
@@ -136,7 +136,7 @@ def format_operators(stats: list[dict[str, Any]]) -> list[str]:
         beat = f"{100 * s['beat_parent'] / evaluated:>11.1f}%" if evaluated else f"{'-':>12}"
         line = (
             f"{visible(s['operator']):{width}} {s['made']:>7} {correct} {beat} "
-            f"{s['new_bests']:>10} {_fmt(s['best_rise']):>10}"
+            f"{s['new_bests']:>10} {fmt_value(s['best_rise']):>10}"
         )
         if llm:
             per = s["cost_per_beat"]
@@ -168,12 +168,12 @@ def format_best(rows: list[dict[str, Any]]) -> str:
     out = []
     for r in rows:
         held = r.get("held_out")
-        held_text = f", held-out {_fmt(held.get('score'))}" if held else ""
+        held_text = f", held-out {fmt_value(held.get('score'))}" if held else ""
         out.append(
-            f"# program {r['id']} · score {_fmt(r['score'])}{held_text} · "
+            f"# program {r['id']} · score {fmt_value(r['score'])}{held_text} · "
             f"generation {r['generation']} · island {r['island']} · {r['operator']}"
         )
-        first = _first_line(held)
+        first = held_first_line(held)
         if first:
             out.append(f"# held-out check: {first}")
         if r.get("evaluated_code"):
@@ -196,7 +196,7 @@ def db_flag(db_url: str) -> str:
     return f" --db {shown}"
 
 
-def _first_line(held: Mapping[str, Any] | None) -> str:
+def held_first_line(held: Mapping[str, Any] | None) -> str:
     """The first line of a held-out entry's report (the problem's summary of the check)."""
     return ((held or {}).get("detail") or "").split("\n", 1)[0]
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from db.engine import redact
-from evolve.report import _clip, _first_line, _fmt, db_flag
+from evolve.report import clip, db_flag, fmt_value, held_first_line
 
 if TYPE_CHECKING:
     from evolve.campaign import CampaignSummary
@@ -104,7 +104,7 @@ def _rejected(counts: Mapping[str, int] | None) -> str:
 
 
 def _score(value: Any) -> str:
-    return "no score" if value is None else f"score {_fmt(value)}"
+    return "no score" if value is None else f"score {fmt_value(value)}"
 
 
 def _front_lines(summary: CampaignSummary) -> list[str]:
@@ -117,8 +117,10 @@ def _front_lines(summary: CampaignSummary) -> list[str]:
         return []
     lines = [f"  held-out check of the final front ({len(front)} programs):"]
     for e in front:
-        first = _clip(_first_line(e), 150)
-        lines.append(f"    program {e['program_id']}: held-out {_fmt(e.get('score'))} · {first}")
+        first = clip(held_first_line(e), 150)
+        lines.append(
+            f"    program {e['program_id']}: held-out {fmt_value(e.get('score'))} · {first}"
+        )
     return lines
 
 
@@ -128,9 +130,9 @@ def _started_from_line(info: dict[str, Any]) -> str:
     count = info["programs"]
     head = f"  started from campaign {info['campaign']}: {count} program{'s' * (count != 1)}"
     if info.get("best_there") is not None:
-        head += f", best there {_fmt(info['best_there'])}"
+        head += f", best there {fmt_value(info['best_there'])}"
     if info.get("best_here") is not None:
-        head += f", best of them here {_fmt(info['best_here'])}"
+        head += f", best of them here {fmt_value(info['best_here'])}"
     changed = [
         f"{info[key]} {word}"
         for key, word in (("lower_here", "score lower here"), ("failed_here", "fail here"))
@@ -144,6 +146,6 @@ def _held(summary: CampaignSummary, program_id: int) -> str:
     if not entry:
         return ""
     if entry.get("score") is None:  # why, in its first line: else only `evolve best` says
-        why = _clip(_first_line(entry), 150)
+        why = clip(held_first_line(entry), 150)
         return f", held-out {entry.get('outcome')}" + (f" ({why})" if why else "")
-    return f", held-out {_fmt(entry['score'])}"
+    return f", held-out {fmt_value(entry['score'])}"

@@ -218,11 +218,11 @@ def status_row(name: str, problem: str, score: float | None) -> dict:
 
 
 def test_negative_zero_prints_as_zero() -> None:
-    assert report._fmt(-0.0) == "0.0000" and report._fmt(0.0) == "0.0000"
+    assert report.fmt_value(-0.0) == "0.0000" and report.fmt_value(0.0) == "0.0000"
     # too small for 4 decimals: itself, never a zero that a target of 0 would not accept
-    assert report._fmt(-0.00001) == "-1e-05" and report._fmt(-7.3e-07) == "-7.3e-07"
-    assert report._fmt(4.44e-16) == "4.44e-16" and report._fmt(-0.00004) == "-4e-05"
-    assert report._fmt(-0.5) == "-0.5000" and report._fmt(None) == "-"
+    assert report.fmt_value(-0.00001) == "-1e-05" and report.fmt_value(-7.3e-07) == "-7.3e-07"
+    assert report.fmt_value(4.44e-16) == "4.44e-16" and report.fmt_value(-0.00004) == "-4e-05"
+    assert report.fmt_value(-0.5) == "-0.5000" and report.fmt_value(None) == "-"
     assert "-0.0000" not in report.format_status([status_row("a", "p", -0.0)])
 
 
@@ -239,8 +239,8 @@ def test_the_live_line_prints_negative_zero_as_zero() -> None:
 def test_a_huge_score_prints_in_a_few_characters() -> None:
     """A score of 1.7e308 (finite, so valid) printed as its 309 digits and four decimals
     in the summary, `evolve best` and the status table."""
-    assert report._fmt(1.7e308) == "1.7e+308" and report._fmt(-2.5e15) == "-2.5e+15"
-    assert report._fmt(123456789.125) == "123456789.1250"
+    assert report.fmt_value(1.7e308) == "1.7e+308" and report.fmt_value(-2.5e15) == "-2.5e+15"
+    assert report.fmt_value(123456789.125) == "123456789.1250"
     assert len(report.format_status([status_row("a", "p", -1.7e308)]).splitlines()[1]) < 100
 
 
