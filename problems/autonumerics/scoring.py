@@ -32,6 +32,17 @@ from problems.autonumerics.lowering import Stream, encode
 _EXECUTABLES: dict[tuple, Any] = {}
 
 
+def clear_executables() -> None:
+    """Forget every compiled scoring executable (the next call of each shape compiles again:
+    what a bench timing a first call, compile included, needs)."""
+    _EXECUTABLES.clear()
+
+
+def executable_count() -> int:
+    """How many scoring executables are compiled and kept (one per padded shape)."""
+    return len(_EXECUTABLES)
+
+
 def max_errors(genomes: list[dict[str, Any]], x: np.ndarray, ref: np.ndarray, weight: np.ndarray,
                devices: list[Any] | None = None, chunk: int = 1 << 14) -> np.ndarray:  # fmt: skip
     """(programs,) float64: each genome's max over x of |y - ref| * weight, y computed in

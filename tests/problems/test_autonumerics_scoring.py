@@ -106,10 +106,10 @@ def test_one_executable_serves_populations_of_other_sizes() -> None:
                    for k, size in ((0, 20), (100, 37), (300, 60))]  # fmt: skip
     streams = [lowering.encode(p) for p in populations]
     assert len({s.key for s in streams}) > 1  # the streams' own buckets differ
-    scoring._EXECUTABLES.clear()
+    scoring.clear_executables()
     with jax.enable_x64(True):
         for genomes in populations:
             np.testing.assert_array_equal(
                 scoring.max_errors(genomes, x, ref, w), from_outputs(genomes, x, ref, w)
             )
-    assert len(scoring._EXECUTABLES) == 1
+    assert scoring.executable_count() == 1
