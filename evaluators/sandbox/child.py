@@ -256,6 +256,7 @@ def run_candidate(
     """Never returns. ``fds``: stdin (/dev/null), stdout, stderr, result, setup (write ends)."""
     global _REPORTER_PID, _PRELOAD_ADVICE
     _REPORTER_PID = os.getpid()
+    supervisor = os.getppid()  # 0 in a pid namespace of its own: the parent is outside it
     try:
         restore_threading_after_fork()
         os.setsid()
@@ -317,6 +318,12 @@ def run_candidate(
                 pass
             else:
                 raise OSError("privileges could be regained after the drop")
+        # A supervisor killed with its zygote's group (a crash, or a zygote that did not end
+        # in time) can no longer end its job; under "rlimits" (no job uid, no cgroup) nothing
+        # else would, and the candidate ran its whole wall clock as an orphan.
+        if not reaper.die_with_parent(supervisor):
+            _write_all(SETUP_FD, b"Fthe supervisor went away before the job started")
+            os._exit(0)
         _write_all(SETUP_FD, b"R")
         os.close(SETUP_FD)
     except BaseException as exc:

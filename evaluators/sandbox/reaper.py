@@ -22,6 +22,7 @@ import shutil
 import signal
 import time
 
+PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
@@ -53,6 +54,15 @@ def set_name(name: str) -> None:
 
 def become_subreaper() -> bool:
     return prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def die_with_parent(parent: int) -> bool:
+    """SIGKILL this process when its parent dies; False when the parent (``parent``, what
+    getppid() read right after the fork) is already gone. A change of credentials clears
+    the setting, so it is made after the last one."""
+    if not prctl(PR_SET_PDEATHSIG, signal.SIGKILL):
+        return False
+    return os.getppid() == parent
 
 
 def drop_to(uid: int) -> None:

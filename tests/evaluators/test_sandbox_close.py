@@ -110,3 +110,30 @@ def test_a_killed_runners_running_candidate_ends_with_it() -> None:
         for pid in alive(pids, -1):  # the old behaviour: do not leave them to the clock
             os.kill(pid, signal.SIGKILL)
     assert not left, f"alive 10 s after the runner's process was killed: {sorted(left)}"
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_running_candidate_ends_with_its_supervisor(level) -> None:
+    """The zygote's group killed at once (a crash, or Zygote.stop's SIGKILL when the zygote
+    did not end within its wait) takes the supervisors, which can then no longer end their
+    jobs: under "rlimits" the candidate ran on, an orphan, to its wall clock, even past
+    close()."""
+    runner = SandboxRunner(isolation=level)
+    answers: list = []
+    job = threading.Thread(target=lambda: answers.append(runner.run(SLEEPER, "", {}, LONG)))
+    job.start()
+    pids: set[int] = set()
+    try:
+        pids = _running(runner)
+        os.killpg(runner._zygote.process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while alive(pids, -1) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = alive(pids, -1)
+    finally:
+        runner.close()
+        for pid in alive(pids, -1):  # the old behaviour: do not leave them to the clock
+            os.kill(pid, signal.SIGKILL)
+        job.join(timeout=150)
+    assert not left, f"alive 10 s after the zygote's group was killed: {sorted(left)}"
+    assert answers and answers[0].outcome == SANDBOX_FAILURE
