@@ -35,6 +35,14 @@ def _running(runner: SandboxRunner, timeout: float = 60.0) -> set[int]:
     raise AssertionError("no candidate started its job")
 
 
+def _left_after(pids: set[int], timeout: float) -> set[int]:
+    """Those of ``pids`` still alive once they are all gone or ``timeout`` has passed."""
+    deadline = time.monotonic() + timeout
+    while alive(pids, -1) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive(pids, -1)
+
+
 def _busy(pid: int) -> bool:
     """A candidate that runs a job: it called setsid (child.run_candidate), so it leads
     its own process group; the waiting ones are still in their supervisor's."""
@@ -100,10 +108,7 @@ def test_a_killed_runners_running_candidate_ends_with_it() -> None:
         assert any(_busy(pid) for pid in pids)
         owner.kill()
         owner.wait()
-        deadline = time.monotonic() + 10
-        while alive(pids, -1) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        left = alive(pids, -1)
+        left = _left_after(pids, 10.0)
     finally:
         owner.kill()
         owner.wait()
@@ -126,10 +131,7 @@ def test_a_running_candidate_ends_with_its_supervisor(level) -> None:
     try:
         pids = _running(runner)
         os.killpg(runner._zygote.process.pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while alive(pids, -1) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        left = alive(pids, -1)
+        left = _left_after(pids, 10.0)
     finally:
         runner.close()
         for pid in alive(pids, -1):  # the old behaviour: do not leave them to the clock
