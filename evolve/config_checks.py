@@ -53,10 +53,14 @@ def check_config(config: CampaignConfig) -> None:
     need(
         isinstance(config.db, str), f"db must be a database URL (a string), got {_short(config.db)}"
     )
-    need(is_int(config.max_evals) and config.max_evals >= 1, "max_evals must be an integer >= 1")
+    # "got ..." says what was read: max_evals = "200" in a TOML file is a string, 2e3 a float
+    need(
+        is_int(config.max_evals) and config.max_evals >= 1,
+        f"max_evals must be an integer >= 1, got {_short(config.max_evals)}",
+    )
     need(
         is_int(config.workers) and 1 <= config.workers <= MAX_WORKERS,
-        f"workers must be an integer in 1..{MAX_WORKERS}",
+        f"workers must be an integer in 1..{MAX_WORKERS}, got {_short(config.workers)}",
     )
     need(
         is_int(config.seed) and -SEED_LIMIT <= config.seed < SEED_LIMIT,

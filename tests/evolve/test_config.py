@@ -70,3 +70,19 @@ def test_malformed_config_is_one_clear_line(tmp_path: Path, text: str, message: 
 def test_set_without_equals_is_rejected() -> None:
     with pytest.raises(ConfigError, match="key=value"):
         apply_overrides({}, ["islands"])
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [  # each value looks right at a glance: the message must show what was read
+        ('problem = "x.y"\nmax_evals = "200"\n', "max_evals must be an integer >= 1, got '200'"),
+        ('problem = "x.y"\nmax_evals = 2e3\n', "max_evals must be an integer >= 1, got 2000.0"),
+        ('problem = "x.y"\nworkers = "2"\n', "workers must be an integer in 1..512, got '2'"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_shown_as_read(tmp_path: Path, text: str, message: str):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        build_config(str(path), {})
+    assert str(info.value) == message

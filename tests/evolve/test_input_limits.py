@@ -76,7 +76,7 @@ def campaign_names(url: str) -> list[str]:
             "strategy.archive_size must be an integer in 1..10000, got 100001",
         ),
         ("llm.max_in_flight=5000", "llm.max_in_flight must be an integer in 1..1024, got 5000"),
-        ("workers=513", "workers must be an integer in 1..512"),
+        ("workers=513", "workers must be an integer in 1..512, got 513"),
     ],
 )
 def test_sizes_past_their_cap_are_one_line(capsys, fresh, assignment, message) -> None:
