@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -109,8 +110,21 @@ def find_campaign(storage: Storage, db: str | None, campaign: str) -> CampaignRe
     """The campaign named (or numbered) ``campaign``; UserError when there is none."""
     record = storage.get_campaign(campaign)
     if record is None:
-        raise UserError(f"no campaign named {campaign!r} in {redact(resolve_db(db))}")
+        where = redact(resolve_db(db))
+        hint = _campaign_hint(campaign, [r.name for r in storage.list_campaigns()])
+        raise UserError(f"no campaign named {campaign!r} in {where}{hint}")
     return record
+
+
+def _campaign_hint(wanted: str, names: list[str]) -> str:
+    """What to type instead of ``wanted``: a default campaign name is the problem's name
+    and the time (sqrt-20261201-093728), so `evolve best sqrt` gets that problem's newest
+    campaigns, and a misspelt name the close ones; otherwise the command that lists them."""
+    ours = [name for name in names if name.startswith(f"{wanted}-")]
+    close = ours[-3:][::-1] or difflib.get_close_matches(wanted, names, n=3, cutoff=0.8)
+    if not close:
+        return " (see `evolve status`)"
+    return f"; did you mean {' or '.join(repr(name) for name in close)}? (see `evolve status`)"
 
 
 def missing_sqlite_file(url: str) -> str | None:
