@@ -81,8 +81,8 @@ def describe_summary(summary: CampaignSummary, db_url: str) -> str:
             lines.append(f"  model {label} disabled: {why}")
     if summary.reason == "initial_failed":  # stored as failed: nothing to show or resume
         lines.append(
-            f"  stored as failed in {redact(db_url)}: fix the initial program and start a new "
-            "campaign with another --name"
+            f"  stored as failed in {redact(db_url)}: fix the failure above (the initial program, "
+            "or the problem's evaluate or score) and run again (a --name of yours: pick another)"
         )
     else:
         db = db_flag(db_url)

@@ -284,6 +284,8 @@ def test_a_failed_initial_program_fails_the_campaign(capsys, db_url: str, tmp_pa
     assert code == 1
     assert "initial program (baseline): no score" in out
     assert "evolve best" not in out and "score -\n" not in out
+    # the failure is the problem's here (its evaluate divides by 0), not the initial program's
+    assert "fix the failure above (the initial program, or the problem's evaluate or score)" in out
     storage = open_storage(db_url)
     try:
         assert storage.get_campaign("bad").status == "failed"
