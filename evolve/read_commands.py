@@ -58,8 +58,8 @@ def status(db: str | None, campaign: str | None = None) -> list[dict[str, Any]]:
         records = storage.list_campaigns()
         if campaign is not None:
             records = [r for r in records if r.name == campaign or str(r.id) == campaign]
-            if not records:
-                raise UserError(f"no campaign named {campaign!r} in {resolve_db(db)}")
+            if not records:  # raises, naming the campaigns the user may have meant
+                find_campaign(storage, db, campaign)
             # one campaign asked for: what each operator did for it too (reads every
             # program's summary, so not for the whole list)
             return [

@@ -37,6 +37,8 @@ def test_a_wrong_campaign_name_gets_the_names_to_type(tmp_path, capsys):
         f"{db}; did you mean 'sine-20261201-101500' or 'sine-20261201-093728'? "
         "(see `evolve status`)",
     )
+    code, _, err = run_cli(capsys, "status", "sine", "--db", db)
+    assert_one_line_error(code, err, "; did you mean 'sine-20261201-101500' or 'sine-2026")
     code, _, err = run_cli(capsys, "export", "sin-20261201-093728", "--db", db)
     assert_one_line_error(code, err, "; did you mean 'sine-20261201-093728'")
     code, _, err = run_cli(capsys, "best", "ghost", "--db", db)
