@@ -67,6 +67,7 @@ from evaluators.contract import (
 )
 from evaluators.expressions import Expression, ExpressionError
 from evaluators.parameters import ParameterError, initial_values, render_params
+from evaluators.path_hints import missing_file_hint
 from evaluators.single_file_expression import initial_expression
 from evaluators.single_file_settings import (
     check_compiles,
@@ -219,7 +220,7 @@ def _wrap_scorer(scorer: Any, path: str, name: str = "score") -> Any:
 
 def _load(path: str) -> ModuleType:
     if not Path(path).is_file():
-        raise FileNotFoundError(f"problem file not found: {path}")
+        raise FileNotFoundError(f"problem file not found: {path}{missing_file_hint(path, '.py')}")
     name = f"evoforge_problem_{abs(hash(path))}"
     if name in sys.modules:
         return sys.modules[name]

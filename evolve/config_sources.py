@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from evaluators.path_hints import missing_file_hint
 from evolve.config import DEFAULT_DB, CampaignConfig, ConfigError
 
 
@@ -25,7 +26,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         with open(path, "rb") as handle:
             raw = handle.read()
     except FileNotFoundError:
-        raise ConfigError(f"campaign file not found: {path}") from None
+        hint = missing_file_hint(path, ".toml")
+        raise ConfigError(f"campaign file not found: {path}{hint}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read campaign file {path}: {exc.strerror or exc}") from None
     try:

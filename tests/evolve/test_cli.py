@@ -160,3 +160,22 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly() -> None:
     _, err = child.communicate(timeout=120)
     assert child.returncode == 141
     assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+
+def test_a_mistyped_file_name_gets_its_near_miss(capsys, db_url: str, tmp_path: Path) -> None:
+    """`evolve run jobz.py` said only "problem file not found"; the file beside it that the
+    typo meant, or the missing directory, is what the user needs next."""
+    (tmp_path / "jobs.py").write_text("")
+    (tmp_path / "campaign.toml").write_text("")
+    (tmp_path / "problems").mkdir()
+    cases = [
+        (tmp_path / "jobz.py", f"did you mean {tmp_path / 'jobs.py'}?"),
+        (tmp_path / "campain.toml", f"did you mean {tmp_path / 'campaign.toml'}?"),
+        (tmp_path / "problemz" / "a.py", f"no directory {tmp_path / 'problemz'} (did you"),
+        (tmp_path / "zzz.py", "problem file not found"),
+    ]
+    for path, fragment in cases:
+        code, _, err = run_cli(capsys, "run", str(path), "--db", db_url)
+        assert_one_line_error(code, err, fragment)
+    code, _, err = run_cli(capsys, "run", str(tmp_path / "zzz.py"), "--db", db_url)
+    assert "did you mean" not in err  # nothing near: no guess
